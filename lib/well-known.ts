@@ -1,0 +1,47 @@
+/**
+ * Ports, paths and names that more than one unit (proxy, iptables, initializer, chart, tests) must agree on.
+ * Define each exactly once here; everything else imports it.
+ */
+
+/** TCP ports of the mesh (DESIGN §5). */
+export const PORTS = Object.freeze({
+  /** Inbound mTLS listener that captured traffic is redirected to. */
+  inboundMtls: 15006,
+  /** Inbound TLS-only (server-auth) listener. */
+  inboundTls: 15007,
+  /** Transparent outbound capture listener. */
+  outbound: 15001,
+  /** Sidecar admin: /live, /ready, /metrics. */
+  sidecarAdmin: 15020,
+  /** Coordinator user API (manifest set/get, recovery). */
+  coordinatorUser: 1313,
+  /** Coordinator mesh API (pods obtain certificates). */
+  coordinatorMesh: 7777,
+  /** Coordinator probes and metrics. */
+  coordinatorMetrics: 9102,
+});
+
+/** Filesystem paths inside a pod (DESIGN §5). */
+export const PATHS = Object.freeze({
+  root: '/ccmesh',
+  tlsDir: '/ccmesh/tls',
+  keyFile: 'key.pem',
+  chainFile: 'chain.pem',
+  meshCaFile: 'mesh-ca.pem',
+  rootCaFile: 'root-ca.pem',
+  workloadSecret: '/ccmesh/secrets/workload-secret',
+  readyFile: '/ccmesh/ready',
+  configfsTsmReport: '/sys/kernel/config/tsm/report',
+  sevGuestDevice: '/dev/sev-guest',
+  tdxGuestDevice: '/dev/tdx_guest',
+});
+
+/** Process exit codes shared by every ccmesh command. */
+export const EXIT = Object.freeze({
+  ok: 0,
+  internal: 1,
+  /** Evidence or another verified object was rejected. */
+  rejected: 3,
+  /** Bad usage, bad configuration or unreadable input (sysexits EX_USAGE). */
+  usage: 64,
+});
