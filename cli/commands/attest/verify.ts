@@ -1,0 +1,136 @@
+/**
+ * `ccmesh attest verify`: offline verification of one piece of SEV-SNP or TDX evidence. Other tools depend on its
+ * flags, exit codes and `--json` shape exactly (issue "Foundation"): exit 0 accepted, 3 rejected, 64 usage or
+ * unreadable input, 1 internal error.
+ */
+import { parseReferenceValues, type ReferenceValues } from '../../../attestation/reference-file.js';
+import type { VerifyResult } from '../../../attestation/result.js';
+import { verifySnp } from '../../../attestation/snp/verify.js';
+import { recognizeTdxCollateral } from '../../../attestation/tdx/collateral.js';
+import { verifyTdx } from '../../../attestation/tdx/verify.js';
+import { tokeniseFlags } from '../../../lib/config/argv.js';
+import { FieldReader } from '../../../lib/config/fields.js';
+import { EXIT } from '../../../lib/well-known.js';
+import type { CliIo } from '../../io.js';
+import { readInput, readInputDir } from '../../read-input.js';
+
+const FLAGS = {
+  format: { type: 'string' },
+  evidence: { type: 'string' },
+  cert: { type: 'string' },
+  chain: { type: 'string' },
+  crl: { type: 'string', multiple: true },
+  collateral: { type: 'string' },
+  at: { type: 'string' },
+  json: { type: 'boolean' },
+  ref: { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+/** Usage text of `ccmesh attest verify`. */
+export const ATTEST_VERIFY_USAGE = `Usage:
+  ccmesh attest verify --format snp --evidence REPORT.bin --cert VCEK_OR_VLEK(.der|.pem) --chain ASK_ARK.pem
+                       [--crl AMD_CRL(.der|.pem)]… [--at RFC3339] [--json] [--ref REFS.json]
+  ccmesh attest verify --format tdx --evidence QUOTE.dat [--collateral DIR] [--at RFC3339] [--json] [--ref REFS.json]
+
+Verifies hardware evidence offline against the AMD (Milan, Genoa, Turin) and Intel SGX roots pinned in ccmesh.
+  --at          verify as of this instant instead of now (certificates and collateral expire)
+  --collateral  directory whose files are recognised by content: Intel root and TCB signing certificates,
+                root and PCK CRLs, TCB info and QE identity JSON. Without it, TDX TCB status is "not_evaluated".
+  --ref         JSON reference values ({"snp": {...}, "tdx": {...}}, see docs/attestation.md)
+  --json        print one JSON object {ok, format, reasons, claims}
+Exit status: 0 accepted, 3 rejected, 64 usage or unreadable input, 1 internal error.
+`;
+
+/** Parsed, typed flags of `attest verify`. */
+export interface AttestVerifyConfig {
+  readonly format: 'snp' | 'tdx';
+  readonly evidence: string;
+  readonly cert: string | undefined;
+  readonly chain: string | undefined;
+  readonly crls: readonly string[];
+  readonly collateral: string | undefined;
+  readonly at: Date | undefined;
+  readonly json: boolean;
+  readonly ref: string | undefined;
+}
+
+/** Turns argv into an {@link AttestVerifyConfig}, reporting every problem at once (ConfigError → exit 64). */
+export function parseAttestVerifyConfig(argv: readonly string[]): AttestVerifyConfig {
+  const tok = tokeniseFlags(argv, FLAGS);
+  const r = new FieldReader('flags for "ccmesh attest verify"', tok.values, '--');
+  for (const issue of tok.issues) r.issue(issue.field.replace(/^--/, ''), issue.value, issue.expected);
+  for (const p of tok.positionals) r.issue('(positional)', p, 'no positional arguments; use --evidence PATH');
+  const format = r.oneOf('format', ['snp', 'tdx'] as const);
+  const evidence = r.requiredString('evidence', 'the path of the report or quote');
+  const at = r.timestamp('at');
+  if (format === 'snp') {
+    r.requiredString('cert', 'the VCEK or VLEK certificate (DER or PEM) for --format snp');
+    r.requiredString('chain', 'the ASK+ARK or ASVK+ARK PEM bundle for --format snp');
+    if (tok.values.collateral !== undefined) r.issue('collateral', tok.values.collateral, 'no --collateral with --format snp (use --cert, --chain, --crl)');
+  }
+  if (format === 'tdx') {
+    for (const f of ['cert', 'chain'] as const) {
+      if (tok.values[f] !== undefined) r.issue(f, tok.values[f], `no --${f} with --format tdx (the PCK chain is inside the quote; put collateral in --collateral DIR)`);
+    }
+    if (tok.lists.crl) r.issue('crl', tok.lists.crl.join(','), 'no --crl with --format tdx (put CRLs in --collateral DIR)');
+  }
+  r.finish();
+  return Object.freeze({
+    format: format!,
+    evidence: evidence!,
+    cert: tok.values.cert,
+    chain: tok.values.chain,
+    crls: tok.lists.crl ?? [],
+    collateral: tok.values.collateral,
+    at,
+    json: tok.values.json === 'true',
+    ref: tok.values.ref,
+  });
+}
+
+/** Runs `ccmesh attest verify`. */
+export async function attestVerifyCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.stdout(ATTEST_VERIFY_USAGE);
+    return EXIT.ok;
+  }
+  const cfg = parseAttestVerifyConfig(argv);
+  const at = cfg.at ?? new Date();
+  const refs: ReferenceValues = cfg.ref ? parseReferenceValues(Buffer.from(await readInput('--ref', cfg.ref)).toString('utf8'), cfg.ref) : {};
+  const evidence = await readInput('--evidence', cfg.evidence);
+  let result: VerifyResult<object>;
+  if (cfg.format === 'snp') {
+    const vek = await readInput('--cert', cfg.cert!);
+    const chain = await readInput('--chain', cfg.chain!);
+    const crls = await Promise.all(cfg.crls.map((p) => readInput('--crl', p)));
+    result = verifySnp({ report: evidence, vek, chain, at, crls, ...(refs.snp ? { reference: refs.snp } : {}) });
+  } else {
+    const extra: string[] = [];
+    let collateral;
+    if (cfg.collateral !== undefined) {
+      const rec = recognizeTdxCollateral(await readInputDir('--collateral', cfg.collateral));
+      collateral = rec.collateral;
+      extra.push(...rec.issues.map((i) => `collateral: ${i}`));
+    }
+    const r = verifyTdx({ quote: evidence, at, ...(collateral ? { collateral } : {}), ...(refs.tdx ? { reference: refs.tdx } : {}) });
+    result = extra.length === 0 ? r : { ok: false, claims: r.claims, reasons: [...r.reasons, ...extra] };
+  }
+  if (cfg.ref && !refs[cfg.format]) {
+    result = { ...result, ok: false, reasons: [...result.reasons, `reference values in ${cfg.ref} have no "${cfg.format}" section`] };
+  }
+  io.stdout(cfg.json ? JSON.stringify({ ok: result.ok, format: cfg.format, reasons: result.reasons, claims: result.claims ?? null }) + '\n' : renderHuman(cfg, at, result));
+  return result.ok ? EXIT.ok : EXIT.rejected;
+}
+
+function renderHuman(cfg: AttestVerifyConfig, at: Date, result: VerifyResult<object>): string {
+  const lines = [`${result.ok ? 'ACCEPTED' : 'REJECTED'}  ${cfg.format} evidence ${cfg.evidence} (verified as of ${at.toISOString()})`];
+  for (const reason of result.reasons) lines.push(`  ✗ ${reason}`);
+  if (result.claims) {
+    lines.push('  claims:');
+    for (const [k, v] of Object.entries(result.claims)) {
+      lines.push(`    ${k.padEnd(16)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,10 @@
+/** How commands talk to the terminal; injected so tests capture output without spawning a process. */
+
+/** Output channels of a command. */
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+/** A command: takes its own arguments (after the subcommand words) and returns an exit code. */
+export type Command = (argv: readonly string[], io: CliIo) => Promise<number>;

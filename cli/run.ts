@@ -1,0 +1,62 @@
+/**
+ * Routes `ccmesh <unit> <verb> …` to a command and turns anything thrown into an exit code: configuration and
+ * usage errors exit 64 with every problem listed, unexpected faults exit 1 with a message (never a bare stack).
+ */
+import { CcmeshError, ConfigError, ErrorCode } from '../lib/errors.js';
+import { EXIT } from '../lib/well-known.js';
+import { attestVerifyCommand } from './commands/attest/verify.js';
+import type { CliIo, Command } from './io.js';
+import { VERSION } from './version.js';
+
+interface Route {
+  readonly words: readonly string[];
+  readonly summary: string;
+  readonly run: Command;
+}
+
+const ROUTES: readonly Route[] = [
+  {
+    words: ['attest', 'verify'],
+    summary: 'verify SEV-SNP or TDX evidence offline against pinned vendor roots',
+    run: attestVerifyCommand,
+  },
+];
+
+/** Top-level usage text. */
+export function usage(): string {
+  const lines = ROUTES.map((r) => `  ccmesh ${r.words.join(' ').padEnd(18)} ${r.summary}`);
+  return `ccmesh ${VERSION} — service mesh runtime for confidential containers\n\nUsage:\n${lines.join('\n')}\n  ccmesh version            print the version\n\nRun "ccmesh <command> --help" for a command's flags.\n`;
+}
+
+/** Runs one CLI invocation; returns the process exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const first = argv[0];
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    io.stdout(usage());
+    return first === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (first === 'version' || first === '--version') {
+    io.stdout(`${VERSION}\n`);
+    return EXIT.ok;
+  }
+  const route = ROUTES.find((r) => r.words.every((w, i) => argv[i] === w));
+  if (!route) {
+    io.stderr(`ccmesh: unknown command "${argv.slice(0, 2).join(' ')}"\n\n${usage()}`);
+    return EXIT.usage;
+  }
+  try {
+    return await route.run(argv.slice(route.words.length), io);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.stderr(`ccmesh ${route.words.join(' ')}: ${err.message}\n(run "ccmesh ${route.words.join(' ')} --help" for usage)\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof CcmeshError && (err.code === ErrorCode.INPUT_UNREADABLE || err.code === ErrorCode.USAGE)) {
+      io.stderr(`ccmesh ${route.words.join(' ')}: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    io.stderr(`ccmesh ${route.words.join(' ')}: internal error (please report): ${detail}\n`);
+    return EXIT.internal;
+  }
+}
