@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The current main job: verify the bundled real evidence with `ccmesh attest verify`, the same command operators use.
+set -u
+cd "$(dirname "$0")/.."
+d=testdata/attestation
+run() {
+  local title=$1; shift
+  printf '\n== %s\n$ ccmesh %s\n' "$title" "$*"
+  ./bin/ccmesh "$@"
+  printf '(exit %s)\n' "$?"
+}
+run "AMD SEV-SNP report (Milan, VCEK) — expected: accepted" \
+  attest verify --format snp --evidence $d/snp/gsg-milan-v2.report.bin --cert $d/snp/gsg-milan-v2.vcek.der --chain $d/snp/ask_ark_milan.pem --at 2024-01-01T00:00:00Z
+run "The same report with one REPORT_DATA bit flipped — expected: rejected" \
+  attest verify --format snp --evidence $d/snp/negative/gsg-milan-v2.report.reportdata-bitflip.bin --cert $d/snp/gsg-milan-v2.vcek.der --chain $d/snp/ask_ark_milan.pem --at 2024-01-01T00:00:00Z
+run "The genuine report checked against the Genoa chain — expected: rejected" \
+  attest verify --format snp --evidence $d/snp/gsg-milan-v2.report.bin --cert $d/snp/gsg-milan-v2.vcek.der --chain $d/snp/ask_ark_genoa.pem --at 2024-01-01T00:00:00Z
+run "Intel TDX quote v4 with full collateral — expected: accepted, TCB UpToDate" \
+  attest verify --format tdx --evidence $d/tdx/quote-v4-trustee-q4.dat --collateral $d/tdx/collateral --at 2023-07-01T01:00:00Z
+run "Intel TDX quote v4 whose platform TCB is below every level — expected: rejected (no matching TCB level)" \
+  attest verify --format tdx --evidence $d/tdx/quote-v4-gtg-spr-e4.dat --collateral $d/tdx/collateral --at 2023-07-01T01:00:00Z
+printf '\nDone: the accepted/rejected lines above come from the same verifier the Coordinator uses.\n'
