@@ -68,7 +68,7 @@ void t.test('parse: every problem at once, with JSON paths, values and expectati
     { field: 'snp.allowDebug', value: 'yes', expected: 'true or false' },
     { field: 'snp.vmpl', value: '4', expected: 'an integer 0-3' },
     { field: 'snp.minimumGuestSvn', value: '-3', expected: 'an integer 0-4294967295' },
-    { field: 'snp.allowedSigners[1]', value: 'sgx', expected: '"vcek" or "vlek"' },
+    { field: 'snp.allowedSigners[1]', value: 'sgx', expected: 'one of vcek, vlek' },
   ]);
   t.same(parseSnpReferenceValues([], 'refs.snp').issues, [{ field: 'refs.snp', value: '[]', expected: 'an object of SNP reference values' }]);
   t.same(parseSnpReferenceValues(null, 'snp').issues.length, 1);

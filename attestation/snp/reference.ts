@@ -5,7 +5,7 @@
  * expectations. Defaults are the restrictive choice except SMT, which most clouds enable.
  */
 import type { MeasurementHex, PolicyHash, ReportDataHex } from '../../lib/brand.js';
-import { fromHex } from '../../lib/bytes.js';
+import { deepFreeze, JsonObjectReader } from '../../lib/config/json-reader.js';
 import type { ConfigIssue } from '../../lib/errors.js';
 import type { SnpClaims } from './claims.js';
 import type { SnpVekKind } from './collateral.js';
@@ -53,99 +53,35 @@ const KEYS = [
 ] as const;
 const TCB_KEYS = ['bootloader', 'tee', 'snp', 'microcode', 'fmc'] as const;
 
-function show(v: unknown): string | undefined {
-  if (v === undefined) return undefined;
-  return typeof v === 'string' ? v : JSON.stringify(v);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Parses SNP reference values from a JSON value; `path` prefixes field names in issues (e.g. "snp"). */
 export function parseSnpReferenceValues(json: unknown, path: string): { values?: SnpReferenceValues; issues: ConfigIssue[] } {
-  const issues: ConfigIssue[] = [];
-  const issue = (field: string, value: unknown, expected: string): void => {
-    issues.push({ field, value: show(value), expected });
-  };
-  if (!isRecord(json)) {
-    issue(path, json, 'an object of SNP reference values');
-    return { issues };
-  }
-  for (const key of Object.keys(json)) {
-    if (!(KEYS as readonly string[]).includes(key)) issue(`${path}.${key}`, json[key], `one of the keys ${KEYS.join(', ')}`);
-  }
-  const hex = (field: string, v: unknown, bytes: number): string | undefined => {
-    const b = typeof v === 'string' ? fromHex(v) : undefined;
-    if (b?.length !== bytes) {
-      issue(field, v, `${bytes} bytes of hex`);
-      return undefined;
-    }
-    return (v as string).toLowerCase();
-  };
-  const hexList = (key: string, bytes: number): string[] | undefined => {
-    const v = json[key];
-    if (v === undefined) return undefined;
-    if (!Array.isArray(v) || v.length === 0) {
-      issue(`${path}.${key}`, v, `a non-empty list of ${bytes}-byte hex strings`);
-      return undefined;
-    }
-    const out = v.map((x, i) => hex(`${path}.${key}[${i}]`, x, bytes));
-    return out.every((x) => x !== undefined) ? out : undefined;
-  };
-  const int = (field: string, v: unknown, max: number): number | undefined => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
-      issue(field, v, `an integer 0-${max}`);
-      return undefined;
-    }
-    return v;
-  };
-  const bool = (key: string): boolean | undefined => {
-    const v = json[key];
-    if (v === undefined || typeof v === 'boolean') return v;
-    issue(`${path}.${key}`, v, 'true or false');
-    return undefined;
-  };
-
-  const measurements = hexList('measurements', 48) as MeasurementHex[] | undefined;
-  const hostData = hexList('hostData', 32) as PolicyHash[] | undefined;
-  const allowedChipIds = hexList('allowedChipIds', 64);
-  const reportData = json.reportData === undefined ? undefined : (hex(`${path}.reportData`, json.reportData, 64) as ReportDataHex | undefined);
+  const r = new JsonObjectReader(path, json, 'an object of SNP reference values');
+  if (r.issues.length > 0) return { issues: r.issues };
+  r.allowOnly(KEYS);
+  const measurements = r.hexList('measurements', 48) as MeasurementHex[] | undefined;
+  const hostData = r.hexList('hostData', 32) as PolicyHash[] | undefined;
+  const allowedChipIds = r.hexList('allowedChipIds', 64);
+  const reportData = r.hex('reportData', 64) as ReportDataHex | undefined;
   let minimumTcb: SnpMinimumTcb | undefined;
-  if (json.minimumTcb !== undefined) {
-    const t = json.minimumTcb;
-    if (!isRecord(t)) {
-      issue(`${path}.minimumTcb`, t, 'an object {bootloader, tee, snp, microcode, fmc?}');
-    } else {
-      for (const key of Object.keys(t)) {
-        if (!(TCB_KEYS as readonly string[]).includes(key)) issue(`${path}.minimumTcb.${key}`, t[key], `one of the keys ${TCB_KEYS.join(', ')}`);
-      }
-      const c = (key: SnpTcbComponent): number | undefined => int(`${path}.minimumTcb.${key}`, t[key], 255);
-      const [bootloader, tee, snp, microcode] = [c('bootloader'), c('tee'), c('snp'), c('microcode')];
-      const fmc = t.fmc === undefined ? undefined : c('fmc');
-      if (bootloader !== undefined && tee !== undefined && snp !== undefined && microcode !== undefined) {
-        minimumTcb = { bootloader, tee, snp, microcode, ...(fmc !== undefined ? { fmc } : {}) };
-      }
+  const t = r.object('minimumTcb', 'an object {bootloader, tee, snp, microcode, fmc?}');
+  if (t) {
+    t.allowOnly(TCB_KEYS);
+    const c = (key: SnpTcbComponent): number | undefined => {
+      if (t.raw(key) === undefined && key !== 'fmc') t.issue(key, undefined, 'an integer 0-255');
+      return t.int(key, 255);
+    };
+    const [bootloader, tee, snp, microcode, fmc] = [c('bootloader'), c('tee'), c('snp'), c('microcode'), c('fmc')];
+    if (bootloader !== undefined && tee !== undefined && snp !== undefined && microcode !== undefined) {
+      minimumTcb = { bootloader, tee, snp, microcode, ...(fmc !== undefined ? { fmc } : {}) };
     }
   }
-  const allowDebug = bool('allowDebug');
-  const allowMigrationAgent = bool('allowMigrationAgent');
-  const allowSmt = bool('allowSmt');
-  const vmpl = json.vmpl === undefined ? undefined : int(`${path}.vmpl`, json.vmpl, 3);
-  const minimumGuestSvn = json.minimumGuestSvn === undefined ? undefined : int(`${path}.minimumGuestSvn`, json.minimumGuestSvn, 0xffff_ffff);
-  let allowedSigners: SnpVekKind[] | undefined;
-  if (json.allowedSigners !== undefined) {
-    const v = json.allowedSigners;
-    if (!Array.isArray(v) || v.length === 0) {
-      issue(`${path}.allowedSigners`, v, 'a non-empty list of "vcek" / "vlek"');
-    } else {
-      v.forEach((x, i) => {
-        if (x !== 'vcek' && x !== 'vlek') issue(`${path}.allowedSigners[${i}]`, x, '"vcek" or "vlek"');
-      });
-      allowedSigners = v as SnpVekKind[];
-    }
-  }
-  if (issues.length > 0) return { issues };
+  const allowDebug = r.bool('allowDebug');
+  const allowMigrationAgent = r.bool('allowMigrationAgent');
+  const allowSmt = r.bool('allowSmt');
+  const vmpl = r.int('vmpl', 3);
+  const minimumGuestSvn = r.int('minimumGuestSvn', 0xffff_ffff);
+  const allowedSigners = r.enumList<SnpVekKind>('allowedSigners', ['vcek', 'vlek']);
+  if (r.issues.length > 0) return { issues: r.issues };
   const values: SnpReferenceValues = {
     ...(measurements ? { measurements } : {}),
     ...(reportData ? { reportData } : {}),
@@ -159,12 +95,7 @@ export function parseSnpReferenceValues(json: unknown, path: string): { values?:
     allowedSigners: allowedSigners ?? ['vcek', 'vlek'],
     ...(minimumGuestSvn !== undefined ? { minimumGuestSvn } : {}),
   };
-  return { values: deepFreeze(values), issues };
-}
-
-function deepFreeze<T extends object>(o: T): T {
-  for (const v of Object.values(o)) if (typeof v === 'object' && v !== null) deepFreeze(v as object);
-  return Object.freeze(o);
+  return { values: deepFreeze(values), issues: [] };
 }
 
 /** Checks claims against reference values; returns one reason per mismatch (empty = acceptable). */

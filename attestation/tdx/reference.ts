@@ -5,7 +5,7 @@
  * the one default that restricts is `allowDebug: false` (a debug TD's memory is readable by the host).
  */
 import type { MeasurementHex, ReportDataHex } from '../../lib/brand.js';
-import { fromHex } from '../../lib/bytes.js';
+import { deepFreeze, JsonObjectReader } from '../../lib/config/json-reader.js';
 import type { ConfigIssue } from '../../lib/errors.js';
 import type { TdxClaims } from './claims.js';
 import { NOT_EVALUATED, TCB_STATUSES, type TcbStatus } from './tcb-status.js';
@@ -36,84 +36,23 @@ export interface TdxReferenceValues {
 
 const KEYS = ['mrTd', 'rtmr', 'mrSeam', 'mrConfigId', 'mrOwner', 'xfam', 'tdAttributes', 'allowDebug', 'reportData', 'acceptableTcbStatuses'] as const;
 
-function show(v: unknown): string | undefined {
-  if (v === undefined) return undefined;
-  return typeof v === 'string' ? v : JSON.stringify(v);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Parses TDX reference values from a JSON value; `path` prefixes field names in issues (e.g. "tdx"). */
 export function parseTdxReferenceValues(json: unknown, path: string): { values?: TdxReferenceValues; issues: ConfigIssue[] } {
-  const issues: ConfigIssue[] = [];
-  const issue = (field: string, value: unknown, expected: string): void => {
-    issues.push({ field, value: show(value), expected });
-  };
-  if (!isRecord(json)) {
-    issue(path, json, 'an object of TDX reference values');
-    return { issues };
-  }
-  for (const key of Object.keys(json)) {
-    if (!(KEYS as readonly string[]).includes(key)) issue(`${path}.${key}`, json[key], `one of the keys ${KEYS.join(', ')}`);
-  }
-  const hex = (field: string, v: unknown, bytes: number): string | undefined => {
-    const b = typeof v === 'string' ? fromHex(v) : undefined;
-    if (b?.length !== bytes) {
-      issue(field, v, `${bytes} bytes of hex`);
-      return undefined;
-    }
-    return (v as string).toLowerCase();
-  };
-  const optHex = (key: string, bytes: number): string | undefined => (json[key] === undefined ? undefined : hex(`${path}.${key}`, json[key], bytes));
-  const hexList = (key: string, bytes: number): string[] | undefined => {
-    const v = json[key];
-    if (v === undefined) return undefined;
-    if (!Array.isArray(v) || v.length === 0) {
-      issue(`${path}.${key}`, v, `a non-empty list of ${bytes}-byte hex strings`);
-      return undefined;
-    }
-    const out = v.map((x, i) => hex(`${path}.${key}[${i}]`, x, bytes));
-    return out.every((x) => x !== undefined) ? out : undefined;
-  };
-
-  const mrTd = hexList('mrTd', 48) as MeasurementHex[] | undefined;
-  const mrSeam = hexList('mrSeam', 48);
-  let rtmr: [string | null, string | null, string | null, string | null] | undefined;
-  if (json.rtmr !== undefined) {
-    const v = json.rtmr;
-    if (!Array.isArray(v) || v.length !== 4) {
-      issue(`${path}.rtmr`, v, 'a list of exactly 4 entries (48-byte hex or null)');
-    } else {
-      const out = v.map((x, i) => (x === null ? null : hex(`${path}.rtmr[${i}]`, x, 48)));
-      if (out.every((x) => x !== undefined)) rtmr = out as [string | null, string | null, string | null, string | null];
-    }
-  }
-  const mrConfigId = optHex('mrConfigId', 48);
-  const mrOwner = optHex('mrOwner', 48);
-  const xfam = optHex('xfam', 8);
-  const tdAttributes = optHex('tdAttributes', 8);
-  const reportData = optHex('reportData', 64) as ReportDataHex | undefined;
-  let allowDebug = false;
-  if (json.allowDebug !== undefined) {
-    if (typeof json.allowDebug === 'boolean') allowDebug = json.allowDebug;
-    else issue(`${path}.allowDebug`, json.allowDebug, 'true or false');
-  }
-  let acceptableTcbStatuses: TcbStatus[] | undefined;
-  if (json.acceptableTcbStatuses !== undefined) {
-    const v = json.acceptableTcbStatuses;
-    if (!Array.isArray(v) || v.length === 0) {
-      issue(`${path}.acceptableTcbStatuses`, v, `a non-empty list of TCB statuses (${TCB_STATUSES.join(', ')})`);
-    } else {
-      v.forEach((x, i) => {
-        // SECURITY: only Intel's own status names; "NoMatchingTcbLevel" / "not_evaluated" can't be made acceptable.
-        if (!(TCB_STATUSES as readonly unknown[]).includes(x)) issue(`${path}.acceptableTcbStatuses[${i}]`, x, `one of ${TCB_STATUSES.join(', ')}`);
-      });
-      acceptableTcbStatuses = v as TcbStatus[];
-    }
-  }
-  if (issues.length > 0) return { issues };
+  const r = new JsonObjectReader(path, json, 'an object of TDX reference values');
+  if (r.issues.length > 0) return { issues: r.issues };
+  r.allowOnly(KEYS);
+  const mrTd = r.hexList('mrTd', 48) as MeasurementHex[] | undefined;
+  const mrSeam = r.hexList('mrSeam', 48);
+  const rtmr = r.hexOrNullTuple('rtmr', 4, 48) as [string | null, string | null, string | null, string | null] | undefined;
+  const mrConfigId = r.hex('mrConfigId', 48);
+  const mrOwner = r.hex('mrOwner', 48);
+  const xfam = r.hex('xfam', 8);
+  const tdAttributes = r.hex('tdAttributes', 8);
+  const reportData = r.hex('reportData', 64) as ReportDataHex | undefined;
+  const allowDebug = r.bool('allowDebug') ?? false;
+  // SECURITY: only Intel's own status names; "NoMatchingTcbLevel" / "not_evaluated" can't be made acceptable.
+  const acceptableTcbStatuses = r.enumList<TcbStatus>('acceptableTcbStatuses', TCB_STATUSES);
+  if (r.issues.length > 0) return { issues: r.issues };
   const values: TdxReferenceValues = {
     ...(mrTd ? { mrTd } : {}),
     ...(rtmr ? { rtmr } : {}),
@@ -126,12 +65,7 @@ export function parseTdxReferenceValues(json: unknown, path: string): { values?:
     ...(reportData ? { reportData } : {}),
     ...(acceptableTcbStatuses ? { acceptableTcbStatuses: [...acceptableTcbStatuses] } : {}),
   };
-  return { values: deepFreeze(values), issues };
-}
-
-function deepFreeze<T extends object>(o: T): T {
-  for (const v of Object.values(o)) if (typeof v === 'object' && v !== null) deepFreeze(v as object);
-  return Object.freeze(o);
+  return { values: deepFreeze(values), issues: [] };
 }
 
 /** Checks measurements, identities, attributes and report data (not TCB status); one reason per mismatch. */
