@@ -4,9 +4,9 @@
  * is fsynced so the rename survives a crash. The directory is private (0700) and files are 0600: collateral is
  * public, but a cache that other users can write to is a cache they can fill.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
 
 /** Mode of the cache directory. */
 export const CACHE_DIR_MODE = 0o700;
@@ -57,23 +57,7 @@ export class DiskCache {
   /** Replaces `name` with `data` atomically and durably. */
   async write(name: string, data: Uint8Array): Promise<void> {
     await this.ensureDir();
-    const target = this.#path(name);
-    const tmp = join(this.dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      // 'wx' never follows or reuses an existing path; the random suffix keeps concurrent writers apart.
-      const fh = await open(tmp, 'wx', CACHE_FILE_MODE);
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, target);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await syncDir(this.dir);
+    await writeFileAtomic(this.#path(name), data, CACHE_FILE_MODE);
   }
 
   /** Removes `name` if present. */
@@ -97,17 +81,4 @@ async function prepareDir(dir: string): Promise<void> {
   }
   // mkdir leaves an existing directory's mode alone.
   if ((st.mode & 0o777) !== CACHE_DIR_MODE) await chmod(dir, CACHE_DIR_MODE);
-}
-
-/** fsyncs a directory so a rename in it is durable; platforms that cannot (EISDIR/EINVAL/EPERM) are skipped. */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM') throw err;
-  } finally {
-    await fh.close();
-  }
 }
