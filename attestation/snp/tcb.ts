@@ -38,3 +38,10 @@ export function u64Hex(raw: bigint): string {
 export function tcbComponents(product: SnpProduct): readonly SnpTcbComponent[] {
   return product === 'turin' ? ['fmc', 'bootloader', 'tee', 'snp', 'microcode'] : ['bootloader', 'tee', 'snp', 'microcode'];
 }
+
+/** Encodes TCB components as the TCB_VERSION u64 of `product` (the inverse of {@link decodeTcb}). */
+export function encodeTcb(tcb: SnpTcb, product: SnpProduct): bigint {
+  const at = (v: number | undefined, n: number): bigint => BigInt((v ?? 0) & 0xff) << BigInt(8 * n);
+  if (product === 'turin') return at(tcb.fmc, 0) | at(tcb.bootloader, 1) | at(tcb.tee, 2) | at(tcb.snp, 3) | at(tcb.microcode, 7);
+  return at(tcb.bootloader, 0) | at(tcb.tee, 1) | at(tcb.snp, 6) | at(tcb.microcode, 7);
+}
