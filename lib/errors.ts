@@ -13,6 +13,12 @@ export const ErrorCode = {
   ATTEST_COLLATERAL: 'CCMESH_ERR_ATTEST_COLLATERAL',
   ATTEST_FETCH: 'CCMESH_ERR_ATTEST_FETCH',
   ATTEST_FETCH_DISABLED: 'CCMESH_ERR_ATTEST_FETCH_DISABLED',
+  /** No evidence issuer is usable here: configfs-tsm or the guest device is missing, unopenable or unsuitable. */
+  ATTEST_ISSUER_UNAVAILABLE: 'CCMESH_ERR_ATTEST_ISSUER_UNAVAILABLE',
+  /** An issuer was present but issuance failed (firmware/VMM error, unusable or mismatching output). */
+  ATTEST_ISSUER_FAILED: 'CCMESH_ERR_ATTEST_ISSUER_FAILED',
+  /** Another writer changed our configfs-tsm request while we used it, on every bounded attempt. */
+  ATTEST_ISSUER_CONCURRENT: 'CCMESH_ERR_ATTEST_ISSUER_CONCURRENT',
   INTERNAL: 'CCMESH_ERR_INTERNAL',
 } as const;
 
