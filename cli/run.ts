@@ -4,9 +4,14 @@
  */
 import { CcmeshError, ConfigError, ErrorCode } from '../lib/errors.js';
 import { EXIT } from '../lib/well-known.js';
+import { attestIssueCommand } from './commands/attest/issue.js';
+import { simulateInitCommand } from './commands/attest/simulate-init.js';
 import { attestVerifyCommand } from './commands/attest/verify.js';
 import type { CliIo, Command } from './io.js';
 import { VERSION } from './version.js';
+
+/** Deliberate errors that mean "the user's input is wrong" (exit 64); any other CcmeshError exits 1 with its message. */
+const USAGE_CODES: ReadonlySet<string> = new Set([ErrorCode.INPUT_UNREADABLE, ErrorCode.INPUT_MALFORMED, ErrorCode.USAGE, ErrorCode.CONFIG_INVALID]);
 
 interface Route {
   readonly words: readonly string[];
@@ -20,12 +25,22 @@ const ROUTES: readonly Route[] = [
     summary: 'verify SEV-SNP or TDX evidence offline against pinned vendor roots',
     run: attestVerifyCommand,
   },
+  {
+    words: ['attest', 'issue'],
+    summary: 'obtain evidence from this TEE (configfs-tsm, /dev/sev-guest) or a simulated one',
+    run: attestIssueCommand,
+  },
+  {
+    words: ['attest', 'simulate', 'init'],
+    summary: 'create a simulated SEV-SNP platform (development and tests only)',
+    run: simulateInitCommand,
+  },
 ];
 
 /** Top-level usage text. */
 export function usage(): string {
-  const lines = ROUTES.map((r) => `  ccmesh ${r.words.join(' ').padEnd(18)} ${r.summary}`);
-  return `ccmesh ${VERSION} — service mesh runtime for confidential containers\n\nUsage:\n${lines.join('\n')}\n  ccmesh version            print the version\n\nRun "ccmesh <command> --help" for a command's flags.\n`;
+  const lines = ROUTES.map((r) => `  ccmesh ${r.words.join(' ').padEnd(22)} ${r.summary}`);
+  return `ccmesh ${VERSION} — service mesh runtime for confidential containers\n\nUsage:\n${lines.join('\n')}\n  ccmesh version                print the version\n\nRun "ccmesh <command> --help" for a command's flags.\n`;
 }
 
 /** Runs one CLI invocation; returns the process exit code. */
@@ -51,9 +66,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.stderr(`ccmesh ${route.words.join(' ')}: ${err.message}\n(run "ccmesh ${route.words.join(' ')} --help" for usage)\n`);
       return EXIT.usage;
     }
-    if (err instanceof CcmeshError && (err.code === ErrorCode.INPUT_UNREADABLE || err.code === ErrorCode.USAGE)) {
+    if (err instanceof CcmeshError) {
       io.stderr(`ccmesh ${route.words.join(' ')}: ${err.message}\n`);
-      return EXIT.usage;
+      return USAGE_CODES.has(err.code) ? EXIT.usage : EXIT.internal;
     }
     const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
     io.stderr(`ccmesh ${route.words.join(' ')}: internal error (please report): ${detail}\n`);

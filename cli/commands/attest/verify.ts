@@ -5,12 +5,15 @@
  */
 import { parseReferenceValues, type ReferenceValues } from '../../../attestation/reference-file.js';
 import type { VerifyResult } from '../../../attestation/result.js';
+import type { X509Certificate } from 'node:crypto';
+import { SIMULATED_ORGANIZATION } from '../../../attestation/simulated/marker.js';
 import { verifySnp } from '../../../attestation/snp/verify.js';
 import { recognizeTdxCollateral } from '../../../attestation/tdx/collateral.js';
 import { verifyTdx } from '../../../attestation/tdx/verify.js';
-import { tokeniseFlags } from '../../../lib/config/argv.js';
-import { FieldReader } from '../../../lib/config/fields.js';
+import { parseCertificates } from '../../../attestation/x509/pem.js';
+import { CcmeshError, describeError, ErrorCode } from '../../../lib/errors.js';
 import { EXIT } from '../../../lib/well-known.js';
+import { readCommandFlags, wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
 import { readInput, readInputDir } from '../../read-input.js';
 
@@ -24,6 +27,7 @@ const FLAGS = {
   at: { type: 'string' },
   json: { type: 'boolean' },
   ref: { type: 'string' },
+  root: { type: 'string', multiple: true },
   help: { type: 'boolean' },
 } as const;
 
@@ -38,6 +42,8 @@ Verifies hardware evidence offline against the AMD (Milan, Genoa, Turin) and Int
   --collateral  directory whose files are recognised by content: Intel root and TCB signing certificates,
                 root and PCK CRLs, TCB info and QE identity JSON. Without it, TDX TCB status is "not_evaluated".
   --ref         JSON reference values ({"snp": {...}, "tdx": {...}}, see docs/attestation.md)
+  --root        trust only this root certificate (PEM/DER; repeatable) instead of the pinned vendor roots —
+                e.g. the ARK of a simulated TEE (ccmesh attest simulate init). Development only.
   --json        print one JSON object {ok, format, reasons, claims}
 Exit status: 0 accepted, 3 rejected, 64 usage or unreadable input, 1 internal error.
 `;
@@ -53,14 +59,13 @@ export interface AttestVerifyConfig {
   readonly at: Date | undefined;
   readonly json: boolean;
   readonly ref: string | undefined;
+  /** Root certificates that replace the pinned vendor anchors (SECURITY: explicit opt-in only). */
+  readonly roots: readonly string[];
 }
 
 /** Turns argv into an {@link AttestVerifyConfig}, reporting every problem at once (ConfigError → exit 64). */
 export function parseAttestVerifyConfig(argv: readonly string[]): AttestVerifyConfig {
-  const tok = tokeniseFlags(argv, FLAGS);
-  const r = new FieldReader('flags for "ccmesh attest verify"', tok.values, '--');
-  for (const issue of tok.issues) r.issue(issue.field.replace(/^--/, ''), issue.value, issue.expected);
-  for (const p of tok.positionals) r.issue('(positional)', p, 'no positional arguments; use --evidence PATH');
+  const { tok, r } = readCommandFlags('attest verify', argv, FLAGS);
   const format = r.oneOf('format', ['snp', 'tdx'] as const);
   const evidence = r.requiredString('evidence', 'the path of the report or quote');
   const at = r.timestamp('at');
@@ -86,12 +91,13 @@ export function parseAttestVerifyConfig(argv: readonly string[]): AttestVerifyCo
     at,
     json: tok.values.json === 'true',
     ref: tok.values.ref,
+    roots: tok.lists.root ?? [],
   });
 }
 
 /** Runs `ccmesh attest verify`. */
 export async function attestVerifyCommand(argv: readonly string[], io: CliIo): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (wantsHelp(argv)) {
     io.stdout(ATTEST_VERIFY_USAGE);
     return EXIT.ok;
   }
@@ -99,12 +105,16 @@ export async function attestVerifyCommand(argv: readonly string[], io: CliIo): P
   const at = cfg.at ?? new Date();
   const refs: ReferenceValues = cfg.ref ? parseReferenceValues(Buffer.from(await readInput('--ref', cfg.ref)).toString('utf8'), cfg.ref) : {};
   const evidence = await readInput('--evidence', cfg.evidence);
+  const anchors = cfg.roots.length === 0 ? undefined : await readRoots(cfg.roots);
   let result: VerifyResult<object>;
   if (cfg.format === 'snp') {
     const vek = await readInput('--cert', cfg.cert!);
     const chain = await readInput('--chain', cfg.chain!);
     const crls = await Promise.all(cfg.crls.map((p) => readInput('--crl', p)));
-    result = verifySnp({ report: evidence, vek, chain, at, crls, ...(refs.snp ? { reference: refs.snp } : {}) });
+    result = verifySnp({ report: evidence, vek, chain, at, crls, ...(anchors ? { anchors } : {}), ...(refs.snp ? { reference: refs.snp } : {}) });
+    if (!result.ok && !anchors && Buffer.from(chain).toString('latin1').includes('-----BEGIN') && chainIsSimulated(chain)) {
+      result = { ...result, reasons: [...result.reasons, 'the chain comes from a ccmesh simulated TEE; to trust it for development pass its ARK explicitly: --root <sim-dir>/ark.pem'] };
+    }
   } else {
     const extra: string[] = [];
     let collateral;
@@ -113,7 +123,7 @@ export async function attestVerifyCommand(argv: readonly string[], io: CliIo): P
       collateral = rec.collateral;
       extra.push(...rec.issues.map((i) => `collateral: ${i}`));
     }
-    const r = verifyTdx({ quote: evidence, at, ...(collateral ? { collateral } : {}), ...(refs.tdx ? { reference: refs.tdx } : {}) });
+    const r = verifyTdx({ quote: evidence, at, ...(anchors ? { anchors } : {}), ...(collateral ? { collateral } : {}), ...(refs.tdx ? { reference: refs.tdx } : {}) });
     result = extra.length === 0 ? r : { ok: false, claims: r.claims, reasons: [...r.reasons, ...extra] };
   }
   if (cfg.ref && !refs[cfg.format]) {
@@ -121,6 +131,28 @@ export async function attestVerifyCommand(argv: readonly string[], io: CliIo): P
   }
   io.stdout(cfg.json ? JSON.stringify({ ok: result.ok, format: cfg.format, reasons: result.reasons, claims: result.claims ?? null }) + '\n' : renderHuman(cfg, at, result));
   return result.ok ? EXIT.ok : EXIT.rejected;
+}
+
+async function readRoots(paths: readonly string[]): Promise<X509Certificate[]> {
+  const out: X509Certificate[] = [];
+  for (const p of paths) {
+    const bytes = await readInput('--root', p);
+    try {
+      out.push(...parseCertificates(bytes, `--root ${p}`));
+    } catch (err) {
+      throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, describeError(err), { cause: err });
+    }
+  }
+  return out;
+}
+
+function chainIsSimulated(chain: Uint8Array): boolean {
+  try {
+    return parseCertificates(chain, '--chain').some((c) => c.subject.includes(SIMULATED_ORGANIZATION));
+  } catch {
+    // An unreadable chain already produced its own reason; no hint to add.
+    return false;
+  }
 }
 
 function renderHuman(cfg: AttestVerifyConfig, at: Date, result: VerifyResult<object>): string {

@@ -1,0 +1,17 @@
+/** The common start of every command: split argv by the command's flag spec and hand the values to a FieldReader. */
+import { type FlagSpec, tokeniseFlags, type TokenisedFlags } from '../lib/config/argv.js';
+import { FieldReader } from '../lib/config/fields.js';
+
+/** Tokenises `argv` for `command` and returns a reader already holding every tokenising problem. */
+export function readCommandFlags(command: string, argv: readonly string[], spec: FlagSpec): { tok: TokenisedFlags; r: FieldReader } {
+  const tok = tokeniseFlags(argv, spec);
+  const r = new FieldReader(`flags for "ccmesh ${command}"`, tok.values, '--');
+  for (const issue of tok.issues) r.issue(issue.field.replace(/^--/, ''), issue.value, issue.expected);
+  for (const p of tok.positionals) r.issue('(positional)', p, 'no positional arguments; every input is a --flag');
+  return { tok, r };
+}
+
+/** True when the user asked for the command's help text. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
