@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runAttestationSuite } from './suites/attestation.js';
+import { runAttestationSuite, runSimulatedIssuanceSuite } from './suites/attestation.js';
 import { renderJsonLines, renderMarkdown, runInfo } from './report.js';
 
 const repo = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
@@ -18,6 +18,8 @@ const opts = quick ? { warmupMs: 300, roundMs: 1000, rounds: 3 } : { warmupMs: 1
 const info = runInfo(`npm run bench${quick ? ' -- --quick' : ''}`);
 process.stderr.write(`bench: attestation suite (${opts.rounds} rounds × ${opts.roundMs} ms)…\n`);
 const results = runAttestationSuite(join(repo, 'testdata', 'attestation'), opts);
+process.stderr.write('bench: simulated TEE (creating a platform: RSA-4096 key generation takes a few seconds)…\n');
+results.push(...(await runSimulatedIssuanceSuite(opts)));
 for (const m of results) process.stderr.write(`bench:   ${m.scenario}: ${Math.round(m.median)} ops/s\n`);
 
 mkdirSync(outDir, { recursive: true });

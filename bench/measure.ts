@@ -35,8 +35,7 @@ function median(xs: readonly number[]): number {
 export function measureOps(suite: string, scenario: string, op: () => void, opts: MeasureOptions, notes?: string): Measurement {
   const deadline = performance.now() + opts.warmupMs;
   while (performance.now() < deadline) op();
-  const rates: number[] = [];
-  const cpus: number[] = [];
+  const rounds: { rate: number; cpu: number }[] = [];
   for (let r = 0; r < opts.rounds; r++) {
     const cpu0 = cpuUsage();
     const t0 = performance.now();
@@ -47,10 +46,38 @@ export function measureOps(suite: string, scenario: string, op: () => void, opts
       n += 16;
       t = performance.now();
     }
-    const cpu = cpuUsage(cpu0);
-    rates.push((n * 1000) / (t - t0));
-    cpus.push((cpu.user + cpu.system) / n);
+    rounds.push(roundOf(n, t - t0, cpuUsage(cpu0)));
   }
+  return summarise(suite, scenario, rounds, opts, notes);
+}
+
+/** Like {@link measureOps} for an asynchronous operation, awaited one at a time (latency-bound throughput). */
+export async function measureAsyncOps(suite: string, scenario: string, op: () => Promise<unknown>, opts: MeasureOptions, notes?: string): Promise<Measurement> {
+  const deadline = performance.now() + opts.warmupMs;
+  while (performance.now() < deadline) await op();
+  const rounds: { rate: number; cpu: number }[] = [];
+  for (let r = 0; r < opts.rounds; r++) {
+    const cpu0 = cpuUsage();
+    const t0 = performance.now();
+    let n = 0;
+    let t = t0;
+    while (t - t0 < opts.roundMs) {
+      await op();
+      n++;
+      t = performance.now();
+    }
+    rounds.push(roundOf(n, t - t0, cpuUsage(cpu0)));
+  }
+  return summarise(suite, scenario, rounds, opts, notes);
+}
+
+function roundOf(n: number, ms: number, cpu: NodeJS.CpuUsage): { rate: number; cpu: number } {
+  return { rate: (n * 1000) / ms, cpu: (cpu.user + cpu.system) / n };
+}
+
+function summarise(suite: string, scenario: string, rounds: readonly { rate: number; cpu: number }[], opts: MeasureOptions, notes?: string): Measurement {
+  const rates = rounds.map((r) => r.rate);
+  const cpus = rounds.map((r) => r.cpu);
   return {
     suite,
     scenario,

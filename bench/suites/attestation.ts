@@ -2,12 +2,15 @@
  * Attestation verification throughput on one core: SNP with the VEK chain cached (the Coordinator's steady state),
  * SNP cold (chain checked every time), TDX signatures + PCK chain, and TDX with full collateral.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { initSimulatedPlatform } from '../../attestation/simulated/platform.js';
+import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { createSnpVerifier, verifySnp } from '../../attestation/snp/verify.js';
 import { recognizeTdxCollateral } from '../../attestation/tdx/collateral.js';
 import { createTdxVerifier } from '../../attestation/tdx/verify.js';
-import { type Measurement, type MeasureOptions, measureOps } from '../measure.js';
+import { type Measurement, measureAsyncOps, type MeasureOptions, measureOps } from '../measure.js';
 
 /** Runs the attestation suite against the samples under `samplesDir` (testdata/attestation). */
 export function runAttestationSuite(samplesDir: string, opts: MeasureOptions): Measurement[] {
@@ -35,4 +38,30 @@ export function runAttestationSuite(samplesDir: string, opts: MeasureOptions): M
   out.push(measureOps('attestation', 'tdx verify (signatures + PCK chain, cached)', () => void tdx.verify({ quote, at: tdxAt }), opts));
   out.push(measureOps('attestation', 'tdx verify (full collateral, cached)', () => void tdx.verify({ quote, at: tdxAt, collateral }), opts));
   return out;
+}
+
+/** Simulated SNP issuance (bounds how fast the test mesh can attest), and verifying what it issues. */
+export async function runSimulatedIssuanceSuite(opts: MeasureOptions): Promise<Measurement[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'ccmesh-bench-sim-'));
+  try {
+    const platform = await initSimulatedPlatform(join(dir, 'platform'));
+    const issuer = new SimulatedSnpIssuer(platform);
+    const reportData = new Uint8Array(64).fill(1);
+    const issue = async (): Promise<void> => {
+      reportData[0] = (reportData[0]! + 1) & 0xff;
+      await issuer.issue(reportData);
+    };
+    const out = [await measureAsyncOps('attestation', 'simulated snp issue (sign a v3 report)', issue, opts)];
+    const ev = await issuer.issue(reportData);
+    if (ev.format !== 'snp') throw new Error('simulated issuer returned non-SNP evidence');
+    const verifier = createSnpVerifier({ anchors: [platform.ark] });
+    const at = new Date();
+    const input = { report: ev.report, vek: platform.vcekDer, chain: platform.chainPem, at };
+    const check = verifier.verify(input);
+    if (!check.ok) throw new Error(`benchmark precondition: simulated evidence must verify: ${check.reasons.join('; ')}`);
+    out.push(measureOps('attestation', 'simulated snp verify (chain cached)', () => void verifier.verify(input), opts));
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
