@@ -19,6 +19,31 @@ export const ErrorCode = {
   ATTEST_ISSUER_FAILED: 'CCMESH_ERR_ATTEST_ISSUER_FAILED',
   /** Another writer changed our configfs-tsm request while we used it, on every bounded attempt. */
   ATTEST_ISSUER_CONCURRENT: 'CCMESH_ERR_ATTEST_ISSUER_CONCURRENT',
+  /** A PKI input was refused: seed or salt of the wrong size, empty workload id, bad SAN, trust domain or key. */
+  PKI_INPUT_INVALID: 'CCMESH_ERR_PKI_INPUT_INVALID',
+  /** The issuing CA is not valid now, so no certificate it signs could be. */
+  PKI_CA_EXPIRED: 'CCMESH_ERR_PKI_CA_EXPIRED',
+  /** A seed share could not be opened: wrong private key, tampered ciphertext or unknown plaintext format. */
+  PKI_SEED_SHARE_INVALID: 'CCMESH_ERR_PKI_SEED_SHARE_INVALID',
+  /** A store key or prefix is not a `/`-separated path of [a-z0-9._-] segments. */
+  STORE_KEY_INVALID: 'CCMESH_ERR_STORE_KEY_INVALID',
+  /** A value is larger than every store backend accepts (kept under etcd's request limit). */
+  STORE_VALUE_TOO_LARGE: 'CCMESH_ERR_STORE_VALUE_TOO_LARGE',
+  /** Stored data failed verification (header, checksum, content hash, record shape); the message names the key/file. */
+  STORE_CORRUPT: 'CCMESH_ERR_STORE_CORRUPT',
+  /** Another live process holds the store directory's lock. */
+  STORE_LOCKED: 'CCMESH_ERR_STORE_LOCKED',
+  /** The store was used after close(). */
+  STORE_CLOSED: 'CCMESH_ERR_STORE_CLOSED',
+  /** The store's backend failed (file system error); the cause carries the original. */
+  STORE_IO: 'CCMESH_ERR_STORE_IO',
+  /** The history's `latest` pointer does not verify under the given key (wrong seed, or tampering). */
+  HISTORY_SIGNATURE_INVALID: 'CCMESH_ERR_HISTORY_SIGNATURE_INVALID',
+  /** An advance of `latest` names a transition that is missing or does not extend the current latest. */
+  HISTORY_ADVANCE_INVALID: 'CCMESH_ERR_HISTORY_ADVANCE_INVALID',
+  COORDINATOR_UNREACHABLE: 'CCMESH_ERR_COORDINATOR_UNREACHABLE',
+  COORDINATOR_REFUSED: 'CCMESH_ERR_COORDINATOR_REFUSED',
+  ATTEST_COORDINATOR_REFUSED: 'CCMESH_ERR_ATTEST_COORDINATOR_REFUSED',
   INTERNAL: 'CCMESH_ERR_INTERNAL',
 } as const;
 

@@ -1,0 +1,60 @@
+/**
+ * What evidence and signatures bind, byte for byte. The Coordinator and every client (CLI, initializer, sidecar)
+ * compute these the same way, so they live in shared code. Each purpose has its own domain label, so a value made
+ * for one purpose can never be replayed as another.
+ *
+ * SECURITY: every binding includes the SHA-256 of the Coordinator's TLS public key (SPKI DER) as the client saw it.
+ * A relay that terminates TLS with its own key presents a different SPKI to the client than the Coordinator has,
+ * so evidence or signatures the client makes through the relay never match at the Coordinator.
+ */
+import { createHash } from 'node:crypto';
+
+/** Domain labels (NUL-terminated when hashed). Never reuse or change one; add a new version instead. */
+export const LABELS = Object.freeze({
+  coordinatorAttest: 'ccmesh/coordinator-attest/v1',
+  meshCert: 'ccmesh/mesh-cert/v1',
+  renewMeshCert: 'ccmesh/renew-mesh-cert/v1',
+  setManifest: 'ccmesh/set-manifest/v1',
+  recover: 'ccmesh/recover/v1',
+});
+
+/** SHA-256 of DER bytes (a SPKI, a certificate). */
+export function sha256(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(bytes).digest());
+}
+
+function digest(alg: 'sha256' | 'sha512', label: string, parts: readonly Uint8Array[]): Uint8Array {
+  const h = createHash(alg).update(label).update(Uint8Array.of(0));
+  for (const p of parts) {
+    // Length-prefix every part so no two different part lists hash alike.
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(p.length);
+    h.update(len).update(p);
+  }
+  return new Uint8Array(h.digest());
+}
+
+/** REPORT_DATA of the Coordinator's own evidence: its TLS key and the client's nonce (64 bytes). */
+export function coordinatorReportData(coordinatorTlsSpki: Uint8Array, clientNonce: Uint8Array): Uint8Array {
+  return digest('sha512', LABELS.coordinatorAttest, [sha256(coordinatorTlsSpki), clientNonce]);
+}
+
+/** REPORT_DATA of a pod's evidence for NewMeshCert: its key, the Coordinator's nonce, the Coordinator's TLS key. */
+export function meshCertReportData(podSpki: Uint8Array, coordinatorNonce: Uint8Array, coordinatorTlsSpki: Uint8Array): Uint8Array {
+  return digest('sha512', LABELS.meshCert, [sha256(podSpki), coordinatorNonce, sha256(coordinatorTlsSpki)]);
+}
+
+/** What a leaf key signs to renew: the new key, the Coordinator's nonce and TLS key. */
+export function renewSignedData(newSpki: Uint8Array, coordinatorNonce: Uint8Array, coordinatorTlsSpki: Uint8Array): Uint8Array {
+  return digest('sha256', LABELS.renewMeshCert, [sha256(newSpki), coordinatorNonce, sha256(coordinatorTlsSpki)]);
+}
+
+/** What a workload owner signs to update the manifest. */
+export function setManifestSignedData(manifest: Uint8Array, policies: readonly Uint8Array[], coordinatorNonce: Uint8Array, coordinatorTlsSpki: Uint8Array): Uint8Array {
+  return digest('sha256', LABELS.setManifest, [sha256(manifest), ...policies.map(sha256), coordinatorNonce, sha256(coordinatorTlsSpki)]);
+}
+
+/** What a seed-share owner signs to recover a Coordinator. */
+export function recoverSignedData(seed: Uint8Array, salt: Uint8Array, coordinatorNonce: Uint8Array, coordinatorTlsSpki: Uint8Array): Uint8Array {
+  return digest('sha256', LABELS.recover, [sha256(Buffer.concat([seed, salt])), coordinatorNonce, sha256(coordinatorTlsSpki)]);
+}

@@ -1,0 +1,68 @@
+/**
+ * The Coordinator's RPC messages (UserAPI and MeshAPI), their wire form and their decoders. docs/protocol.md is the
+ * prose version of this file; keep them in step.
+ */
+import type { WireReader } from './wire.js';
+
+/** Evidence as it travels: an SNP report with its VEK and chain, or a TDX quote. */
+export type WireEvidence =
+  | { readonly format: 'snp'; readonly report: Uint8Array; readonly vek: Uint8Array; readonly chain: Uint8Array }
+  | { readonly format: 'tdx'; readonly quote: Uint8Array };
+
+/** Decodes evidence; SNP requires the VEK (DER) and ASK+ARK chain (PEM) alongside the report. */
+export function readEvidence(r: WireReader): WireEvidence {
+  const format = r.oneOf('format', ['snp', 'tdx'] as const);
+  if (format === 'snp') {
+    return { format, report: r.bytes('report', 1184, 1184), vek: r.bytes('vek', 64, 16 * 1024), chain: r.bytes('chain', 64, 64 * 1024) };
+  }
+  return { format, quote: r.bytes('quote', 48, 64 * 1024) };
+}
+
+/** Encodes evidence for the wire. */
+export function writeEvidence(e: WireEvidence): Record<string, string> {
+  const b = (x: Uint8Array): string => Buffer.from(x).toString('base64');
+  return e.format === 'snp' ? { format: 'snp', report: b(e.report), vek: b(e.vek), chain: b(e.chain) } : { format: 'tdx', quote: b(e.quote) };
+}
+
+/** Length of Coordinator and client nonces. */
+export const NONCE_LENGTH = 32;
+
+/** One RSA-OAEP-encrypted copy of seed and salt for a seed-share owner (returned by the first SetManifest). */
+export interface SeedShareWire {
+  /** The owner's RSA public key, hex SPKI DER (as in the manifest). */
+  readonly ownerKey: string;
+  /** base64 ciphertext. */
+  readonly encryptedSeed: string;
+}
+
+/** SetManifest response. */
+export interface SetManifestResponse {
+  readonly transitionHash: string;
+  readonly manifestHash: string;
+  readonly rootCa: string;
+  readonly meshCaBundle: string;
+  /** Only on the very first SetManifest; empty afterwards. */
+  readonly seedShares: readonly SeedShareWire[];
+}
+
+/** GetManifests response: the whole history, oldest first. */
+export interface GetManifestsResponse {
+  readonly manifests: readonly string[];
+  readonly policies: Readonly<Record<string, string>>;
+  readonly transitions: readonly string[];
+  readonly rootCa: string;
+  readonly meshCaBundle: string;
+  readonly state: 'fresh' | 'recovery' | 'ready';
+}
+
+/** NewMeshCert / RenewMeshCert response. */
+export interface MeshCertResponse {
+  /** Leaf then mesh CA, PEM. */
+  readonly certChain: string;
+  /** Current mesh CA first, then the previous one during a transition. */
+  readonly meshCaBundle: string;
+  readonly rootCa: string;
+  /** base64 of the 64-byte workload secret (NewMeshCert only). */
+  readonly workloadSecret?: string;
+  readonly workloadSecretId?: string;
+}
