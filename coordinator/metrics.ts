@@ -1,0 +1,28 @@
+/** The Coordinator's Prometheus metrics, pre-bound at startup; labels come from closed sets only. */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Why an attestation-gated request was refused (a closed set, so it can be a label). */
+export type AttestationFailure = 'nonce' | 'malformed' | 'evidence' | 'binding' | 'policy' | 'reference' | 'signature' | 'unauthorized' | 'state';
+
+/** Coordinator metrics. */
+export interface CoordinatorMetrics {
+  readonly rpcHandled: Counter<'service' | 'method' | 'code'>;
+  readonly attestationFailures: Counter<'reason'>;
+  readonly manifestGeneration: Gauge;
+  readonly state: Gauge<'state'>;
+  readonly issuanceSeconds: Histogram<'kind'>;
+  readonly certificatesIssued: Counter<'kind'>;
+}
+
+/** Registers the Coordinator's metrics on `registry`. */
+export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics {
+  const registers = [registry];
+  return {
+    rpcHandled: new Counter({ name: 'ccmesh_coordinator_rpc_handled_total', help: 'RPCs handled, by service, method and gRPC status code', labelNames: ['service', 'method', 'code'], registers }),
+    attestationFailures: new Counter({ name: 'ccmesh_coordinator_attestation_failures_total', help: 'Refused attestation-gated requests, by reason', labelNames: ['reason'], registers }),
+    manifestGeneration: new Gauge({ name: 'ccmesh_coordinator_manifest_generation', help: 'Number of manifests in the history (0 when fresh)', registers }),
+    state: new Gauge({ name: 'ccmesh_coordinator_state', help: 'Current state: 1 for the state the Coordinator is in', labelNames: ['state'], registers }),
+    issuanceSeconds: new Histogram({ name: 'ccmesh_coordinator_issuance_seconds', help: 'Time to verify evidence and issue a mesh certificate', labelNames: ['kind'], buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1], registers }),
+    certificatesIssued: new Counter({ name: 'ccmesh_coordinator_certificates_issued_total', help: 'Mesh leaf certificates issued', labelNames: ['kind'], registers }),
+  };
+}

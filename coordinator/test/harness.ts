@@ -1,0 +1,133 @@
+/**
+ * In-process Coordinator test harness (used by tests only): a simulated platform, owner keys, a manifest, a
+ * Coordinator on loopback ports over a file store, and a "pod" that attests through the mesh API.
+ */
+import { constants, createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initSimulatedPlatform, type SimulatedPlatform } from '../../attestation/simulated/platform.js';
+import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
+import { systemClock } from '../../lib/clock.js';
+import { createLogger } from '../../lib/log.js';
+import { meshCertReportData, recoverSignedData, setManifestSignedData } from '../../lib/protocol/binding.js';
+import { PinnedClient } from '../../lib/protocol/client.js';
+import { type MeshCertResponse, writeEvidence } from '../../lib/protocol/messages.js';
+import { MeshApi, UserApi } from '../../lib/protocol/services.js';
+import { b64, WireReader } from '../../lib/protocol/wire.js';
+import { exampleManifest } from '../manifest/example.js';
+import { FileStore } from '../store/file-store.js';
+import { type RunningCoordinator, startCoordinator } from '../unit.js';
+
+/** SHA-256 hex. */
+export const sha256hex = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
+
+/** Everything a Coordinator test needs. */
+export class Harness {
+  readonly dir: string;
+  readonly platform: SimulatedPlatform;
+  readonly owner = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  readonly seedshare = generateKeyPairSync('rsa', { modulusLength: 3072 });
+  readonly coordinatorDoc = new Uint8Array(Buffer.from('coordinator policy v1'));
+  readonly podDoc = new Uint8Array(Buffer.from('pod web policy v1'));
+  coordinator: RunningCoordinator | undefined;
+
+  private constructor(dir: string, platform: SimulatedPlatform) {
+    this.dir = dir;
+    this.platform = platform;
+  }
+
+  /** Makes a temp dir and a simulated platform (RSA-2048 for speed). */
+  static async create(): Promise<Harness> {
+    const dir = mkdtempSync(join(tmpdir(), 'ccmesh-coord-'));
+    return new Harness(dir, await initSimulatedPlatform(join(dir, 'platform'), { rsaBits: 2048 }));
+  }
+
+  spkiHex(k: KeyObject): string {
+    return Buffer.from((k.type === 'public' ? k : createPublicKey(k)).export({ type: 'spki', format: 'der' })).toString('hex');
+  }
+
+  /** A manifest document trusting the simulated root, with the coordinator and web policies plus `extra`. */
+  manifest(extraPolicies: string[] = [], sans = ['web', 'web.default.svc']): Uint8Array {
+    const doc = exampleManifest({
+      workloadOwnerKeys: [this.spkiHex(this.owner.publicKey)],
+      seedshareOwnerKeys: [this.spkiHex(this.seedshare.publicKey)],
+      simulatedArkPem: this.platform.ark.toString(),
+      policies: [
+        { policyHash: sha256hex(this.coordinatorDoc), role: 'coordinator', sans: ['coordinator'], workloadSecretId: 'coordinator' },
+        { policyHash: sha256hex(this.podDoc), sans, workloadSecretId: 'apps/v1/Deployment/default/web' },
+        ...extraPolicies.map((h) => ({ policyHash: h, workloadSecretId: `extra-${h.slice(0, 6)}` })),
+      ],
+    });
+    return new Uint8Array(Buffer.from(JSON.stringify(doc)));
+  }
+
+  /** Starts (or restarts) the Coordinator on loopback ports over the file store in dir/store. */
+  async start(): Promise<RunningCoordinator> {
+    const store = await FileStore.open(join(this.dir, 'store'));
+    this.coordinator = await startCoordinator(
+      { host: '127.0.0.1', userPort: 0, meshPort: 0, metricsPort: 0 },
+      {
+        store,
+        issuer: new SimulatedSnpIssuer(this.platform, { hostData: Buffer.from(sha256hex(this.coordinatorDoc), 'hex') }),
+        clock: systemClock,
+        logger: createLogger({ component: 'coordinator', level: 'error', sink: () => undefined }),
+      },
+    );
+    return this.coordinator;
+  }
+
+  async user(): Promise<PinnedClient> {
+    return PinnedClient.connect(`127.0.0.1:${this.coordinator!.userPort}`, UserApi);
+  }
+
+  async mesh(): Promise<PinnedClient> {
+    return PinnedClient.connect(`127.0.0.1:${this.coordinator!.meshPort}`, MeshApi);
+  }
+
+  /** Owner-signed SetManifest request for an update. */
+  async signedSet(user: PinnedClient, manifest: Uint8Array, policies: Uint8Array[], key: KeyObject = this.owner.privateKey): Promise<Record<string, unknown>> {
+    const nonce = new WireReader('n', await user.call('GetNonce', {})).bytes('nonce', 32, 32);
+    return {
+      manifest: b64(manifest),
+      policies: policies.map(b64),
+      nonce: b64(nonce),
+      ownerKey: this.spkiHex(key),
+      signature: b64(sign('sha256', setManifestSignedData(manifest, policies, nonce, user.spki), key)),
+    };
+  }
+
+  /** Recover request signed by `key` (default the manifest's seed-share owner). */
+  async recoverRequest(user: PinnedClient, seed: Uint8Array, salt: Uint8Array, key: KeyObject = this.seedshare.privateKey): Promise<Record<string, unknown>> {
+    const nonce = new WireReader('n', await user.call('GetNonce', {})).bytes('nonce', 32, 32);
+    return {
+      seed: b64(seed), salt: b64(salt), nonce: b64(nonce), ownerKey: this.spkiHex(key),
+      signature: b64(sign('sha256', recoverSignedData(seed, salt, nonce, user.spki), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })),
+    };
+  }
+
+  /** A pod's NewMeshCert request; overrides let attack tests bend one part. */
+  async podRequest(mesh: PinnedClient, opts: { hostDataDoc?: Uint8Array; bindKey?: KeyObject; bindCoordinatorSpki?: Uint8Array; platform?: SimulatedPlatform; nonce?: Uint8Array } = {}) {
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const spki = new Uint8Array(key.publicKey.export({ type: 'spki', format: 'der' }));
+    const nonce = opts.nonce ?? new WireReader('n', await mesh.call('GetNonce', {})).bytes('nonce', 32, 32);
+    const bindSpki = opts.bindKey ? new Uint8Array(createPublicKey(opts.bindKey).export({ type: 'spki', format: 'der' })) : spki;
+    const issuer = new SimulatedSnpIssuer(opts.platform ?? this.platform, { hostData: Buffer.from(sha256hex(opts.hostDataDoc ?? this.podDoc), 'hex') });
+    const ev = await issuer.issue(meshCertReportData(bindSpki, nonce, opts.bindCoordinatorSpki ?? mesh.spki));
+    if (ev.format !== 'snp') throw new Error('expected SNP');
+    const chain = Buffer.from(new (await import('node:crypto')).X509Certificate(Buffer.from(ev.certificates.ask!)).toString() + new (await import('node:crypto')).X509Certificate(Buffer.from(ev.certificates.ark!)).toString());
+    const request = { evidence: writeEvidence({ format: 'snp', report: ev.report, vek: ev.certificates.vcek!, chain: new Uint8Array(chain) }), publicKey: b64(spki), nonce: b64(nonce) };
+    return { key, spki, nonce, request };
+  }
+
+  /** Runs NewMeshCert for a fresh pod key. */
+  async newPodCert(mesh: PinnedClient): Promise<{ key: ReturnType<typeof generateKeyPairSync>; res: MeshCertResponse }> {
+    const { key, request } = await this.podRequest(mesh);
+    return { key, res: await mesh.call<MeshCertResponse>('NewMeshCert', request) };
+  }
+
+  async close(): Promise<void> {
+    await this.coordinator?.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

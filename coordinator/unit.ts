@@ -1,0 +1,63 @@
+/**
+ * Builds and runs a Coordinator from its config and runtime: store, TLS identity, core, gRPC servers and the probe
+ * server. Used by `ccmesh coordinator` and by in-process tests (which pass port 0 and a memory or temp store).
+ */
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/log.js';
+import { createRegistry, type Registry } from '../lib/metrics.js';
+import type { EvidenceIssuer } from '../attestation/issuers/evidence.js';
+import { startProbeServer } from './admin/probe-server.js';
+import { Coordinator } from './core/coordinator.js';
+import { createCoordinatorMetrics } from './metrics.js';
+import { startGrpcServers } from './server/grpc-servers.js';
+import type { Store } from './store/store.js';
+import { createServerTlsIdentity } from './tls/server-identity.js';
+
+/** Live handles a Coordinator runs with. */
+export interface CoordinatorUnitRuntime {
+  readonly store: Store;
+  readonly issuer: EvidenceIssuer;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly registry?: Registry;
+}
+
+/** A running Coordinator. */
+export interface RunningCoordinator {
+  readonly core: Coordinator;
+  readonly userPort: number;
+  readonly meshPort: number;
+  readonly metricsPort: number;
+  readonly registry: Registry;
+  /** Stops accepting, finishes in-flight RPCs (bounded), closes the store. */
+  close(): Promise<void>;
+}
+
+/** Starts a Coordinator listening on `listen`. */
+export async function startCoordinator(
+  listen: { host: string; userPort: number; meshPort: number; metricsPort: number },
+  rt: CoordinatorUnitRuntime,
+): Promise<RunningCoordinator> {
+  const registry = rt.registry ?? createRegistry({ processMetrics: true, defaultLabels: { component: 'coordinator' } });
+  const metrics = createCoordinatorMetrics(registry);
+  const tls = await createServerTlsIdentity(rt.clock, ['localhost', listen.host]);
+  const core = new Coordinator({ store: rt.store, clock: rt.clock, logger: rt.logger, metrics, issuer: rt.issuer, tlsSpki: tls.spki });
+  let started = false;
+  const probes = await startProbeServer(listen.host, listen.metricsPort, { started: () => started, ready: () => core.state === 'ready', stateName: () => core.state }, registry);
+  await core.start();
+  const servers = await startGrpcServers(core, tls, listen, rt.logger, metrics);
+  started = true;
+  rt.logger.info('coordinator listening', { userPort: servers.user.port, meshPort: servers.mesh.port, metricsPort: probes.port, tlsFingerprint: tls.fingerprint, state: core.state });
+  return {
+    core,
+    userPort: servers.user.port,
+    meshPort: servers.mesh.port,
+    metricsPort: probes.port,
+    registry,
+    close: async () => {
+      await Promise.all([servers.user.close(), servers.mesh.close()]);
+      await probes.close();
+      await rt.store.close();
+    },
+  };
+}
