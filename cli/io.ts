@@ -4,6 +4,8 @@
 export interface CliIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
+  /** Aborted on SIGINT/SIGTERM; long-running commands drain and return when it fires. */
+  readonly signal?: AbortSignal;
 }
 
 /** A command: takes its own arguments (after the subcommand words) and returns an exit code. */

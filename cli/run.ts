@@ -7,6 +7,11 @@ import { EXIT } from '../lib/well-known.js';
 import { attestIssueCommand } from './commands/attest/issue.js';
 import { simulateInitCommand } from './commands/attest/simulate-init.js';
 import { attestVerifyCommand } from './commands/attest/verify.js';
+import { coordinatorCommand } from './commands/coordinator.js';
+import { manifestInitCommand } from './commands/mesh/manifest-init.js';
+import { recoverCommand } from './commands/mesh/recover.js';
+import { setCommand } from './commands/mesh/set.js';
+import { meshVerifyCommand } from './commands/mesh/verify.js';
 import type { CliIo, Command } from './io.js';
 import { VERSION } from './version.js';
 
@@ -35,6 +40,15 @@ const ROUTES: readonly Route[] = [
     summary: 'create a simulated SEV-SNP platform (development and tests only)',
     run: simulateInitCommand,
   },
+  {
+    words: ['coordinator'],
+    summary: 'run the Coordinator (manifest history, CA, attestation, recovery)',
+    run: coordinatorCommand,
+  },
+  { words: ['manifest', 'init'], summary: 'create owner keys and a skeleton manifest in a workspace', run: manifestInitCommand },
+  { words: ['set'], summary: 'attest the Coordinator and set the workspace manifest', run: setCommand },
+  { words: ['verify'], summary: 'attest the Coordinator and compare its history with the workspace manifest', run: meshVerifyCommand },
+  { words: ['recover'], summary: 'hand a recovering Coordinator its seed from this workspace\'s seed share', run: recoverCommand },
 ];
 
 /** Top-level usage text. */
