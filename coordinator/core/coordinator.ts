@@ -80,6 +80,7 @@ export class Coordinator {
   readonly #history: History;
   readonly #nonces: NonceStore;
   readonly #checker = new EvidenceChecker();
+  readonly #secretCache = new Map<string, string>();
   #state: CoordinatorState = 'fresh';
   #ready: Ready | undefined;
   // One manifest transition or recovery at a time; issuance reads the snapshot in #ready.
@@ -262,7 +263,7 @@ export class Coordinator {
       certChain: leaf + ready.mesh.certPem,
       meshCaBundle: this.#bundle(),
       rootCa: ready.root.certPem,
-      workloadSecret: Buffer.from(ready.secrets.workloadSecret(policy.workloadSecretId)).toString('base64'),
+      workloadSecret: this.#workloadSecret(ready, policy.workloadSecretId),
       workloadSecretId: policy.workloadSecretId,
     };
   }
@@ -306,6 +307,18 @@ export class Coordinator {
       clock: this.#rt.clock,
     });
     return leaf.certPem;
+  }
+
+  /** Base64 workload secret, derived once per id and seed (HKDF per request would cost more than the lookup). */
+  #workloadSecret(ready: Ready, id: string): string {
+    const key = `${ready.transitionHash}\0${id}`;
+    let v = this.#secretCache.get(key);
+    if (v === undefined) {
+      v = Buffer.from(ready.secrets.workloadSecret(id)).toString('base64');
+      if (this.#secretCache.size > 10_000) this.#secretCache.clear();
+      this.#secretCache.set(key, v);
+    }
+    return v;
   }
 
   #bundle(): string {

@@ -64,7 +64,12 @@ export class PinnedClient {
         createHash('sha256').update(peer.raw).digest('hex') === pinned ? undefined : new Error('Coordinator certificate changed since it was pinned'),
     });
     const Ctor = makeGenericClientConstructor(service, 'ccmesh');
-    this.#client = new Ctor(address, creds, { 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+    this.#client = new Ctor(address, creds, {
+      'grpc.max_receive_message_length': 8 * 1024 * 1024,
+      // SNI must not be an IP address (RFC 6066); the name is irrelevant since trust is the pinned certificate.
+      'grpc.ssl_target_name_override': 'ccmesh-coordinator',
+      'grpc.default_authority': address,
+    });
   }
 
   /** Pins the certificate the server at `address` presents now. */
