@@ -48,7 +48,19 @@ export function p256Spki(key: KeyObject | Uint8Array, what: string): Buffer {
   }
   if (obj.type === 'secret') throw new CcmeshError(ErrorCode.PKI_INPUT_INVALID, `${what} is a secret key, not a public key`);
   checkP256(obj, what);
+  // Bytes already in the one canonical form (named curve, uncompressed point, nothing trailing: OpenSSL ignores
+  // trailing bytes) are what export would return; skipping export halves the cost of a leaf. OpenSSL has checked
+  // the point lies on the curve in createPublicKey above.
+  if (!(key instanceof KeyObject) && isCanonicalP256Spki(key)) return Buffer.from(key);
   return obj.export({ format: 'der', type: 'spki' });
+}
+
+/** SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (0 unused bits) 0x04 || X || Y }, up to X. */
+const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d03010703420004', 'hex');
+const P256_SPKI_BYTES = P256_SPKI_PREFIX.length + 64;
+
+function isCanonicalP256Spki(der: Uint8Array): boolean {
+  return der.length === P256_SPKI_BYTES && P256_SPKI_PREFIX.equals(der.subarray(0, P256_SPKI_PREFIX.length));
 }
 
 /** A P-256 private KeyObject as a non-extractable WebCrypto ECDSA signing key. */
@@ -73,10 +85,15 @@ export function checkKeyMatchesCert(cert: X509Certificate, key: KeyObject, what:
 }
 
 /** 16 random bytes as a positive serial: the top bit is cleared (DER INTEGER sign) and the next set (fixed length). */
-export function randomSerialHex(): string {
+export function randomSerialBytes(): Buffer {
   const b = randomBytes(16);
   b[0] = (b[0]! & 0x7f) | 0x40;
-  return b.toString('hex');
+  return b;
+}
+
+/** {@link randomSerialBytes} as hex, the form @peculiar/x509 takes. */
+export function randomSerialHex(): string {
+  return randomSerialBytes().toString('hex');
 }
 
 /** The validity window of a new certificate. */
@@ -167,7 +184,11 @@ export function subjectNameOf(cert: X509Certificate): x509.Name {
 
 /** DER, PEM and (lazily) Node's view of a certificate @peculiar/x509 produced. */
 export function toIssued(cert: x509.X509Certificate): IssuedCertificate {
-  const der = new Uint8Array(cert.rawData);
+  return issuedFromDer(new Uint8Array(cert.rawData));
+}
+
+/** DER, PEM and (lazily) Node's view of a certificate we encoded ourselves. */
+export function issuedFromDer(der: Uint8Array): IssuedCertificate {
   const certPem = derToPem(der);
   let nodeCert: X509Certificate | undefined;
   return Object.freeze({

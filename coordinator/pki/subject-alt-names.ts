@@ -39,7 +39,8 @@ export function parseSubjectAltNames(sans: readonly string[]): SubjectAltName[] 
       continue;
     }
     let typed: SubjectAltName;
-    if (isIP(san) !== 0) typed = { type: 'ip', value: san };
+    // A zone id (`fe80::1%eth0`) names a local interface; it has no place in a certificate's 16-byte iPAddress.
+    if (isIP(san) !== 0 && !san.includes('%')) typed = { type: 'ip', value: san };
     else if (isDnsSan(san)) typed = { type: 'dns', value: san.toLowerCase() };
     else {
       bad.push(JSON.stringify(san.slice(0, 100)));
@@ -54,5 +55,29 @@ export function parseSubjectAltNames(sans: readonly string[]): SubjectAltName[] 
   if (bad.length > 0) {
     throw new CcmeshError(ErrorCode.PKI_INPUT_INVALID, `SANs that are neither an IP address nor a DNS name: ${bad.join(', ')}`);
   }
+  return out;
+}
+
+/** The iPAddress octets of an IP literal: 4 for IPv4, 16 for IPv6 (including `::ffff:a.b.c.d` forms). */
+export function ipSanBytes(ip: string): Buffer {
+  const family = isIP(ip);
+  if (family === 4) return Buffer.from(ip.split('.').map(Number));
+  if (family !== 6 || ip.includes('%')) throw new CcmeshError(ErrorCode.PKI_INPUT_INVALID, `${JSON.stringify(ip.slice(0, 100))} is not an IP address a certificate can carry`);
+  // isIP has vetted the syntax, so only the shape remains: groups around at most one '::', maybe a dotted tail.
+  let text = ip;
+  const tail: number[] = [];
+  const lastColon = text.lastIndexOf(':');
+  if (text.includes('.', lastColon)) {
+    tail.push(...text.slice(lastColon + 1).split('.').map(Number));
+    text = text.slice(0, lastColon + 1) + '0:0'; // placeholder groups, overwritten by the IPv4 octets below
+  }
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const groupsOf = (s: string): string[] => (s === '' ? [] : s.split(':'));
+  const left = groupsOf(head);
+  const right = rest === undefined ? [] : groupsOf(rest);
+  const groups = rest === undefined ? left : [...left, ...new Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  if (tail.length === 4) out.set(tail, 12);
   return out;
 }
