@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runAttestationSuite, runSimulatedIssuanceSuite } from './suites/attestation.js';
+import { runCoordinatorSuite } from './suites/coordinator.js';
 import { renderJsonLines, renderMarkdown, runInfo } from './report.js';
 
 const repo = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
@@ -20,6 +21,8 @@ process.stderr.write(`bench: attestation suite (${opts.rounds} rounds × ${opts.
 const results = runAttestationSuite(join(repo, 'testdata', 'attestation'), opts);
 process.stderr.write('bench: simulated TEE (creating a platform: RSA-4096 key generation takes a few seconds)…\n');
 results.push(...(await runSimulatedIssuanceSuite(opts)));
+process.stderr.write('bench: coordinator NewMeshCert (evidence prepared outside the timed rounds)…\n');
+results.push(...(await runCoordinatorSuite(opts, quick ? 1000 : 2000)));
 for (const m of results) process.stderr.write(`bench:   ${m.scenario}: ${Math.round(m.median)} ops/s\n`);
 
 mkdirSync(outDir, { recursive: true });
