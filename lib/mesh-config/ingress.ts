@@ -1,0 +1,85 @@
+/**
+ * The sidecar's ingress spec (DESIGN §5): `name#port#mode` entries joined by `##`, parsed once into types with every
+ * problem reported. Modes: `mtls` (the default; `mtls:allow=<san>,<san>` restricts peer identities), `tls`
+ * (server-auth only) and `plain` (not redirected). Contrast's "disable TLS" flag is accepted too: `false` = mtls,
+ * `true` = plain. Ports not listed still require mTLS — the restrictive default.
+ */
+import type { ConfigIssue } from '../errors.js';
+
+/** How inbound connections to one port are handled. */
+export type IngressMode = { readonly kind: 'mtls'; readonly allow: readonly string[] } | { readonly kind: 'tls' } | { readonly kind: 'plain' };
+
+/** One ingress entry. */
+export interface IngressEntry {
+  readonly name: string;
+  readonly port: number;
+  readonly mode: IngressMode;
+}
+
+const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const SAN_RE = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$|^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)+$|^[0-9a-f:.]+$/;
+
+/** Parses a port 1–65535 written in decimal without sign or leading zeros. */
+export function parsePortText(s: string): number | undefined {
+  if (!/^[1-9]\d{0,4}$/.test(s)) return undefined;
+  const n = Number(s);
+  return n <= 65535 ? n : undefined;
+}
+
+/** Parses an ingress spec; `field` names the flag or annotation in issues. An empty spec is no entries. */
+export function parseIngressSpec(spec: string, field = 'ingress'): { entries: IngressEntry[]; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const entries: IngressEntry[] = [];
+  if (spec.trim() === '') return { entries, issues };
+  const names = new Set<string>();
+  const ports = new Set<number>();
+  spec.split('##').forEach((raw, i) => {
+    const where = `${field}[${i}]`;
+    const parts = raw.split('#');
+    if (parts.length < 2 || parts.length > 3) {
+      issues.push({ field: where, value: raw, expected: 'name#port or name#port#mode (mode: mtls, mtls:allow=<san>,…, tls, plain, true, false)' });
+      return;
+    }
+    const [name = '', portText = '', modeText = ''] = parts;
+    let ok = true;
+    if (!NAME_RE.test(name)) {
+      issues.push({ field: `${where}.name`, value: name, expected: 'a lowercase DNS label (a-z, 0-9, -; at most 63 characters)' });
+      ok = false;
+    } else if (names.has(name)) {
+      issues.push({ field: `${where}.name`, value: name, expected: 'a name not used by another entry' });
+      ok = false;
+    }
+    const port = parsePortText(portText);
+    if (port === undefined) {
+      issues.push({ field: `${where}.port`, value: portText, expected: 'a port number from 1 to 65535' });
+      ok = false;
+    } else if (ports.has(port)) {
+      issues.push({ field: `${where}.port`, value: portText, expected: 'a port not listed by another entry' });
+      ok = false;
+    }
+    const mode = parseMode(modeText, `${where}.mode`, issues);
+    if (!ok || !mode || port === undefined) return;
+    names.add(name);
+    ports.add(port);
+    entries.push({ name, port, mode });
+  });
+  return { entries, issues };
+}
+
+function parseMode(text: string, field: string, issues: ConfigIssue[]): IngressMode | undefined {
+  if (text === '' || text === 'mtls' || text === 'false') return { kind: 'mtls', allow: [] };
+  if (text === 'tls') return { kind: 'tls' };
+  if (text === 'plain' || text === 'true') return { kind: 'plain' };
+  const m = /^mtls:allow=(.+)$/.exec(text);
+  if (m) {
+    const sans = m[1]!.split(',');
+    const bad = sans.filter((s) => !SAN_RE.test(s));
+    if (bad.length > 0 || new Set(sans).size !== sans.length) {
+      issues.push({ field, value: text, expected: 'mtls:allow= followed by distinct DNS names, wildcard DNS names, IPs or spiffe:// IDs, comma-separated' });
+      return undefined;
+    }
+    return { kind: 'mtls', allow: sans };
+  }
+  issues.push({ field, value: text, expected: 'one of mtls, mtls:allow=<san>,…, tls, plain (or Contrast\'s true = plain, false = mtls)' });
+  return undefined;
+}
