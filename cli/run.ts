@@ -8,6 +8,7 @@ import { attestIssueCommand } from './commands/attest/issue.js';
 import { simulateInitCommand } from './commands/attest/simulate-init.js';
 import { attestVerifyCommand } from './commands/attest/verify.js';
 import { coordinatorCommand } from './commands/coordinator.js';
+import { iptablesCommand } from './commands/iptables.js';
 import { manifestInitCommand } from './commands/mesh/manifest-init.js';
 import { recoverCommand } from './commands/mesh/recover.js';
 import { setCommand } from './commands/mesh/set.js';
@@ -44,6 +45,11 @@ const ROUTES: readonly Route[] = [
     words: ['coordinator'],
     summary: 'run the Coordinator (manifest history, CA, attestation, recovery)',
     run: coordinatorCommand,
+  },
+  {
+    words: ['iptables'],
+    summary: 'plan, apply, verify or clean up the traffic capture rules; install or lift the inbound guard',
+    run: (argv, io) => iptablesCommand(argv, io),
   },
   { words: ['manifest', 'init'], summary: 'create owner keys and a skeleton manifest in a workspace', run: manifestInitCommand },
   { words: ['set'], summary: 'attest the Coordinator and set the workspace manifest', run: setCommand },

@@ -44,6 +44,12 @@ export const ErrorCode = {
   COORDINATOR_UNREACHABLE: 'CCMESH_ERR_COORDINATOR_UNREACHABLE',
   COORDINATOR_REFUSED: 'CCMESH_ERR_COORDINATOR_REFUSED',
   ATTEST_COORDINATOR_REFUSED: 'CCMESH_ERR_ATTEST_COORDINATOR_REFUSED',
+  /** iptables/ip6tables/iproute2 is missing, or the kernel lacks what the rules need. */
+  IPTABLES_UNAVAILABLE: 'CCMESH_ERR_IPTABLES_UNAVAILABLE',
+  /** Installing, reading back or removing rules failed; the message carries the tool's stderr. */
+  IPTABLES_APPLY: 'CCMESH_ERR_IPTABLES_APPLY',
+  /** The guard was not lifted: IPv6 is configured on an interface but ip6tables can't enforce rules for it. */
+  IPTABLES_IPV6_UNGUARDED: 'CCMESH_ERR_IPTABLES_IPV6_UNGUARDED',
   INTERNAL: 'CCMESH_ERR_INTERNAL',
 } as const;
 

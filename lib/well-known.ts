@@ -21,6 +21,12 @@ export const PORTS = Object.freeze({
   coordinatorMetrics: 9102,
 });
 
+/**
+ * uid the sidecar proxy runs as. The injector sets it as the sidecar's runAsUser and iptables exempts this uid's
+ * outbound traffic from transparent capture, so both must read it from here.
+ */
+export const PROXY_UID = 1337;
+
 /** Filesystem paths inside a pod (DESIGN §5). */
 export const PATHS = Object.freeze({
   root: '/ccmesh',

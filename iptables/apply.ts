@@ -1,0 +1,90 @@
+/**
+ * Plan → kernel. Per family: read our state back (iptables-save of each table the plan touches), render one restore
+ * text for all of those tables and feed it to ONE `iptables-restore --noflush` call (atomic per table), then add the
+ * policy routing that is missing. Which families get rules is decided here, from the `ipv6` setting and what the
+ * host has — never silently: IPv6 configured on an interface with no usable ip6tables is an error.
+ */
+import { CcmeshError, ErrorCode } from '../lib/errors.js';
+import { detectTools, type IptablesTools, restore, saveTable } from './backend.js';
+import type { Executor } from './executor.js';
+import { ipv6Configured } from './host-ipv6.js';
+import type { Family, Ipv6Mode, Plan, TablePlan } from './plan.js';
+import { applyRouting, removeRouting } from './policy-routing.js';
+import { type PresentState, renderCleanup, renderTables } from './render.js';
+import { parseSave, presentState } from './saved.js';
+import { mergeReports, verifyFamily, type VerifyReport } from './verify.js';
+
+/** The families to act on, with their tools. */
+export type FamilyTools = ReadonlyMap<Family, IptablesTools>;
+
+/**
+ * Decides the families: v4 always; v6 when `on` (ip6tables required), or `auto` and the kernel has IPv6 configured
+ * on a non-loopback interface. Throws IPTABLES_UNAVAILABLE when a needed tool is missing.
+ */
+export async function resolveFamilies(exec: Executor, mode: Ipv6Mode): Promise<FamilyTools> {
+  const out = new Map<Family, IptablesTools>();
+  const v4 = await detectTools(exec, 'v4');
+  if (!v4) throw new CcmeshError(ErrorCode.IPTABLES_UNAVAILABLE, 'iptables is not usable here (not installed, or the kernel lacks netfilter support)');
+  out.set('v4', v4);
+  if (mode === 'off') return out;
+  const v6 = await detectTools(exec, 'v6');
+  if (v6) {
+    if (mode === 'on' || (await ipv6Configured(exec)).length > 0) out.set('v6', v6);
+    return out;
+  }
+  if (mode === 'on') throw new CcmeshError(ErrorCode.IPTABLES_UNAVAILABLE, 'ip6tables is not usable here, but --ipv6 on requires IPv6 rules');
+  const addrs = await ipv6Configured(exec);
+  if (addrs.length > 0) {
+    // SECURITY: without ip6tables, IPv6 traffic would bypass the capture entirely.
+    throw new CcmeshError(
+      ErrorCode.IPTABLES_UNAVAILABLE,
+      `ip6tables is not usable here, but IPv6 is configured (${addrs.map((a) => `${a.address} on ${a.interface}`).join(', ')}); refusing to capture IPv4 only`,
+    );
+  }
+  return out;
+}
+
+/** Reads what of ours is present in `tables` (one save per table). */
+export async function readPresent(exec: Executor, tools: IptablesTools, tables: readonly TablePlan[]): Promise<Map<string, PresentState>> {
+  const out = new Map<string, PresentState>();
+  for (const t of tables) {
+    const state = presentState(parseSave(await saveTable(exec, tools, t.table))).get(t.table);
+    if (state) out.set(t.table, state);
+  }
+  return out;
+}
+
+/** Installs (or re-installs) `tables` for one family in one restore call. */
+export async function installTables(exec: Executor, tools: IptablesTools, tables: readonly TablePlan[], what: string): Promise<void> {
+  const present = await readPresent(exec, tools, tables);
+  await restore(exec, tools, renderTables(tables, present), what);
+}
+
+/** Removes `tables` (our jumps and chains) for one family; nothing to do is fine. */
+export async function removeTables(exec: Executor, tools: IptablesTools, tables: readonly TablePlan[], what: string): Promise<void> {
+  const text = renderCleanup(tables, await readPresent(exec, tools, tables));
+  if (text !== undefined) await restore(exec, tools, text, what);
+}
+
+/** Applies the plan to every family in `families`. Idempotent. */
+export async function applyPlan(exec: Executor, plan: Plan, families: FamilyTools): Promise<void> {
+  for (const [family, tools] of families) {
+    await installTables(exec, tools, plan[family].tables, `installing the ${family} capture rules`);
+    await applyRouting(exec, family, plan[family].routing);
+  }
+}
+
+/** Verifies every family in `families` and merges the reports. */
+export async function verifyPlan(exec: Executor, plan: Plan, families: FamilyTools): Promise<VerifyReport> {
+  const reports: VerifyReport[] = [];
+  for (const [family, tools] of families) reports.push(await verifyFamily(exec, tools, plan[family]));
+  return mergeReports(reports);
+}
+
+/** Removes the plan's chains, jumps and policy routing from every family (the guard is left alone). Idempotent. */
+export async function cleanupPlan(exec: Executor, plan: Plan, families: FamilyTools): Promise<void> {
+  for (const [family, tools] of families) {
+    await removeTables(exec, tools, plan[family].tables, `removing the ${family} capture rules`);
+    await removeRouting(exec, family, plan[family].routing);
+  }
+}

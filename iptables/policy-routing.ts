@@ -1,0 +1,85 @@
+/**
+ * The policy routing TPROXY needs (iproute2): packets carrying the tproxy mark are looked up in a table whose only
+ * route is `local default dev lo`, so the kernel delivers them locally even when their destination address is not
+ * ours (captured outbound traffic, which keeps the remote's address). Read with `ip -j` (JSON), changed only when
+ * missing, so applying twice changes nothing.
+ */
+import { CcmeshError, ErrorCode } from '../lib/errors.js';
+import type { Executor } from './executor.js';
+import type { Family, PolicyRouting } from './plan.js';
+
+interface IpRuleJson {
+  readonly priority?: number;
+  readonly fwmark?: string;
+  readonly fwmask?: string;
+  readonly table?: string;
+}
+
+interface IpRouteJson {
+  readonly type?: string;
+  readonly dst?: string;
+  readonly dev?: string;
+}
+
+/** What of the policy routing is present: how many matching `ip rule`s, and whether the local route exists. */
+export interface RoutingState {
+  readonly rules: number;
+  readonly route: boolean;
+}
+
+const flag = (family: Family): string => (family === 'v4' ? '-4' : '-6');
+
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+async function ipJson<T>(exec: Executor, args: string[]): Promise<T[]> {
+  const r = await exec.run('ip', ['-j', ...args]);
+  // An IPv4 routing table that was never written to does not exist yet: that is "no routes", not an error.
+  if (r.code !== 0 && /FIB table does not exist/.test(r.stderr)) return [];
+  if (r.code !== 0) throw new CcmeshError(ErrorCode.IPTABLES_APPLY, `ip ${args.join(' ')} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  if (r.stdout.trim() === '') return [];
+  try {
+    return JSON.parse(r.stdout) as T[];
+  } catch (err) {
+    throw new CcmeshError(ErrorCode.IPTABLES_APPLY, `ip ${args.join(' ')} printed something that is not JSON`, { cause: err });
+  }
+}
+
+/** Reads the policy routing of `family`. */
+export async function readRouting(exec: Executor, family: Family, want: PolicyRouting): Promise<RoutingState> {
+  const rules = await ipJson<IpRuleJson>(exec, [flag(family), 'rule', 'show']);
+  const table = String(want.table);
+  const matching = rules.filter((r) => r.table === table && r.fwmark === hex(want.mark) && r.fwmask === hex(want.mark) && r.priority === want.priority);
+  const routes = await ipJson<IpRouteJson>(exec, [flag(family), 'route', 'show', 'table', table]);
+  const route = routes.some((r) => r.type === 'local' && r.dst === 'default' && r.dev === 'lo');
+  return { rules: matching.length, route };
+}
+
+async function ip(exec: Executor, args: string[]): Promise<void> {
+  const r = await exec.run('ip', args);
+  if (r.code !== 0) throw new CcmeshError(ErrorCode.IPTABLES_APPLY, `ip ${args.join(' ')} failed (exit ${r.code}): ${r.stderr.trim()}`);
+}
+
+function ruleArgs(family: Family, want: PolicyRouting): string[] {
+  return [flag(family), 'rule', '%', 'fwmark', `${hex(want.mark)}/${hex(want.mark)}`, 'lookup', String(want.table), 'priority', String(want.priority)];
+}
+
+function routeArgs(family: Family, want: PolicyRouting): string[] {
+  return [flag(family), 'route', '%', 'local', family === 'v4' ? '0.0.0.0/0' : '::/0', 'dev', 'lo', 'table', String(want.table)];
+}
+
+/** Adds what is missing (one rule, one route); removes duplicate rules. */
+export async function applyRouting(exec: Executor, family: Family, want: PolicyRouting): Promise<void> {
+  const now = await readRouting(exec, family, want);
+  if (now.rules === 0) await ip(exec, ruleArgs(family, want).map((a) => (a === '%' ? 'add' : a)));
+  for (let i = 1; i < now.rules; i++) await ip(exec, ruleArgs(family, want).map((a) => (a === '%' ? 'del' : a)));
+  if (!now.route) await ip(exec, routeArgs(family, want).map((a) => (a === '%' ? 'replace' : a)));
+}
+
+/** Removes the rule(s) and the route if present. */
+export async function removeRouting(exec: Executor, family: Family, want: PolicyRouting): Promise<void> {
+  const now = await readRouting(exec, family, want);
+  for (let i = 0; i < now.rules; i++) await ip(exec, ruleArgs(family, want).map((a) => (a === '%' ? 'del' : a)));
+  if (now.route) await ip(exec, routeArgs(family, want).map((a) => (a === '%' ? 'del' : a)));
+}
