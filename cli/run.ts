@@ -13,6 +13,7 @@ import { manifestInitCommand } from './commands/mesh/manifest-init.js';
 import { recoverCommand } from './commands/mesh/recover.js';
 import { setCommand } from './commands/mesh/set.js';
 import { meshVerifyCommand } from './commands/mesh/verify.js';
+import { proxyCommand } from './commands/proxy.js';
 import type { CliIo, Command } from './io.js';
 import { VERSION } from './version.js';
 
@@ -51,6 +52,7 @@ const ROUTES: readonly Route[] = [
     summary: 'plan, apply, verify or clean up the traffic capture rules; install or lift the inbound guard',
     run: (argv, io) => iptablesCommand(argv, io),
   },
+  { words: ['proxy'], summary: 'run the sidecar proxy (mTLS data plane, egress listeners, admin, cert renewal)', run: proxyCommand },
   { words: ['manifest', 'init'], summary: 'create owner keys and a skeleton manifest in a workspace', run: manifestInitCommand },
   { words: ['set'], summary: 'attest the Coordinator and set the workspace manifest', run: setCommand },
   { words: ['verify'], summary: 'attest the Coordinator and compare its history with the workspace manifest', run: meshVerifyCommand },

@@ -50,6 +50,14 @@ export const ErrorCode = {
   IPTABLES_APPLY: 'CCMESH_ERR_IPTABLES_APPLY',
   /** The guard was not lifted: IPv6 is configured on an interface but ip6tables can't enforce rules for it. */
   IPTABLES_IPV6_UNGUARDED: 'CCMESH_ERR_IPTABLES_IPV6_UNGUARDED',
+  /** The sidecar's TLS directory is missing, unreadable or inconsistent (key/leaf mismatch, leaf not from the bundle). */
+  PROXY_CREDENTIALS_INVALID: 'CCMESH_ERR_PROXY_CREDENTIALS_INVALID',
+  /** A sidecar listener could not be bound (address in use, permission). */
+  PROXY_LISTEN_FAILED: 'CCMESH_ERR_PROXY_LISTEN_FAILED',
+  /** A startup stage of the sidecar failed (credentials, listeners, rule application/verification, guard). */
+  PROXY_STARTUP_FAILED: 'CCMESH_ERR_PROXY_STARTUP_FAILED',
+  /** A leaf renewal response failed verification against the pinned root and the new key. */
+  PROXY_RENEWAL_INVALID: 'CCMESH_ERR_PROXY_RENEWAL_INVALID',
   INTERNAL: 'CCMESH_ERR_INTERNAL',
 } as const;
 

@@ -1,0 +1,40 @@
+import t from 'tap';
+import { tokeniseFlags } from '../../lib/config/argv.js';
+import { FieldReader } from '../../lib/config/fields.js';
+import { ConfigError } from '../../lib/errors.js';
+import { PROXY_FLAGS, readProxyConfig } from './config.js';
+
+function parse(argv: string[]): ReturnType<typeof readProxyConfig> {
+  const tok = tokeniseFlags(argv, PROXY_FLAGS);
+  const r = new FieldReader('proxy flags', tok.values, '--');
+  const cfg = readProxyConfig(r, tok.lists);
+  r.finish();
+  return cfg;
+}
+
+void t.test('a full --no-iptables configuration', (t) => {
+  const cfg = parse([
+    '--no-iptables', '--ingress', 'web#8080#mtls:allow=api.default.svc##pub#8443#tls##metrics#9090#plain',
+    '--inbound-port-map', '8080=15080,8443=15443,7000=15700',
+    '--egress', 'api#127.0.0.2:80#api.default.svc:15080', '--egress-san', 'api=api.default.svc', '--idle-timeout', '5m',
+  ]);
+  t.same(cfg.inbound.map((l) => [l.name, l.appPort, l.listenPort, l.mode.kind]), [['web', 8080, 15080, 'mtls'], ['pub', 8443, 15443, 'tls'], ['port-7000', 7000, 15700, 'mtls']]);
+  t.same(cfg.egress[0]?.expectSan, 'api.default.svc');
+  t.equal(cfg.idleTimeoutMs, 300_000);
+  t.equal(cfg.handshakeTimeoutMs, 10_000);
+  t.equal(cfg.readyFile, '/ccmesh/ready');
+  t.end();
+});
+
+void t.test('every problem at once', (t) => {
+  const err = t.throws(() => parse([
+    '--ingress', 'web#8080##db#5432#plain', '--inbound-port-map', '8080=x', '--egress-san', 'nope=a', '--workers', '4', '--admin-port', '0',
+  ])) as unknown;
+  t.ok(err instanceof ConfigError);
+  const fields = (err as ConfigError).issues.map((i) => i.field);
+  t.same(fields, ['--inbound-port-map', '--egress-san', '--workers', '--admin-port']);
+  const err2 = t.throws(() => parse(['--no-iptables', '--ingress', 'web#8080##db#5432#plain', '--inbound-port-map', '5432=15432'])) as ConfigError;
+  t.match(err2.message, /no plain port/);
+  t.match(err2.message, /a listen port for ingress entry "web"/);
+  t.end();
+});

@@ -1,0 +1,189 @@
+/**
+ * `ccmesh proxy` flags → a frozen {@link ProxyConfig}, every problem reported at once. Security-relevant settings
+ * come from args only (the Kata policy pins args exactly; env vars can be missing), and absent args mean the most
+ * restrictive behaviour: no `--ingress` means every mapped port requires mTLS.
+ */
+import { isIP } from 'node:net';
+import type { FlagSpec } from '../../lib/config/argv.js';
+import type { FieldReader } from '../../lib/config/fields.js';
+import type { LogLevel } from '../../lib/log.js';
+import { parseEgressSpec, parseHostPort, type EgressEntry, type HostPort } from '../../lib/mesh-config/egress.js';
+import { parseIngressSpec, parsePortText, type IngressMode } from '../../lib/mesh-config/ingress.js';
+import { PATHS, PORTS } from '../../lib/well-known.js';
+
+/** Flags of `ccmesh proxy`. */
+export const PROXY_FLAGS = {
+  ingress: { type: 'string' },
+  egress: { type: 'string' },
+  'egress-san': { type: 'string', multiple: true },
+  'inbound-port-map': { type: 'string' },
+  'listen-host': { type: 'string' },
+  'admin-port': { type: 'string' },
+  'admin-host': { type: 'string' },
+  'tls-dir': { type: 'string' },
+  coordinator: { type: 'string' },
+  'no-iptables': { type: 'boolean' },
+  workers: { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'handshake-timeout': { type: 'string' },
+  'max-connections': { type: 'string' },
+  drain: { type: 'string' },
+  'ready-file': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean' },
+} as const satisfies FlagSpec;
+
+/** One explicit inbound TLS listener (`--no-iptables`): LISTEN_PORT → 127.0.0.1:APP_PORT under `mode`. */
+export interface InboundListenerConfig {
+  readonly name: string;
+  readonly appPort: number;
+  readonly listenPort: number;
+  readonly mode: Exclude<IngressMode, { kind: 'plain' }>;
+}
+
+/** One egress listener with its optional expected server SAN. */
+export interface EgressListenerConfig extends EgressEntry {
+  /** SAN the remote sidecar's leaf must carry; undefined = any leaf that chains to the mesh CA bundle. */
+  readonly expectSan: string | undefined;
+}
+
+/** Parsed proxy configuration. */
+export interface ProxyConfig {
+  readonly inbound: readonly InboundListenerConfig[];
+  readonly egress: readonly EgressListenerConfig[];
+  /** Address the explicit inbound listeners bind (`--no-iptables`). */
+  readonly listenHost: string;
+  readonly adminHost: string;
+  readonly adminPort: number;
+  readonly tlsDir: string;
+  readonly coordinator: HostPort | undefined;
+  /** False = transparent capture (iptables stages required); true = explicit listeners only. */
+  readonly noIptables: boolean;
+  readonly workers: number;
+  readonly idleTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly drainMs: number;
+  /** Where readiness is announced as a file; undefined = no file. */
+  readonly readyFile: string | undefined;
+  readonly logLevel: LogLevel;
+}
+
+/** Defaults shared by the CLI and tests. */
+export const PROXY_DEFAULTS = Object.freeze({
+  idleTimeoutMs: 60 * 60 * 1000,
+  handshakeTimeoutMs: 10_000,
+  maxConnections: 16_384,
+  drainMs: 20_000,
+});
+
+/** Usage text of `ccmesh proxy`. */
+export const PROXY_USAGE = `Usage:
+  ccmesh proxy --ingress SPEC --egress SPEC [--admin-port ${PORTS.sidecarAdmin}] [--tls-dir ${PATHS.tlsDir}]
+               [--coordinator HOST:PORT] [--no-iptables --inbound-port-map APP_PORT=LISTEN_PORT,…] [--workers 1]
+
+The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, /live /ready /metrics on --admin-port.
+  --ingress SPEC             name#port#mode entries joined by ## (mode: mtls, mtls:allow=<san>,…, tls, plain);
+                             ports not listed require mTLS
+  --egress SPEC              name#127.x.y.z:port#host:port entries joined by ##
+  --egress-san NAME=SAN      the remote of egress entry NAME must present SAN (repeatable); default: any mesh leaf
+  --no-iptables              no transparent capture: explicit TLS listeners from --inbound-port-map
+  --inbound-port-map MAP     APP_PORT=LISTEN_PORT,… (each listener forwards to 127.0.0.1:APP_PORT)
+  --listen-host HOST         address of the explicit inbound listeners (default 0.0.0.0)
+  --admin-host HOST          address of the admin server (default 0.0.0.0)
+  --coordinator HOST:PORT    renew the leaf at ~50 % of its life through the Coordinator's mesh API
+  --idle-timeout 1h  --handshake-timeout 10s  --max-connections ${PROXY_DEFAULTS.maxConnections}  --drain 20s
+  --ready-file PATH|none     written once ready (default ${PATHS.readyFile})
+  --workers 1                more than one worker is not implemented yet
+  --log-level info
+`;
+
+/** Reads the proxy flags (issues are collected; the caller calls finish()). `lists` holds repeatable flags. */
+export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, readonly string[]>> = {}): ProxyConfig {
+  const ingress = parseIngressSpec(r.raw('ingress') ?? '', '--ingress');
+  const egress = parseEgressSpec(r.raw('egress') ?? '', '--egress');
+  for (const i of [...ingress.issues, ...egress.issues]) r.issue(i.field.replace(/^--/, ''), i.value, i.expected);
+  const noIptables = r.raw('no-iptables') === 'true';
+
+  const inbound: InboundListenerConfig[] = [];
+  const mapRaw = r.raw('inbound-port-map');
+  if (mapRaw !== undefined && !noIptables) r.issue('inbound-port-map', mapRaw, 'only together with --no-iptables (captured traffic needs no explicit listeners)');
+  if (noIptables && mapRaw !== undefined) {
+    const listenSeen = new Set<number>();
+    const appSeen = new Set<number>();
+    for (const pair of mapRaw.split(',')) {
+      const m = /^(\d+)=(\d+)$/.exec(pair);
+      const app = m ? parsePortText(m[1]!) : undefined;
+      const listen = m ? parsePortText(m[2]!) : undefined;
+      if (app === undefined || listen === undefined) {
+        r.issue('inbound-port-map', pair, 'APP_PORT=LISTEN_PORT with ports 1-65535');
+        continue;
+      }
+      if (listenSeen.has(listen) || appSeen.has(app)) {
+        r.issue('inbound-port-map', pair, 'each app port and each listen port at most once');
+        continue;
+      }
+      listenSeen.add(listen);
+      appSeen.add(app);
+      const entry = ingress.entries.find((e) => e.port === app);
+      // SECURITY: a port missing from --ingress gets the restrictive default, mTLS without an allow-list restriction.
+      const mode = entry?.mode ?? { kind: 'mtls' as const, allow: [] };
+      if (mode.kind === 'plain') {
+        r.issue('inbound-port-map', pair, `no plain port: ingress entry "${entry?.name ?? ''}" is plain, which is not served by the sidecar`);
+        continue;
+      }
+      inbound.push({ name: entry?.name ?? `port-${app}`, appPort: app, listenPort: listen, mode });
+    }
+  }
+  if (noIptables) {
+    for (const e of ingress.entries) {
+      if (e.mode.kind !== 'plain' && !inbound.some((l) => l.appPort === e.port)) {
+        r.issue('inbound-port-map', mapRaw, `a listen port for ingress entry "${e.name}" (app port ${e.port}) with --no-iptables`);
+      }
+    }
+  }
+
+  const sans = new Map<string, string>();
+  for (const item of (lists['egress-san'] ?? []).flatMap((s) => s.split(','))) {
+    const m = /^([a-z0-9-]+)=(.+)$/.exec(item);
+    if (!m || !egress.entries.some((e) => e.name === m[1]) || sans.has(m[1]!)) {
+      r.issue('egress-san', item, 'NAME=SAN naming an --egress entry, once per entry');
+      continue;
+    }
+    sans.set(m[1]!, m[2]!);
+  }
+
+  const coordinatorRaw = r.raw('coordinator');
+  const coordinator = coordinatorRaw === undefined ? undefined : parseHostPort(coordinatorRaw);
+  if (coordinatorRaw !== undefined && !coordinator) r.issue('coordinator', coordinatorRaw, 'HOST:PORT or [IPv6]:PORT');
+  const host = (field: string, fallback: string): string => {
+    const v = r.raw(field) ?? fallback;
+    if (isIP(v) === 0 && v !== 'localhost') r.issue(field, v, 'an IPv4 or IPv6 address');
+    return v;
+  };
+  const workers = r.integer('workers', 1, 1, 1);
+  const readyRaw = r.raw('ready-file') ?? PATHS.readyFile;
+  return Object.freeze({
+    inbound: Object.freeze(inbound),
+    egress: Object.freeze(egress.entries.map((e) => Object.freeze({ ...e, expectSan: sans.get(e.name) }))),
+    listenHost: host('listen-host', '0.0.0.0'),
+    adminHost: host('admin-host', '0.0.0.0'),
+    adminPort: r.port('admin-port', PORTS.sidecarAdmin) ?? PORTS.sidecarAdmin,
+    tlsDir: r.raw('tls-dir') ?? PATHS.tlsDir,
+    coordinator,
+    noIptables,
+    workers: workers ?? 1,
+    idleTimeoutMs: positive(r, 'idle-timeout', PROXY_DEFAULTS.idleTimeoutMs),
+    handshakeTimeoutMs: positive(r, 'handshake-timeout', PROXY_DEFAULTS.handshakeTimeoutMs),
+    maxConnections: r.integer('max-connections', 1, 1_000_000, PROXY_DEFAULTS.maxConnections) ?? PROXY_DEFAULTS.maxConnections,
+    drainMs: r.duration('drain', PROXY_DEFAULTS.drainMs) ?? PROXY_DEFAULTS.drainMs,
+    readyFile: readyRaw === 'none' ? undefined : readyRaw,
+    logLevel: r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info') ?? 'info',
+  });
+}
+
+function positive(r: FieldReader, field: string, fallback: number): number {
+  const v = r.duration(field, fallback);
+  if (v === 0) r.issue(field, r.raw(field), 'a duration above zero');
+  return v ?? fallback;
+}

@@ -1,0 +1,114 @@
+/**
+ * One credential generation: the key, leaf chain, mesh CA bundle and root read from the TLS directory, checked for
+ * consistency, and the TLS material built from them exactly once. A generation that fails any check is never
+ * used; the caller keeps the previous one.
+ */
+import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createSecureContext as tlsCreateSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+import { PATHS } from '../../../lib/well-known.js';
+
+/** The raw PEM files of the TLS directory. */
+export interface CredentialFiles {
+  readonly key: string;
+  readonly chain: string;
+  readonly meshCaBundle: string;
+  readonly rootCa: string;
+}
+
+/** A parsed, consistent generation with its TLS material. */
+export interface CredentialGeneration {
+  /** SHA-256 over the four files; equal digests mean nothing changed. */
+  readonly digest: string;
+  readonly files: CredentialFiles;
+  readonly key: KeyObject;
+  readonly leaf: X509Certificate;
+  readonly bundle: readonly X509Certificate[];
+  readonly root: X509Certificate;
+  readonly notBeforeMs: number;
+  readonly notAfterMs: number;
+  /** The options the context was built from (key, chain, bundle as `ca`, partial trust chain). */
+  readonly contextOptions: SecureContextOptions;
+  /** The one context of this generation, used by every inbound listener and every egress connection. */
+  readonly context: SecureContext;
+}
+
+/** Expected failures of {@link buildGeneration}: data, not exceptions. */
+export type GenerationResult = { ok: true; generation: CredentialGeneration } | { ok: false; reason: string };
+
+/** Reads the four files of `dir`; rejects on I/O errors (missing file, permissions). */
+export async function readCredentialFiles(dir: string): Promise<CredentialFiles> {
+  const [key, chain, meshCaBundle, rootCa] = await Promise.all(
+    [PATHS.keyFile, PATHS.chainFile, PATHS.meshCaFile, PATHS.rootCaFile].map((f) => readFile(join(dir, f), 'utf8')),
+  );
+  return { key: key!, chain: chain!, meshCaBundle: meshCaBundle!, rootCa: rootCa! };
+}
+
+/** Digest of a set of files, to skip re-parsing unchanged content. */
+export function digestFiles(f: CredentialFiles): string {
+  const h = createHash('sha256');
+  for (const part of [f.key, f.chain, f.meshCaBundle, f.rootCa]) h.update(String(part.length)).update('\0').update(part);
+  return h.digest('hex');
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** Splits PEM text into certificates; throws on unreadable ones. */
+export function parseCertificates(pem: string): X509Certificate[] {
+  return (pem.match(PEM_CERT) ?? []).map((p) => new X509Certificate(p));
+}
+
+/**
+ * Checks and builds a generation: the key is P-256 and matches the leaf, the leaf is valid at `nowMs` and issued
+ * by a CA of the bundle, every bundle CA is issued by the root. `nowMs` comes from the injected clock.
+ */
+export function buildGeneration(files: CredentialFiles, nowMs: number): GenerationResult {
+  let key: KeyObject;
+  let chain: X509Certificate[];
+  let bundle: X509Certificate[];
+  let roots: X509Certificate[];
+  try {
+    key = createPrivateKey(files.key);
+    chain = parseCertificates(files.chain);
+    bundle = parseCertificates(files.meshCaBundle);
+    roots = parseCertificates(files.rootCa);
+  } catch (err) {
+    return { ok: false, reason: `unreadable PEM: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  const leaf = chain[0];
+  const root = roots[0];
+  if (!leaf) return { ok: false, reason: `${PATHS.chainFile} holds no certificate` };
+  if (bundle.length === 0) return { ok: false, reason: `${PATHS.meshCaFile} holds no certificate` };
+  if (!root) return { ok: false, reason: `${PATHS.rootCaFile} holds no certificate` };
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return { ok: false, reason: 'the key is not ECDSA P-256' };
+  // A writer replaces key.pem and chain.pem with two renames; between them the pair mismatches. Such a state is not
+  // a generation: it is ignored and the next read (debounce or poll) sees the completed pair.
+  if (!leaf.checkPrivateKey(key)) return { ok: false, reason: 'the key does not match the leaf certificate (files mid-update?)' };
+  const notBeforeMs = Date.parse(leaf.validFrom);
+  const notAfterMs = Date.parse(leaf.validTo);
+  if (!(nowMs >= notBeforeMs && nowMs < notAfterMs)) return { ok: false, reason: `the leaf is valid from ${leaf.validFrom} to ${leaf.validTo}, not now` };
+  if (!bundle.some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey))) return { ok: false, reason: 'the leaf is not issued by any CA of the mesh CA bundle' };
+  for (const ca of bundle) {
+    if (!ca.ca || !(ca.checkIssued(root) && ca.verify(root.publicKey))) return { ok: false, reason: `mesh CA ${ca.subject.replace(/\n/g, ', ')} is not a CA issued by the root` };
+  }
+  const chainPem = chain.map((c) => c.toString()).join('');
+  const caPem = bundle.map((c) => c.toString()).join('');
+  // SECURITY: peers are trusted through the mesh CA bundle only (not the root): during a manifest transition the
+  // bundle holds old + new mesh CA, and a mesh CA dropped from the bundle stops being trusted at the next swap.
+  // allowPartialTrustChain lets OpenSSL end a chain at a bundle CA, which is not self-signed.
+  // A session id context is required for resumption when the server requests client certificates.
+  const contextOptions: SecureContextOptions = Object.freeze({
+    key: files.key, cert: chainPem, ca: caPem, allowPartialTrustChain: true, minVersion: 'TLSv1.2' as const, sessionIdContext: 'ccmesh-proxy',
+  });
+  let context: SecureContext;
+  try {
+    context = tlsCreateSecureContext(contextOptions);
+  } catch (err) {
+    return { ok: false, reason: `TLS context: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  return {
+    ok: true,
+    generation: Object.freeze({ digest: digestFiles(files), files, key, leaf, bundle: Object.freeze(bundle), root, notBeforeMs, notAfterMs, contextOptions, context }),
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * The leaf renewal loop: at ~50 % of the leaf's lifetime (±10 % jitter) make a new P-256 key, have the current
+ * leaf key sign for it (`renewSignedData`), call the Coordinator's `RenewMeshCert`, check the answer against the
+ * root we already trust, write the files and swap. A failure keeps the old leaf and retries with exponential
+ * backoff and jitter; `failing` feeds /ready so an unrenewable leaf is reported before it expires. Clock, timers
+ * and randomness are injected so tests drive the schedule.
+ */
+import { generateKeyPair, type KeyObject, sign } from 'node:crypto';
+import { promisify } from 'node:util';
+import type { Clock } from '../../../lib/clock.js';
+import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
+import type { Logger } from '../../../lib/log.js';
+import { renewSignedData } from '../../../lib/protocol/binding.js';
+import type { MeshCertResponse } from '../../../lib/protocol/messages.js';
+import { b64, WireReader } from '../../../lib/protocol/wire.js';
+import type { ProxyMetrics } from '../metrics.js';
+import type { TimerHandle, Timers } from '../timers.js';
+import type { CredentialFiles } from './generation.js';
+import type { CredentialStore } from './store.js';
+import { writeCredentialFiles } from './write.js';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** The slice of a pinned mesh-API client the loop uses (PinnedClient fits; tests may wrap it). */
+export interface MeshClient {
+  readonly spki: Uint8Array;
+  call<T>(method: string, request: unknown): Promise<T>;
+  close(): void;
+}
+
+/** Live handles of the loop. */
+export interface RenewalRuntime {
+  readonly store: CredentialStore;
+  readonly connect: () => Promise<MeshClient>;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly logger: Logger;
+  readonly metrics: ProxyMetrics;
+  /** Uniform [0, 1); Math.random in production. */
+  readonly random?: () => number;
+}
+
+/** Schedule tunables. */
+export interface RenewalOptions {
+  readonly firstBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+/** Renews the leaf on a timer. */
+export class RenewalLoop {
+  readonly #rt: RenewalRuntime;
+  readonly #firstBackoffMs: number;
+  readonly #maxBackoffMs: number;
+  #timer: TimerHandle | undefined;
+  #failures = 0;
+  #running: Promise<boolean> | undefined;
+  #stopped = false;
+
+  constructor(rt: RenewalRuntime, opts: RenewalOptions = {}) {
+    this.#rt = rt;
+    this.#firstBackoffMs = opts.firstBackoffMs ?? 5_000;
+    this.#maxBackoffMs = opts.maxBackoffMs ?? 300_000;
+  }
+
+  /** True while the last attempt failed (reset by a success). */
+  get failing(): boolean {
+    return this.#failures > 0;
+  }
+
+  /** Schedules the first renewal from the current leaf. */
+  start(): void {
+    this.#scheduleFromLeaf();
+  }
+
+  /** Cancels the timer; an attempt in flight finishes but schedules nothing. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#timer?.cancel();
+    await this.#running;
+  }
+
+  /** Renews now (also what the timer calls); resolves true on success. Concurrent calls share one attempt. */
+  renewNow(): Promise<boolean> {
+    this.#running ??= this.#attempt().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  /** Delay until the next renewal: 50 % of the lifetime ±10 %, from notBefore. */
+  nextDelayMs(): number {
+    const g = this.#rt.store.current;
+    const life = g.notAfterMs - g.notBeforeMs;
+    const jitter = ((this.#rt.random ?? Math.random)() * 2 - 1) * 0.1;
+    return Math.max(0, g.notBeforeMs + life * (0.5 + jitter) - this.#rt.clock.nowMs());
+  }
+
+  #scheduleFromLeaf(): void {
+    if (this.#stopped) return;
+    this.#timer?.cancel();
+    const delay = this.nextDelayMs();
+    this.#rt.logger.info('leaf renewal scheduled', { inMs: Math.round(delay) });
+    this.#timer = this.#rt.timers.after(delay, () => void this.renewNow());
+  }
+
+  #scheduleRetry(): void {
+    if (this.#stopped) return;
+    this.#timer?.cancel();
+    const base = Math.min(this.#maxBackoffMs, this.#firstBackoffMs * 2 ** Math.min(this.#failures - 1, 30));
+    const delay = base * (0.5 + (this.#rt.random ?? Math.random)());
+    this.#timer = this.#rt.timers.after(delay, () => void this.renewNow());
+  }
+
+  async #attempt(): Promise<boolean> {
+    try {
+      const files = await this.#renew();
+      await writeCredentialFiles(this.#rt.store.dir, files);
+      const applied = this.#rt.store.applyFiles(files);
+      if (!applied.ok) throw new CcmeshError(ErrorCode.PROXY_RENEWAL_INVALID, `renewed credentials: ${applied.reason}`);
+      this.#failures = 0;
+      this.#rt.metrics.renewals.inc({ result: 'success' });
+      this.#rt.logger.info('leaf renewed', { serial: this.#rt.store.current.leaf.serialNumber, notAfter: this.#rt.store.current.leaf.validTo });
+      this.#scheduleFromLeaf();
+      return true;
+    } catch (err) {
+      this.#failures++;
+      this.#rt.metrics.renewals.inc({ result: 'failure' });
+      this.#rt.logger.warn('leaf renewal failed; keeping the current leaf', { err, failures: this.#failures });
+      this.#scheduleRetry();
+      return false;
+    }
+  }
+
+  async #renew(): Promise<CredentialFiles> {
+    const current = this.#rt.store.current;
+    const { privateKey, publicKey } = await generateKeyPairAsync('ec', { namedCurve: 'P-256' });
+    const newSpki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
+    const client = await this.#rt.connect();
+    let res: MeshCertResponse;
+    try {
+      const nonce = new WireReader('GetNonce response', await client.call('GetNonce', {})).bytes('nonce', 32, 32);
+      const signature = sign('sha256', renewSignedData(newSpki, nonce, client.spki), current.key);
+      res = await client.call<MeshCertResponse>('RenewMeshCert', { certChain: current.files.chain, publicKey: b64(newSpki), nonce: b64(nonce), signature: b64(signature) });
+    } finally {
+      client.close();
+    }
+    return checkRenewal(res, privateKey, current.files.rootCa);
+  }
+}
+
+/**
+ * SECURITY: the mesh-API channel is pinned but the sidecar does not attest the Coordinator again, so the answer is
+ * trusted only through the root CA the initializer obtained after attestation: the returned root must be the same
+ * certificate, and buildGeneration (run by applyFiles) then requires bundle ← root and leaf ← bundle and the leaf
+ * to match our new key. A relay can't reuse our signature elsewhere: it binds the Coordinator's TLS key.
+ */
+function checkRenewal(res: MeshCertResponse, key: KeyObject, pinnedRootPem: string): CredentialFiles {
+  if (typeof res?.certChain !== 'string' || typeof res.meshCaBundle !== 'string' || typeof res.rootCa !== 'string') {
+    throw new CcmeshError(ErrorCode.PROXY_RENEWAL_INVALID, 'RenewMeshCert response lacks certChain, meshCaBundle or rootCa');
+  }
+  if (normalisePem(res.rootCa) !== normalisePem(pinnedRootPem)) {
+    throw new CcmeshError(ErrorCode.PROXY_RENEWAL_INVALID, 'RenewMeshCert returned a root CA other than the one this pod trusts');
+  }
+  return { key: key.export({ type: 'pkcs8', format: 'pem' }).toString(), chain: res.certChain, meshCaBundle: res.meshCaBundle, rootCa: pinnedRootPem };
+}
+
+function normalisePem(pem: string): string {
+  return pem.replace(/\s+/g, '');
+}

@@ -1,0 +1,89 @@
+/**
+ * The identity check after an inbound handshake: did the client present a certificate, does it chain to the
+ * current mesh CA bundle, and — on ports with `mtls:allow=` — does it carry an allowed SAN. Returns a refusal
+ * reason from the closed set of metric labels, or undefined when admitted.
+ */
+import { isIP } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { HandshakeFailure } from '../metrics.js';
+
+/** A prebuilt SAN allow-list (built once per listener from `mtls:allow=`). */
+export interface SanAllowList {
+  readonly exact: ReadonlySet<string>;
+  /** Suffixes of `*.` entries, with the leading dot: `*.ns.svc` → `.ns.svc`. */
+  readonly wildcardSuffixes: readonly string[];
+}
+
+/** Builds an allow-list; empty input means "any mesh identity" (undefined). */
+export function buildSanAllowList(allow: readonly string[]): SanAllowList | undefined {
+  if (allow.length === 0) return undefined;
+  const exact = new Set<string>();
+  const wildcardSuffixes: string[] = [];
+  for (const a of allow) {
+    if (a.startsWith('*.')) wildcardSuffixes.push(a.slice(1));
+    else exact.add(isIP(a) === 6 ? canonicalIpv6(a) : a);
+  }
+  return { exact, wildcardSuffixes };
+}
+
+/**
+ * Checks a handshaken server-side socket. SECURITY: the TLS layer runs with `rejectUnauthorized: false` only so
+ * that refusals can be classified and counted here; this function is the gate, and the app connection is opened
+ * only when it returns undefined.
+ */
+export function checkClientIdentity(socket: TLSSocket, allow: SanAllowList | undefined): HandshakeFailure | undefined {
+  if (!socket.authorized) {
+    const peer = socket.getPeerCertificate(false);
+    if (!peer || Object.keys(peer).length === 0) return 'no-client-cert';
+    const err = String(socket.authorizationError ?? '');
+    return err === 'CERT_HAS_EXPIRED' || err === 'CERT_NOT_YET_VALID' ? 'cert-expired' : 'untrusted-cert';
+  }
+  if (!allow) return undefined;
+  const sanText = socket.getPeerCertificate(false).subjectaltname;
+  return sanText !== undefined && sansAllowed(sanText, allow) ? undefined : 'san-not-allowed';
+}
+
+/**
+ * True when one of the SANs in Node's `subjectaltname` text (`DNS:a, URI:spiffe://…, IP Address:1.2.3.4`) is in
+ * `allow`. Node quotes names that contain separators; such a quoted name never equals an allow entry (the ingress
+ * grammar admits no quotes or commas), so it can't be smuggled in.
+ */
+export function sansAllowed(sanText: string, allow: SanAllowList): boolean {
+  for (const part of sanText.split(', ')) {
+    const colon = part.indexOf(':');
+    if (colon < 0) continue;
+    const kind = part.slice(0, colon);
+    let value = part.slice(colon + 1);
+    if (kind === 'IP Address') {
+      if (isIP(value) === 6) value = canonicalIpv6(value);
+    } else if (kind === 'DNS') {
+      value = value.toLowerCase();
+      if (!value.startsWith('*.')) {
+        for (const suffix of allow.wildcardSuffixes) {
+          const dot = value.indexOf('.');
+          if (dot > 0 && value.slice(dot) === suffix) return true;
+        }
+      }
+    } else if (kind !== 'URI') {
+      continue;
+    }
+    if (allow.exact.has(value)) return true;
+  }
+  return false;
+}
+
+/** Eight lowercase hex groups without leading zeros, so `::1` and `0:0:0:0:0:0:0:1` compare equal. */
+export function canonicalIpv6(ip: string): string {
+  const [head = '', tail] = ip.toLowerCase().split('::');
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === undefined || tail === '' ? [] : tail.split(':');
+  const expand = (groups: string[]): string[] => groups.flatMap((g) => {
+    if (!g.includes('.')) return [g];
+    const o = g.split('.').map(Number);
+    return [(((o[0] ?? 0) << 8) | (o[1] ?? 0)).toString(16), (((o[2] ?? 0) << 8) | (o[3] ?? 0)).toString(16)];
+  });
+  const he = expand(h);
+  const te = expand(t);
+  const mid = tail === undefined ? [] : new Array<string>(8 - he.length - te.length).fill('0');
+  return [...he, ...mid, ...te].map((g) => parseInt(g, 16).toString(16)).join(':');
+}

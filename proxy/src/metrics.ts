@@ -1,0 +1,83 @@
+/**
+ * The sidecar's metrics on an explicit registry. Every label value comes from a closed set known at startup
+ * (directions, configured ports, the reason and result unions below), so the series count is bounded. Hot-path
+ * children are bound once per listener ({@link bindPortMetrics}); a connection only increments prebound children.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Traffic direction of a connection. */
+export type Direction = 'inbound' | 'outbound';
+
+/** How a connection ended. */
+export const CONNECTION_RESULTS = ['ok', 'refused', 'upstream-error', 'error'] as const;
+/** One of {@link CONNECTION_RESULTS}. */
+export type ConnectionResult = (typeof CONNECTION_RESULTS)[number];
+
+/** Why a TLS handshake or the identity check after it failed. */
+export const HANDSHAKE_FAILURES = [
+  'no-client-cert', 'untrusted-cert', 'cert-expired', 'san-not-allowed', 'not-tls', 'handshake-timeout', 'handshake-error',
+  'server-untrusted', 'server-san-mismatch', 'upstream-connect',
+] as const;
+/** One of {@link HANDSHAKE_FAILURES}. */
+export type HandshakeFailure = (typeof HANDSHAKE_FAILURES)[number];
+
+/** Every metric family of the proxy. */
+export interface ProxyMetrics {
+  readonly open: Gauge<'direction' | 'port'>;
+  readonly connections: Counter<'direction' | 'port' | 'result'>;
+  readonly receivedBytes: Counter<'direction' | 'port'>;
+  readonly sentBytes: Counter<'direction' | 'port'>;
+  readonly handshakeSeconds: Histogram<'direction'>;
+  readonly handshakeFailures: Counter<'direction' | 'reason'>;
+  readonly leafExpiry: Gauge;
+  readonly renewals: Counter<'result'>;
+  readonly credentialReloads: Counter<'result'>;
+  readonly ready: Gauge;
+}
+
+/** Registers the proxy metric families on `registry`. */
+export function createProxyMetrics(registry: Registry): ProxyMetrics {
+  const registers = [registry];
+  return {
+    open: new Gauge({ name: 'ccmesh_proxy_connections_open', help: 'Connections currently open', labelNames: ['direction', 'port'], registers }),
+    connections: new Counter({ name: 'ccmesh_proxy_connections_total', help: 'Connections by how they ended', labelNames: ['direction', 'port', 'result'], registers }),
+    receivedBytes: new Counter({ name: 'ccmesh_proxy_received_bytes_total', help: 'Bytes received from the accepting side (client → server direction)', labelNames: ['direction', 'port'], registers }),
+    sentBytes: new Counter({ name: 'ccmesh_proxy_sent_bytes_total', help: 'Bytes sent back to the accepting side (server → client direction)', labelNames: ['direction', 'port'], registers }),
+    handshakeSeconds: new Histogram({
+      name: 'ccmesh_proxy_tls_handshake_duration_seconds', help: 'TLS handshake duration', labelNames: ['direction'], registers,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    }),
+    handshakeFailures: new Counter({ name: 'ccmesh_proxy_tls_handshake_failures_total', help: 'Refused or failed TLS handshakes and identity checks by reason', labelNames: ['direction', 'reason'], registers }),
+    leafExpiry: new Gauge({ name: 'ccmesh_proxy_leaf_expiry_timestamp_seconds', help: 'notAfter of the leaf certificate in use', registers }),
+    renewals: new Counter({ name: 'ccmesh_proxy_cert_renewals_total', help: 'Leaf renewal attempts by result', labelNames: ['result'], registers }),
+    credentialReloads: new Counter({ name: 'ccmesh_proxy_credential_reloads_total', help: 'Credential generations applied or rejected', labelNames: ['result'], registers }),
+    ready: new Gauge({ name: 'ccmesh_proxy_ready', help: '1 when /ready answers 200', registers }),
+  };
+}
+
+/** Prebound children of one listener: what a connection on that port touches. */
+export interface PortMetrics {
+  readonly open: { inc(): void; dec(): void };
+  readonly result: Readonly<Record<ConnectionResult, { inc(): void }>>;
+  readonly received: { inc(n: number): void };
+  readonly sent: { inc(n: number): void };
+  readonly handshake: { observe(seconds: number): void };
+  readonly failure: Readonly<Record<HandshakeFailure, { inc(): void }>>;
+}
+
+/** Binds the children of one listener once, at startup. */
+export function bindPortMetrics(m: ProxyMetrics, direction: Direction, port: number): PortMetrics {
+  const p = String(port);
+  const result = {} as Record<ConnectionResult, { inc(): void }>;
+  for (const r of CONNECTION_RESULTS) result[r] = m.connections.labels(direction, p, r);
+  const failure = {} as Record<HandshakeFailure, { inc(): void }>;
+  for (const r of HANDSHAKE_FAILURES) failure[r] = m.handshakeFailures.labels(direction, r);
+  return {
+    open: m.open.labels(direction, p),
+    result,
+    received: m.receivedBytes.labels(direction, p),
+    sent: m.sentBytes.labels(direction, p),
+    handshake: m.handshakeSeconds.labels(direction),
+    failure,
+  };
+}

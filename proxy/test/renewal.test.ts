@@ -1,0 +1,83 @@
+/**
+ * The renewal loop against a real in-process Coordinator (simulated TEE): the pod's first leaf comes from
+ * NewMeshCert, the sidecar schedules renewal at ~50 % of its life, renews through RenewMeshCert, writes the files
+ * (key and leaf on disk match), and new handshakes present the new leaf. With the Coordinator gone, a renewal fails,
+ * is counted, backs off, keeps the old leaf, and /ready turns 503 only once the leaf nears expiry.
+ */
+import t from 'tap';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { FixedClock } from '../../lib/clock.js';
+import { PinnedClient } from '../../lib/protocol/client.js';
+import type { SetManifestResponse } from '../../lib/protocol/messages.js';
+import { MeshApi } from '../../lib/protocol/services.js';
+import { b64 } from '../../lib/protocol/wire.js';
+import { Harness } from '../../coordinator/test/harness.js';
+import { startProxy } from '../src/unit.js';
+import { writeTlsDir } from './pki.js';
+import { FakeTimers, TestApp, testConfig, testLogger } from './support.js';
+
+void t.test('renewal against an in-process Coordinator', async (t) => {
+  const h = await Harness.create();
+  t.teardown(() => h.close());
+  await h.start();
+  const user = await h.user();
+  const mesh = await h.mesh();
+  t.teardown(() => {
+    user.close();
+    mesh.close();
+  });
+  await user.call<SetManifestResponse>('SetManifest', { manifest: b64(h.manifest()), policies: [b64(h.coordinatorDoc), b64(h.podDoc)] });
+  const pod = await h.newPodCert(mesh);
+  const dir = mkdtempSync(join(tmpdir(), 'ccmesh-renew-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeTlsDir({ key: (pod.key.privateKey as unknown as { export(o: object): string }).export({ type: 'pkcs8', format: 'pem' }).toString(), chain: pod.res.certChain, meshCaBundle: pod.res.meshCaBundle, rootCa: pod.res.rootCa }, dir);
+
+  const app = new TestApp('echo');
+  const appPort = await app.listen();
+  const timers = new FakeTimers();
+  const clock = new FixedClock(Date.now());
+  const address = `127.0.0.1:${h.coordinator!.meshPort}`;
+  const proxy = await startProxy(testConfig({
+    tlsDir: dir,
+    coordinator: { host: '127.0.0.1', port: h.coordinator!.meshPort },
+    inbound: [{ name: 'web', appPort, listenPort: 0, mode: { kind: 'mtls', allow: [] } }],
+  }), { clock, logger: testLogger, timers, random: () => 0.5, connectCoordinator: () => PinnedClient.connect(address, MeshApi) });
+  t.teardown(async () => {
+    await proxy.drain();
+    await app.close();
+  });
+  const first = proxy.store.current;
+  const life = first.notAfterMs - first.notBeforeMs;
+  const scheduled = timers.live().at(-1)!;
+  t.ok(Math.abs(scheduled.ms - (first.notBeforeMs + life / 2 - clock.nowMs())) < 1000, 'renewal scheduled at 50 % of the leaf life (jitter pinned to 0)');
+
+  // Fire the timer as its time had come.
+  scheduled.fn();
+  t.equal(await proxy.renewal!.renewNow(), true, 'renewal succeeds');
+  const renewed = proxy.store.current;
+  t.not(renewed.leaf.serialNumber, first.leaf.serialNumber, 'a new leaf is in use');
+  const onDiskLeaf = new X509Certificate(readFileSync(join(dir, 'chain.pem')));
+  t.equal(onDiskLeaf.serialNumber, renewed.leaf.serialNumber, 'chain.pem holds the new leaf');
+  t.ok(onDiskLeaf.checkPrivateKey(createPrivateKey(readFileSync(join(dir, 'key.pem')))), 'key.pem matches it');
+  const probe = tlsConnect({ host: '127.0.0.1', port: proxy.ports.get('web')!, ca: pod.res.meshCaBundle, allowPartialTrustChain: true, checkServerIdentity: () => undefined });
+  await new Promise((r) => probe.once('secureConnect', r));
+  t.equal(probe.getPeerCertificate().serialNumber, renewed.leaf.serialNumber, 'new handshakes present the renewed leaf');
+  probe.destroy();
+
+  // The Coordinator goes away: the attempt fails, the old leaf stays, a retry is scheduled.
+  await h.coordinator!.close();
+  const before = timers.live().length;
+  t.equal(await proxy.renewal!.renewNow(), false, 'renewal fails without a Coordinator');
+  t.equal(proxy.store.current.leaf.serialNumber, renewed.leaf.serialNumber, 'the current leaf is kept');
+  t.ok(timers.live().length >= before, 'a retry is scheduled');
+  const results = (await proxy.metrics.renewals.get()).values;
+  t.same(Object.fromEntries(results.map((v) => [v.labels.result, v.value])), { success: 1, failure: 1 }, 'renewal results counted');
+  const ready = async (): Promise<number> => (await fetch(`http://127.0.0.1:${proxy.adminPort}/ready`)).status;
+  t.equal(await ready(), 200, 'still ready while the leaf is far from expiry');
+  clock.advance(renewed.notAfterMs - clock.nowMs() - life * 0.05);
+  t.equal(await ready(), 503, 'unready once the leaf nears expiry with renewal failing');
+});

@@ -1,0 +1,98 @@
+/** Shared pieces of the proxy tests: a config builder, fake timers, a loopback app. Used by tests only. */
+import { createHash } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { createLogger } from '../../lib/log.js';
+import { PROXY_DEFAULTS, type ProxyConfig } from '../src/config.js';
+import type { TimerHandle, Timers } from '../src/timers.js';
+
+/** A quiet logger (set CCMESH_TEST_LOG=1 to see lines). */
+export const testLogger = createLogger({ component: 'proxy-test', level: process.env.CCMESH_TEST_LOG ? 'debug' : 'error', ...(process.env.CCMESH_TEST_LOG ? {} : { sink: () => undefined }) });
+
+/** A ProxyConfig for loopback tests: explicit listeners, admin on a free port, no ready file. */
+export function testConfig(over: Partial<ProxyConfig> & Pick<ProxyConfig, 'tlsDir'>): ProxyConfig {
+  return {
+    inbound: [],
+    egress: [],
+    listenHost: '127.0.0.1',
+    adminHost: '127.0.0.1',
+    adminPort: 0,
+    coordinator: undefined,
+    noIptables: true,
+    workers: 1,
+    idleTimeoutMs: PROXY_DEFAULTS.idleTimeoutMs,
+    handshakeTimeoutMs: PROXY_DEFAULTS.handshakeTimeoutMs,
+    maxConnections: PROXY_DEFAULTS.maxConnections,
+    drainMs: 2000,
+    readyFile: undefined,
+    logLevel: 'error',
+    ...over,
+  };
+}
+
+/** Timers that only fire when the test says so. */
+export class FakeTimers implements Timers {
+  readonly pending: { ms: number; fn: () => void; cancelled: boolean }[] = [];
+
+  after(ms: number, fn: () => void): TimerHandle {
+    const t = { ms, fn, cancelled: false };
+    this.pending.push(t);
+    return { cancel: () => { t.cancelled = true; } };
+  }
+
+  /** Live timers scheduled so far. */
+  live(): { ms: number; fn: () => void }[] {
+    return this.pending.filter((t) => !t.cancelled);
+  }
+}
+
+/**
+ * The loopback "app": per connection it hashes everything received and, at the client's half-close, answers with
+ * the hex SHA-256 and the byte count, then ends — so a test checks integrity and half-close at once. In `echo`
+ * mode it echoes instead. `connections` counts accepted connections (refused ones must never show up here).
+ */
+export class TestApp {
+  readonly server: Server;
+  connections = 0;
+  readonly #sockets = new Set<Socket>();
+
+  constructor(mode: 'hash' | 'echo' = 'hash') {
+    this.server = createServer({ allowHalfOpen: true }, (s) => {
+      this.connections++;
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+      s.on('error', () => s.destroy());
+      if (mode === 'echo') {
+        s.pipe(s);
+        return;
+      }
+      const h = createHash('sha256');
+      let n = 0;
+      s.on('data', (d: Buffer) => {
+        h.update(d);
+        n += d.length;
+      });
+      s.on('end', () => s.end(`${h.digest('hex')} ${n}\n`));
+    });
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/** Reads a socket to its end. */
+export function readAll(s: Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    s.on('data', (d: Buffer) => parts.push(d));
+    s.once('end', () => resolve(Buffer.concat(parts)));
+    s.once('error', reject);
+  });
+}
