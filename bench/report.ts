@@ -12,6 +12,8 @@ export interface RunInfo {
   readonly memoryGiB: number;
   readonly commit: string;
   readonly command: string;
+  /** Versions of external tools (load generators, reference proxies), when the run used them. */
+  readonly versions?: Readonly<Record<string, string>>;
 }
 
 /** Collects {@link RunInfo} for this process. */

@@ -1,0 +1,80 @@
+/**
+ * ccmesh's own sidecar pair (`ccmesh proxy`, L4 today): an ingress sidecar holding workload-b's identity that maps
+ * each app port to an mTLS listener, and an egress sidecar holding workload-a's identity with plaintext loopback
+ * listeners forwarded over mTLS to those listeners. Both run without iptables (the benchmark addresses the
+ * listeners directly) and are ready when GET /ready on their admin port returns 200.
+ *
+ * Written against the proxy's expected CLI before the proxy exists; availability() reports it as not built until
+ * `ccmesh proxy --help` succeeds. If the flags change, only the two argv builders below need to follow.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PATHS } from '../../lib/well-known.js';
+import type { TestPki, WorkloadFiles } from '../proxy/pki.js';
+import { startProcess, waitForHttp200 } from '../proxy/processes.js';
+import type { PeerAdapter, PeerAvailability, PeerPorts } from './peer.js';
+import { startSidecarPair } from './sidecar-pair.js';
+
+/** The repository's launcher (dist/bench/peers/ccmesh.js → bin/ccmesh). */
+const CCMESH_BIN = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..', 'bin', 'ccmesh');
+
+/** The line the report prints while the proxy does not exist. */
+export const CCMESH_NOT_BUILT = 'not available yet (proxy not built)';
+
+/** Benchmark servers listen on loopback only, and no pod-level ready file is written outside the run directory. */
+const LOOPBACK_ONLY = ['--listen-host', '127.0.0.1', '--admin-host', '127.0.0.1', '--ready-file', 'none'];
+
+/** argv (after `ccmesh`) of the ingress sidecar: app ports `h1` and `h2`, mTLS listeners on the ingress ports. */
+export function ccmeshIngressArgs(ports: PeerPorts, tlsDir: string): string[] {
+  return [
+    'proxy', '--no-iptables', '--tls-dir', tlsDir,
+    '--ingress', `h1#${ports.upstreamH1}#mtls##h2#${ports.upstreamH2}#mtls`,
+    '--inbound-port-map', `${ports.upstreamH1}=${ports.ingressH1},${ports.upstreamH2}=${ports.ingressH2}`,
+    '--admin-port', String(ports.adminIngress),
+    ...LOOPBACK_ONLY,
+  ];
+}
+
+/** argv (after `ccmesh`) of the egress sidecar: plaintext loopback listeners → mTLS to the ingress listeners. */
+export function ccmeshEgressArgs(ports: PeerPorts, tlsDir: string): string[] {
+  return [
+    'proxy', '--no-iptables', '--tls-dir', tlsDir,
+    '--egress', `h1#127.0.0.1:${ports.egressH1}#127.0.0.1:${ports.ingressH1}##h2#127.0.0.1:${ports.egressH2}#127.0.0.1:${ports.ingressH2}`,
+    '--admin-port', String(ports.adminEgress),
+    ...LOOPBACK_ONLY,
+  ];
+}
+
+/** Lays out a pod's TLS directory (DESIGN §5 file names) for one workload identity. */
+function writeTlsDir(dir: string, pki: TestPki, id: WorkloadFiles): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  copyFileSync(id.key, join(dir, PATHS.keyFile));
+  copyFileSync(id.chain, join(dir, PATHS.chainFile));
+  copyFileSync(pki.meshCa, join(dir, PATHS.meshCaFile));
+  copyFileSync(pki.rootCa, join(dir, PATHS.rootCaFile));
+}
+
+/** ccmesh sidecars. */
+export const ccmeshPeer: PeerAdapter = {
+  name: 'ccmesh',
+  availability(): Promise<PeerAvailability> {
+    if (!existsSync(CCMESH_BIN)) return Promise.resolve({ ok: false, reason: `${CCMESH_NOT_BUILT}: no ${CCMESH_BIN}` });
+    const help = spawnSync(process.execPath, [CCMESH_BIN, 'proxy', '--help'], { stdio: 'ignore', timeout: 10_000 });
+    if (help.status !== 0) return Promise.resolve({ ok: false, reason: CCMESH_NOT_BUILT });
+    const v = spawnSync(process.execPath, [CCMESH_BIN, 'version'], { encoding: 'utf8', timeout: 10_000 });
+    return Promise.resolve({ ok: true, version: v.stdout.trim() || 'unknown' });
+  },
+  start(ports, pki, cpuSet) {
+    const side = (role: 'ingress' | 'egress') => (runDir: string) => {
+      const tlsDir = join(runDir, `${role}-tls`);
+      writeTlsDir(tlsDir, pki, role === 'ingress' ? pki.workloadB : pki.workloadA);
+      const args = role === 'ingress' ? ccmeshIngressArgs(ports, tlsDir) : ccmeshEgressArgs(ports, tlsDir);
+      const proc = startProcess(`ccmesh ${role}`, process.execPath, [CCMESH_BIN, ...args], join(runDir, `${role}.log`), cpuSet);
+      const admin = role === 'ingress' ? ports.adminIngress : ports.adminEgress;
+      return { proc, ready: waitForHttp200(admin, '/ready', 10_000, proc) };
+    };
+    return startSidecarPair('ccmesh', ports, side('ingress'), side('egress'));
+  },
+};
