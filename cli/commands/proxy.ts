@@ -8,9 +8,11 @@ import { PinnedClient } from '../../lib/protocol/client.js';
 import { MeshApi } from '../../lib/protocol/services.js';
 import { EXIT } from '../../lib/well-known.js';
 import { PROXY_FLAGS, PROXY_USAGE, readProxyConfig } from '../../proxy/src/config.js';
+import { ProcessExecutor } from '../../iptables/executor.js';
 import { startProxy } from '../../proxy/src/unit.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
+import { buildCaptureHooks, readCaptureConfig } from './proxy-capture.js';
 
 /** Runs the sidecar until the process is signalled. */
 export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -20,9 +22,7 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
   }
   const { tok, r } = readCommandFlags('proxy', argv, PROXY_FLAGS);
   const cfg = readProxyConfig(r, tok.lists);
-  // The transparent path (iptables stages) is not part of this build yet; refusing here keeps the pod closed
-  // (the initializer's guard stays) instead of running without capture.
-  if (!cfg.noIptables) r.issue('no-iptables', undefined, '--no-iptables: transparent capture (iptables) is not available in this build yet');
+  const capture = cfg.noIptables ? undefined : readCaptureConfig(r, tok.values);
   r.finish();
   const logger = createLogger({ component: 'proxy', level: cfg.logLevel, sink: (line) => io.stderr(line + '\n') });
   const coordinator = cfg.coordinator;
@@ -31,6 +31,7 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
     clock: systemClock,
     logger,
     ...(address ? { connectCoordinator: () => PinnedClient.connect(address, MeshApi) } : {}),
+    ...(capture ? { hooks: buildCaptureHooks(capture, new ProcessExecutor(), logger) } : {}),
   });
   await new Promise<void>((resolve) => {
     if (!io.signal || io.signal.aborted) return resolve();

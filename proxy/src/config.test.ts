@@ -38,3 +38,15 @@ void t.test('every problem at once', (t) => {
   t.match(err2.message, /a listen port for ingress entry "web"/);
   t.end();
 });
+
+void t.test('capture mode: transparent listeners, capture-only flags refused with --no-iptables', (t) => {
+  const cfg = parse(['--ingress', 'web#8080##pub#8443#tls', '--admin-port', '15021', '--ipv6', 'on']);
+  t.equal(cfg.noIptables, false);
+  t.same(cfg.transparent, { mtlsPort: 15006, tlsPort: 15007, entries: cfg.transparent?.entries, ownPorts: [15006, 15007, 15001, 15021] });
+  t.same(cfg.transparent?.entries.map((e) => [e.port, e.mode.kind]), [[8080, 'mtls'], [8443, 'tls']]);
+  t.same(cfg.inbound, [], 'no explicit listeners');
+  t.equal(parse(['--no-iptables']).transparent, undefined);
+  const err = t.throws(() => parse(['--no-iptables', '--ipv6', 'on', '--egress-capture', '10.0.0.0/8', '--watchdog-interval', '1s'])) as ConfigError;
+  t.same(err.issues.map((i) => i.field), ['--egress-capture', '--ipv6', '--watchdog-interval']);
+  t.end();
+});

@@ -8,7 +8,7 @@ import type { FlagSpec } from '../../lib/config/argv.js';
 import type { FieldReader } from '../../lib/config/fields.js';
 import type { LogLevel } from '../../lib/log.js';
 import { parseEgressSpec, parseHostPort, type EgressEntry, type HostPort } from '../../lib/mesh-config/egress.js';
-import { parseIngressSpec, parsePortText, type IngressMode } from '../../lib/mesh-config/ingress.js';
+import { parseIngressSpec, parsePortText, type IngressEntry, type IngressMode } from '../../lib/mesh-config/ingress.js';
 import { PATHS, PORTS } from '../../lib/well-known.js';
 
 /** Flags of `ccmesh proxy`. */
@@ -23,6 +23,12 @@ export const PROXY_FLAGS = {
   'tls-dir': { type: 'string' },
   coordinator: { type: 'string' },
   'no-iptables': { type: 'boolean' },
+  // Capture settings, read by the iptables stages the CLI builds (parseIptablesConfig); refused with --no-iptables.
+  'egress-capture': { type: 'string' },
+  'egress-ports': { type: 'string' },
+  'exclude-ports': { type: 'string' },
+  ipv6: { type: 'string' },
+  'watchdog-interval': { type: 'string' },
   workers: { type: 'string' },
   'idle-timeout': { type: 'string' },
   'handshake-timeout': { type: 'string' },
@@ -40,6 +46,21 @@ export interface InboundListenerConfig {
   readonly listenPort: number;
   readonly mode: Exclude<IngressMode, { kind: 'plain' }>;
 }
+
+/** The transparent inbound listeners (capture mode): where TPROXY delivers, and the routes by original port. */
+export interface TransparentInboundConfig {
+  /** The mTLS listener every captured port goes to (PORTS.inboundMtls). */
+  readonly mtlsPort: number;
+  /** The TLS-only listener of `tls` entries (PORTS.inboundTls). */
+  readonly tlsPort: number;
+  /** Every ingress entry, looked up by the connection's original destination port. */
+  readonly entries: readonly IngressEntry[];
+  /** Original destination ports never forwarded to the app: the sidecar's own listeners and admin port. */
+  readonly ownPorts: readonly number[];
+}
+
+/** Flags that only mean something with transparent capture. */
+export const CAPTURE_ONLY_FLAGS = ['egress-capture', 'egress-ports', 'exclude-ports', 'ipv6', 'watchdog-interval'] as const;
 
 /** One egress listener with its optional expected server SAN. */
 export interface EgressListenerConfig extends EgressEntry {
@@ -59,6 +80,8 @@ export interface ProxyConfig {
   readonly coordinator: HostPort | undefined;
   /** False = transparent capture (iptables stages required); true = explicit listeners only. */
   readonly noIptables: boolean;
+  /** The transparent listeners; undefined with `--no-iptables`. */
+  readonly transparent: TransparentInboundConfig | undefined;
   readonly workers: number;
   readonly idleTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
@@ -81,6 +104,7 @@ export const PROXY_DEFAULTS = Object.freeze({
 export const PROXY_USAGE = `Usage:
   ccmesh proxy --ingress SPEC --egress SPEC [--admin-port ${PORTS.sidecarAdmin}] [--tls-dir ${PATHS.tlsDir}]
                [--coordinator HOST:PORT] [--no-iptables --inbound-port-map APP_PORT=LISTEN_PORT,…] [--workers 1]
+               [--ipv6 auto|on|off] [--exclude-ports P,…] [--watchdog-interval 10s]
 
 The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, /live /ready /metrics on --admin-port.
   --ingress SPEC             name#port#mode entries joined by ## (mode: mtls, mtls:allow=<san>,…, tls, plain);
@@ -88,6 +112,10 @@ The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, 
   --egress SPEC              name#127.x.y.z:port#host:port entries joined by ##
   --egress-san NAME=SAN      the remote of egress entry NAME must present SAN (repeatable); default: any mesh leaf
   --no-iptables              no transparent capture: explicit TLS listeners from --inbound-port-map
+  --ipv6 auto|on|off         capture IPv6 too: auto = when IPv6 is configured (default), on = required
+  --exclude-ports P,…        ports never captured besides --admin-port and plain entries (kubelet probes)
+  --egress-capture CIDRS     transparent outbound capture (not in this build: refused)
+  --watchdog-interval 10s    how often the rules are re-verified (drift → guard re-installed, /ready 503)
   --inbound-port-map MAP     APP_PORT=LISTEN_PORT,… (each listener forwards to 127.0.0.1:APP_PORT)
   --listen-host HOST         address of the explicit inbound listeners (default 0.0.0.0)
   --admin-host HOST          address of the admin server (default 0.0.0.0)
@@ -104,6 +132,9 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
   const egress = parseEgressSpec(r.raw('egress') ?? '', '--egress');
   for (const i of [...ingress.issues, ...egress.issues]) r.issue(i.field.replace(/^--/, ''), i.value, i.expected);
   const noIptables = r.raw('no-iptables') === 'true';
+  if (noIptables) {
+    for (const f of CAPTURE_ONLY_FLAGS) if (r.raw(f) !== undefined) r.issue(f, r.raw(f), 'not together with --no-iptables (it configures transparent capture)');
+  }
 
   const inbound: InboundListenerConfig[] = [];
   const mapRaw = r.raw('inbound-port-map');
@@ -163,15 +194,23 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
   };
   const workers = r.integer('workers', 1, 1, 1);
   const readyRaw = r.raw('ready-file') ?? PATHS.readyFile;
+  const adminPort = r.port('admin-port', PORTS.sidecarAdmin) ?? PORTS.sidecarAdmin;
+  const transparent: TransparentInboundConfig | undefined = noIptables ? undefined : Object.freeze({
+    mtlsPort: PORTS.inboundMtls,
+    tlsPort: PORTS.inboundTls,
+    entries: Object.freeze([...ingress.entries]),
+    ownPorts: Object.freeze([...new Set([PORTS.inboundMtls, PORTS.inboundTls, PORTS.outbound, adminPort])]),
+  });
   return Object.freeze({
     inbound: Object.freeze(inbound),
     egress: Object.freeze(egress.entries.map((e) => Object.freeze({ ...e, expectSan: sans.get(e.name) }))),
     listenHost: host('listen-host', '0.0.0.0'),
     adminHost: host('admin-host', '0.0.0.0'),
-    adminPort: r.port('admin-port', PORTS.sidecarAdmin) ?? PORTS.sidecarAdmin,
+    adminPort,
     tlsDir: r.raw('tls-dir') ?? PATHS.tlsDir,
     coordinator,
     noIptables,
+    transparent,
     workers: workers ?? 1,
     idleTimeoutMs: positive(r, 'idle-timeout', PROXY_DEFAULTS.idleTimeoutMs),
     handshakeTimeoutMs: positive(r, 'handshake-timeout', PROXY_DEFAULTS.handshakeTimeoutMs),

@@ -16,10 +16,19 @@ export type ConnectionResult = (typeof CONNECTION_RESULTS)[number];
 /** Why a TLS handshake or the identity check after it failed. */
 export const HANDSHAKE_FAILURES = [
   'no-client-cert', 'untrusted-cert', 'cert-expired', 'san-not-allowed', 'not-tls', 'handshake-timeout', 'handshake-error',
-  'server-untrusted', 'server-san-mismatch', 'upstream-connect',
+  'server-untrusted', 'server-san-mismatch', 'upstream-connect', 'port-not-served',
 ] as const;
 /** One of {@link HANDSHAKE_FAILURES}. */
 export type HandshakeFailure = (typeof HANDSHAKE_FAILURES)[number];
+
+/**
+ * What the sidecar knows about the initializer's inbound guard: `unmanaged` with `--no-iptables`; `installed` from
+ * startup until the sidecar lifts it and again once the watchdog re-installed it; `lifted` while the pod is open
+ * through the mesh; `install-failed` when the watchdog saw drift but could not install it (the pod may be open).
+ */
+export const GUARD_STATES = ['unmanaged', 'installed', 'lifted', 'install-failed'] as const;
+/** One of {@link GUARD_STATES}. */
+export type GuardState = (typeof GUARD_STATES)[number];
 
 /** Every metric family of the proxy. */
 export interface ProxyMetrics {
@@ -33,6 +42,7 @@ export interface ProxyMetrics {
   readonly renewals: Counter<'result'>;
   readonly credentialReloads: Counter<'result'>;
   readonly ready: Gauge;
+  readonly guardState: Gauge<'state'>;
 }
 
 /** Registers the proxy metric families on `registry`. */
@@ -52,7 +62,13 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
     renewals: new Counter({ name: 'ccmesh_proxy_cert_renewals_total', help: 'Leaf renewal attempts by result', labelNames: ['result'], registers }),
     credentialReloads: new Counter({ name: 'ccmesh_proxy_credential_reloads_total', help: 'Credential generations applied or rejected', labelNames: ['result'], registers }),
     ready: new Gauge({ name: 'ccmesh_proxy_ready', help: '1 when /ready answers 200', registers }),
+    guardState: new Gauge({ name: 'ccmesh_proxy_guard_state', help: 'The inbound guard state as the sidecar knows it: 1 for the current state, 0 for the others', labelNames: ['state'], registers }),
   };
+}
+
+/** Sets the guard-state gauge: 1 for `state`, 0 for every other value of the closed set. */
+export function setGuardState(m: ProxyMetrics, state: GuardState): void {
+  for (const s of GUARD_STATES) m.guardState.labels(s).set(s === state ? 1 : 0);
 }
 
 /** Prebound children of one listener: what a connection on that port touches. */

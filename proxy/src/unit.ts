@@ -2,7 +2,8 @@
  * Builds and runs the sidecar from its config and runtime, in the order of DESIGN §4:
  *   load credentials → admin server (unready) → listeners → [transparent listeners → apply rules → verify →
  *   drop pre-existing → lift guard] → ready file → ready → watch credentials, renewal, [watchdog].
- * The bracketed stages come from {@link TransparentHooks}; with `--no-iptables` they are skipped. `drain()` is the
+ * The bracketed stages run only in capture mode: the transparent listeners are the proxy's own, the rest come
+ * from {@link TransparentHooks}; with `--no-iptables` they are skipped. `drain()` is the
  * SIGTERM path: unready, stop accepting, let connections finish up to the grace period, destroy the rest.
  */
 import { writeFile } from 'node:fs/promises';
@@ -17,7 +18,8 @@ import { CredentialStore, type CredentialWatchOptions } from './credentials/stor
 import type { DataPathOptions } from './data/options.js';
 import { ConnectionTracker } from './data/tracker.js';
 import { startInboundListener, type RunningListener } from './inbound/accept.js';
-import { createProxyMetrics, type ProxyMetrics } from './metrics.js';
+import { startTransparentInbound } from './inbound/transparent.js';
+import { createProxyMetrics, setGuardState, type ProxyMetrics } from './metrics.js';
 import { startEgressListener } from './outbound/egress.js';
 import type { TransparentHooks } from './startup/hooks.js';
 import { systemTimers, type Timers } from './timers.js';
@@ -56,10 +58,13 @@ const EXPIRY_MARGIN = 0.1;
 /** Starts the sidecar; throws (after cleaning up) if any stage fails. */
 export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<RunningProxy> {
   if (!cfg.noIptables && !rt.hooks) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'transparent mode needs the iptables stages; none were supplied (use --no-iptables for explicit listeners)');
+  if (!cfg.noIptables && !cfg.transparent) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'transparent mode needs the transparent listener settings; none were configured');
   if (cfg.coordinator && !rt.connectCoordinator) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'a Coordinator is configured but no mesh-API client factory was supplied');
   const timers = rt.timers ?? systemTimers;
   const registry = rt.registry ?? createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
   const metrics = createProxyMetrics(registry);
+  // In capture mode the initializer's guard is in place until the sidecar lifts it (DESIGN §4.1).
+  setGuardState(metrics, cfg.noIptables ? 'unmanaged' : 'installed');
   const logger = rt.logger;
   const tracker = new ConnectionTracker();
   const state = { listening: false, ready: false, draining: false, drift: undefined as string | undefined };
@@ -117,12 +122,23 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
       }
     });
     const hooks = cfg.noIptables ? {} : (rt.hooks ?? {});
-    if (hooks.startTransparentListeners) listeners.push(...(await stage('transparent listeners', hooks.startTransparentListeners)));
+    const transparent = cfg.noIptables ? undefined : cfg.transparent;
+    if (transparent) {
+      await stage('transparent listeners', async () => {
+        for (const running of await startTransparentInbound(transparent, options, data)) {
+          listeners.push(running);
+          ports.set(running.name, running.port);
+        }
+      });
+    }
     state.listening = true;
     if (hooks.applyRules) await stage('apply rules', hooks.applyRules);
     if (hooks.verifyRules) await stage('verify rules', hooks.verifyRules);
     if (hooks.dropPreexisting) await stage('drop pre-existing connections', hooks.dropPreexisting);
-    if (hooks.liftGuard) await stage('lift guard', hooks.liftGuard);
+    if (hooks.liftGuard) {
+      await stage('lift guard', hooks.liftGuard);
+      setGuardState(metrics, 'lifted');
+    }
     if (cfg.readyFile !== undefined) await stage('ready file', () => writeFile(cfg.readyFile!, `${new Date(rt.clock.nowMs()).toISOString()}\n`, { mode: 0o644 }));
     state.ready = true;
     metrics.ready.set(1);
@@ -132,10 +148,14 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
       renewal.start();
     }
     if (hooks.startWatchdog) {
-      watchdog = hooks.startWatchdog((reason) => {
-        state.drift = reason;
-        metrics.ready.set(0);
-        logger.error('iptables drift; unready', { reason });
+      watchdog = hooks.startWatchdog({
+        drift: (reason) => {
+          // Unready for good: only a restart (re-apply, verify, lift) may open the pod again.
+          if (state.drift === undefined) logger.error('iptables drift; guard re-installed, unready', { reason });
+          state.drift = reason;
+          metrics.ready.set(0);
+        },
+        guard: (g) => setGuardState(metrics, g),
       });
     }
   } catch (err) {

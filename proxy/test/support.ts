@@ -19,6 +19,7 @@ export function testConfig(over: Partial<ProxyConfig> & Pick<ProxyConfig, 'tlsDi
     adminPort: 0,
     coordinator: undefined,
     noIptables: true,
+    transparent: undefined,
     workers: 1,
     idleTimeoutMs: PROXY_DEFAULTS.idleTimeoutMs,
     handshakeTimeoutMs: PROXY_DEFAULTS.handshakeTimeoutMs,

@@ -1,7 +1,8 @@
 /**
- * One explicit inbound TLS listener (`--no-iptables`): mTLS or server-auth TLS per the ingress entry, with the
- * credentials of the current generation, refusals classified and counted, admitted connections forwarded. The
- * transparent listeners (15006/15007) will reuse this with their own address and an original-destination lookup.
+ * The inbound TLS server shared by every inbound listener: mTLS or server-auth TLS with the credentials of the
+ * current generation, refusals classified and counted, admitted connections forwarded to the app. What differs
+ * between listeners is only the {@link InboundRouter}: an explicit listener (`--no-iptables`) has one fixed route,
+ * a transparent listener (15006/15007, `transparent.ts`) picks the route by the original destination port.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -34,18 +35,52 @@ export interface RunningListener {
   stopAccepting(): Promise<void>;
 }
 
+/** Where an admitted connection goes and which identity check it passes first; built once at startup. */
+export interface InboundRoute {
+  readonly appPort: number;
+  /** True: a client certificate chaining to the mesh CA bundle is required (and `allow` applies). */
+  readonly mtls: boolean;
+  /** SAN allow-list; undefined = any mesh identity. */
+  readonly allow: SanAllowList | undefined;
+}
+
+/** Picks the route of an accepted TCP connection; undefined refuses it before any TLS work. */
+export type InboundRouter = (raw: Socket) => InboundRoute | undefined;
+
+/** Everything one inbound TLS server is built from. */
+export interface InboundServerSpec {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** Ask clients for a certificate during the handshake (every route of an mTLS listener needs it). */
+  readonly requestCert: boolean;
+  readonly route: InboundRouter;
+  /** Runs after listen() and before the port is reported started (IP_TRANSPARENT goes here). */
+  readonly afterListen?: (server: Server) => Promise<void>;
+}
+
 /** When each raw TCP connection arrived, for the handshake-duration histogram. */
 const acceptedAt = new WeakMap<Socket, number>();
+/** The route chosen for each accepted TCP connection (the TLS socket's parent). */
+const routeOf = new WeakMap<Socket, InboundRoute>();
 
-/** Starts the TLS listener for one inbound entry on host:cfg.listenPort. */
-export async function startInboundListener(cfg: InboundListenerConfig, host: string, options: DataPathOptions, rt: InboundRuntime): Promise<RunningListener> {
-  const mtls = cfg.mode.kind === 'mtls';
-  const allow: SanAllowList | undefined = cfg.mode.kind === 'mtls' ? buildSanAllowList(cfg.mode.allow) : undefined;
-  const metrics = bindPortMetrics(rt.metrics, 'inbound', cfg.listenPort);
-  const forwarder: InboundForwarder = { appPort: cfg.appPort, metrics, tracker: rt.tracker, options };
+/** Starts the TLS listener for one explicit inbound entry on host:cfg.listenPort. */
+export function startInboundListener(cfg: InboundListenerConfig, host: string, options: DataPathOptions, rt: InboundRuntime): Promise<RunningListener> {
+  const route: InboundRoute = {
+    appPort: cfg.appPort,
+    mtls: cfg.mode.kind === 'mtls',
+    allow: cfg.mode.kind === 'mtls' ? buildSanAllowList(cfg.mode.allow) : undefined,
+  };
+  return startInboundServer({ name: cfg.name, host, port: cfg.listenPort, requestCert: route.mtls, route: () => route }, options, rt);
+}
+
+/** Starts one inbound TLS server. */
+export async function startInboundServer(spec: InboundServerSpec, options: DataPathOptions, rt: InboundRuntime): Promise<RunningListener> {
+  const metrics = bindPortMetrics(rt.metrics, 'inbound', spec.port);
+  const forwarder: InboundForwarder = { metrics, tracker: rt.tracker, options };
   const server: Server = createServer({
     ...rt.store.current.contextOptions,
-    requestCert: mtls,
+    requestCert: spec.requestCert,
     // SECURITY: verification result is enforced by checkClientIdentity before any app connection; Node's own
     // rejectUnauthorized does the same post-handshake destroy, but would not tell us why.
     rejectUnauthorized: false,
@@ -56,21 +91,36 @@ export async function startInboundListener(cfg: InboundListenerConfig, host: str
   });
   server.maxConnections = options.maxConnections;
   server.on('connection', (raw: Socket) => {
-    acceptedAt.set(raw, performance.now());
     rt.tracker.add(raw);
+    const route = spec.route(raw);
+    if (route === undefined) {
+      // Refused before the handshake: nothing of this connection reaches TLS or the app.
+      metrics.failure['port-not-served'].inc();
+      metrics.result.refused.inc();
+      raw.destroy();
+      return;
+    }
+    routeOf.set(raw, route);
+    acceptedAt.set(raw, performance.now());
   });
   server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
     metrics.failure[classifyHandshakeError(err)].inc();
     metrics.result.refused.inc();
     socket.destroy();
   });
-  server.on('secureConnection', (socket: TLSSocket) => onSecure(socket, mtls, allow, metrics, forwarder));
-  server.on('error', (err) => rt.logger.error('inbound listener error', { err, port: cfg.listenPort }));
+  server.on('secureConnection', (socket: TLSSocket) => onSecure(socket, metrics, forwarder));
+  server.on('error', (err) => rt.logger.error('inbound listener error', { err, name: spec.name, port: spec.port }));
   installContext(server, rt.store.current.context);
   rt.store.onGeneration((g) => installContext(server, g.context));
-  const port = await listenOn(server, host, cfg.listenPort, `inbound listener "${cfg.name}"`);
-  rt.logger.info('inbound listener started', { name: cfg.name, port, appPort: cfg.appPort, mode: cfg.mode.kind });
-  return { name: cfg.name, port, stopAccepting: () => closeServer(server) };
+  const port = await listenOn(server, spec.host, spec.port, `inbound listener "${spec.name}"`);
+  try {
+    await spec.afterListen?.(server);
+  } catch (err) {
+    await closeServer(server);
+    throw err;
+  }
+  rt.logger.info('inbound listener started', { name: spec.name, host: spec.host, port, requestCert: spec.requestCert });
+  return { name: spec.name, port, stopAccepting: () => closeServer(server) };
 }
 
 /**
@@ -87,13 +137,22 @@ function installContext(server: Server, context: SecureContext): void {
   s._sharedCreds = context;
 }
 
-function onSecure(socket: TLSSocket, mtls: boolean, allow: SanAllowList | undefined, metrics: PortMetrics, forwarder: InboundForwarder): void {
+function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundForwarder): void {
   socket.on('error', ignoreSocketError);
-  // Node keeps the accepted TCP socket as the TLS socket's parent; it is where the handshake clock started.
-  const started = acceptedAt.get((socket as unknown as { _parent?: Socket })._parent as Socket);
+  // Node keeps the accepted TCP socket as the TLS socket's parent; the route and the handshake clock live there.
+  const parent = (socket as unknown as { _parent?: Socket })._parent;
+  const route = parent === undefined ? undefined : routeOf.get(parent);
+  if (route === undefined) {
+    // SECURITY: no route means we can't tell which checks apply; never forward such a connection.
+    metrics.failure['port-not-served'].inc();
+    metrics.result.refused.inc();
+    socket.destroy();
+    return;
+  }
+  const started = acceptedAt.get(parent!);
   if (started !== undefined) metrics.handshake.observe((performance.now() - started) / 1000);
-  if (mtls) {
-    const refusal = checkClientIdentity(socket, allow);
+  if (route.mtls) {
+    const refusal = checkClientIdentity(socket, route.allow);
     if (refusal !== undefined) {
       metrics.failure[refusal].inc();
       metrics.result.refused.inc();
@@ -103,5 +162,5 @@ function onSecure(socket: TLSSocket, mtls: boolean, allow: SanAllowList | undefi
   }
   metrics.open.inc();
   socket.setNoDelay(true);
-  forwardToApp(forwarder, socket);
+  forwardToApp(forwarder, route.appPort, socket);
 }

@@ -12,16 +12,18 @@ import type { PortMetrics } from '../metrics.js';
 
 /** Everything one inbound port's forwarder needs; built once per listener. */
 export interface InboundForwarder {
-  readonly appPort: number;
   readonly metrics: PortMetrics;
   readonly tracker: ConnectionTracker;
   readonly options: DataPathOptions;
 }
 
-/** Connects to the app and splices `client` with it. */
-export function forwardToApp(f: InboundForwarder, client: TLSSocket): void {
+/**
+ * Connects to 127.0.0.1:appPort and splices `client` with it. IPv6 clients are forwarded over IPv4 loopback too:
+ * an app bound to 0.0.0.0 or a dual-stack `::` receives them, and the explicit and transparent paths behave alike.
+ */
+export function forwardToApp(f: InboundForwarder, appPort: number, client: TLSSocket): void {
   // highWaterMark reaches the Duplex constructor through net.Socket's options; @types/node does not list it.
-  const opts: NetConnectOpts & { highWaterMark: number } = { host: '127.0.0.1', port: f.appPort, allowHalfOpen: true, noDelay: true, highWaterMark: HIGH_WATER_MARK };
+  const opts: NetConnectOpts & { highWaterMark: number } = { host: '127.0.0.1', port: appPort, allowHalfOpen: true, noDelay: true, highWaterMark: HIGH_WATER_MARK };
   const app: Socket = connect(opts);
   app.on('error', ignoreSocketError);
   f.tracker.add(app);

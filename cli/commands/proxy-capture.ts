@@ -1,0 +1,88 @@
+/**
+ * The iptables stages of `ccmesh proxy` (DESIGN §4.2), composed here at the entry because the proxy and iptables
+ * units never import each other: flags → {@link IptablesConfig} (the same parser as `ccmesh iptables`) → plan →
+ * {@link TransparentHooks} (apply → verify → lift guard, then the watchdog) over a real {@link Executor}.
+ */
+import { CcmeshError, ConfigError, describeError, ErrorCode } from '../../lib/errors.js';
+import { FieldReader, type RawSource } from '../../lib/config/fields.js';
+import type { Logger } from '../../lib/log.js';
+import { applyPlan, resolveFamilies, verifyPlan, type FamilyTools } from '../../iptables/apply.js';
+import { parseIptablesConfig } from '../../iptables/config.js';
+import type { Executor } from '../../iptables/executor.js';
+import { installGuard, liftGuard } from '../../iptables/guard.js';
+import { buildPlan, type Plan } from '../../iptables/plan.js';
+import { formatReport } from '../../iptables/verify.js';
+import { startWatchdog } from '../../iptables/watchdog.js';
+import type { TransparentHooks } from '../../proxy/src/startup/hooks.js';
+
+/** What the capture stages are built from. */
+export interface CaptureConfig {
+  readonly plan: Plan;
+  readonly watchdogIntervalMs: number;
+}
+
+/** Default re-verification interval of the watchdog. */
+export const WATCHDOG_DEFAULT_MS = 10_000;
+
+/**
+ * Reads the capture settings from the proxy's flag values into `r`'s issue list. The ingress grammar is parsed by
+ * the proxy config as well, so its grammar issues (`--ingress[i]`) are reported once, by the proxy reader.
+ */
+export function readCaptureConfig(r: FieldReader, values: RawSource): CaptureConfig {
+  const own = new FieldReader('capture flags', values, '--');
+  const config = parseIptablesConfig(own);
+  try {
+    own.finish();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const i of err.issues) if (!i.field.startsWith('--ingress[')) r.issue(i.field.replace(/^--/, ''), i.value, i.expected);
+  }
+  if (config.egressCapture) {
+    // The transparent outbound listener (15001) is not part of this build; capturing egress without it would
+    // black-hole the app's connections to those blocks. Refused rather than half-done.
+    r.issue('egress-capture', r.raw('egress-capture'), 'no --egress-capture: the transparent outbound listener (15001) is not in this build yet');
+  }
+  const interval = r.duration('watchdog-interval', WATCHDOG_DEFAULT_MS) ?? WATCHDOG_DEFAULT_MS;
+  if (interval < 100) r.issue('watchdog-interval', r.raw('watchdog-interval'), 'a duration of at least 100ms');
+  return { plan: buildPlan(config), watchdogIntervalMs: interval };
+}
+
+/** Builds the iptables stages over `exec` (the real one runs iptables in the sidecar's own namespace). */
+export function buildCaptureHooks(cfg: CaptureConfig, exec: Executor, logger: Logger): TransparentHooks {
+  let families: FamilyTools | undefined;
+  const resolved = async (): Promise<FamilyTools> => (families ??= await resolveFamilies(exec, cfg.plan.ipv6));
+  return {
+    applyRules: async () => {
+      const f = await resolved();
+      await applyPlan(exec, cfg.plan, f);
+      logger.info('capture rules applied', { families: [...f.keys()] });
+    },
+    verifyRules: async () => {
+      const report = await verifyPlan(exec, cfg.plan, await resolved());
+      // SECURITY: any difference at all stops startup; the guard stays and the pod stays closed.
+      if (!report.ok) throw new CcmeshError(ErrorCode.IPTABLES_APPLY, `the rules read back differ from the plan; not lifting the guard\n${formatReport(report)}`);
+    },
+    // No dropPreexisting stage: the plan's admitted-mark DROP (docs/iptables.md) already cuts every non-loopback
+    // flow that predates `applyRules`, from the moment the rules are in; verifyRules proved that rule is present.
+    liftGuard: () => liftGuard(exec),
+    startWatchdog: (events) => {
+      const ac = new AbortController();
+      startWatchdog({
+        verify: async () => verifyPlan(exec, cfg.plan, await resolved()),
+        installGuard: async () => {
+          await installGuard(exec);
+          events.guard('installed');
+        },
+        onUnready: (report) => events.drift(report.ok ? 'drift' : formatReport(report).trim()),
+        onRecovered: () => logger.warn('iptables rules intact again; staying unready until restart'),
+        onGuardFailed: (err) => {
+          events.guard('install-failed');
+          logger.error('watchdog could not install the guard; the pod may be open', { err: describeError(err) });
+        },
+        intervalMs: cfg.watchdogIntervalMs,
+        signal: ac.signal,
+      });
+      return { stop: () => ac.abort() };
+    },
+  };
+}
