@@ -2,7 +2,8 @@
  * The reference path over loopback: client → egress sidecar → mTLS → ingress sidecar → app. A large transfer
  * arrives byte-identical (SHA-256) with half-close carrying the answer back; credentials rotate (new leaves and a
  * new mesh CA in the bundle) during a long transfer and while 100 connections are open, with zero failures; the
- * admin endpoints report readiness; drain leaves nothing open. CCMESH_TEST_BIG=1 moves 1 GiB instead of 256 MiB.
+ * admin endpoints report readiness; drain leaves nothing open. CI (and CCMESH_TEST_BIG=1) moves 1 GiB, as the issue
+ * asks; a local run moves 256 MiB to stay quick.
  */
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
@@ -14,7 +15,7 @@ import { startProxy, type RunningProxy } from '../src/unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { readAll, TestApp, testConfig, testLogger } from './support.js';
 
-const TOTAL = process.env.CCMESH_TEST_BIG === '1' ? 1024 * 1024 * 1024 : 256 * 1024 * 1024;
+const TOTAL = process.env.CCMESH_TEST_BIG === '1' || process.env.CI ? 1024 * 1024 * 1024 : 256 * 1024 * 1024;
 const EGRESS_IP = '127.0.0.7';
 
 /** Writes `total` bytes (a repeated random block) with backpressure, half-closes, returns the expected answer. */
