@@ -8,6 +8,7 @@ import { attestIssueCommand } from './commands/attest/issue.js';
 import { simulateInitCommand } from './commands/attest/simulate-init.js';
 import { attestVerifyCommand } from './commands/attest/verify.js';
 import { coordinatorCommand } from './commands/coordinator.js';
+import { initializerCommand } from './commands/initializer.js';
 import { iptablesCommand } from './commands/iptables.js';
 import { manifestInitCommand } from './commands/mesh/manifest-init.js';
 import { recoverCommand } from './commands/mesh/recover.js';
@@ -52,6 +53,7 @@ const ROUTES: readonly Route[] = [
     summary: 'plan, apply, verify or clean up the traffic capture rules; install or lift the inbound guard',
     run: (argv, io) => iptablesCommand(argv, io),
   },
+  { words: ['initializer'], summary: 'init container: install the guard, attest, write the mesh identity and workload secret', run: initializerCommand },
   { words: ['proxy'], summary: 'run the sidecar proxy (mTLS data plane, egress listeners, admin, cert renewal)', run: proxyCommand },
   { words: ['manifest', 'init'], summary: 'create owner keys and a skeleton manifest in a workspace', run: manifestInitCommand },
   { words: ['set'], summary: 'attest the Coordinator and set the workspace manifest', run: setCommand },

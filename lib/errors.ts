@@ -58,6 +58,8 @@ export const ErrorCode = {
   PROXY_STARTUP_FAILED: 'CCMESH_ERR_PROXY_STARTUP_FAILED',
   /** A leaf renewal response failed verification against the pinned root and the new key. */
   PROXY_RENEWAL_INVALID: 'CCMESH_ERR_PROXY_RENEWAL_INVALID',
+  /** Mounted config files differ from the manifest's configDigests; no secret was written. */
+  CONFIG_DIGEST_MISMATCH: 'CCMESH_ERR_CONFIG_DIGEST_MISMATCH',
   INTERNAL: 'CCMESH_ERR_INTERNAL',
 } as const;
 

@@ -16,6 +16,7 @@ import type { ManifestHash, TransitionHash } from '../history/hashes.js';
 import { History } from '../history/history.js';
 import type { PolicyHash } from '../../lib/brand.js';
 import { canonicalBytesOf } from '../manifest/canonical.js';
+import { configDigestsFor } from '../manifest/lookup.js';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest, ManifestPublicKey } from '../manifest/types.js';
 import type { CoordinatorMetrics } from '../metrics.js';
@@ -265,6 +266,7 @@ export class Coordinator {
       rootCa: ready.root.certPem,
       workloadSecret: this.#workloadSecret(ready, policy.workloadSecretId),
       workloadSecretId: policy.workloadSecretId,
+      configDigests: configDigestsFor(ready.manifest, policyHash),
     };
   }
 

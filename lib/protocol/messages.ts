@@ -65,4 +65,9 @@ export interface MeshCertResponse {
   /** base64 of the 64-byte workload secret (NewMeshCert only). */
   readonly workloadSecret?: string;
   readonly workloadSecretId?: string;
+  /**
+   * Pinned config files of the pod's policy (NewMeshCert only): absolute mount path → relative file → SHA-256 hex.
+   * The initializer refuses to write any secret unless the mounted files match exactly.
+   */
+  readonly configDigests?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }

@@ -1,0 +1,49 @@
+/**
+ * One attempt at obtaining the pod's mesh identity: a fresh P-256 key held in memory, evidence binding that key,
+ * the Coordinator's nonce and the Coordinator's TLS key (so a relay can't use it), and NewMeshCert over a client
+ * pinned to that TLS key.
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
+import { X509Certificate } from 'node:crypto';
+import { meshCertReportData } from '../../lib/protocol/binding.js';
+import { PinnedClient } from '../../lib/protocol/client.js';
+import { type MeshCertResponse, type WireEvidence, writeEvidence } from '../../lib/protocol/messages.js';
+import { MeshApi } from '../../lib/protocol/services.js';
+import { b64, WireReader } from '../../lib/protocol/wire.js';
+import { CcmeshError, ErrorCode } from '../../lib/errors.js';
+
+/** What an attempt yields. */
+export interface Obtained {
+  readonly key: KeyObject;
+  readonly response: MeshCertResponse;
+}
+
+/** Connects to the mesh API at `address`, attests with `issuer` and asks for a certificate. */
+export async function obtainMeshCert(address: string, issuer: EvidenceIssuer, signal?: AbortSignal): Promise<Obtained> {
+  const client = await PinnedClient.connect(address, MeshApi);
+  try {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
+    const nonce = new WireReader('GetNonce response', await client.call('GetNonce', {})).bytes('nonce', 32, 32);
+    const ev = await issuer.issue(meshCertReportData(spki, nonce, client.spki), signal);
+    const response = await client.call<MeshCertResponse>('NewMeshCert', { evidence: writeEvidence(toWire(ev)), publicKey: b64(spki), nonce: b64(nonce) }, 30_000);
+    if (!response.workloadSecret || !response.certChain || !response.rootCa || !response.meshCaBundle) {
+      throw new CcmeshError(ErrorCode.COORDINATOR_REFUSED, 'NewMeshCert answered without certificate, CA bundle, root or workload secret');
+    }
+    return { key: privateKey, response };
+  } finally {
+    client.close();
+  }
+}
+
+function toWire(ev: Awaited<ReturnType<EvidenceIssuer['issue']>>): WireEvidence {
+  if (ev.format === 'tdx') return { format: 'tdx', quote: ev.quote };
+  const c = ev.certificates;
+  const vek = c.vcek ?? c.vlek;
+  if (!vek || !c.ask || !c.ark) {
+    throw new CcmeshError(ErrorCode.ATTEST_ISSUER_FAILED, `the ${ev.source} issuer supplied no VCEK/ASK/ARK with the report; collateral fetching is not configured`);
+  }
+  const pem = (der: Uint8Array): string => new X509Certificate(Buffer.from(der)).toString();
+  return { format: 'snp', report: ev.report, vek, chain: new Uint8Array(Buffer.from(pem(c.ask) + pem(c.ark))) };
+}

@@ -1,0 +1,88 @@
+/**
+ * The initializer (init container): install the inbound guard FIRST, then obtain the mesh identity with retries
+ * until success or shutdown, check the pinned config volumes, and only then write certificates and the workload
+ * secret. A failure anywhere leaves the pod closed (guard in place) and without secrets.
+ */
+import { webcrypto } from 'node:crypto';
+import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
+import { CcmeshError, describeError, ErrorCode } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import { checkConfigDigests, describeDigestProblems } from './config-digests.js';
+import { writeCredentials } from './credentials.js';
+import { obtainMeshCert } from './obtain.js';
+
+/** Parsed initializer configuration (from pinned args only). */
+export interface InitializerConfig {
+  readonly coordinator: string;
+  readonly tlsDir: string;
+  readonly secretPath: string;
+  /** `--mesh disabled` in the args: no guard, no attestation (a pod deliberately outside the mesh). */
+  readonly meshDisabled: boolean;
+  /** Longest wait between attempts. */
+  readonly maxBackoffMs: number;
+}
+
+/** Live handles of the initializer. */
+export interface InitializerRuntime {
+  readonly issuer: () => Promise<EvidenceIssuer>;
+  /** Installs the fail-closed inbound guard (iptables); undefined only in tests without privileges. */
+  readonly installGuard: (() => Promise<void>) | undefined;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+
+/** Runs the initializer to completion; resolves with the paths written, rejects if it gave up or was stopped. */
+export async function runInitializer(cfg: InitializerConfig, rt: InitializerRuntime): Promise<string[]> {
+  const log = rt.logger;
+  if (cfg.meshDisabled) {
+    log.warn('mesh disabled by the pod\'s args: no guard, no attestation, no credentials');
+    return [];
+  }
+  // SECURITY: the guard goes in before anything else; no secret may exist on a pod that is reachable unprotected.
+  if (rt.installGuard) {
+    await rt.installGuard();
+    log.info('inbound guard installed');
+  } else {
+    log.warn('no guard installer configured (tests only)');
+  }
+  const issuer = await rt.issuer();
+  const sleep = rt.sleep ?? defaultSleep;
+  let delay = 500;
+  for (let attempt = 1; ; attempt++) {
+    if (rt.signal?.aborted) throw new CcmeshError(ErrorCode.COORDINATOR_UNREACHABLE, 'stopped before obtaining a mesh identity');
+    try {
+      const { key, response } = await obtainMeshCert(cfg.coordinator, issuer, rt.signal);
+      const digests = response.configDigests ?? {};
+      const problems = await checkConfigDigests(digests);
+      if (problems.length > 0) {
+        // SECURITY: a mismatch is not retried and nothing is written: the host changed what the manifest pinned.
+        throw new CcmeshError(ErrorCode.CONFIG_DIGEST_MISMATCH, `mounted config files do not match the manifest's configDigests:\n${describeDigestProblems(problems)}`);
+      }
+      const written = await writeCredentials(cfg.tlsDir, cfg.secretPath, {
+        key,
+        certChain: response.certChain,
+        meshCaBundle: response.meshCaBundle,
+        rootCa: response.rootCa,
+        workloadSecret: new Uint8Array(Buffer.from(response.workloadSecret!, 'base64')),
+      });
+      log.info('mesh identity obtained', { attempt, workloadSecretId: response.workloadSecretId, files: written, configMountsChecked: Object.keys(digests).length });
+      return written;
+    } catch (err) {
+      if (err instanceof CcmeshError && err.code === ErrorCode.CONFIG_DIGEST_MISMATCH) throw err;
+      const wait = Math.round(delay * (0.75 + (webcrypto.getRandomValues(new Uint32Array(1))[0]! / 2 ** 32) * 0.5));
+      log.warn('attestation attempt failed', { attempt, reason: describeError(err), retryInMs: wait });
+      await sleep(wait, rt.signal);
+      delay = Math.min(delay * 2, cfg.maxBackoffMs);
+    }
+  }
+}
