@@ -79,6 +79,14 @@ export function renderProxyMarkdown(data: ProxyBenchData, ctx: ProxyReportContex
     const idle = data.peers.find((x) => x.name === p)?.idleRss;
     return idle ? `${formatNumber(idle.egress / MB)} / ${formatNumber(idle.ingress / MB)}` : placeholder(data, p);
   }));
+  const opened = data.peers.map((p) => p.openRss?.connections).find((n) => n !== undefined);
+  lines.push(row(`sidecar RSS with ${opened !== undefined ? formatNumber(opened) : 'N'} open idle connections, fresh pair (MB, egress / ingress; KB per connection)`, (p) => {
+    const o = data.peers.find((x) => x.name === p)?.openRss;
+    if (!o) return placeholder(data, p);
+    const per = (open: number, idle: number): string => (o.connections > 0 ? formatNumber((open - idle) / o.connections / 1000) : '—');
+    return `${formatNumber(o.egress / MB)} / ${formatNumber(o.ingress / MB)} (${per(o.egress, o.idle.egress)} / ${per(o.ingress, o.idle.ingress)} KB)` +
+      (o.failed > 0 ? ` ⚠ ${o.failed} failed to open` : '');
+  }));
   lines.push(row('sidecar RSS under load (MB, min–max over sidecars and scenarios)', (p) => {
     const all = sums.filter((s) => s.peer === p && s.rssLoad).flatMap((s) => [s.rssLoad!.egress, s.rssLoad!.ingress]);
     return all.length > 0 ? `${formatNumber(Math.min(...all) / MB)}–${formatNumber(Math.max(...all) / MB)}` : placeholder(data, p);

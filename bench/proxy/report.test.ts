@@ -60,6 +60,23 @@ void t.test('markdown: every scenario, every implementation, ratios and the skip
   t.end();
 });
 
+void t.test('markdown: RSS with open idle connections, per implementation, with failures flagged', (t) => {
+  const data = load();
+  const withOpen: ProxyBenchData = {
+    ...data,
+    peers: data.peers.map((p) => (p.name === 'haproxy' ? { ...p, openRss: { connections: 1000, failed: 0, idle: { egress: 16.1e6, ingress: 21e6 }, egress: 54.3e6, ingress: 47.8e6 } }
+      : p.name === 'nginx' ? { ...p, openRss: { connections: 998, failed: 2, idle: { egress: 20e6, ingress: 20e6 }, egress: 60e6, ingress: 61e6 } } : p)),
+  };
+  const md = renderProxyMarkdown(withOpen, { versions, pinned: true });
+  const row = md.split('\n').find((l) => l.startsWith('| sidecar RSS with'));
+  t.ok(row, 'the row is there');
+  t.match(row!, /with 1 000 open idle connections/);
+  t.match(row!, /\| 54\.3 \/ 47\.8 \(38\.2 \/ 26\.8 KB\) \|/);
+  t.match(row!, /60\.0 \/ 61\.0 \(40\.1 \/ 41\.1 KB\) ⚠ 2 failed to open/);
+  t.notMatch(row!, /undefined|NaN/);
+  t.end();
+});
+
 void t.test('svg: a well-formed document with a panel per scenario and a bar per measured implementation', (t) => {
   const data = load();
   const svg = renderProxyChart(data, 'recorded <run> & test');

@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PeerAdapter, RunningPeer, SidecarPid } from '../peers/peer.js';
 import { type LoadResult, runLoad } from './load.js';
 import { checkPeer } from './mtls-check.js';
-import { generateTestPki } from './pki.js';
+import { holdConnections } from './open-connections.js';
+import { generateTestPki, type TestPki } from './pki.js';
 import { allocatePeerPorts, freePorts } from './ports.js';
 import { processTree, sampleCost } from './proc-stat.js';
 import type { Scenario } from './scenarios.js';
@@ -35,7 +36,23 @@ export interface PeerStatus {
   readonly reason?: string;
   /** RSS per sidecar before any load, bytes. */
   readonly idleRss?: { readonly egress: number; readonly ingress: number };
+  /** RSS per sidecar of a freshly started pair, idle and then with {@link OPEN_CONNECTIONS} idle connections open. */
+  readonly openRss?: OpenConnectionsRss;
 }
+
+/** Memory per open connection of one implementation (bytes). */
+export interface OpenConnectionsRss {
+  /** Connections that completed their request and were held open. */
+  readonly connections: number;
+  readonly failed: number;
+  /** The fresh pair before any connection. */
+  readonly idle: { readonly egress: number; readonly ingress: number };
+  readonly egress: number;
+  readonly ingress: number;
+}
+
+/** How many idle connections the memory-per-connection measurement holds open (issue 6). */
+export const OPEN_CONNECTIONS = 1000;
 
 /** Cost of one sidecar during one run. */
 export interface SidecarCost {
@@ -93,6 +110,34 @@ async function measureRun(live: Live, scenario: Scenario, settings: ProxyBenchSe
     sidecars,
     ...(sidecars.length > 0 && load.requests > 0 ? { cpuSecondsPer10k: (cpu / load.requests) * 10_000 } : {}),
   };
+}
+
+/** Starts a fresh pair, reads its idle RSS, holds {@link OPEN_CONNECTIONS} connections through it, reads RSS again. */
+async function measureOpenConnections(adapter: PeerAdapter, pki: TestPki, upH1: number, upH2: number, cpus: string | undefined, log: (line: string) => void): Promise<OpenConnectionsRss | undefined> {
+  let peer: RunningPeer | undefined;
+  try {
+    peer = await adapter.start(await allocatePeerPorts(upH1, upH2), pki, cpus);
+    const p = peer;
+    const rss = (role: SidecarPid['role']): number => {
+      const s = p.pids.find((x) => x.role === role);
+      return s ? sampleCost(processTree(s.pid)).rssBytes : 0;
+    };
+    await sleep(300);
+    const idle = { egress: rss('egress'), ingress: rss('ingress') };
+    const held = await holdConnections(p.target.h1, OPEN_CONNECTIONS);
+    await sleep(500);
+    const r: OpenConnectionsRss = { connections: held.opened, failed: held.failed, idle, egress: rss('egress'), ingress: rss('ingress') };
+    await held.close();
+    const mb = (x: { egress: number; ingress: number }): string => `${(x.egress / 1e6).toFixed(1)} / ${(x.ingress / 1e6).toFixed(1)} MB`;
+    log(`${adapter.name}: fresh pair RSS ${mb(idle)}, with ${held.opened} open connections ${mb(r)} (egress / ingress)` +
+      `${held.failed > 0 ? `; ${held.failed} failed to open: ${held.firstError ?? '?'}` : ''}`);
+    return r;
+  } catch (err) {
+    log(`${adapter.name}: open-connections measurement FAILED — ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  } finally {
+    await peer?.stop();
+  }
 }
 
 /** Runs the proxy benchmark; `log` receives progress lines. */
@@ -169,6 +214,13 @@ export async function runProxyBench(adapters: readonly PeerAdapter[], scenarios:
           });
         }
       }
+    }
+    // Memory per open connection (issue 6) on a fresh pair of each implementation, one at a time: neither does the
+    // load above inflate it, nor does it inflate the load figures.
+    for (const l of lives) {
+      if (l.peer.pids.length === 0) continue;
+      const openRss = await measureOpenConnections(l.adapter, pki, upH1!, upH2!, settings.serverCpus, log);
+      if (openRss) statuses.set(l.adapter.name, { ...statuses.get(l.adapter.name)!, openRss });
     }
   } finally {
     await Promise.all(lives.map((l) => l.peer.stop()));
