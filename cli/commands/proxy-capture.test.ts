@@ -1,13 +1,14 @@
 import t from 'tap';
 import { ConfigError } from '../../lib/errors.js';
+import { PROXY_UID } from '../../lib/well-known.js';
 import { PROXY_FLAGS, readProxyConfig } from '../../proxy/src/config.js';
 import { readCommandFlags } from '../flags.js';
 import { readCaptureConfig } from './proxy-capture.js';
 
-function parse(argv: string[]): ReturnType<typeof readCaptureConfig> {
+function parse(argv: string[], uid = 0): ReturnType<typeof readCaptureConfig> {
   const { tok, r } = readCommandFlags('proxy', argv, PROXY_FLAGS);
   readProxyConfig(r, tok.lists);
-  const capture = readCaptureConfig(r, tok.values);
+  const capture = readCaptureConfig(r, tok.values, uid);
   r.finish();
   return capture;
 }
@@ -25,6 +26,22 @@ void t.test('capture flags of ccmesh proxy', (t) => {
   t.equal(fields.filter((f) => f.startsWith('--ingress[')).length, 1, 'the ingress grammar issue is reported once');
   t.ok(fields.includes('--ingress'), 'a mesh port as an ingress port is refused');
   t.ok(fields.includes('--ipv6'));
-  t.match(err.message, /--egress-capture: .*transparent outbound listener \(15001\) is not in this build/);
+  t.match(err.message, /--egress-capture: .*uid 1337 \(PROXY_UID; it runs as uid 0\)/, 'egress capture refused unless running as the proxy uid');
+  t.end();
+});
+
+void t.test('--egress-capture as the proxy uid: plan marks the blocks, exempts the uid, starts 15001', (t) => {
+  const argv = ['--ingress', 'web#8080', '--egress-capture', '198.18.0.1/32,fd00:198:18::1/128', '--ipv6', 'on'];
+  const c = parse(argv, PROXY_UID);
+  const out4 = c.plan.v4.tables[0]!.rules.filter((r) => r.chain === 'CCMESH_OUTPUT').map((r) => r.spec.join(' '));
+  t.ok(out4.some((r) => r.includes(`--uid-owner ${PROXY_UID} -j RETURN`)), 'the proxy uid is exempt');
+  t.ok(out4.some((r) => r.startsWith('-d 198.18.0.1/32 -p tcp -j MARK')), 'the v4 block is marked');
+  const pre6 = c.plan.v6.tables[0]!.rules.filter((r) => r.chain === 'CCMESH_PREROUTING').map((r) => r.spec.join(' '));
+  t.ok(pre6.some((r) => r.includes('TPROXY --on-port 15001')), 'the v6 loop lands on 15001');
+  const { tok, r } = readCommandFlags('proxy', argv, PROXY_FLAGS);
+  const cfg = readProxyConfig(r, tok.lists);
+  t.same(cfg.transparentOutbound, { port: 15001, ownPorts: [15006, 15007, 15001, 15020] }, 'the proxy config carries the outbound listener');
+  const { tok: tok2, r: r2 } = readCommandFlags('proxy', ['--ingress', 'web#8080'], PROXY_FLAGS);
+  t.equal(readProxyConfig(r2, tok2.lists).transparentOutbound, undefined, 'no outbound listener without --egress-capture');
   t.end();
 });

@@ -26,9 +26,10 @@ export const WATCHDOG_DEFAULT_MS = 10_000;
 
 /**
  * Reads the capture settings from the proxy's flag values into `r`'s issue list. The ingress grammar is parsed by
- * the proxy config as well, so its grammar issues (`--ingress[i]`) are reported once, by the proxy reader.
+ * the proxy config as well, so its grammar issues (`--ingress[i]`) are reported once, by the proxy reader. With
+ * `--egress-capture` the process must run as the plan's proxy uid (`uid`, default: this process's).
  */
-export function readCaptureConfig(r: FieldReader, values: RawSource): CaptureConfig {
+export function readCaptureConfig(r: FieldReader, values: RawSource, uid: number | undefined = process.getuid?.()): CaptureConfig {
   const own = new FieldReader('capture flags', values, '--');
   const config = parseIptablesConfig(own);
   try {
@@ -37,10 +38,11 @@ export function readCaptureConfig(r: FieldReader, values: RawSource): CaptureCon
     if (!(err instanceof ConfigError)) throw err;
     for (const i of err.issues) if (!i.field.startsWith('--ingress[')) r.issue(i.field.replace(/^--/, ''), i.value, i.expected);
   }
-  if (config.egressCapture) {
-    // The transparent outbound listener (15001) is not part of this build; capturing egress without it would
-    // black-hole the app's connections to those blocks. Refused rather than half-done.
-    r.issue('egress-capture', r.raw('egress-capture'), 'no --egress-capture: the transparent outbound listener (15001) is not in this build yet');
+  if (config.egressCapture && uid !== config.proxyUid) {
+    // SECURITY: the plan exempts the proxy's own connections from egress capture by uid only. Under any other uid
+    // the sidecar's mTLS connection to a captured address would be captured again by its own outbound listener (a
+    // loop that ends only when file descriptors run out), so refuse instead of starting.
+    r.issue('egress-capture', r.raw('egress-capture'), `the sidecar to run as uid ${config.proxyUid} (PROXY_UID; it runs as uid ${uid ?? 'unknown'}): the capture rules exempt only that uid's own connections`);
   }
   const interval = r.duration('watchdog-interval', WATCHDOG_DEFAULT_MS) ?? WATCHDOG_DEFAULT_MS;
   if (interval < 100) r.issue('watchdog-interval', r.raw('watchdog-interval'), 'a duration of at least 100ms');

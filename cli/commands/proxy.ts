@@ -1,14 +1,19 @@
 /**
  * `ccmesh proxy`: parse flags → build the runtime → start the sidecar → wait for SIGINT/SIGTERM → drain → exit.
- * Configuration errors exit 64 with every problem listed; a failed startup stage exits 1.
+ * Configuration errors exit 64 with every problem listed; a failed startup stage exits 1. With `--workers N` (N > 1,
+ * `--no-iptables` only) the same command is the cluster primary, and `cluster.fork()` re-runs it (same argv) as
+ * each worker (`proxy/src/cluster.ts`).
  */
+import cluster from 'node:cluster';
 import { systemClock } from '../../lib/clock.js';
+import { createRegistry } from '../../lib/metrics.js';
 import { createLogger } from '../../lib/log.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
 import { MeshApi } from '../../lib/protocol/services.js';
 import { EXIT } from '../../lib/well-known.js';
 import { PROXY_FLAGS, PROXY_USAGE, readProxyConfig } from '../../proxy/src/config.js';
 import { ProcessExecutor } from '../../iptables/executor.js';
+import { serveWorker, WorkerPool } from '../../proxy/src/cluster.js';
 import { startProxy } from '../../proxy/src/unit.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
@@ -27,16 +32,54 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
   const logger = createLogger({ component: 'proxy', level: cfg.logLevel, sink: (line) => io.stderr(line + '\n') });
   const coordinator = cfg.coordinator;
   const address = coordinator ? (coordinator.host.includes(':') ? `[${coordinator.host}]:${coordinator.port}` : `${coordinator.host}:${coordinator.port}`) : undefined;
+  if (cfg.workers > 1 && cluster.isWorker) {
+    // A worker: the listeners only, with its own credential watch; admin, renewal and the ready file are the
+    // primary's. It drains on SIGTERM (sent by the primary) or when the primary is gone.
+    const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
+    const running = await startProxy({ ...cfg, coordinator: undefined, readyFile: undefined }, { clock: systemClock, logger, registry, admin: false });
+    serveWorker(registry);
+    await untilSignalled(io.signal, true);
+    await running.drain();
+    // The IPC channel would keep the worker's event loop alive; drained means done.
+    if (process.connected) process.disconnect();
+    return EXIT.ok;
+  }
+  if (cfg.workers > 1) {
+    // The primary: no listeners of its own; forks the workers as a startup stage and serves the aggregated admin.
+    const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
+    const pool = new WorkerPool(cfg.workers, logger);
+    const running = await startProxy({ ...cfg, inbound: [], egress: [] }, {
+      clock: systemClock,
+      logger,
+      registry,
+      ...(address ? { connectCoordinator: () => PinnedClient.connect(address, MeshApi) } : {}),
+      workersStage: () => pool.start(),
+      extraNotReady: () => pool.notReadyReason(),
+      metricsSource: { metrics: () => pool.metrics(registry), contentType: registry.contentType },
+    }).catch(async (err: unknown) => {
+      await pool.stop(1000);
+      throw err;
+    });
+    await untilSignalled(io.signal, false);
+    await Promise.all([pool.stop(cfg.drainMs + 2000), running.drain()]);
+    return EXIT.ok;
+  }
   const running = await startProxy(cfg, {
     clock: systemClock,
     logger,
     ...(address ? { connectCoordinator: () => PinnedClient.connect(address, MeshApi) } : {}),
     ...(capture ? { hooks: buildCaptureHooks(capture, new ProcessExecutor(), logger) } : {}),
   });
-  await new Promise<void>((resolve) => {
-    if (!io.signal || io.signal.aborted) return resolve();
-    io.signal.addEventListener('abort', () => resolve(), { once: true });
-  });
+  await untilSignalled(io.signal, false);
   await running.drain();
   return EXIT.ok;
+}
+
+/** Resolves on SIGINT/SIGTERM (`signal`), and in a cluster worker also when the primary went away. */
+function untilSignalled(signal: AbortSignal | undefined, worker: boolean): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (worker) process.once('disconnect', () => resolve());
+    if (!signal || signal.aborted) return resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }

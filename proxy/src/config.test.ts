@@ -33,6 +33,9 @@ void t.test('every problem at once', (t) => {
   t.ok(err instanceof ConfigError);
   const fields = (err as ConfigError).issues.map((i) => i.field);
   t.same(fields, ['--inbound-port-map', '--egress-san', '--workers', '--admin-port']);
+  t.equal(parse(['--no-iptables', '--workers', '3']).workers, 3, '--workers > 1 with explicit listeners');
+  t.match((t.throws(() => parse(['--no-iptables', '--workers', '65'])) as ConfigError).message, /--workers/, 'at most 64');
+  t.match((t.throws(() => parse(['--workers', '2'])) as ConfigError).message, /only implemented for explicit listeners/, 'not with capture');
   const err2 = t.throws(() => parse(['--no-iptables', '--ingress', 'web#8080##db#5432#plain', '--inbound-port-map', '5432=15432'])) as ConfigError;
   t.match(err2.message, /no plain port/);
   t.match(err2.message, /a listen port for ingress entry "web"/);

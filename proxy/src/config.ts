@@ -59,6 +59,14 @@ export interface TransparentInboundConfig {
   readonly ownPorts: readonly number[];
 }
 
+/** The transparent outbound listener (`--egress-capture`): where TPROXY delivers the app's captured connections. */
+export interface TransparentOutboundConfig {
+  /** PORTS.outbound (15001). */
+  readonly port: number;
+  /** Original destination ports never dialled: the sidecar's own listeners and admin port (a loop otherwise). */
+  readonly ownPorts: readonly number[];
+}
+
 /** Flags that only mean something with transparent capture. */
 export const CAPTURE_ONLY_FLAGS = ['egress-capture', 'egress-ports', 'exclude-ports', 'ipv6', 'watchdog-interval'] as const;
 
@@ -82,6 +90,8 @@ export interface ProxyConfig {
   readonly noIptables: boolean;
   /** The transparent listeners; undefined with `--no-iptables`. */
   readonly transparent: TransparentInboundConfig | undefined;
+  /** The transparent outbound listener; only with `--egress-capture` (and never with `--no-iptables`). */
+  readonly transparentOutbound: TransparentOutboundConfig | undefined;
   readonly workers: number;
   readonly idleTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
@@ -100,6 +110,9 @@ export const PROXY_DEFAULTS = Object.freeze({
   drainMs: 20_000,
 });
 
+/** Upper bound of `--workers`. */
+export const MAX_WORKERS = 64;
+
 /** Usage text of `ccmesh proxy`. */
 export const PROXY_USAGE = `Usage:
   ccmesh proxy --ingress SPEC --egress SPEC [--admin-port ${PORTS.sidecarAdmin}] [--tls-dir ${PATHS.tlsDir}]
@@ -114,7 +127,8 @@ The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, 
   --no-iptables              no transparent capture: explicit TLS listeners from --inbound-port-map
   --ipv6 auto|on|off         capture IPv6 too: auto = when IPv6 is configured (default), on = required
   --exclude-ports P,…        ports never captured besides --admin-port and plain entries (kubelet probes)
-  --egress-capture CIDRS     transparent outbound capture (not in this build: refused)
+  --egress-capture CIDRS     transparent outbound capture of the app's TCP to CIDRS → 15001 → mTLS to the same
+                             address and port (needs uid 1337); --egress-ports P,… narrows it to those ports
   --watchdog-interval 10s    how often the rules are re-verified (drift → guard re-installed, /ready 503)
   --inbound-port-map MAP     APP_PORT=LISTEN_PORT,… (each listener forwards to 127.0.0.1:APP_PORT)
   --listen-host HOST         address of the explicit inbound listeners (default 0.0.0.0)
@@ -122,7 +136,7 @@ The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, 
   --coordinator HOST:PORT    renew the leaf at ~50 % of its life through the Coordinator's mesh API
   --idle-timeout 1h  --handshake-timeout 10s  --max-connections ${PROXY_DEFAULTS.maxConnections}  --drain 20s
   --ready-file PATH|none     written once ready (default ${PATHS.readyFile})
-  --workers 1                more than one worker is not implemented yet
+  --workers N                N listener processes (node:cluster; only with --no-iptables; default 1)
   --log-level info
 `;
 
@@ -192,15 +206,24 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
     if (isIP(v) === 0 && v !== 'localhost') r.issue(field, v, 'an IPv4 or IPv6 address');
     return v;
   };
-  const workers = r.integer('workers', 1, 1, 1);
+  const workers = r.integer('workers', 1, MAX_WORKERS, 1);
+  if (workers !== undefined && workers > 1 && !noIptables) {
+    // Capture mode needs IP_TRANSPARENT on every shared listening fd and the iptables stages ordered after every
+    // worker's listeners; not built yet (docs/proxy.md, "Workers").
+    r.issue('workers', r.raw('workers'), '1 without --no-iptables (--workers > 1 is only implemented for explicit listeners)');
+  }
   const readyRaw = r.raw('ready-file') ?? PATHS.readyFile;
   const adminPort = r.port('admin-port', PORTS.sidecarAdmin) ?? PORTS.sidecarAdmin;
+  const ownPorts = Object.freeze([...new Set([PORTS.inboundMtls, PORTS.inboundTls, PORTS.outbound, adminPort])]);
   const transparent: TransparentInboundConfig | undefined = noIptables ? undefined : Object.freeze({
     mtlsPort: PORTS.inboundMtls,
     tlsPort: PORTS.inboundTls,
     entries: Object.freeze([...ingress.entries]),
-    ownPorts: Object.freeze([...new Set([PORTS.inboundMtls, PORTS.inboundTls, PORTS.outbound, adminPort])]),
+    ownPorts,
   });
+  const transparentOutbound: TransparentOutboundConfig | undefined = noIptables || r.raw('egress-capture') === undefined
+    ? undefined
+    : Object.freeze({ port: PORTS.outbound, ownPorts });
   return Object.freeze({
     inbound: Object.freeze(inbound),
     egress: Object.freeze(egress.entries.map((e) => Object.freeze({ ...e, expectSan: sans.get(e.name) }))),
@@ -211,6 +234,7 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
     coordinator,
     noIptables,
     transparent,
+    transparentOutbound,
     workers: workers ?? 1,
     idleTimeoutMs: positive(r, 'idle-timeout', PROXY_DEFAULTS.idleTimeoutMs),
     handshakeTimeoutMs: positive(r, 'handshake-timeout', PROXY_DEFAULTS.handshakeTimeoutMs),

@@ -58,11 +58,12 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
     }),
     handshakeFailures: new Counter({ name: 'ccmesh_proxy_tls_handshake_failures_total', help: 'Refused or failed TLS handshakes and identity checks by reason', labelNames: ['direction', 'reason'], registers }),
-    leafExpiry: new Gauge({ name: 'ccmesh_proxy_leaf_expiry_timestamp_seconds', help: 'notAfter of the leaf certificate in use', registers }),
+    // Aggregators apply only to the `--workers` primary's aggregate: the earliest expiry, and ready only if all are.
+    leafExpiry: new Gauge({ name: 'ccmesh_proxy_leaf_expiry_timestamp_seconds', help: 'notAfter of the leaf certificate in use', registers, aggregator: 'min' }),
     renewals: new Counter({ name: 'ccmesh_proxy_cert_renewals_total', help: 'Leaf renewal attempts by result', labelNames: ['result'], registers }),
     credentialReloads: new Counter({ name: 'ccmesh_proxy_credential_reloads_total', help: 'Credential generations applied or rejected', labelNames: ['result'], registers }),
-    ready: new Gauge({ name: 'ccmesh_proxy_ready', help: '1 when /ready answers 200', registers }),
-    guardState: new Gauge({ name: 'ccmesh_proxy_guard_state', help: 'The inbound guard state as the sidecar knows it: 1 for the current state, 0 for the others', labelNames: ['state'], registers }),
+    ready: new Gauge({ name: 'ccmesh_proxy_ready', help: '1 when /ready answers 200', registers, aggregator: 'min' }),
+    guardState: new Gauge({ name: 'ccmesh_proxy_guard_state', help: 'The inbound guard state as the sidecar knows it: 1 for the current state, 0 for the others', labelNames: ['state'], registers, aggregator: 'max' }),
   };
 }
 

@@ -11,7 +11,7 @@ import type { Clock } from '../../lib/clock.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { createRegistry, type Registry } from '../../lib/metrics.js';
-import { startAdminServer, type RunningAdmin } from './admin/server.js';
+import { startAdminServer, type MetricsSource, type RunningAdmin } from './admin/server.js';
 import type { ProxyConfig } from './config.js';
 import { RenewalLoop, type MeshClient } from './credentials/renewal.js';
 import { CredentialStore, type CredentialWatchOptions } from './credentials/store.js';
@@ -21,6 +21,7 @@ import { startInboundListener, type RunningListener } from './inbound/accept.js'
 import { startTransparentInbound } from './inbound/transparent.js';
 import { createProxyMetrics, setGuardState, type ProxyMetrics } from './metrics.js';
 import { startEgressListener } from './outbound/egress.js';
+import { startTransparentOutbound } from './outbound/transparent.js';
 import type { TransparentHooks } from './startup/hooks.js';
 import { systemTimers, type Timers } from './timers.js';
 
@@ -36,10 +37,19 @@ export interface ProxyRuntime {
   readonly hooks?: TransparentHooks;
   readonly watch?: CredentialWatchOptions;
   readonly random?: () => number;
+  /** False: no admin server (a `--workers` worker; the primary serves admin for all). Default true. */
+  readonly admin?: boolean;
+  /** `--workers` primary: an extra /ready condition (every worker ready). */
+  readonly extraNotReady?: () => string | undefined;
+  /** `--workers` primary: a stage run after the listeners and before the iptables stages (fork the workers). */
+  readonly workersStage?: () => Promise<void>;
+  /** What /metrics serves; default the registry (the `--workers` primary serves the aggregate). */
+  readonly metricsSource?: MetricsSource;
 }
 
 /** A running sidecar. */
 export interface RunningProxy {
+  /** The admin port; 0 when the runtime has no admin server (a `--workers` worker). */
   readonly adminPort: number;
   /** Bound ports by listener name (inbound entries by ingress name, egress by egress name). */
   readonly ports: ReadonlyMap<string, number>;
@@ -91,6 +101,8 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
     if (state.draining) return 'draining';
     if (!state.ready) return state.listening ? 'starting' : 'no listeners';
     if (state.drift !== undefined) return 'iptables drift';
+    const extra = rt.extraNotReady?.();
+    if (extra !== undefined) return extra;
     const g = store.current;
     const now = rt.clock.nowMs();
     if (now >= g.notAfterMs) return 'leaf expired';
@@ -106,7 +118,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   };
 
   try {
-    admin = await stage('admin server', () => startAdminServer(cfg.adminHost, cfg.adminPort, { notReadyReason }, registry));
+    if (rt.admin !== false) admin = await stage('admin server', () => startAdminServer(cfg.adminHost, cfg.adminPort, { notReadyReason }, rt.metricsSource ?? registry));
     const options: DataPathOptions = { idleTimeoutMs: cfg.idleTimeoutMs, handshakeTimeoutMs: cfg.handshakeTimeoutMs, maxConnections: cfg.maxConnections };
     const data = { store, metrics, tracker, logger };
     await stage('listeners', async () => {
@@ -129,8 +141,14 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
           listeners.push(running);
           ports.set(running.name, running.port);
         }
+        if (cfg.transparentOutbound) {
+          const running = await startTransparentOutbound(cfg.transparentOutbound, options, data);
+          listeners.push(running);
+          ports.set(running.name, running.port);
+        }
       });
     }
+    if (rt.workersStage) await stage('workers', rt.workersStage);
     state.listening = true;
     if (hooks.applyRules) await stage('apply rules', hooks.applyRules);
     if (hooks.verifyRules) await stage('verify rules', hooks.verifyRules);
@@ -163,10 +181,10 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
     tracker.destroyAll();
     throw err;
   }
-  logger.info('proxy ready', { adminPort: admin.port, listeners: Object.fromEntries(ports), mode: cfg.noIptables ? 'explicit' : 'transparent' });
+  logger.info('proxy ready', { adminPort: admin?.port, listeners: Object.fromEntries(ports), mode: cfg.noIptables ? 'explicit' : 'transparent' });
 
   return {
-    adminPort: admin.port,
+    adminPort: admin?.port ?? 0,
     ports,
     store,
     renewal,

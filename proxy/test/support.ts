@@ -20,6 +20,7 @@ export function testConfig(over: Partial<ProxyConfig> & Pick<ProxyConfig, 'tlsDi
     coordinator: undefined,
     noIptables: true,
     transparent: undefined,
+    transparentOutbound: undefined,
     workers: 1,
     idleTimeoutMs: PROXY_DEFAULTS.idleTimeoutMs,
     handshakeTimeoutMs: PROXY_DEFAULTS.handshakeTimeoutMs,

@@ -11,6 +11,9 @@ export interface Readiness {
   notReadyReason(): string | undefined;
 }
 
+/** What /metrics serves: a registry, or the `--workers` primary's aggregate over its workers. */
+export type MetricsSource = Pick<Registry, 'metrics' | 'contentType'>;
+
 /** A running admin server. */
 export interface RunningAdmin {
   readonly port: number;
@@ -18,7 +21,7 @@ export interface RunningAdmin {
 }
 
 /** Starts the admin server on host:port. */
-export async function startAdminServer(host: string, port: number, readiness: Readiness, registry: Registry): Promise<RunningAdmin> {
+export async function startAdminServer(host: string, port: number, readiness: Readiness, registry: MetricsSource): Promise<RunningAdmin> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0];
     const send = (code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
