@@ -4,17 +4,6 @@
  */
 import { CcmeshError, ConfigError, ErrorCode } from '../lib/errors.js';
 import { EXIT } from '../lib/well-known.js';
-import { attestIssueCommand } from './commands/attest/issue.js';
-import { simulateInitCommand } from './commands/attest/simulate-init.js';
-import { attestVerifyCommand } from './commands/attest/verify.js';
-import { coordinatorCommand } from './commands/coordinator.js';
-import { initializerCommand } from './commands/initializer.js';
-import { iptablesCommand } from './commands/iptables.js';
-import { manifestInitCommand } from './commands/mesh/manifest-init.js';
-import { recoverCommand } from './commands/mesh/recover.js';
-import { setCommand } from './commands/mesh/set.js';
-import { meshVerifyCommand } from './commands/mesh/verify.js';
-import { proxyCommand } from './commands/proxy.js';
 import type { CliIo, Command } from './io.js';
 import { VERSION } from './version.js';
 
@@ -27,38 +16,22 @@ interface Route {
   readonly run: Command;
 }
 
+// Commands are imported only when chosen: a sidecar or an init container then loads its own unit, not the
+// Coordinator's PKI and gRPC stack (about 20 MB of RSS per sidecar).
+const lazy = (load: () => Promise<Command>): Command => async (argv, io) => (await load())(argv, io);
+
 const ROUTES: readonly Route[] = [
-  {
-    words: ['attest', 'verify'],
-    summary: 'verify SEV-SNP or TDX evidence offline against pinned vendor roots',
-    run: attestVerifyCommand,
-  },
-  {
-    words: ['attest', 'issue'],
-    summary: 'obtain evidence from this TEE (configfs-tsm, /dev/sev-guest) or a simulated one',
-    run: attestIssueCommand,
-  },
-  {
-    words: ['attest', 'simulate', 'init'],
-    summary: 'create a simulated SEV-SNP platform (development and tests only)',
-    run: simulateInitCommand,
-  },
-  {
-    words: ['coordinator'],
-    summary: 'run the Coordinator (manifest history, CA, attestation, recovery)',
-    run: coordinatorCommand,
-  },
-  {
-    words: ['iptables'],
-    summary: 'plan, apply, verify or clean up the traffic capture rules; install or lift the inbound guard',
-    run: (argv, io) => iptablesCommand(argv, io),
-  },
-  { words: ['initializer'], summary: 'init container: install the guard, attest, write the mesh identity and workload secret', run: initializerCommand },
-  { words: ['proxy'], summary: 'run the sidecar proxy (mTLS data plane, egress listeners, admin, cert renewal)', run: proxyCommand },
-  { words: ['manifest', 'init'], summary: 'create owner keys and a skeleton manifest in a workspace', run: manifestInitCommand },
-  { words: ['set'], summary: 'attest the Coordinator and set the workspace manifest', run: setCommand },
-  { words: ['verify'], summary: 'attest the Coordinator and compare its history with the workspace manifest', run: meshVerifyCommand },
-  { words: ['recover'], summary: 'hand a recovering Coordinator its seed from this workspace\'s seed share', run: recoverCommand },
+  { words: ['attest', 'verify'], summary: 'verify SEV-SNP or TDX evidence offline against pinned vendor roots', run: lazy(async () => (await import('./commands/attest/verify.js')).attestVerifyCommand) },
+  { words: ['attest', 'issue'], summary: 'obtain evidence from this TEE (configfs-tsm, /dev/sev-guest) or a simulated one', run: lazy(async () => (await import('./commands/attest/issue.js')).attestIssueCommand) },
+  { words: ['attest', 'simulate', 'init'], summary: 'create a simulated SEV-SNP platform (development and tests only)', run: lazy(async () => (await import('./commands/attest/simulate-init.js')).simulateInitCommand) },
+  { words: ['coordinator'], summary: 'run the Coordinator (manifest history, CA, attestation, recovery)', run: lazy(async () => (await import('./commands/coordinator.js')).coordinatorCommand) },
+  { words: ['iptables'], summary: 'plan, apply, verify or clean up the traffic capture rules; install or lift the inbound guard', run: lazy(async () => { const m = await import('./commands/iptables.js'); return (argv, io) => m.iptablesCommand(argv, io); }) },
+  { words: ['initializer'], summary: 'init container: install the guard, attest, write the mesh identity and workload secret', run: lazy(async () => (await import('./commands/initializer.js')).initializerCommand) },
+  { words: ['proxy'], summary: 'run the sidecar proxy (mTLS data plane, egress listeners, admin, cert renewal)', run: lazy(async () => (await import('./commands/proxy.js')).proxyCommand) },
+  { words: ['manifest', 'init'], summary: 'create owner keys and a skeleton manifest in a workspace', run: lazy(async () => (await import('./commands/mesh/manifest-init.js')).manifestInitCommand) },
+  { words: ['set'], summary: 'attest the Coordinator and set the workspace manifest', run: lazy(async () => (await import('./commands/mesh/set.js')).setCommand) },
+  { words: ['verify'], summary: 'attest the Coordinator and compare its history with the workspace manifest', run: lazy(async () => (await import('./commands/mesh/verify.js')).meshVerifyCommand) },
+  { words: ['recover'], summary: 'hand a recovering Coordinator its seed from this workspace\'s seed share', run: lazy(async () => (await import('./commands/mesh/recover.js')).recoverCommand) },
 ];
 
 /** Top-level usage text. */

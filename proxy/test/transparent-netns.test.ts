@@ -94,6 +94,9 @@ if (reason !== undefined && process.env.CI) {
       t.comment(logs.join(''));
       return;
     }
+    // The ready file appears just before its own log line reaches us through the pipe; wait for that line.
+    const logDeadline = Date.now() + 3000;
+    while (!logs.join('').includes('"stage":"ready file"') && Date.now() < logDeadline) await new Promise((r) => setTimeout(r, 20));
     const stages = logs.join('').split('\n').filter((l) => l.includes('startup stage done')).map((l) => (JSON.parse(l) as { stage: string }).stage);
     t.same(stages, ['load credentials', 'admin server', 'listeners', 'transparent listeners', 'apply rules', 'verify rules', 'lift guard', 'ready file'], 'stages ran in the DESIGN §4 order');
 
