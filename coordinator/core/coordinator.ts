@@ -9,7 +9,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
 import { coordinatorReportData, meshCertReportData, recoverSignedData, renewSignedData, setManifestSignedData, sha256 } from '../../lib/protocol/binding.js';
-import type { GetManifestsResponse, MeshCertResponse, SetManifestResponse, WireEvidence } from '../../lib/protocol/messages.js';
+import type { GetManifestsResponse, MeshCertResponse, SetManifestResponse, TrustBundleResponse, WireEvidence } from '../../lib/protocol/messages.js';
 import { toHex } from '../../lib/bytes.js';
 import { EvidenceChecker } from '../attestation/evidence-check.js';
 import type { ManifestHash, TransitionHash } from '../history/hashes.js';
@@ -199,6 +199,12 @@ export class Coordinator {
       }
     }
     return { manifests, transitions, policies, rootCa: this.#ready?.root.certPem ?? '', meshCaBundle: this.#ready ? this.#bundle() : '', state: this.#state };
+  }
+
+  /** GetTrustBundle: the root and current mesh CA bundle (public; sidecars poll it to learn a new mesh CA early). */
+  trustBundle(): TrustBundleResponse {
+    const ready = this.#requireReady();
+    return { rootCa: ready.root.certPem, meshCaBundle: this.#bundle(), manifestHash: ready.manifestHash };
   }
 
   /** Recover: a seed-share owner hands back seed and salt; accepted only if they reproduce the history's signature. */

@@ -94,5 +94,6 @@ export function meshApiImplementation(core: Coordinator, logger: Logger, metrics
         nonce: r.bytes('nonce', NONCE_LENGTH, NONCE_LENGTH),
         signature: r.bytes('signature', 8, 1024),
       }), logger, metrics),
+    GetTrustBundle: unary(s, 'GetTrustBundle', () => Promise.resolve(core.trustBundle()), logger, metrics),
   };
 }

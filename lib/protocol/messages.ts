@@ -55,6 +55,18 @@ export interface GetManifestsResponse {
   readonly state: 'fresh' | 'recovery' | 'ready';
 }
 
+/**
+ * GetTrustBundle response (mesh API, public data): what sidecars poll to learn a new mesh CA before any peer shows a
+ * leaf from it. Authentic through the root the pod already holds (every bundle certificate must verify under it).
+ */
+export interface TrustBundleResponse {
+  readonly rootCa: string;
+  /** Current mesh CA, then the previous one during a transition, PEM. */
+  readonly meshCaBundle: string;
+  /** SHA-256 hex of the current manifest (informational: what the bundle belongs to). */
+  readonly manifestHash: string;
+}
+
 /** NewMeshCert / RenewMeshCert response. */
 export interface MeshCertResponse {
   /** Leaf then mesh CA, PEM. */

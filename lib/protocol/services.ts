@@ -42,4 +42,4 @@ function service<const N extends string>(name: string, methods: readonly N[]): S
 export const UserApi = service('ccmesh.coordinator.v1.UserAPI', ['GetNonce', 'Attest', 'SetManifest', 'GetManifests', 'Recover'] as const);
 
 /** The mesh API (port 7777): pods obtain and renew their mesh identity. */
-export const MeshApi = service('ccmesh.coordinator.v1.MeshAPI', ['GetNonce', 'Attest', 'NewMeshCert', 'RenewMeshCert'] as const);
+export const MeshApi = service('ccmesh.coordinator.v1.MeshAPI', ['GetNonce', 'Attest', 'NewMeshCert', 'RenewMeshCert', 'GetTrustBundle'] as const);

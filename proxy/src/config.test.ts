@@ -53,3 +53,12 @@ void t.test('capture mode: transparent listeners, capture-only flags refused wit
   t.same(err.issues.map((i) => i.field), ['--egress-capture', '--ipv6', '--watchdog-interval']);
   t.end();
 });
+
+void t.test('--trust-refresh: default with --coordinator, off or at least 500ms, never without a Coordinator', (t) => {
+  t.equal(parse(['--no-iptables', '--coordinator', 'coordinator:7777']).trustRefreshMs, 30_000, 'on by default every 30 s');
+  t.equal(parse(['--no-iptables', '--coordinator', 'coordinator:7777', '--trust-refresh', '0']).trustRefreshMs, 0, '0 turns it off');
+  t.equal(parse(['--no-iptables', '--coordinator', 'coordinator:7777', '--trust-refresh', '2s']).trustRefreshMs, 2000);
+  t.match((t.throws(() => parse(['--no-iptables', '--trust-refresh', '5s'])) as ConfigError).message, /--trust-refresh.*only together with --coordinator/s);
+  t.match((t.throws(() => parse(['--no-iptables', '--coordinator', 'c:7777', '--trust-refresh', '100ms'])) as ConfigError).message, /at least 500ms/);
+  t.end();
+});

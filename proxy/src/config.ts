@@ -22,6 +22,7 @@ export const PROXY_FLAGS = {
   'admin-host': { type: 'string' },
   'tls-dir': { type: 'string' },
   coordinator: { type: 'string' },
+  'trust-refresh': { type: 'string' },
   'no-iptables': { type: 'boolean' },
   // Capture settings, read by the iptables stages the CLI builds (parseIptablesConfig); refused with --no-iptables.
   'egress-capture': { type: 'string' },
@@ -86,6 +87,8 @@ export interface ProxyConfig {
   readonly adminPort: number;
   readonly tlsDir: string;
   readonly coordinator: HostPort | undefined;
+  /** How often the Coordinator's mesh CA bundle is polled (0 = never); only with `coordinator`. */
+  readonly trustRefreshMs: number;
   /** False = transparent capture (iptables stages required); true = explicit listeners only. */
   readonly noIptables: boolean;
   /** The transparent listeners; undefined with `--no-iptables`. */
@@ -108,6 +111,7 @@ export const PROXY_DEFAULTS = Object.freeze({
   handshakeTimeoutMs: 10_000,
   maxConnections: 16_384,
   drainMs: 20_000,
+  trustRefreshMs: 30_000,
 });
 
 /** Upper bound of `--workers`. */
@@ -134,6 +138,8 @@ The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, 
   --listen-host HOST         address of the explicit inbound listeners (default 0.0.0.0)
   --admin-host HOST          address of the admin server (default 0.0.0.0)
   --coordinator HOST:PORT    renew the leaf at ~50 % of its life through the Coordinator's mesh API
+  --trust-refresh 30s        with --coordinator: poll the mesh CA bundle; a new CA (manifest update) is trusted at
+                             once and the leaf renewed 2 intervals later, so no restart is needed (0 = off)
   --idle-timeout 1h  --handshake-timeout 10s  --max-connections ${PROXY_DEFAULTS.maxConnections}  --drain 20s
   --ready-file PATH|none     written once ready (default ${PATHS.readyFile})
   --workers N                N listener processes (node:cluster; only with --no-iptables; default 1)
@@ -201,6 +207,9 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
   const coordinatorRaw = r.raw('coordinator');
   const coordinator = coordinatorRaw === undefined ? undefined : parseHostPort(coordinatorRaw);
   if (coordinatorRaw !== undefined && !coordinator) r.issue('coordinator', coordinatorRaw, 'HOST:PORT or [IPv6]:PORT');
+  const trustRefreshMs = r.duration('trust-refresh', PROXY_DEFAULTS.trustRefreshMs) ?? PROXY_DEFAULTS.trustRefreshMs;
+  if (r.raw('trust-refresh') !== undefined && coordinatorRaw === undefined) r.issue('trust-refresh', r.raw('trust-refresh'), 'only together with --coordinator (the bundle comes from its mesh API)');
+  if (trustRefreshMs !== 0 && trustRefreshMs < 500) r.issue('trust-refresh', r.raw('trust-refresh'), '0 (off) or at least 500ms');
   const host = (field: string, fallback: string): string => {
     const v = r.raw(field) ?? fallback;
     if (isIP(v) === 0 && v !== 'localhost') r.issue(field, v, 'an IPv4 or IPv6 address');
@@ -232,6 +241,7 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
     adminPort,
     tlsDir: r.raw('tls-dir') ?? PATHS.tlsDir,
     coordinator,
+    trustRefreshMs,
     noIptables,
     transparent,
     transparentOutbound,

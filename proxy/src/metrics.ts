@@ -40,6 +40,7 @@ export interface ProxyMetrics {
   readonly handshakeFailures: Counter<'direction' | 'reason'>;
   readonly leafExpiry: Gauge;
   readonly renewals: Counter<'result'>;
+  readonly trustRefreshes: Counter<'result'>;
   readonly credentialReloads: Counter<'result'>;
   readonly ready: Gauge;
   readonly guardState: Gauge<'state'>;
@@ -61,6 +62,7 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
     // Aggregators apply only to the `--workers` primary's aggregate: the earliest expiry, and ready only if all are.
     leafExpiry: new Gauge({ name: 'ccmesh_proxy_leaf_expiry_timestamp_seconds', help: 'notAfter of the leaf certificate in use', registers, aggregator: 'min' }),
     renewals: new Counter({ name: 'ccmesh_proxy_cert_renewals_total', help: 'Leaf renewal attempts by result', labelNames: ['result'], registers }),
+    trustRefreshes: new Counter({ name: 'ccmesh_proxy_trust_bundle_polls_total', help: 'Mesh CA bundle polls by outcome (unchanged, adopted, renewing, failed)', labelNames: ['result'], registers }),
     credentialReloads: new Counter({ name: 'ccmesh_proxy_credential_reloads_total', help: 'Credential generations applied or rejected', labelNames: ['result'], registers }),
     ready: new Gauge({ name: 'ccmesh_proxy_ready', help: '1 when /ready answers 200', registers, aggregator: 'min' }),
     guardState: new Gauge({ name: 'ccmesh_proxy_guard_state', help: 'The inbound guard state as the sidecar knows it: 1 for the current state, 0 for the others', labelNames: ['state'], registers, aggregator: 'max' }),

@@ -14,6 +14,7 @@ import { createRegistry, type Registry } from '../../lib/metrics.js';
 import { startAdminServer, type MetricsSource, type RunningAdmin } from './admin/server.js';
 import type { ProxyConfig } from './config.js';
 import { RenewalLoop, type MeshClient } from './credentials/renewal.js';
+import { TrustRefresh } from './credentials/trust-refresh.js';
 import { CredentialStore, type CredentialWatchOptions } from './credentials/store.js';
 import type { DataPathOptions } from './data/options.js';
 import { ConnectionTracker } from './data/tracker.js';
@@ -55,6 +56,7 @@ export interface RunningProxy {
   readonly ports: ReadonlyMap<string, number>;
   readonly store: CredentialStore;
   readonly renewal: RenewalLoop | undefined;
+  readonly trustRefresh: TrustRefresh | undefined;
   readonly metrics: ProxyMetrics;
   readonly registry: Registry;
   readonly tracker: ConnectionTracker;
@@ -82,6 +84,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   const ports = new Map<string, number>();
   let admin: RunningAdmin | undefined;
   let renewal: RenewalLoop | undefined;
+  let trustRefresh: TrustRefresh | undefined;
   let watchdog: { stop(): void } | undefined;
 
   const stage = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
@@ -111,6 +114,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   };
   const stopAll = async (): Promise<void> => {
     watchdog?.stop();
+    await trustRefresh?.stop();
     await renewal?.stop();
     store.close();
     await Promise.all(listeners.map((l) => l.stopAccepting()));
@@ -164,6 +168,10 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
     if (cfg.coordinator && rt.connectCoordinator) {
       renewal = new RenewalLoop({ store, connect: rt.connectCoordinator, clock: rt.clock, timers, logger, metrics, ...(rt.random ? { random: rt.random } : {}) });
       renewal.start();
+      if (cfg.trustRefreshMs > 0) {
+        trustRefresh = new TrustRefresh({ store, renewal, connect: rt.connectCoordinator, timers, logger, metrics }, cfg.trustRefreshMs);
+        trustRefresh.start();
+      }
     }
     if (hooks.startWatchdog) {
       watchdog = hooks.startWatchdog({
@@ -188,6 +196,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
     ports,
     store,
     renewal,
+    trustRefresh,
     metrics,
     registry,
     tracker,

@@ -18,6 +18,7 @@ export function testConfig(over: Partial<ProxyConfig> & Pick<ProxyConfig, 'tlsDi
     adminHost: '127.0.0.1',
     adminPort: 0,
     coordinator: undefined,
+    trustRefreshMs: 0,
     noIptables: true,
     transparent: undefined,
     transparentOutbound: undefined,

@@ -52,6 +52,7 @@ export class RenewalLoop {
   readonly #firstBackoffMs: number;
   readonly #maxBackoffMs: number;
   #timer: TimerHandle | undefined;
+  #dueAtMs = Number.POSITIVE_INFINITY;
   #failures = 0;
   #running: Promise<boolean> | undefined;
   #stopped = false;
@@ -87,6 +88,17 @@ export class RenewalLoop {
     return this.#running;
   }
 
+  /**
+   * Moves the next renewal forward to at most `delayMs` from now (a later one is left alone). The trust refresh
+   * uses it after adopting a new mesh CA bundle, so the leaf from the new CA follows once peers trust that CA.
+   */
+  renewWithin(delayMs: number): void {
+    if (this.#stopped) return;
+    const due = this.#rt.clock.nowMs() + Math.max(0, delayMs);
+    if (due >= this.#dueAtMs && this.#timer) return;
+    this.#arm(Math.max(0, delayMs));
+  }
+
   /** Delay until the next renewal: 50 % of the lifetime ±10 %, from notBefore. */
   nextDelayMs(): number {
     const g = this.#rt.store.current;
@@ -100,7 +112,17 @@ export class RenewalLoop {
     this.#timer?.cancel();
     const delay = this.nextDelayMs();
     this.#rt.logger.info('leaf renewal scheduled', { inMs: Math.round(delay) });
-    this.#timer = this.#rt.timers.after(delay, () => void this.renewNow());
+    this.#arm(delay);
+  }
+
+  #arm(delayMs: number): void {
+    this.#timer?.cancel();
+    this.#dueAtMs = this.#rt.clock.nowMs() + delayMs;
+    this.#timer = this.#rt.timers.after(delayMs, () => {
+      this.#timer = undefined;
+      this.#dueAtMs = Number.POSITIVE_INFINITY;
+      void this.renewNow();
+    });
   }
 
   #scheduleRetry(): void {
@@ -108,7 +130,7 @@ export class RenewalLoop {
     this.#timer?.cancel();
     const base = Math.min(this.#maxBackoffMs, this.#firstBackoffMs * 2 ** Math.min(this.#failures - 1, 30));
     const delay = base * (0.5 + (this.#rt.random ?? Math.random)());
-    this.#timer = this.#rt.timers.after(delay, () => void this.renewNow());
+    this.#arm(delay);
   }
 
   async #attempt(): Promise<boolean> {

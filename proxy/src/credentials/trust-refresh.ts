@@ -1,0 +1,149 @@
+/**
+ * Trust refresh: how a manifest update reaches running sidecars without a restart. Every interval the sidecar asks
+ * the Coordinator's mesh API for the current mesh CA bundle (`GetTrustBundle`, public data). A bundle with a CA we
+ * don't trust yet is adopted at once — same key and leaf, new bundle (old + new CA) — and the leaf is renewed
+ * `settleIntervals` intervals later, so that every peer polling at the same interval trusts the new CA before any
+ * leaf it issued is shown. A bundle that no longer covers our own leaf (we missed a whole transition) triggers an
+ * immediate renewal instead, whose answer carries the bundle.
+ *
+ * SECURITY: the answer is trusted only through the root the pod already holds — the returned root must be the same
+ * certificate and `buildGeneration` requires every bundle CA ← root and our leaf ← bundle. A host in the middle can
+ * delay an update or replay an older, root-signed bundle; it cannot make the sidecar trust a CA the root didn't sign.
+ */
+import { X509Certificate } from 'node:crypto';
+import type { Logger } from '../../../lib/log.js';
+import type { TrustBundleResponse } from '../../../lib/protocol/messages.js';
+import type { ProxyMetrics } from '../metrics.js';
+import type { TimerHandle, Timers } from '../timers.js';
+import { parseCertificates } from './generation.js';
+import type { MeshClient, RenewalLoop } from './renewal.js';
+import type { CredentialStore } from './store.js';
+import { writeCredentialFiles } from './write.js';
+
+/** Live handles of the refresh. */
+export interface TrustRefreshRuntime {
+  readonly store: CredentialStore;
+  readonly renewal: RenewalLoop;
+  readonly connect: () => Promise<MeshClient>;
+  readonly timers: Timers;
+  readonly logger: Logger;
+  readonly metrics: ProxyMetrics;
+}
+
+/** What one poll did. */
+export type TrustRefreshOutcome = 'unchanged' | 'adopted' | 'renewing' | 'failed';
+
+/** Polls the mesh CA bundle on a timer. */
+export class TrustRefresh {
+  readonly #rt: TrustRefreshRuntime;
+  readonly #intervalMs: number;
+  readonly #settleIntervals: number;
+  #timer: TimerHandle | undefined;
+  #running: Promise<TrustRefreshOutcome> | undefined;
+  #stopped = false;
+
+  constructor(rt: TrustRefreshRuntime, intervalMs: number, settleIntervals = 2) {
+    this.#rt = rt;
+    this.#intervalMs = intervalMs;
+    this.#settleIntervals = settleIntervals;
+  }
+
+  /** Schedules the first poll one interval from now. */
+  start(): void {
+    this.#schedule();
+  }
+
+  /** Cancels the timer and waits for a poll in flight. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#timer?.cancel();
+    await this.#running;
+  }
+
+  /** Polls now (also what the timer calls). Concurrent calls share one poll. */
+  pollNow(): Promise<TrustRefreshOutcome> {
+    this.#running ??= this.#poll().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = this.#rt.timers.after(this.#intervalMs, () => {
+      void this.pollNow().finally(() => this.#schedule());
+    });
+  }
+
+  async #poll(): Promise<TrustRefreshOutcome> {
+    let res: TrustBundleResponse;
+    try {
+      const client = await this.#rt.connect();
+      try {
+        res = await client.call<TrustBundleResponse>('GetTrustBundle', {});
+      } finally {
+        client.close();
+      }
+    } catch (err) {
+      this.#count('failed');
+      this.#rt.logger.warn('mesh CA bundle poll failed; keeping the current bundle', { err });
+      return 'failed';
+    }
+    const current = this.#rt.store.current;
+    if (typeof res?.meshCaBundle !== 'string' || typeof res.rootCa !== 'string' || !sameCert(res.rootCa, current.files.rootCa)) {
+      this.#count('failed');
+      this.#rt.logger.warn('SECURITY: GetTrustBundle answer refused: malformed or a root other than the pinned one');
+      return 'failed';
+    }
+    if (sameBundle(res.meshCaBundle, current.files.meshCaBundle)) {
+      this.#count('unchanged');
+      return 'unchanged';
+    }
+    const files = { ...current.files, meshCaBundle: res.meshCaBundle };
+    const applied = this.#rt.store.applyFiles(files);
+    if (!applied.ok) {
+      // Typically our leaf's CA left the bundle (two transitions while we weren't looking): renew now; the
+      // renewal answer brings a leaf and the bundle together.
+      this.#rt.logger.warn('new mesh CA bundle does not cover the current leaf; renewing now', { reason: applied.reason });
+      this.#count('renewing');
+      this.#rt.renewal.renewWithin(0);
+      return 'renewing';
+    }
+    try {
+      await writeCredentialFiles(this.#rt.store.dir, this.#rt.store.current.files);
+    } catch (err) {
+      // The in-memory generation is already in use; the initializer's files stay valid for a restart.
+      this.#rt.logger.warn('writing the new mesh CA bundle failed; using it from memory', { err });
+    }
+    const settleMs = this.#intervalMs * this.#settleIntervals;
+    this.#count('adopted');
+    this.#rt.logger.info('new mesh CA trusted; leaf renewal follows', { manifestHash: res.manifestHash, renewInMs: settleMs });
+    this.#rt.renewal.renewWithin(settleMs);
+    return 'adopted';
+  }
+
+  #count(result: TrustRefreshOutcome): void {
+    this.#rt.metrics.trustRefreshes.inc({ result });
+  }
+}
+
+function fingerprints(pem: string): string[] {
+  return parseCertificates(pem).map((c) => c.fingerprint256).sort();
+}
+
+function sameBundle(a: string, b: string): boolean {
+  try {
+    return fingerprints(a).join() === fingerprints(b).join();
+  } catch {
+    // An unparsable answer is "different"; applyFiles then rejects it with a reason.
+    return false;
+  }
+}
+
+function sameCert(a: string, b: string): boolean {
+  try {
+    return new X509Certificate(a).fingerprint256 === new X509Certificate(b).fingerprint256;
+  } catch {
+    return false;
+  }
+}
