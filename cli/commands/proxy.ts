@@ -1,8 +1,9 @@
 /**
  * `ccmesh proxy`: parse flags → build the runtime → start the sidecar → wait for SIGINT/SIGTERM → drain → exit.
- * Configuration errors exit 64 with every problem listed; a failed startup stage exits 1. With `--workers N` (N > 1,
- * `--no-iptables` only) the same command is the cluster primary, and `cluster.fork()` re-runs it (same argv) as
- * each worker (`proxy/src/cluster.ts`).
+ * Configuration errors exit 64 with every problem listed; a failed startup stage exits 1. With `--workers N` (N > 1)
+ * the same command is the cluster primary, and `cluster.fork()` re-runs it (same argv) as each worker
+ * (`proxy/src/cluster.ts`). In capture mode the workers own the transparent listeners and the primary applies,
+ * verifies and watches the rules only after every worker listens.
  */
 import cluster from 'node:cluster';
 import { systemClock } from '../../lib/clock.js';
@@ -33,10 +34,11 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
   const coordinator = cfg.coordinator;
   const address = coordinator ? (coordinator.host.includes(':') ? `[${coordinator.host}]:${coordinator.port}` : `${coordinator.host}:${coordinator.port}`) : undefined;
   if (cfg.workers > 1 && cluster.isWorker) {
-    // A worker: the listeners only, with its own credential watch; admin, renewal and the ready file are the
-    // primary's. It drains on SIGTERM (sent by the primary) or when the primary is gone.
+    // A worker: the listeners only (transparent ones in capture mode, with no rule stages), with its own credential
+    // watch; admin, renewal, rules and the ready file are the primary's. It drains on SIGTERM (sent by the primary)
+    // or when the primary is gone.
     const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
-    const running = await startProxy({ ...cfg, coordinator: undefined, readyFile: undefined }, { clock: systemClock, logger, registry, admin: false });
+    const running = await startProxy({ ...cfg, coordinator: undefined, readyFile: undefined }, { clock: systemClock, logger, registry, admin: false, worker: true });
     serveWorker(registry);
     await untilSignalled(io.signal, true);
     await running.drain();
@@ -46,13 +48,20 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
   }
   if (cfg.workers > 1) {
     // The primary: no listeners of its own; forks the workers as a startup stage and serves the aggregated admin.
+    // In capture mode it then runs the rule stages (apply, verify, drop pre-existing, lift guard, watchdog).
+    if (capture) {
+      // IP_TRANSPARENT must sit on the listening socket each worker accepts from; with the default round-robin the
+      // primary would accept on a socket no worker can mark, so every worker shares the one socket (SCHED_NONE).
+      cluster.schedulingPolicy = cluster.SCHED_NONE;
+    }
     const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
     const pool = new WorkerPool(cfg.workers, logger);
-    const running = await startProxy({ ...cfg, inbound: [], egress: [] }, {
+    const running = await startProxy({ ...cfg, inbound: [], egress: [], transparent: undefined, transparentOutbound: undefined }, {
       clock: systemClock,
       logger,
       registry,
       ...(address ? { connectCoordinator: () => PinnedClient.connect(address, MeshApi) } : {}),
+      ...(capture ? { hooks: buildCaptureHooks(capture, new ProcessExecutor(), logger) } : {}),
       workersStage: () => pool.start(),
       extraNotReady: () => pool.notReadyReason(),
       metricsSource: { metrics: () => pool.metrics(registry), contentType: registry.contentType },

@@ -1,8 +1,8 @@
 /**
- * `--workers N` (node:cluster), explicit-listener mode only (`--no-iptables`; see docs/proxy.md for why capture mode
- * refuses it). The primary runs what must happen once — credentials check, admin server, renewal loop (it writes the
+ * `--workers N` (node:cluster). The primary runs what must happen once — credentials check, admin server, renewal loop (it writes the
  * credential files), ready file — and forks N workers that run the listeners. Listening sockets are shared by the
- * cluster module (round-robin: the primary accepts and hands each connection to a worker). Each worker loads the TLS
+ * cluster module (round-robin: the primary accepts and hands each connection to a worker; in capture mode the CLI
+ * switches to SCHED_NONE so each worker can set IP_TRANSPARENT on the shared socket). Each worker loads the TLS
  * directory itself and watches it, so a renewal written by the primary reaches every worker through the same swap
  * path as a single process. The primary's `/ready` is 200 only while it is ready itself and every worker reported
  * ready; `/metrics` aggregates the primary's registry and every worker's with prom-client's

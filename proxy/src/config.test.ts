@@ -28,14 +28,14 @@ void t.test('a full --no-iptables configuration', (t) => {
 
 void t.test('every problem at once', (t) => {
   const err = t.throws(() => parse([
-    '--ingress', 'web#8080##db#5432#plain', '--inbound-port-map', '8080=x', '--egress-san', 'nope=a', '--workers', '4', '--admin-port', '0',
+    '--ingress', 'web#8080##db#5432#plain', '--inbound-port-map', '8080=x', '--egress-san', 'nope=a', '--workers', '0', '--admin-port', '0',
   ])) as unknown;
   t.ok(err instanceof ConfigError);
   const fields = (err as ConfigError).issues.map((i) => i.field);
   t.same(fields, ['--inbound-port-map', '--egress-san', '--workers', '--admin-port']);
   t.equal(parse(['--no-iptables', '--workers', '3']).workers, 3, '--workers > 1 with explicit listeners');
   t.match((t.throws(() => parse(['--no-iptables', '--workers', '65'])) as ConfigError).message, /--workers/, 'at most 64');
-  t.match((t.throws(() => parse(['--workers', '2'])) as ConfigError).message, /only implemented for explicit listeners/, 'not with capture');
+  t.equal(parse(['--workers', '2']).workers, 2, 'and with capture (the workers own the transparent listeners)');
   const err2 = t.throws(() => parse(['--no-iptables', '--ingress', 'web#8080##db#5432#plain', '--inbound-port-map', '5432=15432'])) as ConfigError;
   t.match(err2.message, /no plain port/);
   t.match(err2.message, /a listen port for ingress entry "web"/);

@@ -142,7 +142,7 @@ The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, 
                              once and the leaf renewed 2 intervals later, so no restart is needed (0 = off)
   --idle-timeout 1h  --handshake-timeout 10s  --max-connections ${PROXY_DEFAULTS.maxConnections}  --drain 20s
   --ready-file PATH|none     written once ready (default ${PATHS.readyFile})
-  --workers N                N listener processes (node:cluster; only with --no-iptables; default 1)
+  --workers N                N listener processes (node:cluster; default 1)
   --log-level info
 `;
 
@@ -216,11 +216,6 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
     return v;
   };
   const workers = r.integer('workers', 1, MAX_WORKERS, 1);
-  if (workers !== undefined && workers > 1 && !noIptables) {
-    // Capture mode needs IP_TRANSPARENT on every shared listening fd and the iptables stages ordered after every
-    // worker's listeners; not built yet (docs/proxy.md, "Workers").
-    r.issue('workers', r.raw('workers'), '1 without --no-iptables (--workers > 1 is only implemented for explicit listeners)');
-  }
   const readyRaw = r.raw('ready-file') ?? PATHS.readyFile;
   const adminPort = r.port('admin-port', PORTS.sidecarAdmin) ?? PORTS.sidecarAdmin;
   const ownPorts = Object.freeze([...new Set([PORTS.inboundMtls, PORTS.inboundTls, PORTS.outbound, adminPort])]);

@@ -38,6 +38,8 @@ export interface ProxyRuntime {
   readonly hooks?: TransparentHooks;
   readonly watch?: CredentialWatchOptions;
   readonly random?: () => number;
+  /** A `--workers` worker: listeners only; in capture mode the primary runs the iptables stages for it. */
+  readonly worker?: boolean;
   /** False: no admin server (a `--workers` worker; the primary serves admin for all). Default true. */
   readonly admin?: boolean;
   /** `--workers` primary: an extra /ready condition (every worker ready). */
@@ -69,8 +71,8 @@ const EXPIRY_MARGIN = 0.1;
 
 /** Starts the sidecar; throws (after cleaning up) if any stage fails. */
 export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<RunningProxy> {
-  if (!cfg.noIptables && !rt.hooks) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'transparent mode needs the iptables stages; none were supplied (use --no-iptables for explicit listeners)');
-  if (!cfg.noIptables && !cfg.transparent) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'transparent mode needs the transparent listener settings; none were configured');
+  if (!cfg.noIptables && !rt.hooks && !rt.worker) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'transparent mode needs the iptables stages; none were supplied (use --no-iptables for explicit listeners)');
+  if (!cfg.noIptables && !cfg.transparent && !rt.workersStage) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'transparent mode needs the transparent listener settings; none were configured');
   if (cfg.coordinator && !rt.connectCoordinator) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'a Coordinator is configured but no mesh-API client factory was supplied');
   const timers = rt.timers ?? systemTimers;
   const registry = rt.registry ?? createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });

@@ -165,5 +165,45 @@ if (reason !== undefined && process.env.CI) {
       t.match(await attempt(ADDR.pod6, UNLISTED, 'late', undefined, 1000), { data: '' }, 'nor over IPv6');
       t.equal(appAccepts(), before, 'the app saw nothing');
     });
+
+    await t.test('--workers 2 in capture mode: the workers own the transparent listeners, the primary the rules', async (t) => {
+      t.equal((await pair.podExec.run(process.execPath, [BIN, 'iptables', 'guard'])).code, 0, 'guard back in place before the restart');
+      rmSync(readyFile, { force: true });
+      const wlogs: string[] = [];
+      const primary = spawn('ip', ['netns', 'exec', pair.pod, process.execPath, BIN, 'proxy', '--ingress', INGRESS, '--tls-dir', tlsDir, '--workers', '2',
+        '--admin-port', String(ADMIN), '--ready-file', readyFile, '--ipv6', 'on', '--log-level', 'info', '--drain', '1s'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      primary.stderr.on('data', (d: Buffer) => wlogs.push(d.toString()));
+      const primaryExited = new Promise<number | null>((r) => primary.once('exit', (code) => r(code)));
+      t.teardown(async () => {
+        if (primary.exitCode === null && primary.signalCode === null) {
+          primary.kill('SIGKILL');
+          await primaryExited;
+        }
+      });
+      const until = Date.now() + 20_000;
+      while (!existsSync(readyFile) && primary.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      if (!t.ok(existsSync(readyFile), 'the primary wrote the ready file')) {
+        t.comment(wlogs.join(''));
+        return;
+      }
+      const children = await pair.podExec.run('pgrep', ['-P', String(primary.pid)]);
+      t.equal(children.stdout.trim().split('\n').filter(Boolean).length, 2, 'two worker processes');
+      const seq = wlogs.join('').split('\n').filter((l) => l.includes('startup stage done')).map((l) => (JSON.parse(l) as { stage: string }).stage);
+      t.equal(seq.filter((s) => s === 'transparent listeners').length, 2, 'each worker started the transparent listeners');
+      t.ok(seq.indexOf('workers') > seq.lastIndexOf('transparent listeners') && seq.indexOf('apply rules') > seq.indexOf('workers'), 'rules are applied only after every worker listens');
+      t.notOk(seq.filter((s) => s === 'apply rules').length > 1, 'and only once, by the primary');
+      const before = appAccepts();
+      for (let i = 0; i < 6; i++) t.match(await attempt(i % 2 ? ADDR.pod6 : ADDR.pod4, WEB, `w${i}`, meshTls), { secure: true, data: `${WEB}:w${i}` }, `mesh connection ${i} (IPv${i % 2 ? 6 : 4}) through a worker`);
+      t.equal(appAccepts() - before, 6, 'the app saw all six');
+      t.equal((await attempt(ADDR.pod4, WEB, 'x', foreignTls)).data, '', 'a foreign CA is still refused');
+      t.equal(appAccepts() - before, 6, 'and never reached the app');
+      // HTTP/1.1 from inside the pod: the aggregate is answered after an IPC round trip to the workers, and the
+      // raw test client half-closes right after its request, which Node's HTTP server answers by closing.
+      const scrape = await pair.podExec.run(process.execPath, ['-e', `fetch('http://127.0.0.1:${ADMIN}/metrics').then((r) => r.text()).then((x) => process.stdout.write(x))`]);
+      const m = { data: scrape.stdout };
+      t.match(m.data, /ccmesh_proxy_connections_total\{direction="inbound",port="15006",result="ok"[^}]*\} 6/, 'the primary aggregates both workers\' counts');
+      primary.kill('SIGTERM');
+      t.equal(await primaryExited, 0, 'SIGTERM drains the workers and the primary exits 0');
+    });
   });
 }

@@ -3,7 +3,7 @@
  * processes): client → egress sidecar (primary + 2 workers) → mTLS → ingress sidecar (primary + 2 workers) → app.
  * Checks every connection is echoed, /ready is 200 with all workers ready, /metrics on each primary's admin port
  * aggregates the workers (round-robin spreads the connections over both, so the sum proves the aggregation), and
- * SIGTERM takes down the primary and its workers. `--workers 2` without `--no-iptables` is refused (exit 64).
+ * SIGTERM takes down the primary and its workers. Capture mode with workers: transparent-netns.test.ts.
  */
 import t from 'tap';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -31,15 +31,6 @@ async function metricValue(adminPort: number, pattern: RegExp): Promise<number |
   const m = pattern.exec(text);
   return m ? Number(m[1]) : undefined;
 }
-
-void t.test('--workers 2 refused with transparent capture', async (t) => {
-  const child = spawn(process.execPath, [BIN, 'proxy', '--ingress', 'web#8080', '--workers', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
-  t.equal(code, 64, 'exit 64');
-  t.match(err, /--workers.*only implemented for explicit listeners/, 'with the reason');
-});
 
 void t.test('--workers 2: two-sidecar path served by workers, metrics aggregated on the admin port', async (t) => {
   const mesh = await TestMesh.create();
