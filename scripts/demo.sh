@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The current main job: verify the bundled real evidence with `ccmesh attest verify`, the same command operators use.
+# `npm run demo:attestation`: verify the bundled real evidence with `ccmesh attest verify`, the same command
+# operators use, then a simulated platform's evidence. (`npm run demo` runs the whole mesh: `ccmesh demo`.)
 set -u
 cd "$(dirname "$0")/.."
 d=testdata/attestation
