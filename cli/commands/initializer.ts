@@ -9,7 +9,7 @@ import { ProcessExecutor } from '../../iptables/executor.js';
 import { installGuard } from '../../iptables/guard.js';
 import { runInitializer } from '../../initializer/src/unit.js';
 import { createLogger } from '../../lib/log.js';
-import { EXIT, PATHS } from '../../lib/well-known.js';
+import { EXIT, PATHS, PROXY_UID } from '../../lib/well-known.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { hexFlag } from './attest/simulate-init.js';
@@ -24,6 +24,8 @@ const FLAGS = {
   mesh: { type: 'string' },
   'no-guard': { type: 'boolean' },
   'max-backoff': { type: 'string' },
+  'tls-owner': { type: 'string' },
+  'secret-owner': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
@@ -39,6 +41,9 @@ retrying with backoff until it succeeds or is stopped. The manifest's configDige
 before anything is written; a mismatch exits non-zero with no secret written.
   --mesh disabled  the pod is outside the mesh: no guard, no attestation (only from the pod's args)
   --no-guard       development without root only: skip the guard (the pod is then NOT protected)
+  --tls-owner UID  owner of the TLS directory and files (default as root: ${PROXY_UID}, the sidecar, which renews
+                   into it; "none" leaves them to the writer)
+  --secret-owner UID  owner of the workload secret (default: root, mode 0400; set it to the app's runAsUser)
 `;
 
 /** Runs the initializer. */
@@ -56,12 +61,15 @@ export async function initializerCommand(argv: readonly string[], io: CliIo): Pr
   const hostData = hexFlag(r, 'host-data', 32);
   if (hostData && tee !== 'simulated') r.issue('host-data', r.raw('host-data'), 'no --host-data unless --tee simulated (real hardware sets it at launch)');
   const maxBackoff = r.duration('max-backoff', 30_000);
+  const runningAsRoot = process.getuid?.() === 0;
+  const tlsOwner = r.raw('tls-owner') === 'none' ? undefined : r.integer('tls-owner', 0, 2 ** 31 - 1, runningAsRoot ? PROXY_UID : undefined);
+  const secretOwner = r.integer('secret-owner', 0, 2 ** 31 - 1, undefined);
   const level = r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info');
   r.finish();
   const logger = createLogger({ component: 'initializer', level: level!, sink: (l) => io.stderr(l + '\n') });
   const exec = new ProcessExecutor();
   const written = await runInitializer(
-    { coordinator: coordinator ?? '', tlsDir: r.raw('tls-dir') ?? PATHS.tlsDir, secretPath: r.raw('secret-path') ?? PATHS.workloadSecret, meshDisabled: mesh === 'disabled', maxBackoffMs: maxBackoff! },
+    { coordinator: coordinator ?? '', tlsDir: r.raw('tls-dir') ?? PATHS.tlsDir, secretPath: r.raw('secret-path') ?? PATHS.workloadSecret, meshDisabled: mesh === 'disabled', maxBackoffMs: maxBackoff!, ...(tlsOwner !== undefined ? { tlsOwner } : {}), ...(secretOwner !== undefined ? { secretOwner } : {}) },
     {
       issuer: () => createIssuer(tee!, {}, { logger, simulated: () => SimulatedSnpIssuer.load(simDir!, hostData ? { hostData } : {}) }),
       installGuard: r.raw('no-guard') === 'true' ? undefined : () => installGuard(exec),

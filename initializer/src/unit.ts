@@ -20,6 +20,10 @@ export interface InitializerConfig {
   readonly meshDisabled: boolean;
   /** Longest wait between attempts. */
   readonly maxBackoffMs: number;
+  /** uid that gets the TLS directory and files (the sidecar's); undefined = leave as written. */
+  readonly tlsOwner?: number;
+  /** uid that gets the workload secret; undefined = leave as written (root, 0400). */
+  readonly secretOwner?: number;
 }
 
 /** Live handles of the initializer. */
@@ -74,7 +78,7 @@ export async function runInitializer(cfg: InitializerConfig, rt: InitializerRunt
         meshCaBundle: response.meshCaBundle,
         rootCa: response.rootCa,
         workloadSecret: new Uint8Array(Buffer.from(response.workloadSecret!, 'base64')),
-      });
+      }, { ...(cfg.tlsOwner !== undefined ? { tls: cfg.tlsOwner } : {}), ...(cfg.secretOwner !== undefined ? { secret: cfg.secretOwner } : {}) });
       log.info('mesh identity obtained', { attempt, workloadSecretId: response.workloadSecretId, files: written, configMountsChecked: Object.keys(digests).length });
       return written;
     } catch (err) {
