@@ -5,7 +5,7 @@
 import { CcmeshError, ConfigError, ErrorCode } from '../lib/errors.js';
 import { EXIT } from '../lib/well-known.js';
 import type { CliIo, Command } from './io.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../lib/version.js';
 
 /** Deliberate errors that mean "the user's input is wrong" (exit 64); any other CcmeshError exits 1 with its message. */
 const USAGE_CODES: ReadonlySet<string> = new Set([ErrorCode.INPUT_UNREADABLE, ErrorCode.INPUT_MALFORMED, ErrorCode.USAGE, ErrorCode.CONFIG_INVALID]);

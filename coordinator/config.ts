@@ -2,7 +2,7 @@
 import { type FlagSpec } from '../lib/config/argv.js';
 import type { FieldReader } from '../lib/config/fields.js';
 import { type LogLevel } from '../lib/log.js';
-import { PORTS } from '../lib/well-known.js';
+import { COORDINATOR_STORE_DIR, PORTS } from '../lib/well-known.js';
 
 /** Flags of `ccmesh coordinator`. */
 export const COORDINATOR_FLAGS = {
@@ -36,13 +36,13 @@ export const COORDINATOR_USAGE = `Usage:
 
 Runs the Coordinator: the user API (manifests, recovery) on --user-port, the mesh API (pod certificates) on
 --mesh-port, probes (/probe/startup, /probe/liveness, /probe/readiness) and /metrics on --metrics-port.
-  --store file:DIR   embedded file store (default file:/var/lib/ccmesh/coordinator); "memory" loses state on exit
+  --store file:DIR   embedded file store (default file:${COORDINATOR_STORE_DIR}); "memory" loses state on exit
   --tee simulated    attest with the simulated platform in --sim-dir (development only)
 `;
 
 /** Reads the Coordinator flags from a reader (issues are collected; the caller calls finish()). */
 export function readCoordinatorConfig(r: FieldReader): CoordinatorConfig {
-  const storeRaw = r.raw('store') ?? 'file:/var/lib/ccmesh/coordinator';
+  const storeRaw = r.raw('store') ?? `file:${COORDINATOR_STORE_DIR}`;
   let store: CoordinatorConfig['store'] = { kind: 'memory' };
   if (storeRaw.startsWith('file:') && storeRaw.length > 5) store = { kind: 'file', dir: storeRaw.slice(5) };
   else if (storeRaw !== 'memory') r.issue('store', storeRaw, 'file:DIR or memory');

@@ -60,6 +60,12 @@ export const ErrorCode = {
   PROXY_RENEWAL_INVALID: 'CCMESH_ERR_PROXY_RENEWAL_INVALID',
   /** Mounted config files differ from the manifest's configDigests; no secret was written. */
   CONFIG_DIGEST_MISMATCH: 'CCMESH_ERR_CONFIG_DIGEST_MISMATCH',
+  /** `inject` cannot make this Kubernetes resource safe (hostNetwork, a clashing container, a bad annotation). */
+  K8S_INJECT_REFUSED: 'CCMESH_ERR_K8S_INJECT_REFUSED',
+  /** A pod's Kata policy / initdata annotation is malformed, or injection would change a pinned policy's hash. */
+  K8S_POLICY_INVALID: 'CCMESH_ERR_K8S_POLICY_INVALID',
+  /** A Kubernetes API call (e.g. patching the webhook's caBundle) failed; the message names the object. */
+  K8S_API: 'CCMESH_ERR_K8S_API',
   INTERNAL: 'CCMESH_ERR_INTERNAL',
 } as const;
 

@@ -19,7 +19,32 @@ export const PORTS = Object.freeze({
   coordinatorMesh: 7777,
   /** Coordinator probes and metrics. */
   coordinatorMetrics: 9102,
+  /** Sidecar-injection admission webhook (HTTPS). */
+  injectorWebhook: 9443,
+  /** Injector probes and metrics (plain HTTP, separate from the webhook's TLS port). */
+  injectorMetrics: 9103,
 });
+
+/**
+ * HTTP paths of the probe + metrics port of the Coordinator (and of the injector): the install manifests and the
+ * Helm chart point kubelet probes and Prometheus at these.
+ */
+export const ADMIN_HTTP_PATHS = Object.freeze({
+  startupProbe: '/probe/startup',
+  livenessProbe: '/probe/liveness',
+  readinessProbe: '/probe/readiness',
+  metrics: '/metrics',
+});
+
+/** HTTP paths of the sidecar proxy's admin port (the injector points the sidecar's kubelet probes at them). */
+export const SIDECAR_ADMIN_PATHS = Object.freeze({
+  live: '/live',
+  ready: '/ready',
+  metrics: '/metrics',
+});
+
+/** Directory of the Coordinator's embedded file store (its default `--store file:DIR`; a PVC in Kubernetes). */
+export const COORDINATOR_STORE_DIR = '/var/lib/ccmesh/coordinator';
 
 /**
  * uid the sidecar proxy runs as. The injector sets it as the sidecar's runAsUser and iptables exempts this uid's

@@ -4,6 +4,7 @@
  */
 import type { Registry } from 'prom-client';
 import { type RunningAdminHttp, startAdminHttp } from '../../lib/http/admin-server.js';
+import { ADMIN_HTTP_PATHS } from '../../lib/well-known.js';
 
 /** What the probes read. */
 export interface ProbeSource {
@@ -19,9 +20,9 @@ export function startProbeServer(host: string, port: number, source: ProbeSource
     host,
     port,
     {
-      '/probe/startup': () => (source.started() ? { ok: true, body: 'started' } : { ok: false, body: 'starting' }),
-      '/probe/liveness': () => ({ ok: true, body: 'alive' }),
-      '/probe/readiness': () => (source.ready() ? { ok: true, body: 'ready' } : { ok: false, body: `not ready: ${source.stateName()}` }),
+      [ADMIN_HTTP_PATHS.startupProbe]: () => (source.started() ? { ok: true, body: 'started' } : { ok: false, body: 'starting' }),
+      [ADMIN_HTTP_PATHS.livenessProbe]: () => ({ ok: true, body: 'alive' }),
+      [ADMIN_HTTP_PATHS.readinessProbe]: () => (source.ready() ? { ok: true, body: 'ready' } : { ok: false, body: `not ready: ${source.stateName()}` }),
     },
     registry,
   );

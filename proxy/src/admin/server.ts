@@ -4,6 +4,7 @@
  */
 import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
 import { type MetricsSource, type RunningAdminHttp, startAdminHttp } from '../../../lib/http/admin-server.js';
+import { SIDECAR_ADMIN_PATHS } from '../../../lib/well-known.js';
 
 export type { MetricsSource };
 
@@ -21,8 +22,8 @@ export function startAdminServer(host: string, port: number, readiness: Readines
     host,
     port,
     {
-      '/live': () => ({ ok: true, body: 'alive' }),
-      '/ready': () => {
+      [SIDECAR_ADMIN_PATHS.live]: () => ({ ok: true, body: 'alive' }),
+      [SIDECAR_ADMIN_PATHS.ready]: () => {
         const reason = readiness.notReadyReason();
         return reason === undefined ? { ok: true, body: 'ready' } : { ok: false, body: `not ready: ${reason}` };
       },

@@ -1,0 +1,80 @@
+/**
+ * Table-driven tests of the pod-template annotation parser: defaults, every accepted form, and refusals that name
+ * the annotation and the value.
+ */
+import t from 'tap';
+import { CcmeshError, ErrorCode } from '../lib/errors.js';
+import { isOptedOut, readPodAnnotations, type PodMeshAnnotations } from './annotations.js';
+
+const tpl = (annotations?: unknown): Record<string, unknown> => ({ metadata: annotations === undefined ? {} : { annotations }, spec: {} });
+
+void t.test('defaults when nothing is annotated', async (t) => {
+  const want: PodMeshAnnotations = { inject: true, ingress: '', egress: '', adminPort: 15020, podRole: '', configVolumes: [] };
+  t.same(readPodAnnotations(tpl(), 'Pod a/b'), want);
+  t.same(readPodAnnotations({}, 'Pod a/b'), want, 'no metadata at all');
+  t.same(readPodAnnotations(tpl({ 'other.io/x': '1' }), 'Pod a/b'), want, 'foreign annotations are ignored');
+});
+
+void t.test('accepted values', async (t) => {
+  const got = readPodAnnotations(tpl({
+    'ccmesh.dev/inject': 'true',
+    'ccmesh.dev/ingress': 'web#8080#mtls:allow=a.example##m#9090#plain',
+    'ccmesh.dev/egress': 'db#127.0.0.10:5432#db.svc:5432',
+    'ccmesh.dev/admin-port': '15090',
+    'ccmesh.dev/workload-secret-id': 'shop/web',
+    'ccmesh.dev/pod-role': '',
+    'ccmesh.dev/config-volumes': ' settings ,creds',
+  }), 'Pod a/b');
+  t.same(got, {
+    inject: true,
+    ingress: 'web#8080#mtls:allow=a.example##m#9090#plain',
+    egress: 'db#127.0.0.10:5432#db.svc:5432',
+    adminPort: 15090,
+    workloadSecretId: 'shop/web',
+    podRole: '',
+    configVolumes: ['settings', 'creds'],
+  });
+  t.equal(readPodAnnotations(tpl({ 'ccmesh.dev/inject': 'false' }), 'x').inject, false);
+  t.equal(readPodAnnotations(tpl({ 'ccmesh.dev/pod-role': 'coordinator' }), 'x').podRole, 'coordinator');
+});
+
+const BAD: [string, Record<string, unknown>, string][] = [
+  ['inject', { 'ccmesh.dev/inject': 'True' }, '"True"'],
+  ['inject not a string', { 'ccmesh.dev/inject': false }, 'string'],
+  ['pod-role', { 'ccmesh.dev/pod-role': 'Coordinator' }, '"Coordinator"'],
+  ['admin-port zero', { 'ccmesh.dev/admin-port': '0' }, '"0"'],
+  ['admin-port leading zero', { 'ccmesh.dev/admin-port': '08080' }, '"08080"'],
+  ['admin-port on 15007', { 'ccmesh.dev/admin-port': '15007' }, 'inbound TLS listener'],
+  ['ingress duplicate port', { 'ccmesh.dev/ingress': 'a#80##b#80' }, 'ccmesh.dev/ingress[1].port'],
+  ['ingress on a moved admin port', { 'ccmesh.dev/admin-port': '9000', 'ccmesh.dev/ingress': 'a#9000' }, 'sidecar admin port'],
+  ['egress remote', { 'ccmesh.dev/egress': 'a#127.0.0.1:80#nope' }, 'ccmesh.dev/egress[0].remote'],
+  ['egress on the admin port', { 'ccmesh.dev/egress': 'a#127.0.0.1:15020#b:1' }, 'sidecar admin port'],
+  ['workload-secret-id empty', { 'ccmesh.dev/workload-secret-id': '' }, 'ccmesh.dev/workload-secret-id'],
+  ['workload-secret-id too long', { 'ccmesh.dev/workload-secret-id': 'x'.repeat(257) }, '256'],
+  ['config-volumes empty item', { 'ccmesh.dev/config-volumes': 'a,,b' }, 'ccmesh.dev/config-volumes'],
+  ['config-volumes duplicate', { 'ccmesh.dev/config-volumes': 'a,a' }, 'each volume named once'],
+];
+
+for (const [name, annotations, says] of BAD) {
+  void t.test(`refuses ${name}`, async (t) => {
+    let err: unknown;
+    try {
+      readPodAnnotations(tpl(annotations), 'Deployment shop/web');
+    } catch (e) {
+      err = e;
+    }
+    t.ok(err instanceof CcmeshError, 'a CcmeshError');
+    if (!(err instanceof CcmeshError)) return;
+    t.equal(err.code, ErrorCode.K8S_INJECT_REFUSED);
+    t.ok(err.message.includes('Deployment shop/web'), 'names the resource');
+    t.ok(err.message.includes(says), `mentions ${says}: ${err.message}`);
+  });
+}
+
+void t.test('isOptedOut reads only inject and pod-role', async (t) => {
+  t.equal(isOptedOut(tpl(), 'x'), false);
+  t.equal(isOptedOut(tpl({ 'ccmesh.dev/inject': 'false', 'ccmesh.dev/ingress': '#bad#' }), 'x'), true, 'other annotations are not judged');
+  t.equal(isOptedOut(tpl({ 'ccmesh.dev/pod-role': 'coordinator' }), 'x'), true);
+  t.equal(isOptedOut(tpl({ 'ccmesh.dev/inject': 'true' }), 'x'), false);
+  t.throws(() => isOptedOut(tpl({ 'ccmesh.dev/inject': 'no' }), 'x'), { code: ErrorCode.K8S_INJECT_REFUSED });
+});

@@ -1,0 +1,48 @@
+/**
+ * Names that the injector, `ccmesh generate`, `ccmesh install --print` and the Helm chart must agree on. Ports and
+ * pod paths live in `lib/well-known.ts`; this file holds only the Kubernetes-facing names. Define each once here.
+ */
+
+/** Annotation keys read from pod templates (DESIGN §5). */
+export const ANNOTATIONS = Object.freeze({
+  inject: 'ccmesh.dev/inject',
+  ingress: 'ccmesh.dev/ingress',
+  egress: 'ccmesh.dev/egress',
+  adminPort: 'ccmesh.dev/admin-port',
+  workloadSecretId: 'ccmesh.dev/workload-secret-id',
+  podRole: 'ccmesh.dev/pod-role',
+  configVolumes: 'ccmesh.dev/config-volumes',
+  secureVolume: 'ccmesh.dev/secure-pv',
+  /** Set by `inject` on every resource it changed (value: the ccmesh version that injected it). */
+  injected: 'ccmesh.dev/injected',
+  /** Kata agent policy: base64 of the Rego document. */
+  kataPolicy: 'io.katacontainers.config.agent.policy',
+  /** Kata / CoCo initdata: base64 of the gzip of a TOML document carrying its own `algorithm`. */
+  kataInitData: 'io.katacontainers.config.hypervisor.cc_init_data',
+});
+
+/** Names of the containers and volume that `inject` adds. */
+export const INJECTED = Object.freeze({
+  initializer: 'ccmesh-initializer',
+  proxy: 'ccmesh-proxy',
+  volume: 'ccmesh',
+});
+
+/** Namespace label that opts a namespace into the admission webhook. */
+export const INJECTION_NAMESPACE_LABEL = 'ccmesh.dev/injection';
+
+/** Container image repository; the tag is the ccmesh version unless overridden. */
+export const IMAGE_REPOSITORY = 'ghcr.io/ccmesh/ccmesh';
+
+/** Kubernetes object names of the install. */
+export const INSTALL_NAMES = Object.freeze({
+  namespace: 'ccmesh-system',
+  coordinator: 'coordinator',
+  coordinatorReady: 'coordinator-ready',
+  injector: 'ccmesh-injector',
+  webhookConfiguration: 'ccmesh-injector',
+  /** Path the webhook serves AdmissionReview on. */
+  webhookPath: '/inject',
+  /** Name of the one webhook inside the MutatingWebhookConfiguration (must be a fully qualified name). */
+  webhookName: 'inject.ccmesh.dev',
+});

@@ -1,0 +1,61 @@
+/**
+ * The args `inject` pins are accepted by the commands that receive them: every golden output's proxy args parse
+ * without a single issue through the real `ccmesh proxy` readers (proxy config + capture/iptables config), and the
+ * initializer's `--tee` is one of the issuer kinds `ccmesh initializer` accepts. A test composes units the way
+ * `cli/` does; the inject code itself imports neither.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import YAML from 'yaml';
+import { ISSUER_KINDS } from '../../attestation/issuers/select.js';
+import { readCaptureConfig } from '../../cli/commands/proxy-capture.js';
+import { readCommandFlags } from '../../cli/flags.js';
+import { PROXY_FLAGS, readProxyConfig } from '../../proxy/src/config.js';
+import { PROXY_UID } from '../../lib/well-known.js';
+import { repoRoot } from '../../test/fixtures.js';
+import { inject, podTemplateOf, type KubeObject } from './inject.js';
+import { TEE_ARG } from './parts.js';
+
+type Obj = Record<string, unknown>;
+const DIR = join(repoRoot, 'k8s', 'testdata', 'inject', 'golden');
+
+function ours(o: KubeObject): { init: Obj; proxy: Obj } | undefined {
+  const spec = podTemplateOf(o)?.template.spec as Obj | undefined;
+  const init = (spec?.initContainers as Obj[] | undefined) ?? [];
+  const a = init.find((c) => c.name === 'ccmesh-initializer');
+  const b = init.find((c) => c.name === 'ccmesh-proxy');
+  return a && b ? { init: a, proxy: b } : undefined;
+}
+
+void t.test('every TEE option maps to an issuer kind the initializer accepts', async (t) => {
+  for (const [opt, arg] of Object.entries(TEE_ARG)) t.ok((ISSUER_KINDS as readonly string[]).includes(arg), `${opt} → --tee ${arg}`);
+});
+
+for (const name of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
+  const parts = ours(YAML.parse(readFileSync(join(DIR, name), 'utf8')) as KubeObject);
+  if (!parts) continue;
+  void t.test(`${name}: pinned args parse cleanly`, async (t) => {
+    const proxyArgs = parts.proxy.args as string[];
+    t.equal(proxyArgs[0], 'proxy');
+    const { tok, r } = readCommandFlags('proxy', proxyArgs.slice(1), PROXY_FLAGS);
+    const cfg = readProxyConfig(r, tok.lists);
+    readCaptureConfig(r, tok.values, PROXY_UID);
+    t.doesNotThrow(() => r.finish(), 'no issue from the proxy readers');
+    t.equal(cfg.noIptables, false, 'transparent capture');
+    t.equal(cfg.adminPort, (parts.proxy.ports as Obj[])[0]!.containerPort, 'admin port as declared');
+
+    const initArgs = parts.init.args as string[];
+    t.equal(initArgs[0], 'initializer');
+    const flags = initArgs.filter((a) => a.startsWith('--'));
+    t.same(flags.filter((f) => f !== '--secret-owner'), ['--coordinator', '--tee']);
+    if (flags.includes('--secret-owner')) t.match(initArgs[initArgs.indexOf('--secret-owner') + 1], /^\d+$/, '--secret-owner is the pod uid');
+    t.ok((ISSUER_KINDS as readonly string[]).includes(initArgs[initArgs.indexOf('--tee') + 1]!), '--tee value accepted');
+  });
+}
+
+void t.test('a probe port becomes the proxy --exclude-ports', async (t) => {
+  const p: KubeObject = { kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'a', image: 'i', readinessProbe: { httpGet: { port: 8086 } } }] } };
+  const args = ((inject(p).spec as Obj).initContainers as Obj[])[1]!.args as string[];
+  t.same(args.slice(args.indexOf('--exclude-ports')), ['--exclude-ports', '8086']);
+});

@@ -1,0 +1,154 @@
+/**
+ * What `inject` reads from the user's containers before changing anything, and the refusals that protect the
+ * mesh: a user container that would bypass capture or clash with a mesh port, a config volume the initializer can't
+ * hash as the app sees it, probes the sidecar must let through. Every refusal names the field and the reason.
+ */
+import { CcmeshError, ErrorCode } from '../../lib/errors.js';
+import type { IngressEntry } from '../../lib/mesh-config/ingress.js';
+import { PATHS, PROXY_UID } from '../../lib/well-known.js';
+import { RESERVED_MESH_PORTS } from '../annotations.js';
+import { ANNOTATIONS, INJECTED } from '../constants.js';
+
+/** JSON-shaped Kubernetes object. */
+export type Obj = Record<string, unknown>;
+
+/** A user container with the field path it was found at (for messages). */
+export interface UserContainer {
+  readonly c: Obj;
+  readonly field: string;
+}
+
+/** Refusal with the resource, the field and the reason in the message. */
+export function refuse(where: string, field: string, reason: string): CcmeshError {
+  return new CcmeshError(ErrorCode.K8S_INJECT_REFUSED, `refusing to inject ${where}: ${field}: ${reason}`);
+}
+
+/** True for a non-null, non-array object. */
+export function isObj(v: unknown): v is Obj {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function nameOf(c: Obj): string {
+  return typeof c.name === 'string' ? c.name : '';
+}
+
+function int(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
+}
+
+/** `volumeMounts` of a container as objects (a malformed list is refused). */
+export function mountsOf(u: UserContainer, where: string): Obj[] {
+  const m = u.c.volumeMounts;
+  if (m === undefined || m === null) return [];
+  if (!Array.isArray(m) || !m.every(isObj)) throw refuse(where, `${u.field}.volumeMounts`, 'is not a list of objects');
+  return m;
+}
+
+/**
+ * Refuses user containers that would undermine the mesh: running as the proxy's uid (its traffic is exempt from
+ * capture) or declaring a port the sidecar listens on. `pod` is the pod-level securityContext and its field path.
+ */
+export function checkUserContainer(u: UserContainer, pod: { readonly security: Obj | undefined; readonly field: string }, adminPort: number, where: string): void {
+  const podSecurity = pod.security;
+  const sc = isObj(u.c.securityContext) ? u.c.securityContext : undefined;
+  const uid = int(sc?.runAsUser) ?? int(podSecurity?.runAsUser);
+  if (uid === PROXY_UID) {
+    const field = int(sc?.runAsUser) !== undefined ? `${u.field}.securityContext.runAsUser` : `${pod.field}.runAsUser`;
+    throw refuse(where, field, `container "${nameOf(u.c)}" would run as uid ${PROXY_UID}, the sidecar's uid, whose traffic is exempt from capture`);
+  }
+  const ports = u.c.ports;
+  if (ports === undefined || ports === null) return;
+  if (!Array.isArray(ports)) throw refuse(where, `${u.field}.ports`, 'is not a list');
+  ports.forEach((p, i) => {
+    const port = isObj(p) ? int(p.containerPort) : undefined;
+    if (port === undefined) return;
+    const clash = RESERVED_MESH_PORTS.get(port) ?? (port === adminPort ? 'the sidecar admin port' : undefined);
+    if (clash) throw refuse(where, `${u.field}.ports[${i}].containerPort`, `container "${nameOf(u.c)}" declares port ${port}, which is ${clash}`);
+  });
+}
+
+const PROBES = ['startupProbe', 'livenessProbe', 'readinessProbe'] as const;
+
+/**
+ * Ports that kubelet probes of the user containers reach from the node in plaintext; the sidecar must not capture
+ * them. Named ports are resolved against the container's own ports. A probe on a port the ingress annotation lists as
+ * `mtls` or `tls` is refused: excluding it would silently serve the port in plaintext against an explicit choice.
+ */
+export function probeExcludePorts(users: readonly UserContainer[], ingress: readonly IngressEntry[], adminPort: number, where: string): number[] {
+  const out = new Set<number>();
+  for (const u of users) {
+    for (const probe of PROBES) {
+      const pr = u.c[probe];
+      if (!isObj(pr)) continue;
+      for (const handler of ['httpGet', 'tcpSocket', 'grpc'] as const) {
+        const h = pr[handler];
+        if (!isObj(h)) continue;
+        // A probe with its own host goes elsewhere, not into this pod.
+        if (typeof h.host === 'string' && h.host !== '') continue;
+        const field = `${u.field}.${probe}.${handler}.port`;
+        const port = resolvePort(u.c, h.port);
+        if (port === undefined) throw refuse(where, field, `probe port ${JSON.stringify(h.port ?? null)} is neither a port number nor a named port of container "${nameOf(u.c)}"`);
+        const clash = RESERVED_MESH_PORTS.get(port);
+        if (clash) throw refuse(where, field, `probe port ${port} is ${clash}`);
+        if (port === adminPort) continue;
+        const entry = ingress.find((e) => e.port === port);
+        if (entry?.mode.kind === 'plain') continue;
+        if (entry) {
+          throw refuse(where, field, `kubelet probes port ${port} in plaintext from the node, but ${ANNOTATIONS.ingress} entry "${entry.name}" requires ${entry.mode.kind}; use an exec probe, a separate plain probe port, or mark the port plain`);
+        }
+        out.add(port);
+      }
+    }
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+function resolvePort(c: Obj, port: unknown): number | undefined {
+  if (typeof port === 'number') return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined;
+  if (typeof port !== 'string' || port === '') return undefined;
+  if (/^\d+$/.test(port)) {
+    const n = Number(port);
+    return n >= 1 && n <= 65535 ? n : undefined;
+  }
+  const ports = Array.isArray(c.ports) ? c.ports : [];
+  for (const p of ports) if (isObj(p) && p.name === port) return int(p.containerPort);
+  return undefined;
+}
+
+/**
+ * Where each config volume is mounted: it must exist in `spec.volumes` and be mounted, without subPath, at one
+ * path by every user container that mounts it (the initializer hashes what the app sees, so it mounts it there too).
+ * `field` is the path of the config-volumes annotation, for messages.
+ */
+export function configMounts(names: readonly string[], volumes: readonly Obj[], users: readonly UserContainer[], where: string, field: string): { name: string; mountPath: string }[] {
+  return names.map((name) => {
+    if (!volumes.some((v) => v.name === name)) throw refuse(where, field, `volume "${name}" is not in the pod's volumes`);
+    const paths = new Set<string>();
+    for (const u of users) {
+      mountsOf(u, where).forEach((m, i) => {
+        if (m.name !== name) return;
+        const sub = (typeof m.subPath === 'string' && m.subPath !== '') || (typeof m.subPathExpr === 'string' && m.subPathExpr !== '');
+        if (sub) throw refuse(where, `${u.field}.volumeMounts[${i}].subPath`, `config volume "${name}" is mounted with a subPath; the initializer checks whole volumes`);
+        if (typeof m.mountPath === 'string') paths.add(m.mountPath);
+      });
+    }
+    const [only, ...rest] = [...paths];
+    if (only === undefined) throw refuse(where, field, `config volume "${name}" is not mounted by any container`);
+    if (rest.length > 0) throw refuse(where, field, `config volume "${name}" is mounted at different paths (${[...paths].join(', ')}); the initializer needs one`);
+    if (only === PATHS.root || only.startsWith(`${PATHS.root}/`)) throw refuse(where, field, `config volume "${name}" is mounted inside ${PATHS.root}`);
+    return { name, mountPath: only };
+  });
+}
+
+/**
+ * Checks that a user container can get the `ccmesh` volume at PATHS.root: returns true if it already mounts it
+ * there, false if the mount must be added; refuses another volume at that path.
+ */
+export function hasAppMount(u: UserContainer, where: string): boolean {
+  const mounts = mountsOf(u, where);
+  const i = mounts.findIndex((m) => typeof m.mountPath === 'string' && m.mountPath.replace(/\/+$/, '') === PATHS.root);
+  const m = mounts[i];
+  if (m === undefined) return false;
+  if (m.name !== INJECTED.volume) throw refuse(where, `${u.field}.volumeMounts[${i}]`, `container "${nameOf(u.c)}" mounts volume ${JSON.stringify(m.name)} at ${PATHS.root}, where ccmesh mounts its own volume "${INJECTED.volume}"`);
+  return true;
+}

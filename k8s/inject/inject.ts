@@ -1,0 +1,220 @@
+/**
+ * The one pure injection function shared by `ccmesh generate` and the admission webhook: a Kubernetes resource in,
+ * the same resource with the mesh added out (DESIGN §5). It never mutates its input and is idempotent: an injected
+ * resource comes back deep-equal and in the same key order, so its serialisation — and a Kata policy computed over
+ * it — does not change.
+ *
+ * Decisions (docs/kubernetes.md, "Injection"):
+ * - Only the pod template changes: initializer (first init container), proxy (native sidecar, second), the `ccmesh`
+ *   volume, a read-only `/ccmesh` mount in every user container and init container, and the
+ *   `ccmesh.dev/injected: <version>` annotation. Added keys go at the end of their object; existing keys keep their
+ *   place and value.
+ * - A resource carrying the injected marker whose ccmesh containers no longer match its annotations or options
+ *   (annotations edited, new version) is re-injected: the old ccmesh containers are replaced. Without the marker, a
+ *   container named like ours that differs from what we'd inject is refused — it isn't ours.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { VERSION } from '../../lib/version.js';
+import { CcmeshError, ErrorCode } from '../../lib/errors.js';
+import { parseHostPort } from '../../lib/mesh-config/egress.js';
+import { parseIngressSpec } from '../../lib/mesh-config/ingress.js';
+import { PORTS } from '../../lib/well-known.js';
+import { isOptedOut, readPodAnnotations, templateAnnotations } from '../annotations.js';
+import { ANNOTATIONS, IMAGE_REPOSITORY, INJECTED } from '../constants.js';
+import { checkUserContainer, configMounts, hasAppMount, isObj, mountsOf, probeExcludePorts, refuse, type UserContainer } from './checks.js';
+import { buildAppMount, buildInitializer, buildProxy, buildVolume, TEE_ARG, type PartsInput } from './parts.js';
+
+/** JSON-shaped resource as parsed from YAML. */
+export type KubeObject = Record<string, unknown>;
+
+/** Settings of the injected containers that come from the installation, not from the pod. */
+export interface InjectOptions {
+  /** Image of both injected containers; default `${IMAGE_REPOSITORY}:${VERSION}`. */
+  readonly image: string;
+  /** Coordinator mesh API HOST:PORT pinned in args; default `coordinator:${PORTS.coordinatorMesh}`. */
+  readonly coordinator: string;
+  /** Evidence source of the initializer (see attestation/issuers/select.ts); default 'auto'. */
+  readonly tee: 'auto' | 'configfs-tsm' | 'sev-guest' | 'tdx-guest';
+}
+
+/** Defaults of {@link InjectOptions}. */
+export const DEFAULT_INJECT_OPTIONS: InjectOptions = Object.freeze({
+  image: `${IMAGE_REPOSITORY}:${VERSION}`,
+  coordinator: `coordinator:${PORTS.coordinatorMesh}`,
+  tee: 'auto',
+});
+
+/** Kinds whose objects carry a pod template that `inject` changes. */
+export const POD_SPAWNING_KINDS: readonly string[] = Object.freeze(['Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob']);
+
+const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  Pod: [],
+  Deployment: ['spec', 'template'],
+  StatefulSet: ['spec', 'template'],
+  DaemonSet: ['spec', 'template'],
+  ReplicaSet: ['spec', 'template'],
+  Job: ['spec', 'template'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+});
+
+const OUR_CONTAINERS: ReadonlySet<string> = new Set([INJECTED.initializer, INJECTED.proxy]);
+
+/** Where the pod template lives: Pod → the object itself; Deployment etc. → spec.template; CronJob → spec.jobTemplate.spec.template. */
+export function podTemplateOf(resource: KubeObject): { readonly path: readonly string[]; readonly template: KubeObject } | undefined {
+  const kind = resource.kind;
+  if (typeof kind !== 'string' || !Object.hasOwn(TEMPLATE_PATHS, kind)) return undefined;
+  const path = TEMPLATE_PATHS[kind]!;
+  let at: unknown = resource;
+  for (const key of path) at = isObj(at) ? at[key] : undefined;
+  return isObj(at) ? { path, template: at } : undefined;
+}
+
+/** True when the pod template carries the `ccmesh.dev/injected` marker. */
+export function isInjected(resource: KubeObject): boolean {
+  const t = podTemplateOf(resource);
+  return t !== undefined && typeof templateAnnotations(t.template)[ANNOTATIONS.injected] === 'string';
+}
+
+/** `Kind namespace/name` of a resource for messages (`generateName*` when it has no name yet). */
+export function describeResource(resource: KubeObject): string {
+  const meta = isObj(resource.metadata) ? resource.metadata : {};
+  const name = typeof meta.name === 'string' && meta.name !== '' ? meta.name : typeof meta.generateName === 'string' ? `${meta.generateName}*` : '(unnamed)';
+  const ns = typeof meta.namespace === 'string' && meta.namespace !== '' ? `${meta.namespace}/` : '';
+  return `${typeof resource.kind === 'string' ? resource.kind : '(no kind)'} ${ns}${name}`;
+}
+
+function checkOptions(opts: InjectOptions): void {
+  const bad = (what: string, v: unknown, expected: string): CcmeshError =>
+    new CcmeshError(ErrorCode.USAGE, `invalid inject option ${what}: got ${JSON.stringify(v)}, expected ${expected}`);
+  if (typeof opts.image !== 'string' || opts.image === '' || /\s/.test(opts.image)) throw bad('image', opts.image, 'an image reference');
+  if (typeof opts.coordinator !== 'string' || !parseHostPort(opts.coordinator)) throw bad('coordinator', opts.coordinator, 'HOST:PORT or [IPv6]:PORT');
+  if (!Object.hasOwn(TEE_ARG, opts.tee)) throw bad('tee', opts.tee, `one of ${Object.keys(TEE_ARG).join(', ')}`);
+}
+
+/** Reads `obj[key]` as a list of objects; absent/null = empty; anything else is refused. */
+function listAt(obj: KubeObject, key: string, field: string, where: string): KubeObject[] {
+  const v = obj[key];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || !v.every(isObj)) throw refuse(where, field, 'is not a list of objects');
+  return v;
+}
+
+/**
+ * Returns a NEW object (input untouched, deep-copied); throws CcmeshError(ErrorCode.K8S_INJECT_REFUSED) naming the
+ * resource (kind/namespace/name), the field and the reason. Non-pod-spawning kinds and opted-out pods come back equal
+ * to the input.
+ */
+export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}): KubeObject {
+  const options: InjectOptions = { ...DEFAULT_INJECT_OPTIONS, ...opts };
+  checkOptions(options);
+  const out = structuredClone(resource);
+  const kind = out.kind;
+  if (typeof kind !== 'string' || !POD_SPAWNING_KINDS.includes(kind)) return out;
+  const where = describeResource(out);
+  const found = podTemplateOf(out);
+  const prefix = TEMPLATE_PATHS[kind]!.join('.');
+  const at = (field: string): string => (prefix === '' ? field : `${prefix}.${field}`);
+  if (!found) throw refuse(where, prefix, 'the pod template is missing or not an object');
+  const template = found.template;
+
+  if (template.metadata !== undefined && !isObj(template.metadata)) throw refuse(where, at('metadata'), 'is not an object');
+  const rawAnn = isObj(template.metadata) ? template.metadata.annotations : undefined;
+  if (rawAnn !== undefined && rawAnn !== null && !isObj(rawAnn)) throw refuse(where, at('metadata.annotations'), 'is not a map of strings');
+  if (isOptedOut(template, where)) return out;
+  const ann = readPodAnnotations(template, where);
+
+  const spec = template.spec;
+  if (!isObj(spec)) throw refuse(where, at('spec'), 'the pod spec is missing or not an object');
+  if (spec.hostNetwork === true) throw refuse(where, at('spec.hostNetwork'), "is true: a pod in the node's network namespace can't be captured or guarded");
+  const podSecurity = isObj(spec.securityContext) ? spec.securityContext : undefined;
+
+  const containers = listAt(spec, 'containers', at('spec.containers'), where);
+  if (containers.length === 0) throw refuse(where, at('spec.containers'), 'the pod has no containers');
+  const initContainers = listAt(spec, 'initContainers', at('spec.initContainers'), where);
+  const volumes = listAt(spec, 'volumes', at('spec.volumes'), where);
+
+  containers.forEach((c, i) => {
+    if (typeof c.name === 'string' && OUR_CONTAINERS.has(c.name)) {
+      throw refuse(where, at(`spec.containers[${i}].name`), `"${c.name}" is the name of a container ccmesh injects (as an init container)`);
+    }
+  });
+  const users: UserContainer[] = [
+    ...initContainers.map((c, i) => ({ c, field: at(`spec.initContainers[${i}]`) })).filter((u) => !OUR_CONTAINERS.has(u.c.name as string)),
+    ...containers.map((c, i) => ({ c, field: at(`spec.containers[${i}]`) })),
+  ];
+  for (const u of users) checkUserContainer(u, { security: podSecurity, field: at('spec.securityContext') }, ann.adminPort, where);
+
+  const ingress = parseIngressSpec(ann.ingress).entries;
+  const parts: PartsInput = {
+    image: options.image,
+    coordinator: options.coordinator,
+    tee: options.tee,
+    ingress: ann.ingress,
+    egress: ann.egress,
+    adminPort: ann.adminPort,
+    excludePorts: probeExcludePorts(users, ingress, ann.adminPort, where),
+    configMounts: configMounts(ann.configVolumes, volumes, users, where, at(`metadata.annotations["${ANNOTATIONS.configVolumes}"]`)),
+    ...(typeof podSecurity?.runAsUser === 'number' ? { secretOwner: podSecurity.runAsUser } : {}),
+  };
+  const wantInit = buildInitializer(parts);
+  const wantProxy = buildProxy(parts);
+
+  // Our containers: kept as given when exactly right and in place; replaced when the marker says a previous
+  // injection made them; otherwise they are someone else's containers under our names.
+  const inPlace = sameContainer(initContainers[0], wantInit) && sameContainer(initContainers[1], wantProxy)
+    && initContainers.slice(2).every((c) => !OUR_CONTAINERS.has(c.name as string));
+  if (!inPlace) {
+    const marked = typeof templateAnnotations(template)[ANNOTATIONS.injected] === 'string';
+    initContainers.forEach((c, i) => {
+      if (marked || !OUR_CONTAINERS.has(c.name as string)) return;
+      const want = c.name === INJECTED.initializer ? wantInit : wantProxy;
+      const differs = [...new Set([...Object.keys(c), ...Object.keys(want)])].filter((k) => !isDeepStrictEqual(c[k], want[k]));
+      const why = differs.length > 0 ? `differs in ${differs.join(', ')}` : `is at position ${i}`;
+      throw refuse(where, at(`spec.initContainers[${i}]`), `a container named "${String(c.name)}" ${why} from the one ccmesh injects, and the pod template has no ${ANNOTATIONS.injected} annotation`);
+    });
+  }
+
+  // Validate every user container's /ccmesh before changing anything.
+  const needsMount = users.map((u) => !hasAppMount(u, where));
+  const volIndex = volumes.findIndex((v) => v.name === INJECTED.volume);
+  const wantVolume = buildVolume();
+  if (volIndex >= 0 && !isDeepStrictEqual(volumes[volIndex], wantVolume)) {
+    throw refuse(where, at(`spec.volumes[${volIndex}]`), `a volume named "${INJECTED.volume}" exists with another definition than ccmesh's (an emptyDir with medium Memory)`);
+  }
+
+  users.forEach((u, i) => {
+    if (!needsMount[i]) return;
+    const mounts = mountsOf(u, where);
+    if (Array.isArray(u.c.volumeMounts)) mounts.push(buildAppMount());
+    else u.c.volumeMounts = [buildAppMount()];
+  });
+  if (!inPlace) {
+    const userInit = initContainers.filter((c) => !OUR_CONTAINERS.has(c.name as string));
+    spec.initContainers = [wantInit, wantProxy, ...userInit];
+  }
+  if (volIndex < 0) {
+    if (Array.isArray(spec.volumes)) (spec.volumes as unknown[]).push(wantVolume);
+    else spec.volumes = [wantVolume];
+  }
+  if (!isObj(template.metadata)) template.metadata = {};
+  const meta = template.metadata as KubeObject;
+  if (!isObj(meta.annotations)) meta.annotations = {};
+  (meta.annotations as KubeObject)[ANNOTATIONS.injected] = VERSION;
+  return out;
+}
+
+/** Where the API server's ServiceAccount admission plugin mounts the token into every container of a pod. */
+const SERVICE_ACCOUNT_MOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * True when `actual` is the container we would inject, allowing for the one change the API server makes before
+ * admission webhooks run: the ServiceAccount token mount appended to every container of a pod created from an
+ * injected template. Without this a controller's pods would be re-injected (and refused when a policy pins them).
+ */
+function sameContainer(actual: Record<string, unknown> | undefined, want: Record<string, unknown>): boolean {
+  if (isDeepStrictEqual(actual, want) || actual === undefined) return actual !== undefined;
+  const mounts = actual.volumeMounts;
+  if (!Array.isArray(mounts)) return false;
+  const kept = mounts.filter((m: unknown) => !(isObj(m) && m.mountPath === SERVICE_ACCOUNT_MOUNT));
+  return kept.length < mounts.length && isDeepStrictEqual({ ...actual, volumeMounts: kept }, want);
+}

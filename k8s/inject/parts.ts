@@ -1,0 +1,135 @@
+/**
+ * The objects `inject` adds to a pod template: the initializer init container, the proxy native sidecar and the
+ * `ccmesh` in-memory volume. Each builder returns a fresh object with a fixed key order, so the same inputs always
+ * serialise to the same bytes (a Kata policy computed over the output stays valid).
+ *
+ * Fields the API server would default (imagePullPolicy, terminationMessage*, probe timeouts, port protocol, httpGet
+ * scheme) are written out explicitly: a stored, defaulted object then still deep-equals what `inject` builds, so a
+ * webhook UPDATE of an injected workload is recognised as already injected instead of being refused.
+ */
+import { PATHS, PROXY_UID, SIDECAR_ADMIN_PATHS } from '../../lib/well-known.js';
+import { INJECTED } from '../constants.js';
+
+/** JSON-shaped Kubernetes object. */
+type Obj = Record<string, unknown>;
+
+/** Capabilities both injected containers need: NET_ADMIN installs/changes rules, NET_RAW runs iptables. */
+const NET_CAPS = Object.freeze(['NET_ADMIN', 'NET_RAW']);
+
+/** Resource requests of the injected containers (requests only: a memory limit would OOM-kill the mesh). */
+export const INJECTED_REQUESTS = Object.freeze({
+  initializer: Object.freeze({ cpu: '50m', memory: '64Mi' }),
+  proxy: Object.freeze({ cpu: '100m', memory: '64Mi' }),
+});
+
+/** Name of the sidecar's admin container port. */
+export const ADMIN_PORT_NAME = 'ccmesh-admin';
+
+/** Values of `--tee` the initializer accepts, by InjectOptions `tee` (the initializer calls configfs-tsm `configfs`). */
+export const TEE_ARG = Object.freeze({
+  auto: 'auto',
+  'configfs-tsm': 'configfs',
+  'sev-guest': 'sev-guest',
+  'tdx-guest': 'tdx-guest',
+} as const);
+
+/** What the injected containers are built from. */
+export interface PartsInput {
+  readonly image: string;
+  readonly coordinator: string;
+  readonly tee: keyof typeof TEE_ARG;
+  readonly ingress: string;
+  readonly egress: string;
+  readonly adminPort: number;
+  /** Ports kubelet probes reach in plaintext, never captured (sorted, distinct). */
+  readonly excludePorts: readonly number[];
+  /** Config volumes the initializer hashes: volume name and the path every app container mounts it at. */
+  readonly configMounts: readonly { readonly name: string; readonly mountPath: string }[];
+  /** The pod's `securityContext.runAsUser`: the app's uid, which gets the workload secret. */
+  readonly secretOwner?: number;
+}
+
+/** The `ccmesh` volume: memory-backed, so keys and the workload secret never reach the host's disk. */
+export function buildVolume(): Obj {
+  return { name: INJECTED.volume, emptyDir: { medium: 'Memory' } };
+}
+
+/** The mount of the `ccmesh` volume added to every user container: read-only (the app only reads its secret). */
+export function buildAppMount(): Obj {
+  return { name: INJECTED.volume, mountPath: PATHS.root, readOnly: true };
+}
+
+/**
+ * The initializer: runs as root to install the inbound guard (NET_ADMIN + NET_RAW, and CHOWN to hand the files to
+ * their readers; every other capability dropped), then attests and writes the pod's credentials into the `ccmesh`
+ * volume.
+ */
+export function buildInitializer(p: PartsInput): Obj {
+  return {
+    name: INJECTED.initializer,
+    image: p.image,
+    imagePullPolicy: 'IfNotPresent',
+    args: ['initializer', '--coordinator', p.coordinator, '--tee', TEE_ARG[p.tee], ...(p.secretOwner !== undefined ? ['--secret-owner', String(p.secretOwner)] : [])],
+    resources: { requests: { ...INJECTED_REQUESTS.initializer } },
+    securityContext: {
+      runAsUser: 0,
+      runAsNonRoot: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      // CHOWN: the TLS files go to the sidecar's uid (it renews into that directory), the secret to the app's.
+      capabilities: { add: [...NET_CAPS, 'CHOWN'], drop: ['ALL'] },
+    },
+    volumeMounts: [
+      { name: INJECTED.volume, mountPath: PATHS.root },
+      ...p.configMounts.map((m) => ({ name: m.name, mountPath: m.mountPath, readOnly: true })),
+    ],
+    terminationMessagePath: '/dev/termination-log',
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}
+
+/** The pinned args of the proxy: empty specs are left out (absent = the restrictive default). */
+export function proxyArgs(p: PartsInput): string[] {
+  const args = ['proxy'];
+  if (p.ingress.trim() !== '') args.push('--ingress', p.ingress);
+  if (p.egress.trim() !== '') args.push('--egress', p.egress);
+  args.push('--admin-port', String(p.adminPort), '--coordinator', p.coordinator);
+  if (p.excludePorts.length > 0) args.push('--exclude-ports', p.excludePorts.join(','));
+  return args;
+}
+
+function httpProbe(path: string, port: number, periodSeconds: number, failureThreshold: number): Obj {
+  return { httpGet: { path, port, scheme: 'HTTP' }, periodSeconds, failureThreshold, timeoutSeconds: 1, successThreshold: 1 };
+}
+
+/**
+ * The proxy as a native sidecar (an init container with `restartPolicy: Always`): kubelet starts the next
+ * containers only once its startup probe (`/ready`) passes, i.e. once the rules are verified and the guard lifted.
+ */
+export function buildProxy(p: PartsInput): Obj {
+  return {
+    name: INJECTED.proxy,
+    image: p.image,
+    imagePullPolicy: 'IfNotPresent',
+    args: proxyArgs(p),
+    ports: [{ name: ADMIN_PORT_NAME, containerPort: p.adminPort, protocol: 'TCP' }],
+    restartPolicy: 'Always',
+    // Rules + listeners take seconds; two minutes before kubelet restarts the sidecar.
+    startupProbe: httpProbe(SIDECAR_ADMIN_PATHS.ready, p.adminPort, 1, 120),
+    livenessProbe: httpProbe(SIDECAR_ADMIN_PATHS.live, p.adminPort, 10, 3),
+    // Drift found by the watchdog makes /ready fail: the pod leaves its Services' endpoints.
+    readinessProbe: httpProbe(SIDECAR_ADMIN_PATHS.ready, p.adminPort, 5, 3),
+    resources: { requests: { ...INJECTED_REQUESTS.proxy } },
+    securityContext: {
+      runAsUser: PROXY_UID,
+      runAsGroup: PROXY_UID,
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { add: [...NET_CAPS], drop: ['ALL'] },
+    },
+    volumeMounts: [{ name: INJECTED.volume, mountPath: PATHS.root }],
+    terminationMessagePath: '/dev/termination-log',
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}
