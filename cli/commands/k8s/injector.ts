@@ -1,0 +1,151 @@
+/**
+ * `ccmesh injector`: parse flags → serving credentials → start the webhook → make its configuration trust the CA
+ * → ready → wait for SIGINT/SIGTERM → drain → exit. Configuration errors exit 64 with every problem listed.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startAdminHttp, type RunningAdminHttp } from '../../../lib/http/admin-server.js';
+import { systemClock } from '../../../lib/clock.js';
+import { describeError } from '../../../lib/errors.js';
+import { createLogger } from '../../../lib/log.js';
+import { createRegistry } from '../../../lib/metrics.js';
+import { ADMIN_HTTP_PATHS, EXIT, PORTS } from '../../../lib/well-known.js';
+import { INSTALL_NAMES } from '../../../k8s/constants.js';
+import type { InjectOptions } from '../../../k8s/inject/inject.js';
+import { startInjector } from '../../../k8s/webhook/injector.js';
+import { inClusterApiUrl, KubeClient, SERVICE_ACCOUNT_DIR, serviceAccountConfig } from '../../../k8s/webhook/kube-client.js';
+import { createInjectorMetrics } from '../../../k8s/webhook/metrics.js';
+import { WEBHOOK_SERVER_DEFAULTS } from '../../../k8s/webhook/server.js';
+import { readCommandFlags, wantsHelp } from '../../flags.js';
+import type { CliIo } from '../../io.js';
+
+const FLAGS = {
+  port: { type: 'string' },
+  'listen-host': { type: 'string' },
+  service: { type: 'string' },
+  namespace: { type: 'string' },
+  'webhook-config': { type: 'string' },
+  'tls-dir': { type: 'string' },
+  'reload-interval': { type: 'string' },
+  image: { type: 'string' },
+  coordinator: { type: 'string' },
+  tee: { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'log-level': { type: 'string' },
+  'kube-api': { type: 'string' },
+  'service-account-dir': { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+const TEES = ['auto', 'configfs-tsm', 'sev-guest', 'tdx-guest'] as const satisfies readonly InjectOptions['tee'][];
+
+/** Usage of `ccmesh injector`. */
+export const INJECTOR_USAGE = `Usage:
+  ccmesh injector [--port ${PORTS.injectorWebhook}] [--service ${INSTALL_NAMES.injector}] [--namespace NS]
+                  [--webhook-config ${INSTALL_NAMES.webhookConfiguration}] [--tls-dir DIR [--reload-interval 10s]] [--metrics-port ${PORTS.injectorMetrics}]
+                  [--image IMAGE] [--coordinator HOST:PORT] [--tee auto|configfs-tsm|sev-guest|tdx-guest]
+                  [--kube-api https://HOST:PORT] [--service-account-dir DIR] [--log-level info]
+
+Serves the sidecar-injection admission webhook: AdmissionReview v1 over HTTPS on POST ${INSTALL_NAMES.webhookPath},
+answered with a JSONPatch built by the same inject as "ccmesh generate". Pods whose Kata policy or initdata
+annotation was computed before injection are refused, not mutated.
+
+  --port              HTTPS port of the webhook (default ${PORTS.injectorWebhook}; 0 = any free port); also GET /healthz, /readyz
+  --listen-host       address to bind (default 0.0.0.0)
+  --service           Service name the API server calls (default ${INSTALL_NAMES.injector})
+  --namespace         its namespace (default: the service account's namespace file)
+  --webhook-config    MutatingWebhookConfiguration whose caBundle is set (default ${INSTALL_NAMES.webhookConfiguration})
+  --tls-dir           use tls.crt, tls.key (and ca.crt, if present) from DIR instead of a self-managed CA;
+                      re-read every --reload-interval (default 10s). Without ca.crt the caBundle is left alone.
+  --image, --coordinator, --tee
+                      passed to inject (the injected containers' image, Coordinator address, evidence source)
+  --metrics-port      plain-HTTP port of ${ADMIN_HTTP_PATHS.livenessProbe}, ${ADMIN_HTTP_PATHS.readinessProbe}, ${ADMIN_HTTP_PATHS.startupProbe} and ${ADMIN_HTTP_PATHS.metrics}
+                      (default ${PORTS.injectorMetrics}; 0 = any free port)
+  --kube-api          API server URL (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)
+  --service-account-dir
+                      token, ca.crt and namespace of the API credentials (default ${SERVICE_ACCOUNT_DIR})
+  --log-level         debug, info, warn or error (default info); JSON lines on stderr
+
+Without --tls-dir a fresh CA and serving certificate are made at every start and kept in memory only; the webhook
+reports ready once the webhook configuration's caBundle holds that CA. Run one replica in that mode (each replica
+would publish its own CA); use --tls-dir (e.g. a cert-manager Certificate) for several replicas.
+`;
+
+/** Runs the webhook until the process is signalled. */
+export async function injectorCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  if (wantsHelp(argv)) {
+    io.stdout(INJECTOR_USAGE);
+    return EXIT.ok;
+  }
+  const { r } = readCommandFlags('injector', argv, FLAGS);
+  // 0 binds any free port (tests); the bound ports are logged.
+  const port = r.integer('port', 0, 65535, PORTS.injectorWebhook);
+  const metricsPort = r.integer('metrics-port', 0, 65535, PORTS.injectorMetrics);
+  const tee = r.oneOf('tee', TEES, 'auto');
+  const level = r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info');
+  const reloadMs = r.duration('reload-interval', 10_000);
+  if (reloadMs !== undefined && reloadMs < 100) r.issue('reload-interval', r.raw('reload-interval'), 'at least 100ms');
+  const saDir = r.raw('service-account-dir') ?? SERVICE_ACCOUNT_DIR;
+  const kubeApi = r.raw('kube-api') ?? inClusterApiUrl(process.env.KUBERNETES_SERVICE_HOST, process.env.KUBERNETES_SERVICE_PORT);
+  if (kubeApi !== undefined && !/^https:\/\/[^/?#]+\/?$/.test(kubeApi)) r.issue('kube-api', kubeApi, 'an https://HOST:PORT URL');
+  for (const f of ['service', 'namespace', 'webhook-config', 'image', 'coordinator', 'tls-dir', 'listen-host'] as const) {
+    if (r.raw(f) === '') r.issue(f, '', 'a non-empty value');
+  }
+  let namespace = r.raw('namespace');
+  if (namespace === undefined) {
+    try {
+      namespace = (await readFile(join(saDir, 'namespace'), 'utf8')).trim();
+    } catch (err) {
+      r.issue('namespace', undefined, `a namespace (not in a cluster: ${join(saDir, 'namespace')} is unreadable: ${describeError(err)})`);
+    }
+  }
+  r.finish();
+
+  const injectOpts: Partial<InjectOptions> = {
+    tee: tee!,
+    ...(r.raw('image') !== undefined ? { image: r.raw('image')! } : {}),
+    ...(r.raw('coordinator') !== undefined ? { coordinator: r.raw('coordinator')! } : {}),
+  };
+  const logger = createLogger({ component: 'injector', level: level!, sink: (line) => io.stderr(line + '\n') });
+  const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'injector' } });
+  const metrics = createInjectorMetrics(registry);
+  const kube = kubeApi !== undefined ? new KubeClient(await serviceAccountConfig(kubeApi, saDir)) : undefined;
+  let admin: RunningAdminHttp | undefined;
+  try {
+    const injector = await startInjector(
+      {
+        server: { host: r.raw('listen-host') ?? '0.0.0.0', port: port!, path: INSTALL_NAMES.webhookPath, ...WEBHOOK_SERVER_DEFAULTS },
+        inject: injectOpts,
+        service: r.raw('service') ?? INSTALL_NAMES.injector,
+        namespace: namespace!,
+        webhookConfiguration: r.raw('webhook-config') ?? INSTALL_NAMES.webhookConfiguration,
+        tlsDir: r.raw('tls-dir'),
+        reloadIntervalMs: reloadMs!,
+      },
+      { logger, metrics, clock: systemClock, kube, ...(io.signal ? { signal: io.signal } : {}) },
+    );
+    const live = (): { ok: boolean; body: string } => ({ ok: true, body: 'live' });
+    admin = await startAdminHttp(r.raw('listen-host') ?? '0.0.0.0', metricsPort!, {
+      [ADMIN_HTTP_PATHS.startupProbe]: live,
+      [ADMIN_HTTP_PATHS.livenessProbe]: live,
+      [ADMIN_HTTP_PATHS.readinessProbe]: () => (injector.isReady() ? { ok: true, body: 'ready' } : { ok: false, body: 'not ready: the webhook configuration does not trust the serving CA yet' }),
+    }, registry);
+    logger.info('admin listening', { port: admin.port, paths: Object.values(ADMIN_HTTP_PATHS) });
+    const stopped = new Promise<void>((resolve) => {
+      if (!io.signal || io.signal.aborted) return resolve();
+      io.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    // A caBundle failure that retrying can't fix (e.g. missing RBAC) ends the process: the pod's restarts and
+    // this message make it visible, where an unready pod alone would not say why.
+    const failed = injector.ready.then(() => new Promise<never>(() => undefined), (err: unknown) => err);
+    const outcome = await Promise.race([stopped.then(() => undefined), failed]);
+    logger.info('injector draining');
+    await injector.close();
+    if (outcome !== undefined && !(io.signal?.aborted ?? false)) throw outcome;
+    logger.info('injector stopped');
+    return EXIT.ok;
+  } finally {
+    await admin?.close();
+    await kube?.close();
+  }
+}

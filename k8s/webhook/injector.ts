@@ -1,0 +1,137 @@
+/**
+ * The injector unit: obtain serving credentials (self-managed or from a directory), serve the webhook, make the
+ * webhook configuration trust the CA, and only then report ready. With `--tls-dir` the files are polled and a
+ * change is adopted without a restart; a new CA is added to the caBundle (next to the old one) before the server
+ * switches to it, so the API server never sees a certificate it doesn't trust yet.
+ */
+import type { Clock } from '../../lib/clock.js';
+import { CcmeshError, ErrorCode, describeError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import { inject, type InjectOptions } from '../inject/inject.js';
+import { reviewAdmission } from './admission.js';
+import { syncCaBundle, type Backoff } from './ca-bundle.js';
+import type { KubeClient } from './kube-client.js';
+import type { InjectorMetrics } from './metrics.js';
+import { checkCredentials, startWebhookServer, type WebhookServerConfig } from './server.js';
+import { createSelfManagedCredentials, loadTlsDir, serviceDnsNames, type ServingCredentials } from './serving-cert.js';
+
+/** Plain settings of the injector, parsed at the edge. */
+export interface InjectorConfig {
+  readonly server: WebhookServerConfig;
+  /** Options for `inject` (image, Coordinator address, TEE). */
+  readonly inject: Partial<InjectOptions>;
+  /** Service and namespace the API server reaches the webhook through (the self-managed certificate's names). */
+  readonly service: string;
+  readonly namespace: string;
+  /** MutatingWebhookConfiguration whose caBundle is managed. */
+  readonly webhookConfiguration: string;
+  /** Directory with tls.crt, tls.key and optionally ca.crt; undefined = self-managed certificate. */
+  readonly tlsDir: string | undefined;
+  /** How often `tlsDir` is checked for changes. */
+  readonly reloadIntervalMs: number;
+}
+
+/** Live handles of the injector. */
+export interface InjectorRuntime {
+  readonly logger: Logger;
+  readonly metrics: InjectorMetrics;
+  readonly clock: Clock;
+  /** The API client; undefined when no API is configured (then a CA to publish is a configuration error). */
+  readonly kube: Pick<KubeClient, 'getWebhooks' | 'patchCaBundle'> | undefined;
+  readonly signal?: AbortSignal;
+  readonly backoff?: Backoff;
+}
+
+/** A running injector. */
+export interface RunningInjector {
+  readonly port: number;
+  /** Resolves once the webhook configuration trusts the serving CA; rejects when that failed for good. */
+  readonly ready: Promise<void>;
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+/** Starts the injector; resolves once the server listens (readiness follows through `ready`). */
+export async function startInjector(config: InjectorConfig, rt: InjectorRuntime): Promise<RunningInjector> {
+  const { logger, metrics } = rt;
+  // inject checks its options before anything else: a resource it ignores surfaces a bad --image or --coordinator
+  // now, as a usage error, instead of as a failure of every admission request.
+  inject({ kind: 'ConfigMap' }, config.inject);
+  let creds: ServingCredentials = config.tlsDir !== undefined
+    ? await loadTlsDir(config.tlsDir)
+    : await createSelfManagedCredentials(serviceDnsNames(config.service, config.namespace), rt.clock);
+  if (creds.caPem !== undefined && rt.kube === undefined) {
+    throw new CcmeshError(
+      ErrorCode.USAGE,
+      `the serving CA must be put into the caBundle of mutatingwebhookconfiguration ${config.webhookConfiguration}, but no Kubernetes API is configured (not in a cluster and no --kube-api)`,
+    );
+  }
+  let ready = false;
+  metrics.ready.set(0);
+  const server = await startWebhookServer(config.server, creds, { logger, metrics, ready: () => ready, review: (body) => reviewAdmission(body, config.inject) });
+  logger.info('webhook listening', { port: server.port, path: config.server.path, credentials: config.tlsDir === undefined ? 'self-managed' : config.tlsDir });
+
+  const publish = async (caPem: string | undefined): Promise<void> => {
+    if (caPem === undefined) {
+      logger.info('no ca.crt supplied: the caBundle is left to whoever issued the certificate', { configuration: config.webhookConfiguration });
+      return;
+    }
+    await syncCaBundle(config.webhookConfiguration, caPem, { client: rt.kube!, logger, metrics, ...(rt.signal ? { signal: rt.signal } : {}), ...(rt.backoff ? { backoff: rt.backoff } : {}) });
+  };
+  const readyPromise = publish(creds.caPem).then(() => {
+    ready = true;
+    metrics.ready.set(1);
+    logger.info('injector ready');
+  });
+  // The caller observes failures through `ready`; this keeps an unobserved rejection from crashing the process.
+  readyPromise.catch(() => undefined);
+
+  let timer: NodeJS.Timeout | undefined;
+  let reloading = false;
+  if (config.tlsDir !== undefined) {
+    const dir = config.tlsDir;
+    timer = setInterval(() => {
+      if (reloading) return;
+      reloading = true;
+      reload(dir).finally(() => {
+        reloading = false;
+      }).catch(() => undefined);
+    }, config.reloadIntervalMs);
+  }
+
+  async function reload(dir: string): Promise<void> {
+    let next: ServingCredentials;
+    try {
+      next = await loadTlsDir(dir);
+      if (next.fingerprint === creds.fingerprint) return;
+      checkCredentials(next);
+    } catch (err) {
+      // Half-written Secret updates are normal for a moment; keep serving the old credentials.
+      logger.warn('serving credentials unusable; keeping the current ones', { dir, error: describeError(err) });
+      return;
+    }
+    try {
+      if (next.caPem !== undefined && next.caPem !== creds.caPem) {
+        await publish(creds.caPem !== undefined ? next.caPem + creds.caPem : next.caPem);
+      }
+    } catch (err) {
+      logger.error('could not publish the new CA; keeping the current credentials', { error: err });
+      return;
+    }
+    server.setCredentials(next);
+    creds = next;
+    logger.info('serving credentials reloaded', { dir });
+  }
+
+  return {
+    port: server.port,
+    ready: readyPromise,
+    isReady: () => ready,
+    close: async () => {
+      if (timer) clearInterval(timer);
+      ready = false;
+      metrics.ready.set(0);
+      await server.close();
+    },
+  };
+}

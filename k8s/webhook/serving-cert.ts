@@ -1,0 +1,128 @@
+/**
+ * The webhook's serving certificate. Self-managed (the default): at startup a fresh ECDSA P-256 CA and a leaf for
+ * the Service's DNS names, held only in memory; the CA goes into the webhook configuration's caBundle. Supplied:
+ * `tls.crt`, `tls.key` and optionally `ca.crt` read from a directory (e.g. a cert-manager Secret volume).
+ */
+import { createHash, createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { CcmeshError, ErrorCode, describeError } from '../../lib/errors.js';
+import type { Clock } from '../../lib/clock.js';
+import { x509 } from '../../lib/pki/x509.js';
+
+/** Key, chain and CA that the webhook serves with and that the API server must trust. */
+export interface ServingCredentials {
+  readonly keyPem: string;
+  /** Leaf certificate (and any intermediates), PEM. */
+  readonly certPem: string;
+  /** CA bundle for the webhook configuration's caBundle, PEM; undefined when not supplied (someone else sets it). */
+  readonly caPem: string | undefined;
+  /** SHA-256 over key, cert and CA, to notice a change on reload. */
+  readonly fingerprint: string;
+}
+
+/** DNS names the API server may use to reach `service` in `namespace`. */
+export function serviceDnsNames(service: string, namespace: string): string[] {
+  return [`${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`, `${service}.${namespace}`, service];
+}
+
+const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+const DAY_MS = 86_400_000;
+/** Lifetime of the self-managed CA and leaf. The pair lives as long as the process; a restart makes a new one. */
+export const SELF_MANAGED_LIFETIME_MS = 2 * 365 * DAY_MS;
+
+function serial(): string {
+  // Positive 16-byte serial: clear the top bit.
+  const b = webcrypto.getRandomValues(new Uint8Array(16));
+  b[0] = b[0]! & 0x7f | 0x01;
+  return Buffer.from(b).toString('hex');
+}
+
+async function pkcs8Pem(key: webcrypto.CryptoKey): Promise<string> {
+  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
+  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').trimEnd()}\n-----END PRIVATE KEY-----\n`;
+}
+
+function pemOf(cert: x509.X509Certificate): string {
+  return `${cert.toString('pem').trimEnd()}\n`;
+}
+
+/** Fingerprint of a credential set, to detect a change. */
+export function fingerprintOf(keyPem: string, certPem: string, caPem: string | undefined): string {
+  return createHash('sha256').update(keyPem).update('\0').update(certPem).update('\0').update(caPem ?? '').digest('hex');
+}
+
+/**
+ * Makes a CA (`CN=ccmesh injector CA`) and a serving leaf whose SANs are `names` (DNS names; IP literals become IP
+ * SANs), both valid from one minute ago.
+ */
+export async function createSelfManagedCredentials(names: readonly string[], clock: Clock, lifetimeMs = SELF_MANAGED_LIFETIME_MS): Promise<ServingCredentials> {
+  if (names.length === 0) throw new CcmeshError(ErrorCode.PKI_INPUT_INVALID, 'the serving certificate needs at least one name');
+  const now = clock.nowMs();
+  const notBefore = new Date(now - 60_000);
+  const notAfter = new Date(now + lifetimeMs);
+  const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const caName = 'CN=ccmesh injector CA';
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: caName,
+    notBefore,
+    notAfter,
+    keys: caKeys,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
+    ],
+  });
+  const leafKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const leaf = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${names[0]!}`,
+    issuer: ca.subject,
+    notBefore,
+    notAfter,
+    publicKey: leafKeys.publicKey,
+    signingKey: caKeys.privateKey,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+      new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: isIP(value) !== 0 ? ('ip' as const) : ('dns' as const), value })), false),
+      await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
+    ],
+  });
+  const keyPem = await pkcs8Pem(leafKeys.privateKey);
+  const certPem = pemOf(leaf);
+  const caPem = pemOf(ca);
+  return { keyPem, certPem, caPem, fingerprint: fingerprintOf(keyPem, certPem, caPem) };
+}
+
+/** File names inside `--tls-dir` (the keys of a `kubernetes.io/tls` Secret, plus cert-manager's `ca.crt`). */
+export const TLS_DIR_FILES = Object.freeze({ cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt' });
+
+/** Reads and checks the credentials in `dir`: the key must match the leaf; `ca.crt` is optional. */
+export async function loadTlsDir(dir: string): Promise<ServingCredentials> {
+  const read = async (name: string, optional: boolean): Promise<string | undefined> => {
+    try {
+      return await readFile(join(dir, name), 'utf8');
+    } catch (err) {
+      if (optional && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `reading the webhook serving credentials: ${join(dir, name)}: ${describeError(err)}`, { cause: err });
+    }
+  };
+  const certPem = (await read(TLS_DIR_FILES.cert, false))!;
+  const keyPem = (await read(TLS_DIR_FILES.key, false))!;
+  const caPem = await read(TLS_DIR_FILES.ca, true);
+  try {
+    const leaf = new X509Certificate(certPem);
+    if (!leaf.checkPrivateKey(createPrivateKey(keyPem))) throw new Error(`${TLS_DIR_FILES.key} is not the key of ${TLS_DIR_FILES.cert}`);
+    if (caPem !== undefined) new X509Certificate(caPem);
+  } catch (err) {
+    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `the webhook serving credentials in ${dir} are unusable: ${describeError(err)}`, { cause: err });
+  }
+  return { keyPem, certPem, caPem: caPem === '' ? undefined : caPem, fingerprint: fingerprintOf(keyPem, certPem, caPem) };
+}
