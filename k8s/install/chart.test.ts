@@ -1,0 +1,237 @@
+/**
+ * Static tests of charts/ccmesh (no `helm` binary here): values.yaml equals the TypeScript defaults, the schema
+ * describes the same keys, every `.Values` reference exists and every value is used, the `ccmesh.const.*` helpers
+ * equal the shared constants, the YAML outside actions parses and its literal fields equal `install --print` at the
+ * same place, the chart fails like the CLI on etcd / replicas > 1, Chart.yaml carries the package version, and the
+ * README lists every value.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { parse, parseAllDocuments } from 'yaml';
+import { VERSION } from '../../lib/version.js';
+import { ADMIN_HTTP_PATHS, COORDINATOR_STORE_DIR, PORTS } from '../../lib/well-known.js';
+import { repoRoot } from '../../test/fixtures.js';
+import { ANNOTATIONS, INJECTION_NAMESPACE_LABEL, INSTALL_NAMES } from '../constants.js';
+import { buildInstall } from './build.js';
+import { findIncludes, findValuesRefs, inlineIncludes, plainHelpers, readDefines, stripActions } from './helm-static.js';
+import { NONROOT_ID, TMP_DIR, WEBHOOK_SERVICE_PORT } from './pod-parts.js';
+import { DEFAULT_VALUES, ETCD_NOT_BUILT, parseInstallValues, REPLICAS_NOT_BUILT, VALUES_SPEC, type ValueSpec } from './values.js';
+
+const CHART = join(repoRoot, 'charts', 'ccmesh');
+const read = (rel: string): string => readFileSync(join(CHART, rel), 'utf8');
+const templateFiles = readdirSync(join(CHART, 'templates')).filter((f) => f.endsWith('.yaml')).sort();
+const helpers = read('templates/_helpers.tpl');
+const allTemplates = [helpers, ...templateFiles.map((f) => read(`templates/${f}`))].join('\n');
+const schema = JSON.parse(read('values.schema.json')) as JsonSchema;
+const valuesYaml = parse(read('values.yaml')) as unknown;
+
+interface JsonSchema {
+  type?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: boolean | JsonSchema;
+  items?: JsonSchema;
+  enum?: string[];
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  description?: string;
+}
+
+/** Leaf paths of the spec (maps and lists are leaves). */
+function leafPaths(spec: ValueSpec, path = ''): string[] {
+  if (spec.type !== 'object') return [path];
+  return Object.entries(spec.fields).flatMap(([k, s]) => leafPaths(s, path ? `${path}.${k}` : k));
+}
+
+function atPath(o: unknown, path: readonly (string | number)[]): unknown {
+  let cur = o;
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string | number, unknown>)[p];
+  }
+  return cur;
+}
+
+void t.test('Chart.yaml: apiVersion v2, name ccmesh, version and appVersion = the package version', async (t) => {
+  const chart = parse(read('Chart.yaml')) as Record<string, unknown>;
+  t.equal(chart.apiVersion, 'v2');
+  t.equal(chart.name, 'ccmesh');
+  t.equal(chart.version, VERSION);
+  t.equal(chart.appVersion, VERSION);
+  t.match(VERSION, /^\d+\.\d+\.\d+/, 'VERSION was read from package.json');
+});
+
+void t.test('values.yaml holds exactly the defaults of install --print', async (t) => {
+  t.strictSame(valuesYaml, DEFAULT_VALUES);
+  t.same(parseInstallValues(valuesYaml, 'values.yaml'), DEFAULT_VALUES, 'and passes the strict parser');
+});
+
+void t.test('values.schema.json describes exactly the same keys, types and constraints', async (t) => {
+  const compare = (spec: ValueSpec, s: JsonSchema | undefined, path: string): void => {
+    const where = path || '(root)';
+    if (!s) {
+      t.fail(`${where}: missing from the schema`);
+      return;
+    }
+    t.ok(s.description && s.description.length > 0, `${where}: has a description`);
+    switch (spec.type) {
+      case 'object':
+        t.equal(s.type, 'object', `${where}: object`);
+        t.equal(s.additionalProperties, false, `${where}: unknown keys refused`);
+        t.same(Object.keys(s.properties ?? {}), Object.keys(spec.fields), `${where}: same keys`);
+        t.same(s.required, Object.keys(spec.fields), `${where}: all keys required (values.yaml supplies them)`);
+        for (const [k, sub] of Object.entries(spec.fields)) compare(sub, s.properties?.[k], path ? `${path}.${k}` : k);
+        return;
+      case 'string':
+        t.equal(s.type, 'string', `${where}: string`);
+        t.equal(s.pattern, spec.pattern, `${where}: same pattern`);
+        return;
+      case 'integer':
+        t.same([s.type, s.minimum, s.maximum], ['integer', spec.minimum, spec.maximum], `${where}: integer range`);
+        return;
+      case 'boolean':
+        t.equal(s.type, 'boolean', `${where}: boolean`);
+        return;
+      case 'enum':
+        t.equal(s.type, 'string', `${where}: string enum`);
+        t.same(s.enum, spec.values, `${where}: same enum`);
+        return;
+      case 'stringMap':
+        t.equal(s.type, 'object', `${where}: map`);
+        t.same(s.additionalProperties, { type: 'string' }, `${where}: of strings`);
+        return;
+      case 'stringList':
+        t.equal(s.type, 'array', `${where}: list`);
+        t.same(s.items, { type: 'string', ...(spec.pattern ? { pattern: spec.pattern } : {}) }, `${where}: of strings`);
+        return;
+    }
+  };
+  compare(VALUES_SPEC, schema, '');
+  // Every pattern in the schema accepts its default (Helm validates values.yaml against the schema).
+  for (const p of leafPaths(VALUES_SPEC)) {
+    const s = atPath(schema, p.split('.').flatMap((k) => ['properties', k])) as JsonSchema;
+    const v = atPath(DEFAULT_VALUES, p.split('.'));
+    if (s.pattern && typeof v === 'string') t.match(v, new RegExp(s.pattern), `${p} default matches its pattern`);
+  }
+});
+
+void t.test('every .Values reference exists in values.yaml and the schema; every value is used', async (t) => {
+  const refs = findValuesRefs(allTemplates);
+  t.ok(refs.length >= 15, `found ${refs.length} references`);
+  for (const ref of refs) {
+    const keys = ref.split('.');
+    t.not(atPath(valuesYaml, keys), undefined, `${ref} is in values.yaml`);
+    t.ok(atPath(schema, keys.flatMap((k) => ['properties', k])), `${ref} is in values.schema.json`);
+  }
+  // Planned values the chart deliberately does not render yet.
+  const unusedOnPurpose = new Set(['coordinator.store.etcdEndpoints']);
+  for (const leaf of leafPaths(VALUES_SPEC)) {
+    if (unusedOnPurpose.has(leaf)) continue;
+    t.ok(refs.some((r) => leaf === r || leaf.startsWith(`${r}.`)), `${leaf} is used by a template`);
+  }
+  t.same(findValuesRefs('{{ .Values.a.b_c }} {{ $.Values.d }} {{ .Valuesx }}'), ['a.b_c', 'd'], 'the reference finder itself');
+});
+
+const EXPECTED_CONSTANTS: Readonly<Record<string, string>> = {
+  coordinatorUserPort: String(PORTS.coordinatorUser),
+  coordinatorMeshPort: String(PORTS.coordinatorMesh),
+  coordinatorMetricsPort: String(PORTS.coordinatorMetrics),
+  injectorWebhookPort: String(PORTS.injectorWebhook),
+  injectorMetricsPort: String(PORTS.injectorMetrics),
+  webhookServicePort: String(WEBHOOK_SERVICE_PORT),
+  startupProbePath: ADMIN_HTTP_PATHS.startupProbe,
+  livenessProbePath: ADMIN_HTTP_PATHS.livenessProbe,
+  readinessProbePath: ADMIN_HTTP_PATHS.readinessProbe,
+  metricsPath: ADMIN_HTTP_PATHS.metrics,
+  coordinatorStoreDir: COORDINATOR_STORE_DIR,
+  tmpDir: TMP_DIR,
+  nonrootId: String(NONROOT_ID),
+  coordinatorName: INSTALL_NAMES.coordinator,
+  coordinatorReadyName: INSTALL_NAMES.coordinatorReady,
+  injectorName: INSTALL_NAMES.injector,
+  webhookConfigurationName: INSTALL_NAMES.webhookConfiguration,
+  webhookName: INSTALL_NAMES.webhookName,
+  webhookPath: INSTALL_NAMES.webhookPath,
+  injectionNamespaceLabel: INJECTION_NAMESPACE_LABEL,
+  podRoleAnnotation: ANNOTATIONS.podRole,
+};
+
+void t.test('ccmesh.const.* helpers equal the shared constants; templates hold no literal of their own', async (t) => {
+  const defs = readDefines(helpers);
+  const consts = Object.fromEntries([...defs].filter(([n]) => n.startsWith('ccmesh.const.')).map(([n, b]) => [n.slice('ccmesh.const.'.length), b]));
+  t.same(consts, EXPECTED_CONSTANTS);
+  t.equal(PORTS.coordinatorMetrics, 9102, 'probes and metrics on 9102, as the issue says');
+  for (const f of templateFiles) {
+    const text = read(`templates/${f}`);
+    t.notMatch(text, /\b(1313|7777|9102|9103|9443|443|65532)\b/, `${f}: no port or uid literal`);
+    t.notMatch(text, /\/probe\/|\/metrics|\/var\/lib\/ccmesh|\/inject\b|ccmesh\.dev\//, `${f}: no path or annotation literal`);
+  }
+  for (const name of findIncludes(allTemplates)) t.ok(defs.has(name), `include "${name}" is defined`);
+});
+
+void t.test('the chart fails on etcd and replicas > 1 with the CLI\'s sentences', async (t) => {
+  const validate = readDefines(helpers).get('ccmesh.validate') ?? '';
+  t.match(validate, /if ne \.Values\.coordinator\.store\.type "file"/);
+  t.match(validate, /if gt \(int \.Values\.coordinator\.replicas\) 1/);
+  // JSON string escaping is Go's for these sentences (only `"` needs escaping).
+  t.ok(validate.includes(`fail ${JSON.stringify(ETCD_NOT_BUILT)}`), 'etcd message');
+  t.ok(validate.includes(`fail ${JSON.stringify(REPLICAS_NOT_BUILT)}`), 'replicas message');
+  t.match(read('templates/coordinator.yaml'), /^\{\{- include "ccmesh\.validate" \. \}\}/, 'checked before anything renders');
+});
+
+void t.test('YAML outside actions parses, and its literal fields equal install --print at the same place', async (t) => {
+  const printed = buildInstall({ values: parseInstallValues(parse('metrics: {podAnnotations: true, serviceMonitor: {enabled: true}}'), 't'), namespace: 'ccmesh-system', version: VERSION });
+  const plain = plainHelpers(readDefines(helpers));
+  t.ok(plain.has('ccmesh.podSecurityContext') && plain.has('ccmesh.containerSecurityContext'), 'security contexts are inlined and compared too');
+  const covered = new Set<string>();
+  let compared = 0;
+  for (const f of templateFiles) {
+    const stripped = stripActions(inlineIncludes(read(`templates/${f}`), plain));
+    const docs = parseAllDocuments(stripped);
+    for (const doc of docs) {
+      t.same(doc.errors.map((e) => e.message), [], `${f}: parses`);
+      const obj = doc.toJS() as Record<string, unknown> | null;
+      if (obj === null) continue;
+      const name = atPath(obj, ['metadata', 'name']);
+      const twin = printed.find((p) => p.kind === obj.kind && (typeof name !== 'string' || atPath(p, ['metadata', 'name']) === name));
+      if (!twin) {
+        t.fail(`${f}: ${String(obj.kind)}/${String(name)} has no counterpart in install --print`);
+        continue;
+      }
+      covered.add(`${String(twin.kind)}/${String(atPath(twin, ['metadata', 'name']))}`);
+      const walk = (node: unknown, path: (string | number)[]): void => {
+        if (node === null || node === undefined) return;
+        if (typeof node === 'object') {
+          for (const [k, v] of Object.entries(node)) walk(v, [...path, Array.isArray(node) ? Number(k) : k]);
+          return;
+        }
+        compared++;
+        t.equal(atPath(twin, path), node, `${f} ${String(obj.kind)} ${path.join('.')}`);
+      };
+      walk(obj, []);
+    }
+  }
+  t.ok(compared > 150, `compared ${compared} literal fields`);
+  const expected = printed.filter((p) => p.kind !== 'Namespace' && !(p.kind === 'ServiceMonitor' && atPath(p, ['metadata', 'name']) !== INSTALL_NAMES.coordinator));
+  for (const p of expected) t.ok(covered.has(`${String(p.kind)}/${String(atPath(p, ['metadata', 'name']))}`), `chart renders ${String(p.kind)}/${String(atPath(p, ['metadata', 'name']))}`);
+});
+
+void t.test('the static reader itself', async (t) => {
+  const defs = readDefines('{{- define "a" -}}x{{- end -}}\n{{- define "b" -}}\nk: {{ include "a" . }}\n{{- if .c }}y{{- end }}\n{{- end -}}\n');
+  t.same([...defs], [['a', 'x'], ['b', 'k: {{ include "a" . }}\n{{- if .c }}y{{- end }}']]);
+  const plain = plainHelpers(new Map([['a', 'x'], ['b', 'k: {{ include "a" . }}'], ['c', 'v: {{ .v }}']]));
+  t.same([...plain], [['a', 'x'], ['b', 'k: x']]);
+  t.equal(inlineIncludes('p: {{ include "a" . | quote }}\n  {{- include "b" . | nindent 4 }}', plain), 'p: "x"\n    k: x');
+  t.equal(stripActions('a: {{ .x }}\n  {{- if .y }}\nb: 1\n{{- end }}'), 'a: \nb: 1');
+});
+
+void t.test('the README lists every value with its default', async (t) => {
+  const readme = read('README.md');
+  for (const leaf of leafPaths(VALUES_SPEC)) {
+    const def = JSON.stringify(atPath(DEFAULT_VALUES, leaf.split('.')));
+    t.ok(readme.includes(`| \`${leaf}\` |`) && readme.split('\n').some((l) => l.startsWith(`| \`${leaf}\` |`) && l.includes(`\`${def}\``)), `${leaf} (default ${def})`);
+  }
+  t.match(readme, /What was verified, and what wasn't/);
+});

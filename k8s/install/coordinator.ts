@@ -1,0 +1,134 @@
+/**
+ * The Coordinator's objects: ServiceAccount (no API token), the headless `coordinator` Service that publishes
+ * unready endpoints (stable pod DNS for peers, metrics), the `coordinator-ready` Service that only routes to ready
+ * pods (what the CLI and the injected initializers use), the StatefulSet with its store PVC, and the
+ * PodDisruptionBudget. Every object is validated against the Kubernetes schema as it is built.
+ */
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { ADMIN_HTTP_PATHS, COORDINATOR_STORE_DIR, PORTS } from '../../lib/well-known.js';
+import { ANNOTATIONS, INSTALL_NAMES } from '../constants.js';
+import { baseContainer, httpProbe, objectLabels, podSecurityContext, prometheusAnnotations, selectorLabels, TMP_DIR } from './pod-parts.js';
+import type { InstallValues } from './values.js';
+
+/** Name of the store's volumeClaimTemplate (PVCs are named `store-coordinator-<n>`). */
+export const STORE_VOLUME = 'store';
+
+/** The address injected pods and the CLI use for the Coordinator's mesh API. */
+export function coordinatorMeshAddress(namespace: string): string {
+  return `${INSTALL_NAMES.coordinatorReady}.${namespace}.svc:${PORTS.coordinatorMesh}`;
+}
+
+/** Coordinator objects, in apply order. */
+export function buildCoordinator(values: InstallValues, namespace: string, version: string): (ServiceAccount | Service | StatefulSet | PodDisruptionBudget)[] {
+  const name = INSTALL_NAMES.coordinator;
+  const meta = (n: string): { name: string; namespace: string; labels: Record<string, string> } => ({ name: n, namespace, labels: objectLabels('coordinator') });
+  const c = values.coordinator;
+
+  const sa = new ServiceAccount({ metadata: meta(name), automountServiceAccountToken: false });
+
+  const headless = new Service({
+    metadata: meta(name),
+    spec: {
+      clusterIP: 'None',
+      publishNotReadyAddresses: true,
+      selector: selectorLabels('coordinator'),
+      ports: [
+        { name: 'user', port: PORTS.coordinatorUser, targetPort: 'user', protocol: 'TCP' },
+        { name: 'mesh', port: PORTS.coordinatorMesh, targetPort: 'mesh', protocol: 'TCP' },
+        { name: 'metrics', port: PORTS.coordinatorMetrics, targetPort: 'metrics', protocol: 'TCP' },
+      ],
+    },
+  });
+
+  const ready = new Service({
+    metadata: meta(INSTALL_NAMES.coordinatorReady),
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels('coordinator'),
+      ports: [
+        { name: 'user', port: PORTS.coordinatorUser, targetPort: 'user', protocol: 'TCP' },
+        { name: 'mesh', port: PORTS.coordinatorMesh, targetPort: 'mesh', protocol: 'TCP' },
+      ],
+    },
+  });
+
+  const container = {
+    ...baseContainer('coordinator', values, version, c.resources),
+    args: [
+      'coordinator',
+      '--store', `file:${COORDINATOR_STORE_DIR}`,
+      '--user-port', String(PORTS.coordinatorUser),
+      '--mesh-port', String(PORTS.coordinatorMesh),
+      '--metrics-port', String(PORTS.coordinatorMetrics),
+    ],
+    ports: [
+      { name: 'user', containerPort: PORTS.coordinatorUser, protocol: 'TCP' as const },
+      { name: 'mesh', containerPort: PORTS.coordinatorMesh, protocol: 'TCP' as const },
+      { name: 'metrics', containerPort: PORTS.coordinatorMetrics, protocol: 'TCP' as const },
+    ],
+    // Startup may replay the store; allow 5 minutes before liveness takes over.
+    startupProbe: httpProbe(ADMIN_HTTP_PATHS.startupProbe, 5, 60),
+    livenessProbe: httpProbe(ADMIN_HTTP_PATHS.livenessProbe, 10, 3),
+    readinessProbe: httpProbe(ADMIN_HTTP_PATHS.readinessProbe, 5, 3),
+    volumeMounts: [
+      { name: STORE_VOLUME, mountPath: COORDINATOR_STORE_DIR },
+      { name: 'tmp', mountPath: TMP_DIR },
+    ],
+  };
+
+  const sts = new StatefulSet({
+    metadata: meta(name),
+    spec: {
+      serviceName: name,
+      replicas: c.replicas,
+      podManagementPolicy: 'Parallel',
+      selector: { matchLabels: selectorLabels('coordinator') },
+      template: {
+        metadata: {
+          labels: objectLabels('coordinator'),
+          // The injector must never inject the Coordinator itself.
+          annotations: { [ANNOTATIONS.podRole]: 'coordinator', ...prometheusAnnotations(values, PORTS.coordinatorMetrics) },
+        },
+        spec: {
+          serviceAccountName: name,
+          automountServiceAccountToken: false,
+          ...(c.runtimeClassName ? { runtimeClassName: c.runtimeClassName } : {}),
+          ...(Object.keys(c.nodeSelector).length > 0 ? { nodeSelector: { ...c.nodeSelector } } : {}),
+          securityContext: podSecurityContext(),
+          affinity: {
+            podAntiAffinity: {
+              preferredDuringSchedulingIgnoredDuringExecution: [
+                { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selectorLabels('coordinator') } } },
+              ],
+            },
+          },
+          containers: [container],
+          volumes: [{ name: 'tmp', emptyDir: { medium: 'Memory' } }],
+        },
+      },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: STORE_VOLUME, labels: objectLabels('coordinator') },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            ...(c.store.storageClassName ? { storageClassName: c.store.storageClassName } : {}),
+            resources: { requests: { storage: c.store.size } },
+          },
+        },
+      ],
+    },
+  });
+
+  const objects: (ServiceAccount | Service | StatefulSet | PodDisruptionBudget)[] = [sa, headless, ready, sts];
+  if (c.podDisruptionBudget.enabled) {
+    objects.push(new PodDisruptionBudget({
+      metadata: meta(name),
+      spec: { maxUnavailable: c.podDisruptionBudget.maxUnavailable, selector: { matchLabels: selectorLabels('coordinator') } },
+    }));
+  }
+  for (const o of objects) o.validate();
+  return objects;
+}

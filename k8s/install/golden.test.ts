@@ -1,0 +1,112 @@
+/**
+ * `ccmesh install --print --values charts/ccmesh/ci/<name>.yaml` for every CI values file of the chart, compared
+ * with reviewed golden files in k8s/testdata/install/ (UPDATE_GOLDEN=1 rewrites them). Each printed document is
+ * parsed back and validated on its own against the Kubernetes schemas (kubernetes-models) — independently of the
+ * builders' own validate() calls — and ServiceMonitors against their structural check.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import t from 'tap';
+import { parseAllDocuments } from 'yaml';
+import { installCommand } from '../../cli/commands/k8s/install.js';
+import { repoRoot } from '../../test/fixtures.js';
+import { validateServiceMonitor, type ServiceMonitor } from './service-monitor.js';
+
+const GOLDEN_DIR = join(repoRoot, 'k8s', 'testdata', 'install');
+const CI_DIR = join(repoRoot, 'charts', 'ccmesh', 'ci');
+const UPDATE = process.env.UPDATE_GOLDEN === '1';
+
+interface Asserts {
+  equal(a: unknown, b: unknown, m: string): unknown;
+  fail(m: string): unknown;
+  pass(m: string): unknown;
+}
+
+function golden(t: Asserts, name: string, actual: string): void {
+  const file = join(GOLDEN_DIR, name);
+  if (UPDATE || !existsSync(file)) {
+    if (!UPDATE) t.fail(`golden file ${name} is missing; run with UPDATE_GOLDEN=1 to create it`);
+    mkdirSync(GOLDEN_DIR, { recursive: true });
+    writeFileSync(file, actual);
+    if (UPDATE) t.pass(`${name} updated`);
+    return;
+  }
+  t.equal(actual, readFileSync(file, 'utf8'), `${name} matches (UPDATE_GOLDEN=1 refreshes it)`);
+}
+
+/** Validates one printed document by kind; throws on a schema violation or an unexpected kind. */
+const VALIDATORS: Readonly<Record<string, (doc: Record<string, unknown>) => void>> = {
+  Namespace: (d) => new Namespace(d as never).validate(),
+  ServiceAccount: (d) => new ServiceAccount(d as never).validate(),
+  ClusterRole: (d) => new ClusterRole(d as never).validate(),
+  ClusterRoleBinding: (d) => new ClusterRoleBinding(d as never).validate(),
+  Service: (d) => new Service(d as never).validate(),
+  StatefulSet: (d) => new StatefulSet(d as never).validate(),
+  PodDisruptionBudget: (d) => new PodDisruptionBudget(d as never).validate(),
+  Deployment: (d) => new Deployment(d as never).validate(),
+  MutatingWebhookConfiguration: (d) => new MutatingWebhookConfiguration(d as never).validate(),
+  ServiceMonitor: (d) => validateServiceMonitor(d as unknown as ServiceMonitor),
+};
+
+async function print(argv: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const code = await installCommand(argv, { stdout: (s) => (out += s), stderr: (s) => (out += s) });
+  return { code, out };
+}
+
+function validateStream(t: { ok(v: unknown, m: string): unknown; doesNotThrow(f: () => unknown, m: string): unknown }, text: string): number {
+  const docs = parseAllDocuments(text);
+  for (const doc of docs) {
+    t.ok(doc.errors.length === 0, `document parses: ${doc.errors.map((e) => e.message).join('; ')}`);
+    const obj = doc.toJS() as Record<string, unknown>;
+    const kind = String(obj.kind);
+    const v = VALIDATORS[kind];
+    t.ok(v, `known kind ${kind}`);
+    if (v) t.doesNotThrow(() => v(obj), `${kind}/${String((obj.metadata as { name?: unknown } | undefined)?.name)} is valid`);
+  }
+  return docs.length;
+}
+
+const ciFiles = readdirSync(CI_DIR).filter((f) => f.endsWith('.yaml')).sort();
+
+void t.test('the chart has CI values files to test', async (t) => {
+  t.ok(ciFiles.includes('default.yaml') && ciFiles.includes('monitoring.yaml') && ciFiles.includes('custom.yaml'), ciFiles.join(', '));
+});
+
+for (const file of ciFiles) {
+  void t.test(`install --print --values ci/${file}`, async (t) => {
+    const { code, out } = await print(['--print', '--values', join(CI_DIR, file)]);
+    t.equal(code, 0);
+    golden(t, file, out);
+    // default: 12 objects; monitoring adds two ServiceMonitors; custom turns the PodDisruptionBudget off.
+    const expected: Record<string, number> = { 'default.yaml': 12, 'monitoring.yaml': 14, 'custom.yaml': 11 };
+    const n = validateStream(t, out);
+    if (expected[file] !== undefined) t.equal(n, expected[file], 'document count');
+  });
+}
+
+void t.test('install --print --namespace team-mesh (default values)', async (t) => {
+  const { code, out } = await print(['--print', '--namespace', 'team-mesh']);
+  t.equal(code, 0);
+  golden(t, 'namespace-team-mesh.yaml', out);
+  validateStream(t, out);
+});
+
+void t.test('the validators catch a schema violation (so passing them means something)', async (t) => {
+  const { out } = await print(['--print']);
+  const broken = out.replace('replicas: 1\n  podManagementPolicy', 'replicas: one\n  podManagementPolicy');
+  t.not(broken, out);
+  const sts = parseAllDocuments(broken).map((d) => d.toJS() as Record<string, unknown>).find((o) => o.kind === 'StatefulSet');
+  t.throws(() => VALIDATORS.StatefulSet?.(sts ?? {}), /replicas must be integer/);
+  const hook = parseAllDocuments(out.replace('sideEffects: None', 'sideEffects: Maybe')).map((d) => d.toJS() as Record<string, unknown>).find((o) => o.kind === 'MutatingWebhookConfiguration');
+  t.throws(() => VALIDATORS.MutatingWebhookConfiguration?.(hook ?? {}), /sideEffects/);
+});

@@ -1,0 +1,132 @@
+/**
+ * The injector's objects: ServiceAccount, least RBAC (get + patch on its own MutatingWebhookConfiguration only,
+ * to set the caBundle of the serving CA it generates), the Deployment, its Service and the
+ * MutatingWebhookConfiguration. Every object is validated against the Kubernetes schema as it is built.
+ *
+ * One replica, recreated on update: each injector generates its own serving CA and patches the caBundle, so two
+ * running replicas would overwrite each other's CA and half the admission calls would fail TLS.
+ */
+import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { ADMIN_HTTP_PATHS, PORTS } from '../../lib/well-known.js';
+import { INJECTION_NAMESPACE_LABEL, INSTALL_NAMES } from '../constants.js';
+import { coordinatorMeshAddress } from './coordinator.js';
+import { baseContainer, httpProbe, imageRef, objectLabels, podSecurityContext, prometheusAnnotations, selectorLabels, TMP_DIR, WEBHOOK_SERVICE_PORT } from './pod-parts.js';
+import type { InstallValues } from './values.js';
+
+/** Namespaces the webhook never sees besides the install namespace. */
+export const ALWAYS_EXCLUDED_NAMESPACES = Object.freeze(['kube-system']);
+
+/** Injector objects, in apply order. */
+export function buildInjector(values: InstallValues, namespace: string, version: string): (ServiceAccount | ClusterRole | ClusterRoleBinding | Service | Deployment | MutatingWebhookConfiguration)[] {
+  const name = INSTALL_NAMES.injector;
+  const labels = objectLabels('injector');
+  const inj = values.injector;
+
+  const sa = new ServiceAccount({ metadata: { name, namespace, labels } });
+
+  const role = new ClusterRole({
+    metadata: { name, labels },
+    rules: [
+      {
+        apiGroups: ['admissionregistration.k8s.io'],
+        resources: ['mutatingwebhookconfigurations'],
+        resourceNames: [INSTALL_NAMES.webhookConfiguration],
+        verbs: ['get', 'patch'],
+      },
+    ],
+  });
+
+  const binding = new ClusterRoleBinding({
+    metadata: { name, labels },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+    subjects: [{ kind: 'ServiceAccount', name, namespace }],
+  });
+
+  const service = new Service({
+    metadata: { name, namespace, labels },
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels('injector'),
+      ports: [
+        { name: 'https', port: WEBHOOK_SERVICE_PORT, targetPort: 'webhook', protocol: 'TCP' },
+        { name: 'metrics', port: PORTS.injectorMetrics, targetPort: 'metrics', protocol: 'TCP' },
+      ],
+    },
+  });
+
+  const container = {
+    ...baseContainer('injector', values, version, inj.resources),
+    args: [
+      'injector',
+      '--port', String(PORTS.injectorWebhook),
+      '--service', name,
+      '--namespace', namespace,
+      '--webhook-config', INSTALL_NAMES.webhookConfiguration,
+      '--image', imageRef(values, version),
+      '--coordinator', coordinatorMeshAddress(namespace),
+      '--tee', inj.tee,
+      '--metrics-port', String(PORTS.injectorMetrics),
+    ],
+    ports: [
+      { name: 'webhook', containerPort: PORTS.injectorWebhook, protocol: 'TCP' as const },
+      { name: 'metrics', containerPort: PORTS.injectorMetrics, protocol: 'TCP' as const },
+    ],
+    livenessProbe: httpProbe(ADMIN_HTTP_PATHS.livenessProbe, 10, 3),
+    // Ready only once the caBundle patch succeeded, so the Service never routes to an untrusted serving cert.
+    readinessProbe: httpProbe(ADMIN_HTTP_PATHS.readinessProbe, 5, 3),
+    volumeMounts: [{ name: 'tmp', mountPath: TMP_DIR }],
+  };
+
+  const deployment = new Deployment({
+    metadata: { name, namespace, labels },
+    spec: {
+      replicas: 1,
+      strategy: { type: 'Recreate' },
+      selector: { matchLabels: selectorLabels('injector') },
+      template: {
+        metadata: { labels, ...(values.metrics.podAnnotations ? { annotations: prometheusAnnotations(values, PORTS.injectorMetrics) } : {}) },
+        spec: {
+          serviceAccountName: name,
+          ...(Object.keys(inj.nodeSelector).length > 0 ? { nodeSelector: { ...inj.nodeSelector } } : {}),
+          securityContext: podSecurityContext(),
+          containers: [container],
+          volumes: [{ name: 'tmp', emptyDir: { medium: 'Memory' } }],
+        },
+      },
+    },
+  });
+
+  const webhook = new MutatingWebhookConfiguration({
+    metadata: { name: INSTALL_NAMES.webhookConfiguration, labels },
+    webhooks: [
+      {
+        name: INSTALL_NAMES.webhookName,
+        // caBundle is left out on purpose: the injector patches in the CA it generated at startup.
+        clientConfig: { service: { name, namespace, path: INSTALL_NAMES.webhookPath, port: WEBHOOK_SERVICE_PORT } },
+        // Pods only: every controller (Deployment, StatefulSet, Job, …) creates Pods, so this sees them all once.
+        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
+        namespaceSelector: {
+          matchExpressions: [
+            { key: INJECTION_NAMESPACE_LABEL, operator: 'In', values: ['enabled'] },
+            { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...new Set([...ALWAYS_EXCLUDED_NAMESPACES, namespace])] },
+          ],
+        },
+        failurePolicy: inj.failurePolicy,
+        matchPolicy: 'Equivalent',
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        reinvocationPolicy: inj.reinvocationPolicy,
+        timeoutSeconds: inj.timeoutSeconds,
+      },
+    ],
+  });
+
+  const objects = [sa, role, binding, service, deployment, webhook];
+  for (const o of objects) o.validate();
+  return objects;
+}
