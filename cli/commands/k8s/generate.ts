@@ -1,0 +1,232 @@
+/**
+ * `ccmesh generate`: inject Kubernetes YAML and write the manifest's policy entries. The logic lives in
+ * `k8s/generate/`; this command adds what a unit may not do: read the inputs and the workspace, validate the
+ * merged manifest with the Coordinator's own parser (so `ccmesh set` accepts it), and write everything.
+ */
+import { mkdtemp, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { parseManifest } from '../../../coordinator/manifest/parse.js';
+import { tokeniseFlags } from '../../../lib/config/argv.js';
+import { FieldReader } from '../../../lib/config/fields.js';
+import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
+import { CcmeshError, ConfigError, describeError, ErrorCode } from '../../../lib/errors.js';
+import { EXIT } from '../../../lib/well-known.js';
+import { ANNOTATIONS } from '../../../k8s/constants.js';
+import { generate, type GenerateInput, type GenerateResult } from '../../../k8s/generate/generate.js';
+import { NO_POLICY_GENERATOR, ProcessPolicyGenerator } from '../../../k8s/generate/genpolicy.js';
+import { mergeEntries } from '../../../k8s/generate/manifest-entries.js';
+import { DEFAULT_CLUSTER_DOMAIN } from '../../../k8s/generate/sans.js';
+import { checkPolicyDocuments, readManifestJson, writeWorkspace } from '../../../k8s/generate/workspace.js';
+import { DEFAULT_INJECT_OPTIONS, type InjectOptions } from '../../../k8s/inject/inject.js';
+import { wantsHelp } from '../../flags.js';
+import type { CliIo } from '../../io.js';
+import { workspacePaths } from '../../workspace.js';
+
+const FLAGS = {
+  o: { type: 'string' },
+  output: { type: 'string' },
+  workspace: { type: 'string' },
+  namespace: { type: 'string' },
+  'cluster-domain': { type: 'string' },
+  image: { type: 'string' },
+  coordinator: { type: 'string' },
+  tee: { type: 'string' },
+  genpolicy: { type: 'string' },
+  'genpolicy-arg': { type: 'string', multiple: true },
+  'no-genpolicy': { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
+const TEES = ['auto', 'configfs-tsm', 'sev-guest', 'tdx-guest'] as const;
+const YAML_RE = /\.ya?ml$/;
+
+/** Usage of `ccmesh generate`. */
+export const GENERATE_USAGE = `Usage:
+  ccmesh generate [-o DIR] [--workspace DIR] [--namespace default] [--cluster-domain ${DEFAULT_CLUSTER_DOMAIN}]
+                  [--image IMAGE] [--coordinator HOST:PORT] [--tee auto|configfs-tsm|sev-guest|tdx-guest]
+                  [--genpolicy BINARY] [--genpolicy-arg ARG]... [--no-genpolicy]  FILE|DIR...
+
+Injects the ccmesh initializer and sidecar into every pod template of the YAML files (a DIR means every *.yaml
+and *.yml below it), runs genpolicy on the injected files when it is on PATH, and writes one manifest policy
+entry per meshed pod resource that carries a Kata policy (${ANNOTATIONS.kataPolicy}) or initdata
+(${ANNOTATIONS.kataInitData}) annotation into WORKSPACE/manifest.json (default "."), with its document in
+WORKSPACE/policies/<hash>. An entry replaces the earlier entry with the same workload-secret id; other entries
+are kept. SANs: the resource name and the Services that select it, as n, n.ns, n.ns.svc, n.ns.svc.DOMAIN
+(StatefulSets also *.SERVICE.ns.svc...). Workload-secret id: ${ANNOTATIONS.workloadSecretId}, or
+<group>/<version>/<kind>/<namespace>/<name> (group "core" for apiVersion v1).
+  -o, --output DIR  write the YAML there (same relative names); default: rewrite the inputs in place
+  --image, --coordinator, --tee  settings of the injected containers (defaults: ${DEFAULT_INJECT_OPTIONS.image},
+                    ${DEFAULT_INJECT_OPTIONS.coordinator}, ${DEFAULT_INJECT_OPTIONS.tee})
+  --genpolicy BINARY, --genpolicy-arg=ARG  how genpolicy is run: BINARY [ARG...] -y FILE (default: genpolicy;
+                    write --genpolicy-arg=--flag for arguments that start with --)
+  --no-genpolicy    don't run genpolicy even if it is installed
+Comments inside rewritten documents are lost; documents that need no change are kept as they are.
+`;
+
+interface GenerateFlags {
+  readonly paths: readonly string[];
+  readonly output: string | undefined;
+  readonly workspace: string;
+  readonly namespace: string;
+  readonly clusterDomain: string;
+  readonly inject: Partial<InjectOptions>;
+  readonly genpolicy: string | false;
+  readonly genpolicyArgs: readonly string[];
+}
+
+function readFlags(argv: readonly string[]): GenerateFlags {
+  const tok = tokeniseFlags(argv.map((a) => (a === '-o' ? '--o' : a)), FLAGS);
+  const r = new FieldReader('flags for "ccmesh generate"', tok.values, '--');
+  for (const issue of tok.issues) r.issue(issue.field.replace(/^--/, ''), issue.value, issue.expected);
+  if (tok.values.o !== undefined && tok.values.output !== undefined) r.issue('output', tok.values.output, 'either -o or --output, not both');
+  if (tok.positionals.length === 0) r.issue('(positional)', undefined, 'at least one YAML FILE or DIR');
+  const tee = r.oneOf('tee', TEES, DEFAULT_INJECT_OPTIONS.tee);
+  const dns = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+  const namespace = r.raw('namespace') ?? 'default';
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(namespace)) r.issue('namespace', namespace, 'a namespace name (a lowercase DNS label)');
+  const clusterDomain = r.raw('cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN;
+  if (!dns.test(clusterDomain)) r.issue('cluster-domain', clusterDomain, 'a lowercase DNS name (e.g. cluster.local)');
+  r.finish();
+  const inject: Partial<InjectOptions> = {
+    ...(r.raw('image') !== undefined ? { image: r.raw('image')! } : {}),
+    ...(r.raw('coordinator') !== undefined ? { coordinator: r.raw('coordinator')! } : {}),
+    tee: tee!,
+  };
+  return {
+    paths: tok.positionals,
+    output: r.raw('o') ?? r.raw('output'),
+    workspace: r.raw('workspace') ?? '.',
+    namespace,
+    clusterDomain,
+    inject,
+    genpolicy: r.raw('no-genpolicy') === 'true' ? false : (r.raw('genpolicy') ?? 'genpolicy'),
+    genpolicyArgs: tok.lists['genpolicy-arg'] ?? [],
+  };
+}
+
+/** The YAML files below `dir`, sorted, as paths relative to it (hidden entries skipped). */
+async function yamlFilesBelow(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of (await readdir(d, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (e.name.startsWith('.')) continue;
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile() && YAML_RE.test(e.name)) out.push(relative(dir, p));
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+/** Input files: name (output-relative) and source path. */
+async function collectInputs(paths: readonly string[]): Promise<{ name: string; path: string }[]> {
+  const out: { name: string; path: string }[] = [];
+  for (const p of paths) {
+    const st = await stat(p).catch((err: unknown) => {
+      throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `cannot read ${p} (${describeError(err)})`, { cause: err });
+    });
+    if (st.isDirectory()) {
+      const found = await yamlFilesBelow(p);
+      if (found.length === 0) throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `${p} holds no *.yaml or *.yml files`);
+      out.push(...found.map((f) => ({ name: f, path: join(p, f) })));
+    } else {
+      out.push({ name: basename(p), path: p });
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const f of out) {
+    const other = seen.get(f.name);
+    if (other !== undefined) throw new CcmeshError(ErrorCode.USAGE, `${other} and ${f.path} would both be written as ${f.name}; generate them in separate runs`);
+    seen.set(f.name, f.path);
+  }
+  return out;
+}
+
+function printReport(result: GenerateResult, io: CliIo): void {
+  const lines: string[] = [];
+  if (result.genpolicy === 'absent') {
+    lines.push(
+      'genpolicy is not on PATH: policies must be supplied. Resources without a',
+      `${ANNOTATIONS.kataPolicy} or ${ANNOTATIONS.kataInitData} annotation get no manifest entry.`,
+    );
+  } else if (result.genpolicy === 'ran') {
+    lines.push('genpolicy annotated the injected resources.');
+  }
+  for (const r of result.reports) {
+    const head = `${r.ref.kind} ${r.ref.namespace}/${r.ref.name}`;
+    if (r.entry) {
+      const role = r.entry.role === '' ? '' : ` role ${r.entry.role}`;
+      lines.push(`${head}: policy ${r.entry.policyHash.slice(0, 12)} id ${r.entry.workloadSecretId}${role}`, `  sans: ${r.entry.sans.join(', ')}`);
+      for (const mount of Object.keys(r.entry.configDigests)) lines.push(`  config pinned: ${mount} (${Object.keys(r.entry.configDigests[mount]!).length} files)`);
+    } else {
+      lines.push(`${head}: skipped: ${r.skipped ?? ''}`);
+    }
+    for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  }
+  io.stdout(lines.join('\n') + '\n');
+}
+
+/** Runs `ccmesh generate`. */
+export async function generateCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  if (wantsHelp(argv)) {
+    io.stdout(GENERATE_USAGE);
+    return EXIT.ok;
+  }
+  const flags = readFlags(argv);
+  const ws = workspacePaths(flags.workspace);
+  const manifestBefore = await readManifestJson(ws.manifest);
+  const files = await collectInputs(flags.paths);
+  const inputs: GenerateInput[] = [];
+  for (const f of files) {
+    try {
+      inputs.push({ name: f.name, text: await readFile(f.path, 'utf8') });
+    } catch (err) {
+      throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `cannot read ${f.path} (${describeError(err)})`, { cause: err });
+    }
+  }
+
+  const scratchDir = await mkdtemp(join(tmpdir(), 'ccmesh-generate-'));
+  let result: GenerateResult;
+  try {
+    const policyGenerator = flags.genpolicy === false ? NO_POLICY_GENERATOR : new ProcessPolicyGenerator(flags.genpolicy, flags.genpolicyArgs);
+    result = await generate(inputs, { namespace: flags.namespace, clusterDomain: flags.clusterDomain, inject: flags.inject }, { policyGenerator, scratchDir });
+  } finally {
+    await rm(scratchDir, { recursive: true, force: true });
+  }
+
+  // Validate before writing anything: the merged manifest must be one the Coordinator accepts.
+  const merged = mergeEntries(manifestBefore, result.entries);
+  const manifestText = JSON.stringify(merged.manifest, null, 2) + '\n';
+  let policyHashes: string[];
+  try {
+    policyHashes = Object.keys(parseManifest(manifestText).policies);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`the manifest generate would write to ${ws.manifest}`, err.issues);
+    throw err;
+  }
+
+  printReport(result, io);
+  const wrote: string[] = [];
+  for (let i = 0; i < files.length; i++) {
+    const text = result.outputs[i]!.text;
+    const target = flags.output === undefined ? files[i]!.path : join(flags.output, files[i]!.name);
+    if (text === undefined && flags.output === undefined) continue; // unchanged in place
+    await mkdir(dirname(target), { recursive: true });
+    const data = text ?? inputs[i]!.text;
+    if ((await readFile(target, 'utf8').catch(() => undefined)) === data) continue;
+    await writeFileAtomic(target, data, 0o644);
+    wrote.push(target);
+  }
+  const { written, removed } = await writeWorkspace(ws, manifestText, result.entries, merged.removedHashes);
+  const out = [
+    ...wrote.map((p) => `wrote ${p}`),
+    ...written.map((p) => `wrote ${p}`),
+    ...removed.map((p) => `removed ${p} (replaced entry)`),
+    `manifest ${ws.manifest}: ${result.entries.length} generated entr${result.entries.length === 1 ? 'y' : 'ies'}, ${policyHashes.length} in total`,
+  ];
+  io.stdout(out.join('\n') + '\n');
+  for (const p of await checkPolicyDocuments(ws.policies, policyHashes)) io.stderr(`warning: ${p}\n`);
+  return EXIT.ok;
+}
