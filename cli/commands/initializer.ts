@@ -62,8 +62,10 @@ export async function initializerCommand(argv: readonly string[], io: CliIo): Pr
   if (hostData && tee !== 'simulated') r.issue('host-data', r.raw('host-data'), 'no --host-data unless --tee simulated (real hardware sets it at launch)');
   const maxBackoff = r.duration('max-backoff', 30_000);
   const runningAsRoot = process.getuid?.() === 0;
-  const tlsOwner = r.raw('tls-owner') === 'none' ? undefined : r.integer('tls-owner', 0, 2 ** 31 - 1, runningAsRoot ? PROXY_UID : undefined);
-  const secretOwner = r.integer('secret-owner', 0, 2 ** 31 - 1, undefined);
+  const uid = (field: string, fallback: number | undefined): number | undefined =>
+    r.raw(field) === undefined ? fallback : r.integer(field, 0, 2 ** 31 - 1);
+  const tlsOwner = r.raw('tls-owner') === 'none' ? undefined : uid('tls-owner', runningAsRoot ? PROXY_UID : undefined);
+  const secretOwner = uid('secret-owner', undefined);
   const level = r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info');
   r.finish();
   const logger = createLogger({ component: 'initializer', level: level!, sink: (l) => io.stderr(l + '\n') });
