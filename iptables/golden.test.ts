@@ -3,35 +3,19 @@
  * ports, egress capture), the guard, and the command transcript of `apply --dry-run`. Refresh with UPDATE_GOLDEN=1;
  * a mismatch fails with tap's line diff. The files live in the source tree (tests run from dist/).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { iptablesCommand } from '../cli/commands/iptables.js';
 import { FieldReader, type RawSource } from '../lib/config/fields.js';
+import { assertGolden, type GoldenAsserts } from '../test/golden.js';
 import { repoRoot } from '../test/fixtures.js';
 import { parseIptablesConfig } from './config.js';
 import { buildGuard, buildPlan, type Family } from './plan.js';
 import { renderRestore, renderTables } from './render.js';
 
 const DIR = join(repoRoot, 'iptables', 'testdata', 'golden');
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
-
-interface Asserts {
-  equal(a: unknown, b: unknown, m: string): unknown;
-  fail(m: string): unknown;
-  pass(m: string): unknown;
-}
-
-function golden(t: Asserts, name: string, actual: string): void {
-  const file = join(DIR, name);
-  if (UPDATE || !existsSync(file)) {
-    if (!UPDATE) t.fail(`golden file ${name} is missing; run with UPDATE_GOLDEN=1 to create it`);
-    mkdirSync(DIR, { recursive: true });
-    writeFileSync(file, actual);
-    if (UPDATE) t.pass(`${name} updated`);
-    return;
-  }
-  t.equal(actual, readFileSync(file, 'utf8'), `${name} matches (UPDATE_GOLDEN=1 refreshes it)`);
+function golden(t: GoldenAsserts, name: string, actual: string): void {
+  assertGolden(t, DIR, name, actual);
 }
 
 function plan(source: RawSource): ReturnType<typeof buildPlan> {

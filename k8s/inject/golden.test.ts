@@ -5,7 +5,7 @@
  * validated against the Kubernetes schema of its kind (kubernetes-models 4.5, which knows init-container
  * `restartPolicy`). The ccmesh version appears as `<VERSION>` in the files so a release doesn't rewrite them.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import t from 'tap';
@@ -19,12 +19,12 @@ import { Job } from 'kubernetes-models/batch/v1/Job';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { Service } from 'kubernetes-models/v1/Service';
 import { VERSION } from '../../lib/version.js';
+import { assertGolden } from '../../test/golden.js';
 import { repoRoot } from '../../test/fixtures.js';
 import { IMAGE_REPOSITORY } from '../constants.js';
 import { inject, isInjected, type InjectOptions, type KubeObject } from './inject.js';
 
 const DIR = join(repoRoot, 'k8s', 'testdata', 'inject');
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
 const PLACEHOLDER = '<VERSION>';
 
 /** Options per input file (default: none). */
@@ -86,13 +86,7 @@ for (const name of inputs) {
 
     const text = dump(out);
     const file = join(DIR, 'golden', name);
-    if (UPDATE || !existsSync(file)) {
-      if (!UPDATE) t.fail(`golden file ${name} is missing; run with UPDATE_GOLDEN=1 to create it`);
-      mkdirSync(join(DIR, 'golden'), { recursive: true });
-      writeFileSync(file, text);
-    } else {
-      t.equal(text, readFileSync(file, 'utf8'), `golden/${name} matches (UPDATE_GOLDEN=1 refreshes it)`);
-    }
+    assertGolden(t, join(DIR, 'golden'), name, text, `golden/${name}`);
 
     if (UNCHANGED.has(name)) {
       t.ok(isDeepStrictEqual(out, input), 'returned equal to the input');

@@ -4,7 +4,7 @@
  * parsed back and validated on its own against the Kubernetes schemas (kubernetes-models) — independently of the
  * builders' own validate() calls — and ServiceMonitors against their structural check.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -18,29 +18,14 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { installCommand } from '../../cli/commands/k8s/install.js';
+import { assertGolden, type GoldenAsserts } from '../../test/golden.js';
 import { repoRoot } from '../../test/fixtures.js';
 import { validateServiceMonitor, type ServiceMonitor } from './service-monitor.js';
 
 const GOLDEN_DIR = join(repoRoot, 'k8s', 'testdata', 'install');
 const CI_DIR = join(repoRoot, 'charts', 'ccmesh', 'ci');
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
-
-interface Asserts {
-  equal(a: unknown, b: unknown, m: string): unknown;
-  fail(m: string): unknown;
-  pass(m: string): unknown;
-}
-
-function golden(t: Asserts, name: string, actual: string): void {
-  const file = join(GOLDEN_DIR, name);
-  if (UPDATE || !existsSync(file)) {
-    if (!UPDATE) t.fail(`golden file ${name} is missing; run with UPDATE_GOLDEN=1 to create it`);
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, actual);
-    if (UPDATE) t.pass(`${name} updated`);
-    return;
-  }
-  t.equal(actual, readFileSync(file, 'utf8'), `${name} matches (UPDATE_GOLDEN=1 refreshes it)`);
+function golden(t: GoldenAsserts, name: string, actual: string): void {
+  assertGolden(t, GOLDEN_DIR, name, actual);
 }
 
 /** Validates one printed document by kind; throws on a schema violation or an unexpected kind. */

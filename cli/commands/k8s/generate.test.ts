@@ -5,14 +5,14 @@
  * process on the simulated TEE.
  */
 import t from 'tap';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseAllDocuments } from 'yaml';
+import { freePort, startCoordinatorProcess, waitFor } from '../../../test/cli-process.js';
 import { repoRoot } from '../../../test/fixtures.js';
 
 const bin = join(repoRoot, 'bin', 'ccmesh');
@@ -51,38 +51,7 @@ function expectedIdentities(): Map<string, string> {
   return out;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function startCoordinator(args: string[]): { child: ChildProcess; stop(): Promise<void> } {
-  const child = spawn(process.execPath, [bin, 'coordinator', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-  return {
-    child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
-}
-
-async function waitFor(fn: () => Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('timed out');
-}
+const startCoordinator = startCoordinatorProcess;
 
 const FAKE_GENPOLICY = `#!/bin/sh
 # Fake genpolicy: records its arguments, then (like genpolicy -y FILE) replaces each pod template's policy.

@@ -4,56 +4,22 @@
  * Prometheus would read.
  */
 import t from 'tap';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, startCoordinatorProcess, waitFor } from '../../../test/cli-process.js';
 import { repoRoot } from '../../../test/fixtures.js';
 
 const bin = join(repoRoot, 'bin', 'ccmesh');
 const ccmesh = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startCoordinator(args: string[]): Promise<{ child: ChildProcess; stderr: () => string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [bin, 'coordinator', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return {
-    child,
-    stderr: () => err,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
-}
+const startCoordinator = startCoordinatorProcess;
 
 async function probe(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: res.status, body: await res.text() };
-}
-
-async function waitFor(fn: () => Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('timed out');
 }
 
 void t.test('manifest init → set → verify → restart → recover', async (t) => {
@@ -65,7 +31,7 @@ void t.test('manifest init → set → verify → restart → recover', async (t
   t.equal(ccmesh('attest', 'simulate', 'init', '--out', sim, '--host-data', coordHash).status, 0);
   const [user, meshPort, metrics] = [await freePort(), await freePort(), await freePort()];
   const args = ['--store', `file:${join(dir, 'store')}`, '--tee', 'simulated', '--sim-dir', sim, '--listen-host', '127.0.0.1', '--user-port', String(user), '--mesh-port', String(meshPort), '--metrics-port', String(metrics), '--log-level', 'warn'];
-  let coordinator = await startCoordinator(args);
+  let coordinator = startCoordinator(args);
   t.teardown(() => coordinator.stop());
   await waitFor(async () => (await probe(metrics, '/probe/startup')).status === 200, 30_000);
   t.equal((await probe(metrics, '/probe/liveness')).status, 200);
@@ -109,7 +75,7 @@ void t.test('manifest init → set → verify → restart → recover', async (t
 
   // Restart: recovery mode, then recover from the workspace's seed share.
   await coordinator.stop();
-  coordinator = await startCoordinator(args);
+  coordinator = startCoordinator(args);
   await waitFor(async () => (await probe(metrics, '/probe/startup')).status === 200, 30_000);
   t.match((await probe(metrics, '/probe/readiness')).body, /recovery/);
   const setInRecovery = ccmesh('set', '-c', `127.0.0.1:${user}`, '--dir', ws);
