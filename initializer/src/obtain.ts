@@ -19,10 +19,20 @@ export interface Obtained {
   readonly response: MeshCertResponse;
 }
 
-/** Connects to the mesh API at `address`, attests with `issuer` and asks for a certificate. */
-export async function obtainMeshCert(address: string, issuer: EvidenceIssuer, signal?: AbortSignal): Promise<Obtained> {
+/**
+ * Checks that the server behind a pinned client is a genuine Coordinator (its evidence over a fresh nonce, bound to
+ * the pinned TLS key); throws to refuse it. Supplied by the CLI, which composes the evidence checker.
+ */
+export type CoordinatorVerifier = (client: PinnedClient) => Promise<void>;
+
+/**
+ * Connects to the mesh API at `address`, verifies the Coordinator when a verifier is given (before any evidence of
+ * ours leaves the pod), attests with `issuer` and asks for a certificate.
+ */
+export async function obtainMeshCert(address: string, issuer: EvidenceIssuer, signal?: AbortSignal, verifyCoordinator?: CoordinatorVerifier): Promise<Obtained> {
   const client = await PinnedClient.connect(address, MeshApi);
   try {
+    await verifyCoordinator?.(client);
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
     const nonce = new WireReader('GetNonce response', await client.call('GetNonce', {})).bytes('nonce', 32, 32);

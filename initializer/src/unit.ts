@@ -9,7 +9,7 @@ import { CcmeshError, describeError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { checkConfigDigests, describeDigestProblems } from './config-digests.js';
 import { writeCredentials } from './credentials.js';
-import { obtainMeshCert } from './obtain.js';
+import { type CoordinatorVerifier, obtainMeshCert } from './obtain.js';
 
 /** Parsed initializer configuration (from pinned args only). */
 export interface InitializerConfig {
@@ -29,6 +29,8 @@ export interface InitializerConfig {
 /** Live handles of the initializer. */
 export interface InitializerRuntime {
   readonly issuer: () => Promise<EvidenceIssuer>;
+  /** When set, every attempt first verifies the Coordinator's own evidence (pinned policy hash) and refuses a fake one. */
+  readonly verifyCoordinator?: CoordinatorVerifier;
   /** Installs the fail-closed inbound guard (iptables); undefined only in tests without privileges. */
   readonly installGuard: (() => Promise<void>) | undefined;
   readonly logger: Logger;
@@ -65,7 +67,7 @@ export async function runInitializer(cfg: InitializerConfig, rt: InitializerRunt
   for (let attempt = 1; ; attempt++) {
     if (rt.signal?.aborted) throw new CcmeshError(ErrorCode.COORDINATOR_UNREACHABLE, 'stopped before obtaining a mesh identity');
     try {
-      const { key, response } = await obtainMeshCert(cfg.coordinator, issuer, rt.signal);
+      const { key, response } = await obtainMeshCert(cfg.coordinator, issuer, rt.signal, rt.verifyCoordinator);
       const digests = response.configDigests ?? {};
       const problems = await checkConfigDigests(digests);
       if (problems.length > 0) {
