@@ -48,7 +48,8 @@ for (const name of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
     const initArgs = parts.init.args as string[];
     t.equal(initArgs[0], 'initializer');
     const flags = initArgs.filter((a) => a.startsWith('--'));
-    t.same(flags.filter((f) => f !== '--secret-owner'), ['--coordinator', '--tee']);
+    t.same(flags.filter((f) => f !== '--secret-owner' && f !== '--coordinator-policy'), ['--coordinator', '--tee']);
+    if (flags.includes('--coordinator-policy')) t.match(initArgs[initArgs.indexOf('--coordinator-policy') + 1], /^[0-9a-f]{64}$/, 'a SHA-256 hex policy hash');
     if (flags.includes('--secret-owner')) t.match(initArgs[initArgs.indexOf('--secret-owner') + 1], /^\d+$/, '--secret-owner is the pod uid');
     t.ok((ISSUER_KINDS as readonly string[]).includes(initArgs[initArgs.indexOf('--tee') + 1]!), '--tee value accepted');
   });

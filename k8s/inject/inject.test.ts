@@ -181,3 +181,11 @@ void t.test('a pod from an injected template, with the ServiceAccount token moun
   delete ((other.metadata as Obj).annotations as Obj)['ccmesh.dev/injected'];
   t.throws(() => inject(other), { code: 'CCMESH_ERR_K8S_INJECT_REFUSED' }, 'any other extra mount on our container is still someone else\'s container');
 });
+
+void t.test('coordinatorPolicy pins --coordinator-policy in the initializer; a malformed one is refused', async (t) => {
+  const out = inject(pod(), { coordinatorPolicy: 'ab'.repeat(32) });
+  const args = initContainers(out)[0]!.args as string[];
+  t.same(args.slice(args.indexOf('--coordinator-policy'), args.indexOf('--coordinator-policy') + 2), ['--coordinator-policy', 'ab'.repeat(32)]);
+  t.ok(isDeepStrictEqual(inject(out, { coordinatorPolicy: 'ab'.repeat(32) }), out), 'idempotent with the same option');
+  t.throws(() => inject(pod(), { coordinatorPolicy: 'AB' }), { code: 'CCMESH_ERR_CLI_USAGE' }, 'not 64 lowercase hex digits');
+});

@@ -35,6 +35,8 @@ export interface InjectOptions {
   readonly coordinator: string;
   /** Evidence source of the initializer (see attestation/issuers/select.ts); default 'auto'. */
   readonly tee: 'auto' | 'configfs-tsm' | 'sev-guest' | 'tdx-guest';
+  /** SHA-256 hex of the Coordinator's policy: pinned as `--coordinator-policy`, so pods verify the Coordinator. */
+  readonly coordinatorPolicy?: string;
 }
 
 /** Defaults of {@link InjectOptions}. */
@@ -89,6 +91,7 @@ function checkOptions(opts: InjectOptions): void {
   if (typeof opts.image !== 'string' || opts.image === '' || /\s/.test(opts.image)) throw bad('image', opts.image, 'an image reference');
   if (typeof opts.coordinator !== 'string' || !parseHostPort(opts.coordinator)) throw bad('coordinator', opts.coordinator, 'HOST:PORT or [IPv6]:PORT');
   if (!Object.hasOwn(TEE_ARG, opts.tee)) throw bad('tee', opts.tee, `one of ${Object.keys(TEE_ARG).join(', ')}`);
+  if (opts.coordinatorPolicy !== undefined && !/^[0-9a-f]{64}$/.test(opts.coordinatorPolicy)) throw bad('coordinatorPolicy', opts.coordinatorPolicy, '64 lowercase hex digits (SHA-256)');
 }
 
 /** Reads `obj[key]` as a list of objects; absent/null = empty; anything else is refused. */
@@ -148,6 +151,7 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
   const parts: PartsInput = {
     image: options.image,
     coordinator: options.coordinator,
+    ...(options.coordinatorPolicy !== undefined ? { coordinatorPolicy: options.coordinatorPolicy } : {}),
     tee: options.tee,
     ingress: ann.ingress,
     egress: ann.egress,

@@ -37,6 +37,8 @@ export const TEE_ARG = Object.freeze({
 export interface PartsInput {
   readonly image: string;
   readonly coordinator: string;
+  /** Pinned Coordinator policy hash (`--coordinator-policy`), when the pods should verify the Coordinator. */
+  readonly coordinatorPolicy?: string;
   readonly tee: keyof typeof TEE_ARG;
   readonly ingress: string;
   readonly egress: string;
@@ -69,7 +71,8 @@ export function buildInitializer(p: PartsInput): Obj {
     name: INJECTED.initializer,
     image: p.image,
     imagePullPolicy: 'IfNotPresent',
-    args: ['initializer', '--coordinator', p.coordinator, '--tee', TEE_ARG[p.tee], ...(p.secretOwner !== undefined ? ['--secret-owner', String(p.secretOwner)] : [])],
+    args: ['initializer', '--coordinator', p.coordinator, '--tee', TEE_ARG[p.tee],
+      ...(p.coordinatorPolicy !== undefined ? ['--coordinator-policy', p.coordinatorPolicy] : []), ...(p.secretOwner !== undefined ? ['--secret-owner', String(p.secretOwner)] : [])],
     resources: { requests: { ...INJECTED_REQUESTS.initializer } },
     securityContext: {
       runAsUser: 0,

@@ -31,6 +31,7 @@ const FLAGS = {
   'cluster-domain': { type: 'string' },
   image: { type: 'string' },
   coordinator: { type: 'string' },
+  'coordinator-policy': { type: 'string' },
   tee: { type: 'string' },
   genpolicy: { type: 'string' },
   'genpolicy-arg': { type: 'string', multiple: true },
@@ -44,7 +45,8 @@ const YAML_RE = /\.ya?ml$/;
 /** Usage of `ccmesh generate`. */
 export const GENERATE_USAGE = `Usage:
   ccmesh generate [-o DIR] [--workspace DIR] [--namespace default] [--cluster-domain ${DEFAULT_CLUSTER_DOMAIN}]
-                  [--image IMAGE] [--coordinator HOST:PORT] [--tee auto|configfs-tsm|sev-guest|tdx-guest]
+                  [--image IMAGE] [--coordinator HOST:PORT] [--coordinator-policy HASH]
+                  [--tee auto|configfs-tsm|sev-guest|tdx-guest]
                   [--genpolicy BINARY] [--genpolicy-arg ARG]... [--no-genpolicy]  FILE|DIR...
 
 Injects the ccmesh initializer and sidecar into every pod template of the YAML files (a DIR means every *.yaml
@@ -58,6 +60,8 @@ are kept. SANs: the resource name and the Services that select it, as n, n.ns, n
   -o, --output DIR  write the YAML there (same relative names); default: rewrite the inputs in place
   --image, --coordinator, --tee  settings of the injected containers (defaults: ${DEFAULT_INJECT_OPTIONS.image},
                     ${DEFAULT_INJECT_OPTIONS.coordinator}, ${DEFAULT_INJECT_OPTIONS.tee})
+  --coordinator-policy HASH  pin the Coordinator's policy hash in every initializer (pods then verify the
+                    Coordinator's evidence before attesting to it)
   --genpolicy BINARY, --genpolicy-arg=ARG  how genpolicy is run: BINARY [ARG...] -y FILE (default: genpolicy;
                     write --genpolicy-arg=--flag for arguments that start with --)
   --no-genpolicy    don't run genpolicy even if it is installed
@@ -91,6 +95,7 @@ function readFlags(argv: readonly string[]): GenerateFlags {
   const inject: Partial<InjectOptions> = {
     ...(r.raw('image') !== undefined ? { image: r.raw('image')! } : {}),
     ...(r.raw('coordinator') !== undefined ? { coordinator: r.raw('coordinator')! } : {}),
+    ...(r.raw('coordinator-policy') !== undefined ? { coordinatorPolicy: r.raw('coordinator-policy')! } : {}),
     tee: tee!,
   };
   return {

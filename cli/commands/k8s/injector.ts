@@ -29,6 +29,7 @@ const FLAGS = {
   'reload-interval': { type: 'string' },
   image: { type: 'string' },
   coordinator: { type: 'string' },
+  'coordinator-policy': { type: 'string' },
   tee: { type: 'string' },
   'metrics-port': { type: 'string' },
   'log-level': { type: 'string' },
@@ -43,7 +44,8 @@ const TEES = ['auto', 'configfs-tsm', 'sev-guest', 'tdx-guest'] as const satisfi
 export const INJECTOR_USAGE = `Usage:
   ccmesh injector [--port ${PORTS.injectorWebhook}] [--service ${INSTALL_NAMES.injector}] [--namespace NS]
                   [--webhook-config ${INSTALL_NAMES.webhookConfiguration}] [--tls-dir DIR [--reload-interval 10s]] [--metrics-port ${PORTS.injectorMetrics}]
-                  [--image IMAGE] [--coordinator HOST:PORT] [--tee auto|configfs-tsm|sev-guest|tdx-guest]
+                  [--image IMAGE] [--coordinator HOST:PORT] [--coordinator-policy HASH]
+                  [--tee auto|configfs-tsm|sev-guest|tdx-guest]
                   [--kube-api https://HOST:PORT] [--service-account-dir DIR] [--log-level info]
 
 Serves the sidecar-injection admission webhook: AdmissionReview v1 over HTTPS on POST ${INSTALL_NAMES.webhookPath},
@@ -57,8 +59,9 @@ annotation was computed before injection are refused, not mutated.
   --webhook-config    MutatingWebhookConfiguration whose caBundle is set (default ${INSTALL_NAMES.webhookConfiguration})
   --tls-dir           use tls.crt, tls.key (and ca.crt, if present) from DIR instead of a self-managed CA;
                       re-read every --reload-interval (default 10s). Without ca.crt the caBundle is left alone.
-  --image, --coordinator, --tee
-                      passed to inject (the injected containers' image, Coordinator address, evidence source)
+  --image, --coordinator, --coordinator-policy, --tee
+                      passed to inject (the injected containers' image, Coordinator address, the Coordinator
+                      policy hash pods verify, evidence source)
   --metrics-port      plain-HTTP port of ${ADMIN_HTTP_PATHS.livenessProbe}, ${ADMIN_HTTP_PATHS.readinessProbe}, ${ADMIN_HTTP_PATHS.startupProbe} and ${ADMIN_HTTP_PATHS.metrics}
                       (default ${PORTS.injectorMetrics}; 0 = any free port)
   --kube-api          API server URL (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)
@@ -105,6 +108,7 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
     tee: tee!,
     ...(r.raw('image') !== undefined ? { image: r.raw('image')! } : {}),
     ...(r.raw('coordinator') !== undefined ? { coordinator: r.raw('coordinator')! } : {}),
+    ...(r.raw('coordinator-policy') !== undefined ? { coordinatorPolicy: r.raw('coordinator-policy')! } : {}),
   };
   const logger = createLogger({ component: 'injector', level: level!, sink: (line) => io.stderr(line + '\n') });
   const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'injector' } });
