@@ -6,41 +6,22 @@
  */
 import t from 'tap';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { FixedClock } from '../../lib/clock.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
-import type { SetManifestResponse } from '../../lib/protocol/messages.js';
 import { MeshApi } from '../../lib/protocol/services.js';
-import { b64 } from '../../lib/protocol/wire.js';
-import { Harness } from '../../coordinator/test/harness.js';
+import { coordinatorWithPod } from './coordinator-pod.js';
 import { startProxy } from '../src/unit.js';
-import { writeTlsDir } from './pki.js';
 import { FakeTimers, TestApp, testConfig, testLogger } from './support.js';
 
 void t.test('renewal against an in-process Coordinator', async (t) => {
-  const h = await Harness.create();
-  t.teardown(() => h.close());
-  await h.start();
-  const user = await h.user();
-  const mesh = await h.mesh();
-  t.teardown(() => {
-    user.close();
-    mesh.close();
-  });
-  await user.call<SetManifestResponse>('SetManifest', { manifest: b64(h.manifest()), policies: [b64(h.coordinatorDoc), b64(h.podDoc)] });
-  const pod = await h.newPodCert(mesh);
-  const dir = mkdtempSync(join(tmpdir(), 'ccmesh-renew-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeTlsDir({ key: (pod.key.privateKey as unknown as { export(o: object): string }).export({ type: 'pkcs8', format: 'pem' }).toString(), chain: pod.res.certChain, meshCaBundle: pod.res.meshCaBundle, rootCa: pod.res.rootCa }, dir);
-
+  const { h, pod, dir, address } = await coordinatorWithPod(t, 'ccmesh-renew-');
   const app = new TestApp('echo');
   const appPort = await app.listen();
   const timers = new FakeTimers();
   const clock = new FixedClock(Date.now());
-  const address = `127.0.0.1:${h.coordinator!.meshPort}`;
   const proxy = await startProxy(testConfig({
     tlsDir: dir,
     coordinator: { host: '127.0.0.1', port: h.coordinator!.meshPort },

@@ -6,45 +6,27 @@
  */
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FixedClock } from '../../lib/clock.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
 import type { SetManifestResponse } from '../../lib/protocol/messages.js';
 import { MeshApi } from '../../lib/protocol/services.js';
-import { b64 } from '../../lib/protocol/wire.js';
-import { Harness } from '../../coordinator/test/harness.js';
+import { coordinatorWithPod } from './coordinator-pod.js';
 import { parseCertificates } from '../src/credentials/generation.js';
 import type { MeshClient } from '../src/credentials/renewal.js';
 import { startProxy } from '../src/unit.js';
-import { TestMesh, writeTlsDir } from './pki.js';
+import { TestMesh } from './pki.js';
 import { FakeTimers, TestApp, testConfig, testLogger } from './support.js';
 
 const INTERVAL = 1000;
 
 void t.test('a manifest update reaches a running sidecar through the trust refresh', async (t) => {
-  const h = await Harness.create();
-  t.teardown(() => h.close());
-  await h.start();
-  const user = await h.user();
-  const mesh = await h.mesh();
-  t.teardown(() => {
-    user.close();
-    mesh.close();
-  });
-  const policies = [h.coordinatorDoc, h.podDoc];
-  const first = await user.call<SetManifestResponse>('SetManifest', { manifest: b64(h.manifest()), policies: policies.map(b64) });
-  const pod = await h.newPodCert(mesh);
-  const dir = mkdtempSync(join(tmpdir(), 'ccmesh-trust-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeTlsDir({ key: (pod.key.privateKey as unknown as { export(o: object): string }).export({ type: 'pkcs8', format: 'pem' }).toString(), chain: pod.res.certChain, meshCaBundle: pod.res.meshCaBundle, rootCa: pod.res.rootCa }, dir);
-
+  const { h, user, policies, first, pod, dir, address } = await coordinatorWithPod(t, 'ccmesh-trust-');
   const app = new TestApp('echo');
   const appPort = await app.listen();
   const timers = new FakeTimers();
   const clock = new FixedClock(Date.now());
-  const address = `127.0.0.1:${h.coordinator!.meshPort}`;
   let answer: ((res: unknown) => unknown) | undefined;
   const connect = async (): Promise<MeshClient> => {
     const c = await PinnedClient.connect(address, MeshApi);
@@ -76,7 +58,7 @@ void t.test('a manifest update reaches a running sidecar through the trust refre
   answer = undefined;
 
   // The owner updates the manifest: a new mesh CA, bundle = new + previous.
-  const updated = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest([], ['web', 'web.default.svc', 'web-v2']), policies));
+  const updated = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest([], ['web', 'web.default.svc', 'web-v2']), [...policies]));
   const [newCa, oldCa] = parseCertificates(updated.meshCaBundle);
   t.not(newCa!.fingerprint256, parseCertificates(first.meshCaBundle)[0]!.fingerprint256, 'the update made a new mesh CA');
   t.equal(oldCa!.fingerprint256, parseCertificates(first.meshCaBundle)[0]!.fingerprint256, 'the bundle keeps the previous CA');
