@@ -1,26 +1,13 @@
 /**
- * Helpers for tests that drive the real `bin/ccmesh` as separate processes: free loopback ports, a Coordinator
- * child that stops on SIGTERM, and polling a condition until it holds.
+ * Helpers for tests that drive the real `bin/ccmesh` as separate processes: a Coordinator child that stops on
+ * SIGTERM, and polling a condition until it holds (free ports: `lib/net/free-ports.ts`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from './fixtures.js';
 
 /** The built CLI entry. */
 export const CCMESH_BIN = join(repoRoot, 'bin', 'ccmesh');
-
-/** A port that was free on 127.0.0.1 a moment ago. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A `ccmesh coordinator` child; its stderr is collected, `stop()` sends SIGTERM and waits for the exit. */
 export interface CoordinatorChild {

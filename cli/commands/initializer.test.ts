@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CCMESH_BIN, freePort, startCoordinatorProcess, waitFor } from '../../test/cli-process.js';
+import { freePorts } from '../../lib/net/free-ports.js';
+import { CCMESH_BIN, startCoordinatorProcess, waitFor } from '../../test/cli-process.js';
 
 const ccmesh = (...args: string[]) => spawnSync(process.execPath, [CCMESH_BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -23,7 +24,7 @@ void t.test('--coordinator-policy: the pod attests only to the Coordinator it pi
   const [coordHash, podHash] = [sha256(coordDoc), sha256(podDoc)];
   const sim = join(dir, 'sim');
   t.equal(ccmesh('attest', 'simulate', 'init', '--out', sim, '--host-data', coordHash).status, 0, 'simulated platform');
-  const [user, mesh, metrics] = [await freePort(), await freePort(), await freePort()];
+  const [user, mesh, metrics] = (await freePorts(3)) as [number, number, number];
   const coordinator = startCoordinatorProcess(['--store', 'memory', '--tee', 'simulated', '--sim-dir', sim, '--listen-host', '127.0.0.1',
     '--user-port', String(user), '--mesh-port', String(mesh), '--metrics-port', String(metrics), '--log-level', 'warn']);
   t.teardown(() => coordinator.stop());

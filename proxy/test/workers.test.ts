@@ -8,23 +8,16 @@
 import t from 'tap';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '../../lib/net/free-ports.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { readAll, TestApp } from './support.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/ccmesh', import.meta.url));
 const CONNECTIONS = 20;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function metricValue(adminPort: number, pattern: RegExp): Promise<number | undefined> {
   const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
@@ -41,7 +34,7 @@ void t.test('--workers 2: two-sidecar path served by workers, metrics aggregated
   const app = new TestApp('echo');
   const appPort = await app.listen();
   t.teardown(() => app.close());
-  const [inPort, outPort, adminA, adminB] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [inPort, outPort, adminA, adminB] = (await freePorts(4)) as [number, number, number, number];
 
   const children: { child: ChildProcess; exited: Promise<number | null>; logs: string[] }[] = [];
   t.teardown(async () => {

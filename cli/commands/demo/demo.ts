@@ -6,11 +6,11 @@
  * Everything it runs is the real `ccmesh` binary. Exit 0 only when every check passed.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcessExecutor } from '../../../iptables/executor.js';
 import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
+import { freePorts } from '../../../lib/net/free-ports.js';
 import { EXIT, PORTS } from '../../../lib/well-known.js';
 import { readCommandFlags, wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
@@ -40,14 +40,8 @@ async function choosePorts(mode: DemoMode): Promise<DemoPorts> {
     // Every participant has its own namespace, so the well-known ports are free.
     return { coordUser: PORTS.coordinatorUser, coordMesh: PORTS.coordinatorMesh, coordMetrics: PORTS.coordinatorMetrics, backendApp: 8080, backendReach: 8080, backendAdmin: PORTS.sidecarAdmin, frontendAdmin: PORTS.sidecarAdmin, frontendEgress: 9080 };
   }
-  // Loopback is shared with whatever else runs here: ask the kernel for free ports (all held until all are known).
-  const servers = await Promise.all(Array.from({ length: 8 }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => resolve(s));
-  })));
-  const p = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  // Loopback is shared with whatever else runs here: ask the kernel for free ports.
+  const p = await freePorts(8);
   return { coordUser: p[0]!, coordMesh: p[1]!, coordMetrics: p[2]!, backendApp: p[3]!, backendReach: p[4]!, backendAdmin: p[5]!, frontendAdmin: p[6]!, frontendEgress: p[7]! };
 }
 

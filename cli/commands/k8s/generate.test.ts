@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseAllDocuments } from 'yaml';
-import { freePort, startCoordinatorProcess, waitFor } from '../../../test/cli-process.js';
+import { freePorts } from '../../../lib/net/free-ports.js';
+import { startCoordinatorProcess, waitFor } from '../../../test/cli-process.js';
 import { repoRoot } from '../../../test/fixtures.js';
 
 const bin = join(repoRoot, 'bin', 'ccmesh');
@@ -148,7 +149,7 @@ void t.test('generate examples/ → injected YAML and manifest entries; twice = 
   t.same(snapshot(ws), wsBefore);
 
   // ccmesh set: a real Coordinator on the simulated TEE accepts the manifest and its documents.
-  const [user, meshPort, metrics] = [await freePort(), await freePort(), await freePort()];
+  const [user, meshPort, metrics] = (await freePorts(3)) as [number, number, number];
   const coordinator = startCoordinator(['--store', `file:${join(dir, 'store')}`, '--tee', 'simulated', '--sim-dir', sim, '--listen-host', '127.0.0.1', '--user-port', String(user), '--mesh-port', String(meshPort), '--metrics-port', String(metrics), '--log-level', 'warn']);
   t.teardown(() => coordinator.stop());
   await waitFor(async () => (await fetch(`http://127.0.0.1:${metrics}/probe/startup`)).status === 200, 30_000);

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startCoordinatorProcess, waitFor } from '../../../test/cli-process.js';
+import { freePorts } from '../../../lib/net/free-ports.js';
+import { startCoordinatorProcess, waitFor } from '../../../test/cli-process.js';
 import { repoRoot } from '../../../test/fixtures.js';
 
 const bin = join(repoRoot, 'bin', 'ccmesh');
@@ -29,7 +30,7 @@ void t.test('manifest init → set → verify → restart → recover', async (t
   const coordHash = createHash('sha256').update(coordDoc).digest('hex');
   const sim = join(dir, 'sim');
   t.equal(ccmesh('attest', 'simulate', 'init', '--out', sim, '--host-data', coordHash).status, 0);
-  const [user, meshPort, metrics] = [await freePort(), await freePort(), await freePort()];
+  const [user, meshPort, metrics] = (await freePorts(3)) as [number, number, number];
   const args = ['--store', `file:${join(dir, 'store')}`, '--tee', 'simulated', '--sim-dir', sim, '--listen-host', '127.0.0.1', '--user-port', String(user), '--mesh-port', String(meshPort), '--metrics-port', String(metrics), '--log-level', 'warn'];
   let coordinator = startCoordinator(args);
   t.teardown(() => coordinator.stop());
