@@ -136,7 +136,8 @@ export function reviewAdmission(body: unknown, opts: Partial<InjectOptions> = {}
 
   let injected: JsonValue;
   try {
-    injected = JSON.parse(JSON.stringify(inject(structuredClone(before) as KubeObject, opts))) as JsonValue;
+    // inject never changes its input (it returns a new object), so `before` stays the admitted object.
+    injected = JSON.parse(JSON.stringify(inject(before as KubeObject, opts))) as JsonValue;
   } catch (err) {
     if (err instanceof CcmeshError && (err.code === ErrorCode.K8S_INJECT_REFUSED || err.code === ErrorCode.K8S_POLICY_INVALID)) {
       // inject's message already names the object, the field and the reason.
