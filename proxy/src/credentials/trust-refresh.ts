@@ -11,14 +11,16 @@
  * delay an update or replay an older, root-signed bundle; it cannot make the sidecar trust a CA the root didn't sign.
  */
 import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
 import type { Logger } from '../../../lib/log.js';
 import type { TrustBundleResponse } from '../../../lib/protocol/messages.js';
+import { PATHS } from '../../../lib/well-known.js';
 import type { ProxyMetrics } from '../metrics.js';
 import type { TimerHandle, Timers } from '../timers.js';
 import { parseCertificates } from './generation.js';
 import type { MeshClient, RenewalLoop } from './renewal.js';
 import type { CredentialStore } from './store.js';
-import { writeCredentialFiles } from './write.js';
 
 /** Live handles of the refresh. */
 export interface TrustRefreshRuntime {
@@ -110,7 +112,8 @@ export class TrustRefresh {
       return 'renewing';
     }
     try {
-      await writeCredentialFiles(this.#rt.store.dir, this.#rt.store.current.files);
+      // Only the bundle changed: rewriting key and chain would open a needless mid-update window for readers.
+      await writeFileAtomic(join(this.#rt.store.dir, PATHS.meshCaFile), res.meshCaBundle, 0o644);
     } catch (err) {
       // The in-memory generation is already in use; the initializer's files stay valid for a restart.
       this.#rt.logger.warn('writing the new mesh CA bundle failed; using it from memory', { err });
