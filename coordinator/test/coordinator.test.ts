@@ -24,15 +24,7 @@ async function refused(t: Tap, p: Promise<unknown>, code: string, detail: RegExp
 type Tap = { ok(v: unknown, m: string): unknown; match(a: string, b: RegExp, m: string): unknown };
 
 void t.test('coordinator lifecycle and attacks', async (t) => {
-  const h = await Harness.create();
-  t.teardown(() => h.close());
-  await h.start();
-  const user = await h.user();
-  const mesh = await h.mesh();
-  t.teardown(() => {
-    user.close();
-    mesh.close();
-  });
+  const { h, user, mesh } = await Harness.started(t);
 
   // Fresh: nothing is issued before a manifest exists.
   const early = await h.podRequest(mesh);

@@ -85,6 +85,20 @@ export class Harness {
     return PinnedClient.connect(`127.0.0.1:${this.coordinator!.meshPort}`, MeshApi);
   }
 
+  /** A started Coordinator with a user-API and a mesh-API client, all closed at the test's teardown. */
+  static async started(t: { teardown(fn: () => unknown): void }): Promise<{ h: Harness; user: PinnedClient; mesh: PinnedClient }> {
+    const h = await Harness.create();
+    t.teardown(() => h.close());
+    await h.start();
+    const user = await h.user();
+    const mesh = await h.mesh();
+    t.teardown(() => {
+      user.close();
+      mesh.close();
+    });
+    return { h, user, mesh };
+  }
+
   /** Owner-signed SetManifest request for an update. */
   async signedSet(user: PinnedClient, manifest: Uint8Array, policies: Uint8Array[], key: KeyObject = this.owner.privateKey): Promise<Record<string, unknown>> {
     const nonce = new WireReader('n', await user.call('GetNonce', {})).bytes('nonce', 32, 32);

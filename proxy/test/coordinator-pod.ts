@@ -29,15 +29,7 @@ export interface CoordinatorPod {
 
 /** Starts the Coordinator, sets the first manifest and writes one pod's TLS directory. */
 export async function coordinatorWithPod(t: { teardown(fn: () => unknown): void }, prefix: string): Promise<CoordinatorPod> {
-  const h = await Harness.create();
-  t.teardown(() => h.close());
-  await h.start();
-  const user = await h.user();
-  const mesh = await h.mesh();
-  t.teardown(() => {
-    user.close();
-    mesh.close();
-  });
+  const { h, user, mesh } = await Harness.started(t);
   const policies = [h.coordinatorDoc, h.podDoc];
   const first = await user.call<SetManifestResponse>('SetManifest', { manifest: b64(h.manifest()), policies: policies.map(b64) });
   const pod = await h.newPodCert(mesh);
