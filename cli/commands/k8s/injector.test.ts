@@ -34,14 +34,20 @@ void t.test('--help and flag errors', async (t) => {
   for (const re of [/--port: got "x"/, /--tee: got "sgx", expected one of auto, configfs-tsm, sev-guest, tdx-guest/, /--kube-api: got "http:\/\/10.0.0.1", expected an https:\/\/HOST:PORT URL/, /--bogus/]) t.match(text, re);
 });
 
-void t.test('starts, patches the caBundle, serves, reports ready, stops on the signal', async (t) => {
+/** A stand-in API server holding the webhook configuration, and a service-account directory that trusts it. */
+async function fakeCluster(t: { teardown(fn: () => unknown): void }, namespaceFile: string): Promise<{ api: FakeKubeApi; sa: string }> {
   const api = await FakeKubeApi.start('tok', webhookConfigurationFixture('ccmesh-injector', ['inject.ccmesh.dev']));
   t.teardown(() => api.close());
   const sa = mkdtempSync(join(tmpdir(), 'ccmesh-sa-'));
   t.teardown(() => rmSync(sa, { recursive: true, force: true }));
   writeFileSync(join(sa, 'token'), 'tok');
   writeFileSync(join(sa, 'ca.crt'), api.caPem);
-  writeFileSync(join(sa, 'namespace'), 'mesh-ops\n');
+  writeFileSync(join(sa, 'namespace'), namespaceFile);
+  return { api, sa };
+}
+
+void t.test('starts, patches the caBundle, serves, reports ready, stops on the signal', async (t) => {
+  const { api, sa } = await fakeCluster(t, 'mesh-ops\n');
   const lines: string[] = [];
   const ac = new AbortController();
   const done = injectorCommand(
@@ -81,13 +87,7 @@ void t.test('starts, patches the caBundle, serves, reports ready, stops on the s
 });
 
 void t.test('bin/ccmesh injector in a process: in-cluster env, ready, SIGTERM → exit 0', async (t) => {
-  const api = await FakeKubeApi.start('tok', webhookConfigurationFixture('ccmesh-injector', ['inject.ccmesh.dev']));
-  t.teardown(() => api.close());
-  const sa = mkdtempSync(join(tmpdir(), 'ccmesh-sa-'));
-  t.teardown(() => rmSync(sa, { recursive: true, force: true }));
-  writeFileSync(join(sa, 'token'), 'tok');
-  writeFileSync(join(sa, 'ca.crt'), api.caPem);
-  writeFileSync(join(sa, 'namespace'), 'ccmesh-system');
+  const { api, sa } = await fakeCluster(t, 'ccmesh-system');
   const apiPort = new URL(api.url).port;
   const child = spawn(process.execPath, [join(repoRoot, 'bin', 'ccmesh'), 'injector', '--port', '0', '--metrics-port', '0', '--listen-host', '127.0.0.1', '--service-account-dir', sa], {
     env: { ...process.env, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: apiPort },
