@@ -38,7 +38,7 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
     // watch; admin, renewal, rules and the ready file are the primary's. It drains on SIGTERM (sent by the primary)
     // or when the primary is gone.
     const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
-    const running = await startProxy({ ...cfg, coordinator: undefined, readyFile: undefined }, { clock: systemClock, logger, registry, admin: false, worker: true });
+    const running = await startProxy({ ...cfg, coordinator: undefined, readyFile: undefined }, { clock: systemClock, logger, registry, worker: true });
     serveWorker(registry);
     await untilSignalled(io.signal, true);
     await running.drain();

@@ -38,10 +38,11 @@ export interface ProxyRuntime {
   readonly hooks?: TransparentHooks;
   readonly watch?: CredentialWatchOptions;
   readonly random?: () => number;
-  /** A `--workers` worker: listeners only; in capture mode the primary runs the iptables stages for it. */
+  /**
+   * A `--workers` worker: listeners only. No admin server (the primary serves admin for all) and, in capture mode,
+   * no iptables stages (the primary runs them once every worker listens).
+   */
   readonly worker?: boolean;
-  /** False: no admin server (a `--workers` worker; the primary serves admin for all). Default true. */
-  readonly admin?: boolean;
   /** `--workers` primary: an extra /ready condition (every worker ready). */
   readonly extraNotReady?: () => string | undefined;
   /** `--workers` primary: a stage run after the listeners and before the iptables stages (fork the workers). */
@@ -124,7 +125,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   };
 
   try {
-    if (rt.admin !== false) admin = await stage('admin server', () => startAdminServer(cfg.adminHost, cfg.adminPort, { notReadyReason }, rt.metricsSource ?? registry));
+    if (!rt.worker) admin = await stage('admin server', () => startAdminServer(cfg.adminHost, cfg.adminPort, { notReadyReason }, rt.metricsSource ?? registry));
     const options: DataPathOptions = { idleTimeoutMs: cfg.idleTimeoutMs, handshakeTimeoutMs: cfg.handshakeTimeoutMs, maxConnections: cfg.maxConnections };
     const data = { store, metrics, tracker, logger };
     await stage('listeners', async () => {

@@ -109,7 +109,6 @@ export class RenewalLoop {
 
   #scheduleFromLeaf(): void {
     if (this.#stopped) return;
-    this.#timer?.cancel();
     const delay = this.nextDelayMs();
     this.#rt.logger.info('leaf renewal scheduled', { inMs: Math.round(delay) });
     this.#arm(delay);
@@ -127,7 +126,6 @@ export class RenewalLoop {
 
   #scheduleRetry(): void {
     if (this.#stopped) return;
-    this.#timer?.cancel();
     const base = Math.min(this.#maxBackoffMs, this.#firstBackoffMs * 2 ** Math.min(this.#failures - 1, 30));
     const delay = base * (0.5 + (this.#rt.random ?? Math.random)());
     this.#arm(delay);
