@@ -1,13 +1,12 @@
 /** The identifying fields of one Kubernetes object as read from YAML, and the helpers to walk its plain data. */
+import { isJsonObject as isObj } from '../../lib/config/json-reader.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 
 /** JSON-shaped object as parsed from YAML. */
 export type Obj = Record<string, unknown>;
 
-/** True for a plain (non-array, non-null) object. */
-export function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+/** True for a plain (non-array, non-null) object (the shared JSON-object check under a shorter name). */
+export { isObj };
 
 /** The object at `key`, or an empty object. */
 export function objAt(o: unknown, key: string): Obj {

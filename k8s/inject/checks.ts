@@ -3,6 +3,7 @@
  * mesh: a user container that would bypass capture or clash with a mesh port, a config volume the initializer can't
  * hash as the app sees it, probes the sidecar must let through. Every refusal names the field and the reason.
  */
+import { isJsonObject as isObj } from '../../lib/config/json-reader.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { IngressEntry } from '../../lib/mesh-config/ingress.js';
 import { PATHS, PROXY_UID } from '../../lib/well-known.js';
@@ -23,10 +24,8 @@ export function refuse(where: string, field: string, reason: string): CcmeshErro
   return new CcmeshError(ErrorCode.K8S_INJECT_REFUSED, `refusing to inject ${where}: ${field}: ${reason}`);
 }
 
-/** True for a non-null, non-array object. */
-export function isObj(v: unknown): v is Obj {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
+/** True for a non-null, non-array object (the shared JSON-object check under a shorter name). */
+export { isObj };
 
 function nameOf(c: Obj): string {
   return typeof c.name === 'string' ? c.name : '';
