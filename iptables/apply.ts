@@ -2,12 +2,12 @@
  * Plan → kernel. Per family: read our state back (iptables-save of each table the plan touches), render one restore
  * text for all of those tables and feed it to ONE `iptables-restore --noflush` call (atomic per table), then add the
  * policy routing that is missing. Which families get rules is decided here, from the `ipv6` setting and what the
- * host has — never silently: IPv6 configured on an interface with no usable ip6tables is an error.
+ * kernel has — never silently: a kernel with IPv6 and no usable ip6tables is an error under `auto`.
  */
 import { CcmeshError, ErrorCode } from '../lib/errors.js';
 import { detectTools, type IptablesTools, restore, saveTable } from './backend.js';
 import type { Executor } from './executor.js';
-import { ipv6Configured } from './host-ipv6.js';
+import { describeAddresses, probeIpv6 } from './host-ipv6.js';
 import type { Family, Ipv6Mode, Plan, TablePlan } from './plan.js';
 import { applyRouting, removeRouting } from './policy-routing.js';
 import { type PresentState, renderCleanup, renderTables } from './render.js';
@@ -18,8 +18,9 @@ import { mergeReports, verifyFamily, type VerifyReport } from './verify.js';
 export type FamilyTools = ReadonlyMap<Family, IptablesTools>;
 
 /**
- * Decides the families: v4 always; v6 when `on` (ip6tables required), or `auto` and the kernel has IPv6 configured
- * on a non-loopback interface. Throws IPTABLES_UNAVAILABLE when a needed tool is missing.
+ * Decides the families that get capture rules: v4 always; v6 when `on` (ip6tables required), or `auto` and the kernel
+ * has IPv6 at all — not only when an address is configured now. Throws IPTABLES_UNAVAILABLE when a needed tool is
+ * missing. `off` captures v4 only; the caller keeps IPv6 guarded (see liftGuard's `captured`).
  */
 export async function resolveFamilies(exec: Executor, mode: Ipv6Mode): Promise<FamilyTools> {
   const out = new Map<Family, IptablesTools>();
@@ -28,19 +29,23 @@ export async function resolveFamilies(exec: Executor, mode: Ipv6Mode): Promise<F
   out.set('v4', v4);
   if (mode === 'off') return out;
   const v6 = await detectTools(exec, 'v6');
-  if (v6) {
-    if (mode === 'on' || (await ipv6Configured(exec)).length > 0) out.set('v6', v6);
+  if (mode === 'on') {
+    if (!v6) throw new CcmeshError(ErrorCode.IPTABLES_UNAVAILABLE, 'ip6tables is not usable here, but --ipv6 on requires IPv6 rules');
+    out.set('v6', v6);
     return out;
   }
-  if (mode === 'on') throw new CcmeshError(ErrorCode.IPTABLES_UNAVAILABLE, 'ip6tables is not usable here, but --ipv6 on requires IPv6 rules');
-  const addrs = await ipv6Configured(exec);
-  if (addrs.length > 0) {
-    // SECURITY: without ip6tables, IPv6 traffic would bypass the capture entirely.
+  // SECURITY: `auto` asks the kernel, not today's addresses. An interface can get IPv6 at any time after startup
+  // (disable_ipv6=0, `ip addr add`); rules keyed on the addresses seen at startup would leave that IPv6 open.
+  const probe = await probeIpv6(exec);
+  if (!probe.kernel) return out;
+  if (!v6) {
+    const now = probe.addresses.length > 0 ? `IPv6 is configured (${describeAddresses(probe.addresses)})` : 'IPv6 can be enabled on any interface at any time';
     throw new CcmeshError(
       ErrorCode.IPTABLES_UNAVAILABLE,
-      `ip6tables is not usable here, but IPv6 is configured (${addrs.map((a) => `${a.address} on ${a.interface}`).join(', ')}); refusing to capture IPv4 only`,
+      `--ipv6 auto: the kernel has IPv6 (/proc/net/if_inet6 exists) and ${now}, but ip6tables is not usable here; refusing to capture IPv4 only (install ip6tables, or pass --ipv6 off to leave IPv6 uncaptured)`,
     );
   }
+  out.set('v6', v6);
   return out;
 }
 
@@ -70,7 +75,17 @@ export async function removeTables(exec: Executor, tools: IptablesTools, tables:
 export async function applyPlan(exec: Executor, plan: Plan, families: FamilyTools): Promise<void> {
   for (const [family, tools] of families) {
     await installTables(exec, tools, plan[family].tables, `installing the ${family} capture rules`);
-    await applyRouting(exec, family, plan[family].routing);
+    try {
+      await applyRouting(exec, family, plan[family].routing);
+    } catch (err) {
+      // The IPv6 local route lives on lo; a pod with IPv6 disabled on lo gets a cryptic iproute2 error otherwise.
+      if (family !== 'v6' || !/IPv6 is disabled/i.test(String((err as Error).message))) throw err;
+      throw new CcmeshError(
+        ErrorCode.IPTABLES_APPLY,
+        `installing the v6 policy routing failed: IPv6 is disabled on lo (net.ipv6.conf.lo.disable_ipv6=1) while the kernel has IPv6 (--ipv6 ${plan.ipv6}); enable IPv6 on lo, or pass --ipv6 off to keep IPv6 closed by the guard instead of capturing it`,
+        { cause: err },
+      );
+    }
   }
 }
 

@@ -26,7 +26,8 @@ export const IPTABLES_USAGE = `Usage:
   ccmesh iptables apply   …same flags… [--dry-run]
   ccmesh iptables verify  …same flags…     exit 0 when the kernel matches the plan, 3 with a diff otherwise
   ccmesh iptables guard                    drop every inbound packet except loopback (IPv4 and IPv6)
-  ccmesh iptables unguard                  lift the guard (refused if IPv6 is up but ip6tables is unusable)
+  ccmesh iptables unguard                  lift the guard in both families (refused if IPv6 is up but ip6tables
+                                           is unusable)
   ccmesh iptables cleanup  …same flags…    remove the capture rules and policy routing (not the guard)
 
 SPEC is name#port#mode entries joined by ##; mode is mtls (default), mtls:allow=<san>,…, tls or plain. Ports not
@@ -64,7 +65,9 @@ export async function iptablesCommand(argv: readonly string[], io: CliIo, exec: 
   switch (verb) {
     case 'plan': {
       const { plan } = readPlan(verb, rest);
-      const v6 = plan.ipv6 === 'off' ? '# IPv6: off\n' : `# IPv6 (${plan.ipv6 === 'auto' ? 'when IPv6 is configured' : 'required'}): ip6tables-restore --noflush\n${renderRestore(plan, 'v6')}`;
+      const v6 = plan.ipv6 === 'off'
+        ? '# IPv6: off (no IPv6 capture rules; the sidecar keeps the IPv6 guard instead of lifting it)\n'
+        : `# IPv6 (${plan.ipv6 === 'auto' ? 'when the kernel has IPv6' : 'required'}): ip6tables-restore --noflush\n${renderRestore(plan, 'v6')}`;
       io.stdout(`# IPv4: iptables-restore --noflush\n${renderRestore(plan, 'v4')}${v6}`);
       return EXIT.ok;
     }

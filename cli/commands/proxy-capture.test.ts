@@ -1,9 +1,13 @@
 import t from 'tap';
+import { installGuard } from '../../iptables/guard.js';
+import { FakeHost } from '../../iptables/testdata/fake-host.js';
+import type { Timers } from '../../iptables/watchdog.js';
 import { ConfigError } from '../../lib/errors.js';
+import { silentLogger } from '../../lib/log.js';
 import { PROXY_UID } from '../../lib/well-known.js';
 import { PROXY_FLAGS, readProxyConfig } from '../../proxy/src/config.js';
 import { readCommandFlags } from '../flags.js';
-import { readCaptureConfig } from './proxy-capture.js';
+import { buildCaptureHooks, readCaptureConfig } from './proxy-capture.js';
 
 function parse(argv: string[], uid = 0): ReturnType<typeof readCaptureConfig> {
   const { tok, r } = readCommandFlags('proxy', argv, PROXY_FLAGS);
@@ -44,4 +48,62 @@ void t.test('--egress-capture as the proxy uid: plan marks the blocks, exempts t
   const { tok: tok2, r: r2 } = readCommandFlags('proxy', ['--ingress', 'web#8080'], PROXY_FLAGS);
   t.equal(readProxyConfig(r2, tok2.lists).transparentOutbound, undefined, 'no outbound listener without --egress-capture');
   t.end();
+});
+
+/** Timers fired by hand; `tick` runs the due check and waits until the watchdog re-armed (the check is done). */
+class FakeTimers implements Timers {
+  pending: (() => void)[] = [];
+  setTimeout(fn: () => void): unknown {
+    this.pending.push(fn);
+    return fn;
+  }
+  clearTimeout(h: unknown): void {
+    this.pending = this.pending.filter((f) => f !== h);
+  }
+  async tick(): Promise<void> {
+    for (const f of this.pending.splice(0)) f();
+    for (let i = 0; i < 1000 && this.pending.length === 0; i++) await new Promise((r) => setImmediate(r));
+  }
+}
+
+const INPUT_GUARD = '-j CCMESH_GUARD';
+
+void t.test('capture hooks, --ipv6 auto: IPv6 appearing after startup without rules is drift (guard back, unready)', async (t) => {
+  // A kernel without IPv6 at startup: only v4 gets rules. The initializer's guard is v4 only (ip6tables unusable).
+  const host = new FakeHost();
+  host.kernelIpv6 = false;
+  host.ip6tables = false;
+  await installGuard(host);
+  const timers = new FakeTimers();
+  const hooks = buildCaptureHooks(parse(['--ingress', 'web#8080']), host, silentLogger, timers);
+  await hooks.applyRules!();
+  await hooks.verifyRules!();
+  await hooks.liftGuard!();
+  const events: string[] = [];
+  const wd = hooks.startWatchdog!({ drift: (reason) => events.push(`drift: ${reason}`), guard: (g) => events.push(`guard: ${g}`) });
+  t.teardown(() => wd.stop());
+  await timers.tick();
+  t.same(events, [], 'no IPv6: ready, no drift');
+
+  host.kernelIpv6 = true;
+  host.ip6tables = true;
+  host.addresses = ['fd000198001800000000000000000001@eth0'];
+  await timers.tick();
+  t.equal(events[0], 'guard: installed', 'the guard goes back in first');
+  t.match(events[1], /^drift: [\s\S]*IPv6 appeared after startup \(fd00:198:18::1 on eth0\)/, 'then the proxy is told to go unready, with the reason');
+  t.equal(host.rules('v6', 'filter', 'INPUT')[0], INPUT_GUARD, 'the IPv6 guard is in place');
+  t.equal(host.rules('v4', 'filter', 'INPUT')[0], INPUT_GUARD, 'and the IPv4 guard');
+});
+
+void t.test('capture hooks, --ipv6 off: the IPv6 guard stays when the guard is lifted', async (t) => {
+  const host = new FakeHost();
+  host.addresses = ['fd000198001800000000000000000001@eth0'];
+  await installGuard(host);
+  const hooks = buildCaptureHooks(parse(['--ingress', 'web#8080', '--ipv6', 'off']), host, silentLogger, new FakeTimers());
+  await hooks.applyRules!();
+  await hooks.verifyRules!();
+  await hooks.liftGuard!();
+  t.notOk(host.rules('v4', 'filter', 'INPUT').includes(INPUT_GUARD), 'IPv4 (captured) is opened');
+  t.equal(host.rules('v6', 'filter', 'INPUT')[0], INPUT_GUARD, 'IPv6 (not captured) stays guarded');
+  t.same(host.rules('v6', 'mangle', 'PREROUTING'), [], 'and has no capture rules');
 });

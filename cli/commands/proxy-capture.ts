@@ -8,11 +8,12 @@ import { FieldReader, type RawSource } from '../../lib/config/fields.js';
 import type { Logger } from '../../lib/log.js';
 import { applyPlan, resolveFamilies, verifyPlan, type FamilyTools } from '../../iptables/apply.js';
 import { parseIptablesConfig } from '../../iptables/config.js';
+import { verifyCapture } from '../../iptables/coverage.js';
 import type { Executor } from '../../iptables/executor.js';
 import { installGuard, liftGuard } from '../../iptables/guard.js';
 import { buildPlan, type Plan } from '../../iptables/plan.js';
 import { formatReport } from '../../iptables/verify.js';
-import { startWatchdog } from '../../iptables/watchdog.js';
+import { startWatchdog, type Timers } from '../../iptables/watchdog.js';
 import type { TransparentHooks } from '../../proxy/src/startup/hooks.js';
 
 /** What the capture stages are built from. */
@@ -50,7 +51,7 @@ export function readCaptureConfig(r: FieldReader, values: RawSource, uid: number
 }
 
 /** Builds the iptables stages over `exec` (the real one runs iptables in the sidecar's own namespace). */
-export function buildCaptureHooks(cfg: CaptureConfig, exec: Executor, logger: Logger): TransparentHooks {
+export function buildCaptureHooks(cfg: CaptureConfig, exec: Executor, logger: Logger, timers?: Timers): TransparentHooks {
   let families: FamilyTools | undefined;
   const resolved = async (): Promise<FamilyTools> => (families ??= await resolveFamilies(exec, cfg.plan.ipv6));
   return {
@@ -66,11 +67,13 @@ export function buildCaptureHooks(cfg: CaptureConfig, exec: Executor, logger: Lo
     },
     // No dropPreexisting stage: the plan's admitted-mark DROP (docs/iptables.md) already cuts every non-loopback
     // flow that predates `applyRules`, from the moment the rules are in; verifyRules proved that rule is present.
-    liftGuard: () => liftGuard(exec),
+    // SECURITY: only the families that have capture rules are opened; the others keep the guard (--ipv6 off).
+    liftGuard: async () => liftGuard(exec, new Set((await resolved()).keys())),
     startWatchdog: (events) => {
       const ac = new AbortController();
       startWatchdog({
-        verify: async () => verifyPlan(exec, cfg.plan, await resolved()),
+        // The rules, and that no family appeared (or lost its guard) without rules since startup.
+        verify: async () => verifyCapture(exec, cfg.plan, await resolved()),
         installGuard: async () => {
           await installGuard(exec);
           events.guard('installed');
@@ -83,6 +86,7 @@ export function buildCaptureHooks(cfg: CaptureConfig, exec: Executor, logger: Lo
         },
         intervalMs: cfg.watchdogIntervalMs,
         signal: ac.signal,
+        ...(timers ? { timers } : {}),
       });
       return { stop: () => ac.abort() };
     },

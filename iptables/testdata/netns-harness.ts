@@ -1,8 +1,8 @@
 /**
  * Test harness for the privileged tier: a "pod" and a "client" network namespace joined by a veth pair, with
  * 198.18.0.0/15 and fd00:198:18::/64 test addresses, and agents (netns-agent.ts) running inside them. Names are
- * unique per run (ccm-<pid>-<n>-…); `destroy()` kills every agent and deletes both namespaces, which takes their
- * interfaces, iptables rules and routing with them.
+ * unique per run (<prefix>-<pid>-<n>-…, prefix `ccm` unless given); `destroy()` kills every agent and deletes both
+ * namespaces, which takes their interfaces, iptables rules and routing with them.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -87,6 +87,17 @@ export class Agent {
 
 let counter = 0;
 
+/** How {@link NetnsPair.create} sets the pair up. */
+export interface NetnsPairOptions {
+  /** Namespace name prefix, so concurrent test files can tell their namespaces apart (default `ccm`). */
+  readonly prefix?: string;
+  /**
+   * false = IPv6 disabled on the pod's veth (`net.ipv6.conf.<if>.disable_ipv6=1`, no address, not even link-local);
+   * lo keeps ::1, as in a pod whose interface has no IPv6 yet. The client keeps its IPv6 address either way.
+   */
+  readonly podIpv6?: boolean;
+}
+
 /** A pod/client namespace pair. */
 export class NetnsPair {
   readonly pod: string;
@@ -94,18 +105,24 @@ export class NetnsPair {
   readonly host: Executor = new ProcessExecutor({ timeoutMs: 5000 });
   readonly podExec: Executor;
   readonly clientExec: Executor;
+  /** The pod's end of the veth pair (for sysctl / `ip addr` in tests that change it). */
+  readonly podIf: string;
   readonly #agents: Agent[] = [];
 
-  private constructor(base: string) {
+  private constructor(base: string, podIf: string) {
     this.pod = `${base}-pod`;
     this.client = `${base}-cli`;
+    this.podIf = podIf;
     this.podExec = netnsExecutor(this.host, this.pod);
     this.clientExec = netnsExecutor(this.host, this.client);
   }
 
   /** Creates both namespaces and the veth pair; on failure removes whatever was created. */
-  static async create(): Promise<NetnsPair> {
-    const pair = new NetnsPair(`ccm-${process.pid}-${++counter}`);
+  static async create(opts: NetnsPairOptions = {}): Promise<NetnsPair> {
+    const n = ++counter;
+    const vp = `cp${process.pid % 100000}x${n}`;
+    const vc = `cc${process.pid % 100000}x${n}`;
+    const pair = new NetnsPair(`${opts.prefix ?? 'ccm'}-${process.pid}-${n}`, vp);
     try {
       const run = async (...args: string[]): Promise<void> => {
         const r = await pair.host.run('ip', args);
@@ -113,13 +130,15 @@ export class NetnsPair {
       };
       await run('netns', 'add', pair.pod);
       await run('netns', 'add', pair.client);
-      const vp = `cp${process.pid % 100000}x${counter}`;
-      const vc = `cc${process.pid % 100000}x${counter}`;
       await run('link', 'add', vp, 'netns', pair.pod, 'type', 'veth', 'peer', 'name', vc, 'netns', pair.client);
-      for (const [ns, dev, a4, a6] of [[pair.pod, vp, ADDR.pod4, ADDR.pod6], [pair.client, vc, ADDR.client4, ADDR.client6]] as const) {
+      if (opts.podIpv6 === false) {
+        // Before the link comes up, so the kernel never assigns it a link-local address.
+        await run('netns', 'exec', pair.pod, 'sysctl', '-qw', `net.ipv6.conf.${vp}.disable_ipv6=1`);
+      }
+      for (const [ns, dev, a4, a6] of [[pair.pod, vp, ADDR.pod4, opts.podIpv6 === false ? undefined : ADDR.pod6], [pair.client, vc, ADDR.client4, ADDR.client6]] as const) {
         await run('-n', ns, 'link', 'set', 'lo', 'up');
         await run('-n', ns, 'addr', 'add', `${a4}/24`, 'dev', dev);
-        await run('-n', ns, '-6', 'addr', 'add', `${a6}/64`, 'dev', dev, 'nodad');
+        if (a6 !== undefined) await run('-n', ns, '-6', 'addr', 'add', `${a6}/64`, 'dev', dev, 'nodad');
         await run('-n', ns, 'link', 'set', dev, 'up');
       }
       return pair;
