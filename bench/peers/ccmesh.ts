@@ -37,11 +37,14 @@ export function ccmeshIngressArgs(ports: PeerPorts, tlsDir: string): string[] {
   ];
 }
 
-/** argv (after `ccmesh`) of the egress sidecar: plaintext loopback listeners → mTLS to the ingress listeners. */
-export function ccmeshEgressArgs(ports: PeerPorts, tlsDir: string): string[] {
+/**
+ * argv (after `ccmesh`) of the egress sidecar: plaintext loopback listeners → mTLS to the ingress listeners, whose
+ * leaf must carry `serverSan` (the remotes are IP addresses, from which no identity can be derived).
+ */
+export function ccmeshEgressArgs(ports: PeerPorts, tlsDir: string, serverSan: string): string[] {
   return [
     'proxy', '--no-iptables', '--tls-dir', tlsDir,
-    '--egress', `h1#127.0.0.1:${ports.egressH1}#127.0.0.1:${ports.ingressH1}##h2#127.0.0.1:${ports.egressH2}#127.0.0.1:${ports.ingressH2}`,
+    '--egress', `h1#127.0.0.1:${ports.egressH1}#127.0.0.1:${ports.ingressH1}#${serverSan}##h2#127.0.0.1:${ports.egressH2}#127.0.0.1:${ports.ingressH2}#${serverSan}`,
     '--admin-port', String(ports.adminEgress),
     ...LOOPBACK_ONLY,
   ];
@@ -70,7 +73,7 @@ export const ccmeshPeer: PeerAdapter = {
     const side = (role: 'ingress' | 'egress') => (runDir: string) => {
       const tlsDir = join(runDir, `${role}-tls`);
       writeTlsDir(tlsDir, pki, role === 'ingress' ? pki.workloadB : pki.workloadA);
-      const args = role === 'ingress' ? ccmeshIngressArgs(ports, tlsDir) : ccmeshEgressArgs(ports, tlsDir);
+      const args = role === 'ingress' ? ccmeshIngressArgs(ports, tlsDir) : ccmeshEgressArgs(ports, tlsDir, pki.workloadB.dnsName);
       const proc = startProcess(`ccmesh ${role}`, process.execPath, [CCMESH_BIN, ...args], join(runDir, `${role}.log`), cpuSet);
       const admin = role === 'ingress' ? ports.adminIngress : ports.adminEgress;
       return { proc, ready: waitForHttp200(admin, '/ready', 10_000, proc) };

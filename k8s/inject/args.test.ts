@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import { ISSUER_KINDS } from '../../attestation/issuers/select.js';
 import { readCaptureConfig } from '../../cli/commands/proxy-capture.js';
 import { readCommandFlags } from '../../cli/flags.js';
+import { CHAIN, type FamilyPlan } from '../../iptables/plan.js';
 import { PROXY_FLAGS, readProxyConfig } from '../../proxy/src/config.js';
 import { PROXY_UID } from '../../lib/well-known.js';
 import { repoRoot } from '../../test/fixtures.js';
@@ -38,6 +39,7 @@ for (const name of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
   void t.test(`${name}: pinned args parse cleanly`, async (t) => {
     const proxyArgs = parts.proxy.args as string[];
     t.equal(proxyArgs[0], 'proxy');
+    t.notOk(proxyArgs.includes('--exclude-ports'), 'inject never uncaptures a port with --exclude-ports');
     const { tok, r } = readCommandFlags('proxy', proxyArgs.slice(1), PROXY_FLAGS);
     const cfg = readProxyConfig(r, tok.lists);
     readCaptureConfig(r, tok.values, PROXY_UID);
@@ -55,8 +57,25 @@ for (const name of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
   });
 }
 
-void t.test('a probe port becomes the proxy --exclude-ports', async (t) => {
-  const p: KubeObject = { kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'a', image: 'i', readinessProbe: { httpGet: { port: 8086 } } }] } };
+/** Ports the injected proxy's capture plan lets through uncaptured (`--dport P -j RETURN` in CCMESH_INBOUND), per family. */
+function uncapturedPorts(proxyArgs: readonly string[]): { v4: number[]; v6: number[] } {
+  const { tok, r } = readCommandFlags('proxy', proxyArgs.slice(1), PROXY_FLAGS);
+  readProxyConfig(r, tok.lists);
+  const { plan } = readCaptureConfig(r, tok.values, PROXY_UID);
+  r.finish();
+  const of = (fp: FamilyPlan): number[] => fp.tables.flatMap((tp) => tp.rules)
+    .filter((rule) => rule.chain === CHAIN.inbound && rule.spec.at(-1) === 'RETURN' && rule.spec.includes('--dport'))
+    .map((rule) => Number(rule.spec[rule.spec.indexOf('--dport') + 1]));
+  return { v4: of(plan.v4), v6: of(plan.v6) };
+}
+
+void t.test('a probe on a port declared plain: no --exclude-ports; only the admin port and the plain ports are uncaptured', async (t) => {
+  const p: KubeObject = {
+    kind: 'Pod',
+    metadata: { name: 'p', annotations: { 'ccmesh.dev/ingress': 'web#8080##health#8086#plain' } },
+    spec: { containers: [{ name: 'a', image: 'i', ports: [{ containerPort: 8080 }, { name: 'health', containerPort: 8086 }], readinessProbe: { httpGet: { port: 'health' } }, livenessProbe: { tcpSocket: { port: 8086 } } }] },
+  };
   const args = ((inject(p).spec as Obj).initContainers as Obj[])[1]!.args as string[];
-  t.same(args.slice(args.indexOf('--exclude-ports')), ['--exclude-ports', '8086']);
+  t.notOk(args.includes('--exclude-ports'), `no --exclude-ports in ${JSON.stringify(args)}`);
+  t.same(uncapturedPorts(args), { v4: [8086, 15020], v6: [8086, 15020] }, 'exactly what `plain` already means, plus the admin port');
 });

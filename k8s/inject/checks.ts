@@ -1,7 +1,8 @@
 /**
  * What `inject` reads from the user's containers before changing anything, and the refusals that protect the
  * mesh: a user container that would bypass capture or clash with a mesh port, a config volume the initializer can't
- * hash as the app sees it, probes the sidecar must let through. Every refusal names the field and the reason.
+ * hash as the app sees it, a kubelet probe on a port the sidecar captures. Every refusal names the field and the
+ * reason.
  */
 import { isJsonObject as isObj } from '../../lib/config/json-reader.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
@@ -66,40 +67,55 @@ export function checkUserContainer(u: UserContainer, pod: { readonly security: O
   });
 }
 
-const PROBES = ['startupProbe', 'livenessProbe', 'readinessProbe'] as const;
+/** The probe fields of a container, with the word kubelet and `kubectl describe` use for each. */
+const PROBES = [
+  ['startupProbe', 'startup'],
+  ['livenessProbe', 'liveness'],
+  ['readinessProbe', 'readiness'],
+] as const;
+
+/** Probe handlers that connect to a port of the pod (`exec` runs inside the container and needs nothing). */
+const NETWORK_HANDLERS = ['httpGet', 'tcpSocket', 'grpc'] as const;
 
 /**
- * Ports that kubelet probes of the user containers reach from the node in plaintext; the sidecar must not capture
- * them. Named ports are resolved against the container's own ports. A probe on a port the ingress annotation lists as
- * `mtls` or `tls` is refused: excluding it would silently serve the port in plaintext against an explicit choice.
+ * Refuses kubelet probes that would reach a captured port. Kubelet probes from the node in plaintext, so such a
+ * probe can only pass if the port is not captured — and a port that isn't captured is open in plaintext to every
+ * source, not just the kubelet.
+ *
+ * SECURITY: ccmesh never excludes a probed port from capture on its own (that silently undid "every port needs
+ * mTLS"). A probe is accepted only on a port that isn't captured anyway: one the ingress annotation declares
+ * `plain` (the pod's explicit opt-in) or the sidecar admin port. Named ports are resolved against the container's
+ * own `ports[].name`, as kubelet does; a name that can't be resolved is refused. Probes with their own `host` go
+ * elsewhere, not into this pod, and `exec` probes need no port.
  */
-export function probeExcludePorts(users: readonly UserContainer[], ingress: readonly IngressEntry[], adminPort: number, where: string): number[] {
-  const out = new Set<number>();
+export function checkProbes(users: readonly UserContainer[], ingress: readonly IngressEntry[], adminPort: number, where: string): void {
   for (const u of users) {
-    for (const probe of PROBES) {
+    for (const [probe, kind] of PROBES) {
       const pr = u.c[probe];
       if (!isObj(pr)) continue;
-      for (const handler of ['httpGet', 'tcpSocket', 'grpc'] as const) {
+      for (const handler of NETWORK_HANDLERS) {
         const h = pr[handler];
         if (!isObj(h)) continue;
-        // A probe with its own host goes elsewhere, not into this pod.
         if (typeof h.host === 'string' && h.host !== '') continue;
         const field = `${u.field}.${probe}.${handler}.port`;
+        const what = `container "${nameOf(u.c)}" has a ${kind} probe (${handler}) on port`;
         const port = resolvePort(u.c, h.port);
-        if (port === undefined) throw refuse(where, field, `probe port ${JSON.stringify(h.port ?? null)} is neither a port number nor a named port of container "${nameOf(u.c)}"`);
+        if (port === undefined) {
+          throw refuse(where, field, `${what} ${JSON.stringify(h.port ?? null)}, which is neither a port number nor the name of one of the container's ports`);
+        }
+        const named = typeof h.port === 'string' && !/^\d+$/.test(h.port) ? h.port : undefined;
+        const shown = named === undefined ? String(port) : `${port} ("${named}")`;
         const clash = RESERVED_MESH_PORTS.get(port);
-        if (clash) throw refuse(where, field, `probe port ${port} is ${clash}`);
+        if (clash) throw refuse(where, field, `${what} ${shown}, which is ${clash}`);
         if (port === adminPort) continue;
         const entry = ingress.find((e) => e.port === port);
         if (entry?.mode.kind === 'plain') continue;
-        if (entry) {
-          throw refuse(where, field, `kubelet probes port ${port} in plaintext from the node, but ${ANNOTATIONS.ingress} entry "${entry.name}" requires ${entry.mode.kind}; use an exec probe, a separate plain probe port, or mark the port plain`);
-        }
-        out.add(port);
+        const required = entry ? `${entry.mode.kind} (${ANNOTATIONS.ingress} entry "${entry.name}")` : `mtls (as every port not listed in ${ANNOTATIONS.ingress} does)`;
+        const example = `${entry?.name ?? named ?? 'probe'}#${port}#plain`;
+        throw refuse(where, field, `${what} ${shown}, which requires ${required}; kubelet probes in plaintext from the node, and excluding the port from capture would open it to every source in plaintext. Use an exec probe, or probe a separate port declared plain in ${ANNOTATIONS.ingress} (declaring this port plain, "${example}", opens it to every source)`);
       }
     }
   }
-  return [...out].sort((a, b) => a - b);
 }
 
 function resolvePort(c: Obj, port: unknown): number | undefined {

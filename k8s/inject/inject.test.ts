@@ -134,20 +134,22 @@ void t.test('describeResource', async (t) => {
 /** Annotation values mixing valid grammar fragments with arbitrary text. */
 const annotationValue = fc.oneof(
   fc.string({ maxLength: 40 }),
-  fc.constantFrom('true', 'false', '', 'coordinator', '15020', '15006', '0', '65536', '8080', 'conf', 'conf,conf', 'ccmesh', 'web#8080', 'web#8080#plain', 'web#8080##api#8443#tls', 'web#15020', 'db#127.0.0.1:5432#db:5432', 'a#127.0.0.1:15001#b:1', 'web#8080#mtls:allow=a.b,c'),
+  fc.constantFrom('true', 'false', '', 'coordinator', '15020', '15006', '0', '65536', '8080', 'conf', 'conf,conf', 'ccmesh', 'web#8080', 'web#8080#plain', 'web#8080##api#8443#tls', 'web#15020', 'db#127.0.0.1:5432#db:5432', 'a#127.0.0.1:15001#b:1', 'web#8080#mtls:allow=a.b,c', 'h#9090#plain'),
   fc.array(fc.constantFrom('web', '#', '##', '8080', '9090', 'plain', 'tls', 'mtls', '127.0.0.2:80', 'db:5432', ':', ','), { maxLength: 8 }).map((parts) => parts.join('')),
 );
+/** No probe, or one that passes only when 9090 is declared plain / the admin port stays 15020 / always (exec). */
+const probeValue = fc.constantFrom(undefined, { httpGet: { port: 'h' } }, { tcpSocket: { port: 15020 } }, { exec: { command: ['true'] } });
 const KEYS = ['ccmesh.dev/inject', 'ccmesh.dev/ingress', 'ccmesh.dev/egress', 'ccmesh.dev/admin-port', 'ccmesh.dev/workload-secret-id', 'ccmesh.dev/pod-role', 'ccmesh.dev/config-volumes'];
 
 void t.test('property: only CcmeshErrors, and idempotent when it succeeds', async (t) => {
   let injected = 0;
   fc.assert(
-    fc.property(fc.dictionary(fc.constantFrom(...KEYS), annotationValue), fc.boolean(), (annotations, withProbe) => {
+    fc.property(fc.dictionary(fc.constantFrom(...KEYS), annotationValue), probeValue, (annotations, probe) => {
       const d: KubeObject = {
         apiVersion: 'apps/v1',
         kind: 'Deployment',
         metadata: { name: 'd' },
-        spec: { template: { metadata: { annotations }, spec: { containers: [{ name: 'app', image: 'i', ports: [{ name: 'h', containerPort: 9090 }], volumeMounts: [{ name: 'conf', mountPath: '/c' }], ...(withProbe ? { readinessProbe: { httpGet: { port: 'h' } } } : {}) }], volumes: [{ name: 'conf', configMap: { name: 'c' } }] } } },
+        spec: { template: { metadata: { annotations }, spec: { containers: [{ name: 'app', image: 'i', ports: [{ name: 'h', containerPort: 9090 }], volumeMounts: [{ name: 'conf', mountPath: '/c' }], ...(probe ? { readinessProbe: probe } : {}) }], volumes: [{ name: 'conf', configMap: { name: 'c' } }] } } },
       };
       let out: KubeObject;
       try {

@@ -16,12 +16,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import { VERSION } from '../../lib/version.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
-import { parseHostPort } from '../../lib/mesh-config/egress.js';
+import { parseEgressSpec, parseHostPort, renderEgressSpec } from '../../lib/mesh-config/egress.js';
 import { parseIngressSpec } from '../../lib/mesh-config/ingress.js';
 import { PORTS } from '../../lib/well-known.js';
 import { isOptedOut, readPodAnnotations, templateAnnotations } from '../annotations.js';
 import { ANNOTATIONS, IMAGE_REPOSITORY, INJECTED } from '../constants.js';
-import { checkUserContainer, configMounts, hasAppMount, isObj, mountsOf, probeExcludePorts, refuse, type UserContainer } from './checks.js';
+import { checkProbes, checkUserContainer, configMounts, hasAppMount, isObj, mountsOf, refuse, type UserContainer } from './checks.js';
 import { buildAppMount, buildInitializer, buildProxy, buildVolume, TEE_ARG, type PartsInput } from './parts.js';
 
 /** JSON-shaped resource as parsed from YAML. */
@@ -147,16 +147,17 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
   ];
   for (const u of users) checkUserContainer(u, { security: podSecurity, field: at('spec.securityContext') }, ann.adminPort, where);
 
-  const ingress = parseIngressSpec(ann.ingress).entries;
+  checkProbes(users, parseIngressSpec(ann.ingress).entries, ann.adminPort, where);
   const parts: PartsInput = {
     image: options.image,
     coordinator: options.coordinator,
     ...(options.coordinatorPolicy !== undefined ? { coordinatorPolicy: options.coordinatorPolicy } : {}),
     tee: options.tee,
     ingress: ann.ingress,
-    egress: ann.egress,
+    // Every entry's server identity written out (the remote's DNS name unless the annotation gives one), so the
+    // pinned arg states whom the sidecar accepts.
+    egress: renderEgressSpec(parseEgressSpec(ann.egress).entries),
     adminPort: ann.adminPort,
-    excludePorts: probeExcludePorts(users, ingress, ann.adminPort, where),
     configMounts: configMounts(ann.configVolumes, volumes, users, where, at(`metadata.annotations["${ANNOTATIONS.configVolumes}"]`)),
     ...(typeof podSecurity?.runAsUser === 'number' ? { secretOwner: podSecurity.runAsUser } : {}),
   };

@@ -41,10 +41,9 @@ export interface PartsInput {
   readonly coordinatorPolicy?: string;
   readonly tee: keyof typeof TEE_ARG;
   readonly ingress: string;
+  /** The egress spec with every entry's identity as its 4th field (see renderEgressSpec). */
   readonly egress: string;
   readonly adminPort: number;
-  /** Ports kubelet probes reach in plaintext, never captured (sorted, distinct). */
-  readonly excludePorts: readonly number[];
   /** Config volumes the initializer hashes: volume name and the path every app container mounts it at. */
   readonly configMounts: readonly { readonly name: string; readonly mountPath: string }[];
   /** The pod's `securityContext.runAsUser`: the app's uid, which gets the workload secret. */
@@ -97,7 +96,8 @@ export function proxyArgs(p: PartsInput): string[] {
   if (p.ingress.trim() !== '') args.push('--ingress', p.ingress);
   if (p.egress.trim() !== '') args.push('--egress', p.egress);
   args.push('--admin-port', String(p.adminPort), '--coordinator', p.coordinator);
-  if (p.excludePorts.length > 0) args.push('--exclude-ports', p.excludePorts.join(','));
+  // SECURITY: never --exclude-ports: it uncaptures a port for every source. A probe on a captured port is refused
+  // instead (checkProbes); the only uncaptured app ports are the ones the pod declares `plain`.
   return args;
 }
 

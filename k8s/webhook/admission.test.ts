@@ -96,6 +96,28 @@ void t.test('hostNetwork Pod is refused with the reason', async (t) => {
   t.match(r.review.response.status?.message, /^refusing to inject Pod web-7d9f8b6c5-\*: spec\.hostNetwork: is true/);
 });
 
+void t.test('a Pod whose readiness probe targets a captured port is refused with the container, probe and port; declared plain it is injected', async (t) => {
+  const review = fixture('pod-probe-captured-port.json');
+  const r = answered(reviewAdmission(review));
+  t.equal(r.outcome, 'refused');
+  t.equal(r.review.response.uid, review.request.uid, 'uid echoed');
+  t.equal(r.review.response.allowed, false);
+  t.equal(r.review.response.patch, undefined, 'no mutation');
+  t.match(r.review.response.status, { status: 'Failure', code: 403, reason: 'Forbidden' });
+  t.match(
+    r.review.response.status?.message,
+    /^refusing to inject Pod web-7d9f8b6c5-\*: spec\.containers\[0\]\.readinessProbe\.httpGet\.port: container "web" has a readiness probe \(httpGet\) on port 8081 \("health"\), which requires mtls/,
+  );
+
+  (review.request.object.metadata as { annotations: Record<string, string> }).annotations[ANNOTATIONS.ingress] = 'http#8080##health#8081#plain';
+  const plain = answered(reviewAdmission(review));
+  t.equal(plain.outcome, 'injected', 'the port declared plain: the probe is allowed');
+  const patched = applyPatch(review.request.object, plain.ops) as { spec: { initContainers: { name: string; args: string[] }[] } };
+  const proxy = patched.spec.initContainers.find((c) => c.name === INJECTED.proxy);
+  t.same(proxy?.args.slice(0, 3), ['proxy', '--ingress', 'http#8080##health#8081#plain']);
+  t.notOk(proxy?.args.includes('--exclude-ports'), 'no capture exclusion beyond what plain means');
+});
+
 void t.test('a Kata policy computed over the un-injected Pod is refused, not invalidated', async (t) => {
   const r = answered(reviewAdmission(fixture('pod-policy-not-injected.json')));
   t.equal(r.outcome, 'policy-refused');

@@ -29,9 +29,9 @@ void t.test('ingress: every problem at once, with the entry index', (t) => {
 });
 
 void t.test('egress: loopback listeners to host:port remotes', (t) => {
-  const ok = parseEgressSpec('api#127.0.0.10:8080#api.default.svc:443##v6#127.1.2.3:9000#[fd00::1]:15006');
+  const ok = parseEgressSpec('api#127.0.0.10:8080#api.default.svc:443##v6#127.1.2.3:9000#[fd00::1]:15006#api.default.svc');
   t.same(ok.issues, []);
-  t.same(ok.entries[1], { name: 'v6', listen: { host: '127.1.2.3', port: 9000 }, remote: { host: 'fd00::1', port: 15006 } });
+  t.same(ok.entries[1], { name: 'v6', listen: { host: '127.1.2.3', port: 9000 }, remote: { host: 'fd00::1', port: 15006 }, identity: { kind: 'dns', value: 'api.default.svc' }, identitySource: 'field' });
   const bad = parseEgressSpec('a#10.0.0.1:80#x:1##b#127.0.0.1:80#no-port##c#127.0.0.1:80#h:1', 'egress');
   t.same(bad.issues.map((i) => i.field), ['egress[0].listen', 'egress[1].remote']);
   t.end();

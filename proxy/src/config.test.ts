@@ -19,9 +19,9 @@ void t.test('a full --no-iptables configuration', (t) => {
     '--egress', 'api#127.0.0.2:80#api.default.svc:15080', '--egress-san', 'api=api.default.svc', '--idle-timeout', '5m',
   ]);
   t.same(cfg.inbound.map((l) => [l.name, l.appPort, l.listenPort, l.mode.kind]), [['web', 8080, 15080, 'mtls'], ['pub', 8443, 15443, 'tls'], ['port-7000', 7000, 15700, 'mtls']]);
-  t.same(cfg.egress[0]?.expectSan, 'api.default.svc');
+  t.same(cfg.egress[0]?.identity, { kind: 'dns', value: 'api.default.svc' });
   t.equal(cfg.idleTimeoutMs, 300_000);
-  t.equal(cfg.handshakeTimeoutMs, 10_000);
+  t.equal(cfg.handshakeTimeoutMs, 5_000, 'a short default handshake timeout');
   t.equal(cfg.readyFile, '/ccmesh/ready');
   t.end();
 });
@@ -60,5 +60,40 @@ void t.test('--trust-refresh: default with --coordinator, off or at least 500ms,
   t.equal(parse(['--no-iptables', '--coordinator', 'coordinator:7777', '--trust-refresh', '2s']).trustRefreshMs, 2000);
   t.match((t.throws(() => parse(['--no-iptables', '--trust-refresh', '5s'])) as ConfigError).message, /--trust-refresh.*only together with --coordinator/s);
   t.match((t.throws(() => parse(['--no-iptables', '--coordinator', 'c:7777', '--trust-refresh', '100ms'])) as ConfigError).message, /at least 500ms/);
+  t.end();
+});
+
+void t.test('--egress identity: default from the remote name, --egress-san wins over it, conflicts and IP remotes are issues', (t) => {
+  const ids = (argv: string[]): unknown => parse(['--no-iptables', ...argv]).egress.map((e) => [e.name, e.identity, e.identitySource]);
+  t.same(ids(['--egress', 'db#127.0.0.2:5432#db.shop.svc:5432']), [['db', { kind: 'dns', value: 'db.shop.svc' }, 'remote']], 'pins the remote DNS name');
+  t.same(ids(['--egress', 'db#127.0.0.2:5432#db.shop.svc:5432#spiffe://ccmesh.local/db']), [['db', { kind: 'uri', value: 'spiffe://ccmesh.local/db' }, 'field']]);
+  t.same(ids(['--egress', 'db#127.0.0.2:5432#db.shop.svc:5432', '--egress-san', 'db=postgres.shop.svc']), [['db', { kind: 'dns', value: 'postgres.shop.svc' }, 'pin']], '--egress-san wins over the default');
+  t.same(ids(['--egress', 'db#127.0.0.2:5432#10.0.0.5:5432', '--egress-san', 'db=10.0.0.5']), [['db', { kind: 'ip', value: '10.0.0.5' }, 'pin']], 'an IP remote with --egress-san');
+  t.same(ids(['--egress', 'db#127.0.0.2:5432#10.0.0.5:5432#*']), [['db', { kind: 'any' }, 'field']], '* is the explicit "any mesh identity"');
+  t.same(ids(['--egress', 'db#127.0.0.2:5432#10.0.0.5:5432', '--egress-san', 'db=*']), [['db', { kind: 'any' }, 'pin']], 'and works as a pin too');
+
+  const ip = t.throws(() => parse(['--no-iptables', '--egress', 'db#127.0.0.2:5432#10.0.0.5:5432'])) as ConfigError;
+  t.ok(ip instanceof ConfigError, 'a ConfigError (exit 64 at the entry)');
+  t.same(ip.issues.map((i) => i.field), ['--egress[0]']);
+  t.match(ip.message, /--egress\[0\]: got "db#127\.0\.0\.2:5432#10\.0\.0\.5:5432", expected an identity for entry "db": its remote 10\.0\.0\.5 is an IP address, so no identity can be derived; give one as a 4th field or with --egress-san db=SAN: .* or \* \(any mesh identity\)$/m);
+
+  const conflict = t.throws(() => parse(['--no-iptables', '--egress', 'db#127.0.0.2:5432#db.shop.svc:5432#db.shop.svc', '--egress-san', 'db=spiffe://ccmesh.local/db'])) as ConfigError;
+  t.same(conflict.issues, [{ field: '--egress[0].identity', value: 'db.shop.svc', expected: 'the identity --egress-san gives entry "db" (spiffe://ccmesh.local/db), or no 4th field' }]);
+  t.same(ids(['--egress', 'db#127.0.0.2:5432#db.shop.svc:5432#db.shop.svc', '--egress-san', 'db=db.shop.svc']), [['db', { kind: 'dns', value: 'db.shop.svc' }, 'field']], 'the same identity twice is no conflict');
+
+  const bad = t.throws(() => parse(['--no-iptables', '--egress', 'db#127.0.0.2:5432#db.shop.svc:5432', '--egress-san', 'db=https://db', '--egress-san', 'x=db'])) as ConfigError;
+  t.same(bad.issues.map((i) => [i.field, i.value]), [['--egress-san', 'db=https://db'], ['--egress-san', 'x=db']]);
+  t.match(bad.issues[0]?.expected, /a DNS name, a spiffe:\/\/<trust-domain>\/<path> ID or an IP address/);
+  t.end();
+});
+
+void t.test('handshake admission bounds: defaults, flags, per-source never above the total', (t) => {
+  const d = parse(['--no-iptables']);
+  t.same([d.maxHandshakes, d.maxHandshakesPerSource], [1024, 64], 'defaults');
+  const c = parse(['--no-iptables', '--max-handshakes', '200', '--max-handshakes-per-source', '10']);
+  t.same([c.maxHandshakes, c.maxHandshakesPerSource], [200, 10], 'set by flags');
+  const err = t.throws(() => parse(['--no-iptables', '--max-handshakes', '10', '--max-handshakes-per-source', '20', '--max-handshakes', '10'])) as ConfigError;
+  t.match(err.message, /--max-handshakes-per-source.*"20".*at most --max-handshakes \(10\)/s, 'per-source above the total is refused, naming both');
+  t.same((t.throws(() => parse(['--no-iptables', '--max-handshakes', '0'])) as ConfigError).issues.map((i) => i.field), ['--max-handshakes'], 'zero is refused');
   t.end();
 });

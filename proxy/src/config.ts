@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import type { FlagSpec } from '../../lib/config/argv.js';
 import type { FieldReader } from '../../lib/config/fields.js';
 import type { LogLevel } from '../../lib/log.js';
-import { parseEgressSpec, parseHostPort, type EgressEntry, type HostPort } from '../../lib/mesh-config/egress.js';
+import { EGRESS_IDENTITY_EXPECTED, parseEgressIdentity, parseEgressSpec, parseHostPort, type EgressEntry, type EgressIdentity, type HostPort } from '../../lib/mesh-config/egress.js';
 import { parseIngressSpec, parsePortText, type IngressEntry, type IngressMode } from '../../lib/mesh-config/ingress.js';
 import { PATHS, PORTS } from '../../lib/well-known.js';
 
@@ -34,6 +34,8 @@ export const PROXY_FLAGS = {
   'idle-timeout': { type: 'string' },
   'handshake-timeout': { type: 'string' },
   'max-connections': { type: 'string' },
+  'max-handshakes': { type: 'string' },
+  'max-handshakes-per-source': { type: 'string' },
   drain: { type: 'string' },
   'ready-file': { type: 'string' },
   'log-level': { type: 'string' },
@@ -71,11 +73,11 @@ export interface TransparentOutboundConfig {
 /** Flags that only mean something with transparent capture. */
 export const CAPTURE_ONLY_FLAGS = ['egress-capture', 'egress-ports', 'exclude-ports', 'ipv6', 'watchdog-interval'] as const;
 
-/** One egress listener with its optional expected server SAN. */
-export interface EgressListenerConfig extends EgressEntry {
-  /** SAN the remote sidecar's leaf must carry; undefined = any leaf that chains to the mesh CA bundle. */
-  readonly expectSan: string | undefined;
-}
+/**
+ * One egress listener: an egress entry with its expected server identity resolved (4th field, `--egress-san`, or the
+ * remote's DNS name; `any` only for an explicit `*`).
+ */
+export type EgressListenerConfig = EgressEntry;
 
 /** Parsed proxy configuration. */
 export interface ProxyConfig {
@@ -98,7 +100,12 @@ export interface ProxyConfig {
   readonly workers: number;
   readonly idleTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
+  /** Established connections at once, per listener. */
   readonly maxConnections: number;
+  /** Inbound connections in the TLS handshake at once, over all inbound listeners. */
+  readonly maxHandshakes: number;
+  /** The same per source (IPv4 address or IPv6 /64). */
+  readonly maxHandshakesPerSource: number;
   readonly drainMs: number;
   /** Where readiness is announced as a file; undefined = no file. */
   readonly readyFile: string | undefined;
@@ -108,8 +115,13 @@ export interface ProxyConfig {
 /** Defaults shared by the CLI and tests. */
 export const PROXY_DEFAULTS = Object.freeze({
   idleTimeoutMs: 60 * 60 * 1000,
-  handshakeTimeoutMs: 10_000,
+  // A handshake between sidecars takes milliseconds; 5 s leaves room for a loaded peer while bounding how long
+  // an unauthenticated client can hold a slot of --max-handshakes.
+  handshakeTimeoutMs: 5_000,
   maxConnections: 16_384,
+  // ~25 KB per pending handshake: 1 024 bound unauthenticated state at ~25 MB; one source gets at most 64 of them.
+  maxHandshakes: 1_024,
+  maxHandshakesPerSource: 64,
   drainMs: 20_000,
   trustRefreshMs: 30_000,
 });
@@ -126,10 +138,13 @@ export const PROXY_USAGE = `Usage:
 The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, /live /ready /metrics on --admin-port.
   --ingress SPEC             name#port#mode entries joined by ## (mode: mtls, mtls:allow=<san>,…, tls, plain);
                              ports not listed require mTLS
-  --egress SPEC              name#127.x.y.z:port#host:port entries joined by ##
-  --egress-san NAME=SAN      the remote of egress entry NAME must present SAN (repeatable); default: any mesh leaf
+  --egress SPEC              name#127.x.y.z:port#host:port[#identity] entries joined by ##; the server's leaf
+                             must carry the identity (DNS name, spiffe:// ID, IP, or * = any mesh leaf); default:
+                             the remote's DNS name (an IP remote needs one)
+  --egress-san NAME=SAN      the identity of egress entry NAME, instead of a 4th field (repeatable)
   --no-iptables              no transparent capture: explicit TLS listeners from --inbound-port-map
-  --ipv6 auto|on|off         capture IPv6 too: auto = when IPv6 is configured (default), on = required
+  --ipv6 auto|on|off         capture IPv6 too: auto = whenever the kernel has IPv6 (default), on = required,
+                             off = IPv6 not captured and kept closed by the guard
   --exclude-ports P,…        ports never captured besides --admin-port and plain entries (kubelet probes)
   --egress-capture CIDRS     transparent outbound capture of the app's TCP to CIDRS → 15001 → mTLS to the same
                              address and port (needs uid 1337); --egress-ports P,… narrows it to those ports
@@ -140,7 +155,9 @@ The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, 
   --coordinator HOST:PORT    renew the leaf at ~50 % of its life through the Coordinator's mesh API
   --trust-refresh 30s        with --coordinator: poll the mesh CA bundle; a new CA (manifest update) is trusted at
                              once and the leaf renewed 2 intervals later, so no restart is needed (0 = off)
-  --idle-timeout 1h  --handshake-timeout 10s  --max-connections ${PROXY_DEFAULTS.maxConnections}  --drain 20s
+  --idle-timeout 1h  --handshake-timeout 5s  --max-connections ${PROXY_DEFAULTS.maxConnections}  --drain 20s
+  --max-handshakes ${PROXY_DEFAULTS.maxHandshakes}      inbound connections in the TLS handshake at once (unauthenticated work)
+  --max-handshakes-per-source ${PROXY_DEFAULTS.maxHandshakesPerSource}  the same per source address (IPv6: per /64)
   --ready-file PATH|none     written once ready (default ${PATHS.readyFile})
   --workers N                N listener processes (node:cluster; default 1)
   --log-level info
@@ -149,7 +166,8 @@ The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, 
 /** Reads the proxy flags (issues are collected; the caller calls finish()). `lists` holds repeatable flags. */
 export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, readonly string[]>> = {}): ProxyConfig {
   const ingress = parseIngressSpec(r.raw('ingress') ?? '', '--ingress');
-  const egress = parseEgressSpec(r.raw('egress') ?? '', '--egress');
+  const pins = readEgressPins(lists['egress-san'] ?? []);
+  const egress = parseEgressSpec(r.raw('egress') ?? '', '--egress', { pins: pins.byName, pinFlag: '--egress-san' });
   for (const i of [...ingress.issues, ...egress.issues]) r.issue(i.field.replace(/^--/, ''), i.value, i.expected);
   const noIptables = r.raw('no-iptables') === 'true';
   if (noIptables) {
@@ -194,14 +212,10 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
     }
   }
 
-  const sans = new Map<string, string>();
-  for (const item of (lists['egress-san'] ?? []).flatMap((s) => s.split(','))) {
-    const m = /^([a-z0-9-]+)=(.+)$/.exec(item);
-    if (!m || !egress.entries.some((e) => e.name === m[1]) || sans.has(m[1]!)) {
-      r.issue('egress-san', item, 'NAME=SAN naming an --egress entry, once per entry');
-      continue;
-    }
-    sans.set(m[1]!, m[2]!);
+  for (const i of pins.issues) r.issue('egress-san', i.value, i.expected);
+  const egressNames = new Set((r.raw('egress') ?? '').split('##').map((e) => e.split('#')[0]));
+  for (const [name, item] of pins.items) {
+    if (!egressNames.has(name)) r.issue('egress-san', item, 'NAME=SAN naming an --egress entry, once per entry');
   }
 
   const coordinatorRaw = r.raw('coordinator');
@@ -230,7 +244,7 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
     : Object.freeze({ port: PORTS.outbound, ownPorts });
   return Object.freeze({
     inbound: Object.freeze(inbound),
-    egress: Object.freeze(egress.entries.map((e) => Object.freeze({ ...e, expectSan: sans.get(e.name) }))),
+    egress: Object.freeze(egress.entries.map((e) => Object.freeze({ ...e }))),
     listenHost: host('listen-host', '0.0.0.0'),
     adminHost: host('admin-host', '0.0.0.0'),
     adminPort,
@@ -244,10 +258,45 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
     idleTimeoutMs: positive(r, 'idle-timeout', PROXY_DEFAULTS.idleTimeoutMs),
     handshakeTimeoutMs: positive(r, 'handshake-timeout', PROXY_DEFAULTS.handshakeTimeoutMs),
     maxConnections: r.integer('max-connections', 1, 1_000_000, PROXY_DEFAULTS.maxConnections) ?? PROXY_DEFAULTS.maxConnections,
+    ...handshakeLimits(r),
     drainMs: r.duration('drain', PROXY_DEFAULTS.drainMs) ?? PROXY_DEFAULTS.drainMs,
     readyFile: readyRaw === 'none' ? undefined : readyRaw,
     logLevel: r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info') ?? 'info',
   });
+}
+
+/**
+ * `--egress-san NAME=SAN` values (repeatable, or comma-separated) → identities by entry name. Whether NAME is an
+ * `--egress` entry is checked by the caller, against the spec.
+ */
+function readEgressPins(values: readonly string[]): { byName: Map<string, EgressIdentity>; items: Map<string, string>; issues: { value: string; expected: string }[] } {
+  const byName = new Map<string, EgressIdentity>();
+  const items = new Map<string, string>();
+  const issues: { value: string; expected: string }[] = [];
+  for (const item of values.flatMap((s) => s.split(','))) {
+    const m = /^([a-z0-9-]+)=(.+)$/.exec(item);
+    if (!m || items.has(m[1]!)) {
+      issues.push({ value: item, expected: 'NAME=SAN naming an --egress entry, once per entry' });
+      continue;
+    }
+    const id = parseEgressIdentity(m[2]!);
+    if (!id) {
+      issues.push({ value: item, expected: `NAME=SAN where SAN is ${EGRESS_IDENTITY_EXPECTED}` });
+      continue;
+    }
+    byName.set(m[1]!, id);
+    items.set(m[1]!, item);
+  }
+  return { byName, items, issues };
+}
+
+function handshakeLimits(r: FieldReader): { maxHandshakes: number; maxHandshakesPerSource: number } {
+  const maxHandshakes = r.integer('max-handshakes', 1, 1_000_000, PROXY_DEFAULTS.maxHandshakes) ?? PROXY_DEFAULTS.maxHandshakes;
+  const maxHandshakesPerSource = r.integer('max-handshakes-per-source', 1, 1_000_000, PROXY_DEFAULTS.maxHandshakesPerSource) ?? PROXY_DEFAULTS.maxHandshakesPerSource;
+  if (maxHandshakesPerSource > maxHandshakes) {
+    r.issue('max-handshakes-per-source', r.raw('max-handshakes-per-source') ?? String(maxHandshakesPerSource), `at most --max-handshakes (${maxHandshakes})`);
+  }
+  return { maxHandshakes, maxHandshakesPerSource };
 }
 
 function positive(r: FieldReader, field: string, fallback: number): number {

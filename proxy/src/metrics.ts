@@ -16,7 +16,7 @@ export type ConnectionResult = (typeof CONNECTION_RESULTS)[number];
 /** Why a TLS handshake or the identity check after it failed. */
 export const HANDSHAKE_FAILURES = [
   'no-client-cert', 'untrusted-cert', 'cert-expired', 'san-not-allowed', 'not-tls', 'handshake-timeout', 'handshake-error',
-  'server-untrusted', 'server-san-mismatch', 'upstream-connect', 'port-not-served',
+  'server-untrusted', 'server-san-mismatch', 'upstream-connect', 'port-not-served', 'too-many-handshakes', 'too-many-from-source',
 ] as const;
 /** One of {@link HANDSHAKE_FAILURES}. */
 export type HandshakeFailure = (typeof HANDSHAKE_FAILURES)[number];
@@ -44,12 +44,19 @@ export interface ProxyMetrics {
   readonly credentialReloads: Counter<'result'>;
   readonly ready: Gauge;
   readonly guardState: Gauge<'state'>;
+  readonly pendingHandshakes: Gauge;
 }
 
-/** Registers the proxy metric families on `registry`. */
-export function createProxyMetrics(registry: Registry): ProxyMetrics {
+/** Registers the proxy metric families on `registry`; `pendingHandshakes` is read at each scrape. */
+export function createProxyMetrics(registry: Registry, pendingHandshakes: () => number = () => 0): ProxyMetrics {
   const registers = [registry];
   return {
+    pendingHandshakes: new Gauge({
+      name: 'ccmesh_proxy_handshakes_pending', help: 'Inbound connections accepted and still in the TLS handshake (bounded by --max-handshakes)', registers,
+      collect() {
+        this.set(pendingHandshakes());
+      },
+    }),
     open: new Gauge({ name: 'ccmesh_proxy_connections_open', help: 'Connections currently open', labelNames: ['direction', 'port'], registers }),
     connections: new Counter({ name: 'ccmesh_proxy_connections_total', help: 'Connections by how they ended', labelNames: ['direction', 'port', 'result'], registers }),
     receivedBytes: new Counter({ name: 'ccmesh_proxy_received_bytes_total', help: 'Bytes received from the accepting side (client → server direction)', labelNames: ['direction', 'port'], registers }),

@@ -19,6 +19,7 @@ import { CredentialStore, type CredentialWatchOptions } from './credentials/stor
 import type { DataPathOptions } from './data/options.js';
 import { ConnectionTracker } from './data/tracker.js';
 import { startInboundListener, type RunningListener } from './inbound/accept.js';
+import { HandshakeAdmission } from './inbound/admission.js';
 import { startTransparentInbound } from './inbound/transparent.js';
 import { createProxyMetrics, setGuardState, type ProxyMetrics } from './metrics.js';
 import { startEgressListener } from './outbound/egress.js';
@@ -77,7 +78,8 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   if (cfg.coordinator && !rt.connectCoordinator) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'a Coordinator is configured but no mesh-API client factory was supplied');
   const timers = rt.timers ?? systemTimers;
   const registry = rt.registry ?? createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
-  const metrics = createProxyMetrics(registry);
+  const admission = new HandshakeAdmission({ maxHandshakes: cfg.maxHandshakes, maxHandshakesPerSource: cfg.maxHandshakesPerSource });
+  const metrics = createProxyMetrics(registry, () => admission.pending);
   // In capture mode the initializer's guard is in place until the sidecar lifts it (DESIGN §4.1).
   setGuardState(metrics, cfg.noIptables ? 'unmanaged' : 'installed');
   const logger = rt.logger;
@@ -127,7 +129,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   try {
     if (!rt.worker) admin = await stage('admin server', () => startAdminServer(cfg.adminHost, cfg.adminPort, { notReadyReason }, rt.metricsSource ?? registry));
     const options: DataPathOptions = { idleTimeoutMs: cfg.idleTimeoutMs, handshakeTimeoutMs: cfg.handshakeTimeoutMs, maxConnections: cfg.maxConnections };
-    const data = { store, metrics, tracker, logger };
+    const data = { store, metrics, tracker, logger, clock: rt.clock, admission };
     await stage('listeners', async () => {
       for (const l of cfg.inbound) {
         const running: RunningListener = await startInboundListener(l, cfg.listenHost, options, data);

@@ -26,6 +26,8 @@ export function testConfig(over: Partial<ProxyConfig> & Pick<ProxyConfig, 'tlsDi
     idleTimeoutMs: PROXY_DEFAULTS.idleTimeoutMs,
     handshakeTimeoutMs: PROXY_DEFAULTS.handshakeTimeoutMs,
     maxConnections: PROXY_DEFAULTS.maxConnections,
+    maxHandshakes: PROXY_DEFAULTS.maxHandshakes,
+    maxHandshakesPerSource: PROXY_DEFAULTS.maxHandshakesPerSource,
     drainMs: 2000,
     readyFile: undefined,
     logLevel: 'error',

@@ -28,11 +28,13 @@ const INGRESS = `web#${WEB}#mtls:allow=client.ns.svc##api#${API}#tls`;
 interface Attempt {
   readonly connected: boolean;
   readonly secure: boolean;
+  readonly reused: boolean;
+  readonly session?: string;
   readonly data: string;
   readonly error?: string;
 }
 
-type Tls = { ca: string; cert?: string; key?: string };
+type Tls = { ca: string; cert?: string; key?: string; session?: string };
 
 const reason = await privilegedSkipReason();
 if (reason !== undefined && process.env.CI) {
@@ -121,12 +123,36 @@ if (reason !== undefined && process.env.CI) {
       t.equal(appAccepts(), before, 'the app accepted no connection for any of them');
     });
 
+    await t.test('a session ticket from the TLS-only listener (15007) never resumes into 15006', async (t) => {
+      const before = appAccepts();
+      for (const [family, host] of [['IPv4', ADDR.pod4], ['IPv6', ADDR.pod6]] as const) {
+        const anonymous = await attempt(host, API, 'tls', { ca });
+        t.match(anonymous, { secure: true, data: `${API}:tls` }, `${family}: control: no client certificate on the tls port is served`);
+        if (!t.ok(anonymous.session, `${family}: and 15007 handed out a session ticket`)) continue;
+        const session = anonymous.session!;
+        for (const [what, port] of [['an unlisted port', UNLISTED], ['an mtls:allow= port', WEB]] as const) {
+          const r = await attempt(host, port, 'resumed', { ca, session });
+          t.equal(r.data, '', `${family}: the anonymous ticket offered on ${what}: refused`);
+          t.equal(r.reused, false, `${family}: and not resumed (15006 has its own ticket keys)`);
+        }
+      }
+      t.equal(appAccepts(), before + 2, 'the app saw only the two tls-port connections');
+      // A mesh peer's own resumption on 15006 still works and is still checked against the port's allow-list.
+      const first = await attempt(ADDR.pod4, UNLISTED, 'first', meshTls);
+      t.match(first, { secure: true, data: `${UNLISTED}:first` }, 'control: a mesh client on an unlisted port');
+      const again = await attempt(ADDR.pod4, UNLISTED, 'again', { ...meshTls, session: first.session! });
+      t.match(again, { reused: true, data: `${UNLISTED}:again` }, 'its session resumes on 15006 and is admitted');
+      const strangerFirst = await attempt(ADDR.pod4, UNLISTED, 's', strangerTls);
+      const strangerAgain = await attempt(ADDR.pod4, WEB, 'x', { ...strangerTls, session: strangerFirst.session! });
+      t.match(strangerAgain, { reused: true, data: '' }, 'a resumed session of an identity outside the allow-list: refused on that port');
+    });
+
     await t.test('metrics: guard lifted, refusals by reason', async (t) => {
       const m = await attempt(ADDR.pod4, ADMIN, 'GET /metrics HTTP/1.0\r\nHost: pod\r\n\r\n');
       t.match(m.data, /ccmesh_proxy_guard_state\{state="lifted"[^}]*\} 1/, 'guard state lifted');
       t.match(m.data, /ccmesh_proxy_guard_state\{state="installed"[^}]*\} 0/, 'and only lifted');
-      t.match(m.data, /ccmesh_proxy_connections_total\{direction="inbound",port="15006",result="ok"[^}]*\} 3/, 'three admitted on 15006');
-      t.match(m.data, /ccmesh_proxy_connections_total\{direction="inbound",port="15007",result="ok"[^}]*\} 1/, 'one admitted on 15007');
+      t.match(m.data, /ccmesh_proxy_connections_total\{direction="inbound",port="15006",result="ok"[^}]*\} 6/, 'six admitted on 15006');
+      t.match(m.data, /ccmesh_proxy_connections_total\{direction="inbound",port="15007",result="ok"[^}]*\} 3/, 'three admitted on 15007');
       for (const r of ['untrusted-cert', 'san-not-allowed', 'no-client-cert', 'not-tls']) {
         t.match(m.data, new RegExp(`ccmesh_proxy_tls_handshake_failures_total\\{direction="inbound",reason="${r}"[^}]*\\} [1-9]`), `refusal counted: ${r}`);
       }

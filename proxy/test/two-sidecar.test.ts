@@ -66,9 +66,9 @@ void t.test('two sidecars: bulk integrity, half-close, rotation under load, admi
   const egress: RunningProxy = await startProxy(testConfig({
     tlsDir: webDir,
     egress: [
-      { name: 'hash', listen: { host: EGRESS_IP, port: 0 }, remote: { host: '127.0.0.1', port: ingress.ports.get('hash')! }, expectSan: 'api.default.svc' },
-      { name: 'echo', listen: { host: EGRESS_IP, port: 0 }, remote: { host: 'localhost', port: ingress.ports.get('echo')! }, expectSan: undefined },
-      { name: 'wrong', listen: { host: EGRESS_IP, port: 0 }, remote: { host: '127.0.0.1', port: ingress.ports.get('echo')! }, expectSan: 'db.default.svc' },
+      { name: 'hash', listen: { host: EGRESS_IP, port: 0 }, remote: { host: '127.0.0.1', port: ingress.ports.get('hash')! }, identity: { kind: 'dns', value: 'api.default.svc' }, identitySource: 'field' },
+      { name: 'echo', listen: { host: EGRESS_IP, port: 0 }, remote: { host: 'localhost', port: ingress.ports.get('echo')! }, identity: { kind: 'any' }, identitySource: 'field' },
+      { name: 'wrong', listen: { host: EGRESS_IP, port: 0 }, remote: { host: '127.0.0.1', port: ingress.ports.get('echo')! }, identity: { kind: 'dns', value: 'db.default.svc' }, identitySource: 'field' },
     ],
   }), { clock: systemClock, logger: testLogger, watch });
   let drained = false;

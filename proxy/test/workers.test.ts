@@ -58,7 +58,7 @@ void t.test('--workers 2: two-sidecar path served by workers, metrics aggregated
     return c;
   };
   const b = await start('b', adminB, ['--ingress', `web#${appPort}`, '--inbound-port-map', `${appPort}=${inPort}`, '--listen-host', '127.0.0.1', '--tls-dir', tlsB]);
-  const a = await start('a', adminA, ['--egress', `out#127.0.0.1:${outPort}#127.0.0.1:${inPort}`, '--tls-dir', tlsA]);
+  const a = await start('a', adminA, ['--egress', `out#127.0.0.1:${outPort}#127.0.0.1:${inPort}#b.local`, '--tls-dir', tlsA]);
   if (!t.ok(existsSync(join(work, 'a.ready')) && existsSync(join(work, 'b.ready')), 'both primaries wrote their ready files')) return;
   for (const c of [a, b]) t.equal(c.logs.join('').split('\n').filter((l) => l.includes('"worker ready"')).length, 2, 'two workers reported ready');
   t.equal((await fetch(`http://127.0.0.1:${adminA}/ready`)).status, 200, '/ready 200 on the primary');

@@ -152,8 +152,10 @@ if (reason !== undefined && process.env.CI) {
       const ready = dir(r, 'ready');
       const p = topo.spawn(r, `proxy-${r}`, NODE, [BIN, 'proxy',
         '--ingress', `app#${APP_PORT}#mtls:allow=${SAN[peer]}`,
-        '--egress', `peer4#${EGRESS.v4.host}:${EGRESS.v4.port}#${addr4(peer)}:${APP_PORT}##peer6#${EGRESS.v6.host}:${EGRESS.v6.port}#[${addr6(peer)}]:${APP_PORT}`,
-        '--egress-san', `peer4=${SAN[peer]}`, '--egress-san', `peer6=${SAN[peer]}`,
+        // The remotes are IP addresses, so each entry names the peer's identity: peer6 in the spec's 4th field, peer4
+        // with --egress-san (both forms pin the same SAN).
+        '--egress', `peer4#${EGRESS.v4.host}:${EGRESS.v4.port}#${addr4(peer)}:${APP_PORT}##peer6#${EGRESS.v6.host}:${EGRESS.v6.port}#[${addr6(peer)}]:${APP_PORT}#${SAN[peer]}`,
+        '--egress-san', `peer4=${SAN[peer]}`,
         '--tls-dir', dir(r, 'tls'), '--admin-port', String(PORTS.sidecarAdmin), '--ready-file', ready, '--ipv6', 'on',
         '--coordinator', COORD_MESH, '--trust-refresh', '1s', '--watchdog-interval', '1s', '--log-level', 'info']);
       // The ready file is written after the guard is lifted; its log line follows it through the pipe.

@@ -28,11 +28,29 @@ export interface CredentialGeneration {
   readonly root: X509Certificate;
   readonly notBeforeMs: number;
   readonly notAfterMs: number;
-  /** The options the context was built from (key, chain, bundle as `ca`, partial trust chain). */
+  /** The options the contexts were built from (key, chain, bundle as `ca`, partial trust chain). */
   readonly contextOptions: SecureContextOptions;
-  /** The one context of this generation, used by every inbound listener and every egress connection. */
-  readonly context: SecureContext;
+  /** This generation's TLS contexts, one per role. */
+  readonly contexts: GenerationContexts;
 }
+
+/**
+ * The TLS contexts of one generation. SECURITY: each server role has its own context, so its own session-ticket
+ * keys and session cache, and its own session-id context: a session handed out by a TLS-only listener (no client
+ * certificate) can never be resumed on an mTLS listener. A new generation builds new contexts, so a session never
+ * outlives the credentials and trust bundle under which it was established.
+ */
+export interface GenerationContexts {
+  /** Inbound listeners that require a client certificate (mtls entries, 15006). */
+  readonly mtlsServer: SecureContext;
+  /** Inbound listeners of `tls` entries (server authentication only, 15007). */
+  readonly tlsServer: SecureContext;
+  /** Outbound connections (our leaf as the client certificate, the bundle as the only trust). */
+  readonly client: SecureContext;
+}
+
+/** Which inbound context a listener uses. */
+export type ServerRole = 'mtls' | 'tls';
 
 /** Expected failures of {@link buildGeneration}: data, not exceptions. */
 export type GenerationResult = { ok: true; generation: CredentialGeneration } | { ok: false; reason: string };
@@ -97,18 +115,30 @@ export function buildGeneration(files: CredentialFiles, nowMs: number): Generati
   // SECURITY: peers are trusted through the mesh CA bundle only (not the root): during a manifest transition the
   // bundle holds old + new mesh CA, and a mesh CA dropped from the bundle stops being trusted at the next swap.
   // allowPartialTrustChain lets OpenSSL end a chain at a bundle CA, which is not self-signed.
-  // A session id context is required for resumption when the server requests client certificates.
   const contextOptions: SecureContextOptions = Object.freeze({
-    key: files.key, cert: chainPem, ca: caPem, allowPartialTrustChain: true, minVersion: 'TLSv1.2' as const, sessionIdContext: 'ccmesh-proxy',
+    key: files.key, cert: chainPem, ca: caPem, allowPartialTrustChain: true, minVersion: 'TLSv1.2' as const,
   });
-  let context: SecureContext;
+  const digest = digestFiles(files);
+  let contexts: GenerationContexts;
   try {
-    context = tlsCreateSecureContext(contextOptions);
+    // A session-id context (at most 32 bytes) is required for resumption when the server requests client
+    // certificates; it names the role and the generation, so even a shared session cache could not cross either.
+    const sid = (role: string): string => `${role}-${digest}`.slice(0, 32);
+    contexts = Object.freeze({
+      mtlsServer: tlsCreateSecureContext({ ...contextOptions, sessionIdContext: sid('mtls') }),
+      tlsServer: tlsCreateSecureContext({ ...contextOptions, sessionIdContext: sid('tls') }),
+      client: tlsCreateSecureContext(contextOptions),
+    });
   } catch (err) {
     return { ok: false, reason: `TLS context: ${err instanceof Error ? err.message : String(err)}` };
   }
   return {
     ok: true,
-    generation: Object.freeze({ digest: digestFiles(files), files, key, leaf, bundle: Object.freeze(bundle), root, notBeforeMs, notAfterMs, contextOptions, context }),
+    generation: Object.freeze({ digest, files, key, leaf, bundle: Object.freeze(bundle), root, notBeforeMs, notAfterMs, contextOptions, contexts }),
   };
+}
+
+/** The inbound context of `role` in generation `g`. */
+export function serverContext(g: CredentialGeneration, role: ServerRole): SecureContext {
+  return role === 'mtls' ? g.contexts.mtlsServer : g.contexts.tlsServer;
 }

@@ -3,19 +3,25 @@
  * current generation, refusals classified and counted, admitted connections forwarded to the app. What differs
  * between listeners is only the {@link InboundRouter}: an explicit listener (`--no-iptables`) has one fixed route,
  * a transparent listener (15006/15007, `transparent.ts`) picks the route by the original destination port.
+ *
+ * A plain `net.Server` accepts; routing and handshake admission (`admission.ts`) run on the raw socket before any
+ * TLS state exists, and only an admitted socket is handed to the `tls.Server`, which never listens itself.
  */
-import type { Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createServer, type SecureContext, type Server, type TLSSocket } from 'node:tls';
+import type { Clock } from '../../../lib/clock.js';
 import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
 import type { Logger } from '../../../lib/log.js';
 import type { InboundListenerConfig } from '../config.js';
+import { serverContext, type ServerRole } from '../credentials/generation.js';
 import type { CredentialStore } from '../credentials/store.js';
 import { classifyHandshakeError } from '../data/handshake-failure.js';
 import { closeServer, ignoreSocketError, listenOn } from '../data/listen.js';
 import type { DataPathOptions } from '../data/options.js';
 import type { ConnectionTracker } from '../data/tracker.js';
 import { bindPortMetrics, type PortMetrics, type ProxyMetrics } from '../metrics.js';
+import type { HandshakeAdmission } from './admission.js';
 import { forwardToApp, type InboundForwarder } from './forward.js';
 import { buildSanAllowList, checkClientIdentity, type SanAllowList } from './identity.js';
 
@@ -25,6 +31,9 @@ export interface InboundRuntime {
   readonly metrics: ProxyMetrics;
   readonly tracker: ConnectionTracker;
   readonly logger: Logger;
+  readonly clock: Clock;
+  /** Pending-handshake limits, shared by every inbound listener of the process. */
+  readonly admission: HandshakeAdmission;
 }
 
 /** A listening server of the data path. */
@@ -56,13 +65,19 @@ export interface InboundServerSpec {
   readonly requestCert: boolean;
   readonly route: InboundRouter;
   /** Runs after listen() and before the port is reported started (IP_TRANSPARENT goes here). */
-  readonly afterListen?: (server: Server) => Promise<void>;
+  readonly afterListen?: (server: NetServer) => Promise<void>;
 }
 
-/** When each raw TCP connection arrived, for the handshake-duration histogram. */
-const acceptedAt = new WeakMap<Socket, number>();
-/** The route chosen for each accepted TCP connection (the TLS socket's parent). */
-const routeOf = new WeakMap<Socket, InboundRoute>();
+/** What is known of an accepted TCP connection (the TLS socket's parent) by the time its handshake ends. */
+interface Accepted {
+  readonly route: InboundRoute;
+  /** performance.now() at accept, for the handshake-duration histogram. */
+  readonly at: number;
+  /** The credential generation whose context the handshake uses. */
+  readonly generation: number;
+}
+
+const accepted = new WeakMap<Socket, Accepted>();
 
 /** Starts the TLS listener for one explicit inbound entry on host:cfg.listenPort. */
 export function startInboundListener(cfg: InboundListenerConfig, host: string, options: DataPathOptions, rt: InboundRuntime): Promise<RunningListener> {
@@ -78,7 +93,8 @@ export function startInboundListener(cfg: InboundListenerConfig, host: string, o
 export async function startInboundServer(spec: InboundServerSpec, options: DataPathOptions, rt: InboundRuntime): Promise<RunningListener> {
   const metrics = bindPortMetrics(rt.metrics, 'inbound', spec.port);
   const forwarder: InboundForwarder = { metrics, tracker: rt.tracker, options };
-  const server: Server = createServer({
+  const role: ServerRole = spec.requestCert ? 'mtls' : 'tls';
+  const tlsServer: Server = createServer({
     ...rt.store.current.contextOptions,
     requestCert: spec.requestCert,
     // SECURITY: verification result is enforced by checkClientIdentity before any app connection; Node's own
@@ -86,12 +102,21 @@ export async function startInboundServer(spec: InboundServerSpec, options: DataP
     rejectUnauthorized: false,
     handshakeTimeout: options.handshakeTimeoutMs,
     allowHalfOpen: true,
-    noDelay: true,
     highWaterMark: 64 * 1024,
   });
+  tlsServer.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    metrics.failure[classifyHandshakeError(err)].inc();
+    metrics.result.refused.inc();
+    socket.destroy();
+  });
+  tlsServer.on('secureConnection', (socket: TLSSocket) => onSecure(socket, metrics, forwarder, rt));
+  // SECURITY: each role has its own contexts (ticket keys, session-id context); see GenerationContexts.
+  installContext(tlsServer, serverContext(rt.store.current, role));
+  rt.store.onGeneration((g) => installContext(tlsServer, serverContext(g, role)));
+
+  const server: NetServer = createNetServer({ allowHalfOpen: true, noDelay: true, highWaterMark: 64 * 1024 });
   server.maxConnections = options.maxConnections;
   server.on('connection', (raw: Socket) => {
-    rt.tracker.add(raw);
     const route = spec.route(raw);
     if (route === undefined) {
       // Refused before the handshake: nothing of this connection reaches TLS or the app.
@@ -100,18 +125,20 @@ export async function startInboundServer(spec: InboundServerSpec, options: DataP
       raw.destroy();
       return;
     }
-    routeOf.set(raw, route);
-    acceptedAt.set(raw, performance.now());
+    const refusal = rt.admission.admit(raw);
+    if (refusal !== undefined) {
+      // Refused before any TLS state is allocated: an unauthenticated flood costs an accept and a close.
+      metrics.failure[refusal].inc();
+      metrics.result.refused.inc();
+      raw.destroy();
+      return;
+    }
+    // Refused sockets above are destroyed at once; only admitted ones are tracked for drain.
+    rt.tracker.add(raw);
+    accepted.set(raw, { route, at: performance.now(), generation: rt.store.generationNumber });
+    tlsServer.emit('connection', raw);
   });
-  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-    metrics.failure[classifyHandshakeError(err)].inc();
-    metrics.result.refused.inc();
-    socket.destroy();
-  });
-  server.on('secureConnection', (socket: TLSSocket) => onSecure(socket, metrics, forwarder));
   server.on('error', (err) => rt.logger.error('inbound listener error', { err, name: spec.name, port: spec.port }));
-  installContext(server, rt.store.current.context);
-  rt.store.onGeneration((g) => installContext(server, g.context));
   const port = await listenOn(server, spec.host, spec.port, `inbound listener "${spec.name}"`);
   try {
     await spec.afterListen?.(server);
@@ -137,22 +164,25 @@ function installContext(server: Server, context: SecureContext): void {
   s._sharedCreds = context;
 }
 
-function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundForwarder): void {
+function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundForwarder, rt: InboundRuntime): void {
   socket.on('error', ignoreSocketError);
   // Node keeps the accepted TCP socket as the TLS socket's parent; the route and the handshake clock live there.
   const parent = (socket as unknown as { _parent?: Socket })._parent;
-  const route = parent === undefined ? undefined : routeOf.get(parent);
-  if (route === undefined) {
+  const at = parent === undefined ? undefined : accepted.get(parent);
+  if (at === undefined) {
     // SECURITY: no route means we can't tell which checks apply; never forward such a connection.
     metrics.failure['port-not-served'].inc();
     metrics.result.refused.inc();
     socket.destroy();
     return;
   }
-  const started = acceptedAt.get(parent!);
-  if (started !== undefined) metrics.handshake.observe((performance.now() - started) / 1000);
+  rt.admission.release(parent!);
+  const route = at.route;
+  metrics.handshake.observe((performance.now() - at.at) / 1000);
   if (route.mtls) {
-    const refusal = checkClientIdentity(socket, route.allow);
+    const g = rt.store.current;
+    const recheck = socket.isSessionReused() || at.generation !== rt.store.generationNumber;
+    const refusal = checkClientIdentity(socket, route.allow, { bundle: g.bundle, nowMs: rt.clock.nowMs(), recheck });
     if (refusal !== undefined) {
       metrics.failure[refusal].inc();
       metrics.result.refused.inc();

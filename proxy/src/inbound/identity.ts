@@ -3,6 +3,7 @@
  * current mesh CA bundle, and — on ports with `mtls:allow=` — does it carry an allowed SAN. Returns a refusal
  * reason from the closed set of metric labels, or undefined when admitted.
  */
+import type { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { HandshakeFailure } from '../metrics.js';
@@ -26,21 +27,58 @@ export function buildSanAllowList(allow: readonly string[]): SanAllowList | unde
   return { exact, wildcardSuffixes };
 }
 
+/** What a handshaken socket is checked against: the trust in force now. */
+export interface CurrentTrust {
+  /** The mesh CA bundle of the current credential generation. */
+  readonly bundle: readonly X509Certificate[];
+  readonly nowMs: number;
+  /**
+   * True when OpenSSL's verdict alone does not prove the chain against {@link bundle}: the session was resumed (its
+   * chain was verified when it was first established, maybe under another bundle), or the credential generation
+   * changed while the handshake ran. The leaf is then verified here against the current bundle.
+   */
+  readonly recheck: boolean;
+}
+
+/** The part of a server-side TLS socket the gate reads; a `TLSSocket` is one. */
+export type HandshakenSocket = Pick<TLSSocket, 'authorized' | 'authorizationError' | 'getPeerX509Certificate'>;
+
 /**
  * Checks a handshaken server-side socket. SECURITY: the TLS layer runs with `rejectUnauthorized: false` only so
  * that refusals can be classified and counted here; this function is the gate, and the app connection is opened
  * only when it returns undefined.
  */
-export function checkClientIdentity(socket: TLSSocket, allow: SanAllowList | undefined): HandshakeFailure | undefined {
+export function checkClientIdentity(socket: HandshakenSocket, allow: SanAllowList | undefined, trust: CurrentTrust): HandshakeFailure | undefined {
+  // SECURITY: `authorized` alone is not proof of a client certificate: Node reports a resumed TLS 1.3 session as
+  // authorized even when none was ever presented (a session from a server-auth-only listener, say). A peer
+  // certificate is required in every case.
+  const peer = socket.getPeerX509Certificate();
   if (!socket.authorized) {
-    const peer = socket.getPeerCertificate(false);
-    if (!peer || Object.keys(peer).length === 0) return 'no-client-cert';
+    if (peer === undefined) return 'no-client-cert';
     const err = String(socket.authorizationError ?? '');
     return err === 'CERT_HAS_EXPIRED' || err === 'CERT_NOT_YET_VALID' ? 'cert-expired' : 'untrusted-cert';
   }
+  if (peer === undefined) return 'no-client-cert';
+  if (trust.recheck) {
+    const refusal = verifyLeaf(peer, trust.bundle, trust.nowMs);
+    if (refusal !== undefined) return refusal;
+  }
   if (!allow) return undefined;
-  const sanText = socket.getPeerCertificate(false).subjectaltname;
+  const sanText = peer.subjectAltName;
   return sanText !== undefined && sansAllowed(sanText, allow) ? undefined : 'san-not-allowed';
+}
+
+/**
+ * Verifies a mesh leaf against `bundle` at `nowMs`: valid now, issued and signed by a bundle CA that is valid now.
+ * Mesh leaves are issued directly by a mesh CA (the bundle ends every chain), so no intermediate is looked for.
+ */
+export function verifyLeaf(leaf: X509Certificate, bundle: readonly X509Certificate[], nowMs: number): HandshakeFailure | undefined {
+  const validNow = (c: X509Certificate): boolean => nowMs >= Date.parse(c.validFrom) && nowMs < Date.parse(c.validTo);
+  if (!validNow(leaf)) return 'cert-expired';
+  for (const ca of bundle) {
+    if (validNow(ca) && leaf.checkIssued(ca) && leaf.verify(ca.publicKey)) return undefined;
+  }
+  return 'untrusted-cert';
 }
 
 /**

@@ -1,10 +1,12 @@
 /**
  * One egress listener: the app connects in plaintext to 127.x.y.z:port, the sidecar opens mTLS to the remote
- * (resolved at each connect, so DNS changes apply to new connections), verifies the server, then splices. One TLS
- * session per listener is kept for resumption, so repeat connections between the same pair of sidecars skip the
- * full handshake; it is dropped when our credentials change, so the peer always sees the current leaf.
+ * (resolved at each connect, so DNS changes apply to new connections), verifies the server — chain to the mesh CA
+ * bundle and the entry's identity (`server-identity.ts`) — then splices. One TLS session per listener is kept for
+ * resumption, so repeat connections between the same pair of sidecars skip the full handshake; it is dropped when
+ * our credentials change, so the peer always sees the current leaf.
  */
 import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { describeEgressIdentity } from '../../../lib/mesh-config/egress.js';
 import type { EgressListenerConfig } from '../config.js';
 import { closeServer, listenOn } from '../data/listen.js';
 import { HIGH_WATER_MARK, type DataPathOptions } from '../data/options.js';
@@ -34,7 +36,7 @@ export async function startEgressListener(cfg: EgressListenerConfig, options: Da
     cfg,
     // SNI must not be an IP address (RFC 6066).
     servername: isIP(cfg.remote.host) === 0 ? cfg.remote.host : undefined,
-    check: buildServerIdentityCheck(cfg.expectSan),
+    check: buildServerIdentityCheck(cfg.identity),
     metrics: bindPortMetrics(rt.metrics, 'outbound', cfg.listen.port),
     options,
     rt,
@@ -51,7 +53,8 @@ export async function startEgressListener(cfg: EgressListenerConfig, options: Da
   server.on('connection', (app: Socket) => onAppConnection(route, app));
   server.on('error', (err) => rt.logger.error('egress listener error', { err, name: cfg.name }));
   const port = await listenOn(server, cfg.listen.host, cfg.listen.port, `egress listener "${cfg.name}"`);
-  rt.logger.info('egress listener started', { name: cfg.name, listen: `${cfg.listen.host}:${port}`, remote: `${cfg.remote.host}:${cfg.remote.port}`, expectSan: cfg.expectSan });
+  rt.logger.info('egress listener started', { name: cfg.name, listen: `${cfg.listen.host}:${port}`, remote: `${cfg.remote.host}:${cfg.remote.port}`,
+    identity: describeEgressIdentity(cfg.identity), identitySource: cfg.identitySource });
   return { name: cfg.name, port, stopAccepting: () => closeServer(server) };
 }
 

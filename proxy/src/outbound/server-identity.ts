@@ -1,26 +1,69 @@
 /**
- * Who an egress connection accepts as its server: any leaf that chains to the mesh CA bundle (checked by OpenSSL
- * against the generation's `ca`), and — when `--egress-san NAME=SAN` is set — only one carrying that SAN.
+ * Who an outbound connection accepts as its server: a leaf that chains to the mesh CA bundle (checked by OpenSSL
+ * against the generation's `ca`) and that carries the expected identity — a DNS name (a `*.` wildcard SAN on the leaf
+ * covers exactly one leftmost label, RFC 6125), a SPIFFE URI or an IP address, each compared only with SANs of its
+ * own kind. `any` (an egress entry's explicit `*`, and the transparent outbound listener) skips the SAN comparison.
  */
+import { isIP } from 'node:net';
 import type { PeerCertificate } from 'node:tls';
+import type { EgressIdentity } from '../../../lib/mesh-config/egress.js';
 import { SAN_MISMATCH_CODE } from '../data/handshake-failure.js';
-import { buildSanAllowList, sansAllowed } from '../inbound/identity.js';
+import { canonicalIpv6 } from '../inbound/identity.js';
 
 /** A `checkServerIdentity` for tls.connect, built once per egress listener. */
 export type ServerIdentityCheck = (host: string, cert: PeerCertificate) => Error | undefined;
 
-/** Builds the check for one egress entry. */
-export function buildServerIdentityCheck(expectSan: string | undefined): ServerIdentityCheck {
-  if (expectSan === undefined) {
-    // SECURITY: the remote's DNS name is not a mesh identity (leaf SANs come from the manifest), so the hostname is
-    // not compared; the chain to the mesh CA bundle is the authentication. Use --egress-san to pin an identity.
+/** Builds the check for one identity. */
+export function buildServerIdentityCheck(identity: EgressIdentity): ServerIdentityCheck {
+  if (identity.kind === 'any') {
+    // SECURITY: "any mesh identity" — only asked for explicitly (`*`, or the transparent outbound listener, whose IP
+    // destinations name no workload). The chain to the mesh CA bundle is then the whole authentication: any meshed
+    // workload the host routes the connection to is accepted as the server.
     return () => undefined;
   }
-  const allow = buildSanAllowList([expectSan])!;
+  const kind = identity.kind === 'dns' ? 'DNS' : identity.kind === 'uri' ? 'URI' : 'IP Address';
+  const want = identity.kind === 'ip' ? canonicalIp(identity.value) : identity.value;
+  const matches = identity.kind === 'dns' ? (san: string) => dnsMatches(want, san.toLowerCase()) : identity.kind === 'ip' ? (san: string) => canonicalIp(san) === want : (san: string) => san === want;
   return (_host, cert) => {
-    if (cert.subjectaltname !== undefined && sansAllowed(cert.subjectaltname, allow)) return undefined;
-    const err = new Error(`the server's certificate does not carry the expected SAN ${expectSan}`) as Error & { code: string };
+    for (const [k, v] of parseSubjectAltNames(cert.subjectaltname ?? '')) if (k === kind && matches(v)) return undefined;
+    const err = new Error(`the server's certificate does not carry the expected ${kind} SAN ${identity.value}`) as Error & { code: string };
     err.code = SAN_MISMATCH_CODE;
     return err;
   };
+}
+
+function canonicalIp(ip: string): string {
+  return isIP(ip) === 6 ? canonicalIpv6(ip) : ip;
+}
+
+/** `want` is a plain DNS name; `san` a leaf's DNS SAN, possibly `*.rest` (matches one label in front of `rest`). */
+function dnsMatches(want: string, san: string): boolean {
+  if (!san.startsWith('*.')) return san === want;
+  const dot = want.indexOf('.');
+  return dot > 0 && want.slice(dot) === san.slice(1);
+}
+
+/**
+ * Node's `subjectaltname` text (`DNS:a, URI:spiffe://…, IP Address:1.2.3.4`) → [kind, value] pairs. Node writes a
+ * value holding a separator or quote as a JSON string; it is decoded here, so a quoted value can never be split into
+ * a fragment that looks like a separate name.
+ */
+export function parseSubjectAltNames(text: string): [string, string][] {
+  const out: [string, string][] = [];
+  const re = /([^:,]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/y;
+  while (re.lastIndex < text.length) {
+    const start = re.lastIndex;
+    const m = re.exec(text);
+    if (!m || re.lastIndex === start) break;
+    let value = m[2]!;
+    if (value.startsWith('"')) {
+      try {
+        value = JSON.parse(value) as string;
+      } catch {
+        break;
+      }
+    }
+    out.push([m[1]!, value]);
+  }
+  return out;
 }

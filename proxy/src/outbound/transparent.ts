@@ -4,8 +4,10 @@
  * rewriting the destination: the accepted socket's localAddress/localPort IS where the app wanted to go. The sidecar
  * then opens mTLS to that same address and port with its own leaf as the client certificate; the peer pod's capture
  * delivers it to the peer sidecar's inbound listener (15006, or 15007 for a `tls` port) with the port preserved, and
- * that sidecar forwards to its app. The server must chain to the mesh CA bundle (any mesh identity: an IP address is
- * not a mesh identity). Why the original port and not the peer's 15006: docs/proxy.md, "Transparent outbound".
+ * that sidecar forwards to its app. The server must chain to the mesh CA bundle; its identity is not pinned (any mesh
+ * identity), because an IP destination names no workload — a documented limitation (docs/limitations.md): use an
+ * egress entry with an identity where the server's identity matters. Why the original port and not the peer's 15006:
+ * docs/proxy.md, "Transparent outbound".
  *
  * SECURITY: the sidecar's own connection goes to an address inside the captured blocks; it escapes capture only
  * because the rules exempt the proxy's uid (PROXY_UID). Run as any other uid and it would be captured by this very
@@ -13,6 +15,7 @@
  */
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { CcmeshError } from '../../../lib/errors.js';
+import { ANY_MESH_IDENTITY, describeEgressIdentity } from '../../../lib/mesh-config/egress.js';
 import { setTransparent } from '../../../lib/net/transparent.js';
 import type { TransparentOutboundConfig } from '../config.js';
 import { closeServer, listenOn } from '../data/listen.js';
@@ -49,7 +52,8 @@ export function originalDestination(raw: Pick<Socket, 'localAddress' | 'localPor
 /** Starts the transparent outbound listener on `::` (falls back to 0.0.0.0 without IPv6), IP_TRANSPARENT set. */
 export async function startTransparentOutbound(cfg: TransparentOutboundConfig, options: DataPathOptions, rt: OutboundRuntime): Promise<RunningListener> {
   const own = new Set(cfg.ownPorts);
-  const ctx: UpstreamContext = { check: buildServerIdentityCheck(undefined), metrics: bindPortMetrics(rt.metrics, 'outbound', cfg.port), options, rt };
+  // SECURITY: any mesh leaf is accepted as the server — there is no name to pin for an IP destination (above).
+  const ctx: UpstreamContext = { check: buildServerIdentityCheck(ANY_MESH_IDENTITY), metrics: bindPortMetrics(rt.metrics, 'outbound', cfg.port), options, rt };
   const sessions = new Map<string, Buffer>();
   rt.store.onGeneration(() => sessions.clear());
   const onConnection = (app: Socket): void => {
@@ -96,6 +100,6 @@ export async function startTransparentOutbound(cfg: TransparentOutboundConfig, o
     rt.logger.warn('no IPv6 in this kernel; transparent outbound listener on IPv4 only', { port: cfg.port });
     bound = await listen('0.0.0.0');
   }
-  rt.logger.info('transparent outbound listener started', { port: bound.port });
+  rt.logger.info('transparent outbound listener started', { port: bound.port, identity: describeEgressIdentity(ANY_MESH_IDENTITY) });
   return { name: 'transparent-outbound', port: bound.port, stopAccepting: () => closeServer(bound.server) };
 }

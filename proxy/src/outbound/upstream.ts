@@ -55,12 +55,12 @@ export function connectUpstream(ctx: UpstreamContext, app: Socket, target: Upstr
   const started = performance.now();
   // tls.connect hands allowHalfOpen and highWaterMark to its TLSSocket; @types/node does not list them.
   // SECURITY: rejectUnauthorized stays at its default (true): the server must chain to the mesh CA bundle of the
-  // generation's context; `check` adds the SAN requirement, if any.
+  // generation's context; `check` adds the identity requirement (none only for an explicit "any mesh identity").
   const opts: ConnectionOptions & { allowHalfOpen: boolean; highWaterMark: number } = {
     host: target.host,
     port: target.port,
     servername: target.servername,
-    secureContext: rt.store.current.context,
+    secureContext: rt.store.current.contexts.client,
     session: target.session,
     checkServerIdentity: ctx.check,
     allowHalfOpen: true,
