@@ -3,6 +3,7 @@
  * (`policies.<hash>.sans[0]`, `referenceValues.snp[1].measurements[0]`), so an operator fixes everything in one go.
  * Unknown keys are refused everywhere: a typo must not silently drop a restriction.
  */
+import { checkSanClaims } from './san-claims.js';
 import type { DigestHex, PolicyHash } from '../../lib/brand.js';
 import { parseDurationMs } from '../../lib/config/fields.js';
 import { isSpiffePath } from '../pki/spiffe-id.js';
@@ -151,6 +152,8 @@ function readPolicies(r: JsonObjectReader): Record<PolicyHash, PolicyEntry> | un
       out[policyHash] = { policyHash, sans, workloadSecretId, role: role as PolicyRole };
     }
   }
+  // SECURITY: one name, one workload (san-claims.ts).
+  if (r.issues.length === before) r.issues.push(...checkSanClaims(Object.values(out)));
   return r.issues.length === before ? out : undefined;
 }
 

@@ -122,6 +122,7 @@ void t.test('refusals: inject\'s, an id that is no SPIFFE path, malformed polici
     ['bad id', deployment('i', { [ANNOTATIONS.workloadSecretId]: 'has space', [ANNOTATIONS.kataPolicy]: b64('package i\n') }), ErrorCode.K8S_POLICY_INVALID, /not a SPIFFE path/],
     ['bad base64', deployment('p', { [ANNOTATIONS.kataPolicy]: 'not base64!' }), ErrorCode.K8S_POLICY_INVALID, /Deployment team\/p \(x.yaml\).*base64/],
     ['boolean namespace', deployment('q', { [ANNOTATIONS.kataPolicy]: b64('package q\n') }).replace('  name: q\n', '  name: q\n  namespace: no\n'), ErrorCode.INPUT_MALFORMED, /metadata.namespace false, not a string/],
+    ['dotted name, no Service', deployment('db.shop.svc', { [ANNOTATIONS.kataPolicy]: b64('package d\n') }), ErrorCode.K8S_POLICY_INVALID, /"db\.shop\.svc" has dots.*no Service in the input selects its pods/],
     ['no name', 'apiVersion: v1\nkind: Pod\nmetadata: {generateName: p-}\nspec: {containers: [{name: a, image: b}]}\n', ErrorCode.INPUT_MALFORMED, /generateName is not supported/],
   ];
   for (const [what, text, code, message] of cases) {

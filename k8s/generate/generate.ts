@@ -144,6 +144,9 @@ function reportFor(data: Obj, ref: ResourceRef, config: GenerateConfig, objects:
   const services = objects.services.filter((s) => s.ns === ref.namespace && selectorMatches(s.selector, labels)).map((s) => s.name);
   const headless = ref.kind === 'StatefulSet' ? strAt(objAt(data, 'spec'), 'serviceName') : undefined;
   const sans = buildSans({ name: ref.name, namespace: ref.namespace, clusterDomain: config.clusterDomain, services, ...(headless ? { headlessService: headless } : {}) });
+  if (sans.length === 0) {
+    throw new CcmeshError(ErrorCode.K8S_POLICY_INVALID, `${ref.where}: no DNS name for its certificate: the name ${JSON.stringify(ref.name)} has dots (it would spell other Services' names, so it gives none) and no Service in the input selects its pods; add the Service, or rename the resource to a single DNS label`);
+  }
   const digests = buildConfigDigests(template, ann.configVolumes, ref.namespace, objects.sources);
   warnings.push(...digests.warnings);
   const entry: GeneratedEntry = {

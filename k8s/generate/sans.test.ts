@@ -32,3 +32,9 @@ void t.test('default workload-secret id: group/version/kind/namespace/name, "cor
   for (const bad of ['', '/a', 'a/', 'a//b', 'a/../b', 'a/./b', 'a b', 'ä', 'x'.repeat(257)]) t.notOk(isSpiffePath(bad), JSON.stringify(bad));
   t.end();
 });
+
+void t.test('a dotted resource name gives no SANs of its own (it could spell another namespace\'s Service)', (t) => {
+  t.same(buildSans({ name: 'db.shop.svc', namespace: 'evil', clusterDomain: 'cluster.local', services: [] }), [], 'db.shop.svc in namespace evil: no names from the resource');
+  t.same(buildSans({ name: 'db.shop.svc', namespace: 'evil', clusterDomain: 'cluster.local', services: ['cache'] }), ['cache', 'cache.evil', 'cache.evil.svc', 'cache.evil.svc.cluster.local'], 'only its Services\' names');
+  t.end();
+});

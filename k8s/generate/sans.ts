@@ -1,6 +1,7 @@
 /**
  * DNS SANs of a generated entry. A pod is reached by the names of the Services that select it, so its
- * certificate names: the resource's own name and every selecting Service found in the input, each in the four
+ * certificate names: the resource's own name (when it is a single label) and every selecting Service found in the
+ * input, each in the four
  * spellings a client in the cluster may use (`n`, `n.ns`, `n.ns.svc`, `n.ns.svc.<cluster domain>`). A
  * StatefulSet's pods are also reached one by one through its governing headless Service (`spec.serviceName`):
  * `<pod>.<service>.<ns>.svc…`, covered by the wildcard `*.<service>.<ns>.svc` and `*.<service>.<ns>.svc.<domain>`.
@@ -32,7 +33,9 @@ export function buildSans(input: SanInput): string[] {
     if (!out.includes(v)) out.push(v);
   };
   const { namespace: ns, clusterDomain: domain } = input;
-  for (const s of spellings(input.name, ns, domain)) add(s);
+  // SECURITY: a resource name may contain dots (a DNS subdomain), and `db.shop.svc` in namespace `evil` would spell
+  // the Service name of `db` in `shop`. Service names are single labels; a dotted resource name adds no SANs.
+  if (!input.name.includes('.')) for (const s of spellings(input.name, ns, domain)) add(s);
   const services = [...new Set([...input.services, ...(input.headlessService ? [input.headlessService] : [])])].sort();
   for (const svc of services) for (const s of spellings(svc, ns, domain)) add(s);
   if (input.headlessService) {

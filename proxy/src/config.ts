@@ -35,7 +35,7 @@ export const PROXY_FLAGS = {
   'handshake-timeout': { type: 'string' },
   'max-connections': { type: 'string' },
   'max-handshakes': { type: 'string' },
-  'max-handshakes-per-source': { type: 'string' },
+  'max-unauthenticated-per-source': { type: 'string' },
   drain: { type: 'string' },
   'ready-file': { type: 'string' },
   'log-level': { type: 'string' },
@@ -104,8 +104,8 @@ export interface ProxyConfig {
   readonly maxConnections: number;
   /** Inbound connections in the TLS handshake at once, over all inbound listeners. */
   readonly maxHandshakes: number;
-  /** The same per source (IPv4 address or IPv6 /64). */
-  readonly maxHandshakesPerSource: number;
+  /** Connections without a verified mesh identity (handshaking, or on a `tls` port) per source address. */
+  readonly maxUnauthenticatedPerSource: number;
   readonly drainMs: number;
   /** Where readiness is announced as a file; undefined = no file. */
   readonly readyFile: string | undefined;
@@ -119,9 +119,10 @@ export const PROXY_DEFAULTS = Object.freeze({
   // an unauthenticated client can hold a slot of --max-handshakes.
   handshakeTimeoutMs: 5_000,
   maxConnections: 16_384,
-  // ~25 KB per pending handshake: 1 024 bound unauthenticated state at ~25 MB; one source gets at most 64 of them.
+  // ~25 KB per pending handshake: 1 024 bound handshake state at ~25 MB; one source address holds at most 64
+  // connections without a mesh identity (handshaking, or established on a tls port).
   maxHandshakes: 1_024,
-  maxHandshakesPerSource: 64,
+  maxUnauthenticatedPerSource: 64,
   drainMs: 20_000,
   trustRefreshMs: 30_000,
 });
@@ -157,7 +158,8 @@ The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, 
                              once and the leaf renewed 2 intervals later, so no restart is needed (0 = off)
   --idle-timeout 1h  --handshake-timeout 5s  --max-connections ${PROXY_DEFAULTS.maxConnections}  --drain 20s
   --max-handshakes ${PROXY_DEFAULTS.maxHandshakes}      inbound connections in the TLS handshake at once (unauthenticated work)
-  --max-handshakes-per-source ${PROXY_DEFAULTS.maxHandshakesPerSource}  the same per source address (IPv6: per /64)
+  --max-unauthenticated-per-source ${PROXY_DEFAULTS.maxUnauthenticatedPerSource}  connections without a mesh identity (in the handshake, or on a
+                             tls port) from one source address
   --ready-file PATH|none     written once ready (default ${PATHS.readyFile})
   --workers N                N listener processes (node:cluster; default 1)
   --log-level info
@@ -290,13 +292,10 @@ function readEgressPins(values: readonly string[]): { byName: Map<string, Egress
   return { byName, items, issues };
 }
 
-function handshakeLimits(r: FieldReader): { maxHandshakes: number; maxHandshakesPerSource: number } {
+function handshakeLimits(r: FieldReader): { maxHandshakes: number; maxUnauthenticatedPerSource: number } {
   const maxHandshakes = r.integer('max-handshakes', 1, 1_000_000, PROXY_DEFAULTS.maxHandshakes) ?? PROXY_DEFAULTS.maxHandshakes;
-  const maxHandshakesPerSource = r.integer('max-handshakes-per-source', 1, 1_000_000, PROXY_DEFAULTS.maxHandshakesPerSource) ?? PROXY_DEFAULTS.maxHandshakesPerSource;
-  if (maxHandshakesPerSource > maxHandshakes) {
-    r.issue('max-handshakes-per-source', r.raw('max-handshakes-per-source') ?? String(maxHandshakesPerSource), `at most --max-handshakes (${maxHandshakes})`);
-  }
-  return { maxHandshakes, maxHandshakesPerSource };
+  const maxUnauthenticatedPerSource = r.integer('max-unauthenticated-per-source', 1, 1_000_000, PROXY_DEFAULTS.maxUnauthenticatedPerSource) ?? PROXY_DEFAULTS.maxUnauthenticatedPerSource;
+  return { maxHandshakes, maxUnauthenticatedPerSource };
 }
 
 function positive(r: FieldReader, field: string, fallback: number): number {

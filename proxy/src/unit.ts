@@ -78,7 +78,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   if (cfg.coordinator && !rt.connectCoordinator) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'a Coordinator is configured but no mesh-API client factory was supplied');
   const timers = rt.timers ?? systemTimers;
   const registry = rt.registry ?? createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
-  const admission = new HandshakeAdmission({ maxHandshakes: cfg.maxHandshakes, maxHandshakesPerSource: cfg.maxHandshakesPerSource });
+  const admission = new HandshakeAdmission({ maxHandshakes: cfg.maxHandshakes, maxUnauthenticatedPerSource: cfg.maxUnauthenticatedPerSource });
   const metrics = createProxyMetrics(registry, () => admission.pending);
   // In capture mode the initializer's guard is in place until the sidecar lifts it (DESIGN §4.1).
   setGuardState(metrics, cfg.noIptables ? 'unmanaged' : 'installed');

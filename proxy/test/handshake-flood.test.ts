@@ -2,7 +2,7 @@
  * An unauthenticated flood against the real sidecar process (`ccmesh proxy --no-iptables`): thousands of idle TCP
  * connections from one source address (127.0.0.2, which never sends a ClientHello) while a mesh peer on another
  * source (127.0.0.1) keeps connecting. The flood must neither lock the peer out nor grow the sidecar's memory beyond
- * a stated bound: only `--max-handshakes-per-source` of the flood may sit in the handshake, the rest are refused at
+ * a stated bound: only `--max-unauthenticated-per-source` of the flood may sit in the handshake, the rest are refused at
  * accept and counted.
  */
 import t from 'tap';
@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { freePorts } from '../../lib/net/free-ports.js';
 import { CCMESH_BIN } from '../../test/cli-process.js';
 import { TestMesh, writeTlsDir } from './pki.js';
@@ -66,11 +66,13 @@ void t.test('an idle-connection flood from one source neither locks a mesh peer 
   const peer = (await mesh.leaf(['web.default.svc'])).files;
   const app = new TestApp('echo');
   const appPort = await app.listen();
-  const [listen = 0, admin = 0] = await freePorts(2);
+  const publicApp = new TestApp('echo');
+  const publicPort = await publicApp.listen();
+  const [listen = 0, admin = 0, publicListen = 0] = await freePorts(3);
   const ready = join(work, 'ready');
   const logs: string[] = [];
   // --max-connections below the flood: before per-source admission, the flood alone filled it.
-  const child: ChildProcess = spawn(process.execPath, [CCMESH_BIN, 'proxy', '--no-iptables', '--tls-dir', tlsDir, '--inbound-port-map', `${appPort}=${listen}`,
+  const child: ChildProcess = spawn(process.execPath, [CCMESH_BIN, 'proxy', '--no-iptables', '--tls-dir', tlsDir, '--inbound-port-map', `${appPort}=${listen},${publicPort}=${publicListen}`, '--ingress', `pub#${publicPort}#tls`,
     '--listen-host', '127.0.0.1', '--admin-host', '127.0.0.1', '--admin-port', String(admin), '--ready-file', ready, '--drain', '1s',
     '--max-connections', '5000', '--handshake-timeout', '20s', '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
@@ -80,7 +82,7 @@ void t.test('an idle-connection flood from one source neither locks a mesh peer 
     for (const s of flood) s.destroy();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
-    await app.close();
+    await Promise.all([app.close(), publicApp.close()]);
   });
   const deadline = Date.now() + 15_000;
   while (!existsSync(ready) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -115,7 +117,7 @@ void t.test('an idle-connection flood from one source neither locks a mesh peer 
   const held = flood.filter((s) => !s.destroyed && s.readyState === 'open').length;
   t.equal(peerFailed, 0, `the mesh peer was served throughout the flood (${peerOk} requests)`);
   t.equal(await request('after'), 'after', 'and after it');
-  t.ok(held <= 64, `the sidecar holds at most --max-handshakes-per-source (64) of the flood open (held ${held} of ${FLOOD})`);
+  t.ok(held <= 64, `the sidecar holds at most --max-unauthenticated-per-source (64) of the flood open (held ${held} of ${FLOOD})`);
   const rssDuring = rssMb(child.pid!);
   t.ok(rssDuring - rssBefore < RSS_GROWTH_BOUND_MB, `sidecar RSS grew by less than ${RSS_GROWTH_BOUND_MB} MB under the flood (${rssBefore.toFixed(1)} → ${rssDuring.toFixed(1)} MB)`);
 
@@ -125,4 +127,23 @@ void t.test('an idle-connection flood from one source neither locks a mesh peer 
   const pending = Number(/ccmesh_proxy_handshakes_pending\{[^}]*\} (\d+)/.exec(metrics)?.[1] ?? -1);
   t.ok(pending >= 1 && pending <= 64, `the pending-handshake gauge shows the held flood (${pending})`);
   t.equal(app.connections, peerOk + 2, 'the app saw only the mesh peer');
+
+  // A `tls` port never asks for an identity, so its established connections stay unauthenticated: one source may
+  // hold at most 64 of them (the flood above still holds its 64 handshakes from 127.0.0.2; this is 127.0.0.3).
+  const tlsHeld: TLSSocket[] = [];
+  const established = await Promise.all(Array.from({ length: 150 }, () => new Promise<boolean>((resolve) => {
+    const opts: ConnectionOptions & { localAddress: string } = { host: '127.0.0.1', port: publicListen, localAddress: '127.0.0.3', ca: mesh.bundle(), allowPartialTrustChain: true, checkServerIdentity: () => undefined };
+    const s = tlsConnect(opts);
+    tlsHeld.push(s);
+    s.on('error', () => resolve(false));
+    s.once('secureConnect', () => resolve(true));
+    s.once('close', () => resolve(false));
+  })));
+  t.teardown(() => {
+    for (const s of tlsHeld) s.destroy();
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  const open = tlsHeld.filter((s) => !s.destroyed && s.readyState === 'open').length;
+  t.ok(established.filter(Boolean).length <= 64 && open <= 64, `one source holds at most 64 established connections on a tls port (${open} of 150 open)`);
+  t.ok(open >= 32, `and the first ones were served (${open})`);
 });

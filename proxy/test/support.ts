@@ -27,7 +27,7 @@ export function testConfig(over: Partial<ProxyConfig> & Pick<ProxyConfig, 'tlsDi
     handshakeTimeoutMs: PROXY_DEFAULTS.handshakeTimeoutMs,
     maxConnections: PROXY_DEFAULTS.maxConnections,
     maxHandshakes: PROXY_DEFAULTS.maxHandshakes,
-    maxHandshakesPerSource: PROXY_DEFAULTS.maxHandshakesPerSource,
+    maxUnauthenticatedPerSource: PROXY_DEFAULTS.maxUnauthenticatedPerSource,
     drainMs: 2000,
     readyFile: undefined,
     logLevel: 'error',

@@ -176,7 +176,6 @@ function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundFor
     socket.destroy();
     return;
   }
-  rt.admission.release(parent!);
   const route = at.route;
   metrics.handshake.observe((performance.now() - at.at) / 1000);
   if (route.mtls) {
@@ -190,6 +189,9 @@ function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundFor
       return;
     }
   }
+  // The handshake slot is free now; only a verified mesh identity frees the per-source slot too (a `tls` port's
+  // connection keeps it until it closes, so one source can't hold unbounded unauthenticated connections).
+  rt.admission.handshakeDone(parent!, route.mtls);
   metrics.open.inc();
   socket.setNoDelay(true);
   forwardToApp(forwarder, route.appPort, socket);

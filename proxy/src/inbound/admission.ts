@@ -1,12 +1,16 @@
 /**
- * Admission of unauthenticated work: how many inbound connections may be in the TLS handshake at once, in total and
- * per source. A connection counts from accept until its handshake completes or it closes; only then can it hold an
- * app connection, so these limits bound what a client without a mesh identity can make the sidecar hold (memory,
- * sockets, CPU) while established, authenticated connections keep their own, larger `maxConnections` bound.
+ * Admission of unauthenticated work. Two bounds:
+ * - `maxHandshakes`: connections in the TLS handshake at once, over every inbound listener. A connection counts from
+ *   accept until its handshake completes or it closes.
+ * - `maxUnauthenticatedPerSource`: connections from one source address that have no verified mesh identity — in the
+ *   handshake, or established on a server-auth-only (`tls`) port, which never asks for one. An mTLS connection
+ *   leaves this count once the identity gate admitted it.
+ * Together they bound what clients without a mesh identity can make the sidecar hold (memory, sockets, CPU), while
+ * authenticated connections keep their own, larger `maxConnections` bound.
  *
- * Sources are keyed by IPv4 address, or by the /64 prefix for IPv6 (one host usually owns a whole /64, and a
- * per-address key would let it rotate through addresses). An IPv4-mapped IPv6 address (dual-stack listener) is keyed
- * as the IPv4 address it carries.
+ * Sources are keyed by address; an IPv4-mapped IPv6 address (dual-stack listener) is keyed as the IPv4 address it
+ * carries. Not by IPv6 prefix: pods of one node commonly share a /64, so a prefix key would let one pod use up the
+ * budget of all its neighbours. A client that can use many addresses (the host can) is bounded by `maxHandshakes`.
  */
 import { isIP, type Socket } from 'node:net';
 import { canonicalIpv6 } from './identity.js';
@@ -18,8 +22,8 @@ export type AdmissionRefusal = 'too-many-handshakes' | 'too-many-from-source';
 export interface AdmissionLimits {
   /** Connections in the handshake at once, over every inbound listener of the process. */
   readonly maxHandshakes: number;
-  /** Connections in the handshake at once from one source (IPv4 address or IPv6 /64). */
-  readonly maxHandshakesPerSource: number;
+  /** Connections without a verified mesh identity (handshaking, or on a `tls` port) from one source address. */
+  readonly maxUnauthenticatedPerSource: number;
 }
 
 /** The source key of a remote address; undefined when the socket has none (already closed). */
@@ -27,16 +31,21 @@ export function sourceKey(address: string | undefined): string | undefined {
   if (address === undefined) return undefined;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped) return mapped[1];
-  if (isIP(address) !== 6) return address;
-  return `${canonicalIpv6(address).split(':').slice(0, 4).join(':')}::/64`;
+  return isIP(address) === 6 ? canonicalIpv6(address) : address;
 }
 
-/** Pending-handshake accounting shared by the inbound listeners of one process. */
+/** What one admitted socket still holds. */
+interface Held {
+  readonly key: string;
+  handshaking: boolean;
+}
+
+/** Unauthenticated-connection accounting shared by the inbound listeners of one process. */
 export class HandshakeAdmission {
   readonly #limits: AdmissionLimits;
+  /** Unauthenticated connections per source key. */
   readonly #bySource = new Map<string, number>();
-  /** Sockets admitted and not yet released, with their source key. */
-  readonly #pending = new WeakMap<Socket, string>();
+  readonly #held = new WeakMap<Socket, Held>();
   #total = 0;
 
   constructor(limits: AdmissionLimits) {
@@ -48,14 +57,14 @@ export class HandshakeAdmission {
     return this.#total;
   }
 
-  /** Distinct sources with a connection in the handshake now. */
+  /** Distinct sources holding an unauthenticated connection now. */
   get sources(): number {
     return this.#bySource.size;
   }
 
   /**
-   * Admits `raw` into the handshake, or says why not. An admitted socket is released by {@link release} or, at the
-   * latest, when it closes.
+   * Admits `raw` into the handshake, or says why not. An admitted socket is released by {@link handshakeDone} /
+   * {@link release} or, at the latest, when it closes.
    */
   admit(raw: Socket): AdmissionRefusal | undefined {
     const key = sourceKey(raw.remoteAddress);
@@ -63,22 +72,36 @@ export class HandshakeAdmission {
     if (key === undefined) return 'too-many-from-source';
     if (this.#total >= this.#limits.maxHandshakes) return 'too-many-handshakes';
     const n = this.#bySource.get(key) ?? 0;
-    if (n >= this.#limits.maxHandshakesPerSource) return 'too-many-from-source';
+    if (n >= this.#limits.maxUnauthenticatedPerSource) return 'too-many-from-source';
     this.#bySource.set(key, n + 1);
     this.#total++;
-    this.#pending.set(raw, key);
+    this.#held.set(raw, { key, handshaking: true });
     raw.once('close', () => this.release(raw));
     return undefined;
   }
 
-  /** Ends the handshake accounting of `raw`; idempotent. */
+  /**
+   * The handshake of `raw` ended: its handshake slot is free. `authenticated` (the identity gate admitted a mesh
+   * peer) frees its per-source slot too; a connection on a `tls` port keeps it until it closes.
+   */
+  handshakeDone(raw: Socket, authenticated: boolean): void {
+    const h = this.#held.get(raw);
+    if (h === undefined) return;
+    if (h.handshaking) {
+      h.handshaking = false;
+      this.#total--;
+    }
+    if (authenticated) this.release(raw);
+  }
+
+  /** Ends all accounting of `raw`; idempotent. */
   release(raw: Socket): void {
-    const key = this.#pending.get(raw);
-    if (key === undefined) return;
-    this.#pending.delete(raw);
-    this.#total--;
-    const n = (this.#bySource.get(key) ?? 1) - 1;
-    if (n === 0) this.#bySource.delete(key);
-    else this.#bySource.set(key, n);
+    const h = this.#held.get(raw);
+    if (h === undefined) return;
+    this.#held.delete(raw);
+    if (h.handshaking) this.#total--;
+    const n = (this.#bySource.get(h.key) ?? 1) - 1;
+    if (n === 0) this.#bySource.delete(h.key);
+    else this.#bySource.set(h.key, n);
   }
 }

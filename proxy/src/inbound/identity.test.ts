@@ -18,6 +18,11 @@ void t.test('SAN allow-lists', (t) => {
     ['IP Address:10.0.0.1', true],
     ['IP Address:10.0.0.2', false],
     ['DNS:"web.default.svc, DNS:x"', false],
+    ['URI:"x, DNS:web.default.svc, y"', false],
+    ['DNS:10.0.0.1', false],
+    ['URI:web.default.svc', false],
+    ['IP Address:web.default.svc', false],
+    ['DNS:spiffe://ccmesh.local/batch', false],
     ['email:web.default.svc', false],
     ['', false],
   ];

@@ -6,11 +6,19 @@
 import type { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { parseSubjectAltNames } from '../data/subject-alt-names.js';
 import type { HandshakeFailure } from '../metrics.js';
 
-/** A prebuilt SAN allow-list (built once per listener from `mtls:allow=`). */
+/**
+ * A prebuilt SAN allow-list (built once per listener from `mtls:allow=`). Each entry is compared only with SANs of
+ * its own kind: an IP literal with `IP Address` SANs, a `scheme://` entry with `URI` SANs, anything else with `DNS`
+ * SANs (`*.suffix` entries match exactly one label in front of the suffix).
+ */
 export interface SanAllowList {
-  readonly exact: ReadonlySet<string>;
+  readonly dns: ReadonlySet<string>;
+  readonly uri: ReadonlySet<string>;
+  /** Canonical IPv4 / IPv6 text. */
+  readonly ip: ReadonlySet<string>;
   /** Suffixes of `*.` entries, with the leading dot: `*.ns.svc` → `.ns.svc`. */
   readonly wildcardSuffixes: readonly string[];
 }
@@ -18,13 +26,19 @@ export interface SanAllowList {
 /** Builds an allow-list; empty input means "any mesh identity" (undefined). */
 export function buildSanAllowList(allow: readonly string[]): SanAllowList | undefined {
   if (allow.length === 0) return undefined;
-  const exact = new Set<string>();
+  const dns = new Set<string>();
+  const uri = new Set<string>();
+  const ip = new Set<string>();
   const wildcardSuffixes: string[] = [];
   for (const a of allow) {
-    if (a.startsWith('*.')) wildcardSuffixes.push(a.slice(1));
-    else exact.add(isIP(a) === 6 ? canonicalIpv6(a) : a);
+    const family = isIP(a);
+    if (family === 6) ip.add(canonicalIpv6(a));
+    else if (family === 4) ip.add(a);
+    else if (a.includes('://')) uri.add(a);
+    else if (a.startsWith('*.')) wildcardSuffixes.push(a.slice(1).toLowerCase());
+    else dns.add(a.toLowerCase());
   }
-  return { exact, wildcardSuffixes };
+  return { dns, uri, ip, wildcardSuffixes };
 }
 
 /** What a handshaken socket is checked against: the trust in force now. */
@@ -82,30 +96,24 @@ export function verifyLeaf(leaf: X509Certificate, bundle: readonly X509Certifica
 }
 
 /**
- * True when one of the SANs in Node's `subjectaltname` text (`DNS:a, URI:spiffe://…, IP Address:1.2.3.4`) is in
- * `allow`. Node quotes names that contain separators; such a quoted name never equals an allow entry (the ingress
- * grammar admits no quotes or commas), so it can't be smuggled in.
+ * True when one of the SANs in Node's SAN text (`DNS:a, URI:spiffe://…, IP Address:1.2.3.4`) is in `allow`, compared
+ * kind with kind. The text is read by {@link parseSubjectAltNames}, which decodes Node's quoted values, so a value
+ * holding `, DNS:x` stays one value and can't be smuggled in as a separate name.
  */
 export function sansAllowed(sanText: string, allow: SanAllowList): boolean {
-  for (const part of sanText.split(', ')) {
-    const colon = part.indexOf(':');
-    if (colon < 0) continue;
-    const kind = part.slice(0, colon);
-    let value = part.slice(colon + 1);
-    if (kind === 'IP Address') {
-      if (isIP(value) === 6) value = canonicalIpv6(value);
-    } else if (kind === 'DNS') {
-      value = value.toLowerCase();
-      if (!value.startsWith('*.')) {
-        for (const suffix of allow.wildcardSuffixes) {
-          const dot = value.indexOf('.');
-          if (dot > 0 && value.slice(dot) === suffix) return true;
-        }
-      }
-    } else if (kind !== 'URI') {
-      continue;
+  for (const [kind, raw] of parseSubjectAltNames(sanText)) {
+    if (kind === 'DNS') {
+      const value = raw.toLowerCase();
+      // A wildcard on the leaf is not a name: `*.ns.svc` on a certificate never satisfies an entry.
+      if (value.startsWith('*.')) continue;
+      if (allow.dns.has(value)) return true;
+      const dot = value.indexOf('.');
+      if (dot > 0 && allow.wildcardSuffixes.includes(value.slice(dot))) return true;
+    } else if (kind === 'URI') {
+      if (allow.uri.has(raw)) return true;
+    } else if (kind === 'IP Address') {
+      if (allow.ip.has(isIP(raw) === 6 ? canonicalIpv6(raw) : raw)) return true;
     }
-    if (allow.exact.has(value)) return true;
   }
   return false;
 }

@@ -14,7 +14,7 @@ void t.test('transparent routes by original destination port', (t) => {
     ],
   });
   const at = (localPort: number | undefined): Socket => ({ localPort }) as Socket;
-  t.match(mtls(at(8080)), { appPort: 8080, mtls: true, allow: { exact: new Set(['api.default.svc']) } }, 'mtls entry keeps its allow-list');
+  t.match(mtls(at(8080)), { appPort: 8080, mtls: true, allow: { dns: new Set(['api.default.svc']) } }, 'mtls entry keeps its allow-list');
   t.same(mtls(at(7000)), { appPort: 7000, mtls: true, allow: undefined }, 'unlisted: mTLS, any mesh identity');
   t.same(mtls(at(8443)), { appPort: 8443, mtls: true, allow: undefined }, 'a tls port on the mTLS listener is held to mTLS');
   t.same(mtls(at(9100)), { appPort: 9100, mtls: true, allow: undefined }, 'so is a plain port that got captured');

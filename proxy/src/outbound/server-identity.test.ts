@@ -2,7 +2,8 @@ import t from 'tap';
 import type { PeerCertificate } from 'node:tls';
 import type { EgressIdentity } from '../../../lib/mesh-config/egress.js';
 import { SAN_MISMATCH_CODE } from '../data/handshake-failure.js';
-import { buildServerIdentityCheck, parseSubjectAltNames } from './server-identity.js';
+import { parseSubjectAltNames } from '../data/subject-alt-names.js';
+import { buildServerIdentityCheck } from './server-identity.js';
 
 const cert = (subjectaltname: string | undefined): PeerCertificate => ({ subjectaltname }) as PeerCertificate;
 const admits = (id: EgressIdentity, san: string | undefined): boolean => buildServerIdentityCheck(id)('ignored.host', cert(san)) === undefined;

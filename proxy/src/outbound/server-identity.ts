@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import type { PeerCertificate } from 'node:tls';
 import type { EgressIdentity } from '../../../lib/mesh-config/egress.js';
 import { SAN_MISMATCH_CODE } from '../data/handshake-failure.js';
+import { parseSubjectAltNames } from '../data/subject-alt-names.js';
 import { canonicalIpv6 } from '../inbound/identity.js';
 
 /** A `checkServerIdentity` for tls.connect, built once per egress listener. */
@@ -41,29 +42,4 @@ function dnsMatches(want: string, san: string): boolean {
   if (!san.startsWith('*.')) return san === want;
   const dot = want.indexOf('.');
   return dot > 0 && want.slice(dot) === san.slice(1);
-}
-
-/**
- * Node's `subjectaltname` text (`DNS:a, URI:spiffe://…, IP Address:1.2.3.4`) → [kind, value] pairs. Node writes a
- * value holding a separator or quote as a JSON string; it is decoded here, so a quoted value can never be split into
- * a fragment that looks like a separate name.
- */
-export function parseSubjectAltNames(text: string): [string, string][] {
-  const out: [string, string][] = [];
-  const re = /([^:,]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/y;
-  while (re.lastIndex < text.length) {
-    const start = re.lastIndex;
-    const m = re.exec(text);
-    if (!m || re.lastIndex === start) break;
-    let value = m[2]!;
-    if (value.startsWith('"')) {
-      try {
-        value = JSON.parse(value) as string;
-      } catch {
-        break;
-      }
-    }
-    out.push([m[1]!, value]);
-  }
-  return out;
 }
