@@ -6,9 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { EvidenceChecker } from '../coordinator/attestation/evidence-check.js';
+import type { TdxCollateralProvider } from '../coordinator/attestation/tdx-collateral.js';
 import type { Manifest } from '../coordinator/manifest/types.js';
 import { CcmeshError, describeError, ErrorCode } from '../lib/errors.js';
+import { bytesEqual } from '../lib/bytes.js';
 import { coordinatorReportData } from '../lib/protocol/binding.js';
+import { formatMeshOwnerPin, NO_MESH_OWNER, parseMeshOwnerPin } from '../lib/protocol/mesh-owner.js';
 import { PinnedClient } from '../lib/protocol/client.js';
 import { NONCE_LENGTH, readEvidence } from '../lib/protocol/messages.js';
 import { b64, WireReader } from '../lib/protocol/wire.js';
@@ -19,18 +22,25 @@ export interface SessionOptions {
   /** Give up waiting for the Coordinator after this long (default 120 s). */
   readonly waitMs?: number;
   readonly io: CliIo;
+  /** TDX collateral for judging a TDX Coordinator's TCB status (`--tdx-collateral DIR`). */
+  readonly tdxCollateral?: TdxCollateralProvider;
 }
 
 /** Connects to `address`, waiting while it is unreachable, then verifies it is a Coordinator of `manifest`. */
 export async function attestedSession(address: string, service: ServiceDefinition, manifest: Manifest, opts: SessionOptions): Promise<PinnedClient> {
+  return (await attestedSessionWithOwner(address, service, manifest, opts)).client;
+}
+
+/** {@link attestedSession}, also returning the mesh owner the Coordinator serves (bound into its evidence). */
+export async function attestedSessionWithOwner(address: string, service: ServiceDefinition, manifest: Manifest, opts: SessionOptions): Promise<{ client: PinnedClient } & VerifiedCoordinator> {
   const deadline = Date.now() + (opts.waitMs ?? 120_000);
   let delay = 250;
   for (let attempt = 1; ; attempt++) {
     let client: PinnedClient | undefined;
     try {
       client = await PinnedClient.connect(address, service);
-      await verifyCoordinator(client, manifest);
-      return client;
+      const verified = await verifyCoordinator(client, manifest, new EvidenceChecker(opts.tdxCollateral ? { tdxCollateral: opts.tdxCollateral } : {}));
+      return { client, ...verified };
     } catch (err) {
       client?.close();
       const unreachable = err instanceof CcmeshError && err.code === ErrorCode.COORDINATOR_UNREACHABLE;
@@ -43,16 +53,40 @@ export async function attestedSession(address: string, service: ServiceDefinitio
   }
 }
 
-/** Asks the pinned Coordinator for evidence over a fresh nonce and checks it against the manifest. */
-export async function verifyCoordinator(client: PinnedClient, manifest: Manifest): Promise<void> {
+/** What a verified Coordinator told us with its evidence. */
+export interface VerifiedCoordinator {
+  /** The mesh owner it serves (bound into its evidence); {@link NO_MESH_OWNER} when it serves none yet. */
+  readonly meshOwner: Uint8Array;
+}
+
+/**
+ * Asks the pinned Coordinator for evidence over a fresh nonce and checks it against the manifest. With
+ * `expectedOwner`, a Coordinator that serves another mesh owner — or none — is refused; the owner it claims is bound
+ * into the evidence, so the claim is as trustworthy as the Coordinator's image.
+ */
+export async function verifyCoordinator(client: PinnedClient, manifest: Manifest, checker: EvidenceChecker = new EvidenceChecker(), expectedOwner?: Uint8Array): Promise<VerifiedCoordinator> {
   const nonce = new Uint8Array(randomBytes(NONCE_LENGTH));
   const res = await client.call<unknown>('Attest', { nonce: b64(nonce) });
-  const evidence = readEvidence(new WireReader('Attest response', res).object('evidence'));
-  const verdict = new EvidenceChecker().check(manifest, evidence, coordinatorReportData(client.spki, nonce), new Date());
+  const reader = new WireReader('Attest response', res);
+  const evidence = readEvidence(reader.object('evidence'));
+  const ownerText = reader.optionalString('meshOwner', 64) ?? '';
+  const meshOwner = ownerText === '' ? NO_MESH_OWNER : parseMeshOwnerPin(ownerText);
+  if (meshOwner === undefined) throw new CcmeshError(ErrorCode.ATTEST_COORDINATOR_REFUSED, `the Coordinator at ${client.address} named a malformed mesh owner ${JSON.stringify(ownerText)}`);
+  const verdict = await checker.checkWithCollateral(manifest, evidence, coordinatorReportData(client.spki, nonce, meshOwner), new Date());
   if (!verdict.ok) {
     throw new CcmeshError(ErrorCode.ATTEST_COORDINATOR_REFUSED, `the Coordinator at ${client.address} failed attestation against the local manifest: ${verdict.reasons.join('; ')}`);
   }
   if (verdict.peer.policy.role !== 'coordinator') {
     throw new CcmeshError(ErrorCode.ATTEST_COORDINATOR_REFUSED, `the server at ${client.address} runs policy ${verdict.peer.policyHash}, which the manifest does not give the "coordinator" role`);
   }
+  if (expectedOwner !== undefined && !bytesEqual(meshOwner, expectedOwner)) {
+    const served = formatMeshOwnerPin(meshOwner);
+    throw new CcmeshError(
+      ErrorCode.ATTEST_COORDINATOR_WRONG_OWNER,
+      served === ''
+        ? `the Coordinator at ${client.address} is genuine but serves no mesh (fresh or awaiting recovery), not mesh owner ${formatMeshOwnerPin(expectedOwner)}`
+        : `the Coordinator at ${client.address} is genuine but serves mesh owner ${served}, not the pinned ${formatMeshOwnerPin(expectedOwner)}: its store was reset or it belongs to another owner`,
+    );
+  }
+  return { meshOwner };
 }

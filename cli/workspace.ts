@@ -6,6 +6,9 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseManifest } from '../coordinator/manifest/parse.js';
+import { manifestTrustWarnings, trustWarningLine } from '../coordinator/manifest/trust-warnings.js';
+import { meshOwnerOf } from '../coordinator/core/mesh-owner.js';
+import { parseMeshOwnerPin } from '../lib/protocol/mesh-owner.js';
 import type { Manifest } from '../coordinator/manifest/types.js';
 import { CcmeshError, ConfigError, describeError, ErrorCode } from '../lib/errors.js';
 import { writeFileAtomic } from '../lib/fs/atomic-write.js';
@@ -21,6 +24,7 @@ export function workspacePaths(dir: string) {
     rootCa: join(dir, 'root-ca.pem'),
     meshCa: join(dir, 'mesh-ca.pem'),
     seedShares: join(dir, 'seed-shares.json'),
+    meshOwner: join(dir, 'mesh-owner'),
     verifyDir: join(dir, 'verify'),
   };
 }
@@ -33,16 +37,22 @@ async function readOrExplain(path: string, what: string): Promise<Buffer> {
   }
 }
 
-/** Reads and parses the workspace manifest; parse errors list every problem with its JSON path. */
-export async function readWorkspaceManifest(dir: string): Promise<{ bytes: Uint8Array; manifest: Manifest }> {
+/**
+ * Reads and parses the workspace manifest; parse errors list every problem with its JSON path. Alternatives that
+ * weaken attestation on purpose (`allowUnmeasured`, `allowUnevaluatedTcb`) are announced on `warn` (stderr).
+ */
+export async function readWorkspaceManifest(dir: string, warn: (line: string) => void): Promise<{ bytes: Uint8Array; manifest: Manifest }> {
   const p = workspacePaths(dir).manifest;
   const bytes = new Uint8Array(await readOrExplain(p, 'manifest'));
+  let manifest: Manifest;
   try {
-    return { bytes, manifest: parseManifest(bytes) };
+    manifest = parseManifest(bytes);
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(`manifest ${p}`, err.issues);
     throw err;
   }
+  for (const w of manifestTrustWarnings(manifest)) warn(trustWarningLine(w, p));
+  return { bytes, manifest };
 }
 
 /** Every regular file in the workspace's policies/ folder (the raw policy / initdata documents). */
@@ -89,4 +99,24 @@ export async function ensureWorkspaceKeys(dir: string): Promise<{ ownerSpkiHex: 
 
 function createPublicKeyDer(k: KeyObject): Buffer {
   return (k.type === 'private' ? createPublicKey(k) : k).export({ type: 'spki', format: 'der' });
+}
+
+/**
+ * The mesh owner pin of the workspace: the `mesh-owner` file `ccmesh set` writes at the first set, or — before that —
+ * the pin of the workspace manifest's key set (what the first set will make the owner).
+ */
+export async function readWorkspaceMeshOwner(dir: string, manifest: Manifest): Promise<{ pin: Uint8Array; source: 'file' | 'manifest' }> {
+  const path = workspacePaths(dir).meshOwner;
+  const text = await readFile(path, 'utf8').then((t) => t.trim(), () => undefined);
+  if (text === undefined) return { pin: meshOwnerOf(manifest), source: 'manifest' };
+  const pin = parseMeshOwnerPin(text);
+  if (!pin) throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `${path} is not a mesh owner pin (64 hex digits)`);
+  return { pin, source: 'file' };
+}
+
+/** True when the workspace already belongs to a mesh that was set (`mesh-owner`, `root-ca.pem` or seed shares). */
+export async function workspaceHoldsMesh(dir: string): Promise<string | undefined> {
+  const p = workspacePaths(dir);
+  for (const f of [p.meshOwner, p.seedShares, p.rootCa]) if (await stat(f).then(() => true, () => false)) return f;
+  return undefined;
 }

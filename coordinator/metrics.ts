@@ -4,6 +4,12 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 /** Why an attestation-gated request was refused (a closed set, so it can be a label). */
 export type AttestationFailure = 'nonce' | 'malformed' | 'evidence' | 'binding' | 'policy' | 'reference' | 'signature' | 'unauthorized' | 'state';
 
+/** Which limit shed a request (a closed set, so it can be a label). */
+export type LoadShedLimit = 'attest_per_client' | 'attest_overall' | 'consumed_nonces';
+
+/** Every {@link LoadShedLimit}, for pre-binding. */
+export const LOAD_SHED_LIMITS: readonly LoadShedLimit[] = ['attest_per_client', 'attest_overall', 'consumed_nonces'];
+
 /** Coordinator metrics. */
 export interface CoordinatorMetrics {
   readonly rpcHandled: Counter<'service' | 'method' | 'code'>;
@@ -12,6 +18,8 @@ export interface CoordinatorMetrics {
   readonly state: Gauge<'state'>;
   readonly issuanceSeconds: Histogram<'kind'>;
   readonly certificatesIssued: Counter<'kind'>;
+  /** Requests refused with RESOURCE_EXHAUSTED before doing their work, by the limit that refused them. */
+  readonly loadShed: Counter<'limit'>;
 }
 
 /** Registers the Coordinator's metrics on `registry`. */
@@ -24,5 +32,12 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
     state: new Gauge({ name: 'ccmesh_coordinator_state', help: 'Current state: 1 for the state the Coordinator is in', labelNames: ['state'], registers }),
     issuanceSeconds: new Histogram({ name: 'ccmesh_coordinator_issuance_seconds', help: 'Time to verify evidence and issue a mesh certificate', labelNames: ['kind'], buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1], registers }),
     certificatesIssued: new Counter({ name: 'ccmesh_coordinator_certificates_issued_total', help: 'Mesh leaf certificates issued', labelNames: ['kind'], registers }),
+    loadShed: preBound(new Counter({ name: 'ccmesh_coordinator_load_shed_total', help: 'Requests refused with RESOURCE_EXHAUSTED by a Coordinator limit, by limit', labelNames: ['limit'], registers })),
   };
+}
+
+/** Zero every label value, so a scrape shows the series before the first refusal. */
+function preBound(counter: Counter<'limit'>): Counter<'limit'> {
+  for (const limit of LOAD_SHED_LIMITS) counter.inc({ limit }, 0);
+  return counter;
 }

@@ -6,8 +6,9 @@ import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import { createRegistry, type Registry } from '../lib/metrics.js';
 import type { EvidenceIssuer } from '../attestation/issuers/evidence.js';
+import type { TdxCollateralProvider } from './attestation/tdx-collateral.js';
 import { startProbeServer } from './admin/probe-server.js';
-import { Coordinator } from './core/coordinator.js';
+import { Coordinator, type ManifestParser } from './core/coordinator.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { startGrpcServers } from './server/grpc-servers.js';
 import type { Store } from './store/store.js';
@@ -20,6 +21,10 @@ export interface CoordinatorUnitRuntime {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly registry?: Registry;
+  /** TDX collateral for pods' quotes (`--tdx-collateral`, `--collateral-cache`); closed with the Coordinator. */
+  readonly tdxCollateral?: TdxCollateralProvider;
+  /** The manifest parser (default `parseManifest`); tests pass a counting wrapper. */
+  readonly parseManifest?: ManifestParser;
 }
 
 /** A running Coordinator. */
@@ -41,7 +46,11 @@ export async function startCoordinator(
   const registry = rt.registry ?? createRegistry({ processMetrics: true, defaultLabels: { component: 'coordinator' } });
   const metrics = createCoordinatorMetrics(registry);
   const tls = await createServerTlsIdentity(rt.clock, ['localhost', listen.host]);
-  const core = new Coordinator({ store: rt.store, clock: rt.clock, logger: rt.logger, metrics, issuer: rt.issuer, tlsSpki: tls.spki });
+  const core = new Coordinator({
+    store: rt.store, clock: rt.clock, logger: rt.logger, metrics, issuer: rt.issuer, tlsSpki: tls.spki,
+    ...(rt.parseManifest ? { parseManifest: rt.parseManifest } : {}),
+    ...(rt.tdxCollateral ? { tdxCollateral: rt.tdxCollateral } : {}),
+  });
   let started = false;
   const probes = await startProbeServer(listen.host, listen.metricsPort, { started: () => started, ready: () => core.state === 'ready', stateName: () => core.state }, registry);
   await core.start();
@@ -58,6 +67,7 @@ export async function startCoordinator(
       await Promise.all([servers.user.close(), servers.mesh.close()]);
       await probes.close();
       await rt.store.close();
+      await rt.tdxCollateral?.close?.();
     },
   };
 }

@@ -12,7 +12,8 @@ import { installGuard, liftGuard, verifyGuard } from './guard.js';
 import { buildPlan, type Ipv6Mode, type Plan } from './plan.js';
 import { FakeHost } from './testdata/fake-host.js';
 import type { VerifyReport } from './verify.js';
-import { startWatchdog, type Timers } from './watchdog.js';
+import { startWatchdog } from './watchdog.js';
+import { FakeWatchdogTimers } from './testdata/fake-timers.js';
 
 /** fd00:198:18::1 on eth0, as /proc/net/if_inet6 spells it. */
 const ULA = 'fd000198001800000000000000000001@eth0';
@@ -24,16 +25,6 @@ function plan(ipv6: Ipv6Mode): Plan {
   return buildPlan(config);
 }
 
-class FakeTimers implements Timers {
-  pending: (() => void)[] = [];
-  setTimeout(fn: () => void): unknown {
-    this.pending.push(fn);
-    return fn;
-  }
-  clearTimeout(h: unknown): void {
-    this.pending = this.pending.filter((f) => f !== h);
-  }
-}
 
 const guardJump = (host: FakeHost, family: 'v4' | 'v6'): boolean => host.rules(family, 'filter', 'INPUT')[0] === '-j CCMESH_GUARD';
 
@@ -93,7 +84,7 @@ void t.test('the watchdog reports IPv6 appearing without rules as drift: guard i
     },
     intervalMs: 1000,
     signal: ac.signal,
-    timers: new FakeTimers(),
+    timers: new FakeWatchdogTimers(),
   });
   await wd.check();
   t.same(seen, [], 'no IPv6 yet: no drift');

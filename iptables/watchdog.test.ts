@@ -1,29 +1,15 @@
 /** The watchdog with hand-driven timers: drift installs the guard before reporting; errors count as drift. */
 import t from 'tap';
 import type { VerifyReport } from './verify.js';
-import { startWatchdog, type Timers } from './watchdog.js';
+import { startWatchdog } from './watchdog.js';
+import { FakeWatchdogTimers } from './testdata/fake-timers.js';
 
-class FakeTimers implements Timers {
-  pending: (() => void)[] = [];
-  setTimeout(fn: () => void): unknown {
-    this.pending.push(fn);
-    return fn;
-  }
-  clearTimeout(h: unknown): void {
-    this.pending = this.pending.filter((f) => f !== h);
-  }
-  async tick(): Promise<void> {
-    const fns = this.pending.splice(0);
-    for (const f of fns) f();
-    await new Promise((r) => setImmediate(r));
-  }
-}
 
 const OK: VerifyReport = { ok: true, missing: [], extra: [], changed: [] };
 const DRIFT: VerifyReport = { ok: false, missing: [{ family: 'v4', table: 'mangle', chain: 'CCMESH_INBOUND', rule: '-A x' }], extra: [], changed: [] };
 
 void t.test('drift → guard, then unready; recovery reported; abort stops', async (t) => {
-  const timers = new FakeTimers();
+  const timers = new FakeWatchdogTimers();
   const ac = new AbortController();
   const log: string[] = [];
   const results: (VerifyReport | Error)[] = [OK, DRIFT, new Error('iptables-save died'), OK];
@@ -59,7 +45,7 @@ void t.test('a guard that cannot be installed is reported loudly', async (t) => 
     onGuardFailed: () => seen.push('guard-failed'),
     intervalMs: 1000,
     signal: ac.signal,
-    timers: new FakeTimers(),
+    timers: new FakeWatchdogTimers(),
   });
   await wd.check();
   ac.abort();

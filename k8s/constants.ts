@@ -26,6 +26,8 @@ export const INJECTED = Object.freeze({
   initializer: 'ccmesh-initializer',
   proxy: 'ccmesh-proxy',
   volume: 'ccmesh',
+  /** Prefix of the in-memory volume holding the verified copy of a pinned config volume (`ccmesh-config-<volume>`). */
+  configCopyPrefix: 'ccmesh-config-',
 });
 
 /** Namespace label that opts a namespace into the admission webhook. */

@@ -44,6 +44,8 @@ export const ErrorCode = {
   COORDINATOR_UNREACHABLE: 'CCMESH_ERR_COORDINATOR_UNREACHABLE',
   COORDINATOR_REFUSED: 'CCMESH_ERR_COORDINATOR_REFUSED',
   ATTEST_COORDINATOR_REFUSED: 'CCMESH_ERR_ATTEST_COORDINATOR_REFUSED',
+  /** A genuine Coordinator that serves another mesh owner than the pinned one, or none (fresh, recovery). */
+  ATTEST_COORDINATOR_WRONG_OWNER: 'CCMESH_ERR_ATTEST_COORDINATOR_WRONG_OWNER',
   /** iptables/ip6tables/iproute2 is missing, or the kernel lacks what the rules need. */
   IPTABLES_UNAVAILABLE: 'CCMESH_ERR_IPTABLES_UNAVAILABLE',
   /** Installing, reading back or removing rules failed; the message carries the tool's stderr. */
@@ -58,8 +60,12 @@ export const ErrorCode = {
   PROXY_STARTUP_FAILED: 'CCMESH_ERR_PROXY_STARTUP_FAILED',
   /** A leaf renewal response failed verification against the pinned root and the new key. */
   PROXY_RENEWAL_INVALID: 'CCMESH_ERR_PROXY_RENEWAL_INVALID',
+  /** The Coordinator wants fresh evidence to renew (the reference values changed) and the sidecar has no issuer (`--tee`). */
+  PROXY_RENEWAL_EVIDENCE_REQUIRED: 'CCMESH_ERR_PROXY_RENEWAL_EVIDENCE_REQUIRED',
   /** Mounted config files differ from the manifest's configDigests; no secret was written. */
   CONFIG_DIGEST_MISMATCH: 'CCMESH_ERR_CONFIG_DIGEST_MISMATCH',
+  /** The verified copy of a pinned config volume could not be written (or its destination is unsafe); no secret was written. */
+  CONFIG_COPY_FAILED: 'CCMESH_ERR_CONFIG_COPY_FAILED',
   /** `inject` cannot make this Kubernetes resource safe (hostNetwork, a clashing container, a bad annotation). */
   K8S_INJECT_REFUSED: 'CCMESH_ERR_K8S_INJECT_REFUSED',
   /** A pod's Kata policy / initdata annotation is malformed, or injection would change a pinned policy's hash. */

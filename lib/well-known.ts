@@ -62,6 +62,12 @@ export const PATHS = Object.freeze({
   rootCaFile: 'root-ca.pem',
   workloadSecret: '/ccmesh/secrets/workload-secret',
   readyFile: '/ccmesh/ready',
+  /**
+   * Where the initializer mounts the verified copy of each pinned config volume (`<root>/<volume>`), each its own
+   * in-memory emptyDir that the app mounts at the config volume's original path. Outside /ccmesh: the copies are
+   * separate volumes (a subPath of an emptyDir is not backed by the guest's tmpfs under Kata).
+   */
+  configCopyRoot: '/ccmesh-config',
   configfsTsmReport: '/sys/kernel/config/tsm/report',
   sevGuestDevice: '/dev/sev-guest',
   tdxGuestDevice: '/dev/tdx_guest',

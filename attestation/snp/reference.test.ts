@@ -54,7 +54,7 @@ void t.test('parse: every problem at once, with JSON paths, values and expectati
   }, 'snp');
   t.equal(r.values, undefined);
   t.same(r.issues, [
-    { field: 'snp.measurement', value: '[]', expected: 'one of the keys measurements, reportData, hostData, minimumTcb, allowDebug, allowMigrationAgent, allowSmt, vmpl, allowedChipIds, allowedSigners, minimumGuestSvn' },
+    { field: 'snp.measurement', value: '[]', expected: 'one of the keys measurements, reportData, hostData, minimumTcb, allowDebug, allowMigrationAgent, allowSmt, vmpl, allowedChipIds, allowedSigners, minimumGuestSvn, allowUnmeasured' },
     { field: 'snp.measurements[0]', value: '00', expected: '48 bytes of hex' },
     { field: 'snp.measurements[2]', value: 'zz', expected: '48 bytes of hex' },
     { field: 'snp.hostData', value: '[]', expected: 'a non-empty list of 32-byte hex strings' },

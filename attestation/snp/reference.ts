@@ -45,11 +45,16 @@ export interface SnpReferenceValues {
   readonly allowedSigners?: readonly SnpVekKind[];
   /** Minimum GUEST_SVN. */
   readonly minimumGuestSvn?: number;
+  /**
+   * Present (and true) only when an alternative knowingly lists no `measurements`. Not judged here: the manifest
+   * parser refuses an alternative without measurements unless it says this (HOST_DATA alone proves nothing).
+   */
+  readonly allowUnmeasured?: true;
 }
 
 const KEYS = [
   'measurements', 'reportData', 'hostData', 'minimumTcb', 'allowDebug', 'allowMigrationAgent', 'allowSmt', 'vmpl',
-  'allowedChipIds', 'allowedSigners', 'minimumGuestSvn',
+  'allowedChipIds', 'allowedSigners', 'minimumGuestSvn', 'allowUnmeasured',
 ] as const;
 const TCB_KEYS = ['bootloader', 'tee', 'snp', 'microcode', 'fmc'] as const;
 
@@ -81,6 +86,7 @@ export function parseSnpReferenceValues(json: unknown, path: string): { values?:
   const vmpl = r.int('vmpl', 3);
   const minimumGuestSvn = r.int('minimumGuestSvn', 0xffff_ffff);
   const allowedSigners = r.enumList<SnpVekKind>('allowedSigners', ['vcek', 'vlek']);
+  const allowUnmeasured = r.bool('allowUnmeasured');
   if (r.issues.length > 0) return { issues: r.issues };
   const values: SnpReferenceValues = {
     ...(measurements ? { measurements } : {}),
@@ -94,6 +100,8 @@ export function parseSnpReferenceValues(json: unknown, path: string): { values?:
     ...(allowedChipIds ? { allowedChipIds } : {}),
     allowedSigners: allowedSigners ?? ['vcek', 'vlek'],
     ...(minimumGuestSvn !== undefined ? { minimumGuestSvn } : {}),
+    // Only when true, so `false` (the default) keeps the canonical form of existing manifests unchanged.
+    ...(allowUnmeasured === true ? { allowUnmeasured: true as const } : {}),
   };
   return { values: deepFreeze(values), issues: [] };
 }

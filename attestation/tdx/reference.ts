@@ -32,9 +32,22 @@ export interface TdxReferenceValues {
   readonly reportData?: ReportDataHex;
   /** TCB statuses accepted for both the platform and the QE (overrides the verifier's default). */
   readonly acceptableTcbStatuses?: readonly TcbStatus[];
+  /**
+   * Present (and true) only when an alternative knowingly lists no `mrTd`. Not judged here: the manifest parser
+   * refuses an alternative without MRTD unless it says this (MRCONFIGID alone proves nothing).
+   */
+  readonly allowUnmeasured?: true;
+  /**
+   * Present (and true) only when the relying party accepts a quote whose TCB status could not be evaluated (no
+   * collateral). Judged by {@link checkTcbEvaluated}; the Coordinator refuses unevaluated TDX evidence otherwise.
+   */
+  readonly allowUnevaluatedTcb?: true;
 }
 
-const KEYS = ['mrTd', 'rtmr', 'mrSeam', 'mrConfigId', 'mrOwner', 'xfam', 'tdAttributes', 'allowDebug', 'reportData', 'acceptableTcbStatuses'] as const;
+const KEYS = [
+  'mrTd', 'rtmr', 'mrSeam', 'mrConfigId', 'mrOwner', 'xfam', 'tdAttributes', 'allowDebug', 'reportData', 'acceptableTcbStatuses',
+  'allowUnmeasured', 'allowUnevaluatedTcb',
+] as const;
 
 /** Parses TDX reference values from a JSON value; `path` prefixes field names in issues (e.g. "tdx"). */
 export function parseTdxReferenceValues(json: unknown, path: string): { values?: TdxReferenceValues; issues: ConfigIssue[] } {
@@ -52,6 +65,8 @@ export function parseTdxReferenceValues(json: unknown, path: string): { values?:
   const allowDebug = r.bool('allowDebug') ?? false;
   // SECURITY: only Intel's own status names; "NoMatchingTcbLevel" / "not_evaluated" can't be made acceptable.
   const acceptableTcbStatuses = r.enumList<TcbStatus>('acceptableTcbStatuses', TCB_STATUSES);
+  const allowUnmeasured = r.bool('allowUnmeasured');
+  const allowUnevaluatedTcb = r.bool('allowUnevaluatedTcb');
   if (r.issues.length > 0) return { issues: r.issues };
   const values: TdxReferenceValues = {
     ...(mrTd ? { mrTd } : {}),
@@ -64,6 +79,9 @@ export function parseTdxReferenceValues(json: unknown, path: string): { values?:
     allowDebug,
     ...(reportData ? { reportData } : {}),
     ...(acceptableTcbStatuses ? { acceptableTcbStatuses: [...acceptableTcbStatuses] } : {}),
+    // Only when true, so `false` (the default) keeps the canonical form of existing manifests unchanged.
+    ...(allowUnmeasured === true ? { allowUnmeasured: true as const } : {}),
+    ...(allowUnevaluatedTcb === true ? { allowUnevaluatedTcb: true as const } : {}),
   };
   return { values: deepFreeze(values), issues: [] };
 }
@@ -109,6 +127,18 @@ export function checkTcbStatuses(claims: Pick<TdxClaims, 'tcb_status' | 'qe_tcb_
   judge('TDX TCB status', claims.tcb_status);
   judge('QE TCB status', claims.qe_tcb_status);
   return reasons;
+}
+
+/**
+ * Reasons a quote whose platform or QE TCB status was not evaluated (no collateral) is refused, unless the
+ * reference values say `allowUnevaluatedTcb` (empty = acceptable). Without this, a TD on a platform Intel lists
+ * as OutOfDate or Revoked would pass on signatures alone.
+ */
+export function checkTcbEvaluated(claims: Pick<TdxClaims, 'tcb_status' | 'qe_tcb_status'>, values: TdxReferenceValues): string[] {
+  if (values.allowUnevaluatedTcb === true) return [];
+  const missing = [claims.tcb_status === NOT_EVALUATED ? 'TDX TCB' : '', claims.qe_tcb_status === NOT_EVALUATED ? 'QE TCB' : ''].filter((s) => s !== '');
+  if (missing.length === 0) return [];
+  return [`${missing.join(' and ')} status not evaluated (no TDX collateral for this quote) and the reference values do not set allowUnevaluatedTcb`];
 }
 
 /** Checks claims against reference values, including `acceptableTcbStatuses` when given; one reason per mismatch. */

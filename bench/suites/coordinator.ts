@@ -18,6 +18,7 @@ import { meshCertReportData } from '../../lib/protocol/binding.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
 import { type WireEvidence, writeEvidence } from '../../lib/protocol/messages.js';
 import { MeshApi, UserApi } from '../../lib/protocol/services.js';
+import { signedSetManifestRequest } from '../../lib/protocol/signed-set.js';
 import { b64 } from '../../lib/protocol/wire.js';
 import type { Measurement, MeasureOptions } from '../measure.js';
 
@@ -45,9 +46,10 @@ export async function runCoordinatorSuite(opts: MeasureOptions, perRound: number
   try {
     const manifest = Buffer.from(JSON.stringify(exampleManifest({
       workloadOwnerKeys: [hex(owner.publicKey)], seedshareOwnerKeys: [hex(seedshare.publicKey)], simulatedArkPem: platform.ark.toString(),
+      simulatedSnp: { measurements: [platform.config.measurement] },
       policies: [{ policyHash: sha(coordinatorDoc), role: 'coordinator' }, { policyHash: sha(podDoc), sans: ['web'], workloadSecretId: 'web' }],
     })));
-    await user.call('SetManifest', { manifest: b64(manifest), policies: [b64(Buffer.from(coordinatorDoc)), b64(Buffer.from(podDoc))] });
+    await user.call('SetManifest', await signedSetManifestRequest(user, manifest, [Buffer.from(coordinatorDoc), Buffer.from(podDoc)], owner.privateKey));
     const podIssuer = new SimulatedSnpIssuer(platform, { hostData: Buffer.from(sha(podDoc), 'hex') });
     const chain = platform.chainPem;
     const prepare = async (n: number) => {

@@ -2,15 +2,21 @@
  * `ccmesh coordinator`: parse flags → open the store → choose the evidence issuer → start the APIs → wait for
  * SIGINT/SIGTERM → drain → exit. Configuration errors exit 64 with every problem listed.
  */
+import { CachingCollateralSource, defaultCollateralCacheSettings } from '../../attestation/fetch/caching-collateral-source.js';
+import type { CollateralSource } from '../../attestation/fetch/collateral-source.js';
+import { DisabledCollateralSource } from '../../attestation/fetch/disabled-collateral-source.js';
+import { buildHttpCollateralConfig, HttpCollateralSource } from '../../attestation/fetch/http-collateral-source.js';
 import { createIssuer } from '../../attestation/issuers/select.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
-import { COORDINATOR_FLAGS, COORDINATOR_USAGE, readCoordinatorConfig } from '../../coordinator/config.js';
+import { DirectoryTdxCollateral, SourcedTdxCollateral, type TdxCollateralProvider } from '../../coordinator/attestation/tdx-collateral.js';
+import { COORDINATOR_FLAGS, COORDINATOR_USAGE, readCoordinatorConfig, type TdxCollateralConfig } from '../../coordinator/config.js';
 import { FileStore } from '../../coordinator/store/file-store.js';
 import { MemoryStore } from '../../coordinator/store/memory-store.js';
 import type { Store } from '../../coordinator/store/store.js';
 import { startCoordinator } from '../../coordinator/unit.js';
-import { systemClock } from '../../lib/clock.js';
-import { createLogger } from '../../lib/log.js';
+import { type Clock, systemClock } from '../../lib/clock.js';
+import { createLogger, type Logger } from '../../lib/log.js';
+import { createRegistry, type Registry } from '../../lib/metrics.js';
 import { EXIT } from '../../lib/well-known.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
@@ -26,8 +32,14 @@ export async function coordinatorCommand(argv: readonly string[], io: CliIo): Pr
   r.finish();
   const logger = createLogger({ component: 'coordinator', level: cfg.logLevel, sink: (line) => io.stderr(line + '\n') });
   const issuer = await createIssuer(cfg.tee, {}, { logger, simulated: () => SimulatedSnpIssuer.load(cfg.simDir!) });
+  const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'coordinator' } });
+  const tdxCollateral = await buildTdxCollateral(cfg.tdxCollateral, { clock: systemClock, logger, registry });
   const store: Store = cfg.store.kind === 'file' ? await FileStore.open(cfg.store.dir, { log: logger }) : new MemoryStore();
-  const running = await startCoordinator({ host: cfg.listenHost, userPort: cfg.userPort, meshPort: cfg.meshPort, metricsPort: cfg.metricsPort }, { store, issuer, clock: systemClock, logger });
+  const running = await startCoordinator(
+    { host: cfg.listenHost, userPort: cfg.userPort, meshPort: cfg.meshPort, metricsPort: cfg.metricsPort },
+    { store, issuer, clock: systemClock, logger, registry, ...(tdxCollateral ? { tdxCollateral } : {}) },
+  );
+  if (!tdxCollateral) logger.info('no TDX collateral configured: TDX evidence passes only alternatives with allowUnevaluatedTcb');
   await new Promise<void>((resolve) => {
     if (!io.signal || io.signal.aborted) return resolve();
     io.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -36,4 +48,14 @@ export async function coordinatorCommand(argv: readonly string[], io: CliIo): Pr
   await running.close();
   logger.info('coordinator stopped');
   return EXIT.ok;
+}
+
+/** The TDX collateral provider of `cfg`; a bad collateral directory is a configuration error (exit 64). */
+async function buildTdxCollateral(cfg: TdxCollateralConfig, rt: { clock: Clock; logger: Logger; registry: Registry }): Promise<TdxCollateralProvider | undefined> {
+  if (cfg.kind === 'none') return undefined;
+  if (cfg.kind === 'dir') return DirectoryTdxCollateral.open(cfg.dir, { clock: rt.clock, logger: rt.logger });
+  const http = cfg.fetch ? new HttpCollateralSource(buildHttpCollateralConfig(), { registry: rt.registry, clock: rt.clock, logger: rt.logger }) : undefined;
+  const inner: CollateralSource = http ?? new DisabledCollateralSource();
+  const cache = new CachingCollateralSource(inner, { ...defaultCollateralCacheSettings, dir: cfg.dir }, { clock: rt.clock, logger: rt.logger, registry: rt.registry });
+  return new SourcedTdxCollateral(cache, { clock: rt.clock, ...(http ? { close: () => http.close() } : {}) });
 }

@@ -1,13 +1,13 @@
 import t from 'tap';
 import { installGuard } from '../../iptables/guard.js';
 import { FakeHost } from '../../iptables/testdata/fake-host.js';
-import type { Timers } from '../../iptables/watchdog.js';
 import { ConfigError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
 import { PROXY_UID } from '../../lib/well-known.js';
 import { PROXY_FLAGS, readProxyConfig } from '../../proxy/src/config.js';
 import { readCommandFlags } from '../flags.js';
 import { buildCaptureHooks, readCaptureConfig } from './proxy-capture.js';
+import { FakeWatchdogTimers } from '../../iptables/testdata/fake-timers.js';
 
 function parse(argv: string[], uid = 0): ReturnType<typeof readCaptureConfig> {
   const { tok, r } = readCommandFlags('proxy', argv, PROXY_FLAGS);
@@ -50,21 +50,6 @@ void t.test('--egress-capture as the proxy uid: plan marks the blocks, exempts t
   t.end();
 });
 
-/** Timers fired by hand; `tick` runs the due check and waits until the watchdog re-armed (the check is done). */
-class FakeTimers implements Timers {
-  pending: (() => void)[] = [];
-  setTimeout(fn: () => void): unknown {
-    this.pending.push(fn);
-    return fn;
-  }
-  clearTimeout(h: unknown): void {
-    this.pending = this.pending.filter((f) => f !== h);
-  }
-  async tick(): Promise<void> {
-    for (const f of this.pending.splice(0)) f();
-    for (let i = 0; i < 1000 && this.pending.length === 0; i++) await new Promise((r) => setImmediate(r));
-  }
-}
 
 const INPUT_GUARD = '-j CCMESH_GUARD';
 
@@ -74,7 +59,7 @@ void t.test('capture hooks, --ipv6 auto: IPv6 appearing after startup without ru
   host.kernelIpv6 = false;
   host.ip6tables = false;
   await installGuard(host);
-  const timers = new FakeTimers();
+  const timers = new FakeWatchdogTimers();
   const hooks = buildCaptureHooks(parse(['--ingress', 'web#8080']), host, silentLogger, timers);
   await hooks.applyRules!();
   await hooks.verifyRules!();
@@ -99,7 +84,7 @@ void t.test('capture hooks, --ipv6 off: the IPv6 guard stays when the guard is l
   const host = new FakeHost();
   host.addresses = ['fd000198001800000000000000000001@eth0'];
   await installGuard(host);
-  const hooks = buildCaptureHooks(parse(['--ingress', 'web#8080', '--ipv6', 'off']), host, silentLogger, new FakeTimers());
+  const hooks = buildCaptureHooks(parse(['--ingress', 'web#8080', '--ipv6', 'off']), host, silentLogger, new FakeWatchdogTimers());
   await hooks.applyRules!();
   await hooks.verifyRules!();
   await hooks.liftGuard!();

@@ -6,13 +6,17 @@
  * verifies and watches the rules only after every worker listens.
  */
 import cluster from 'node:cluster';
+import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
+import { createIssuer } from '../../attestation/issuers/select.js';
+import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { systemClock } from '../../lib/clock.js';
 import { createRegistry } from '../../lib/metrics.js';
 import { createLogger } from '../../lib/log.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
 import { MeshApi } from '../../lib/protocol/services.js';
 import { EXIT } from '../../lib/well-known.js';
-import { PROXY_FLAGS, PROXY_USAGE, readProxyConfig } from '../../proxy/src/config.js';
+import type { Logger } from '../../lib/log.js';
+import { PROXY_FLAGS, PROXY_USAGE, readProxyConfig, type RenewalTeeConfig } from '../../proxy/src/config.js';
 import { ProcessExecutor } from '../../iptables/executor.js';
 import { serveWorker, WorkerPool } from '../../proxy/src/cluster.js';
 import { startProxy } from '../../proxy/src/unit.js';
@@ -33,6 +37,7 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
   const logger = createLogger({ component: 'proxy', level: cfg.logLevel, sink: (line) => io.stderr(line + '\n') });
   const coordinator = cfg.coordinator;
   const address = coordinator ? (coordinator.host.includes(':') ? `[${coordinator.host}]:${coordinator.port}` : `${coordinator.host}:${coordinator.port}`) : undefined;
+  const renewalIssuer = cfg.renewalTee ? renewalIssuerFactory(cfg.renewalTee, logger) : undefined;
   if (cfg.workers > 1 && cluster.isWorker) {
     // A worker: the listeners only (transparent ones in capture mode, with no rule stages), with its own credential
     // watch; admin, renewal, rules and the ready file are the primary's. It drains on SIGTERM (sent by the primary)
@@ -61,6 +66,7 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
       logger,
       registry,
       ...(address ? { connectCoordinator: () => PinnedClient.connect(address, MeshApi) } : {}),
+      ...(renewalIssuer ? { renewalIssuer } : {}),
       ...(capture ? { hooks: buildCaptureHooks(capture, new ProcessExecutor(), logger) } : {}),
       workersStage: () => pool.start(),
       extraNotReady: () => pool.notReadyReason(),
@@ -77,11 +83,17 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
     clock: systemClock,
     logger,
     ...(address ? { connectCoordinator: () => PinnedClient.connect(address, MeshApi) } : {}),
+    ...(renewalIssuer ? { renewalIssuer } : {}),
     ...(capture ? { hooks: buildCaptureHooks(capture, new ProcessExecutor(), logger) } : {}),
   });
   await untilSignalled(io.signal, false);
   await running.drain();
   return EXIT.ok;
+}
+
+/** The renewal evidence issuer of `--tee`, built like the initializer's (on first use: most renewals need none). */
+function renewalIssuerFactory(tee: RenewalTeeConfig, logger: Logger): () => Promise<EvidenceIssuer> {
+  return () => createIssuer(tee.kind, {}, { logger, simulated: () => SimulatedSnpIssuer.load(tee.simDir!, tee.hostData ? { hostData: tee.hostData } : {}) });
 }
 
 /** Resolves on SIGINT/SIGTERM (`signal`), and in a cluster worker also when the primary went away. */

@@ -8,16 +8,19 @@ import { CcmeshError, ConfigError, ErrorCode } from '../../lib/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
-import { coordinatorReportData, meshCertReportData, recoverSignedData, renewSignedData, setManifestSignedData, sha256 } from '../../lib/protocol/binding.js';
-import type { GetManifestsResponse, MeshCertResponse, SetManifestResponse, TrustBundleResponse, WireEvidence } from '../../lib/protocol/messages.js';
+import { formatMeshOwnerPin, NO_MESH_OWNER } from '../../lib/protocol/mesh-owner.js';
+import { coordinatorReportData, meshCertReportData, recoverSignedData, renewSignedData, setManifestSignedDigests, sha256 } from '../../lib/protocol/binding.js';
+import { FRESH_EVIDENCE_REQUIRED, type GetManifestsResponse, type MeshCertResponse, type SetManifestResponse, type TrustBundleResponse, type WireEvidence } from '../../lib/protocol/messages.js';
 import { toHex } from '../../lib/bytes.js';
 import { EvidenceChecker } from '../attestation/evidence-check.js';
+import type { TdxCollateralProvider } from '../attestation/tdx-collateral.js';
 import type { ManifestHash, TransitionHash } from '../history/hashes.js';
 import { History } from '../history/history.js';
 import type { PolicyHash } from '../../lib/brand.js';
 import { canonicalBytesOf } from '../manifest/canonical.js';
 import { configDigestsFor } from '../manifest/lookup.js';
 import { parseManifest } from '../manifest/parse.js';
+import { manifestTrustWarnings, TRUST_WARNING_LOG } from '../manifest/trust-warnings.js';
 import type { Manifest, ManifestPublicKey } from '../manifest/types.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import { createMeshCa, createRootCa, meshCaBundle } from '../pki/ca.js';
@@ -25,13 +28,20 @@ import { issueLeaf, readLeafPolicyHash } from '../pki/leaf.js';
 import { spiffeIdFor } from '../pki/spiffe-id.js';
 import { deriveSecrets, type DerivedSecrets, generateSalt, generateSeed } from '../pki/seed.js';
 import { encryptSeedShares } from '../pki/seed-shares.js';
-import { NonceStore } from '../protocol/nonces.js';
+import { MANIFEST_LIMITS } from '../manifest/limits.js';
+import { NonceAuthority } from '../protocol/nonces.js';
 import type { Store } from '../store/store.js';
+import { AttestLimiter } from './attest-limiter.js';
+import { meshOwnerOf, meshOwnerOfStored } from './mesh-owner.js';
 import { type CaMaterial, loadCa, loadOrCreateCa, meshCaKey, ROOT_CA_KEY } from './persisted-ca.js';
 import { refuse } from './refusal.js';
+import { renewalNeedsEvidence } from './revocation.js';
 
 /** The Coordinator's lifecycle state. */
 export type CoordinatorState = 'fresh' | 'recovery' | 'ready';
+
+/** Turns manifest bytes into a {@link Manifest} or throws ConfigError (`parseManifest`; tests pass a counting spy). */
+export type ManifestParser = (source: Uint8Array) => Manifest;
 
 /** Live dependencies of the Coordinator core. */
 export interface CoordinatorRuntime {
@@ -43,6 +53,10 @@ export interface CoordinatorRuntime {
   readonly issuer: EvidenceIssuer;
   /** DER SPKI of the TLS key the gRPC servers present. */
   readonly tlsSpki: Uint8Array;
+  /** TDX collateral for pods' quotes; without it TDX evidence passes only alternatives with allowUnevaluatedTcb. */
+  readonly tdxCollateral?: TdxCollateralProvider;
+  /** Default `parseManifest`. */
+  readonly parseManifest?: ManifestParser;
 }
 
 interface Ready {
@@ -55,6 +69,10 @@ interface Ready {
   readonly root: CaMaterial;
   readonly mesh: CaMaterial;
   readonly previousMesh: CaMaterial | undefined;
+  /** Leaves of `previousMesh` renew only with fresh evidence: that generation had other reference values (revocation.ts). */
+  readonly previousNeedsEvidence: boolean;
+  /** The owner this Coordinator serves: the pin of its history's first manifest's keys (mesh-owner.ts). */
+  readonly meshOwner: Uint8Array;
 }
 
 /** Request of SetManifest, decoded. */
@@ -64,6 +82,12 @@ export interface SetManifestRequest {
   readonly nonce?: Uint8Array;
   readonly ownerKey?: string;
   readonly signature?: Uint8Array;
+}
+
+/** SHA-256 of a SetManifest request's manifest and of each policy document, computed once. */
+interface SetManifestDigests {
+  readonly manifest: Uint8Array;
+  readonly policies: readonly Uint8Array[];
 }
 
 /** Request of Recover, decoded. */
@@ -79,18 +103,25 @@ export interface RecoverRequest {
 export class Coordinator {
   readonly #rt: CoordinatorRuntime;
   readonly #history: History;
-  readonly #nonces: NonceStore;
-  readonly #checker = new EvidenceChecker();
+  readonly #nonces: NonceAuthority;
+  readonly #attestLimiter: AttestLimiter;
+  readonly #parse: ManifestParser;
+  readonly #checker: EvidenceChecker;
   readonly #secretCache = new Map<string, string>();
   #state: CoordinatorState = 'fresh';
   #ready: Ready | undefined;
   // One manifest transition or recovery at a time; issuance reads the snapshot in #ready.
   #busy: Promise<unknown> = Promise.resolve();
+  #manifestsAnswer: { readonly key: string; readonly response: GetManifestsResponse } | undefined;
+  #recoveryView: { readonly transitionHash: TransitionHash; readonly manifest: Manifest } | undefined;
 
   constructor(rt: CoordinatorRuntime) {
     this.#rt = rt;
+    this.#checker = new EvidenceChecker(rt.tdxCollateral ? { tdxCollateral: rt.tdxCollateral } : {});
     this.#history = new History(rt.store);
-    this.#nonces = new NonceStore({ clock: rt.clock });
+    this.#nonces = new NonceAuthority({ clock: rt.clock });
+    this.#attestLimiter = new AttestLimiter(rt.clock);
+    this.#parse = rt.parseManifest ?? parseManifest;
   }
 
   /** Decides the starting state from the store: history present → recovery, else fresh. */
@@ -105,57 +136,91 @@ export class Coordinator {
     return this.#state;
   }
 
-  /** A single-use nonce for the next evidence or signature. */
+  /** A single-use nonce for the next evidence or signature (stateless: issuing one stores nothing). */
   nonce(): Uint8Array {
     return this.#nonces.issue();
   }
 
-  /** The Coordinator's evidence, binding its TLS key and the client's nonce. */
-  async attest(clientNonce: Uint8Array): Promise<WireEvidence> {
-    const ev = await this.#rt.issuer.issue(coordinatorReportData(this.#rt.tlsSpki, clientNonce));
-    if (ev.format === 'tdx') return { format: 'tdx', quote: ev.quote };
+  /**
+   * The Coordinator's evidence, binding its TLS key, the client's nonce and the mesh owner it serves (none while
+   * fresh or in recovery), with that owner. Each call costs a hardware report, so `client` (the caller's address)
+   * and everyone together are held to token buckets before the issuer is asked.
+   */
+  async attest(clientNonce: Uint8Array, client: string): Promise<{ evidence: WireEvidence; meshOwner: Uint8Array }> {
+    const admission = this.#attestLimiter.admit(client);
+    if (!admission.ok) {
+      this.#rt.metrics.loadShed.inc({ limit: admission.limit });
+      const { perClient, overall } = this.#attestLimiter.limits;
+      const retry = `retry in ${(admission.retryAfterMs / 1000).toFixed(1)} s`;
+      throw refuse.exhausted(admission.limit === 'attest_per_client'
+        ? `too many Attest requests from this client (at most ${perClient.burst} at once, then ${perClient.perSecond} per second); ${retry}`
+        : `the Coordinator is producing evidence for too many clients (at most ${overall.burst} at once, then ${overall.perSecond} per second overall); ${retry}`);
+    }
+    // SECURITY: the owner bound into the evidence is the one returned with it: read once.
+    const meshOwner = this.#ready?.meshOwner ?? NO_MESH_OWNER;
+    const ev = await this.#rt.issuer.issue(coordinatorReportData(this.#rt.tlsSpki, clientNonce, meshOwner));
+    if (ev.format === 'tdx') return { evidence: { format: 'tdx', quote: ev.quote }, meshOwner };
     const c = ev.certificates;
     const vek = c.vcek ?? c.vlek;
     if (!vek || !c.ask || !c.ark) throw refuse.unavailable('this Coordinator\'s platform supplied no VCEK/ASK/ARK with its report; configure collateral fetching');
     const pem = (der: Uint8Array): string => new X509Certificate(Buffer.from(der)).toString();
-    return { format: 'snp', report: ev.report, vek, chain: new Uint8Array(Buffer.from(pem(c.ask) + pem(c.ark))) };
+    return { evidence: { format: 'snp', report: ev.report, vek, chain: new Uint8Array(Buffer.from(pem(c.ask) + pem(c.ark))) }, meshOwner };
   }
 
-  /** SetManifest: the first set creates the seed; later sets need a workload owner's signature. */
-  setManifest(req: SetManifestRequest): Promise<SetManifestResponse> {
-    return this.#exclusive(() => this.#setManifest(req));
-  }
-
-  async #setManifest(req: SetManifestRequest): Promise<SetManifestResponse> {
+  /**
+   * SetManifest: the first set creates the seed and is signed by a key of the manifest it sets (that key set becomes
+   * the mesh owner); later sets need a signature of a workload owner of the current manifest.
+   *
+   * SECURITY: an update is authorised over the raw bytes — owner key, nonce, signature over the hashes of manifest
+   * and documents — before anything parses them, and before it queues behind a transition in progress; a refused
+   * update costs its hashes. The first set has no owner yet: its work is bounded by the message and manifest limits,
+   * then it must be signed by a key the manifest itself names (so only that key's holder can start a history whose
+   * owner pods pin), and the cross-document checks are hash lookups.
+   */
+  async setManifest(req: SetManifestRequest): Promise<SetManifestResponse> {
     if (this.#state === 'recovery') throw refuse.state('the Coordinator is in recovery mode: run "ccmesh recover" first');
+    if (req.policies.length > MANIFEST_LIMITS.policies) throw refuse.invalid(`at most ${MANIFEST_LIMITS.policies} policy documents`);
+    const digests: SetManifestDigests = { manifest: sha256(req.manifest), policies: req.policies.map(sha256) };
+    const authorisedAgainst = this.#ready;
+    if (authorisedAgainst) this.#authoriseOwner(authorisedAgainst.manifest, req, digests);
+    return this.#exclusive(() => this.#setManifest(req, digests, authorisedAgainst));
+  }
+
+  async #setManifest(req: SetManifestRequest, digests: SetManifestDigests, authorisedAgainst: Ready | undefined): Promise<SetManifestResponse> {
+    if (this.#state === 'recovery') throw refuse.state('the Coordinator is in recovery mode: run "ccmesh recover" first');
+    const current = this.#ready;
+    if (current !== authorisedAgainst) {
+      // A transition finished while this request waited: its authorisation was against another manifest.
+      if (authorisedAgainst) throw refuse.conflict('the manifest changed while this update waited; fetch it again, sign and retry');
+      this.#authoriseOwner(current!.manifest, req, digests);
+    }
     let manifest: Manifest;
     try {
-      manifest = parseManifest(req.manifest);
+      manifest = this.#parse(req.manifest);
     } catch (err) {
       if (err instanceof ConfigError) throw refuse.invalid(err.message);
       throw err;
     }
-    const policyHashes = new Set(Object.keys(manifest.policies));
-    const docHashes = req.policies.map((p) => toHex(sha256(p)));
-    for (const h of docHashes) if (!policyHashes.has(h)) throw refuse.invalid(`policy document with SHA-256 ${h} is not named in the manifest's policies`);
-    for (const h of policyHashes) if (!docHashes.includes(h)) throw refuse.invalid(`the manifest names policy ${h} but no policy document with that hash was sent`);
-
-    const current = this.#ready;
-    if (current) this.#authoriseOwner(current.manifest, req);
+    if (!current) this.#authoriseFounder(manifest, req, digests);
+    // Hash lookups both ways: O(P + D), never O(P·D). Keys of manifest.policies are lowercase hex, like toHex.
+    const documents = new Map<string, Uint8Array>();
+    req.policies.forEach((p, i) => documents.set(toHex(digests.policies[i]!), p));
+    for (const h of documents.keys()) if (!Object.hasOwn(manifest.policies, h)) throw refuse.invalid(`policy document with SHA-256 ${h} is not named in the manifest's policies`);
+    for (const h of Object.keys(manifest.policies)) if (!documents.has(h)) throw refuse.invalid(`the manifest names policy ${h} but no policy document with that hash was sent`);
 
     const first = !current;
     const seed = first ? generateSeed() : undefined;
     const salt = first ? generateSalt() : undefined;
     const secrets = current?.secrets ?? deriveSecrets(seed!, salt!);
     const trustDomain = manifest.trustDomain;
-    const root = current?.root ?? (await loadOrCreateCa(this.#rt.store, ROOT_CA_KEY, secrets.rootCaKey, () => createRootCa({ key: secrets.rootCaKey, trustDomain, clock: this.#rt.clock })));
+    const root = current?.root ?? (await loadOrCreateCa(this.#rt.store, ROOT_CA_KEY, secrets.rootCaKey, { kind: 'root' }, () => createRootCa({ key: secrets.rootCaKey, trustDomain, clock: this.#rt.clock })));
 
-    for (const p of req.policies) await this.#history.putPolicy(p);
+    for (const p of documents.values()) await this.#history.putPolicy(p);
     // History holds the canonical form, so its content address is the manifest hash users compute locally.
     const manifestHash = await this.#history.putManifest(canonicalBytesOf(manifest));
     const transitionHash = await this.#history.putTransition({ manifestHash, previousTransitionHash: current?.transitionHash ?? '' });
     const meshKey = secrets.meshCaKey(transitionHash);
-    const mesh = await loadOrCreateCa(this.#rt.store, meshCaKey(transitionHash), meshKey, () =>
+    const mesh = await loadOrCreateCa(this.#rt.store, meshCaKey(transitionHash), meshKey, { kind: 'mesh', root: root.cert, generation: transitionHash }, () =>
       createMeshCa({ key: meshKey, generation: transitionHash, root: { cert: root.cert, key: root.key }, trustDomain, clock: this.#rt.clock }),
     );
     const advanced = await this.#history.advanceLatest(transitionHash, secrets.historySigningKey, current?.latestRevision ?? 0);
@@ -164,27 +229,55 @@ export class Coordinator {
     this.#ready = {
       secrets, manifest, manifestHash, transitionHash, latestRevision: advanced.revision,
       generation: (current?.generation ?? 0) + 1, root, mesh, previousMesh: current?.mesh,
+      previousNeedsEvidence: current ? renewalNeedsEvidence(current.manifest, manifest) : false,
+      meshOwner: current?.meshOwner ?? meshOwnerOf(manifest),
     };
     this.#setState('ready');
     this.#rt.metrics.manifestGeneration.set(this.#ready.generation);
     this.#rt.logger.info('manifest set', { manifestHash, transitionHash, generation: this.#ready.generation, first });
+    this.#warnWeakAlternatives(manifest);
     const seedShares = first ? encryptSeedShares(seed!, salt!, manifest.seedshareOwnerKeys.map((k) => k.spkiHex)) : [];
-    return { transitionHash, manifestHash, rootCa: root.certPem, meshCaBundle: this.#bundle(), seedShares };
+    return { transitionHash, manifestHash, rootCa: root.certPem, meshCaBundle: this.#bundle(), seedShares, meshOwner: formatMeshOwnerPin(this.#ready.meshOwner) };
   }
 
-  #authoriseOwner(current: Manifest, req: SetManifestRequest): void {
+  /**
+   * Checks the first set's signature against a key of the manifest being set: a workload owner key, or — for a mesh
+   * without any (immutable) — a seed-share owner key. SECURITY: without it, a host that wiped the store could start
+   * a history under the victim owner's public keys (they are public) and so match the pods' owner pin.
+   */
+  #authoriseFounder(manifest: Manifest, req: SetManifestRequest, digests: SetManifestDigests): void {
+    const keys = manifest.workloadOwnerKeys.length > 0 ? manifest.workloadOwnerKeys : manifest.seedshareOwnerKeys;
+    const which = manifest.workloadOwnerKeys.length > 0 ? 'workloadOwnerKeys' : 'seedshareOwnerKeys';
+    if (keys.length === 0) throw refuse.invalid('a mesh needs an owner: the manifest names no workloadOwnerKeys and no seedshareOwnerKeys');
+    if (!req.nonce || !req.ownerKey || !req.signature) throw refuse.unauthenticated(`the first manifest must be signed (nonce, ownerKey, signature) by one of its own ${which}`, 'unauthorized');
+    const owner = findKey(keys, req.ownerKey);
+    if (!owner) throw refuse.denied(`ownerKey is not one of the manifest's own ${which}`, 'unauthorized');
+    this.#consumeNonce(req.nonce);
+    const data = setManifestSignedDigests(digests.manifest, digests.policies, req.nonce, this.#rt.tlsSpki);
+    if (!safeVerify('sha256', data, owner.key, req.signature)) throw refuse.denied('the signature over the first manifest does not verify', 'signature');
+  }
+
+  /** Checks an update's owner key, nonce and signature; nothing here looks inside the manifest or documents. */
+  #authoriseOwner(current: Manifest, req: SetManifestRequest, digests: SetManifestDigests): void {
     if (current.workloadOwnerKeys.length === 0) throw refuse.denied('the current manifest has no workload owner keys: it is immutable', 'unauthorized');
     if (!req.nonce || !req.ownerKey || !req.signature) throw refuse.unauthenticated('a manifest update needs nonce, ownerKey and signature from a workload owner key', 'unauthorized');
     const owner = findKey(current.workloadOwnerKeys, req.ownerKey);
     if (!owner) throw refuse.denied('ownerKey is not one of the current manifest\'s workloadOwnerKeys', 'unauthorized');
     this.#consumeNonce(req.nonce);
-    const data = setManifestSignedData(req.manifest, req.policies, req.nonce, this.#rt.tlsSpki);
+    const data = setManifestSignedDigests(digests.manifest, digests.policies, req.nonce, this.#rt.tlsSpki);
     if (!safeVerify('sha256', data, owner.key, req.signature)) throw refuse.denied('the workload owner signature does not verify', 'signature');
   }
 
-  /** GetManifests: history oldest first, policy documents, CAs. */
+  /**
+   * GetManifests: history oldest first, policy documents, CAs. Public, and building it re-hashes and parses every
+   * stored manifest, so one answer is kept per history head and state: repeated calls cost a read of `latest`.
+   */
   async getManifests(): Promise<GetManifestsResponse> {
-    const latest = await this.#history.readLatest(this.#ready ? createPublicKey(this.#ready.secrets.historySigningKey) : undefined);
+    const ready = this.#ready;
+    const state = this.#state;
+    const latest = await this.#history.readLatest(ready ? createPublicKey(ready.secrets.historySigningKey) : undefined);
+    const key = `${state}\0${latest?.transitionHash ?? ''}\0${latest?.revision ?? 0}`;
+    if (this.#manifestsAnswer?.key === key) return this.#manifestsAnswer.response;
     const manifests: string[] = [];
     const transitions: string[] = [];
     const policies: Record<string, string> = {};
@@ -193,12 +286,14 @@ export class Coordinator {
         transitions.unshift(hash);
         const bytes = must(await this.#history.getManifest(transition.manifestHash), `manifest ${transition.manifestHash}`);
         manifests.unshift(Buffer.from(bytes).toString('base64'));
-        for (const ph of Object.keys(parseManifest(bytes).policies)) {
+        for (const ph of Object.keys(this.#parse(bytes).policies)) {
           if (!(ph in policies)) policies[ph] = Buffer.from(must(await this.#history.getPolicy(ph as PolicyHash), `policy ${ph}`)).toString('base64');
         }
       }
     }
-    return { manifests, transitions, policies, rootCa: this.#ready?.root.certPem ?? '', meshCaBundle: this.#ready ? this.#bundle() : '', state: this.#state };
+    const response: GetManifestsResponse = { manifests, transitions, policies, rootCa: ready?.root.certPem ?? '', meshCaBundle: ready ? bundleOf(ready) : '', state, meshOwner: ready ? formatMeshOwnerPin(ready.meshOwner) : '' };
+    this.#manifestsAnswer = { key, response };
+    return response;
   }
 
   /** GetTrustBundle: the root and current mesh CA bundle (public; sidecars poll it to learn a new mesh CA early). */
@@ -216,8 +311,7 @@ export class Coordinator {
     if (this.#state !== 'recovery') throw refuse.state(`the Coordinator is ${this.#state}, not in recovery mode`);
     const unverified = await this.#history.readLatest();
     if (!unverified) throw refuse.state('no history to recover');
-    const unverifiedTransition = must(await this.#history.getTransition(unverified.transitionHash), `transition ${unverified.transitionHash}`);
-    const manifest = parseManifest(must(await this.#history.getManifest(unverifiedTransition.manifestHash), `manifest ${unverifiedTransition.manifestHash}`));
+    const manifest = await this.#recoveryManifest(unverified.transitionHash);
     const owner = findKey(manifest.seedshareOwnerKeys, req.ownerKey);
     if (!owner) throw refuse.denied('ownerKey is not one of the manifest\'s seedshareOwnerKeys', 'unauthorized');
     this.#consumeNonce(req.nonce);
@@ -238,20 +332,61 @@ export class Coordinator {
     if (!latest?.verified) throw refuse.denied('this seed does not match the Coordinator\'s history (the latest pointer\'s signature does not verify)', 'signature');
     const transition = must(await this.#history.getTransition(latest.transitionHash), `transition ${latest.transitionHash}`);
     const manifestBytes = must(await this.#history.getManifest(transition.manifestHash), `manifest ${transition.manifestHash}`);
-    const current = parseManifest(manifestBytes);
-    const root = await loadCa(this.#rt.store, ROOT_CA_KEY, secrets.rootCaKey);
+    const current = this.#parse(manifestBytes);
+    const root = await loadCa(this.#rt.store, ROOT_CA_KEY, secrets.rootCaKey, { kind: 'root' });
     if (!root) throw refuse.state('the store has no root CA certificate');
-    const mesh = await loadOrCreateCa(this.#rt.store, meshCaKey(latest.transitionHash), secrets.meshCaKey(latest.transitionHash), () =>
+    const mesh = await loadOrCreateCa(this.#rt.store, meshCaKey(latest.transitionHash), secrets.meshCaKey(latest.transitionHash), { kind: 'mesh', root: root.cert, generation: latest.transitionHash }, () =>
       createMeshCa({ key: secrets.meshCaKey(latest.transitionHash), generation: latest.transitionHash, root: { cert: root.cert, key: root.key }, trustDomain: current.trustDomain, clock: this.#rt.clock }),
     );
     const prev = transition.previousTransitionHash;
-    const previousMesh = prev ? await loadCa(this.#rt.store, meshCaKey(prev), secrets.meshCaKey(prev)) : undefined;
+    const previousMesh = prev ? await loadCa(this.#rt.store, meshCaKey(prev), secrets.meshCaKey(prev), { kind: 'mesh', root: root.cert, generation: prev }) : undefined;
+    const previousNeedsEvidence = prev ? await this.#previousNeedsEvidence(prev, current) : false;
     let generation = 0;
-    for await (const _ of this.#history.walk(latest.transitionHash)) generation++;
-    this.#ready = { secrets, manifest: current, manifestHash: transition.manifestHash, transitionHash: latest.transitionHash, latestRevision: latest.revision, generation, root, mesh, previousMesh };
+    let genesis = transition;
+    for await (const step of this.#history.walk(latest.transitionHash)) {
+      generation++;
+      genesis = step.transition;
+    }
+    // The first manifest names the owner; the chain from the signed latest pointer authenticates it.
+    const meshOwner = meshOwnerOfStored(must(await this.#history.getManifest(genesis.manifestHash), `manifest ${genesis.manifestHash}`));
+    this.#ready = { secrets, manifest: current, manifestHash: transition.manifestHash, transitionHash: latest.transitionHash, latestRevision: latest.revision, generation, root, mesh, previousMesh, previousNeedsEvidence, meshOwner };
     this.#setState('ready');
     this.#rt.metrics.manifestGeneration.set(generation);
     this.#rt.logger.info('coordinator recovered', { transition: latest.transitionHash, generation });
+    this.#warnWeakAlternatives(current);
+  }
+
+  /**
+   * After recovery: whether leaves of generation `prev` need fresh evidence under `current` (revocation.ts). Its
+   * manifest is reached through the chain from the verified latest pointer (content addressed); one that no longer
+   * parses counts as changed, so recovery never fails on it and never lets its leaves renew on old evidence.
+   */
+  async #previousNeedsEvidence(prev: TransitionHash, current: Manifest): Promise<boolean> {
+    const transition = must(await this.#history.getTransition(prev), `transition ${prev}`);
+    const bytes = must(await this.#history.getManifest(transition.manifestHash), `manifest ${transition.manifestHash}`);
+    try {
+      return renewalNeedsEvidence(this.#parse(bytes), current);
+    } catch (err) {
+      if (err instanceof ConfigError) return true;
+      throw err;
+    }
+  }
+
+  /**
+   * The manifest whose seed-share owners may recover, read through the unverified latest pointer (the signature is
+   * checked once a seed arrives). Recover is unauthenticated until then, so it is read and parsed once per head.
+   */
+  async #recoveryManifest(transitionHash: TransitionHash): Promise<Manifest> {
+    if (this.#recoveryView?.transitionHash === transitionHash) return this.#recoveryView.manifest;
+    const transition = must(await this.#history.getTransition(transitionHash), `transition ${transitionHash}`);
+    const manifest = this.#parse(must(await this.#history.getManifest(transition.manifestHash), `manifest ${transition.manifestHash}`));
+    this.#recoveryView = { transitionHash, manifest };
+    return manifest;
+  }
+
+  /** Logs each reference-value alternative that weakens attestation on purpose (allowUnmeasured, allowUnevaluatedTcb). */
+  #warnWeakAlternatives(manifest: Manifest): void {
+    for (const w of manifestTrustWarnings(manifest)) this.#rt.logger.warn(TRUST_WARNING_LOG[w.kind], { alternative: w.alternative });
   }
 
   /** NewMeshCert: evidence binding the pod's key and our nonce → leaf, CA bundle, workload secret. */
@@ -260,7 +395,7 @@ export class Coordinator {
     const started = performance.now();
     this.#consumeNonce(req.nonce);
     const podKey = parseP256Spki(req.publicKey);
-    const verdict = this.#checker.check(ready.manifest, req.evidence, meshCertReportData(req.publicKey, req.nonce, this.#rt.tlsSpki), new Date(this.#rt.clock.nowMs()));
+    const verdict = await this.#checker.checkWithCollateral(ready.manifest, req.evidence, meshCertReportData(req.publicKey, req.nonce, this.#rt.tlsSpki), new Date(this.#rt.clock.nowMs()));
     if (!verdict.ok) throw refuse.denied(`evidence refused: ${verdict.reasons.join('; ')}`, verdict.failure);
     const { policy, policyHash } = verdict.peer;
     const leaf = await this.#issue(ready, podKey, policy.sans, policy.workloadSecretId, policyHash);
@@ -273,11 +408,16 @@ export class Coordinator {
       workloadSecret: this.#workloadSecret(ready, policy.workloadSecretId),
       workloadSecretId: policy.workloadSecretId,
       configDigests: configDigestsFor(ready.manifest, policyHash),
+      meshOwner: formatMeshOwnerPin(ready.meshOwner),
     };
   }
 
-  /** RenewMeshCert: a still-valid leaf signs for a new key; its policy must still be in the current manifest. */
-  async renewMeshCert(req: { certChain: string; publicKey: Uint8Array; nonce: Uint8Array; signature: Uint8Array }): Promise<MeshCertResponse> {
+  /**
+   * RenewMeshCert: a still-valid leaf signs for a new key; its policy must still be in the current manifest. A leaf of
+   * the previous mesh CA whose generation had other reference values also needs fresh `evidence` (as for NewMeshCert,
+   * bound to the new key) that meets the current manifest and names the leaf's policy.
+   */
+  async renewMeshCert(req: { certChain: string; publicKey: Uint8Array; nonce: Uint8Array; signature: Uint8Array; evidence?: WireEvidence }): Promise<MeshCertResponse> {
     const ready = this.#requireReady();
     const started = performance.now();
     this.#consumeNonce(req.nonce);
@@ -289,8 +429,8 @@ export class Coordinator {
       throw refuse.invalid('certChain does not start with a readable certificate');
     }
     const now = this.#rt.clock.nowMs();
-    const issuedByUs = [ready.mesh, ready.previousMesh].some((ca) => ca !== undefined && leaf.checkIssued(ca.cert) && leaf.verify(ca.cert.publicKey));
-    if (!issuedByUs) throw refuse.unauthenticated('the presented leaf was not issued by the current or previous mesh CA', 'unauthorized');
+    const issuedBy = [ready.mesh, ready.previousMesh].find((ca) => ca !== undefined && leaf.checkIssued(ca.cert) && leaf.verify(ca.cert.publicKey));
+    if (!issuedBy) throw refuse.unauthenticated('the presented leaf was not issued by the current or previous mesh CA', 'unauthorized');
     if (now < Date.parse(leaf.validFrom) || now > Date.parse(leaf.validTo)) throw refuse.unauthenticated('the presented leaf is not valid now (expired leaves must attest again with NewMeshCert)', 'unauthorized');
     if (!safeVerify('sha256', renewSignedData(req.publicKey, req.nonce, this.#rt.tlsSpki), leaf.publicKey, req.signature)) {
       throw refuse.denied('the renewal signature does not verify with the presented leaf\'s key', 'signature');
@@ -298,6 +438,15 @@ export class Coordinator {
     const policyHash = readLeafPolicyHash(leaf);
     const policy = policyHash ? ready.manifest.policies[policyHash as keyof Manifest['policies']] : undefined;
     if (!policyHash || !policy) throw refuse.denied(`policy ${policyHash ?? '(none)'} of the presented leaf is no longer in the manifest`, 'policy');
+    // SECURITY: the revocation bound. Without it a leaf renews forever on the evidence it first showed, so raising a
+    // TCB or dropping a measurement would never evict a running pod. Evidence sent unasked is judged all the same.
+    if (req.evidence) {
+      const verdict = await this.#checker.checkWithCollateral(ready.manifest, req.evidence, meshCertReportData(req.publicKey, req.nonce, this.#rt.tlsSpki), new Date(now));
+      if (!verdict.ok) throw refuse.denied(`evidence refused: ${verdict.reasons.join('; ')}`, verdict.failure);
+      if (verdict.peer.policyHash !== policyHash) throw refuse.denied(`the evidence names policy ${verdict.peer.policyHash}, not the presented leaf's policy ${policyHash}`, 'policy');
+    } else if (issuedBy === ready.previousMesh && ready.previousNeedsEvidence) {
+      throw refuse.state(`${FRESH_EVIDENCE_REQUIRED}: the presented leaf is from the previous manifest generation, whose reference values differ from the current manifest's; renew with evidence bound to the new key (or restart the pod to attest again)`);
+    }
     const pem = await this.#issue(ready, newKey, policy.sans, policy.workloadSecretId, policyHash);
     this.#rt.metrics.certificatesIssued.inc({ kind: 'renew' });
     this.#rt.metrics.issuanceSeconds.observe({ kind: 'renew' }, (performance.now() - started) / 1000);
@@ -330,8 +479,7 @@ export class Coordinator {
   }
 
   #bundle(): string {
-    const r = this.#ready!;
-    return meshCaBundle(r.mesh.cert, r.previousMesh?.cert);
+    return bundleOf(this.#ready!);
   }
 
   #requireReady(): Ready {
@@ -343,7 +491,13 @@ export class Coordinator {
 
   #consumeNonce(nonce: Uint8Array): void {
     const r = this.#nonces.consume(nonce);
-    if (!r.ok) throw refuse.denied(r.reason === 'expired' ? 'the nonce has expired; request a new one' : 'unknown or already used nonce (replay?)', 'nonce');
+    if (r.ok) return;
+    if (r.reason === 'busy') {
+      // The replay set is full; the nonce stays unused, so the same request may simply be retried.
+      this.#rt.metrics.loadShed.inc({ limit: 'consumed_nonces' });
+      throw refuse.exhausted('the Coordinator is tracking too many used nonces right now; retry in a few seconds');
+    }
+    throw refuse.denied(r.reason === 'expired' ? 'the nonce has expired; request a new one' : 'unknown or already used nonce (replay?)', 'nonce');
   }
 
   #setState(s: CoordinatorState): void {
@@ -356,6 +510,10 @@ export class Coordinator {
     this.#busy = run.catch(() => undefined);
     return run;
   }
+}
+
+function bundleOf(r: Ready): string {
+  return meshCaBundle(r.mesh.cert, r.previousMesh?.cert);
 }
 
 function must<T>(value: T | undefined, what: string): T {

@@ -1,11 +1,16 @@
 /**
  * CA certificates the Coordinator keeps in its store. Their keys derive from the seed, but ECDSA certificates are
  * not reproducible byte for byte, so the certificates themselves are stored: after recovery the root CA is the
- * same certificate, not merely the same key. A stored certificate is used only if its public key equals the
- * derived one — the store is host-controlled and may not swap a CA.
+ * same certificate, not merely the same key. The store is host-controlled, so a stored certificate is used only
+ * if it is, in full, the CA ccmesh would have made: its public key equals the derived one, it is a CA, it is signed
+ * as it should be (the root by itself, a mesh CA by the root), with ccmesh's name (for a mesh CA, with its
+ * generation) and CA constraints. A certificate for the right key with a bogus signature, another name or no CA flag —
+ * which pods holding it as their trust anchor would otherwise take as it is — is refused.
  */
 import { createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { x509 } from '../../lib/pki/x509.js';
 import { bytesEqual } from '../../lib/bytes.js';
+import { MESH_CA_GENERATION_CHARS, ROOT_CA_COMMON_NAME } from '../pki/ca.js';
 import type { Store } from '../store/store.js';
 
 /** A CA certificate with its private key and PEM text. */
@@ -22,27 +27,57 @@ export const ROOT_CA_KEY = 'state/root-ca';
 /** Store key of the mesh CA certificate of one generation (transition hash). */
 export const meshCaKey = (generation: string): string => `state/mesh-ca/${generation}`;
 
-/** Loads a stored CA certificate for `key`, or undefined; throws if the stored one is not for this key. */
-export async function loadCa(store: Store, storeKey: string, key: KeyObject): Promise<CaMaterial | undefined> {
+/** What a stored CA must be, besides a certificate for the derived key. */
+export type CaExpectation =
+  | { readonly kind: 'root' }
+  | { readonly kind: 'mesh'; readonly root: X509Certificate; readonly generation: string };
+
+/** Loads a stored CA certificate for `key`, or undefined; throws if the stored one is not exactly the expected CA. */
+export async function loadCa(store: Store, storeKey: string, key: KeyObject, expect: CaExpectation): Promise<CaMaterial | undefined> {
   const entry = await store.get(storeKey);
   if (!entry) return undefined;
   const certPem = Buffer.from(entry.value).toString('utf8');
-  const cert = new X509Certificate(certPem);
-  // SECURITY: the host could replace the stored certificate; only one for our derived key is acceptable.
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (err) {
+    throw new Error(`${storeKey} holds no readable certificate (${err instanceof Error ? err.message : String(err)}); the store was tampered with`, { cause: err });
+  }
+  // SECURITY: the host could replace the stored certificate; only the CA we would have made is acceptable.
   if (!bytesEqual(new Uint8Array(cert.publicKey.export({ type: 'spki', format: 'der' })), spkiOf(key))) {
     throw new Error(`${storeKey} holds a certificate for another key; the store was tampered with or belongs to another seed`);
   }
+  const problem = caProblem(cert, expect);
+  if (problem !== undefined) throw new Error(`${storeKey} holds a certificate for the right key that is not the ${expect.kind} CA ccmesh makes (${problem}); the store was tampered with`);
   return { cert, certPem, key };
 }
 
+/** Why `cert` is not the expected CA, or undefined. */
+export function caProblem(cert: X509Certificate, expect: CaExpectation): string | undefined {
+  if (!cert.ca) return 'not a CA';
+  const issuer = expect.kind === 'root' ? cert : expect.root;
+  if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) return expect.kind === 'root' ? 'not self-signed' : 'not issued and signed by the root CA';
+  const cn = expect.kind === 'root' ? ROOT_CA_COMMON_NAME : `ccmesh mesh CA ${expect.generation.slice(0, MESH_CA_GENERATION_CHARS)}`;
+  // The organisation is the trust domain the CA was made under; a manifest update may have changed it since.
+  if (!/^O=[^\n]+$/.test(cert.subject.slice(`CN=${cn}\n`.length)) || !cert.subject.startsWith(`CN=${cn}\n`)) {
+    return `subject ${JSON.stringify(cert.subject)}, expected CN=${cn} and the trust domain`;
+  }
+  const parsed = new x509.X509Certificate(cert.raw);
+  const bc = parsed.getExtension(x509.BasicConstraintsExtension);
+  if (!bc?.ca || (expect.kind === 'mesh' && bc.pathLength !== 0)) return expect.kind === 'mesh' ? 'basic constraints are not CA with path length 0' : 'basic constraints are not CA';
+  const ku = parsed.getExtension(x509.KeyUsagesExtension);
+  if (!ku || (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0) return 'key usage lacks keyCertSign';
+  return undefined;
+}
+
 /** Loads the CA at `storeKey` or creates it with `create` and stores it (first writer wins). */
-export async function loadOrCreateCa(store: Store, storeKey: string, key: KeyObject, create: () => Promise<{ certPem: string }>): Promise<CaMaterial> {
-  const existing = await loadCa(store, storeKey, key);
+export async function loadOrCreateCa(store: Store, storeKey: string, key: KeyObject, expect: CaExpectation, create: () => Promise<{ certPem: string }>): Promise<CaMaterial> {
+  const existing = await loadCa(store, storeKey, key, expect);
   if (existing) return existing;
   const { certPem } = await create();
   const cas = await store.compareAndSwap(storeKey, 0, new Uint8Array(Buffer.from(certPem)));
   if (!cas.ok) {
-    const raced = await loadCa(store, storeKey, key);
+    const raced = await loadCa(store, storeKey, key, expect);
     if (raced) return raced;
   }
   return { cert: new X509Certificate(certPem), certPem, key };

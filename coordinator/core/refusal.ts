@@ -26,4 +26,6 @@ export const refuse = {
   unauthenticated: (msg: string, failure: AttestationFailure): Refusal => new Refusal(status.UNAUTHENTICATED, msg, failure),
   conflict: (msg: string): Refusal => new Refusal(status.ABORTED, msg),
   unavailable: (msg: string): Refusal => new Refusal(status.UNAVAILABLE, msg),
+  /** A limit shed the request before it did its work; the client may retry later. */
+  exhausted: (msg: string): Refusal => new Refusal(status.RESOURCE_EXHAUSTED, msg),
 };

@@ -6,7 +6,7 @@ import t from 'tap';
 import { ConfigError, type ConfigIssue } from '../../lib/errors.js';
 import { exampleManifest } from './example.js';
 import { parseManifest, parseManifestValue } from './parse.js';
-import { fullDocument, manifestFixtures, minimalDocument, type EditableDoc } from './test-support.js';
+import { fullDocument, manifestFixtures, minimalDocument, SIMULATED_MEASUREMENT, type EditableDoc } from './test-support.js';
 import { DEFAULT_LEAF_LIFETIME_MS } from './types.js';
 
 const f = await manifestFixtures();
@@ -114,10 +114,10 @@ const cases: Case[] = [
   { name: 'unknown referenceValues key', edit: (d) => { d['referenceValues'].sev = []; }, field: 'referenceValues.sev' },
   { name: 'missing tdx list', edit: (d) => { delete d['referenceValues'].tdx; }, field: 'referenceValues.tdx' },
   { name: 'snp not a list', edit: (d) => { d['referenceValues'].snp = {}; }, field: 'referenceValues.snp' },
-  { name: 'bad SNP measurement', edit: (d) => { d['referenceValues'].snp = [{}, { measurements: ['zz'] }]; }, field: 'referenceValues.snp[1].measurements[0]', expected: /48 bytes of hex/ },
-  { name: 'SNP reportData is never fixed', edit: (d) => { d['referenceValues'].snp = [{ reportData: '00'.repeat(64) }]; }, field: 'referenceValues.snp[0].reportData' },
+  { name: 'bad SNP measurement', edit: (d) => { d['referenceValues'].snp = [{ measurements: ['ab'.repeat(48)] }, { measurements: ['zz'] }]; }, field: 'referenceValues.snp[1].measurements[0]', expected: /48 bytes of hex/ },
+  { name: 'SNP reportData is never fixed', edit: (d) => { d['referenceValues'].snp = [{ measurements: ['ab'.repeat(48)], reportData: '00'.repeat(64) }]; }, field: 'referenceValues.snp[0].reportData' },
   { name: 'bad TDX field', edit: (d) => { d['referenceValues'].tdx = [{ mrTd: 'x' }]; }, field: 'referenceValues.tdx[0].mrTd' },
-  { name: 'TDX reportData is never fixed', edit: (d) => { d['referenceValues'].tdx = [{ reportData: '00'.repeat(64) }]; }, field: 'referenceValues.tdx[0].reportData' },
+  { name: 'TDX reportData is never fixed', edit: (d) => { d['referenceValues'].tdx = [{ mrTd: ['cd'.repeat(48)], reportData: '00'.repeat(64) }]; }, field: 'referenceValues.tdx[0].reportData' },
   { name: 'trusts nothing', edit: (d) => { d['referenceValues'] = { snp: [], tdx: [], simulated: [] }; }, field: 'referenceValues', expected: /at least one entry/ },
   { name: 'simulated entry not an object', edit: (d) => { d['referenceValues'].simulated = ['x']; }, field: 'referenceValues.simulated[0]' },
   { name: 'simulated root is a real AMD ARK', edit: (d) => { d['referenceValues'].simulated[0].ark = f.realArkPem; }, field: 'referenceValues.simulated[0].ark', expected: /real AMD roots belong to referenceValues.snp/ },
@@ -202,7 +202,7 @@ void t.test('bounds: too many policies, SANs, keys and alternatives are refused'
 });
 
 void t.test('exampleManifest output parses; without a root it trusts nothing and is refused', (t) => {
-  const m = parseManifestValue(exampleManifest({ workloadOwnerKeys: [f.ownerEc], seedshareOwnerKeys: [f.seedRsa], simulatedArkPem: f.simulatedArkPem, policies: [A] }));
+  const m = parseManifestValue(exampleManifest({ workloadOwnerKeys: [f.ownerEc], seedshareOwnerKeys: [f.seedRsa], simulatedArkPem: f.simulatedArkPem, simulatedSnp: { measurements: [SIMULATED_MEASUREMENT] }, policies: [A] }));
   t.same(m.policies[A as keyof typeof m.policies]?.sans, [`workload-${A.slice(0, 8)}`]);
   t.match(issuesOf(exampleManifest({ workloadOwnerKeys: [], seedshareOwnerKeys: [] })), [{ field: 'referenceValues' }]);
   t.end();

@@ -200,6 +200,30 @@ function refuseReportData(values: { reportData?: string } | undefined, path: str
   }
 }
 
+/**
+ * SECURITY: HOST_DATA / MRCONFIGID are chosen by the host at launch; they name a policy only when the measured
+ * image enforces that policy. An alternative without a launch measurement (SNP `measurements`, TDX `mrTd`)
+ * accepts any genuine guest — the host could boot its own image with a victim's policy hash — so it is refused
+ * unless it says `"allowUnmeasured": true` (and then every command warns, see trust-warnings.ts). Simulated roots
+ * follow the same rule.
+ */
+function requireMeasurement(values: SnpReferenceValues | TdxReferenceValues | undefined, path: string, kind: 'snp' | 'tdx', issues: ConfigIssue[]): void {
+  if (!values) return;
+  const key = kind === 'snp' ? 'measurements' : 'mrTd';
+  const pinned = kind === 'snp' ? (values as SnpReferenceValues).measurements : (values as TdxReferenceValues).mrTd;
+  const what = kind === 'snp' ? 'SEV-SNP MEASUREMENT' : 'TDX MRTD';
+  if (pinned === undefined && values.allowUnmeasured !== true) {
+    issues.push({
+      field: `${path}.${key}`,
+      value: undefined,
+      expected: `the launch measurement(s) this alternative accepts ("${key}": ["<48-byte hex ${what}>"]); without one any genuine guest passes, ` +
+        'whatever image the host booted with the pod\'s policy hash. Pin it, or write "allowUnmeasured": true to accept that knowingly',
+    });
+  } else if (pinned !== undefined && values.allowUnmeasured === true) {
+    issues.push({ field: `${path}.allowUnmeasured`, value: 'true', expected: `no allowUnmeasured on an alternative that pins ${key} (drop one of them)` });
+  }
+}
+
 function readReferenceValues(r: JsonObjectReader): ManifestReferenceValues | undefined {
   const what = 'an object {snp, tdx, simulated?} of acceptable reference values';
   if (required(r, 'referenceValues', what) === undefined) return undefined;
@@ -217,6 +241,7 @@ function readReferenceValues(r: JsonObjectReader): ManifestReferenceValues | und
     const res = parseSnpReferenceValues(v, path);
     r.issues.push(...res.issues);
     refuseReportData(res.values, path, r.issues);
+    requireMeasurement(res.values, path, 'snp', r.issues);
     if (res.values) snp.push(res.values);
   });
   const tdx: TdxReferenceValues[] = [];
@@ -225,6 +250,7 @@ function readReferenceValues(r: JsonObjectReader): ManifestReferenceValues | und
     const res = parseTdxReferenceValues(v, path);
     r.issues.push(...res.issues);
     refuseReportData(res.values, path, r.issues);
+    requireMeasurement(res.values, path, 'tdx', r.issues);
     if (res.values) tdx.push(res.values);
   });
   const simulated: SimulatedRoot[] = [];
@@ -256,6 +282,7 @@ function readSimulatedRoot(s: JsonObjectReader, seen: readonly SimulatedRoot[]):
   if (snp) {
     s.issues.push(...snp.issues);
     refuseReportData(snp.values, s.field('snp'), s.issues);
+    requireMeasurement(snp.values, s.field('snp'), 'snp', s.issues);
   }
   if (s.issues.length !== before || !ark?.ark || !snp?.values) return undefined;
   return { name: name as string, ark: ark.ark, arkPem: ark.ark.toString(), snp: snp.values };

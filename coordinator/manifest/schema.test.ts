@@ -10,7 +10,7 @@ import { repoRoot } from '../../test/fixtures.js';
 import { ConfigError } from '../../lib/errors.js';
 import { exampleManifest } from './example.js';
 import { MANIFEST_KEYS, parseManifestValue } from './parse.js';
-import { fullDocument, manifestFixtures, minimalDocument, type EditableDoc } from './test-support.js';
+import { fullDocument, manifestFixtures, minimalDocument, SIMULATED_MEASUREMENT, type EditableDoc } from './test-support.js';
 
 interface SchemaNode {
   properties?: Record<string, SchemaNode>;
@@ -86,7 +86,7 @@ void t.test('schema: required lists equal the keys whose absence the parser repo
 });
 
 void t.test('the example documents parse', (t) => {
-  for (const doc of [minimalDocument(f), fullDocument(f), exampleManifest({ workloadOwnerKeys: [], seedshareOwnerKeys: [f.seedRsa], simulatedArkPem: f.simulatedArkPem })]) {
+  for (const doc of [minimalDocument(f), fullDocument(f), exampleManifest({ workloadOwnerKeys: [], seedshareOwnerKeys: [f.seedRsa], simulatedArkPem: f.simulatedArkPem, simulatedSnp: { measurements: [SIMULATED_MEASUREMENT] } })]) {
     t.doesNotThrow(() => parseManifestValue(doc));
   }
   t.end();

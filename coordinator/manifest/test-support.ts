@@ -46,12 +46,16 @@ export function manifestFixtures(): Promise<ManifestFixtures> {
   return cached;
 }
 
+/** The launch measurement the test documents pin for the simulated root (a simulated platform's default). */
+export const SIMULATED_MEASUREMENT = '00'.repeat(48);
+
 /** A valid manifest document using the fixtures: two policies (one coordinator), a simulated root, an SNP alternative. */
 export function fullDocument(f: ManifestFixtures): ManifestDocument {
   const doc = exampleManifest({
     workloadOwnerKeys: [f.ownerEc],
     seedshareOwnerKeys: [f.seedRsa],
     simulatedArkPem: f.simulatedArkPem,
+    simulatedSnp: { measurements: [SIMULATED_MEASUREMENT] },
     snp: [{ measurements: ['ab'.repeat(48)], minimumTcb: { bootloader: 1, tee: 0, snp: 8, microcode: 100 } }],
     tdx: [{ mrTd: ['cd'.repeat(48)] }],
     policies: [
@@ -68,7 +72,7 @@ export function minimalDocument(f: ManifestFixtures): ManifestDocument {
   return {
     version: 1,
     policies: {},
-    referenceValues: { snp: [], tdx: [], simulated: [{ name: 'dev', ark: f.simulatedArkPem, snp: {} }] },
+    referenceValues: { snp: [], tdx: [], simulated: [{ name: 'dev', ark: f.simulatedArkPem, snp: { measurements: [SIMULATED_MEASUREMENT] } }] },
     workloadOwnerKeys: [],
     seedshareOwnerKeys: [],
   };

@@ -5,13 +5,15 @@
  */
 import { type sendUnaryData, type ServerUnaryCall, status, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from '../../lib/log.js';
-import { NONCE_LENGTH, readEvidence, writeEvidence } from '../../lib/protocol/messages.js';
+import { formatMeshOwnerPin } from '../../lib/protocol/mesh-owner.js';
+import { type AttestResponse, NONCE_LENGTH, readEvidence, writeEvidence } from '../../lib/protocol/messages.js';
 import { WireError, WireReader, b64 } from '../../lib/protocol/wire.js';
 import type { Coordinator } from '../core/coordinator.js';
 import { Refusal } from '../core/refusal.js';
+import { clientAddressOf } from './client-address.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 
-type Handler = (req: WireReader) => Promise<unknown>;
+type Handler = (req: WireReader, call: ServerUnaryCall<unknown, unknown>) => Promise<unknown>;
 
 function unary(service: string, method: string, handler: Handler, logger: Logger, metrics: CoordinatorMetrics) {
   return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void => {
@@ -28,12 +30,14 @@ function unary(service: string, method: string, handler: Handler, logger: Logger
       return done(status.INVALID_ARGUMENT, err instanceof Error ? err.message : 'malformed request');
     }
     // Handlers may throw while decoding; run them inside a promise so every error takes the same path.
-    Promise.resolve().then(() => handler(reader)).then(
+    Promise.resolve().then(() => handler(reader, call)).then(
       (response) => done(status.OK, undefined, response),
       (err: unknown) => {
         if (err instanceof Refusal) {
           if (err.failure) metrics.attestationFailures.inc({ reason: err.failure });
-          logger.warn('request refused', { service, method, code: status[err.code], reason: err.message, peer: call.getPeer() });
+          // Shed requests come in floods: they are counted (ccmesh_coordinator_load_shed_total), not logged one by one.
+          const log = err.code === status.RESOURCE_EXHAUSTED ? logger.debug : logger.warn;
+          log.call(logger, 'request refused', { service, method, code: status[err.code], reason: err.message, peer: call.getPeer() });
           return done(err.code, err.message);
         }
         if (err instanceof WireError) {
@@ -47,12 +51,18 @@ function unary(service: string, method: string, handler: Handler, logger: Logger
   };
 }
 
+/** Attest on either API: the evidence and the mesh owner bound into it. */
+async function attestAnswer(core: Coordinator, r: WireReader, call: ServerUnaryCall<unknown, unknown>): Promise<AttestResponse> {
+  const { evidence, meshOwner } = await core.attest(r.bytes('nonce', NONCE_LENGTH, NONCE_LENGTH), clientAddressOf(call));
+  return { evidence: writeEvidence(evidence), meshOwner: formatMeshOwnerPin(meshOwner) };
+}
+
 /** Implementation of the UserAPI service. */
 export function userApiImplementation(core: Coordinator, logger: Logger, metrics: CoordinatorMetrics): UntypedServiceImplementation {
   const s = 'UserAPI';
   return {
     GetNonce: unary(s, 'GetNonce', () => Promise.resolve({ nonce: b64(core.nonce()) }), logger, metrics),
-    Attest: unary(s, 'Attest', async (r) => ({ evidence: writeEvidence(await core.attest(r.bytes('nonce', NONCE_LENGTH, NONCE_LENGTH))) }), logger, metrics),
+    Attest: unary(s, 'Attest', (r, call) => attestAnswer(core, r, call), logger, metrics),
     SetManifest: unary(s, 'SetManifest', (r) => {
       const nonce = r.optionalBytes('nonce', NONCE_LENGTH, NONCE_LENGTH);
       const ownerKey = r.optionalString('ownerKey', 4096);
@@ -84,16 +94,19 @@ export function meshApiImplementation(core: Coordinator, logger: Logger, metrics
   const s = 'MeshAPI';
   return {
     GetNonce: unary(s, 'GetNonce', () => Promise.resolve({ nonce: b64(core.nonce()) }), logger, metrics),
-    Attest: unary(s, 'Attest', async (r) => ({ evidence: writeEvidence(await core.attest(r.bytes('nonce', NONCE_LENGTH, NONCE_LENGTH))) }), logger, metrics),
+    Attest: unary(s, 'Attest', (r, call) => attestAnswer(core, r, call), logger, metrics),
     NewMeshCert: unary(s, 'NewMeshCert', (r) =>
       core.newMeshCert({ evidence: readEvidence(r.object('evidence')), publicKey: r.bytes('publicKey', 32, 1024), nonce: r.bytes('nonce', NONCE_LENGTH, NONCE_LENGTH) }), logger, metrics),
-    RenewMeshCert: unary(s, 'RenewMeshCert', (r) =>
-      core.renewMeshCert({
+    RenewMeshCert: unary(s, 'RenewMeshCert', (r) => {
+      const evidence = r.optionalObject('evidence');
+      return core.renewMeshCert({
         certChain: r.string('certChain', 64 * 1024),
         publicKey: r.bytes('publicKey', 32, 1024),
         nonce: r.bytes('nonce', NONCE_LENGTH, NONCE_LENGTH),
         signature: r.bytes('signature', 8, 1024),
-      }), logger, metrics),
+        ...(evidence ? { evidence: readEvidence(evidence) } : {}),
+      });
+    }, logger, metrics),
     GetTrustBundle: unary(s, 'GetTrustBundle', () => Promise.resolve(core.trustBundle()), logger, metrics),
   };
 }

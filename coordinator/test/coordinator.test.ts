@@ -32,7 +32,7 @@ void t.test('coordinator lifecycle and attacks', async (t) => {
 
   // First set: no signature needed; seed shares come back once.
   const manifest1 = h.manifest();
-  const set1 = await user.call<SetManifestResponse>('SetManifest', { manifest: b64(manifest1), policies: [b64(h.coordinatorDoc), b64(h.podDoc)] });
+  const set1 = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, manifest1, [h.coordinatorDoc, h.podDoc]));
   t.equal(set1.seedShares.length, 1);
   const root = new X509Certificate(set1.rootCa);
   const mesh1 = certs(set1.meshCaBundle);

@@ -8,19 +8,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initSimulatedPlatform, type SimulatedPlatform } from '../../attestation/simulated/platform.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
-import { systemClock } from '../../lib/clock.js';
+import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
+import { type Clock, systemClock } from '../../lib/clock.js';
 import { createLogger } from '../../lib/log.js';
-import { meshCertReportData, recoverSignedData, setManifestSignedData } from '../../lib/protocol/binding.js';
+import { meshCertReportData, recoverSignedData } from '../../lib/protocol/binding.js';
+import { signedSetManifestRequest } from '../../lib/protocol/signed-set.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
 import { type MeshCertResponse, writeEvidence } from '../../lib/protocol/messages.js';
 import { MeshApi, UserApi } from '../../lib/protocol/services.js';
 import { b64, WireReader } from '../../lib/protocol/wire.js';
+import type { ManifestParser } from '../core/coordinator.js';
 import { exampleManifest } from '../manifest/example.js';
 import { FileStore } from '../store/file-store.js';
 import { type RunningCoordinator, startCoordinator } from '../unit.js';
 
 /** SHA-256 hex. */
 export const sha256hex = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
+
+/** What a test may swap in the Coordinator's runtime (all optional; kept across restarts). */
+export interface HarnessOptions {
+  readonly clock?: Clock;
+  /** Wraps the Coordinator's own (simulated) evidence issuer, e.g. to count issuances. */
+  readonly wrapIssuer?: (issuer: EvidenceIssuer) => EvidenceIssuer;
+  /** The manifest parser the Coordinator calls, e.g. a counting wrapper around `parseManifest`. */
+  readonly parseManifest?: ManifestParser;
+}
 
 /** Everything a Coordinator test needs. */
 export class Harness {
@@ -30,17 +42,19 @@ export class Harness {
   readonly seedshare = generateKeyPairSync('rsa', { modulusLength: 3072 });
   readonly coordinatorDoc = new Uint8Array(Buffer.from('coordinator policy v1'));
   readonly podDoc = new Uint8Array(Buffer.from('pod web policy v1'));
+  readonly options: HarnessOptions;
   coordinator: RunningCoordinator | undefined;
 
-  private constructor(dir: string, platform: SimulatedPlatform) {
+  private constructor(dir: string, platform: SimulatedPlatform, options: HarnessOptions) {
     this.dir = dir;
     this.platform = platform;
+    this.options = options;
   }
 
   /** Makes a temp dir and a simulated platform (RSA-2048 for speed). */
-  static async create(): Promise<Harness> {
+  static async create(options: HarnessOptions = {}): Promise<Harness> {
     const dir = mkdtempSync(join(tmpdir(), 'ccmesh-coord-'));
-    return new Harness(dir, await initSimulatedPlatform(join(dir, 'platform'), { rsaBits: 2048 }));
+    return new Harness(dir, await initSimulatedPlatform(join(dir, 'platform'), { rsaBits: 2048 }), options);
   }
 
   spkiHex(k: KeyObject): string {
@@ -53,6 +67,7 @@ export class Harness {
       workloadOwnerKeys: [this.spkiHex(this.owner.publicKey)],
       seedshareOwnerKeys: [this.spkiHex(this.seedshare.publicKey)],
       simulatedArkPem: this.platform.ark.toString(),
+      simulatedSnp: { measurements: [this.platform.config.measurement] },
       policies: [
         { policyHash: sha256hex(this.coordinatorDoc), role: 'coordinator', sans: ['coordinator'], workloadSecretId: 'coordinator' },
         { policyHash: sha256hex(this.podDoc), sans, workloadSecretId: 'apps/v1/Deployment/default/web' },
@@ -65,13 +80,16 @@ export class Harness {
   /** Starts (or restarts) the Coordinator on loopback ports over the file store in dir/store. */
   async start(): Promise<RunningCoordinator> {
     const store = await FileStore.open(join(this.dir, 'store'));
+    const issuer = new SimulatedSnpIssuer(this.platform, { hostData: Buffer.from(sha256hex(this.coordinatorDoc), 'hex') });
+    const { wrapIssuer, parseManifest, clock } = this.options;
     this.coordinator = await startCoordinator(
       { host: '127.0.0.1', userPort: 0, meshPort: 0, metricsPort: 0 },
       {
         store,
-        issuer: new SimulatedSnpIssuer(this.platform, { hostData: Buffer.from(sha256hex(this.coordinatorDoc), 'hex') }),
-        clock: systemClock,
+        issuer: wrapIssuer ? wrapIssuer(issuer) : issuer,
+        clock: clock ?? systemClock,
         logger: createLogger({ component: 'coordinator', level: 'error', sink: () => undefined }),
+        ...(parseManifest ? { parseManifest } : {}),
       },
     );
     return this.coordinator;
@@ -86,8 +104,8 @@ export class Harness {
   }
 
   /** A started Coordinator with a user-API and a mesh-API client, all closed at the test's teardown. */
-  static async started(t: { teardown(fn: () => unknown): void }): Promise<{ h: Harness; user: PinnedClient; mesh: PinnedClient }> {
-    const h = await Harness.create();
+  static async started(t: { teardown(fn: () => unknown): void }, options: HarnessOptions = {}): Promise<{ h: Harness; user: PinnedClient; mesh: PinnedClient }> {
+    const h = await Harness.create(options);
     t.teardown(() => h.close());
     await h.start();
     const user = await h.user();
@@ -101,14 +119,7 @@ export class Harness {
 
   /** Owner-signed SetManifest request for an update. */
   async signedSet(user: PinnedClient, manifest: Uint8Array, policies: Uint8Array[], key: KeyObject = this.owner.privateKey): Promise<Record<string, unknown>> {
-    const nonce = new WireReader('n', await user.call('GetNonce', {})).bytes('nonce', 32, 32);
-    return {
-      manifest: b64(manifest),
-      policies: policies.map(b64),
-      nonce: b64(nonce),
-      ownerKey: this.spkiHex(key),
-      signature: b64(sign('sha256', setManifestSignedData(manifest, policies, nonce, user.spki), key)),
-    };
+    return signedSetManifestRequest(user, manifest, policies, key);
   }
 
   /** Recover request signed by `key` (default the manifest's seed-share owner). */

@@ -5,10 +5,11 @@
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
-import { X509Certificate } from 'node:crypto';
+import { toWireEvidence } from '../../attestation/issuers/wire-evidence.js';
 import { meshCertReportData } from '../../lib/protocol/binding.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
-import { type MeshCertResponse, type WireEvidence, writeEvidence } from '../../lib/protocol/messages.js';
+import { formatMeshOwnerPin } from '../../lib/protocol/mesh-owner.js';
+import { type MeshCertResponse, writeEvidence } from '../../lib/protocol/messages.js';
 import { MeshApi } from '../../lib/protocol/services.js';
 import { b64, WireReader } from '../../lib/protocol/wire.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
@@ -27,9 +28,11 @@ export type CoordinatorVerifier = (client: PinnedClient) => Promise<void>;
 
 /**
  * Connects to the mesh API at `address`, verifies the Coordinator when a verifier is given (before any evidence of
- * ours leaves the pod), attests with `issuer` and asks for a certificate.
+ * ours leaves the pod), attests with `issuer` and asks for a certificate. With `meshOwner`, the answer must name that
+ * owner (the verifier checked it in the Coordinator's evidence already; this second check holds even if the
+ * Coordinator changed hands between the two calls).
  */
-export async function obtainMeshCert(address: string, issuer: EvidenceIssuer, signal?: AbortSignal, verifyCoordinator?: CoordinatorVerifier): Promise<Obtained> {
+export async function obtainMeshCert(address: string, issuer: EvidenceIssuer, signal?: AbortSignal, verifyCoordinator?: CoordinatorVerifier, meshOwner?: Uint8Array): Promise<Obtained> {
   const client = await PinnedClient.connect(address, MeshApi);
   try {
     await verifyCoordinator?.(client);
@@ -37,23 +40,16 @@ export async function obtainMeshCert(address: string, issuer: EvidenceIssuer, si
     const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
     const nonce = new WireReader('GetNonce response', await client.call('GetNonce', {})).bytes('nonce', 32, 32);
     const ev = await issuer.issue(meshCertReportData(spki, nonce, client.spki), signal);
-    const response = await client.call<MeshCertResponse>('NewMeshCert', { evidence: writeEvidence(toWire(ev)), publicKey: b64(spki), nonce: b64(nonce) }, 30_000);
+    const response = await client.call<MeshCertResponse>('NewMeshCert', { evidence: writeEvidence(toWireEvidence(ev)), publicKey: b64(spki), nonce: b64(nonce) }, 30_000);
     if (!response.workloadSecret || !response.certChain || !response.rootCa || !response.meshCaBundle) {
       throw new CcmeshError(ErrorCode.COORDINATOR_REFUSED, 'NewMeshCert answered without certificate, CA bundle, root or workload secret');
+    }
+    if (meshOwner !== undefined && response.meshOwner !== formatMeshOwnerPin(meshOwner)) {
+      // SECURITY: nothing of this answer (leaf, CAs, workload secret) is kept or written.
+      throw new CcmeshError(ErrorCode.ATTEST_COORDINATOR_WRONG_OWNER, `the Coordinator's answer names mesh owner ${JSON.stringify(response.meshOwner ?? '')}, not the pinned ${formatMeshOwnerPin(meshOwner)}`);
     }
     return { key: privateKey, response };
   } finally {
     client.close();
   }
-}
-
-function toWire(ev: Awaited<ReturnType<EvidenceIssuer['issue']>>): WireEvidence {
-  if (ev.format === 'tdx') return { format: 'tdx', quote: ev.quote };
-  const c = ev.certificates;
-  const vek = c.vcek ?? c.vlek;
-  if (!vek || !c.ask || !c.ark) {
-    throw new CcmeshError(ErrorCode.ATTEST_ISSUER_FAILED, `the ${ev.source} issuer supplied no VCEK/ASK/ARK with the report; collateral fetching is not configured`);
-  }
-  const pem = (der: Uint8Array): string => new X509Certificate(Buffer.from(der)).toString();
-  return { format: 'snp', report: ev.report, vek, chain: new Uint8Array(Buffer.from(pem(c.ask) + pem(c.ark))) };
 }

@@ -12,7 +12,6 @@ import { Harness, sha256hex } from '../../coordinator/test/harness.js';
 import { CcmeshError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import type { SetManifestResponse } from '../../lib/protocol/messages.js';
-import { b64 } from '../../lib/protocol/wire.js';
 import { runInitializer } from '../src/unit.js';
 
 const quiet = createLogger({ component: 'initializer', level: 'error', sink: () => undefined });
@@ -31,7 +30,7 @@ void t.test('initializer end to end against a Coordinator', async (t) => {
   const doc = JSON.parse(Buffer.from(h.manifest()).toString()) as Record<string, unknown>;
   doc.configDigests = { [sha256hex(h.podDoc)]: { [cfgDir]: { 'app.yaml': createHash('sha256').update('port: 8080\n').digest('hex') } } };
   const manifest = new Uint8Array(Buffer.from(JSON.stringify(doc)));
-  const set = await user.call<SetManifestResponse>('SetManifest', { manifest: b64(manifest), policies: [b64(h.coordinatorDoc), b64(h.podDoc)] });
+  const set = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, manifest, [h.coordinatorDoc, h.podDoc]));
 
   const mesh = `127.0.0.1:${h.coordinator!.meshPort}`;
   const events: string[] = [];

@@ -2,8 +2,9 @@
  * configDigests of a generated entry: for each volume named in `ccmesh.dev/config-volumes`, the SHA-256 of every
  * file Kubernetes will project into it, at the path where the injected initializer mounts it (the same path as the
  * app's mount; `inject` guarantees one path and no subPath). Only ConfigMaps and Secrets present in the input can
- * be pinned; any other named volume is reported as a warning, with the digests left for the operator to add — the
- * initializer only checks what the manifest pins, so the warning is the operator's cue that it is unprotected.
+ * be pinned; any other named volume is reported as a warning, with the digests left for the operator to add. The
+ * injected app reads such a volume only through the initializer's verified copy, and the initializer refuses to
+ * copy (and to start the pod) without pins, so until they are added the pod does not start — closed, not open.
  */
 import { createHash } from 'node:crypto';
 import { INJECTED } from '../constants.js';
@@ -22,6 +23,9 @@ export function configSourceKey(kind: 'ConfigMap' | 'Secret', namespace: string,
 }
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Appended to every "must be added by hand" warning: what happens to the pod meanwhile. */
+const UNPINNED = ' (until then its pods do not start: the app reads only the verified copy, and the initializer copies nothing unpinned)';
 
 /** Every key of a ConfigMap / Secret with its file content, or a problem. */
 function sourceFiles(kind: 'ConfigMap' | 'Secret', src: Obj): { files: Map<string, Uint8Array> } | { problem: string } {
@@ -72,24 +76,24 @@ export function buildConfigDigests(template: Obj, volumes: readonly string[], na
     const vol = specVolumes.find((v) => v.name === name);
     const mountPath = initializerMountPath(template, name);
     if (!vol || mountPath === undefined) {
-      warnings.push(`config volume "${name}" is not mounted by the injected initializer; its digests must be added by hand`);
+      warnings.push(`config volume "${name}" is not mounted by the injected initializer; its digests must be added by hand${UNPINNED}`);
       continue;
     }
     const kind = isObj(vol.configMap) ? 'ConfigMap' : isObj(vol.secret) ? 'Secret' : undefined;
     const ref = kind === 'ConfigMap' ? objAt(vol, 'configMap') : objAt(vol, 'secret');
     const srcName = kind === 'ConfigMap' ? strAt(ref, 'name') : strAt(ref, 'secretName');
     if (!kind || !srcName) {
-      warnings.push(`config volume "${name}" is neither a ConfigMap nor a Secret volume; its digests must be added by hand`);
+      warnings.push(`config volume "${name}" is neither a ConfigMap nor a Secret volume; its digests must be added by hand${UNPINNED}`);
       continue;
     }
     const src = sources.get(configSourceKey(kind, namespace, srcName));
     if (!src) {
-      warnings.push(`config volume "${name}": ${kind} ${namespace}/${srcName} is not in the input; its digests must be added by hand`);
+      warnings.push(`config volume "${name}": ${kind} ${namespace}/${srcName} is not in the input; its digests must be added by hand${UNPINNED}`);
       continue;
     }
     const read = sourceFiles(kind, src);
     if ('problem' in read) {
-      warnings.push(`config volume "${name}": ${kind} ${namespace}/${srcName} ${read.problem}; its digests must be added by hand`);
+      warnings.push(`config volume "${name}": ${kind} ${namespace}/${srcName} ${read.problem}; its digests must be added by hand${UNPINNED}`);
       continue;
     }
     const items = listAt(ref, 'items');
@@ -107,7 +111,7 @@ export function buildConfigDigests(template: Obj, volumes: readonly string[], na
       }
     }
     if (problem) {
-      warnings.push(`config volume "${name}": ${problem}; its digests must be added by hand`);
+      warnings.push(`config volume "${name}": ${problem}; its digests must be added by hand${UNPINNED}`);
       continue;
     }
     // Sorted keys: the manifest text (and so its hash) must not depend on the input's key order.

@@ -10,6 +10,7 @@ import t from 'tap';
 import YAML from 'yaml';
 import { ISSUER_KINDS } from '../../attestation/issuers/select.js';
 import { readCaptureConfig } from '../../cli/commands/proxy-capture.js';
+import { CONFIG_VOLUME_FLAGS, readConfigVolumeFlags } from '../../cli/config-volume-flags.js';
 import { readCommandFlags } from '../../cli/flags.js';
 import { CHAIN, type FamilyPlan } from '../../iptables/plan.js';
 import { PROXY_FLAGS, readProxyConfig } from '../../proxy/src/config.js';
@@ -50,8 +51,19 @@ for (const name of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
     const initArgs = parts.init.args as string[];
     t.equal(initArgs[0], 'initializer');
     const flags = initArgs.filter((a) => a.startsWith('--'));
-    t.same(flags.filter((f) => f !== '--secret-owner' && f !== '--coordinator-policy'), ['--coordinator', '--tee']);
+    t.same(flags.filter((f) => f !== '--secret-owner' && f !== '--coordinator-policy' && f !== '--mesh-owner' && f !== '--coordinator-measurement' && f !== '--config-volume'), ['--coordinator', '--tee']);
+    // --config-volume through the initializer's real reader: each copy goes where inject mounts the copy volume, and
+    // each MOUNT is where the initializer mounts the host-synced original (the configDigests key).
+    const { tok: itok, r: ir } = readCommandFlags('initializer', initArgs.slice(1).filter((_, i, a) => a[i] === '--config-volume' || a[i - 1] === '--config-volume'), CONFIG_VOLUME_FLAGS);
+    const copies = readConfigVolumeFlags(ir, itok);
+    t.doesNotThrow(() => ir.finish(), 'no issue from the --config-volume reader');
+    const mounts = parts.init.volumeMounts as Obj[];
+    for (const c of copies) {
+      t.ok(mounts.some((m) => m.name === c.volume && m.mountPath === c.mountPath && m.readOnly === true), `${c.volume}: the original is mounted read-only at ${c.mountPath}`);
+      t.ok(mounts.some((m) => m.name === `ccmesh-config-${c.volume}` && m.mountPath === c.dest && m.readOnly === undefined), `${c.volume}: the copy volume is mounted writable at ${c.dest}`);
+    }
     if (flags.includes('--coordinator-policy')) t.match(initArgs[initArgs.indexOf('--coordinator-policy') + 1], /^[0-9a-f]{64}$/, 'a SHA-256 hex policy hash');
+    if (flags.includes('--coordinator-policy')) t.match(initArgs[initArgs.indexOf('--mesh-owner') + 1], /^[0-9a-f]{64}$/, 'with a mesh owner pin');
     if (flags.includes('--secret-owner')) t.match(initArgs[initArgs.indexOf('--secret-owner') + 1], /^\d+$/, '--secret-owner is the pod uid');
     t.ok((ISSUER_KINDS as readonly string[]).includes(initArgs[initArgs.indexOf('--tee') + 1]!), '--tee value accepted');
   });

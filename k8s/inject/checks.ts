@@ -1,15 +1,18 @@
 /**
  * What `inject` reads from the user's containers before changing anything, and the refusals that protect the
  * mesh: a user container that would bypass capture or clash with a mesh port, a config volume the initializer can't
- * hash as the app sees it, a kubelet probe on a port the sidecar captures. Every refusal names the field and the
+ * verify and copy for the app, a kubelet probe on a port the sidecar captures. Every refusal names the field and the
  * reason.
  */
+import { mountPathProblem } from '../../coordinator/manifest/file-paths.js';
+import { MANIFEST_LIMITS } from '../../coordinator/manifest/limits.js';
 import { isJsonObject as isObj } from '../../lib/config/json-reader.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { IngressEntry } from '../../lib/mesh-config/ingress.js';
 import { PATHS, PROXY_UID } from '../../lib/well-known.js';
 import { RESERVED_MESH_PORTS } from '../annotations.js';
 import { ANNOTATIONS, INJECTED } from '../constants.js';
+import { configCopyVolume, digestMountPath } from './parts.js';
 
 /** JSON-shaped Kubernetes object. */
 export type Obj = Record<string, unknown>;
@@ -132,28 +135,43 @@ function resolvePort(c: Obj, port: unknown): number | undefined {
 
 /**
  * Where each config volume is mounted: it must exist in `spec.volumes` and be mounted, without subPath, at one
- * path by every user container that mounts it (the initializer hashes what the app sees, so it mounts it there too).
+ * path by every user container that mounts it. The initializer mounts the host-synced volume at that path (its
+ * configDigests key) and copies the verified bytes into `ccmesh-config-<name>`, which the app mounts there instead;
+ * a mount already rewritten to that copy counts as a mount of the volume (so an injected pod passes through).
  * `field` is the path of the config-volumes annotation, for messages.
  */
 export function configMounts(names: readonly string[], volumes: readonly Obj[], users: readonly UserContainer[], where: string, field: string): { name: string; mountPath: string }[] {
   return names.map((name) => {
     if (!volumes.some((v) => v.name === name)) throw refuse(where, field, `volume "${name}" is not in the pod's volumes`);
+    const copy = configCopyVolume(name);
+    if (copy.length > MAX_VOLUME_NAME) {
+      throw refuse(where, field, `config volume "${name}" is too long a name for its verified copy: "${copy}" would exceed ${MAX_VOLUME_NAME} characters (volume names are DNS labels); use a volume name of at most ${MAX_VOLUME_NAME - INJECTED.configCopyPrefix.length} characters`);
+    }
     const paths = new Set<string>();
     for (const u of users) {
       mountsOf(u, where).forEach((m, i) => {
-        if (m.name !== name) return;
+        if (m.name !== name && m.name !== copy) return;
         const sub = (typeof m.subPath === 'string' && m.subPath !== '') || (typeof m.subPathExpr === 'string' && m.subPathExpr !== '');
-        if (sub) throw refuse(where, `${u.field}.volumeMounts[${i}].subPath`, `config volume "${name}" is mounted with a subPath; the initializer checks whole volumes`);
+        // SECURITY: the app reads a verified in-memory copy of the whole volume; under Kata a subPath of an emptyDir
+        // is backed by the host, not by the guest's tmpfs, so a subPath of the copy would hand the host the file again.
+        if (sub) throw refuse(where, `${u.field}.volumeMounts[${i}].${typeof m.subPath === 'string' && m.subPath !== '' ? 'subPath' : 'subPathExpr'}`, `config volume "${name}" is mounted with a subPath; the initializer verifies whole volumes and the app reads their in-memory copy, which can't be mounted by subPath safely (mount the whole volume, e.g. at a directory, and point the app at the file in it)`);
         if (typeof m.mountPath === 'string') paths.add(m.mountPath);
       });
     }
     const [only, ...rest] = [...paths];
     if (only === undefined) throw refuse(where, field, `config volume "${name}" is not mounted by any container`);
     if (rest.length > 0) throw refuse(where, field, `config volume "${name}" is mounted at different paths (${[...paths].join(', ')}); the initializer needs one`);
-    if (only === PATHS.root || only.startsWith(`${PATHS.root}/`)) throw refuse(where, field, `config volume "${name}" is mounted inside ${PATHS.root}`);
+    for (const root of [PATHS.root, PATHS.configCopyRoot]) {
+      if (only === root || only.startsWith(`${root}/`)) throw refuse(where, field, `config volume "${name}" is mounted inside ${root}`);
+    }
+    const problem = mountPathProblem(digestMountPath(only), MANIFEST_LIMITS.pathChars);
+    if (problem !== undefined) throw refuse(where, field, `config volume "${name}" is mounted at ${JSON.stringify(only)}, which can't be pinned in configDigests: expected ${problem}`);
     return { name, mountPath: only };
   });
 }
+
+/** Longest Kubernetes volume name (an RFC 1123 DNS label). */
+const MAX_VOLUME_NAME = 63;
 
 /**
  * Checks that a user container can get the `ccmesh` volume at PATHS.root: returns true if it already mounts it

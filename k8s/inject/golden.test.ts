@@ -30,7 +30,7 @@ const PLACEHOLDER = '<VERSION>';
 /** Options per input file (default: none). */
 const OPTIONS: Readonly<Record<string, Partial<InjectOptions>>> = {
   'job.yaml': { tee: 'sev-guest' },
-  'cronjob.yaml': { tee: 'configfs-tsm', coordinator: 'coordinator.ccmesh-system.svc:7777', image: 'registry.example/ccmesh:dev', coordinatorPolicy: 'c0'.repeat(32) },
+  'cronjob.yaml': { tee: 'configfs-tsm', coordinator: 'coordinator.ccmesh-system.svc:7777', image: 'registry.example/ccmesh:dev', coordinatorPolicy: 'c0'.repeat(32), meshOwner: '0e'.repeat(32), coordinatorMeasurements: ['5e'.repeat(48)] },
 };
 
 /** Inputs that must come back exactly as given (bytes included). */

@@ -184,10 +184,18 @@ void t.test('a pod from an injected template, with the ServiceAccount token moun
   t.throws(() => inject(other), { code: 'CCMESH_ERR_K8S_INJECT_REFUSED' }, 'any other extra mount on our container is still someone else\'s container');
 });
 
-void t.test('coordinatorPolicy pins --coordinator-policy in the initializer; a malformed one is refused', async (t) => {
-  const out = inject(pod(), { coordinatorPolicy: 'ab'.repeat(32) });
+void t.test('coordinatorPolicy and meshOwner pin --coordinator-policy and --mesh-owner in the initializer; malformed or lone ones are refused', async (t) => {
+  const pins = { coordinatorPolicy: 'ab'.repeat(32), meshOwner: 'cd'.repeat(32), coordinatorMeasurements: ['ef'.repeat(48)] };
+  const out = inject(pod(), pins);
   const args = initContainers(out)[0]!.args as string[];
   t.same(args.slice(args.indexOf('--coordinator-policy'), args.indexOf('--coordinator-policy') + 2), ['--coordinator-policy', 'ab'.repeat(32)]);
-  t.ok(isDeepStrictEqual(inject(out, { coordinatorPolicy: 'ab'.repeat(32) }), out), 'idempotent with the same option');
-  t.throws(() => inject(pod(), { coordinatorPolicy: 'AB' }), { code: 'CCMESH_ERR_CLI_USAGE' }, 'not 64 lowercase hex digits');
+  t.same(args.slice(args.indexOf('--mesh-owner'), args.indexOf('--mesh-owner') + 2), ['--mesh-owner', 'cd'.repeat(32)], 'the mesh owner is pinned in the args');
+  t.ok(isDeepStrictEqual(inject(out, pins), out), 'idempotent with the same options');
+  t.throws(() => inject(pod(), { ...pins, coordinatorPolicy: 'AB' }), { code: 'CCMESH_ERR_CLI_USAGE' }, 'policy not 64 lowercase hex digits');
+  t.throws(() => inject(pod(), { ...pins, meshOwner: 'xyz' }), { code: 'CCMESH_ERR_CLI_USAGE' }, 'owner not 64 lowercase hex digits');
+  t.same(args.slice(args.indexOf('--coordinator-measurement'), args.indexOf('--coordinator-measurement') + 2), ['--coordinator-measurement', 'ef'.repeat(48)], 'and the Coordinator\'s launch measurement');
+  t.throws(() => inject(pod(), { ...pins, meshOwner: undefined }), /both the Coordinator policy and the mesh owner pin, or neither/, 'a policy without an owner pin is refused');
+  t.throws(() => inject(pod(), { meshOwner: 'cd'.repeat(32) }), /both the Coordinator policy and the mesh owner pin/, 'and an owner pin without a policy');
+  t.throws(() => inject(pod(), { ...pins, coordinatorMeasurements: [] }), /at least one Coordinator launch measurement/, 'a policy without a measurement is refused');
+  t.throws(() => inject(pod(), { ...pins, coordinatorMeasurements: ['EF'] }), /96 lowercase hex digits/, 'a malformed measurement is refused');
 });

@@ -9,6 +9,9 @@
  *   volume, a read-only `/ccmesh` mount in every user container and init container, and the
  *   `ccmesh.dev/injected: <version>` annotation. Added keys go at the end of their object; existing keys keep their
  *   place and value.
+ * - Each volume of `ccmesh.dev/config-volumes` gets an in-memory copy volume `ccmesh-config-<name>`; the app's
+ *   mounts of the volume are switched to the copy (read-only), and only the initializer still mounts the host-synced
+ *   original, verifies it against the manifest's configDigests and writes the verified bytes into the copy.
  * - A resource carrying the injected marker whose ccmesh containers no longer match its annotations or options
  *   (annotations edited, new version) is re-injected: the old ccmesh containers are replaced. Without the marker, a
  *   container named like ours that differs from what we'd inject is refused — it isn't ours.
@@ -22,7 +25,7 @@ import { PORTS } from '../../lib/well-known.js';
 import { isOptedOut, readPodAnnotations, templateAnnotations } from '../annotations.js';
 import { ANNOTATIONS, IMAGE_REPOSITORY, INJECTED } from '../constants.js';
 import { checkProbes, checkUserContainer, configMounts, hasAppMount, isObj, mountsOf, refuse, type UserContainer } from './checks.js';
-import { buildAppMount, buildInitializer, buildProxy, buildVolume, TEE_ARG, type PartsInput } from './parts.js';
+import { buildAppMount, buildConfigCopyVolume, buildInitializer, buildProxy, buildVolume, configCopyVolume, TEE_ARG, type PartsInput } from './parts.js';
 
 /** JSON-shaped resource as parsed from YAML. */
 export type KubeObject = Record<string, unknown>;
@@ -37,6 +40,17 @@ export interface InjectOptions {
   readonly tee: 'auto' | 'configfs-tsm' | 'sev-guest' | 'tdx-guest';
   /** SHA-256 hex of the Coordinator's policy: pinned as `--coordinator-policy`, so pods verify the Coordinator. */
   readonly coordinatorPolicy?: string;
+  /**
+   * The mesh owner pin (64 hex digits, the workspace's `mesh-owner`): pinned as `--mesh-owner`, so pods refuse a
+   * genuine Coordinator that serves another owner. Required with `coordinatorPolicy`.
+   */
+  readonly meshOwner?: string;
+  /**
+   * The Coordinator's launch measurements (SEV-SNP MEASUREMENT / TDX MRTD, 96 lowercase hex digits each): pinned as
+   * `--coordinator-measurement`, so a genuine guest of another image carrying the Coordinator's policy hash is
+   * refused. At least one with `coordinatorPolicy`.
+   */
+  readonly coordinatorMeasurements?: readonly string[];
 }
 
 /** Defaults of {@link InjectOptions}. */
@@ -92,6 +106,20 @@ function checkOptions(opts: InjectOptions): void {
   if (typeof opts.coordinator !== 'string' || !parseHostPort(opts.coordinator)) throw bad('coordinator', opts.coordinator, 'HOST:PORT or [IPv6]:PORT');
   if (!Object.hasOwn(TEE_ARG, opts.tee)) throw bad('tee', opts.tee, `one of ${Object.keys(TEE_ARG).join(', ')}`);
   if (opts.coordinatorPolicy !== undefined && !/^[0-9a-f]{64}$/.test(opts.coordinatorPolicy)) throw bad('coordinatorPolicy', opts.coordinatorPolicy, '64 lowercase hex digits (SHA-256)');
+  if (opts.meshOwner !== undefined && !/^[0-9a-f]{64}$/.test(opts.meshOwner)) throw bad('meshOwner', opts.meshOwner, '64 lowercase hex digits (the mesh owner pin)');
+  // SECURITY: a pod that verifies the Coordinator must also pin whose mesh it serves (the initializer refuses
+  // --coordinator-policy without --mesh-owner); the reverse needs the verified evidence the owner is bound into.
+  if ((opts.coordinatorPolicy === undefined) !== (opts.meshOwner === undefined)) {
+    throw bad(opts.meshOwner === undefined ? 'meshOwner' : 'coordinatorPolicy', opts.meshOwner === undefined ? undefined : opts.coordinatorPolicy, 'both the Coordinator policy and the mesh owner pin, or neither');
+  }
+  const measurements = opts.coordinatorMeasurements ?? [];
+  if (!Array.isArray(measurements) || measurements.some((m) => typeof m !== 'string' || !/^[0-9a-f]{96}$/.test(m))) {
+    throw bad('coordinatorMeasurements', opts.coordinatorMeasurements, 'a list of launch measurements, 96 lowercase hex digits each');
+  }
+  // SECURITY: the initializer refuses --coordinator-policy without a measurement (HOST_DATA alone proves nothing).
+  if ((opts.coordinatorPolicy === undefined) !== (measurements.length === 0)) {
+    throw bad('coordinatorMeasurements', opts.coordinatorMeasurements, 'at least one Coordinator launch measurement together with the Coordinator policy, and none without it');
+  }
 }
 
 /** Reads `obj[key]` as a list of objects; absent/null = empty; anything else is refused. */
@@ -152,6 +180,8 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
     image: options.image,
     coordinator: options.coordinator,
     ...(options.coordinatorPolicy !== undefined ? { coordinatorPolicy: options.coordinatorPolicy } : {}),
+    ...(options.meshOwner !== undefined ? { meshOwner: options.meshOwner } : {}),
+    ...(options.coordinatorMeasurements !== undefined ? { coordinatorMeasurements: options.coordinatorMeasurements } : {}),
     tee: options.tee,
     ingress: ann.ingress,
     // Every entry's server identity written out (the remote's DNS name unless the annotation gives one), so the
@@ -168,8 +198,8 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
   // injection made them; otherwise they are someone else's containers under our names.
   const inPlace = sameContainer(initContainers[0], wantInit) && sameContainer(initContainers[1], wantProxy)
     && initContainers.slice(2).every((c) => !OUR_CONTAINERS.has(c.name as string));
+  const marked = typeof templateAnnotations(template)[ANNOTATIONS.injected] === 'string';
   if (!inPlace) {
-    const marked = typeof templateAnnotations(template)[ANNOTATIONS.injected] === 'string';
     initContainers.forEach((c, i) => {
       if (marked || !OUR_CONTAINERS.has(c.name as string)) return;
       const want = c.name === INJECTED.initializer ? wantInit : wantProxy;
@@ -187,7 +217,37 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
     throw refuse(where, at(`spec.volumes[${volIndex}]`), `a volume named "${INJECTED.volume}" exists with another definition than ccmesh's (an emptyDir with medium Memory)`);
   }
 
+  // The verified copies of the config volumes: an existing volume by that name must be exactly ours.
+  const wantCopies = parts.configMounts.map((m) => buildConfigCopyVolume(m.name));
+  const missingCopies = wantCopies.filter((want) => {
+    const i = volumes.findIndex((v) => v.name === want.name);
+    if (i >= 0 && !isDeepStrictEqual(volumes[i], want)) {
+      throw refuse(where, at(`spec.volumes[${i}]`), `a volume named "${String(want.name)}" exists with another definition than the verified config copy ccmesh makes (an emptyDir with medium Memory)`);
+    }
+    return i < 0;
+  });
+  // A copy an earlier injection made for a volume that is no longer pinned (the annotation was edited): the initializer
+  // no longer fills it, so the app goes back to the volume itself and the copy volume is dropped.
+  const unpinnedCopies = new Map<string, string>();
+  if (marked) {
+    for (const v of volumes) {
+      const original = typeof v.name === 'string' && v.name.startsWith(INJECTED.configCopyPrefix) ? v.name.slice(INJECTED.configCopyPrefix.length) : undefined;
+      if (original === undefined || parts.configMounts.some((m) => m.name === original) || !volumes.some((o) => o.name === original)) continue;
+      if (isDeepStrictEqual(v, buildConfigCopyVolume(original))) unpinnedCopies.set(v.name as string, original);
+    }
+  }
+
   users.forEach((u, i) => {
+    // SECURITY: the app reads the verified in-memory copy, never the host-synced volume (which the host can change
+    // after the initializer checked it): each mount of a config volume is switched to its copy, read-only.
+    for (const m of mountsOf(u, where)) {
+      const back = typeof m.name === 'string' ? unpinnedCopies.get(m.name) : undefined;
+      if (back !== undefined) m.name = back;
+      const pinned = parts.configMounts.find((c) => m.name === c.name || m.name === configCopyVolume(c.name));
+      if (pinned === undefined) continue;
+      m.name = configCopyVolume(pinned.name);
+      m.readOnly = true;
+    }
     if (!needsMount[i]) return;
     const mounts = mountsOf(u, where);
     if (Array.isArray(u.c.volumeMounts)) mounts.push(buildAppMount());
@@ -197,9 +257,11 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
     const userInit = initContainers.filter((c) => !OUR_CONTAINERS.has(c.name as string));
     spec.initContainers = [wantInit, wantProxy, ...userInit];
   }
-  if (volIndex < 0) {
-    if (Array.isArray(spec.volumes)) (spec.volumes as unknown[]).push(wantVolume);
-    else spec.volumes = [wantVolume];
+  if (unpinnedCopies.size > 0) spec.volumes = volumes.filter((v) => !unpinnedCopies.has(v.name as string));
+  const addVolumes = [...(volIndex < 0 ? [wantVolume] : []), ...missingCopies];
+  if (addVolumes.length > 0) {
+    if (Array.isArray(spec.volumes)) (spec.volumes as unknown[]).push(...addVolumes);
+    else spec.volumes = addVolumes;
   }
   if (!isObj(template.metadata)) template.metadata = {};
   const meta = template.metadata as KubeObject;

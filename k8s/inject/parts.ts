@@ -39,15 +39,39 @@ export interface PartsInput {
   readonly coordinator: string;
   /** Pinned Coordinator policy hash (`--coordinator-policy`), when the pods should verify the Coordinator. */
   readonly coordinatorPolicy?: string;
+  /** Pinned mesh owner (`--mesh-owner`), with `coordinatorPolicy`: pods refuse a Coordinator serving another owner. */
+  readonly meshOwner?: string;
+  /** The Coordinator's launch measurements (`--coordinator-measurement`, each 96 hex digits), with `coordinatorPolicy`. */
+  readonly coordinatorMeasurements?: readonly string[];
   readonly tee: keyof typeof TEE_ARG;
   readonly ingress: string;
   /** The egress spec with every entry's identity as its 4th field (see renderEgressSpec). */
   readonly egress: string;
   readonly adminPort: number;
-  /** Config volumes the initializer hashes: volume name and the path every app container mounts it at. */
+  /** Config volumes the initializer verifies and copies: volume name and the path every app container mounts it at. */
   readonly configMounts: readonly { readonly name: string; readonly mountPath: string }[];
   /** The pod's `securityContext.runAsUser`: the app's uid, which gets the workload secret. */
   readonly secretOwner?: number;
+}
+
+/** Name of the in-memory volume holding the verified copy of config volume `name`. */
+export function configCopyVolume(name: string): string {
+  return `${INJECTED.configCopyPrefix}${name}`;
+}
+
+/** A mount path as the manifest's configDigests key it (no trailing slash), which `--config-volume` names. */
+export function digestMountPath(mountPath: string): string {
+  return mountPath.replace(/\/+$/, '');
+}
+
+/**
+ * The verified copy of config volume `name`: memory-backed like `ccmesh` (in a Kata guest its tmpfs lives in guest
+ * memory, out of the host's reach). The initializer writes it; the app mounts it, read-only, instead of the
+ * host-synced volume. Its own volume rather than a subPath of `ccmesh`: under Kata a subPath of an emptyDir is
+ * exported from the host, not taken from the guest's tmpfs.
+ */
+export function buildConfigCopyVolume(name: string): Obj {
+  return { name: configCopyVolume(name), emptyDir: { medium: 'Memory' } };
 }
 
 /** The `ccmesh` volume: memory-backed, so keys and the workload secret never reach the host's disk. */
@@ -62,8 +86,8 @@ export function buildAppMount(): Obj {
 
 /**
  * The initializer: runs as root to install the inbound guard (NET_ADMIN + NET_RAW, and CHOWN to hand the files to
- * their readers; every other capability dropped), then attests and writes the pod's credentials into the `ccmesh`
- * volume.
+ * their readers; every other capability dropped), then attests, copies the verified config volumes into their
+ * in-memory volumes and writes the pod's credentials into the `ccmesh` volume.
  */
 export function buildInitializer(p: PartsInput): Obj {
   return {
@@ -71,7 +95,8 @@ export function buildInitializer(p: PartsInput): Obj {
     image: p.image,
     imagePullPolicy: 'IfNotPresent',
     args: ['initializer', '--coordinator', p.coordinator, '--tee', TEE_ARG[p.tee],
-      ...(p.coordinatorPolicy !== undefined ? ['--coordinator-policy', p.coordinatorPolicy] : []), ...(p.secretOwner !== undefined ? ['--secret-owner', String(p.secretOwner)] : [])],
+      ...(p.coordinatorPolicy !== undefined ? ['--coordinator-policy', p.coordinatorPolicy] : []), ...(p.meshOwner !== undefined ? ['--mesh-owner', p.meshOwner] : []), ...(p.coordinatorMeasurements ?? []).flatMap((m) => ['--coordinator-measurement', m]), ...(p.secretOwner !== undefined ? ['--secret-owner', String(p.secretOwner)] : []),
+      ...p.configMounts.flatMap((m) => ['--config-volume', `${m.name}=${digestMountPath(m.mountPath)}`])],
     resources: { requests: { ...INJECTED_REQUESTS.initializer } },
     securityContext: {
       runAsUser: 0,
@@ -81,9 +106,14 @@ export function buildInitializer(p: PartsInput): Obj {
       // CHOWN: the TLS files go to the sidecar's uid (it renews into that directory), the secret to the app's.
       capabilities: { add: [...NET_CAPS, 'CHOWN'], drop: ['ALL'] },
     },
+    // Each config volume twice: the host-synced original (read-only, at the path its digests are keyed by) and the
+    // in-memory volume the verified bytes are copied into, which the app mounts at that path instead.
     volumeMounts: [
       { name: INJECTED.volume, mountPath: PATHS.root },
-      ...p.configMounts.map((m) => ({ name: m.name, mountPath: m.mountPath, readOnly: true })),
+      ...p.configMounts.flatMap((m) => [
+        { name: m.name, mountPath: m.mountPath, readOnly: true },
+        { name: configCopyVolume(m.name), mountPath: `${PATHS.configCopyRoot}/${m.name}` },
+      ]),
     ],
     terminationMessagePath: '/dev/termination-log',
     terminationMessagePolicy: 'FallbackToLogsOnError',

@@ -130,7 +130,58 @@ const CASES: readonly Case[] = [
       (ctr(o, 1).volumeMounts as Obj[])[0]!.subPath = 'app.conf';
       ann(o)['ccmesh.dev/config-volumes'] = 'conf';
     },
+    says: ['spec.template.spec.containers[1].volumeMounts[0].subPath', '"conf"', 'in-memory copy'],
+  },
+  {
+    name: 'a config volume mounted with subPathExpr',
+    edit: (o) => {
+      (ctr(o, 0).volumeMounts as Obj[])[0]!.subPathExpr = '$(POD_NAME)';
+      ann(o)['ccmesh.dev/config-volumes'] = 'conf';
+    },
+    says: ['spec.template.spec.containers[0].volumeMounts[0].subPathExpr', '"conf"'],
+  },
+  {
+    name: 'the verified copy mounted with a subPath (a subPath of an emptyDir is host-backed under Kata)',
+    edit: (o) => {
+      ann(o)['ccmesh.dev/config-volumes'] = 'conf';
+      (pod(o).volumes as Obj[]).push({ name: 'ccmesh-config-conf', emptyDir: { medium: 'Memory' } });
+      (ctr(o, 1).volumeMounts as Obj[])[0] = { name: 'ccmesh-config-conf', mountPath: '/etc/web', readOnly: true, subPath: 'app.conf' };
+    },
     says: ['spec.template.spec.containers[1].volumeMounts[0].subPath', '"conf"'],
+  },
+  {
+    name: 'a volume named like the verified copy with another definition',
+    edit: (o) => {
+      (pod(o).volumes as Obj[]).push({ name: 'ccmesh-config-conf', hostPath: { path: '/etc/web' } });
+      ann(o)['ccmesh.dev/config-volumes'] = 'conf';
+    },
+    says: ['spec.template.spec.volumes[1]', '"ccmesh-config-conf"', 'verified config copy'],
+  },
+  {
+    name: 'a config volume whose copy volume name would not be a DNS label',
+    edit: (o) => {
+      const long = `c${'o'.repeat(49)}`;
+      (pod(o).volumes as Obj[])[0]!.name = long;
+      for (const i of [0, 1]) (ctr(o, i).volumeMounts as Obj[])[0]!.name = long;
+      ann(o)['ccmesh.dev/config-volumes'] = long;
+    },
+    says: ['ccmesh.dev/config-volumes', 'too long', 'at most 49 characters'],
+  },
+  {
+    name: 'a config volume mounted inside the copy root',
+    edit: (o) => {
+      for (const i of [0, 1]) (ctr(o, i).volumeMounts as Obj[])[0]!.mountPath = '/ccmesh-config/conf';
+      ann(o)['ccmesh.dev/config-volumes'] = 'conf';
+    },
+    says: ['ccmesh.dev/config-volumes', '"conf"', 'inside /ccmesh-config'],
+  },
+  {
+    name: 'a config volume at a path configDigests cannot key',
+    edit: (o) => {
+      for (const i of [0, 1]) (ctr(o, i).volumeMounts as Obj[])[0]!.mountPath = '/etc/../web';
+      ann(o)['ccmesh.dev/config-volumes'] = 'conf';
+    },
+    says: ['ccmesh.dev/config-volumes', '"/etc/../web"', "can't be pinned"],
   },
   {
     name: 'a probe on a port the ingress requires mTLS on',

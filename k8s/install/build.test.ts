@@ -180,6 +180,27 @@ void t.test('values reach the objects: limits, storage, runtime class, node sele
   t.same(at(dep, 'spec', 'template', 'spec', 'nodeSelector'), { pool: 'sys' });
 });
 
+void t.test('injector pins: --coordinator-policy, --mesh-owner and --coordinator-measurement after --coordinator, only when set', async (t) => {
+  const argsOf = (objs: readonly Obj[]): string[] => at(find(objs, 'Deployment', 'ccmesh-injector'), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
+  const plain = argsOf(build());
+  t.notOk(plain.some((a) => /^--(coordinator-policy|mesh-owner|coordinator-measurement)$/.test(a)), 'not pinned by default');
+  const policy = '6a'.repeat(32);
+  const owner = '2b'.repeat(32);
+  const [m1, m2] = ['1a'.repeat(48), '2c'.repeat(48)];
+  const args = argsOf(build(values(`injector:\n  coordinatorPolicy: ${policy}\n  meshOwner: ${owner}\n  coordinatorMeasurements: [${m1}, ${m2}]\n`), 'mesh-ops'));
+  const i = args.indexOf('--coordinator');
+  t.same(args.slice(i, i + 10), ['--coordinator', 'coordinator-ready.mesh-ops.svc:7777', '--coordinator-policy', policy, '--mesh-owner', owner, '--coordinator-measurement', m1, '--coordinator-measurement', m2]);
+  t.same([...args.slice(0, i + 2), ...args.slice(i + 10)], argsOf(build(DEFAULT_VALUES, 'mesh-ops')), 'nothing else changes');
+  // A pin of digits only would be a YAML number if printed bare; it must come back as the same string.
+  const digits = '1'.repeat(64);
+  const text = renderInstall(build(values(`injector:\n  coordinatorPolicy: "${digits}"\n  meshOwner: "${'0'.repeat(63)}1"\n  coordinatorMeasurements: ["${'9'.repeat(96)}"]\n`)));
+  const dep = text.split(/^---\n/m).filter(Boolean).map((d) => parse(d) as Obj).find((o) => o.kind === 'Deployment');
+  const printed = at(dep, 'spec', 'template', 'spec', 'containers', 0, 'args') as unknown[];
+  t.equal(printed[printed.indexOf('--coordinator-policy') + 1], digits, 'the policy stays a string');
+  t.equal(printed[printed.indexOf('--mesh-owner') + 1], `${'0'.repeat(63)}1`, 'the owner stays a string');
+  t.equal(printed[printed.indexOf('--coordinator-measurement') + 1], '9'.repeat(96), 'the measurement stays a string');
+});
+
 void t.test('metrics: prometheus.io annotations and ServiceMonitors only when enabled', async (t) => {
   const plain = build();
   t.notOk(plain.some((o) => o.kind === 'ServiceMonitor'));
@@ -243,6 +264,7 @@ void t.test('property: any accepted values build an install whose objects all va
   const name = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/);
   const labelMap = fc.dictionary(fc.stringMatching(/^[a-z]([a-z0-9.-]{0,8}[a-z0-9])?(\/[a-z]{1,5})?$/), fc.stringMatching(/^[A-Za-z0-9]{0,8}$/), { maxKeys: 3 });
   const quantity = fc.constantFrom('1', '100m', '0.5', '2Gi', '512Mi', '3');
+  const pin = fc.stringMatching(/^[0-9a-f]{64}$/);
   const limit = fc.constantFrom('', '1', '250m', '1Gi');
   const resources = fc.record({ requests: fc.record({ cpu: quantity, memory: quantity }, { requiredKeys: [] }), limits: fc.record({ cpu: limit, memory: limit }, { requiredKeys: [] }) }, { requiredKeys: [] });
   const doc = fc.record({
@@ -258,11 +280,15 @@ void t.test('property: any accepted values build an install whose objects all va
     injector: fc.record({
       failurePolicy: fc.constantFrom('Fail', 'Ignore'), timeoutSeconds: fc.integer({ min: 1, max: 30 }), reinvocationPolicy: fc.constantFrom('Never', 'IfNeeded'),
       tee: fc.constantFrom('auto', 'configfs-tsm', 'sev-guest', 'tdx-guest'), resources, nodeSelector: labelMap,
+      coordinatorPolicy: fc.oneof(fc.constant(''), pin), meshOwner: fc.oneof(fc.constant(''), pin),
+      coordinatorMeasurements: fc.array(fc.stringMatching(/^[0-9a-f]{96}$/), { maxLength: 2 }),
     }, { requiredKeys: [] }),
     metrics: fc.record({ podAnnotations: fc.boolean(), serviceMonitor: fc.record({ enabled: fc.boolean(), interval: fc.constantFrom('10s', '1m', '500ms'), labels: labelMap }, { requiredKeys: [] }) }, { requiredKeys: [] }),
   }, { requiredKeys: [] });
   fc.assert(fc.property(doc, name, (d, ns) => {
-    const refused = (d.coordinator?.replicas ?? 1) > 1 || d.coordinator?.store?.type === 'etcd';
+    const pinsSet = [(d.injector?.coordinatorPolicy ?? '') !== '', (d.injector?.meshOwner ?? '') !== '', (d.injector?.coordinatorMeasurements ?? []).length > 0];
+    const partialPins = new Set(pinsSet).size > 1;
+    const refused = (d.coordinator?.replicas ?? 1) > 1 || d.coordinator?.store?.type === 'etcd' || partialPins;
     let v: InstallValues;
     try {
       v = parseInstallValues(d, 'prop');
@@ -270,11 +296,17 @@ void t.test('property: any accepted values build an install whose objects all va
       if (!refused) throw err;
       return;
     }
-    if (refused) throw new Error('etcd / replicas > 1 accepted');
+    if (refused) throw new Error('etcd / replicas > 1 / partial pins accepted');
     // buildInstall validates every object; it must not throw for accepted values.
     const objs = buildInstall({ values: v, namespace: ns, version: '1.0.0' });
     const expected = 11 + (v.coordinator.podDisruptionBudget.enabled ? 1 : 0) + (v.metrics.serviceMonitor.enabled ? 2 : 0);
     if (objs.length !== expected) throw new Error(`${objs.length} objects, expected ${expected}`);
+    const args = at(objs.find((o) => o.kind === 'Deployment'), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
+    const pinned = v.injector.coordinatorPolicy !== '';
+    const measurementArgs = args.filter((a) => a === '--coordinator-measurement').length;
+    if (args.includes('--coordinator-policy') !== pinned || args.includes('--mesh-owner') !== pinned || measurementArgs !== v.injector.coordinatorMeasurements.length) {
+      throw new Error(`pins in the args: ${args.join(' ')}`);
+    }
   }), { numRuns: 200 });
   t.pass('200 random value sets');
 });

@@ -2,7 +2,8 @@
  * Static tests of charts/ccmesh (no `helm` binary here): values.yaml equals the TypeScript defaults, the schema
  * describes the same keys, every `.Values` reference exists and every value is used, the `ccmesh.const.*` helpers
  * equal the shared constants, the YAML outside actions parses and its literal fields equal `install --print` at the
- * same place, the chart fails like the CLI on etcd / replicas > 1, Chart.yaml carries the package version, and the
+ * same place, the chart fails like the CLI on etcd / replicas > 1 / a partial set of Coordinator pins, the injector's pin
+ * args are rendered only when pinned, NOTES warn like the CLI when they are not, Chart.yaml carries the package version, and the
  * README lists every value.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -16,13 +17,14 @@ import { ANNOTATIONS, INJECTION_NAMESPACE_LABEL, INSTALL_NAMES } from '../consta
 import { buildInstall } from './build.js';
 import { findIncludes, findValuesRefs, inlineIncludes, plainHelpers, readDefines, stripActions } from './helm-static.js';
 import { NONROOT_ID, TMP_DIR, WEBHOOK_SERVICE_PORT } from './pod-parts.js';
-import { DEFAULT_VALUES, ETCD_NOT_BUILT, parseInstallValues, REPLICAS_NOT_BUILT, VALUES_SPEC, type ValueSpec } from './values.js';
+import { DEFAULT_VALUES, ETCD_NOT_BUILT, parseInstallValues, PINS_PARTIAL, REPLICAS_NOT_BUILT, UNPINNED_WARNING, VALUES_SPEC, type ValueSpec } from './values.js';
 
 const CHART = join(repoRoot, 'charts', 'ccmesh');
 const read = (rel: string): string => readFileSync(join(CHART, rel), 'utf8');
 const templateFiles = readdirSync(join(CHART, 'templates')).filter((f) => f.endsWith('.yaml')).sort();
 const helpers = read('templates/_helpers.tpl');
-const allTemplates = [helpers, ...templateFiles.map((f) => read(`templates/${f}`))].join('\n');
+const notes = read('templates/NOTES.txt');
+const allTemplates = [helpers, ...templateFiles.map((f) => read(`templates/${f}`)), notes].join('\n');
 const schema = JSON.parse(read('values.schema.json')) as JsonSchema;
 const valuesYaml = parse(read('values.yaml')) as unknown;
 
@@ -171,18 +173,23 @@ void t.test('ccmesh.const.* helpers equal the shared constants; templates hold n
   for (const name of findIncludes(allTemplates)) t.ok(defs.has(name), `include "${name}" is defined`);
 });
 
-void t.test('the chart fails on etcd and replicas > 1 with the CLI\'s sentences', async (t) => {
+void t.test('the chart fails on etcd, replicas > 1 and partial Coordinator pins with the CLI\'s sentences', async (t) => {
   const validate = readDefines(helpers).get('ccmesh.validate') ?? '';
   t.match(validate, /if ne \.Values\.coordinator\.store\.type "file"/);
   t.match(validate, /if gt \(int \.Values\.coordinator\.replicas\) 1/);
   // JSON string escaping is Go's for these sentences (only `"` needs escaping).
   t.ok(validate.includes(`fail ${JSON.stringify(ETCD_NOT_BUILT)}`), 'etcd message');
   t.ok(validate.includes(`fail ${JSON.stringify(REPLICAS_NOT_BUILT)}`), 'replicas message');
+  t.match(validate, /\$pinsUnset := list \(empty \.Values\.injector\.coordinatorPolicy\) \(empty \.Values\.injector\.meshOwner\) \(empty \.Values\.injector\.coordinatorMeasurements\) -\}\}\n\{\{- if gt \(len \(uniq \$pinsUnset\)\) 1 -\}\}/, 'some pins set and others empty');
+  t.ok(validate.includes(`fail ${JSON.stringify(PINS_PARTIAL)}`), 'partial pins message');
   t.match(read('templates/coordinator.yaml'), /^\{\{- include "ccmesh\.validate" \. \}\}/, 'checked before anything renders');
 });
 
 void t.test('YAML outside actions parses, and its literal fields equal install --print at the same place', async (t) => {
-  const printed = buildInstall({ values: parseInstallValues(parse('metrics: {podAnnotations: true, serviceMonitor: {enabled: true}}'), 't'), namespace: 'ccmesh-system', version: VERSION });
+  // Every conditional on: the stripped templates keep the text of every branch.
+  // One measurement: the stripped `range` body holds one `--coordinator-measurement`.
+  const pins = `injector: {coordinatorPolicy: ${'6a'.repeat(32)}, meshOwner: ${'2b'.repeat(32)}, coordinatorMeasurements: [${'1c'.repeat(48)}]}`;
+  const printed = buildInstall({ values: parseInstallValues(parse(`metrics: {podAnnotations: true, serviceMonitor: {enabled: true}}\n${pins}`), 't'), namespace: 'ccmesh-system', version: VERSION });
   const plain = plainHelpers(readDefines(helpers));
   t.ok(plain.has('ccmesh.podSecurityContext') && plain.has('ccmesh.containerSecurityContext'), 'security contexts are inlined and compared too');
   const covered = new Set<string>();
@@ -216,6 +223,42 @@ void t.test('YAML outside actions parses, and its literal fields equal install -
   t.ok(compared > 150, `compared ${compared} literal fields`);
   const expected = printed.filter((p) => p.kind !== 'Namespace' && !(p.kind === 'ServiceMonitor' && atPath(p, ['metadata', 'name']) !== INSTALL_NAMES.coordinator));
   for (const p of expected) t.ok(covered.has(`${String(p.kind)}/${String(atPath(p, ['metadata', 'name']))}`), `chart renders ${String(p.kind)}/${String(atPath(p, ['metadata', 'name']))}`);
+});
+
+void t.test('the injector gets the pin args only when pinned, quoted, right after --coordinator', async (t) => {
+  const injector = read('templates/injector.yaml');
+  const block = [
+    '            - {{ include "ccmesh.coordinatorMeshAddress" . }}',
+    /^ {12}\{\{- \/\*.*\*\/\}\}$/,
+    '            {{- if .Values.injector.coordinatorPolicy }}',
+    '            - --coordinator-policy',
+    '            - {{ .Values.injector.coordinatorPolicy | quote }}',
+    '            - --mesh-owner',
+    '            - {{ .Values.injector.meshOwner | quote }}',
+    '            {{- range .Values.injector.coordinatorMeasurements }}',
+    '            - --coordinator-measurement',
+    '            - {{ . | quote }}',
+    '            {{- end }}',
+    '            {{- end }}',
+    '            - --tee',
+  ];
+  const lines = injector.split('\n');
+  const start = lines.indexOf(block[0] as string);
+  t.ok(start > 0, 'the --coordinator value line');
+  block.forEach((want, i) => {
+    if (typeof want === 'string') t.equal(lines[start + i], want, `line ${i}`);
+    else t.match(lines[start + i], want, `line ${i}`);
+  });
+  t.equal(injector.match(/--coordinator-policy|--mesh-owner|--coordinator-measurement/g)?.length, 3, 'nowhere else');
+});
+
+void t.test('NOTES warn like install --print when pods are not pinned', async (t) => {
+  const m = /\{\{- if \.Values\.injector\.coordinatorPolicy \}\}([\s\S]*?)\{\{- else \}\}([\s\S]*?)\{\{- end \}\}\s*$/.exec(notes);
+  t.ok(m, 'an if/else on injector.coordinatorPolicy ends the notes');
+  t.match(m?.[1] ?? '', /verify the Coordinator's policy \{\{ \.Values\.injector\.coordinatorPolicy \}\},\s+its launch measurement \(one of \{\{ join ", " \.Values\.injector\.coordinatorMeasurements \}\}\)\s+and its mesh owner \{\{ \.Values\.injector\.meshOwner \}\}/, 'pinned: says which pins');
+  t.equal((m?.[2] ?? '').trim(), `WARNING: ${UNPINNED_WARNING}`, 'not pinned: the CLI\'s warning');
+  t.notMatch(notes, /\b(1313|7777|9102|9103|9443|65532)\b|ccmesh\.dev\//, 'no port or annotation literal');
+  for (const name of findIncludes(notes)) t.ok(readDefines(helpers).has(name), `include "${name}" is defined`);
 });
 
 void t.test('the static reader itself', async (t) => {

@@ -2,9 +2,10 @@
  * `ccmesh install --print --values charts/ccmesh/ci/<name>.yaml` for every CI values file of the chart, compared
  * with reviewed golden files in k8s/testdata/install/ (UPDATE_GOLDEN=1 rewrites them). Each printed document is
  * parsed back and validated on its own against the Kubernetes schemas (kubernetes-models) — independently of the
- * builders' own validate() calls — and ServiceMonitors against their structural check.
+ * builders' own validate() calls — and ServiceMonitors against their structural check. An install whose pods are not
+ * pinned to the Coordinator warns on stderr; a pinned one doesn't, and flags pin exactly like the values file.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -16,11 +17,12 @@ import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import t from 'tap';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { installCommand } from '../../cli/commands/k8s/install.js';
 import { assertGolden, type GoldenAsserts } from '../../test/golden.js';
 import { repoRoot } from '../../test/fixtures.js';
 import { validateServiceMonitor, type ServiceMonitor } from './service-monitor.js';
+import { UNPINNED_WARNING } from './values.js';
 
 const GOLDEN_DIR = join(repoRoot, 'k8s', 'testdata', 'install');
 const CI_DIR = join(repoRoot, 'charts', 'ccmesh', 'ci');
@@ -42,10 +44,11 @@ const VALIDATORS: Readonly<Record<string, (doc: Record<string, unknown>) => void
   ServiceMonitor: (d) => validateServiceMonitor(d as unknown as ServiceMonitor),
 };
 
-async function print(argv: string[]): Promise<{ code: number; out: string }> {
+async function print(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
-  const code = await installCommand(argv, { stdout: (s) => (out += s), stderr: (s) => (out += s) });
-  return { code, out };
+  let err = '';
+  const code = await installCommand(argv, { stdout: (s) => (out += s), stderr: (s) => (err += s) });
+  return { code, out, err };
 }
 
 function validateStream(t: { ok(v: unknown, m: string): unknown; doesNotThrow(f: () => unknown, m: string): unknown }, text: string): number {
@@ -64,20 +67,41 @@ function validateStream(t: { ok(v: unknown, m: string): unknown; doesNotThrow(f:
 const ciFiles = readdirSync(CI_DIR).filter((f) => f.endsWith('.yaml')).sort();
 
 void t.test('the chart has CI values files to test', async (t) => {
-  t.ok(ciFiles.includes('default.yaml') && ciFiles.includes('monitoring.yaml') && ciFiles.includes('custom.yaml'), ciFiles.join(', '));
+  t.ok(['default.yaml', 'monitoring.yaml', 'custom.yaml', 'pinned-values.yaml'].every((f) => ciFiles.includes(f)), ciFiles.join(', '));
 });
+
+/** The Coordinator pins of a CI values file ('' / [] when it sets none). */
+function pinsOf(file: string): { coordinatorPolicy: string; meshOwner: string; coordinatorMeasurements: string[] } {
+  const doc = parse(readFileSync(join(CI_DIR, file), 'utf8')) as { injector?: { coordinatorPolicy?: string; meshOwner?: string; coordinatorMeasurements?: string[] } } | null;
+  return { coordinatorPolicy: doc?.injector?.coordinatorPolicy ?? '', meshOwner: doc?.injector?.meshOwner ?? '', coordinatorMeasurements: doc?.injector?.coordinatorMeasurements ?? [] };
+}
 
 for (const file of ciFiles) {
   void t.test(`install --print --values ci/${file}`, async (t) => {
-    const { code, out } = await print(['--print', '--values', join(CI_DIR, file)]);
+    const { code, out, err } = await print(['--print', '--values', join(CI_DIR, file)]);
     t.equal(code, 0);
     golden(t, file, out);
     // default: 12 objects; monitoring adds two ServiceMonitors; custom turns the PodDisruptionBudget off.
-    const expected: Record<string, number> = { 'default.yaml': 12, 'monitoring.yaml': 14, 'custom.yaml': 11 };
+    const expected: Record<string, number> = { 'default.yaml': 12, 'monitoring.yaml': 14, 'custom.yaml': 11, 'pinned-values.yaml': 12 };
     const n = validateStream(t, out);
     if (expected[file] !== undefined) t.equal(n, expected[file], 'document count');
+    const pins = pinsOf(file);
+    if (pins.coordinatorPolicy === '') t.equal(err, `WARNING: ${UNPINNED_WARNING}\n`, 'not pinned: one warning line on stderr');
+    else t.equal(err, '', 'pinned: nothing on stderr');
   });
 }
+
+void t.test('install --print with the pin flags prints exactly what the pinned values file does', async (t) => {
+  const pins = pinsOf('pinned-values.yaml');
+  t.match(pins.coordinatorPolicy, /^[0-9a-f]{64}$/);
+  t.equal(pins.coordinatorMeasurements.length, 1);
+  const byFlags = await print(['--print', '--coordinator-policy', pins.coordinatorPolicy, '--mesh-owner', pins.meshOwner, ...pins.coordinatorMeasurements.flatMap((m) => ['--coordinator-measurement', m])]);
+  t.equal(byFlags.code, 0);
+  t.equal(byFlags.err, '');
+  golden(t, 'pinned-values.yaml', byFlags.out);
+  const plain = await print(['--print']);
+  t.not(byFlags.out, plain.out, 'and the pins do change the output');
+});
 
 void t.test('install --print --namespace team-mesh (default values)', async (t) => {
   const { code, out } = await print(['--print', '--namespace', 'team-mesh']);

@@ -69,6 +69,11 @@ export function buildInjector(values: InstallValues, namespace: string, version:
       '--webhook-config', INSTALL_NAMES.webhookConfiguration,
       '--image', imageRef(values, version),
       '--coordinator', coordinatorMeshAddress(namespace),
+      // All or none (parseInstallValues): pods verify the Coordinator's policy, its launch measurement and the owner of
+      // the mesh it serves.
+      ...(inj.coordinatorPolicy !== ''
+        ? ['--coordinator-policy', inj.coordinatorPolicy, '--mesh-owner', inj.meshOwner, ...inj.coordinatorMeasurements.flatMap((m) => ['--coordinator-measurement', m])]
+        : []),
       '--tee', inj.tee,
       '--metrics-port', String(PORTS.injectorMetrics),
     ],

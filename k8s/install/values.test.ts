@@ -5,7 +5,7 @@
 import t from 'tap';
 import { parse } from 'yaml';
 import { ConfigError } from '../../lib/errors.js';
-import { DEFAULT_VALUES, ETCD_NOT_BUILT, parseInstallValues, REPLICAS_NOT_BUILT } from './values.js';
+import { DEFAULT_VALUES, ETCD_NOT_BUILT, parseInstallValues, PINS_PARTIAL, REPLICAS_NOT_BUILT, withInjectorPins } from './values.js';
 
 function issuesOf(yamlText: string): { field: string; value: string | undefined; expected: string }[] {
   try {
@@ -50,7 +50,15 @@ void t.test('maps and lists are taken whole', async (t) => {
   t.same(v.injector.nodeSelector, {});
 });
 
-const REFUSED: readonly { name: string; yaml: string; field: string; value: string; expected: RegExp }[] = [
+const P = 'ab'.repeat(32);
+const O = 'cd'.repeat(32);
+const M = 'ef'.repeat(48);
+/** An injector values document with all three Coordinator pins, some replaced by raw YAML. */
+function pins(over: { coordinatorPolicy?: string; meshOwner?: string; coordinatorMeasurements?: string } = {}): string {
+  return `injector:\n  coordinatorPolicy: ${over.coordinatorPolicy ?? P}\n  meshOwner: ${over.meshOwner ?? O}\n  coordinatorMeasurements: ${over.coordinatorMeasurements ?? `[${M}]`}\n`;
+}
+
+const REFUSED: readonly { name: string; yaml: string; field: string; value: string; expected: RegExp; issues?: number }[] = [
   { name: 'unknown top-level key', yaml: 'imagee:\n  tag: x\n', field: 'imagee', value: '{"tag":"x"}', expected: /no such key .*image, coordinator, injector, metrics/ },
   { name: 'unknown nested key', yaml: 'coordinator:\n  store:\n    sise: 1Gi\n', field: 'coordinator.store.sise', value: '1Gi', expected: /no such key .*"coordinator.store" has type, size/ },
   { name: 'integer as string', yaml: 'injector:\n  timeoutSeconds: "10"\n', field: 'injector.timeoutSeconds', value: '10 (a string)', expected: /an integer from 1 to 30/ },
@@ -67,18 +75,55 @@ const REFUSED: readonly { name: string; yaml: string; field: string; value: stri
   { name: 'bad interval', yaml: 'metrics:\n  serviceMonitor:\n    interval: 30\n', field: 'metrics.serviceMonitor.interval', value: '30 (a number)', expected: /matching/ },
   { name: 'null object', yaml: 'image: null\n', field: 'image', value: 'null (a null)', expected: /a map with keys repository, tag, pullPolicy/ },
   { name: 'document is a list', yaml: '- a\n', field: '(document)', value: '["a"] (a list)', expected: /a map with keys image/ },
+  { name: 'coordinatorPolicy in upper case', yaml: pins({ coordinatorPolicy: 'AB'.repeat(32) }), field: 'injector.coordinatorPolicy', value: 'AB'.repeat(32), expected: /^64 lowercase hex digits \(the Coordinator's policy hash\), or empty$/ },
+  { name: 'coordinatorPolicy too short', yaml: pins({ coordinatorPolicy: 'ab'.repeat(31) }), field: 'injector.coordinatorPolicy', value: 'ab'.repeat(31), expected: /64 lowercase hex digits/ },
+  { name: 'meshOwner not hex', yaml: pins({ meshOwner: 'xy'.repeat(32) }), field: 'injector.meshOwner', value: 'xy'.repeat(32), expected: /^64 lowercase hex digits \(the mesh owner pin\), or empty$/ },
+  { name: 'meshOwner with a prefix', yaml: pins({ meshOwner: `sha256:${'cd'.repeat(32)}` }), field: 'injector.meshOwner', value: `sha256:${'cd'.repeat(32)}`, expected: /64 lowercase hex digits/ },
+  { name: 'meshOwner as a number (unquoted digits)', yaml: pins({ meshOwner: '1234' }), field: 'injector.meshOwner', value: '1234 (a number)', expected: /64 lowercase hex digits/ },
+  { name: 'measurement too short', yaml: pins({ coordinatorMeasurements: `[${'ef'.repeat(32)}]` }), field: 'injector.coordinatorMeasurements[0]', value: 'ef'.repeat(32), expected: /^96 lowercase hex digits \(a launch measurement\)$/ },
+  { name: 'measurement in upper case', yaml: pins({ coordinatorMeasurements: `[${'ef'.repeat(48)}, ${'EF'.repeat(48)}]` }), field: 'injector.coordinatorMeasurements[1]', value: 'EF'.repeat(48), expected: /96 lowercase hex digits/ },
+  { name: 'measurements not a list', yaml: pins({ coordinatorMeasurements: 'ef'.repeat(48) }), field: 'injector.coordinatorMeasurements', value: `${'ef'.repeat(48)} (a string)`, expected: /^a list of strings, each 96 lowercase hex digits/ },
+  { name: 'coordinatorPolicy alone', yaml: `injector:\n  coordinatorPolicy: ${P}\n`, field: 'injector.meshOwner', value: '', expected: /since injector\.coordinatorPolicy is set .*set together or not at all/, issues: 2 },
+  { name: 'meshOwner missing', yaml: pins({ meshOwner: '""' }), field: 'injector.meshOwner', value: '', expected: /^64 lowercase hex digits, since injector\.coordinatorPolicy and injector\.coordinatorMeasurements are set \(/ },
+  { name: 'coordinatorPolicy missing', yaml: pins({ coordinatorPolicy: '""' }), field: 'injector.coordinatorPolicy', value: '', expected: /since injector\.meshOwner and injector\.coordinatorMeasurements are set/ },
+  { name: 'measurements missing', yaml: pins({ coordinatorMeasurements: '[]' }), field: 'injector.coordinatorMeasurements', value: '[]', expected: /^at least one launch measurement \(96 lowercase hex digits\), since injector\.coordinatorPolicy and injector\.meshOwner are set/ },
   { name: 'etcd endpoint not a URL', yaml: 'coordinator:\n  store:\n    etcdEndpoints: [etcd:2379]\n', field: 'coordinator.store.etcdEndpoints[0]', value: 'etcd:2379', expected: /a string matching/ },
 ];
 
 for (const c of REFUSED) {
   void t.test(`refuses: ${c.name}`, async (t) => {
     const issues = issuesOf(c.yaml);
-    t.equal(issues.length, 1, JSON.stringify(issues));
+    t.equal(issues.length, c.issues ?? 1, JSON.stringify(issues));
     t.equal(issues[0]?.field, c.field);
     t.equal(issues[0]?.value, c.value);
     t.match(issues[0]?.expected ?? '', c.expected);
   });
 }
+
+void t.test('the Coordinator pins: all three set, or none (the default)', async (t) => {
+  t.equal(DEFAULT_VALUES.injector.coordinatorPolicy, '', 'not pinned by default');
+  t.equal(DEFAULT_VALUES.injector.meshOwner, '');
+  t.same(DEFAULT_VALUES.injector.coordinatorMeasurements, []);
+  const v = parseInstallValues(parse(pins({ coordinatorMeasurements: `[${M}, ${'0a'.repeat(48)}]` })), 'x');
+  t.same([v.injector.coordinatorPolicy, v.injector.meshOwner, v.injector.coordinatorMeasurements], [P, O, [M, '0a'.repeat(48)]]);
+  t.equal(v.injector.tee, 'auto', 'siblings keep their defaults');
+  t.same(issuesOf('injector:\n  coordinatorPolicy: ""\n  meshOwner: ""\n  coordinatorMeasurements: []\n'), [], 'all empty is "not pinned"');
+  const alone = issuesOf(`injector:\n  coordinatorPolicy: ${P}\n`);
+  t.same(alone.map((i) => i.field), ['injector.meshOwner', 'injector.coordinatorMeasurements'], 'each missing pin is named');
+  t.match(PINS_PARTIAL, /together or not at all/);
+});
+
+void t.test('withInjectorPins: later sources override key by key; the result is checked again', async (t) => {
+  const pinned = parseInstallValues(parse(`${pins()}  tee: sev-guest\n`), 'x');
+  const owner = withInjectorPins(pinned, { meshOwner: 'ef'.repeat(32) }, 'flags');
+  t.same([owner.injector.coordinatorPolicy, owner.injector.meshOwner, owner.injector.coordinatorMeasurements, owner.injector.tee], [P, 'ef'.repeat(32), [M], 'sev-guest'], 'only the given pin changes');
+  t.ok(Object.isFrozen(owner.injector) && Object.isFrozen(owner.injector.coordinatorMeasurements), 'frozen');
+  t.equal(pinned.injector.meshOwner, O, 'the input is not changed');
+  const all = withInjectorPins(DEFAULT_VALUES, { coordinatorPolicy: '01'.repeat(32), meshOwner: '02'.repeat(32), coordinatorMeasurements: ['03'.repeat(48)] }, 'ws');
+  t.same([all.injector.coordinatorPolicy, all.injector.meshOwner, all.injector.coordinatorMeasurements], ['01'.repeat(32), '02'.repeat(32), ['03'.repeat(48)]]);
+  t.throws(() => withInjectorPins(DEFAULT_VALUES, { meshOwner: 'ef'.repeat(32) }, '--mesh-owner'), { name: 'ConfigError', message: /install values from --mesh-owner:\n {2}injector\.coordinatorPolicy: got "", expected 64 lowercase hex digits, since injector\.meshOwner is set/ });
+  t.throws(() => withInjectorPins(DEFAULT_VALUES, { coordinatorPolicy: 'AB'.repeat(32), meshOwner: 'ef'.repeat(32), coordinatorMeasurements: [M] }, 'flags'), { name: 'ConfigError', message: /injector\.coordinatorPolicy: got "A/ });
+});
 
 void t.test('every problem is reported at once', async (t) => {
   const issues = issuesOf('bogus: 1\nimage:\n  pullPolicy: Sometimes\ncoordinator:\n  replicas: 0\ninjector:\n  timeoutSeconds: x\n');

@@ -34,6 +34,12 @@ export interface InstallValues {
     readonly timeoutSeconds: number;
     readonly reinvocationPolicy: 'Never' | 'IfNeeded';
     readonly tee: 'auto' | 'configfs-tsm' | 'sev-guest' | 'tdx-guest';
+    /** The Coordinator's policy hash injected pods verify (`--coordinator-policy`); empty: not pinned. */
+    readonly coordinatorPolicy: string;
+    /** The mesh owner pin injected pods verify (`--mesh-owner`); empty: not pinned. Set with `coordinatorPolicy`. */
+    readonly meshOwner: string;
+    /** The Coordinator's launch measurements pods accept (`--coordinator-measurement`); empty: not pinned. Set with `coordinatorPolicy`. */
+    readonly coordinatorMeasurements: readonly string[];
     readonly resources: Resources;
     readonly nodeSelector: Readonly<Record<string, string>>;
   };
@@ -65,6 +71,9 @@ export const DEFAULT_VALUES: InstallValues = deepFreeze({
     timeoutSeconds: 10,
     reinvocationPolicy: 'Never',
     tee: 'auto',
+    coordinatorPolicy: '',
+    meshOwner: '',
+    coordinatorMeasurements: [],
     resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '', memory: '' } },
     nodeSelector: {},
   },
@@ -73,12 +82,13 @@ export const DEFAULT_VALUES: InstallValues = deepFreeze({
 
 /** Description of one value: its type, constraints and the sentence the chart README shows. */
 export type ValueSpec =
-  | { readonly type: 'string'; readonly doc: string; readonly pattern?: string }
+  /** `expected`: what the pattern means (for a list: what each item must be), in words, for error messages. */
+  | { readonly type: 'string'; readonly doc: string; readonly pattern?: string; readonly expected?: string }
   | { readonly type: 'integer'; readonly doc: string; readonly minimum: number; readonly maximum: number }
   | { readonly type: 'boolean'; readonly doc: string }
   | { readonly type: 'enum'; readonly doc: string; readonly values: readonly string[] }
   | { readonly type: 'stringMap'; readonly doc: string }
-  | { readonly type: 'stringList'; readonly doc: string; readonly pattern?: string }
+  | { readonly type: 'stringList'; readonly doc: string; readonly pattern?: string; readonly expected?: string }
   | { readonly type: 'object'; readonly doc: string; readonly fields: Readonly<Record<string, ValueSpec>> };
 
 /** A Kubernetes resource quantity (`100m`, `1Gi`), or empty where "unset" is allowed. */
@@ -86,6 +96,10 @@ const QUANTITY = '^([0-9]+(\\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?)?$';
 const QUANTITY_REQUIRED = '^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$';
 /** A DNS-1123 name, or empty. */
 const DNS_NAME_OR_EMPTY = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$';
+/** A SHA-256 pin in lowercase hex (what `ccmesh injector` and the initializer accept), or empty for "not pinned". */
+export const PIN_OR_EMPTY = '^([0-9a-f]{64})?$';
+/** A launch measurement (SEV-SNP MEASUREMENT or TDX MRTD, 48 bytes) in lowercase hex, as `inject` takes it. */
+export const MEASUREMENT = '^[0-9a-f]{96}$';
 
 function resourcesSpec(who: string): ValueSpec {
   const q = (what: string, required: boolean): ValueSpec => ({ type: 'string', doc: what, pattern: required ? QUANTITY_REQUIRED : QUANTITY });
@@ -149,6 +163,24 @@ export const VALUES_SPEC: ValueSpec = {
         timeoutSeconds: { type: 'integer', doc: 'Webhook timeoutSeconds.', minimum: 1, maximum: 30 },
         reinvocationPolicy: { type: 'enum', doc: 'Webhook reinvocationPolicy.', values: ['Never', 'IfNeeded'] },
         tee: { type: 'enum', doc: 'Evidence source the injected initializer uses (`--tee`).', values: ['auto', 'configfs-tsm', 'sev-guest', 'tdx-guest'] },
+        coordinatorPolicy: {
+          type: 'string',
+          doc: 'Policy hash of the Coordinator pod (the workspace manifest\'s `policies` key with role `coordinator`): injected pods verify the Coordinator\'s evidence against it (`--coordinator-policy`). Set together with `meshOwner` and `coordinatorMeasurements`; empty: pods do not verify the Coordinator.',
+          pattern: PIN_OR_EMPTY,
+          expected: '64 lowercase hex digits (the Coordinator\'s policy hash), or empty',
+        },
+        meshOwner: {
+          type: 'string',
+          doc: 'Mesh owner pin (the workspace\'s `mesh-owner` file): injected pods refuse a Coordinator that serves another owner (`--mesh-owner`). Set together with `coordinatorPolicy`; empty: not pinned.',
+          pattern: PIN_OR_EMPTY,
+          expected: '64 lowercase hex digits (the mesh owner pin), or empty',
+        },
+        coordinatorMeasurements: {
+          type: 'stringList',
+          doc: 'Launch measurements (SEV-SNP MEASUREMENT or TDX MRTD) injected pods accept from the Coordinator (`--coordinator-measurement`, any of them). Set together with `coordinatorPolicy`; empty: not pinned.',
+          pattern: MEASUREMENT,
+          expected: '96 lowercase hex digits (a launch measurement)',
+        },
         resources: resourcesSpec('injector'),
         nodeSelector: { type: 'stringMap', doc: 'nodeSelector of the injector pod.' },
       },
@@ -177,10 +209,20 @@ export const ETCD_NOT_BUILT = 'coordinator.store.type "etcd" is not supported ye
 /** Why more than one replica is refused; the chart `fail`s with the same sentence (tested). */
 export const REPLICAS_NOT_BUILT = 'coordinator.replicas greater than 1 is not supported yet: replicas need a shared store and the etcd store backend is not built; use 1';
 
+/** Why a partial set of the Coordinator pins is refused; the chart `fail`s with the same sentence (tested). */
+export const PINS_PARTIAL =
+  'injector.coordinatorPolicy, injector.meshOwner and injector.coordinatorMeasurements are set together or not at all: pods that verify the Coordinator must also pin the owner of its mesh and its launch measurement';
+/** What `install --print` (stderr) and the chart's NOTES say when pods are not pinned (tested equal). */
+export const UNPINNED_WARNING =
+  'injector.coordinatorPolicy, injector.meshOwner and injector.coordinatorMeasurements are not set: injected pods will not verify the ' +
+  'Coordinator or its mesh owner (a fake Coordinator, or a genuine one whose store the host wiped and set again under another owner, ' +
+  'could hand them an identity and workload secret). Pin them: ccmesh install --print --workspace DIR, or set the three values.';
+
 /**
  * Parses a values document (already YAML-decoded) strictly: unknown keys, wrong types and out-of-range values are
  * all reported at once as a {@link ConfigError} naming each key path. Missing keys take {@link DEFAULT_VALUES}.
- * Settings that the schema describes but ccmesh can't run yet (etcd, replicas > 1) are refused here too.
+ * Settings that the schema describes but ccmesh can't run yet (etcd, replicas > 1) are refused here too, and so is
+ * a partial set of the injector's Coordinator pins (policy, owner, measurements: all or none).
  */
 export function parseInstallValues(doc: unknown, source: string): InstallValues {
   const issues: ConfigIssue[] = [];
@@ -189,15 +231,53 @@ export function parseInstallValues(doc: unknown, source: string): InstallValues 
     const v = merged as InstallValues;
     if (v.coordinator.store.type === 'etcd') issues.push({ field: 'coordinator.store.type', value: 'etcd', expected: `file (${ETCD_NOT_BUILT})` });
     if (v.coordinator.replicas > 1) issues.push({ field: 'coordinator.replicas', value: String(v.coordinator.replicas), expected: `1 (${REPLICAS_NOT_BUILT})` });
+    issues.push(...partialPinIssues(v.injector));
   }
   if (issues.length > 0) throw new ConfigError(`install values from ${source}`, issues);
   return deepFreeze(merged as InstallValues);
+}
+
+/** The Coordinator pins of the injector, by value key, with what each must be when another is set. */
+const PIN_KEYS = [
+  ['coordinatorPolicy', '64 lowercase hex digits'],
+  ['meshOwner', '64 lowercase hex digits'],
+  ['coordinatorMeasurements', 'at least one launch measurement (96 lowercase hex digits)'],
+] as const;
+
+/** The Coordinator pins as `install --print` and the chart take them; any key left out keeps its value. */
+export interface InjectorPins {
+  readonly coordinatorPolicy?: string;
+  readonly meshOwner?: string;
+  readonly coordinatorMeasurements?: readonly string[];
+}
+
+/** One issue per empty pin when another pin is set (all or none), naming the value path; none otherwise. */
+function partialPinIssues(inj: InstallValues['injector']): ConfigIssue[] {
+  const isSet = (k: (typeof PIN_KEYS)[number][0]): boolean => inj[k].length > 0;
+  const given = PIN_KEYS.filter(([k]) => isSet(k)).map(([k]) => `injector.${k}`);
+  if (given.length === 0 || given.length === PIN_KEYS.length) return [];
+  return PIN_KEYS.filter(([k]) => !isSet(k)).map(([k, what]) => ({
+    field: `injector.${k}`,
+    value: k === 'coordinatorMeasurements' ? '[]' : '',
+    expected: `${what}, since ${given.join(' and ')} ${given.length === 1 ? 'is' : 'are'} set (${PINS_PARTIAL})`,
+  }));
+}
+
+/**
+ * The values with the injector's Coordinator pins replaced where `pins` gives one (later sources — a workspace, flags —
+ * override a values file key by key); the result is checked again, so a partial set is refused naming its value paths.
+ */
+export function withInjectorPins(values: InstallValues, pins: InjectorPins, source: string): InstallValues {
+  const doc = JSON.parse(JSON.stringify(values)) as { injector: Record<string, unknown> };
+  for (const [k] of PIN_KEYS) if (pins[k] !== undefined) doc.injector[k] = pins[k];
+  return parseInstallValues(doc, source);
 }
 
 /** Human words for a spec's expected type, used in issues. */
 export function describeSpec(spec: ValueSpec): string {
   switch (spec.type) {
     case 'string':
+      if (spec.expected !== undefined) return spec.expected;
       return spec.pattern ? `a string matching ${spec.pattern}` : 'a string';
     case 'integer':
       return `an integer from ${spec.minimum} to ${spec.maximum}`;
@@ -208,6 +288,7 @@ export function describeSpec(spec: ValueSpec): string {
     case 'stringMap':
       return 'a map of string keys to string values';
     case 'stringList':
+      if (spec.expected !== undefined) return `a list of strings, each ${spec.expected}`;
       return spec.pattern ? `a list of strings matching ${spec.pattern}` : 'a list of strings';
     case 'object':
       return `a map with keys ${Object.keys(spec.fields).join(', ')}`;
@@ -257,7 +338,7 @@ function readValue(spec: ValueSpec, value: unknown, fallback: unknown, path: str
     case 'stringList': {
       if (!Array.isArray(value)) return bad();
       const before = issues.length;
-      const item: ValueSpec = { type: 'string', doc: '', ...(spec.pattern !== undefined ? { pattern: spec.pattern } : {}) };
+      const item: ValueSpec = { type: 'string', doc: '', ...(spec.pattern !== undefined ? { pattern: spec.pattern } : {}), ...(spec.expected !== undefined ? { expected: spec.expected } : {}) };
       value.forEach((x: unknown, i) => readValue(item, x, undefined, `${path}[${i}]`, issues));
       return issues.length === before ? [...(value as string[])] : fallback;
     }

@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 
 /** Domain labels (NUL-terminated when hashed). Never reuse or change one; add a new version instead. */
 export const LABELS = Object.freeze({
-  coordinatorAttest: 'ccmesh/coordinator-attest/v1',
+  // v1 bound no mesh owner; retired.
+  coordinatorAttest: 'ccmesh/coordinator-attest/v2',
   meshCert: 'ccmesh/mesh-cert/v1',
   renewMeshCert: 'ccmesh/renew-mesh-cert/v1',
   setManifest: 'ccmesh/set-manifest/v1',
@@ -34,9 +35,12 @@ function digest(alg: 'sha256' | 'sha512', label: string, parts: readonly Uint8Ar
   return new Uint8Array(h.digest());
 }
 
-/** REPORT_DATA of the Coordinator's own evidence: its TLS key and the client's nonce (64 bytes). */
-export function coordinatorReportData(coordinatorTlsSpki: Uint8Array, clientNonce: Uint8Array): Uint8Array {
-  return digest('sha512', LABELS.coordinatorAttest, [sha256(coordinatorTlsSpki), clientNonce]);
+/**
+ * REPORT_DATA of the Coordinator's own evidence (64 bytes): its TLS key, the client's nonce and the mesh owner it
+ * serves (`mesh-owner.ts`; all zero while it serves none), so the evidence itself says whose mesh this is.
+ */
+export function coordinatorReportData(coordinatorTlsSpki: Uint8Array, clientNonce: Uint8Array, meshOwner: Uint8Array): Uint8Array {
+  return digest('sha512', LABELS.coordinatorAttest, [sha256(coordinatorTlsSpki), clientNonce, meshOwner]);
 }
 
 /** REPORT_DATA of a pod's evidence for NewMeshCert: its key, the Coordinator's nonce, the Coordinator's TLS key. */
@@ -51,7 +55,12 @@ export function renewSignedData(newSpki: Uint8Array, coordinatorNonce: Uint8Arra
 
 /** What a workload owner signs to update the manifest. */
 export function setManifestSignedData(manifest: Uint8Array, policies: readonly Uint8Array[], coordinatorNonce: Uint8Array, coordinatorTlsSpki: Uint8Array): Uint8Array {
-  return digest('sha256', LABELS.setManifest, [sha256(manifest), ...policies.map(sha256), coordinatorNonce, sha256(coordinatorTlsSpki)]);
+  return setManifestSignedDigests(sha256(manifest), policies.map(sha256), coordinatorNonce, coordinatorTlsSpki);
+}
+
+/** {@link setManifestSignedData} from the SHA-256 of the manifest and of each policy document (request order). */
+export function setManifestSignedDigests(manifestSha256: Uint8Array, policySha256s: readonly Uint8Array[], coordinatorNonce: Uint8Array, coordinatorTlsSpki: Uint8Array): Uint8Array {
+  return digest('sha256', LABELS.setManifest, [manifestSha256, ...policySha256s, coordinatorNonce, sha256(coordinatorTlsSpki)]);
 }
 
 /** What a seed-share owner signs to recover a Coordinator. */

@@ -43,6 +43,15 @@ export interface SetManifestResponse {
   readonly meshCaBundle: string;
   /** Only on the very first SetManifest; empty afterwards. */
   readonly seedShares: readonly SeedShareWire[];
+  /** The mesh owner the Coordinator serves (hex pin, `lib/protocol/mesh-owner.ts`). */
+  readonly meshOwner: string;
+}
+
+/** Attest response (both APIs). */
+export interface AttestResponse {
+  readonly evidence: unknown;
+  /** Hex pin of the mesh owner bound into the evidence; '' when the Coordinator serves none (fresh, recovery). */
+  readonly meshOwner: string;
 }
 
 /** GetManifests response: the whole history, oldest first. */
@@ -53,6 +62,8 @@ export interface GetManifestsResponse {
   readonly rootCa: string;
   readonly meshCaBundle: string;
   readonly state: 'fresh' | 'recovery' | 'ready';
+  /** Hex pin of the mesh owner ('' unless ready). */
+  readonly meshOwner: string;
 }
 
 /**
@@ -66,6 +77,12 @@ export interface TrustBundleResponse {
   /** SHA-256 hex of the current manifest (informational: what the bundle belongs to). */
   readonly manifestHash: string;
 }
+
+/**
+ * How a RenewMeshCert refusal (FAILED_PRECONDITION) that wants `evidence` in the request starts: the leaf's generation
+ * had other reference values than the current manifest, so the pod must attest again (the sidecar retries with it).
+ */
+export const FRESH_EVIDENCE_REQUIRED = 'fresh evidence required';
 
 /** NewMeshCert / RenewMeshCert response. */
 export interface MeshCertResponse {
@@ -82,4 +99,6 @@ export interface MeshCertResponse {
    * The initializer refuses to write any secret unless the mounted files match exactly.
    */
   readonly configDigests?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Hex pin of the mesh owner the Coordinator serves (NewMeshCert only); the initializer compares it with its pin. */
+  readonly meshOwner?: string;
 }

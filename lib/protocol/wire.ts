@@ -66,6 +66,11 @@ export class WireReader {
     return new WireReader(`${this.#what}.${field}`, this.#obj[field]);
   }
 
+  /** An optional nested object. */
+  optionalObject(field: string): WireReader | undefined {
+    return this.#obj[field] === undefined ? undefined : this.object(field);
+  }
+
   /** One of a closed set. */
   oneOf<T extends string>(field: string, allowed: readonly T[]): T {
     const v = this.#obj[field];

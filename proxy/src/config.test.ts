@@ -96,3 +96,35 @@ void t.test('handshake admission bounds: defaults and flags', (t) => {
   t.same(err.issues.map((i) => i.field), ['--max-handshakes', '--max-unauthenticated-per-source'], 'zero and non-numbers are refused, both named');
   t.end();
 });
+
+// `--tee`, `--sim-dir`, `--host-data`: the renewal evidence issuer, checked like the initializer's.
+const teeBase = ['--no-iptables', '--coordinator', 'coordinator:7777'];
+const hex32 = '0a'.repeat(32);
+
+void t.test('accepted', (t) => {
+  t.equal(parse(teeBase).renewalTee, undefined, 'none by default: a renewal that needs evidence fails');
+  t.same(parse([...teeBase, '--tee', 'auto']).renewalTee, { kind: 'auto', simDir: undefined, hostData: undefined });
+  const sim = parse([...teeBase, '--tee', 'simulated', '--sim-dir', '/sim', '--host-data', hex32]).renewalTee;
+  t.equal(sim?.kind, 'simulated');
+  t.equal(sim?.simDir, '/sim');
+  t.equal(Buffer.from(sim!.hostData!).toString('hex'), hex32);
+  t.end();
+});
+
+void t.test('refused, naming the flag', (t) => {
+  const cases: [string, string[], string, RegExp][] = [
+    ['--tee without --coordinator', ['--no-iptables', '--tee', 'auto'], '--tee', /only together with --coordinator/],
+    ['an unknown issuer', [...teeBase, '--tee', 'sgx'], '--tee', /one of/],
+    ['simulated without a directory', [...teeBase, '--tee', 'simulated'], '--sim-dir', /simulated platform directory/],
+    ['--sim-dir without --tee', [...teeBase, '--sim-dir', '/sim'], '--sim-dir', /only together with --tee simulated/],
+    ['--host-data on hardware', [...teeBase, '--tee', 'auto', '--host-data', hex32], '--host-data', /real hardware sets it/],
+    ['--host-data not 32 bytes', [...teeBase, '--tee', 'simulated', '--sim-dir', '/sim', '--host-data', 'abcd'], '--host-data', /64 hex digits/],
+  ];
+  for (const [what, argv, field, reason] of cases) {
+    const err = t.throws(() => parse(argv), what) as ConfigError;
+    t.ok(err instanceof ConfigError, `${what}: a ConfigError`);
+    t.ok(err.issues.some((i) => i.field === field), `${what}: names ${field}`);
+    t.match(err.message, reason, `${what}: says why`);
+  }
+  t.end();
+});

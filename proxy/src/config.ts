@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import type { FlagSpec } from '../../lib/config/argv.js';
 import type { FieldReader } from '../../lib/config/fields.js';
+import { ISSUER_KINDS, type IssuerKind } from '../../attestation/issuers/select.js';
 import type { LogLevel } from '../../lib/log.js';
 import { EGRESS_IDENTITY_EXPECTED, parseEgressIdentity, parseEgressSpec, parseHostPort, type EgressEntry, type EgressIdentity, type HostPort } from '../../lib/mesh-config/egress.js';
 import { parseIngressSpec, parsePortText, type IngressEntry, type IngressMode } from '../../lib/mesh-config/ingress.js';
@@ -23,6 +24,9 @@ export const PROXY_FLAGS = {
   'tls-dir': { type: 'string' },
   coordinator: { type: 'string' },
   'trust-refresh': { type: 'string' },
+  tee: { type: 'string' },
+  'sim-dir': { type: 'string' },
+  'host-data': { type: 'string' },
   'no-iptables': { type: 'boolean' },
   // Capture settings, read by the iptables stages the CLI builds (parseIptablesConfig); refused with --no-iptables.
   'egress-capture': { type: 'string' },
@@ -79,6 +83,18 @@ export const CAPTURE_ONLY_FLAGS = ['egress-capture', 'egress-ports', 'exclude-po
  */
 export type EgressListenerConfig = EgressEntry;
 
+/**
+ * The evidence issuer for renewals the Coordinator refuses without fresh evidence (`--tee`, `--sim-dir`,
+ * `--host-data`: the initializer's flags, same meaning). The CLI builds the issuer from it.
+ */
+export interface RenewalTeeConfig {
+  readonly kind: IssuerKind;
+  /** The simulated platform directory; only with kind `simulated`. */
+  readonly simDir: string | undefined;
+  /** HOST_DATA of simulated evidence (32 bytes); only with kind `simulated`. */
+  readonly hostData: Uint8Array | undefined;
+}
+
 /** Parsed proxy configuration. */
 export interface ProxyConfig {
   readonly inbound: readonly InboundListenerConfig[];
@@ -91,6 +107,8 @@ export interface ProxyConfig {
   readonly coordinator: HostPort | undefined;
   /** How often the Coordinator's mesh CA bundle is polled (0 = never); only with `coordinator`. */
   readonly trustRefreshMs: number;
+  /** Attest for a renewal that needs fresh evidence; only with `coordinator`. Absent: such a renewal fails and the leaf expires. */
+  readonly renewalTee?: RenewalTeeConfig | undefined;
   /** False = transparent capture (iptables stages required); true = explicit listeners only. */
   readonly noIptables: boolean;
   /** The transparent listeners; undefined with `--no-iptables`. */
@@ -156,6 +174,10 @@ The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, 
   --coordinator HOST:PORT    renew the leaf at ~50 % of its life through the Coordinator's mesh API
   --trust-refresh 30s        with --coordinator: poll the mesh CA bundle; a new CA (manifest update) is trusted at
                              once and the leaf renewed 2 intervals later, so no restart is needed (0 = off)
+  --tee auto|configfs|sev-guest|simulated [--sim-dir DIR [--host-data HEX32]]
+                             with --coordinator: attest when the Coordinator requires fresh evidence to renew (an
+                             update changed the reference values); same meaning as the initializer's flags. Without
+                             it such a renewal fails, the leaf expires and the restarted pod attests again
   --idle-timeout 1h  --handshake-timeout 5s  --max-connections ${PROXY_DEFAULTS.maxConnections}  --drain 20s
   --max-handshakes ${PROXY_DEFAULTS.maxHandshakes}      inbound connections in the TLS handshake at once (unauthenticated work)
   --max-unauthenticated-per-source ${PROXY_DEFAULTS.maxUnauthenticatedPerSource}  connections without a mesh identity (in the handshake, or on a
@@ -226,6 +248,7 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
   const trustRefreshMs = r.duration('trust-refresh', PROXY_DEFAULTS.trustRefreshMs) ?? PROXY_DEFAULTS.trustRefreshMs;
   if (r.raw('trust-refresh') !== undefined && coordinatorRaw === undefined) r.issue('trust-refresh', r.raw('trust-refresh'), 'only together with --coordinator (the bundle comes from its mesh API)');
   if (trustRefreshMs !== 0 && trustRefreshMs < 500) r.issue('trust-refresh', r.raw('trust-refresh'), '0 (off) or at least 500ms');
+  const renewalTee = readRenewalTee(r, coordinatorRaw !== undefined);
   const host = (field: string, fallback: string): string => {
     const v = r.raw(field) ?? fallback;
     if (isIP(v) === 0 && v !== 'localhost') r.issue(field, v, 'an IPv4 or IPv6 address');
@@ -253,6 +276,7 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
     tlsDir: r.raw('tls-dir') ?? PATHS.tlsDir,
     coordinator,
     trustRefreshMs,
+    ...(renewalTee ? { renewalTee } : {}),
     noIptables,
     transparent,
     transparentOutbound,
@@ -290,6 +314,29 @@ function readEgressPins(values: readonly string[]): { byName: Map<string, Egress
     items.set(m[1]!, item);
   }
   return { byName, items, issues };
+}
+
+/** `--tee`, `--sim-dir`, `--host-data` (checked like the initializer's; only with --coordinator). */
+function readRenewalTee(r: FieldReader, withCoordinator: boolean): RenewalTeeConfig | undefined {
+  const teeRaw = r.raw('tee');
+  const simDir = r.raw('sim-dir');
+  const hostDataRaw = r.raw('host-data');
+  if (teeRaw === undefined) {
+    if (simDir !== undefined) r.issue('sim-dir', simDir, 'only together with --tee simulated');
+    if (hostDataRaw !== undefined) r.issue('host-data', hostDataRaw, 'only together with --tee simulated');
+    return undefined;
+  }
+  if (!withCoordinator) r.issue('tee', teeRaw, 'only together with --coordinator (evidence is for renewals through its mesh API)');
+  const kind = r.oneOf('tee', ISSUER_KINDS, 'auto') ?? 'auto';
+  if (kind === 'simulated' && simDir === undefined) r.issue('sim-dir', undefined, 'the simulated platform directory with --tee simulated');
+  if (kind !== 'simulated' && simDir !== undefined) r.issue('sim-dir', simDir, 'only together with --tee simulated');
+  let hostData: Uint8Array | undefined;
+  if (hostDataRaw !== undefined) {
+    if (kind !== 'simulated') r.issue('host-data', hostDataRaw, 'no --host-data unless --tee simulated (real hardware sets it at launch)');
+    else if (!/^[0-9a-fA-F]{64}$/.test(hostDataRaw)) r.issue('host-data', hostDataRaw, '64 hex digits (32 bytes)');
+    else hostData = new Uint8Array(Buffer.from(hostDataRaw, 'hex'));
+  }
+  return Object.freeze({ kind, simDir, hostData });
 }
 
 function handshakeLimits(r: FieldReader): { maxHandshakes: number; maxUnauthenticatedPerSource: number } {

@@ -22,6 +22,14 @@ export const HANDSHAKE_FAILURES = [
 export type HandshakeFailure = (typeof HANDSHAKE_FAILURES)[number];
 
 /**
+ * How a leaf renewal attempt ended: `evidence-required` = the Coordinator wants fresh evidence (the manifest's
+ * reference values changed) and this sidecar has no evidence issuer (`--tee`), so the leaf will expire.
+ */
+export const RENEWAL_RESULTS = ['success', 'failure', 'evidence-required'] as const;
+/** One of {@link RENEWAL_RESULTS}. */
+export type RenewalResult = (typeof RENEWAL_RESULTS)[number];
+
+/**
  * What the sidecar knows about the initializer's inbound guard: `unmanaged` with `--no-iptables`; `installed` from
  * startup until the sidecar lifts it and again once the watchdog re-installed it; `lifted` while the pod is open
  * through the mesh; `install-failed` when the watchdog saw drift but could not install it (the pod may be open).
@@ -39,6 +47,7 @@ export interface ProxyMetrics {
   readonly handshakeSeconds: Histogram<'direction'>;
   readonly handshakeFailures: Counter<'direction' | 'reason'>;
   readonly leafExpiry: Gauge;
+  /** Labelled by {@link RENEWAL_RESULTS}. */
   readonly renewals: Counter<'result'>;
   readonly trustRefreshes: Counter<'result'>;
   readonly credentialReloads: Counter<'result'>;

@@ -7,6 +7,7 @@
  * SIGTERM path: unready, stop accepting, let connections finish up to the grace period, destroy the rest.
  */
 import { writeFile } from 'node:fs/promises';
+import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
 import type { Clock } from '../../lib/clock.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
@@ -35,6 +36,8 @@ export interface ProxyRuntime {
   readonly registry?: Registry;
   /** Opens a pinned mesh-API client; required when `config.coordinator` is set. */
   readonly connectCoordinator?: () => Promise<MeshClient>;
+  /** Builds the evidence issuer for renewals that need fresh evidence; required when `config.renewalTee` is set. */
+  readonly renewalIssuer?: () => Promise<EvidenceIssuer>;
   /** The transparent-capture stages; required unless `config.noIptables`. */
   readonly hooks?: TransparentHooks;
   readonly watch?: CredentialWatchOptions;
@@ -76,6 +79,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   if (!cfg.noIptables && !rt.hooks && !rt.worker) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'transparent mode needs the iptables stages; none were supplied (use --no-iptables for explicit listeners)');
   if (!cfg.noIptables && !cfg.transparent && !rt.workersStage) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'transparent mode needs the transparent listener settings; none were configured');
   if (cfg.coordinator && !rt.connectCoordinator) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'a Coordinator is configured but no mesh-API client factory was supplied');
+  if (cfg.renewalTee && !rt.renewalIssuer) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'a renewal evidence issuer (--tee) is configured but no issuer factory was supplied');
   const timers = rt.timers ?? systemTimers;
   const registry = rt.registry ?? createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
   const admission = new HandshakeAdmission({ maxHandshakes: cfg.maxHandshakes, maxUnauthenticatedPerSource: cfg.maxUnauthenticatedPerSource });
@@ -171,7 +175,11 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
     metrics.ready.set(1);
     store.startWatching(rt.watch);
     if (cfg.coordinator && rt.connectCoordinator) {
-      renewal = new RenewalLoop({ store, connect: rt.connectCoordinator, clock: rt.clock, timers, logger, metrics, ...(rt.random ? { random: rt.random } : {}) });
+      renewal = new RenewalLoop({
+        store, connect: rt.connectCoordinator, clock: rt.clock, timers, logger, metrics,
+        ...(rt.random ? { random: rt.random } : {}),
+        ...(rt.renewalIssuer ? { issuer: rt.renewalIssuer } : {}),
+      });
       renewal.start();
       if (cfg.trustRefreshMs > 0) {
         trustRefresh = new TrustRefresh({ store, renewal, connect: rt.connectCoordinator, timers, logger, metrics }, cfg.trustRefreshMs);

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { Harness } from '../../coordinator/test/harness.js';
 import type { PinnedClient } from '../../lib/protocol/client.js';
 import type { SetManifestResponse } from '../../lib/protocol/messages.js';
-import { b64 } from '../../lib/protocol/wire.js';
 import { writeTlsDir } from './pki.js';
 
 /** What {@link coordinatorWithPod} hands the test. */
@@ -31,7 +30,7 @@ export interface CoordinatorPod {
 export async function coordinatorWithPod(t: { teardown(fn: () => unknown): void }, prefix: string): Promise<CoordinatorPod> {
   const { h, user, mesh } = await Harness.started(t);
   const policies = [h.coordinatorDoc, h.podDoc];
-  const first = await user.call<SetManifestResponse>('SetManifest', { manifest: b64(h.manifest()), policies: policies.map(b64) });
+  const first = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest(), policies));
   const pod = await h.newPodCert(mesh);
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,7 +2,7 @@
  * Trust refresh against a real in-process Coordinator: after an owner-signed manifest update (which makes a new
  * mesh CA) the sidecar's poll adopts the new bundle (old + new CA, also on disk) with its old leaf still in use,
  * and the leaf renewal is pulled forward to two intervals later; once it fires, the leaf comes from the new mesh CA. A bundle whose root differs
- * from the pinned one is refused and changes nothing.
+ * from the pinned one, and a replayed older bundle, are refused and change nothing.
  */
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
@@ -71,6 +71,13 @@ void t.test('a manifest update reaches a running sidecar through the trust refre
   const pulled = timers.live().filter((x) => !liveBefore.has(x)).find((x) => x.ms === 2 * INTERVAL);
   t.ok(pulled, 'the leaf renewal is pulled forward to two intervals');
 
+  // The host replays the earlier, root-signed answer (only the old CA): it still covers our leaf, but adopting it
+  // would drop the new CA and re-trust a generation the update replaced.
+  answer = (res) => ({ ...(res as object), meshCaBundle: first.meshCaBundle });
+  t.equal(await refresh.pollNow(), 'failed', 'a replayed older bundle is refused');
+  t.same(parseCertificates(proxy.store.current.files.meshCaBundle).map((c) => c.fingerprint256), [newCa!.fingerprint256, oldCa!.fingerprint256], 'and the bundle in use stays old + new');
+  answer = undefined;
+
   pulled!.fn();
   t.equal(await proxy.renewal!.renewNow(), true, 'the renewal succeeds');
   const renewed = new X509Certificate(readFileSync(join(dir, 'chain.pem')));
@@ -78,5 +85,5 @@ void t.test('a manifest update reaches a running sidecar through the trust refre
   t.ok(renewed.verify(newCa!.publicKey), 'and is signed by it');
   t.equal(await refresh.pollNow(), 'unchanged', 'the next poll sees nothing new');
   const polls = Object.fromEntries((await proxy.metrics.trustRefreshes.get()).values.map((v) => [v.labels.result, v.value]));
-  t.same(polls, { unchanged: 2, failed: 1, adopted: 1 }, 'poll outcomes are counted');
+  t.same(polls, { unchanged: 2, failed: 2, adopted: 1 }, 'poll outcomes are counted');
 });

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { type Executor, netnsExecutor, ProcessExecutor } from '../../iptables/executor.js';
 
 /** Roles on the link and their host number (the last octet of 198.19.50.x, the last group of fd00:cce::x). */
-export const HOSTS = Object.freeze({ coord: 1, a: 10, b: 20, c: 30, d: 40, atk: 66 });
+export const HOSTS = Object.freeze({ coord: 1, a: 10, b: 20, c: 30, d: 40, e: 50, atk: 66 });
 /** A namespace role. */
 export type Role = keyof typeof HOSTS;
 

@@ -1,21 +1,25 @@
 /**
  * End-to-end suite (issue #8): the real `ccmesh` binaries, each started inside its own network namespace exactly
  * as a pod would run them, on one shared link (198.19.50.0/24, fd00:cce::/64):
- *   coord — the Coordinator (`coordinator --tee simulated`); the operator's `set` runs here too;
- *   a, b  — pods: initializer (guard, attest with their own policy hash) → sidecar (`proxy` with iptables
- *           capture, an egress listener to the other pod over IPv4 and IPv6, `--coordinator`, `--trust-refresh
- *           1s`) → app (a TCP echo that reports what it received and from where);
+ *   coord — the Coordinator (`coordinator --tee simulated`); the operator's `set` runs here too; last, the host
+ *           wipes its store, restarts it and another party sets its own manifest there;
+ *   a, b  — pods: initializer (guard, verify the Coordinator — policy, measurement, mesh owner — then attest with
+ *           their own policy hash) → sidecar (`proxy` with iptables capture, an egress listener to the other pod
+ *           over IPv4 and IPv6, `--coordinator`, `--trust-refresh 1s`) → app (a TCP echo that reports what it
+ *           received and from where);
  *   atk   — the attacker on the same link: plaintext, a certificate from another CA, a real mesh certificate of a
  *           third workload (m) whose SAN the pods don't allow, and a connection opened before B's mesh existed;
  *   c     — a pod whose pinned config file was changed by the host;
- *   d     — a pod whose policy hash is not in the manifest.
+ *   d     — a pod whose policy hash is not in the manifest; last, a new replica of pod A (A's pinned args);
+ *   e     — a pod whose app reads the initializer's verified copy of its pinned config (`--config-volume`), and
+ *           whose config the host changes after it started.
  * Scenarios are numbered as in the issue; docs/threat-model.md ("End-to-end suite") maps each to its subtest.
  * Root only: skips with the reason locally, fails in CI. Teardown kills every process and deletes every
  * namespace, also when a subtest fails.
  */
 import t from 'tap';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +39,7 @@ const CLIENT_JS = join(repoRoot, 'dist', 'proxy', 'test', 'testdata', 'netns-cli
 const APP_PORT = 8080;
 /** Each pod's egress listeners: to the other pod over IPv4 and over IPv6. */
 const EGRESS = { v4: { host: '127.0.0.2', port: 9000 }, v6: { host: '127.0.0.3', port: 9000 } } as const;
-const SAN = { a: 'a.e2e.svc', b: 'b.e2e.svc', m: 'm.e2e.svc', c: 'c.e2e.svc' } as const;
+const SAN = { a: 'a.e2e.svc', b: 'b.e2e.svc', m: 'm.e2e.svc', c: 'c.e2e.svc', e: 'e.e2e.svc' } as const;
 const COORD_MESH = `${addr4('coord')}:${PORTS.coordinatorMesh}`;
 
 /** Policy documents (their SHA-256 is the pod's HOST_DATA on the simulated TEE). */
@@ -46,6 +50,7 @@ const DOCS = {
   m: 'package pod_mallory # e2e: a real mesh member, but not one the pods allow\n',
   c: 'package pod_c # e2e: its config volume is pinned\n',
   d: 'package pod_d # e2e: never put in the manifest\n',
+  e: 'package pod_e # e2e: its app reads the verified copy of its pinned config\n',
 } as const;
 const hash = (s: string): string => createHash('sha256').update(s).digest('hex');
 const HASH = Object.fromEntries(Object.entries(DOCS).map(([k, v]) => [k, hash(v)])) as Record<keyof typeof DOCS, string>;
@@ -75,7 +80,7 @@ if (reason !== undefined && process.env.CI) {
     const work = mkdtempSync(join(tmpdir(), 'ccmesh-e2e-'));
     t.teardown(() => rmSync(work, { recursive: true, force: true }));
     const slow = new ProcessExecutor({ timeoutMs: 120_000 });
-    const topo = await Topology.create(['a', 'b', 'c', 'd', 'atk']);
+    const topo = await Topology.create(['a', 'b', 'c', 'd', 'e', 'atk']);
     const agents: Agent[] = [];
     t.teardown(async () => {
       await Promise.all(agents.map((a) => a.stop()));
@@ -98,7 +103,7 @@ if (reason !== undefined && process.env.CI) {
       return JSON.parse(r.stdout) as Attempt;
     };
     const dir = (r: Role, ...rest: string[]): string => join(work, r, ...rest);
-    for (const r of ['a', 'b', 'c', 'd', 'atk'] as const) mkdirSync(dir(r), { recursive: true });
+    for (const r of ['a', 'b', 'c', 'd', 'e', 'atk'] as const) mkdirSync(dir(r), { recursive: true });
 
     // ---- The operator: simulated platform, Coordinator, workspace, first manifest. ----
     const sim = join(work, 'sim');
@@ -107,10 +112,11 @@ if (reason !== undefined && process.env.CI) {
       t.comment(simInit.stderr);
       return;
     }
-    const coordinator = topo.spawn('coord', 'coordinator', NODE, [BIN, 'coordinator', '--store', `file:${join(work, 'store')}`, '--tee', 'simulated', '--sim-dir', sim,
-      '--listen-host', '0.0.0.0', '--log-level', 'warn']);
+    const coordinatorArgs = [BIN, 'coordinator', '--store', `file:${join(work, 'store')}`, '--tee', 'simulated', '--sim-dir', sim, '--listen-host', '0.0.0.0', '--log-level', 'warn'];
+    const coordinator = topo.spawn('coord', 'coordinator', NODE, coordinatorArgs);
     const ws = join(work, 'workspace');
-    const wsInit = await slow.run(NODE, [BIN, 'manifest', 'init', '--dir', ws, '--simulated-root', join(sim, 'ark.pem')]);
+    const simMeasurement = (JSON.parse(readFileSync(join(sim, 'platform.json'), 'utf8')) as { measurement: string }).measurement;
+    const wsInit = await slow.run(NODE, [BIN, 'manifest', 'init', '--dir', ws, '--simulated-root', join(sim, 'ark.pem'), '--snp-measurement', simMeasurement]);
     if (!t.equal(wsInit.code, 0, 'an operator workspace (manifest init)')) {
       t.comment(wsInit.stderr);
       return;
@@ -122,15 +128,21 @@ if (reason !== undefined && process.env.CI) {
     writeFileSync(join(cfgMount, '..2026_11_26_00_00_00.1', 'app.yaml'), 'port: 6666\n');
     symlinkSync('..2026_11_26_00_00_00.1', join(cfgMount, '..data'));
     symlinkSync(join('..data', 'app.yaml'), join(cfgMount, 'app.yaml'));
+    // Pod e's pinned config volume, same layout, holding the pinned content when the pod starts.
+    const cfgMountE = dir('e', 'config');
+    mkdirSync(join(cfgMountE, '..2026_11_26_00_00_00.1'), { recursive: true });
+    writeFileSync(join(cfgMountE, '..2026_11_26_00_00_00.1', 'app.yaml'), 'port: 8080\n');
+    symlinkSync('..2026_11_26_00_00_00.1', join(cfgMountE, '..data'));
+    symlinkSync(join('..data', 'app.yaml'), join(cfgMountE, 'app.yaml'));
 
     type ManifestDoc = { policies: Record<string, { sans: string[]; workloadSecretId: string; role: string }>; configDigests: Record<string, Record<string, Record<string, string>>> };
     const manifestPath = join(ws, 'manifest.json');
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as ManifestDoc;
     manifest.policies[HASH.coord] = { sans: ['coordinator'], workloadSecretId: 'coordinator', role: 'coordinator' };
-    for (const r of ['a', 'b', 'm', 'c'] as const) manifest.policies[HASH[r]] = { sans: [SAN[r]], workloadSecretId: `e2e/${r}`, role: '' };
-    manifest.configDigests = { [HASH.c]: { [cfgMount]: { 'app.yaml': hash('port: 8080\n') } } };
+    for (const r of ['a', 'b', 'm', 'c', 'e'] as const) manifest.policies[HASH[r]] = { sans: [SAN[r]], workloadSecretId: `e2e/${r}`, role: '' };
+    manifest.configDigests = { [HASH.c]: { [cfgMount]: { 'app.yaml': hash('port: 8080\n') } }, [HASH.e]: { [cfgMountE]: { 'app.yaml': hash('port: 8080\n') } } };
     writeFileSync(manifestPath, JSON.stringify(manifest, null, 2));
-    for (const r of ['coord', 'a', 'b', 'm', 'c'] as const) writeFileSync(join(ws, 'policies', `${r}.rego`), DOCS[r]);
+    for (const r of ['coord', 'a', 'b', 'm', 'c', 'e'] as const) writeFileSync(join(ws, 'policies', `${r}.rego`), DOCS[r]);
     const set1 = await run('coord', ['set', '-c', `127.0.0.1:${PORTS.coordinatorUser}`, '--dir', ws, '--wait', '60s']);
     if (!t.equal(set1.code, 0, 'the first manifest is set')) {
       t.comment(set1.out);
@@ -138,11 +150,17 @@ if (reason !== undefined && process.env.CI) {
     }
     t.match(set1.out, /first manifest/, 'set reports the first manifest');
     t.ok(coordinator.running, 'the Coordinator runs');
+    const meshOwner = readFileSync(join(ws, 'mesh-owner'), 'utf8').trim();
+    t.match(meshOwner, /^[0-9a-f]{64}$/, 'the first set wrote the mesh owner pin');
 
     // ---- Pods ----
-    const initializer = (r: Role, hostData: string, extra: string[] = []): Proc =>
+    // Every pod verifies the Coordinator before attesting to it, pinned as `ccmesh generate --coordinator-policy` pins
+    // it: its policy hash, its launch measurement (the simulated platform's), the simulated root, and the mesh owner.
+    const verifyCoordinatorArgs = ['--coordinator-policy', HASH.coord, '--coordinator-measurement', simMeasurement, '--coordinator-root', join(sim, 'ark.pem')];
+    const pinnedOwner = ['--mesh-owner', meshOwner];
+    const initializer = (r: Role, hostData: string, extra: string[] = [], owner: string[] = pinnedOwner): Proc =>
       topo.spawn(r, `initializer-${r}`, NODE, [BIN, 'initializer', '--coordinator', COORD_MESH, '--tee', 'simulated', '--sim-dir', sim, '--host-data', hostData,
-        '--tls-dir', dir(r, 'tls'), '--secret-path', dir(r, 'secrets', 'workload-secret'), '--max-backoff', '1s', ...extra]);
+        '--tls-dir', dir(r, 'tls'), '--secret-path', dir(r, 'secrets', 'workload-secret'), '--max-backoff', '1s', ...verifyCoordinatorArgs, ...owner, ...extra]);
     const app = async (r: Role, name: string): Promise<Proc> => {
       const p = topo.spawn(r, `app-${r}`, NODE, [APP_JS, name, String(APP_PORT)]);
       if (!(await p.until(() => p.eventsOf('listening').length > 0, 10_000))) throw new Error(`app in ${r} did not listen: ${p.log}`);
@@ -336,6 +354,31 @@ if (reason !== undefined && process.env.CI) {
       t.equal(appC.eventsOf('accept').length, 0, 'its app saw nothing');
     });
 
+    await t.test('10. a config file the host changes after the pod started: the app keeps reading the verified copy', async (t) => {
+      // What inject pins: --config-volume NAME=MOUNT; the copy dir stands in for the pod's /ccmesh-config volumes.
+      const copies = dir('e', 'ccmesh-config');
+      const init = initializer('e', HASH.e, ['--config-volume', `settings=${cfgMountE}`, '--config-copy-dir', copies]);
+      const exit = await init.exited;
+      if (!t.equal(exit.code, 0, 'the initializer verified the config, copied it and obtained its identity')) return;
+      const copied = join(copies, 'settings', 'app.yaml');
+      t.same(readdirSync(join(copies, 'settings')), ['app.yaml'], 'the copy holds the pinned file under its visible name, no ..data');
+      const appE = topo.spawn('e', 'app-e', NODE, [APP_JS, 'E', String(APP_PORT), copied]);
+      t.ok(await appE.until(() => appE.eventsOf('listening').length > 0, 10_000), 'the app reads its config from the copy');
+      const ask = async (): Promise<string> => (await attempt('e', '127.0.0.1', APP_PORT, '?config', undefined, 3000)).data;
+      t.equal(await ask(), 'E:port: 8080\n', 'the app reads the pinned content');
+
+      // The host changes the volume the way the kubelet syncs an update (new dir, ..data swapped), then in place.
+      const ts2 = join(cfgMountE, '..2026_12_01_00_00_00.2');
+      mkdirSync(ts2);
+      writeFileSync(join(ts2, 'app.yaml'), 'port: 6666\nadmin: open\n');
+      symlinkSync('..2026_12_01_00_00_00.2', join(cfgMountE, '..data_tmp'));
+      renameSync(join(cfgMountE, '..data_tmp'), join(cfgMountE, '..data'));
+      writeFileSync(join(cfgMountE, '..2026_11_26_00_00_00.1', 'app.yaml'), 'port: 7777\n');
+      t.equal(readFileSync(join(cfgMountE, 'app.yaml'), 'utf8'), 'port: 6666\nadmin: open\n', 'control: the host-synced volume changed');
+      t.equal(await ask(), 'E:port: 8080\n', 'the running app still reads exactly the verified bytes');
+      await appE.close();
+    });
+
     await t.test('9. a pod whose policy hash is not in the manifest never gets a certificate', async (t) => {
       const init = initializer('d', HASH.d);
       const failed = (): number => init.log.split('\n').filter((l) => l.includes('attestation attempt failed')).length;
@@ -364,6 +407,60 @@ if (reason !== undefined && process.env.CI) {
         t.match(direct[2 * i + 1], { connected: false, data: '' }, `a mesh client to ${host}: the same`);
       }
       t.equal(appB.events.length, before, 'app B saw nothing');
+    });
+
+    await t.test('11. the host wipes the Coordinator\'s store, restarts it and another party sets its own manifest with the same policy hashes: a new pod with the same pinned args refuses and gets no secret; pod A\'s sidecar keeps serving traffic', async (t) => {
+      const bundleA = readFileSync(dir('a', 'tls', PATHS.meshCaFile), 'utf8');
+      await coordinator.kill('SIGKILL');
+      rmSync(join(work, 'store'), { recursive: true, force: true });
+      const wiped = topo.spawn('coord', 'coordinator-wiped', NODE, coordinatorArgs);
+      // Another party: its own keys, the mesh's policy hashes and documents (public), the same genuine Coordinator.
+      const other = join(work, 'other-workspace');
+      const otherInit = await slow.run(NODE, [BIN, 'manifest', 'init', '--dir', other, '--simulated-root', join(sim, 'ark.pem'), '--snp-measurement', simMeasurement]);
+      if (!t.equal(otherInit.code, 0, 'another party\'s workspace')) return;
+      const theirs = JSON.parse(readFileSync(join(other, 'manifest.json'), 'utf8')) as ManifestDoc;
+      for (const r of ['coord', 'a', 'b', 'm', 'c', 'e'] as const) writeFileSync(join(other, 'policies', `${r}.rego`), DOCS[r]);
+      // First it tries the owner's own manifest — its keys are public, so its pin is the pods' pin — but the first
+      // set must be signed by a key that manifest names, which it does not hold.
+      writeFileSync(join(other, 'manifest.json'), readFileSync(manifestPath));
+      const setVictims = await run('coord', ['set', '-c', `127.0.0.1:${PORTS.coordinatorUser}`, '--dir', other, '--wait', '60s']);
+      t.not(setVictims.code, 0, 'setting the owner\'s own manifest without the owner\'s key is refused');
+      t.match(setVictims.out, /PERMISSION_DENIED: ownerKey is not one of the manifest's own workloadOwnerKeys/, 'by the Coordinator: the first set is signed by a key of the manifest');
+      theirs.policies = (JSON.parse(readFileSync(manifestPath, 'utf8')) as ManifestDoc).policies;
+      writeFileSync(join(other, 'manifest.json'), JSON.stringify(theirs, null, 2));
+      const setOther = await run('coord', ['set', '-c', `127.0.0.1:${PORTS.coordinatorUser}`, '--dir', other, '--wait', '60s']);
+      if (!t.equal(setOther.code, 0, 'it sets its manifest on the wiped, restarted Coordinator')) {
+        t.comment(setOther.out);
+        return;
+      }
+      const otherOwner = readFileSync(join(other, 'mesh-owner'), 'utf8').trim();
+      t.not(otherOwner, meshOwner, 'under another mesh owner');
+
+      // A new replica of pod A (its policy hash, A's pinned args) starts in namespace d.
+      const init = initializer('d', HASH.a);
+      const failed = (): number => (init.log.match(/attestation attempt failed/g) ?? []).length;
+      t.ok(await init.until(() => failed() >= 2 || !init.running, 15_000), 'the new pod keeps retrying');
+      t.ok(init.running, 'and never gets an identity');
+      await init.kill('SIGKILL');
+      t.match(init.log, new RegExp(`genuine but serves mesh owner ${otherOwner}, not the pinned ${meshOwner}`), 'each attempt refuses the genuine Coordinator of another owner');
+      t.same(existsSync(dir('d', 'tls')) ? readdirSync(dir('d', 'tls')) : [], [], 'no credential file');
+      t.notOk(existsSync(dir('d', 'secrets', 'workload-secret')), 'no workload secret');
+      const coordMetrics = (await attempt('coord', '127.0.0.1', PORTS.coordinatorMetrics, 'GET /metrics HTTP/1.0\r\n\r\n')).data;
+      t.match(coordMetrics, /ccmesh_coordinator_rpc_handled_total\{[^}]*method="Attest"/, 'control: the metrics answer is the restarted Coordinator\'s');
+      t.notMatch(coordMetrics, /method="NewMeshCert"/, 'the pod never sent its evidence: no NewMeshCert reached the Coordinator');
+      // Control: only the owner pin stood in the way — the same pod without it joins the other party's mesh.
+      const unpinned = initializer('c', HASH.a, [], ['--any-mesh-owner']);
+      t.equal((await unpinned.exited).code, 0, 'control: with --any-mesh-owner the same pod obtains an identity from the other party\'s mesh');
+      t.match(unpinned.log, /SECURITY: the Coordinator's mesh owner is not checked/, 'and is warned about it');
+
+      // Pod A keeps its mesh: its sidecar refuses the new mesh's CAs and serves traffic on its credentials.
+      t.ok(await proxyA.until(() => /GetTrustBundle answer refused: .*root other than the pinned one/.test(proxyA.log), 10_000), 'A\'s sidecar polls the restarted Coordinator and refuses the other mesh\'s bundle (another root)');
+      t.equal(readFileSync(dir('a', 'tls', PATHS.meshCaFile), 'utf8'), bundleA, 'and keeps its mesh CA bundle');
+      const tlsB = { ca: readFileSync(dir('b', 'tls', PATHS.rootCaFile), 'utf8') + readFileSync(dir('b', 'tls', PATHS.meshCaFile), 'utf8'), cert: readFileSync(dir('b', 'tls', PATHS.chainFile), 'utf8'), key: readFileSync(dir('b', 'tls', PATHS.keyFile), 'utf8') };
+      const served = await attempt('atk', addr4('a'), APP_PORT, 'after-takeover', tlsB, 5000);
+      t.match(served, { secure: true, data: 'A:after-takeover' }, 'a client with B\'s mesh identity still reaches app A through A\'s sidecar');
+      t.match(appA.eventsOf('data').find((e) => e.text === 'after-takeover'), { remoteAddress: '127.0.0.1' }, 'app A received it from its sidecar');
+      t.ok(proxyA.running && wiped.running, 'A\'s sidecar and the restarted Coordinator still run');
     });
   });
 }

@@ -25,13 +25,17 @@ the TypeScript constant of the same meaning; change them there, never only here.
 {{- define "ccmesh.const.injectionNamespaceLabel" -}}ccmesh.dev/injection{{- end -}}
 {{- define "ccmesh.const.podRoleAnnotation" -}}ccmesh.dev/pod-role{{- end -}}
 
-{{/* Refuse what ccmesh can't run yet, with the same sentences as `ccmesh install --print`. */}}
+{{/* Refuse what ccmesh can't run yet, and a partial set of Coordinator pins, with the same sentences as `ccmesh install --print`. */}}
 {{- define "ccmesh.validate" -}}
 {{- if ne .Values.coordinator.store.type "file" -}}
 {{- fail "coordinator.store.type \"etcd\" is not supported yet: the etcd store backend is not built; use \"file\"" -}}
 {{- end -}}
 {{- if gt (int .Values.coordinator.replicas) 1 -}}
 {{- fail "coordinator.replicas greater than 1 is not supported yet: replicas need a shared store and the etcd store backend is not built; use 1" -}}
+{{- end -}}
+{{- $pinsUnset := list (empty .Values.injector.coordinatorPolicy) (empty .Values.injector.meshOwner) (empty .Values.injector.coordinatorMeasurements) -}}
+{{- if gt (len (uniq $pinsUnset)) 1 -}}
+{{- fail "injector.coordinatorPolicy, injector.meshOwner and injector.coordinatorMeasurements are set together or not at all: pods that verify the Coordinator must also pin the owner of its mesh and its launch measurement" -}}
 {{- end -}}
 {{- end -}}
 

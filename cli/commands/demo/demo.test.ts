@@ -25,6 +25,7 @@ void t.test('loopback mode: N/N requests, plaintext refused, metrics, clean shut
   t.match(r.stdout, /mode: loopback, no traffic capture/);
   t.match(r.stdout, /Coordinator started on a simulated SEV-SNP platform/);
   t.match(r.stdout, /manifest set: hash [0-9a-f]{16}…, .*attested the Coordinator at 127\.0\.0\.1:\d+ first/);
+  t.match(r.stdout, /pods pin the Coordinator \(policy [0-9a-f]{16}…, measurement [0-9a-f]{16}…\) and the mesh owner [0-9a-f]{16}…: each initializer checks both/, 'the pods verify the Coordinator and its owner');
   t.match(r.stdout, /pod backend: .*attest-to-ready \d/);
   t.match(r.stdout, /leaf DNS:backend, URI:spiffe:\/\/ccmesh\.local\/demo\/backend/);
   t.match(r.stdout, /pod frontend: .*attest-to-ready \d/);
@@ -167,6 +168,7 @@ if (netnsSkip !== undefined && process.env.CI) {
     t.match(r.stdout, /removed leftovers of an earlier run: ccm-demo-leftover/);
     t.match(r.stdout, /pod backend: guard installed, attested, identity written; sidecar applied \+ verified its iptables rules, lifted the guard/);
     t.match(r.stdout, /attested the Coordinator at 198\.19\.100\.1:1313 first/);
+    t.match(r.stdout, /pods pin the Coordinator .* and the mesh owner [0-9a-f]{16}…/);
     t.match(r.stdout, /5\/5 requests ok, 0 failed/);
     t.match(r.stdout, /plaintext HTTP to the app port 198\.19\.100\.3:8080 from outside \(captured → 15006\): refused/);
     t.match(r.stdout, /ccmesh_proxy_connections_total\{direction="inbound",port="15006",result="ok"[^}]*\} 5\n/, 'the 5 requests arrived through the capture listener');

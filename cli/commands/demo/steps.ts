@@ -87,6 +87,24 @@ async function poll(ctx: DemoContext, cond: () => boolean, ms: number, what: str
 
 const coordinatorAddr = (ctx: DemoContext, port: number): string => `${at(ctx, 'coordinator').ip}:${port}`;
 
+/** What a pod pins about its Coordinator (as `ccmesh generate --coordinator-policy` would put in its args). */
+interface CoordinatorPins {
+  readonly measurement: string;
+  readonly meshOwner: string;
+  readonly args: readonly string[];
+}
+
+/** The pins from the run's files: the simulated platform's launch measurement, the workspace's mesh-owner. */
+async function coordinatorPins(ctx: DemoContext): Promise<CoordinatorPins> {
+  const { measurement } = JSON.parse(await readFile(join(sim(ctx), 'platform.json'), 'utf8')) as { measurement: string };
+  const meshOwner = (await readFile(join(ws(ctx), 'mesh-owner'), 'utf8').catch(() => '')).trim();
+  return {
+    measurement,
+    meshOwner,
+    args: ['--coordinator-policy', policyHash('coordinator'), '--coordinator-measurement', measurement, '--coordinator-root', join(sim(ctx), 'ark.pem'), '--mesh-owner', meshOwner],
+  };
+}
+
 /** Step 2: the simulated platform and the Coordinator, up and answering its probes (not ready: no manifest yet). */
 export async function startCoordinator(ctx: DemoContext): Promise<Child> {
   ensure(await ctx.kids.run('attest simulate init', host, ['attest', 'simulate', 'init', '--out', sim(ctx), '--host-data', policyHash('coordinator')]), 'ccmesh attest simulate init');
@@ -109,7 +127,9 @@ export async function startCoordinator(ctx: DemoContext): Promise<Child> {
 
 /** Step 3: `manifest init`, three policies (Coordinator, frontend, backend), `set`; the Coordinator becomes ready. */
 export async function setManifest(ctx: DemoContext): Promise<void> {
-  ensure(await ctx.kids.run('manifest init', host, ['manifest', 'init', '--dir', ws(ctx), '--simulated-root', join(sim(ctx), 'ark.pem')]), 'ccmesh manifest init');
+  // The simulated platform's launch measurement: the manifest pins it exactly as it would a real pod VM image's.
+  const { measurement } = JSON.parse(await readFile(join(sim(ctx), 'platform.json'), 'utf8')) as { measurement: string };
+  ensure(await ctx.kids.run('manifest init', host, ['manifest', 'init', '--dir', ws(ctx), '--simulated-root', join(sim(ctx), 'ark.pem'), '--snp-measurement', measurement]), 'ccmesh manifest init');
   const manifestPath = join(ws(ctx), 'manifest.json');
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { policies: Record<string, unknown> };
   for (const who of ['coordinator', 'frontend', 'backend'] as const) {
@@ -121,10 +141,14 @@ export async function setManifest(ctx: DemoContext): Promise<void> {
   const hash = /manifest ([0-9a-f]+)…/.exec(set.stdout)?.[1] ?? '?';
   const attested = /attested the Coordinator at \S+/.exec(set.stderr)?.[0];
   const readiness = await ctx.kids.ask<GetResult>(at(ctx, 'coordinator'), { op: 'get', url: `http://127.0.0.1:${ctx.ports.coordMetrics}/probe/readiness`, waitMs: 5000 });
+  const pins = await coordinatorPins(ctx);
   ctx.report.step(`manifest set: hash ${hash}…, policies coordinator/frontend/backend (SANs = names); ${attested ?? 'attestation line missing'} first`, [
     `frontend host data ${policyHash('frontend').slice(0, 16)}…, backend host data ${policyHash('backend').slice(0, 16)}…; Coordinator /probe/readiness: ${readiness.status}`,
+    `pods pin the Coordinator (policy ${policyHash('coordinator').slice(0, 16)}…, measurement ${pins.measurement.slice(0, 16)}…) and the mesh owner ${pins.meshOwner.slice(0, 16)}…: ` +
+      'each initializer checks both in its evidence before sending its own',
   ]);
   ctx.report.check(attested !== undefined, '"ccmesh set" attested the Coordinator before setting the manifest', tail(set.stderr));
+  ctx.report.check(/^[0-9a-f]{64}$/.test(pins.meshOwner), '"ccmesh set" wrote the mesh owner pin (WORKSPACE/mesh-owner) the pods pin', `      got ${JSON.stringify(pins.meshOwner)}`);
   ctx.report.check(readiness.status === 200, 'the Coordinator is ready once the manifest is set', `      got ${readiness.status} ${readiness.body}`);
 }
 
@@ -140,10 +164,11 @@ export async function startPod(ctx: DemoContext, pod: 'frontend' | 'backend'): P
   await mkdir(dir, { recursive: true });
   const place = at(ctx, pod);
   const netns = ctx.topo.mode === 'netns';
+  const pins = await coordinatorPins(ctx);
   const t0 = performance.now();
   const init = ensure(await ctx.kids.run(`${pod} initializer`, place, [
     'initializer', '--coordinator', coordinatorAddr(ctx, ctx.ports.coordMesh), '--tee', 'simulated', '--sim-dir', sim(ctx), '--host-data', policyHash(pod),
-    '--tls-dir', join(dir, 'tls'), '--secret-path', join(dir, 'workload-secret'), '--log-level', 'warn', ...(netns ? [] : ['--no-guard']),
+    '--tls-dir', join(dir, 'tls'), '--secret-path', join(dir, 'workload-secret'), '--log-level', 'warn', ...(netns ? [] : ['--no-guard']), ...pins.args,
   ], 30_000), `${pod} initializer`);
   const attested = performance.now();
   const p = ctx.ports;

@@ -83,7 +83,8 @@ void t.test('generate examples/ → injected YAML and manifest entries; twice = 
   const sim = join(dir, 'sim');
   t.equal(ccmesh(['attest', 'simulate', 'init', '--out', sim, '--host-data', coordHash]).status, 0);
   const ws = join(dir, 'ws');
-  const init = ccmesh(['manifest', 'init', '--dir', ws, '--simulated-root', join(sim, 'ark.pem')]);
+  const measurement = (JSON.parse(readFileSync(join(sim, 'platform.json'), 'utf8')) as { measurement: string }).measurement;
+  const init = ccmesh(['manifest', 'init', '--dir', ws, '--simulated-root', join(sim, 'ark.pem'), '--snp-measurement', measurement]);
   t.equal(init.status, 0, init.stderr);
   // A hand-made entry that generate must keep.
   const m0 = JSON.parse(readFileSync(join(ws, 'manifest.json'), 'utf8')) as Json;
@@ -168,7 +169,7 @@ void t.test('with genpolicy on PATH: it runs on the injected files and its polic
   chmodSync(join(fakeBin, 'genpolicy'), 0o755);
   const ws = join(dir, 'ws');
   mkdirSync(join(ws, 'policies'), { recursive: true });
-  writeFileSync(join(ws, 'manifest.json'), JSON.stringify({ version: 1, policies: {}, referenceValues: { snp: [{}], tdx: [] }, workloadOwnerKeys: [], seedshareOwnerKeys: [] }));
+  writeFileSync(join(ws, 'manifest.json'), JSON.stringify({ version: 1, policies: {}, referenceValues: { snp: [{ measurements: ['ab'.repeat(48)] }], tdx: [] }, workloadOwnerKeys: [], seedshareOwnerKeys: [] }));
   const input = join(dir, 'in');
   cpSync(examples, input, { recursive: true });
   const gen = ccmesh(['generate', '--workspace', ws, '--genpolicy-arg=--use-cached-files', input], `${fakeBin}:${BASE_PATH}`);
@@ -195,7 +196,7 @@ void t.test('a regenerated resource replaces its entry and its document', (t) =>
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const ws = join(dir, 'ws');
   mkdirSync(join(ws, 'policies'), { recursive: true });
-  writeFileSync(join(ws, 'manifest.json'), JSON.stringify({ version: 1, policies: {}, referenceValues: { snp: [{}], tdx: [] }, workloadOwnerKeys: [], seedshareOwnerKeys: [] }));
+  writeFileSync(join(ws, 'manifest.json'), JSON.stringify({ version: 1, policies: {}, referenceValues: { snp: [{ measurements: ['ab'.repeat(48)] }], tdx: [] }, workloadOwnerKeys: [], seedshareOwnerKeys: [] }));
   const file = join(dir, 'pod.yaml');
   const write = (rego: string): void => writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: ns1\n  annotations:\n    io.katacontainers.config.agent.policy: ${Buffer.from(rego).toString('base64')}\nspec:\n  containers: [{name: a, image: b}]\n`);
   write('package one\n');
@@ -213,7 +214,7 @@ void t.test('a regenerated resource replaces its entry and its document', (t) =>
 void t.test('exit codes: 64 for usage errors, 1 when inject refuses', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ccmesh-gen-exit-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ version: 1, policies: {}, referenceValues: { snp: [{}], tdx: [] }, workloadOwnerKeys: [], seedshareOwnerKeys: [] }));
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ version: 1, policies: {}, referenceValues: { snp: [{ measurements: ['ab'.repeat(48)] }], tdx: [] }, workloadOwnerKeys: [], seedshareOwnerKeys: [] }));
   const hostNet = join(dir, 'host.yaml');
   writeFileSync(hostNet, 'apiVersion: v1\nkind: Pod\nmetadata: {name: h}\nspec: {hostNetwork: true, containers: [{name: a, image: b}]}\n');
   const noArgs = ccmesh(['generate', '--workspace', dir]);

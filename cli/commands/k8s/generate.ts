@@ -6,7 +6,10 @@
 import { mkdtemp, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
+import { meshOwnerOfStored } from '../../../coordinator/core/mesh-owner.js';
 import { parseManifest } from '../../../coordinator/manifest/parse.js';
+import { manifestTrustWarnings, trustWarningLine } from '../../../coordinator/manifest/trust-warnings.js';
+import type { Manifest } from '../../../coordinator/manifest/types.js';
 import { tokeniseFlags } from '../../../lib/config/argv.js';
 import { FieldReader } from '../../../lib/config/fields.js';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
@@ -16,11 +19,13 @@ import { ANNOTATIONS } from '../../../k8s/constants.js';
 import { generate, type GenerateInput, type GenerateResult } from '../../../k8s/generate/generate.js';
 import { NO_POLICY_GENERATOR, ProcessPolicyGenerator } from '../../../k8s/generate/genpolicy.js';
 import { mergeEntries } from '../../../k8s/generate/manifest-entries.js';
+import { type PinnedMeasurements, pinMeasurements } from '../../../k8s/generate/reference-measurements.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../../../k8s/generate/sans.js';
 import { checkPolicyDocuments, readManifestJson, writeWorkspace } from '../../../k8s/generate/workspace.js';
 import { DEFAULT_INJECT_OPTIONS, type InjectOptions } from '../../../k8s/inject/inject.js';
 import { wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
+import { measurementFlag } from '../../measurement-flags.js';
 import { workspacePaths } from '../../workspace.js';
 
 const FLAGS = {
@@ -32,10 +37,14 @@ const FLAGS = {
   image: { type: 'string' },
   coordinator: { type: 'string' },
   'coordinator-policy': { type: 'string' },
+  'mesh-owner': { type: 'string' },
+  'coordinator-measurement': { type: 'string', multiple: true },
   tee: { type: 'string' },
   genpolicy: { type: 'string' },
   'genpolicy-arg': { type: 'string', multiple: true },
   'no-genpolicy': { type: 'boolean' },
+  'snp-measurement': { type: 'string', multiple: true },
+  'tdx-mrtd': { type: 'string', multiple: true },
   help: { type: 'boolean' },
 } as const;
 
@@ -45,9 +54,10 @@ const YAML_RE = /\.ya?ml$/;
 /** Usage of `ccmesh generate`. */
 export const GENERATE_USAGE = `Usage:
   ccmesh generate [-o DIR] [--workspace DIR] [--namespace default] [--cluster-domain ${DEFAULT_CLUSTER_DOMAIN}]
-                  [--image IMAGE] [--coordinator HOST:PORT] [--coordinator-policy HASH]
+                  [--image IMAGE] [--coordinator HOST:PORT] [--coordinator-policy HASH [--mesh-owner HEX32]]
                   [--tee auto|configfs-tsm|sev-guest|tdx-guest]
-                  [--genpolicy BINARY] [--genpolicy-arg ARG]... [--no-genpolicy]  FILE|DIR...
+                  [--genpolicy BINARY] [--genpolicy-arg ARG]... [--no-genpolicy]
+                  [--snp-measurement HEX48]... [--tdx-mrtd HEX48]...  FILE|DIR...
 
 Injects the ccmesh initializer and sidecar into every pod template of the YAML files (a DIR means every *.yaml
 and *.yml below it), runs genpolicy on the injected files when it is on PATH, and writes one manifest policy
@@ -61,10 +71,18 @@ are kept. SANs: the resource name and the Services that select it, as n, n.ns, n
   --image, --coordinator, --tee  settings of the injected containers (defaults: ${DEFAULT_INJECT_OPTIONS.image},
                     ${DEFAULT_INJECT_OPTIONS.coordinator}, ${DEFAULT_INJECT_OPTIONS.tee})
   --coordinator-policy HASH  pin the Coordinator's policy hash in every initializer (pods then verify the
-                    Coordinator's evidence before attesting to it)
+                    Coordinator's evidence before attesting to it) together with the workspace's mesh owner
+                    (--mesh-owner; default WORKSPACE/mesh-owner, or before the first set the pin of the manifest's
+                    keys), so a Coordinator whose store was wiped and re-set by someone else is refused, and its
+                    launch measurements (--coordinator-measurement HEX48, repeatable; default every measurement the
+                    workspace manifest's reference values name)
   --genpolicy BINARY, --genpolicy-arg=ARG  how genpolicy is run: BINARY [ARG...] -y FILE (default: genpolicy;
                     write --genpolicy-arg=--flag for arguments that start with --)
   --no-genpolicy    don't run genpolicy even if it is installed
+  --snp-measurement HEX48, --tdx-mrtd HEX48  the launch measurement of the pod VM image (SEV-SNP MEASUREMENT,
+                    TDX MRTD; repeatable): added to every referenceValues.snp / .tdx alternative (one is created
+                    when the list is empty; an alternative's "allowUnmeasured" is dropped). The manifest must pin
+                    one: a policy hash proves nothing about an image the host chose
 Comments inside rewritten documents are lost; documents that need no change are kept as they are.
 `;
 
@@ -74,9 +92,10 @@ interface GenerateFlags {
   readonly workspace: string;
   readonly namespace: string;
   readonly clusterDomain: string;
-  readonly inject: Partial<InjectOptions>;
+  readonly inject: { -readonly [K in keyof InjectOptions]?: InjectOptions[K] };
   readonly genpolicy: string | false;
   readonly genpolicyArgs: readonly string[];
+  readonly measurements: PinnedMeasurements;
 }
 
 function readFlags(argv: readonly string[]): GenerateFlags {
@@ -91,11 +110,15 @@ function readFlags(argv: readonly string[]): GenerateFlags {
   if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(namespace)) r.issue('namespace', namespace, 'a namespace name (a lowercase DNS label)');
   const clusterDomain = r.raw('cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN;
   if (!dns.test(clusterDomain)) r.issue('cluster-domain', clusterDomain, 'a lowercase DNS name (e.g. cluster.local)');
+  const measurements = { snp: measurementFlag(r, tok, 'snp-measurement'), tdx: measurementFlag(r, tok, 'tdx-mrtd') };
+  const coordinatorMeasurements = measurementFlag(r, tok, 'coordinator-measurement');
   r.finish();
   const inject: Partial<InjectOptions> = {
     ...(r.raw('image') !== undefined ? { image: r.raw('image')! } : {}),
     ...(r.raw('coordinator') !== undefined ? { coordinator: r.raw('coordinator')! } : {}),
     ...(r.raw('coordinator-policy') !== undefined ? { coordinatorPolicy: r.raw('coordinator-policy')! } : {}),
+    ...(r.raw('mesh-owner') !== undefined ? { meshOwner: r.raw('mesh-owner')! } : {}),
+    ...(coordinatorMeasurements.length > 0 ? { coordinatorMeasurements } : {}),
     tee: tee!,
   };
   return {
@@ -107,6 +130,7 @@ function readFlags(argv: readonly string[]): GenerateFlags {
     inject,
     genpolicy: r.raw('no-genpolicy') === 'true' ? false : (r.raw('genpolicy') ?? 'genpolicy'),
     genpolicyArgs: tok.lists['genpolicy-arg'] ?? [],
+    measurements,
   };
 }
 
@@ -182,6 +206,19 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
   const flags = readFlags(argv);
   const ws = workspacePaths(flags.workspace);
   const manifestBefore = await readManifestJson(ws.manifest);
+  if (flags.inject.coordinatorPolicy !== undefined && flags.inject.meshOwner === undefined) {
+    // Pods that verify the Coordinator pin the workspace's mesh owner: its mesh-owner file after the first set, or
+    // the pin of its manifest's keys before it (what the first set makes the owner).
+    flags.inject.meshOwner = await workspaceMeshOwnerHex(flags.workspace, manifestBefore);
+  }
+  if (flags.inject.coordinatorPolicy !== undefined && flags.inject.coordinatorMeasurements === undefined) {
+    // The Coordinator runs under the same reference values as every pod: pin the measurements the manifest names.
+    const found = manifestMeasurements(manifestBefore);
+    if (found.length === 0) {
+      throw new CcmeshError(ErrorCode.USAGE, `--coordinator-policy: ${ws.manifest} names no launch measurement to pin for the Coordinator; pass --coordinator-measurement HEX48`);
+    }
+    flags.inject.coordinatorMeasurements = found;
+  }
   const files = await collectInputs(flags.paths);
   const inputs: GenerateInput[] = [];
   for (const f of files) {
@@ -203,10 +240,13 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
 
   // Validate before writing anything: the merged manifest must be one the Coordinator accepts.
   const merged = mergeEntries(manifestBefore, result.entries);
-  const manifestText = JSON.stringify(merged.manifest, null, 2) + '\n';
+  const pinned = pinMeasurements(merged.manifest, flags.measurements);
+  const manifestText = JSON.stringify(pinned.manifest, null, 2) + '\n';
   let policyHashes: string[];
+  let manifest: Manifest;
   try {
-    policyHashes = Object.keys(parseManifest(manifestText).policies);
+    manifest = parseManifest(manifestText);
+    policyHashes = Object.keys(manifest.policies);
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(`the manifest generate would write to ${ws.manifest}`, err.issues);
     throw err;
@@ -230,8 +270,37 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
     ...written.map((p) => `wrote ${p}`),
     ...removed.map((p) => `removed ${p} (replaced entry)`),
     `manifest ${ws.manifest}: ${result.entries.length} generated entr${result.entries.length === 1 ? 'y' : 'ies'}, ${policyHashes.length} in total`,
+    ...pinned.changes.map((c) => `  pinned ${c}`),
   ];
   io.stdout(out.join('\n') + '\n');
+  for (const w of manifestTrustWarnings(manifest)) io.stderr(trustWarningLine(w, ws.manifest));
   for (const p of await checkPolicyDocuments(ws.policies, policyHashes)) io.stderr(`warning: ${p}\n`);
   return EXIT.ok;
+}
+
+/** The workspace's mesh owner pin as hex (`mesh-owner`, else from the manifest's key lists). */
+async function workspaceMeshOwnerHex(dir: string, manifest: object): Promise<string> {
+  const file = await readFile(workspacePaths(dir).meshOwner, 'utf8').then((t) => t.trim(), () => undefined);
+  if (file !== undefined) {
+    if (!/^[0-9a-f]{64}$/.test(file)) throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `${workspacePaths(dir).meshOwner} is not a mesh owner pin (64 lowercase hex digits)`);
+    return file;
+  }
+  try {
+    return Buffer.from(meshOwnerOfStored(new Uint8Array(Buffer.from(JSON.stringify(manifest))))).toString('hex');
+  } catch (err) {
+    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `cannot derive the mesh owner from ${workspacePaths(dir).manifest}: ${describeError(err)}`, { cause: err });
+  }
+}
+
+/** Every launch measurement the manifest's reference values name (SNP, TDX, simulated), lowercase, once each. */
+function manifestMeasurements(manifest: object): string[] {
+  const rv = (manifest as { referenceValues?: { snp?: unknown[]; tdx?: unknown[]; simulated?: unknown[] } }).referenceValues ?? {};
+  const out = new Set<string>();
+  const add = (list: unknown): void => {
+    if (Array.isArray(list)) for (const m of list) if (typeof m === 'string' && /^[0-9a-fA-F]{96}$/.test(m)) out.add(m.toLowerCase());
+  };
+  for (const a of rv.snp ?? []) add((a as { measurements?: unknown }).measurements);
+  for (const a of rv.tdx ?? []) add((a as { mrTd?: unknown }).mrTd);
+  for (const a of rv.simulated ?? []) add(((a as { snp?: { measurements?: unknown } }).snp ?? {}).measurements);
+  return [...out];
 }

@@ -17,6 +17,7 @@ import { inClusterApiUrl, KubeClient, SERVICE_ACCOUNT_DIR, serviceAccountConfig 
 import { createInjectorMetrics } from '../../../k8s/webhook/metrics.js';
 import { WEBHOOK_SERVER_DEFAULTS } from '../../../k8s/webhook/server.js';
 import { readCommandFlags, wantsHelp } from '../../flags.js';
+import { measurementFlag } from '../../measurement-flags.js';
 import type { CliIo } from '../../io.js';
 
 const FLAGS = {
@@ -30,6 +31,8 @@ const FLAGS = {
   image: { type: 'string' },
   coordinator: { type: 'string' },
   'coordinator-policy': { type: 'string' },
+  'mesh-owner': { type: 'string' },
+  'coordinator-measurement': { type: 'string', multiple: true },
   tee: { type: 'string' },
   'metrics-port': { type: 'string' },
   'log-level': { type: 'string' },
@@ -44,7 +47,7 @@ const TEES = ['auto', 'configfs-tsm', 'sev-guest', 'tdx-guest'] as const satisfi
 export const INJECTOR_USAGE = `Usage:
   ccmesh injector [--port ${PORTS.injectorWebhook}] [--service ${INSTALL_NAMES.injector}] [--namespace NS]
                   [--webhook-config ${INSTALL_NAMES.webhookConfiguration}] [--tls-dir DIR [--reload-interval 10s]] [--metrics-port ${PORTS.injectorMetrics}]
-                  [--image IMAGE] [--coordinator HOST:PORT] [--coordinator-policy HASH]
+                  [--image IMAGE] [--coordinator HOST:PORT] [--coordinator-policy HASH --mesh-owner HEX32 --coordinator-measurement HEX48...]
                   [--tee auto|configfs-tsm|sev-guest|tdx-guest]
                   [--kube-api https://HOST:PORT] [--service-account-dir DIR] [--log-level info]
 
@@ -59,7 +62,7 @@ annotation was computed before injection are refused, not mutated.
   --webhook-config    MutatingWebhookConfiguration whose caBundle is set (default ${INSTALL_NAMES.webhookConfiguration})
   --tls-dir           use tls.crt, tls.key (and ca.crt, if present) from DIR instead of a self-managed CA;
                       re-read every --reload-interval (default 10s). Without ca.crt the caBundle is left alone.
-  --image, --coordinator, --coordinator-policy, --tee
+  --image, --coordinator, --coordinator-policy, --mesh-owner, --coordinator-measurement, --tee
                       passed to inject (the injected containers' image, Coordinator address, the Coordinator
                       policy hash pods verify, evidence source)
   --metrics-port      plain-HTTP port of ${ADMIN_HTTP_PATHS.livenessProbe}, ${ADMIN_HTTP_PATHS.readinessProbe}, ${ADMIN_HTTP_PATHS.startupProbe} and ${ADMIN_HTTP_PATHS.metrics}
@@ -80,7 +83,7 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
     io.stdout(INJECTOR_USAGE);
     return EXIT.ok;
   }
-  const { r } = readCommandFlags('injector', argv, FLAGS);
+  const { r, tok } = readCommandFlags('injector', argv, FLAGS);
   // 0 binds any free port (tests); the bound ports are logged.
   const port = r.integer('port', 0, 65535, PORTS.injectorWebhook);
   const metricsPort = r.integer('metrics-port', 0, 65535, PORTS.injectorMetrics);
@@ -102,6 +105,13 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
       r.issue('namespace', undefined, `a namespace (not in a cluster: ${join(saDir, 'namespace')} is unreadable: ${describeError(err)})`);
     }
   }
+  const coordinatorMeasurements = measurementFlag(r, tok, 'coordinator-measurement');
+  if ((r.raw('coordinator-policy') === undefined) !== (coordinatorMeasurements.length === 0)) {
+    r.issue('coordinator-measurement', undefined, 'at least one Coordinator launch measurement together with --coordinator-policy, and none without it');
+  }
+  if ((r.raw('coordinator-policy') === undefined) !== (r.raw('mesh-owner') === undefined)) {
+    r.issue(r.raw('mesh-owner') === undefined ? 'mesh-owner' : 'coordinator-policy', undefined, 'both --coordinator-policy and --mesh-owner (pods that verify the Coordinator pin whose mesh it serves), or neither');
+  }
   r.finish();
 
   const injectOpts: Partial<InjectOptions> = {
@@ -109,6 +119,8 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
     ...(r.raw('image') !== undefined ? { image: r.raw('image')! } : {}),
     ...(r.raw('coordinator') !== undefined ? { coordinator: r.raw('coordinator')! } : {}),
     ...(r.raw('coordinator-policy') !== undefined ? { coordinatorPolicy: r.raw('coordinator-policy')! } : {}),
+    ...(r.raw('mesh-owner') !== undefined ? { meshOwner: r.raw('mesh-owner')! } : {}),
+    ...(coordinatorMeasurements.length > 0 ? { coordinatorMeasurements } : {}),
   };
   const logger = createLogger({ component: 'injector', level: level!, sink: (line) => io.stderr(line + '\n') });
   const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'injector' } });

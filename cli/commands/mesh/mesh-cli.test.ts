@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { freePorts } from '../../../lib/net/free-ports.js';
 import { startCoordinatorProcess, waitFor } from '../../../test/cli-process.js';
 import { repoRoot } from '../../../test/fixtures.js';
@@ -18,9 +19,10 @@ const ccmesh = (...args: string[]) => spawnSync(process.execPath, [bin, ...args]
 
 const startCoordinator = startCoordinatorProcess;
 
+/** One GET on a fresh connection: a pooled keep-alive connection can race the server's idle close ("other side closed"). */
 async function probe(port: number, path: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
-  return { status: res.status, body: await res.text() };
+  const res = await request(`http://127.0.0.1:${port}${path}`, { reset: true });
+  return { status: res.statusCode, body: await res.body.text() };
 }
 
 void t.test('manifest init → set → verify → restart → recover', async (t) => {
@@ -41,7 +43,8 @@ void t.test('manifest init → set → verify → restart → recover', async (t
   t.match(notReady.body, /fresh/);
 
   const ws = join(dir, 'workspace');
-  const init = ccmesh('manifest', 'init', '--dir', ws, '--simulated-root', join(sim, 'ark.pem'));
+  const measurement = (JSON.parse(readFileSync(join(sim, 'platform.json'), 'utf8')) as { measurement: string }).measurement;
+  const init = ccmesh('manifest', 'init', '--dir', ws, '--simulated-root', join(sim, 'ark.pem'), '--snp-measurement', measurement);
   t.equal(init.status, 0, init.stderr);
   t.equal(statSync(join(ws, 'keys', 'workload-owner.pem')).mode & 0o777, 0o600);
   const manifest = JSON.parse(readFileSync(join(ws, 'manifest.json'), 'utf8')) as { policies: Record<string, unknown> };
@@ -101,8 +104,8 @@ void t.test('bad flags exit 64 naming every problem; an unreachable Coordinator 
   t.match(missing.stderr, /--coordinator/);
   const dir = mkdtempSync(join(tmpdir(), 'ccmesh-cli-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  t.equal(ccmesh('manifest', 'init', '--dir', dir).status, 0);
-  t.equal(ccmesh('manifest', 'init', '--dir', dir).status, 64, 'init refuses to overwrite a manifest');
+  t.equal(ccmesh('manifest', 'init', '--dir', dir, '--snp-measurement', 'ab'.repeat(48)).status, 0);
+  t.equal(ccmesh('manifest', 'init', '--dir', dir, '--snp-measurement', 'ab'.repeat(48)).status, 64, 'init refuses to overwrite a manifest');
   const noWorkspacePolicies = ccmesh('set', '-c', '127.0.0.1:1', '--dir', dir, '--wait', '1500ms');
   t.equal(noWorkspacePolicies.status, 1);
   t.match(noWorkspacePolicies.stderr, /waiting for the Coordinator at 127\.0\.0\.1:1/);

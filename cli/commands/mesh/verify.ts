@@ -6,19 +6,22 @@ import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
 import type { GetManifestsResponse } from '../../../lib/protocol/messages.js';
 import { UserApi } from '../../../lib/protocol/services.js';
 import { EXIT } from '../../../lib/well-known.js';
-import { attestedSession } from '../../coordinator-session.js';
+import { bytesEqual } from '../../../lib/bytes.js';
+import { formatMeshOwnerPin } from '../../../lib/protocol/mesh-owner.js';
+import { attestedSessionWithOwner } from '../../coordinator-session.js';
 import { wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
-import { readWorkspaceManifest, workspacePaths } from '../../workspace.js';
-import { readSessionFlags } from './set.js';
+import { readWorkspaceManifest, readWorkspaceMeshOwner, workspacePaths } from '../../workspace.js';
+import { readSessionFlags, sessionOptions, TDX_COLLATERAL_HELP } from './set.js';
 
 /** Usage of `ccmesh verify`. */
 export const VERIFY_USAGE = `Usage:
-  ccmesh verify -c HOST:PORT [--dir WORKSPACE] [--wait 120s]
+  ccmesh verify -c HOST:PORT [--dir WORKSPACE] [--wait 120s] [--tdx-collateral DIR]
 
 Attests the Coordinator against WORKSPACE/manifest.json, fetches its manifest history and CAs into
-WORKSPACE/verify/, and checks that its latest manifest is the local one. Exit 0 when it is, 3 when it is not.
-`;
+WORKSPACE/verify/, and checks that it serves this workspace's mesh owner (WORKSPACE/mesh-owner) and that its latest
+manifest is the local one. Exit 0 when both hold, 3 when not.
+${TDX_COLLATERAL_HELP}`;
 
 /** Runs `ccmesh verify`. */
 export async function meshVerifyCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -26,11 +29,14 @@ export async function meshVerifyCommand(argv: readonly string[], io: CliIo): Pro
     io.stdout(VERIFY_USAGE);
     return EXIT.ok;
   }
-  const { address, dir, waitMs } = readSessionFlags('verify', argv.map((a) => (a === '-c' ? '--c' : a)));
-  const { bytes, manifest } = await readWorkspaceManifest(dir);
-  const client = await attestedSession(address, UserApi, manifest, { io, waitMs });
+  const flags = readSessionFlags('verify', argv.map((a) => (a === '-c' ? '--c' : a)));
+  const { address, dir } = flags;
+  const { bytes, manifest } = await readWorkspaceManifest(dir, io.stderr);
+  const expected = await readWorkspaceMeshOwner(dir, manifest);
+  const { client, meshOwner } = await attestedSessionWithOwner(address, UserApi, manifest, await sessionOptions(flags, io));
   try {
     const res = await client.call<GetManifestsResponse>('GetManifests', {});
+    const sameOwner = bytesEqual(meshOwner, expected.pin);
     const out = workspacePaths(dir).verifyDir;
     await mkdir(out, { recursive: true });
     for (const [i, m] of res.manifests.entries()) await writeFileAtomic(join(out, `manifest-${i + 1}.json`), Buffer.from(m, 'base64'), 0o644);
@@ -38,11 +44,15 @@ export async function meshVerifyCommand(argv: readonly string[], io: CliIo): Pro
     if (res.meshCaBundle) await writeFileAtomic(join(out, 'mesh-ca.pem'), res.meshCaBundle, 0o644);
     const latest = res.manifests.at(-1);
     const same = latest !== undefined && manifestHash(Buffer.from(latest, 'base64')) === manifestHash(bytes);
+    const served = formatMeshOwnerPin(meshOwner);
     io.stdout(
       `Coordinator at ${address}: attested, state ${res.state}, ${res.manifests.length} manifest(s) in its history (written to ${out}).\n` +
+        (sameOwner
+          ? `It serves this workspace's mesh owner ${served}.\n`
+          : `It does NOT serve this workspace's mesh owner ${formatMeshOwnerPin(expected.pin)}: it serves ${served === '' ? 'none (fresh, or awaiting recovery)' : served}.\n`) +
         (same ? 'Its latest manifest is the local manifest.json.\n' : `Its latest manifest is NOT the local manifest.json${latest === undefined ? ' (it has none)' : ''}.\n`),
     );
-    return same ? EXIT.ok : EXIT.rejected;
+    return same && sameOwner ? EXIT.ok : EXIT.rejected;
   } finally {
     client.close();
   }

@@ -4,14 +4,21 @@
  * root we already trust, write the files and swap. A failure keeps the old leaf and retries with exponential
  * backoff and jitter; `failing` feeds /ready so an unrenewable leaf is reported before it expires. Clock, timers
  * and randomness are injected so tests drive the schedule.
+ *
+ * When the Coordinator answers "fresh evidence required" (the manifest's reference values changed since this leaf's
+ * generation), the loop attests with its issuer (`--tee`) and retries once with evidence bound to the new key. Without
+ * an issuer the attempt fails as `evidence-required`: the leaf runs out and the restarted pod attests in its
+ * initializer (docs/operations.md "Revocation bound").
  */
 import { generateKeyPair, type KeyObject, sign } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Clock } from '../../../lib/clock.js';
 import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
 import type { Logger } from '../../../lib/log.js';
-import { renewSignedData } from '../../../lib/protocol/binding.js';
-import type { MeshCertResponse } from '../../../lib/protocol/messages.js';
+import type { EvidenceIssuer } from '../../../attestation/issuers/evidence.js';
+import { toWireEvidence } from '../../../attestation/issuers/wire-evidence.js';
+import { meshCertReportData, renewSignedData } from '../../../lib/protocol/binding.js';
+import { FRESH_EVIDENCE_REQUIRED, type MeshCertResponse, writeEvidence } from '../../../lib/protocol/messages.js';
 import { b64, WireReader } from '../../../lib/protocol/wire.js';
 import type { ProxyMetrics } from '../metrics.js';
 import type { TimerHandle, Timers } from '../timers.js';
@@ -38,6 +45,11 @@ export interface RenewalRuntime {
   readonly metrics: ProxyMetrics;
   /** Uniform [0, 1); Math.random in production. */
   readonly random?: () => number;
+  /**
+   * Builds the evidence issuer for renewals that need fresh evidence (`--tee`), on first use. Absent: such a renewal
+   * fails as `evidence-required` until the leaf expires.
+   */
+  readonly issuer?: () => Promise<EvidenceIssuer>;
 }
 
 /** Schedule tunables. */
@@ -56,6 +68,7 @@ export class RenewalLoop {
   #failures = 0;
   #running: Promise<boolean> | undefined;
   #stopped = false;
+  #issuer: Promise<EvidenceIssuer> | undefined;
 
   constructor(rt: RenewalRuntime, opts: RenewalOptions = {}) {
     this.#rt = rt;
@@ -144,8 +157,15 @@ export class RenewalLoop {
       return true;
     } catch (err) {
       this.#failures++;
-      this.#rt.metrics.renewals.inc({ result: 'failure' });
-      this.#rt.logger.warn('leaf renewal failed; keeping the current leaf', { err, failures: this.#failures });
+      if (err instanceof CcmeshError && err.code === ErrorCode.PROXY_RENEWAL_EVIDENCE_REQUIRED) {
+        this.#rt.metrics.renewals.inc({ result: 'evidence-required' });
+        this.#rt.logger.warn('leaf renewal needs fresh evidence and this sidecar has no evidence issuer (--tee); the leaf will expire and the pod must restart to attest again', {
+          err, failures: this.#failures, notAfter: this.#rt.store.current.leaf.validTo,
+        });
+      } else {
+        this.#rt.metrics.renewals.inc({ result: 'failure' });
+        this.#rt.logger.warn('leaf renewal failed; keeping the current leaf', { err, failures: this.#failures });
+      }
       this.#scheduleRetry();
       return false;
     }
@@ -158,14 +178,50 @@ export class RenewalLoop {
     const client = await this.#rt.connect();
     let res: MeshCertResponse;
     try {
-      const nonce = new WireReader('GetNonce response', await client.call('GetNonce', {})).bytes('nonce', 32, 32);
-      const signature = sign('sha256', renewSignedData(newSpki, nonce, client.spki), current.key);
-      res = await client.call<MeshCertResponse>('RenewMeshCert', { certChain: current.files.chain, publicKey: b64(newSpki), nonce: b64(nonce), signature: b64(signature) });
+      try {
+        res = await client.call<MeshCertResponse>('RenewMeshCert', await renewRequest(client, current.files.chain, current.key, newSpki));
+      } catch (err) {
+        if (!isFreshEvidenceRequired(err)) throw err;
+        const issuer = await this.#evidenceIssuer(err);
+        this.#rt.logger.info('the Coordinator wants fresh evidence to renew; attesting', { issuer: issuer.name });
+        // One retry: a new nonce (the first was consumed), evidence bound to the same new key.
+        res = await client.call<MeshCertResponse>('RenewMeshCert', await renewRequest(client, current.files.chain, current.key, newSpki, issuer));
+      }
     } finally {
       client.close();
     }
     return checkRenewal(res, privateKey, current.files.rootCa);
   }
+
+  /** The issuer for a renewal refused with "fresh evidence required" (`cause`); PROXY_RENEWAL_EVIDENCE_REQUIRED without one. */
+  async #evidenceIssuer(cause: unknown): Promise<EvidenceIssuer> {
+    const build = this.#rt.issuer;
+    if (!build) {
+      throw new CcmeshError(ErrorCode.PROXY_RENEWAL_EVIDENCE_REQUIRED, 'the Coordinator requires fresh evidence to renew this leaf (the manifest\'s reference values changed) and the sidecar has no evidence issuer (--tee)', { cause });
+    }
+    this.#issuer ??= build();
+    try {
+      return await this.#issuer;
+    } catch (err) {
+      // Not cached: the next attempt tries to build it again.
+      this.#issuer = undefined;
+      throw err;
+    }
+  }
+}
+
+/** A RenewMeshCert request: `leafKey` signs for `newSpki` over a fresh nonce; with `issuer`, evidence bound to both. */
+async function renewRequest(client: MeshClient, certChain: string, leafKey: KeyObject, newSpki: Uint8Array, issuer?: EvidenceIssuer): Promise<Record<string, unknown>> {
+  const nonce = new WireReader('GetNonce response', await client.call('GetNonce', {})).bytes('nonce', 32, 32);
+  const signature = sign('sha256', renewSignedData(newSpki, nonce, client.spki), leafKey);
+  const request: Record<string, unknown> = { certChain, publicKey: b64(newSpki), nonce: b64(nonce), signature: b64(signature) };
+  if (issuer) request['evidence'] = writeEvidence(toWireEvidence(await issuer.issue(meshCertReportData(newSpki, nonce, client.spki))));
+  return request;
+}
+
+/** The Coordinator's FAILED_PRECONDITION "fresh evidence required" refusal, as the pinned client reports it. */
+function isFreshEvidenceRequired(err: unknown): boolean {
+  return err instanceof CcmeshError && err.message.includes(`FAILED_PRECONDITION: ${FRESH_EVIDENCE_REQUIRED}`);
 }
 
 /**

@@ -8,7 +8,9 @@
  *
  * SECURITY: the answer is trusted only through the root the pod already holds — the returned root must be the same
  * certificate and `buildGeneration` requires every bundle CA ← root and our leaf ← bundle. A host in the middle can
- * delay an update or replay an older, root-signed bundle; it cannot make the sidecar trust a CA the root didn't sign.
+ * delay an update; it cannot make the sidecar trust a CA the root didn't sign, and an older root-signed bundle (one
+ * whose newest CA is older than the newest we hold — a replay that would re-trust a CA a manifest update dropped)
+ * is refused: bundles only move forward.
  */
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
@@ -25,7 +27,7 @@ import type { CredentialStore } from './store.js';
 /** Live handles of the refresh. */
 export interface TrustRefreshRuntime {
   readonly store: CredentialStore;
-  readonly renewal: RenewalLoop;
+  readonly renewal: Pick<RenewalLoop, 'renewWithin'>;
   readonly connect: () => Promise<MeshClient>;
   readonly timers: Timers;
   readonly logger: Logger;
@@ -101,6 +103,13 @@ export class TrustRefresh {
       this.#count('unchanged');
       return 'unchanged';
     }
+    if (!movesForward(res.meshCaBundle, current.files.meshCaBundle)) {
+      // SECURITY: a bundle that drops our newest CA without bringing a newer one is a replay of an older generation
+      // (a CA a later manifest update dropped would be trusted again).
+      this.#count('failed');
+      this.#rt.logger.warn('SECURITY: GetTrustBundle answer refused: it drops the newest mesh CA in use without a newer one (a replayed earlier generation)');
+      return 'failed';
+    }
     const files = { ...current.files, meshCaBundle: res.meshCaBundle };
     const applied = this.#rt.store.applyFiles(files);
     if (!applied.ok) {
@@ -146,6 +155,26 @@ function sameBundle(a: string, b: string): boolean {
 function sameCert(a: string, b: string): boolean {
   try {
     return new X509Certificate(a).fingerprint256 === new X509Certificate(b).fingerprint256;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * True when `offered` is a step forward from `held`: it still holds our newest mesh CA (the next transition keeps it
+ * as the previous CA), or its own newest CA is strictly newer than ours (we missed whole transitions). Mesh CAs are
+ * made one per manifest generation, each later than the one before. An unreadable bundle is not a step forward.
+ */
+function movesForward(offered: string, held: string): boolean {
+  try {
+    const newest = (certs: X509Certificate[]): X509Certificate | undefined =>
+      certs.reduce<X509Certificate | undefined>((a, c) => (a === undefined || Date.parse(c.validFrom) > Date.parse(a.validFrom) ? c : a), undefined);
+    const ours = newest(parseCertificates(held));
+    const theirs = parseCertificates(offered);
+    const theirNewest = newest(theirs);
+    if (ours === undefined) return true;
+    if (theirNewest === undefined) return false;
+    return theirs.some((c) => c.fingerprint256 === ours.fingerprint256) || Date.parse(theirNewest.validFrom) > Date.parse(ours.validFrom);
   } catch {
     return false;
   }

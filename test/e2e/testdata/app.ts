@@ -1,16 +1,19 @@
 /**
  * The e2e suite's workload: a TCP echo server started inside a pod namespace
- * (`ip netns exec NS node app.js NAME PORT`). It listens on 0.0.0.0:PORT, like an ordinary app that binds every
- * address, and answers each chunk with `NAME:<chunk>`. It reports on stdout, one JSON line each:
+ * (`ip netns exec NS node app.js NAME PORT [CONFIG_FILE]`). It listens on 0.0.0.0:PORT, like an ordinary app that
+ * binds every address, and answers each chunk with `NAME:<chunk>` — or, given CONFIG_FILE, the chunk `?config` with
+ * `NAME:<the file's content, read now>` (an app reading its mounted config). It reports on stdout, one JSON line each:
  *   {event:'listening', port}
  *   {event:'accept', conn, remoteAddress, remotePort}
  *   {event:'data', conn, remoteAddress, text}
  * so a test can tell what reached the app and from where. It exits when stdin closes.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 
 const name = process.argv[2] ?? 'app';
 const port = Number(process.argv[3] ?? '8080');
+const configFile = process.argv[4];
 let next = 0;
 const open = new Set<Socket>();
 
@@ -27,7 +30,8 @@ const server = createServer((s) => {
   s.setNoDelay(true);
   s.on('data', (d: Buffer) => {
     say({ event: 'data', conn, remoteAddress, text: d.toString() });
-    s.write(`${name}:${d.toString()}`);
+    const text = d.toString();
+    s.write(`${name}:${configFile !== undefined && text === '?config' ? readFileSync(configFile, 'utf8') : text}`);
   });
   s.on('error', () => s.destroy());
 });

@@ -1,0 +1,61 @@
+/**
+ * Stored CA certificates are the host's to rewrite. A certificate for the right (derived) key is still refused
+ * unless it is, in full, the CA ccmesh makes: the host can't sign with the CA keys, but it can store a certificate
+ * that carries the right public key under a bogus signature, another issuer, another name or without the CA flag.
+ */
+import t from 'tap';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { FixedClock } from '../../lib/clock.js';
+import { x509 } from '../../lib/pki/x509.js';
+import { createMeshCa, createRootCa } from '../pki/ca.js';
+import { toSigningKey } from '../pki/issuance.js';
+import { deriveSecrets, generateSalt, generateSeed } from '../pki/seed.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { loadCa, meshCaKey, ROOT_CA_KEY } from './persisted-ca.js';
+
+const clock = new FixedClock(Date.UTC(2026, 0, 1));
+const trustDomain = 'mesh.example';
+const gen = 'a1'.repeat(32);
+
+/** A certificate carrying `publicKey` but signed by `signer` (what a host without the CA key can make). */
+async function forged(publicKey: KeyObject, signer: KeyObject, subject: string, ca: boolean): Promise<string> {
+  const spki = createPublicKey(publicKey).export({ type: 'spki', format: 'der' });
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: '01', subject, issuer: subject, notBefore: new Date(Date.UTC(2025, 0, 1)), notAfter: new Date(Date.UTC(2035, 0, 1)),
+    publicKey: await crypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']),
+    signingKey: await toSigningKey(signer, 'forger'), signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    extensions: [new x509.BasicConstraintsExtension(ca, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)],
+  });
+  return cert.toString('pem');
+}
+
+void t.test('a stored CA for the right key is used only when it is the CA ccmesh makes', async (t) => {
+  const secrets = deriveSecrets(generateSeed(), generateSalt());
+  const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const root = await createRootCa({ key: secrets.rootCaKey, trustDomain, clock });
+  const store = new MemoryStore();
+  const put = async (key: string, pem: string): Promise<void> => {
+    const cur = await store.get(key);
+    await store.compareAndSwap(key, cur?.revision ?? 0, new Uint8Array(Buffer.from(pem)));
+  };
+
+  await put(ROOT_CA_KEY, root.certPem);
+  t.ok(await loadCa(store, ROOT_CA_KEY, secrets.rootCaKey, { kind: 'root' }), 'control: the genuine root loads');
+  await put(ROOT_CA_KEY, await forged(secrets.rootCaKey, other, `CN=ccmesh root CA, O=${trustDomain}`, true));
+  await t.rejects(loadCa(store, ROOT_CA_KEY, secrets.rootCaKey, { kind: 'root' }), /not the root CA ccmesh makes \(not self-signed\)/, 'the root key under a bogus signature: refused');
+
+  const meshKey = secrets.meshCaKey(gen);
+  const mesh = await createMeshCa({ key: meshKey, generation: gen, root: { cert: root.cert, key: secrets.rootCaKey }, trustDomain, clock });
+  const expectMesh = { kind: 'mesh' as const, root: root.cert, generation: gen };
+  await put(meshCaKey(gen), mesh.certPem);
+  t.ok(await loadCa(store, meshCaKey(gen), meshKey, expectMesh), 'control: the genuine mesh CA loads');
+  await t.rejects(loadCa(store, meshCaKey(gen), meshKey, { ...expectMesh, generation: 'b2'.repeat(32) }), /subject .*expected CN=ccmesh mesh CA b2b2/, 'a mesh CA stored under another generation: refused');
+  const strangerRoot = await createRootCa({ key: other, trustDomain, clock });
+  const byStranger = await createMeshCa({ key: meshKey, generation: gen, root: { cert: strangerRoot.cert, key: other }, trustDomain, clock });
+  await put(meshCaKey(gen), byStranger.certPem);
+  await t.rejects(loadCa(store, meshCaKey(gen), meshKey, expectMesh), /not issued and signed by the root CA/, 'the mesh key certified by another root: refused');
+  await put(meshCaKey(gen), await forged(meshKey, other, `CN=ccmesh mesh CA ${gen.slice(0, 12)}, O=${trustDomain}`, false));
+  await t.rejects(loadCa(store, meshCaKey(gen), meshKey, expectMesh), /not a CA|not issued and signed/, 'the mesh key in a forged non-CA certificate: refused');
+  await put(meshCaKey(gen), 'not a certificate');
+  await t.rejects(loadCa(store, meshCaKey(gen), meshKey, expectMesh), /holds no readable certificate/, 'garbage: refused with a clear error');
+});
