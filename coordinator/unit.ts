@@ -2,6 +2,7 @@
  * Builds and runs a Coordinator from its config and runtime: store, TLS identity, core, gRPC servers and the probe
  * server. Used by `ccmesh coordinator` and by in-process tests (which pass port 0 and a memory or temp store).
  */
+import type { AttestLimits } from './core/attest-limiter.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import { createRegistry, type Registry } from '../lib/metrics.js';
@@ -25,6 +26,8 @@ export interface CoordinatorUnitRuntime {
   readonly tdxCollateral?: TdxCollateralProvider;
   /** The manifest parser (default `parseManifest`); tests pass a counting wrapper. */
   readonly parseManifest?: ManifestParser;
+  /** Per-client bound on nonce-consuming requests (default DEFAULT_NONCE_SPEND_LIMITS; the bench raises it). */
+  readonly nonceSpendLimits?: AttestLimits;
 }
 
 /** A running Coordinator. */
@@ -49,6 +52,7 @@ export async function startCoordinator(
   const core = new Coordinator({
     store: rt.store, clock: rt.clock, logger: rt.logger, metrics, issuer: rt.issuer, tlsSpki: tls.spki,
     ...(rt.parseManifest ? { parseManifest: rt.parseManifest } : {}),
+    ...(rt.nonceSpendLimits ? { nonceSpendLimits: rt.nonceSpendLimits } : {}),
     ...(rt.tdxCollateral ? { tdxCollateral: rt.tdxCollateral } : {}),
   });
   let started = false;

@@ -39,6 +39,8 @@ export async function runCoordinatorSuite(opts: MeasureOptions, perRound: number
       issuer: new SimulatedSnpIssuer(platform, { hostData: Buffer.from(sha(coordinatorDoc), 'hex') }),
       clock: systemClock,
       logger: createLogger({ component: 'bench', level: 'error', sink: () => undefined }),
+      // One load generator on one address: the per-client bound would measure itself, not issuance.
+      nonceSpendLimits: { perClient: { burst: Number.MAX_SAFE_INTEGER, perSecond: Number.MAX_SAFE_INTEGER }, overall: { burst: Number.MAX_SAFE_INTEGER, perSecond: Number.MAX_SAFE_INTEGER }, maxClients: 1 },
     },
   );
   const user = await PinnedClient.connect(`127.0.0.1:${running.userPort}`, UserApi);

@@ -32,6 +32,19 @@ export const DEFAULT_ATTEST_LIMITS: AttestLimits = Object.freeze({
   maxClients: 10_000,
 });
 
+/**
+ * Requests that use up a Coordinator nonce (NewMeshCert, RenewMeshCert, SetManifest, Recover) per client address.
+ * Every consumed nonce is remembered until it expires (2 min) in a bounded set; without a per-client bound one
+ * client sending junk with fresh nonces fills that set for everyone. 50 at once, then 10 per second, lets one
+ * address hold at most ~1 250 of the 100 000 entries; a pod uses a handful per start and per renewal. No overall
+ * bucket: many addresses are only the host's to use, and a full set refuses without forgetting anything.
+ */
+export const DEFAULT_NONCE_SPEND_LIMITS: AttestLimits = Object.freeze({
+  perClient: Object.freeze({ burst: 50, perSecond: 10 }),
+  overall: Object.freeze({ burst: Number.MAX_SAFE_INTEGER, perSecond: Number.MAX_SAFE_INTEGER }),
+  maxClients: 10_000,
+});
+
 /** Which limit refused a call (a closed set: a metric label). */
 export type AttestLimit = 'attest_per_client' | 'attest_overall';
 

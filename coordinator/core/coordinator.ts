@@ -31,8 +31,8 @@ import { encryptSeedShares } from '../pki/seed-shares.js';
 import { MANIFEST_LIMITS } from '../manifest/limits.js';
 import { NonceAuthority } from '../protocol/nonces.js';
 import type { Store } from '../store/store.js';
-import { AttestLimiter } from './attest-limiter.js';
-import { meshOwnerOf, meshOwnerOfStored } from './mesh-owner.js';
+import { AttestLimiter, type AttestLimits, DEFAULT_NONCE_SPEND_LIMITS } from './attest-limiter.js';
+import { meshOwnerOf, meshOwnerOfStored, seedshareOwnersOfStored } from './mesh-owner.js';
 import { type CaMaterial, loadCa, loadOrCreateCa, meshCaKey, ROOT_CA_KEY } from './persisted-ca.js';
 import { refuse } from './refusal.js';
 import { renewalNeedsEvidence } from './revocation.js';
@@ -57,6 +57,8 @@ export interface CoordinatorRuntime {
   readonly tdxCollateral?: TdxCollateralProvider;
   /** Default `parseManifest`. */
   readonly parseManifest?: ManifestParser;
+  /** Per-client bound on nonce-consuming requests; default DEFAULT_NONCE_SPEND_LIMITS (the bench raises it). */
+  readonly nonceSpendLimits?: AttestLimits;
 }
 
 interface Ready {
@@ -82,6 +84,8 @@ export interface SetManifestRequest {
   readonly nonce?: Uint8Array;
   readonly ownerKey?: string;
   readonly signature?: Uint8Array;
+  /** The caller's address (per-client bounds). */
+  readonly client?: string;
 }
 
 /** SHA-256 of a SetManifest request's manifest and of each policy document, computed once. */
@@ -97,6 +101,8 @@ export interface RecoverRequest {
   readonly nonce: Uint8Array;
   readonly ownerKey: string;
   readonly signature: Uint8Array;
+  /** The caller's address (per-client bounds). */
+  readonly client?: string;
 }
 
 /** The Coordinator core. */
@@ -105,6 +111,7 @@ export class Coordinator {
   readonly #history: History;
   readonly #nonces: NonceAuthority;
   readonly #attestLimiter: AttestLimiter;
+  readonly #nonceSpend: AttestLimiter;
   readonly #parse: ManifestParser;
   readonly #checker: EvidenceChecker;
   readonly #secretCache = new Map<string, string>();
@@ -113,7 +120,7 @@ export class Coordinator {
   // One manifest transition or recovery at a time; issuance reads the snapshot in #ready.
   #busy: Promise<unknown> = Promise.resolve();
   #manifestsAnswer: { readonly key: string; readonly response: GetManifestsResponse } | undefined;
-  #recoveryView: { readonly transitionHash: TransitionHash; readonly manifest: Manifest } | undefined;
+  #recoveryView: { readonly transitionHash: TransitionHash; readonly founders: readonly ManifestPublicKey[] } | undefined;
 
   constructor(rt: CoordinatorRuntime) {
     this.#rt = rt;
@@ -121,6 +128,7 @@ export class Coordinator {
     this.#history = new History(rt.store);
     this.#nonces = new NonceAuthority({ clock: rt.clock });
     this.#attestLimiter = new AttestLimiter(rt.clock);
+    this.#nonceSpend = new AttestLimiter(rt.clock, rt.nonceSpendLimits ?? DEFAULT_NONCE_SPEND_LIMITS);
     this.#parse = rt.parseManifest ?? parseManifest;
   }
 
@@ -252,7 +260,7 @@ export class Coordinator {
     if (!req.nonce || !req.ownerKey || !req.signature) throw refuse.unauthenticated(`the first manifest must be signed (nonce, ownerKey, signature) by one of its own ${which}`, 'unauthorized');
     const owner = findKey(keys, req.ownerKey);
     if (!owner) throw refuse.denied(`ownerKey is not one of the manifest's own ${which}`, 'unauthorized');
-    this.#consumeNonce(req.nonce);
+    this.#consumeNonce(req.nonce, req.client);
     const data = setManifestSignedDigests(digests.manifest, digests.policies, req.nonce, this.#rt.tlsSpki);
     if (!safeVerify('sha256', data, owner.key, req.signature)) throw refuse.denied('the signature over the first manifest does not verify', 'signature');
   }
@@ -263,7 +271,7 @@ export class Coordinator {
     if (!req.nonce || !req.ownerKey || !req.signature) throw refuse.unauthenticated('a manifest update needs nonce, ownerKey and signature from a workload owner key', 'unauthorized');
     const owner = findKey(current.workloadOwnerKeys, req.ownerKey);
     if (!owner) throw refuse.denied('ownerKey is not one of the current manifest\'s workloadOwnerKeys', 'unauthorized');
-    this.#consumeNonce(req.nonce);
+    this.#consumeNonce(req.nonce, req.client);
     const data = setManifestSignedDigests(digests.manifest, digests.policies, req.nonce, this.#rt.tlsSpki);
     if (!safeVerify('sha256', data, owner.key, req.signature)) throw refuse.denied('the workload owner signature does not verify', 'signature');
   }
@@ -311,10 +319,10 @@ export class Coordinator {
     if (this.#state !== 'recovery') throw refuse.state(`the Coordinator is ${this.#state}, not in recovery mode`);
     const unverified = await this.#history.readLatest();
     if (!unverified) throw refuse.state('no history to recover');
-    const manifest = await this.#recoveryManifest(unverified.transitionHash);
-    const owner = findKey(manifest.seedshareOwnerKeys, req.ownerKey);
-    if (!owner) throw refuse.denied('ownerKey is not one of the manifest\'s seedshareOwnerKeys', 'unauthorized');
-    this.#consumeNonce(req.nonce);
+    const founders = await this.#recoveryOwners(unverified.transitionHash);
+    const owner = findKey(founders, req.ownerKey);
+    if (!owner) throw refuse.denied('ownerKey is not a seed-share owner key of the mesh\'s first manifest (the mesh owner)', 'unauthorized');
+    this.#consumeNonce(req.nonce, req.client);
     if (!safeVerify('sha256', recoverSignedData(req.seed, req.salt, req.nonce, this.#rt.tlsSpki), owner.key, req.signature)) {
       throw refuse.denied('the seed-share owner signature does not verify', 'signature');
     }
@@ -373,15 +381,27 @@ export class Coordinator {
   }
 
   /**
-   * The manifest whose seed-share owners may recover, read through the unverified latest pointer (the signature is
-   * checked once a seed arrives). Recover is unauthenticated until then, so it is read and parsed once per head.
+   * Who may recover: the seed-share owners of the history's **first** manifest (the mesh owner, `mesh-owner.ts`),
+   * found by walking back from the unverified latest pointer (its signature is checked once a seed arrives). Recover
+   * is unauthenticated until then, so the walk is done once per head.
    */
-  async #recoveryManifest(transitionHash: TransitionHash): Promise<Manifest> {
-    if (this.#recoveryView?.transitionHash === transitionHash) return this.#recoveryView.manifest;
-    const transition = must(await this.#history.getTransition(transitionHash), `transition ${transitionHash}`);
-    const manifest = this.#parse(must(await this.#history.getManifest(transition.manifestHash), `manifest ${transition.manifestHash}`));
-    this.#recoveryView = { transitionHash, manifest };
-    return manifest;
+  async #recoveryOwners(transitionHash: TransitionHash): Promise<readonly ManifestPublicKey[]> {
+    if (this.#recoveryView?.transitionHash === transitionHash) return this.#recoveryView.founders;
+    let genesis: TransitionHash | undefined;
+    let manifestHash: ManifestHash | undefined;
+    for await (const step of this.#history.walk(transitionHash)) {
+      genesis = step.hash;
+      manifestHash = step.transition.manifestHash;
+    }
+    if (genesis === undefined || manifestHash === undefined) throw refuse.state('no history to recover');
+    let founders: ManifestPublicKey[];
+    try {
+      founders = seedshareOwnersOfStored(must(await this.#history.getManifest(manifestHash), `manifest ${manifestHash}`));
+    } catch (err) {
+      throw refuse.state(`the stored history's first manifest can't name its owner: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.#recoveryView = { transitionHash, founders };
+    return founders;
   }
 
   /** Logs each reference-value alternative that weakens attestation on purpose (allowUnmeasured, allowUnevaluatedTcb). */
@@ -390,10 +410,10 @@ export class Coordinator {
   }
 
   /** NewMeshCert: evidence binding the pod's key and our nonce → leaf, CA bundle, workload secret. */
-  async newMeshCert(req: { evidence: WireEvidence; publicKey: Uint8Array; nonce: Uint8Array }): Promise<MeshCertResponse> {
+  async newMeshCert(req: { evidence: WireEvidence; publicKey: Uint8Array; nonce: Uint8Array; client?: string }): Promise<MeshCertResponse> {
     const ready = this.#requireReady();
     const started = performance.now();
-    this.#consumeNonce(req.nonce);
+    this.#consumeNonce(req.nonce, req.client);
     const podKey = parseP256Spki(req.publicKey);
     const verdict = await this.#checker.checkWithCollateral(ready.manifest, req.evidence, meshCertReportData(req.publicKey, req.nonce, this.#rt.tlsSpki), new Date(this.#rt.clock.nowMs()));
     if (!verdict.ok) throw refuse.denied(`evidence refused: ${verdict.reasons.join('; ')}`, verdict.failure);
@@ -417,10 +437,10 @@ export class Coordinator {
    * the previous mesh CA whose generation had other reference values also needs fresh `evidence` (as for NewMeshCert,
    * bound to the new key) that meets the current manifest and names the leaf's policy.
    */
-  async renewMeshCert(req: { certChain: string; publicKey: Uint8Array; nonce: Uint8Array; signature: Uint8Array; evidence?: WireEvidence }): Promise<MeshCertResponse> {
+  async renewMeshCert(req: { certChain: string; publicKey: Uint8Array; nonce: Uint8Array; signature: Uint8Array; evidence?: WireEvidence; client?: string }): Promise<MeshCertResponse> {
     const ready = this.#requireReady();
     const started = performance.now();
-    this.#consumeNonce(req.nonce);
+    this.#consumeNonce(req.nonce, req.client);
     const newKey = parseP256Spki(req.publicKey);
     let leaf: X509Certificate;
     try {
@@ -489,7 +509,16 @@ export class Coordinator {
     return this.#ready;
   }
 
-  #consumeNonce(nonce: Uint8Array): void {
+  #consumeNonce(nonce: Uint8Array, client: string | undefined): void {
+    if (client !== undefined) {
+      // SECURITY: bounds how much of the used-nonce set one client can fill (DEFAULT_NONCE_SPEND_LIMITS).
+      const admission = this.#nonceSpend.admit(client);
+      if (!admission.ok) {
+        this.#rt.metrics.loadShed.inc({ limit: 'nonce_per_client' });
+        const { burst, perSecond } = this.#nonceSpend.limits.perClient;
+        throw refuse.exhausted(`too many nonce-consuming requests from this client (at most ${burst} at once, then ${perSecond} per second); retry in ${(admission.retryAfterMs / 1000).toFixed(1)} s`);
+      }
+    }
     const r = this.#nonces.consume(nonce);
     if (r.ok) return;
     if (r.reason === 'busy') {

@@ -63,7 +63,7 @@ export function userApiImplementation(core: Coordinator, logger: Logger, metrics
   return {
     GetNonce: unary(s, 'GetNonce', () => Promise.resolve({ nonce: b64(core.nonce()) }), logger, metrics),
     Attest: unary(s, 'Attest', (r, call) => attestAnswer(core, r, call), logger, metrics),
-    SetManifest: unary(s, 'SetManifest', (r) => {
+    SetManifest: unary(s, 'SetManifest', (r, call) => {
       const nonce = r.optionalBytes('nonce', NONCE_LENGTH, NONCE_LENGTH);
       const ownerKey = r.optionalString('ownerKey', 4096);
       const signature = r.optionalBytes('signature', 8, 1024);
@@ -73,16 +73,18 @@ export function userApiImplementation(core: Coordinator, logger: Logger, metrics
         ...(nonce ? { nonce } : {}),
         ...(ownerKey ? { ownerKey } : {}),
         ...(signature ? { signature } : {}),
+        client: clientAddressOf(call),
       });
     }, logger, metrics),
     GetManifests: unary(s, 'GetManifests', () => core.getManifests(), logger, metrics),
-    Recover: unary(s, 'Recover', async (r) => {
+    Recover: unary(s, 'Recover', async (r, call) => {
       await core.recover({
         seed: r.bytes('seed', 64, 64),
         salt: r.bytes('salt', 32, 32),
         nonce: r.bytes('nonce', NONCE_LENGTH, NONCE_LENGTH),
         ownerKey: r.string('ownerKey', 4096),
         signature: r.bytes('signature', 64, 1024),
+        client: clientAddressOf(call),
       });
       return {};
     }, logger, metrics),
@@ -95,9 +97,9 @@ export function meshApiImplementation(core: Coordinator, logger: Logger, metrics
   return {
     GetNonce: unary(s, 'GetNonce', () => Promise.resolve({ nonce: b64(core.nonce()) }), logger, metrics),
     Attest: unary(s, 'Attest', (r, call) => attestAnswer(core, r, call), logger, metrics),
-    NewMeshCert: unary(s, 'NewMeshCert', (r) =>
-      core.newMeshCert({ evidence: readEvidence(r.object('evidence')), publicKey: r.bytes('publicKey', 32, 1024), nonce: r.bytes('nonce', NONCE_LENGTH, NONCE_LENGTH) }), logger, metrics),
-    RenewMeshCert: unary(s, 'RenewMeshCert', (r) => {
+    NewMeshCert: unary(s, 'NewMeshCert', (r, call) =>
+      core.newMeshCert({ evidence: readEvidence(r.object('evidence')), publicKey: r.bytes('publicKey', 32, 1024), nonce: r.bytes('nonce', NONCE_LENGTH, NONCE_LENGTH), client: clientAddressOf(call) }), logger, metrics),
+    RenewMeshCert: unary(s, 'RenewMeshCert', (r, call) => {
       const evidence = r.optionalObject('evidence');
       return core.renewMeshCert({
         certChain: r.string('certChain', 64 * 1024),
@@ -105,6 +107,7 @@ export function meshApiImplementation(core: Coordinator, logger: Logger, metrics
         nonce: r.bytes('nonce', NONCE_LENGTH, NONCE_LENGTH),
         signature: r.bytes('signature', 8, 1024),
         ...(evidence ? { evidence: readEvidence(evidence) } : {}),
+        client: clientAddressOf(call),
       });
     }, logger, metrics),
     GetTrustBundle: unary(s, 'GetTrustBundle', () => Promise.resolve(core.trustBundle()), logger, metrics),

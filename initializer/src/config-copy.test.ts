@@ -91,17 +91,19 @@ void t.test('the copy holds exactly the bytes that were hashed, even when the ho
   t.same(done.checkedOnly, []);
 });
 
-void t.test('modes are kept (setuid/setgid dropped); as root, owners too', async (t) => {
-  const { mount, dest, pins, copy } = setup(t, { 'app.yaml': 'a\n', 'secret.env': 'b\n', 'run.sh': 'c\n' });
+void t.test('modes are kept (setuid/setgid and group/other write dropped); as root, owners too', async (t) => {
+  const { mount, dest, pins, copy } = setup(t, { 'app.yaml': 'a\n', 'secret.env': 'b\n', 'run.sh': 'c\n', 'shared.conf': 'd\n' });
   const real = join(mount, '..2026_11_26_12_00_00.1');
   chmodSync(join(real, 'app.yaml'), 0o644);
   chmodSync(join(real, 'secret.env'), 0o440);
   chmodSync(join(real, 'run.sh'), 0o6755);
+  chmodSync(join(real, 'shared.conf'), 0o666);
   if (isRoot) chownSync(join(real, 'secret.env'), 1234, 5678);
   await applyConfigPins(pins, [copy]);
   t.equal(statSync(join(dest, 'app.yaml')).mode & 0o7777, 0o644);
   t.equal(statSync(join(dest, 'secret.env')).mode & 0o7777, 0o440);
   t.equal(statSync(join(dest, 'run.sh')).mode & 0o7777, 0o755, 'setuid and setgid are not carried into the copy');
+  t.equal(statSync(join(dest, 'shared.conf')).mode & 0o7777, 0o644, 'nor write access for group and others (no other container may rewrite verified config)');
   if (isRoot) t.match(statSync(join(dest, 'secret.env')), { uid: 1234, gid: 5678 }, 'owner and group of the source (fsGroup readers keep access)');
   else t.pass('owner preservation needs root', { skip: 'not root' });
 });

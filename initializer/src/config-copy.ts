@@ -8,7 +8,8 @@
  * - holds exactly the pinned files under their visible names (`app.yaml`, `conf.d/site.conf`): Kubernetes'
  *   `..data` → `..<timestamp>` symlinks are resolved when reading and never reproduced, so the copy has no symlink;
  * - each file is written atomically (exclusive temp file, mode and owner set, fsync, rename, directory fsync), with
- *   the permission bits (setuid/setgid/sticky dropped) and, as root, the owner of the file it was read from;
+ *   the permission bits (setuid/setgid/sticky and group/other write dropped) and, as root, the owner of the file it
+ *   was read from;
  * - nothing in the destination is followed: a symlink or special file anywhere in it is refused; anything else an
  *   earlier run left there that is no longer pinned is removed.
  */
@@ -152,8 +153,9 @@ async function writeOne(dir: string, name: string, f: VerifiedFile, preserveOwne
   const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     await fh.writeFile(f.bytes);
-    // SECURITY: permission bits only; a setuid/setgid/sticky bit chosen by the host is not carried into the copy.
-    await fh.chmod(f.mode & 0o777);
+    // SECURITY: read/execute bits only: a setuid/setgid/sticky bit, or group/other write access, chosen by the host
+    // is not carried into the copy (no other container of the pod may rewrite verified config).
+    await fh.chmod(f.mode & 0o755);
     if (preserveOwner) await fh.chown(f.uid, f.gid);
     await fh.sync();
   } catch (err) {

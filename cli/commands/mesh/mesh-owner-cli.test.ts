@@ -7,12 +7,14 @@
 import t from 'tap';
 import type tap from 'tap';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { freePorts } from '../../../lib/net/free-ports.js';
 import { CCMESH_BIN, type CoordinatorChild, startCoordinatorProcess, waitFor } from '../../../test/cli-process.js';
+import { createRootCa } from '../../../coordinator/pki/ca.js';
+import { systemClock } from '../../../lib/clock.js';
 
 const ccmesh = (...args: string[]) => spawnSync(process.execPath, [CCMESH_BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
 const sha256 = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
@@ -160,8 +162,11 @@ void t.test('set on a wiped (fresh) Coordinator from a workspace of a mesh: refu
   const recoveredOld = run('recover', ws);
   t.equal(recoveredOld.status, 0, `the old history recovers with the kept seed-shares.json: ${recoveredOld.stderr}`);
   t.match(recoveredOld.stderr, new RegExp(`seed share in \\S*${newShares.replace('.', '\\.')} is of another history .*\\n.*recovered with the seed share in \\S*/seed-shares\\.json`), 'after trying the newer file first');
-  t.equal(run('verify', ws).status, 0, 'verify: ready, this owner, this manifest');
-  t.equal(sha256(readFileSync(join(ws, 'verify', 'root-ca.pem'))), before['root-ca.pem'], 'and the root CA of the first mesh');
+  // The workspace now holds the root of the mesh --force started; the restored store is the first mesh.
+  const verified = run('verify', ws);
+  t.equal(verified.status, 3, 'verify: this owner and this manifest, but not the root CA the workspace holds');
+  t.match(verified.stdout, /serves another root CA than \S*root-ca\.pem/, 'and says so');
+  t.equal(sha256(readFileSync(join(ws, 'verify', 'root-ca.pem'))), before['root-ca.pem'], 'it serves the root CA of the first mesh');
 });
 
 void t.test('recover refuses a store rolled back behind the workspace, before sending anything; --force recovers it', async (t) => {
@@ -196,4 +201,20 @@ void t.test('recover refuses a store rolled back behind the workspace, before se
   t.equal(verify.status, 3, 'and verify then shows the rollback');
   t.match(verify.stdout, /serves this workspace's mesh owner/);
   t.match(verify.stdout, /latest manifest is NOT the local manifest\.json/);
+});
+
+void t.test('set sends no update to a Coordinator serving another root CA than the workspace holds', async (t) => {
+  const { workspace, run } = await setup(t);
+  const ws = workspace('owner');
+  t.equal(run('set', ws).status, 0, 'first manifest');
+  const rootPath = join(ws, 'root-ca.pem');
+  const genuine = readFileSync(rootPath);
+  const other = await createRootCa({ key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, trustDomain: 'ccmesh.local', clock: systemClock });
+  writeFileSync(rootPath, other.certPem);
+  const refusedSet = run('set', ws);
+  t.equal(refusedSet.status, 1, 'refused');
+  t.match(refusedSet.stderr, /serves another root CA than \S*root-ca\.pem: it is not the mesh this workspace set/, 'naming the root CA file');
+  t.equal(readFileSync(rootPath, 'utf8'), other.certPem, 'the workspace\'s root CA file is left as it was');
+  writeFileSync(rootPath, genuine);
+  t.equal(run('set', ws).status, 0, 'control: with the root it set, the update goes through');
 });

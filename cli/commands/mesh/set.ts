@@ -1,6 +1,7 @@
 /** `ccmesh set`: attest the Coordinator against the local manifest, then set the manifest. */
 import type { KeyObject } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import { bytesEqual } from '../../../lib/bytes.js';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
 import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
@@ -76,7 +77,8 @@ export async function setCommand(argv: readonly string[], io: CliIo): Promise<nu
   const { client, meshOwner: served } = await attestedSessionWithOwner(address, UserApi, manifest, await sessionOptions(flags, io));
   try {
     io.stderr(`attested the Coordinator at ${address} against ${p.manifest}\n`);
-    const state = (await client.call<GetManifestsResponse>('GetManifests', {})).state;
+    const history = await client.call<GetManifestsResponse>('GetManifests', {});
+    const state = history.state;
     if (state === 'recovery') throw new CcmeshError(ErrorCode.COORDINATOR_REFUSED, 'the Coordinator is in recovery mode: run "ccmesh recover" first');
     let key: KeyObject;
     if (state === 'fresh') {
@@ -102,6 +104,12 @@ export async function setCommand(argv: readonly string[], io: CliIo): Promise<nu
       }
       // A workspace from before mesh-owner files (or one that lost it) gets the pin the Coordinator proved it serves.
       if (expected.source === 'manifest') await writeFileAtomic(p.meshOwner, `${formatMeshOwnerPin(served)}\n`, 0o644);
+      // SECURITY: the root CA this workspace holds (from the first set) must be the one the Coordinator serves: another
+      // root means another seed, i.e. not the mesh this workspace set, whatever owner it names.
+      const heldRoot = await readFile(p.rootCa, 'utf8').catch(() => undefined);
+      if (heldRoot !== undefined && !sameCertificate(heldRoot, history.rootCa)) {
+        throw new CcmeshError(ErrorCode.ATTEST_COORDINATOR_WRONG_OWNER, `the Coordinator at ${address} serves another root CA than ${p.rootCa}: it is not the mesh this workspace set (its store may have been replaced); nothing was sent`);
+      }
       key = await readWorkspaceKey(p.ownerKey, 'workload owner key');
     }
     const req = await signedSetManifestRequest(client, bytes, policies, key);
@@ -137,5 +145,14 @@ async function freshSeedSharesPath(path: string, transitionHash: string): Promis
   for (let n = 0; ; n++) {
     const candidate = path.replace(/\.json$/, `-${transitionHash.slice(0, 12)}${n === 0 ? '' : `-${n}`}.json`);
     if (!(await exists(candidate))) return candidate;
+  }
+}
+
+/** True when both PEM texts hold the same certificate (false when either is unreadable). */
+export function sameCertificate(a: string, b: string): boolean {
+  try {
+    return new X509Certificate(a).fingerprint256 === new X509Certificate(b).fingerprint256;
+  } catch {
+    return false;
   }
 }

@@ -1,5 +1,5 @@
 /** `ccmesh verify`: attest the Coordinator, fetch its history, compare it with the local manifest. */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { manifestHash } from '../../../coordinator/manifest/canonical.js';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
@@ -12,7 +12,7 @@ import { attestedSessionWithOwner } from '../../coordinator-session.js';
 import { wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
 import { readWorkspaceManifest, readWorkspaceMeshOwner, workspacePaths } from '../../workspace.js';
-import { readSessionFlags, sessionOptions, TDX_COLLATERAL_HELP } from './set.js';
+import { readSessionFlags, sameCertificate, sessionOptions, TDX_COLLATERAL_HELP } from './set.js';
 
 /** Usage of `ccmesh verify`. */
 export const VERIFY_USAGE = `Usage:
@@ -37,6 +37,8 @@ export async function meshVerifyCommand(argv: readonly string[], io: CliIo): Pro
   try {
     const res = await client.call<GetManifestsResponse>('GetManifests', {});
     const sameOwner = bytesEqual(meshOwner, expected.pin);
+    const heldRoot = await readFile(workspacePaths(dir).rootCa, 'utf8').catch(() => undefined);
+    const sameRoot = heldRoot === undefined || (res.rootCa !== '' && sameCertificate(heldRoot, res.rootCa));
     const out = workspacePaths(dir).verifyDir;
     await mkdir(out, { recursive: true });
     for (const [i, m] of res.manifests.entries()) await writeFileAtomic(join(out, `manifest-${i + 1}.json`), Buffer.from(m, 'base64'), 0o644);
@@ -50,9 +52,10 @@ export async function meshVerifyCommand(argv: readonly string[], io: CliIo): Pro
         (sameOwner
           ? `It serves this workspace's mesh owner ${served}.\n`
           : `It does NOT serve this workspace's mesh owner ${formatMeshOwnerPin(expected.pin)}: it serves ${served === '' ? 'none (fresh, or awaiting recovery)' : served}.\n`) +
+        (sameRoot ? '' : `It serves another root CA than ${workspacePaths(dir).rootCa}: not the mesh this workspace set.\n`) +
         (same ? 'Its latest manifest is the local manifest.json.\n' : `Its latest manifest is NOT the local manifest.json${latest === undefined ? ' (it has none)' : ''}.\n`),
     );
-    return same && sameOwner ? EXIT.ok : EXIT.rejected;
+    return same && sameOwner && sameRoot ? EXIT.ok : EXIT.rejected;
   } finally {
     client.close();
   }
