@@ -57,6 +57,21 @@ async function simulatedMesh(t: Test, prefix: string) {
   };
 }
 
+/**
+ * Runs an initializer that is expected to keep refusing: waits for two failed attempts, stops it, and returns its
+ * log and what it left in `podDir` (secret written? files in tls/).
+ */
+async function refusingInitializer(args: readonly string[], podDir: string): Promise<{ log: string; secret: boolean; tlsFiles: string[] }> {
+  const child = spawn(process.execPath, [CCMESH_BIN, ...args, '--tls-dir', join(podDir, 'tls'), '--secret-path', join(podDir, 'secret')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  await waitFor(async () => (log.match(/attestation attempt failed/g) ?? []).length >= 2, 30_000);
+  child.kill('SIGTERM');
+  await exited;
+  return { log, secret: existsSync(join(podDir, 'secret')), tlsFiles: existsSync(join(podDir, 'tls')) ? readdirSync(join(podDir, 'tls')) : [] };
+}
+
 void t.test('--coordinator-policy: the pod attests only to the Coordinator it pins', async (t) => {
   const { dir, sim, measurement, coordHash, podHash, user, mesh, metrics, workspace } = await simulatedMesh(t, 'ccmesh-init-cli-');
   const ws = workspace('ws');
@@ -73,18 +88,11 @@ void t.test('--coordinator-policy: the pod attests only to the Coordinator it pi
   t.ok(existsSync(join(good, 'tls', 'chain.pem')) && existsSync(join(good, 'secret')), 'identity and secret written after the Coordinator verified');
 
   // Another pinned hash: what a pod would see from a server that is not its Coordinator.
-  const bad = join(dir, 'bad');
   const other = sha256('package someone_else\n');
-  const child = spawn(process.execPath, [CCMESH_BIN, ...base, '--tls-dir', join(bad, 'tls'), '--secret-path', join(bad, 'secret'), '--coordinator-policy', other, '--coordinator-measurement', measurement, '--coordinator-root', join(sim, 'ark.pem'), '--mesh-owner', owner], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  await waitFor(async () => (log.match(/attestation attempt failed/g) ?? []).length >= 2, 30_000);
-  child.kill('SIGTERM');
-  await exited;
-  t.match(log, /failed attestation against the local manifest/, 'each attempt is refused because the Coordinator is not the pinned one');
-  t.notOk(existsSync(join(bad, 'secret')), 'no secret');
-  t.same(existsSync(join(bad, 'tls')) ? readdirSync(join(bad, 'tls')) : [], [], 'no credential file');
+  const bad = await refusingInitializer([...base, '--coordinator-policy', other, '--coordinator-measurement', measurement, '--coordinator-root', join(sim, 'ark.pem'), '--mesh-owner', owner], join(dir, 'bad'));
+  t.match(bad.log, /failed attestation against the local manifest/, 'each attempt is refused because the Coordinator is not the pinned one');
+  t.notOk(bad.secret, 'no secret');
+  t.same(bad.tlsFiles, [], 'no credential file');
   const newCerts = (await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text()).match(/method="NewMeshCert",code="OK"[^}]*\} (\d+)/);
   t.equal(newCerts?.[1], '1', 'the Coordinator issued exactly one certificate: the refusing pod never asked');
 
@@ -120,17 +128,10 @@ void t.test('--mesh-owner: a wiped and re-set Coordinator of another owner is re
   t.equal(hostSet.status, 0, 'the host sets its own manifest on the fresh Coordinator');
   t.not(readFileSync(join(hostWs, 'mesh-owner'), 'utf8').trim(), owner, 'under another owner');
 
-  const pod2 = join(dir, 'pod2');
-  const child = spawn(process.execPath, [CCMESH_BIN, ...pinned, '--tls-dir', join(pod2, 'tls'), '--secret-path', join(pod2, 'secret')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  await waitFor(async () => (log.match(/attestation attempt failed/g) ?? []).length >= 2, 30_000);
-  child.kill('SIGTERM');
-  await exited;
-  t.match(log, new RegExp(`genuine but serves mesh owner [0-9a-f]{64}, not the pinned ${owner}`), 'pod 2 (pod 1\'s pinned args) refuses the genuine Coordinator of another owner');
-  t.notOk(existsSync(join(pod2, 'secret')), 'and receives no secret');
-  t.same(existsSync(join(pod2, 'tls')) ? readdirSync(join(pod2, 'tls')) : [], [], 'and no credential file');
+  const pod2 = await refusingInitializer(pinned, join(dir, 'pod2'));
+  t.match(pod2.log, new RegExp(`genuine but serves mesh owner [0-9a-f]{64}, not the pinned ${owner}`), 'pod 2 (pod 1\'s pinned args) refuses the genuine Coordinator of another owner');
+  t.notOk(pod2.secret, 'and receives no secret');
+  t.same(pod2.tlsFiles, [], 'and no credential file');
   const metricsText = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
   t.notMatch(metricsText, /method="NewMeshCert"/, 'it never even asked: no evidence left the pod');
 

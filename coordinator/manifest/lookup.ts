@@ -42,6 +42,16 @@ export function simulatedRoots(manifest: Manifest): readonly SimulatedRoot[] {
   return manifest.referenceValues.simulated;
 }
 
+/**
+ * Every launch measurement the reference values accept (SEV-SNP MEASUREMENT, TDX MRTD, simulated), lowercase, once
+ * each: what pods pin for the Coordinator, which runs on the pods' VM image (`generate`, `install --workspace`).
+ */
+export function launchMeasurements(manifest: Manifest): string[] {
+  const rv = manifest.referenceValues;
+  const all = [...rv.snp.flatMap((a) => a.measurements ?? []), ...rv.tdx.flatMap((a) => a.mrTd ?? []), ...rv.simulated.flatMap((s) => s.snp.measurements ?? [])];
+  return [...new Set(all.map((m) => m.toLowerCase()))];
+}
+
 /** Lifetime of issued leaf certificates, in ms. */
 export function leafLifetimeMs(manifest: Manifest): number {
   return manifest.meshCert.leafLifetimeMs;

@@ -104,14 +104,7 @@ void t.test('coordinator lifecycle and attacks', async (t) => {
   t.equal(before.manifests.length, 2);
   user.close();
   mesh.close();
-  await h.coordinator!.close();
-  await h.start();
-  const user2 = await h.user();
-  const mesh2 = await h.mesh();
-  t.teardown(() => {
-    user2.close();
-    mesh2.close();
-  });
+  const { user: user2, mesh: mesh2 } = await h.restarted(t);
   t.equal((await user2.call<GetManifestsResponse>('GetManifests', {})).state, 'recovery');
   await refused(t, mesh2.call('NewMeshCert', (await h.podRequest(mesh2)).request), 'UNAVAILABLE', /recovery/, 'issuance in recovery mode');
   const { seed, salt } = decryptSeedShare(set1.seedShares[0]!, h.seedshare.privateKey);

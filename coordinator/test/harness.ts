@@ -117,6 +117,21 @@ export class Harness {
     return { h, user, mesh };
   }
 
+  /**
+   * Restarts the Coordinator on the same store (it comes back in recovery) and opens a new user-API and mesh-API
+   * client, closed at the test's teardown; close the old clients first.
+   */
+  async restarted(t: { teardown(fn: () => unknown): void }): Promise<{ user: PinnedClient; mesh: PinnedClient }> {
+    await this.coordinator!.close();
+    await this.start();
+    const clients = { user: await this.user(), mesh: await this.mesh() };
+    t.teardown(() => {
+      clients.user.close();
+      clients.mesh.close();
+    });
+    return clients;
+  }
+
   /** Owner-signed SetManifest request for an update. */
   async signedSet(user: PinnedClient, manifest: Uint8Array, policies: Uint8Array[], key: KeyObject = this.owner.privateKey): Promise<Record<string, unknown>> {
     return signedSetManifestRequest(user, manifest, policies, key);

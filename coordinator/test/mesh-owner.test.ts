@@ -140,14 +140,7 @@ void t.test('the mesh owner: bound into Attest evidence, in every response, stab
   // Restart on the same store: recovery serves no owner; Recover recomputes it from the history's FIRST manifest.
   user.close();
   mesh.close();
-  await h.coordinator!.close();
-  await h.start();
-  const user2 = await h.user();
-  const mesh2 = await h.mesh();
-  t.teardown(() => {
-    user2.close();
-    mesh2.close();
-  });
+  const { user: user2, mesh: mesh2 } = await h.restarted(t);
   const inRecovery = await user2.call<GetManifestsResponse>('GetManifests', {});
   t.equal(inRecovery.state, 'recovery');
   t.equal(inRecovery.meshOwner, '', 'GetManifests in recovery names no owner');

@@ -137,13 +137,7 @@ void t.test('after recovery the Coordinator still knows whether the previous gen
   const set1 = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, manifestWith(h, [m]), policies(h)));
   const { seed, salt } = decryptSeedShare(set1.seedShares[0]!, h.seedshare.privateKey);
   const restart = async (): Promise<{ user: PinnedClient; mesh: PinnedClient }> => {
-    await h.coordinator!.close();
-    await h.start();
-    const clients = { user: await h.user(), mesh: await h.mesh() };
-    t.teardown(() => {
-      clients.user.close();
-      clients.mesh.close();
-    });
+    const clients = await h.restarted(t);
     await clients.user.call('Recover', await h.recoverRequest(clients.user, seed, salt));
     return clients;
   };

@@ -6,8 +6,8 @@
 import { mkdtemp, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { meshOwnerOfStored } from '../../../coordinator/core/mesh-owner.js';
-import { parseManifest } from '../../../coordinator/manifest/parse.js';
+import { launchMeasurements } from '../../../coordinator/manifest/lookup.js';
+import { parseManifest, parseManifestValue } from '../../../coordinator/manifest/parse.js';
 import { manifestTrustWarnings, trustWarningLine } from '../../../coordinator/manifest/trust-warnings.js';
 import type { Manifest } from '../../../coordinator/manifest/types.js';
 import { tokeniseFlags } from '../../../lib/config/argv.js';
@@ -26,7 +26,7 @@ import { DEFAULT_INJECT_OPTIONS, type InjectOptions } from '../../../k8s/inject/
 import { wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
 import { measurementFlag } from '../../measurement-flags.js';
-import { workspacePaths } from '../../workspace.js';
+import { readWorkspaceMeshOwner, workspacePaths } from '../../workspace.js';
 
 const FLAGS = {
   o: { type: 'string' },
@@ -206,18 +206,19 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
   const flags = readFlags(argv);
   const ws = workspacePaths(flags.workspace);
   const manifestBefore = await readManifestJson(ws.manifest);
-  if (flags.inject.coordinatorPolicy !== undefined && flags.inject.meshOwner === undefined) {
-    // Pods that verify the Coordinator pin the workspace's mesh owner: its mesh-owner file after the first set, or
-    // the pin of its manifest's keys before it (what the first set makes the owner).
-    flags.inject.meshOwner = await workspaceMeshOwnerHex(flags.workspace, manifestBefore);
-  }
-  if (flags.inject.coordinatorPolicy !== undefined && flags.inject.coordinatorMeasurements === undefined) {
-    // The Coordinator runs under the same reference values as every pod: pin the measurements the manifest names.
-    const found = manifestMeasurements(manifestBefore);
-    if (found.length === 0) {
-      throw new CcmeshError(ErrorCode.USAGE, `--coordinator-policy: ${ws.manifest} names no launch measurement to pin for the Coordinator; pass --coordinator-measurement HEX48`);
+  if (flags.inject.coordinatorPolicy !== undefined) {
+    // Pods that verify the Coordinator pin the workspace's mesh owner (its mesh-owner file after the first set, or
+    // the pin of its manifest's keys before it) and the launch measurements its reference values name: the
+    // Coordinator runs on the pods' VM image. Flags win over both.
+    const workspaceManifest = parseWorkspaceManifestJson(manifestBefore, ws.manifest);
+    flags.inject.meshOwner ??= Buffer.from((await readWorkspaceMeshOwner(flags.workspace, workspaceManifest)).pin).toString('hex');
+    if (flags.inject.coordinatorMeasurements === undefined) {
+      const found = launchMeasurements(workspaceManifest);
+      if (found.length === 0) {
+        throw new CcmeshError(ErrorCode.USAGE, `--coordinator-policy: ${ws.manifest} names no launch measurement to pin for the Coordinator; pass --coordinator-measurement HEX48`);
+      }
+      flags.inject.coordinatorMeasurements = found;
     }
-    flags.inject.coordinatorMeasurements = found;
   }
   const files = await collectInputs(flags.paths);
   const inputs: GenerateInput[] = [];
@@ -278,29 +279,12 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
   return EXIT.ok;
 }
 
-/** The workspace's mesh owner pin as hex (`mesh-owner`, else from the manifest's key lists). */
-async function workspaceMeshOwnerHex(dir: string, manifest: object): Promise<string> {
-  const file = await readFile(workspacePaths(dir).meshOwner, 'utf8').then((t) => t.trim(), () => undefined);
-  if (file !== undefined) {
-    if (!/^[0-9a-f]{64}$/.test(file)) throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `${workspacePaths(dir).meshOwner} is not a mesh owner pin (64 lowercase hex digits)`);
-    return file;
-  }
+/** The workspace manifest as the Coordinator parses it (its pins are read from it), errors naming the file. */
+function parseWorkspaceManifestJson(json: object, path: string): Manifest {
   try {
-    return Buffer.from(meshOwnerOfStored(new Uint8Array(Buffer.from(JSON.stringify(manifest))))).toString('hex');
+    return parseManifestValue(json);
   } catch (err) {
-    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `cannot derive the mesh owner from ${workspacePaths(dir).manifest}: ${describeError(err)}`, { cause: err });
+    if (err instanceof ConfigError) throw new ConfigError(`the workspace manifest ${path}`, err.issues);
+    throw err;
   }
-}
-
-/** Every launch measurement the manifest's reference values name (SNP, TDX, simulated), lowercase, once each. */
-function manifestMeasurements(manifest: object): string[] {
-  const rv = (manifest as { referenceValues?: { snp?: unknown[]; tdx?: unknown[]; simulated?: unknown[] } }).referenceValues ?? {};
-  const out = new Set<string>();
-  const add = (list: unknown): void => {
-    if (Array.isArray(list)) for (const m of list) if (typeof m === 'string' && /^[0-9a-fA-F]{96}$/.test(m)) out.add(m.toLowerCase());
-  };
-  for (const a of rv.snp ?? []) add((a as { measurements?: unknown }).measurements);
-  for (const a of rv.tdx ?? []) add((a as { mrTd?: unknown }).mrTd);
-  for (const a of rv.simulated ?? []) add(((a as { snp?: { measurements?: unknown } }).snp ?? {}).measurements);
-  return [...out];
 }

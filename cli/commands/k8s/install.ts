@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { stringify, parse } from 'yaml';
-import { coordinatorPolicies } from '../../../coordinator/manifest/lookup.js';
+import { coordinatorPolicies, launchMeasurements } from '../../../coordinator/manifest/lookup.js';
 import { buildInstall, renderInstall } from '../../../k8s/install/build.js';
 import { DEFAULT_VALUES, parseInstallValues, UNPINNED_WARNING, withInjectorPins, type InjectorPins, type InstallValues } from '../../../k8s/install/values.js';
 import { INSTALL_NAMES } from '../../../k8s/constants.js';
@@ -16,7 +16,6 @@ import { readCommandFlags, wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
 import { measurementFlag } from '../../measurement-flags.js';
 import { readWorkspaceManifest, readWorkspaceMeshOwner, workspacePaths } from '../../workspace.js';
-import type { Manifest } from '../../../coordinator/manifest/types.js';
 import { VERSION } from '../../../lib/version.js';
 
 const FLAGS = {
@@ -153,13 +152,6 @@ async function readWorkspacePins(dir: string, flagPins: InjectorPins, io: CliIo)
   }
   if (said.length > 0) io.stderr(`ccmesh install: injected pods pin the ${said.join(', the ')}\n`);
   return out;
-}
-
-/** Every launch measurement the manifest's reference values accept (SEV-SNP, TDX MRTD, simulated), lowercase, once each. */
-function launchMeasurements(manifest: Manifest): string[] {
-  const rv = manifest.referenceValues;
-  const all = [...rv.snp.flatMap((a) => a.measurements ?? []), ...rv.tdx.flatMap((a) => a.mrTd ?? []), ...rv.simulated.flatMap((s) => s.snp.measurements ?? [])];
-  return [...new Set(all.map((m) => m.toLowerCase()))];
 }
 
 async function readValuesFile(file: string): Promise<unknown> {

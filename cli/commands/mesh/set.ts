@@ -1,8 +1,8 @@
 /** `ccmesh set`: attest the Coordinator against the local manifest, then set the manifest. */
 import type { KeyObject } from 'node:crypto';
-import { X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { bytesEqual } from '../../../lib/bytes.js';
+import { samePemCertificate } from '../../../lib/pki/same-certificate.js';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
 import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
 import { formatMeshOwnerPin } from '../../../lib/protocol/mesh-owner.js';
@@ -107,7 +107,7 @@ export async function setCommand(argv: readonly string[], io: CliIo): Promise<nu
       // SECURITY: the root CA this workspace holds (from the first set) must be the one the Coordinator serves: another
       // root means another seed, i.e. not the mesh this workspace set, whatever owner it names.
       const heldRoot = await readFile(p.rootCa, 'utf8').catch(() => undefined);
-      if (heldRoot !== undefined && !sameCertificate(heldRoot, history.rootCa)) {
+      if (heldRoot !== undefined && !samePemCertificate(heldRoot, history.rootCa)) {
         throw new CcmeshError(ErrorCode.ATTEST_COORDINATOR_WRONG_OWNER, `the Coordinator at ${address} serves another root CA than ${p.rootCa}: it is not the mesh this workspace set (its store may have been replaced); nothing was sent`);
       }
       key = await readWorkspaceKey(p.ownerKey, 'workload owner key');
@@ -148,11 +148,3 @@ async function freshSeedSharesPath(path: string, transitionHash: string): Promis
   }
 }
 
-/** True when both PEM texts hold the same certificate (false when either is unreadable). */
-export function sameCertificate(a: string, b: string): boolean {
-  try {
-    return new X509Certificate(a).fingerprint256 === new X509Certificate(b).fingerprint256;
-  } catch {
-    return false;
-  }
-}

@@ -7,12 +7,13 @@ import type { GetManifestsResponse } from '../../../lib/protocol/messages.js';
 import { UserApi } from '../../../lib/protocol/services.js';
 import { EXIT } from '../../../lib/well-known.js';
 import { bytesEqual } from '../../../lib/bytes.js';
+import { samePemCertificate } from '../../../lib/pki/same-certificate.js';
 import { formatMeshOwnerPin } from '../../../lib/protocol/mesh-owner.js';
 import { attestedSessionWithOwner } from '../../coordinator-session.js';
 import { wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
 import { readWorkspaceManifest, readWorkspaceMeshOwner, workspacePaths } from '../../workspace.js';
-import { readSessionFlags, sameCertificate, sessionOptions, TDX_COLLATERAL_HELP } from './set.js';
+import { readSessionFlags, sessionOptions, TDX_COLLATERAL_HELP } from './set.js';
 
 /** Usage of `ccmesh verify`. */
 export const VERIFY_USAGE = `Usage:
@@ -38,7 +39,7 @@ export async function meshVerifyCommand(argv: readonly string[], io: CliIo): Pro
     const res = await client.call<GetManifestsResponse>('GetManifests', {});
     const sameOwner = bytesEqual(meshOwner, expected.pin);
     const heldRoot = await readFile(workspacePaths(dir).rootCa, 'utf8').catch(() => undefined);
-    const sameRoot = heldRoot === undefined || (res.rootCa !== '' && sameCertificate(heldRoot, res.rootCa));
+    const sameRoot = heldRoot === undefined || (res.rootCa !== '' && samePemCertificate(heldRoot, res.rootCa));
     const out = workspacePaths(dir).verifyDir;
     await mkdir(out, { recursive: true });
     for (const [i, m] of res.manifests.entries()) await writeFileAtomic(join(out, `manifest-${i + 1}.json`), Buffer.from(m, 'base64'), 0o644);

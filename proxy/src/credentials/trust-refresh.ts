@@ -12,11 +12,12 @@
  * whose newest CA is older than the newest we hold — a replay that would re-trust a CA a manifest update dropped)
  * is refused: bundles only move forward.
  */
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
 import type { Logger } from '../../../lib/log.js';
 import type { TrustBundleResponse } from '../../../lib/protocol/messages.js';
+import { samePemCertificate } from '../../../lib/pki/same-certificate.js';
 import { PATHS } from '../../../lib/well-known.js';
 import type { ProxyMetrics } from '../metrics.js';
 import type { TimerHandle, Timers } from '../timers.js';
@@ -94,7 +95,7 @@ export class TrustRefresh {
       return 'failed';
     }
     const current = this.#rt.store.current;
-    if (typeof res?.meshCaBundle !== 'string' || typeof res.rootCa !== 'string' || !sameCert(res.rootCa, current.files.rootCa)) {
+    if (typeof res?.meshCaBundle !== 'string' || typeof res.rootCa !== 'string' || !samePemCertificate(res.rootCa, current.files.rootCa)) {
       this.#count('failed');
       this.#rt.logger.warn('SECURITY: GetTrustBundle answer refused: malformed or a root other than the pinned one');
       return 'failed';
@@ -148,14 +149,6 @@ function sameBundle(a: string, b: string): boolean {
     return fingerprints(a).join() === fingerprints(b).join();
   } catch {
     // An unparsable answer is "different"; applyFiles then rejects it with a reason.
-    return false;
-  }
-}
-
-function sameCert(a: string, b: string): boolean {
-  try {
-    return new X509Certificate(a).fingerprint256 === new X509Certificate(b).fingerprint256;
-  } catch {
     return false;
   }
 }
