@@ -66,3 +66,15 @@ void t.test('checks claims field by field against the v5 sample', (t) => {
   t.match(checkTdxReference({ ...claims, tcb_status: 'OutOfDate' }, tcb).join(), /OutOfDate/);
   t.end();
 });
+
+void t.test('a debug TD is refused unless the reference values allow debugging', (t) => {
+  const claims = verifyTdx({ quote: readSample(V5), at: fixedNow(V5) }).claims!;
+  t.equal(claims.td_attributes_flags.debug, false, 'the sample is a production TD');
+  const debugTd = { ...claims, td_attributes_flags: { ...claims.td_attributes_flags, debug: true } };
+  const strict = parseTdxReferenceValues({ mrTd: [claims.mr_td] }, 'tdx').values!;
+  t.same(checkTdxReference(claims, strict), [], 'the production TD passes');
+  t.same(checkTdxReference(debugTd, strict), ['TD is a debug TD (TDATTRIBUTES bit 0 DEBUG set) but the reference values refuse debug TDs']);
+  const lenient = parseTdxReferenceValues({ mrTd: [claims.mr_td], allowDebug: true }, 'tdx').values!;
+  t.same(checkTdxReference(debugTd, lenient), [], 'allowDebug lets it pass');
+  t.end();
+});

@@ -251,3 +251,23 @@ void t.test('property: verifyTdx returns a structured result for random and muta
   );
   t.end();
 });
+
+void t.test('the QE must vouch for the attestation key, and the PCK key for the QE report', (t) => {
+  // Each change leaves the quote signature (header + body) intact, so exactly one check can refuse it.
+  const withChange = (change: (q: ReturnType<typeof parseTdxQuote>) => void): readonly string[] => {
+    const bytes = new Uint8Array(readSample(SPR));
+    change(parseTdxQuote(bytes)); // the parse result holds views of `bytes`
+    return verifyTdx({ quote: bytes, at: fixedNow(SPR) }).reasons;
+  };
+  t.same(withChange(() => undefined), [], 'the untouched sample verifies');
+  const auth = withChange((q) => {
+    if (q.signatureData.qeAuthData.length === 0) throw new Error('sample has no QE authentication data');
+    q.signatureData.qeAuthData[0]! ^= 0x01;
+  });
+  t.same(auth, ['QE report data does not bind the attestation key (SHA-256 of key and QE auth data differs)'], 'other QE auth data: the QE did not vouch for this key');
+  const qeSig = withChange((q) => {
+    q.signatureData.qeReportSignature[10]! ^= 0x01;
+  });
+  t.same(qeSig, ['QE report signature does not verify with the PCK certificate key'], 'a QE report the PCK key did not sign');
+  t.end();
+});

@@ -153,3 +153,20 @@ void t.test('coordinator flags: --tdx-collateral DIR, --collateral-cache DIR [--
   t.same(read('--tdx-collateral', '/c', '--collateral-cache', '/k').issues, ['--collateral-cache']);
   t.end();
 });
+
+void t.test('with collateral: a genuine, UpToDate quote is still refused for another REPORTDATA (binding) or another MRTD (reference)', async (t) => {
+  const checker = new EvidenceChecker({ tdxCollateral: await DirectoryTdxCollateral.open(collateralDir(t), { clock: new FixedClock(AT) }) });
+  const evidence = { format: 'tdx', quote: readSample(TRUSTEE) } as const;
+  const bound = Buffer.from(trustee['report_data']!, 'hex');
+  t.match(await checker.checkWithCollateral(manifestWith({}), evidence, bound, AT), { ok: true, peer: { tcbStatus: 'UpToDate' } }, 'control: the REPORTDATA it carries and its own MRTD: accepted');
+
+  const otherRequest = Buffer.from(bound);
+  otherRequest.writeUInt8(otherRequest.readUInt8(0) ^ 1, 0);
+  t.match(await checker.checkWithCollateral(manifestWith({}), evidence, otherRequest, AT), { ok: false, failure: 'binding', reasons: [/^REPORTDATA does not bind this request/] }, 'one bit of the expected REPORTDATA changed: a binding failure');
+
+  const otherMrTd = 'ab'.repeat(48);
+  t.match(await checker.checkWithCollateral(manifestWith({ mrTd: [otherMrTd] }), evidence, bound, AT), {
+    ok: false, failure: 'reference', reasons: [new RegExp(`^MRTD ${trustee['mr_td']} is not one of the 1 reference value`)],
+  }, 'a manifest that lists only another MRTD: a reference-value failure naming the MRTD');
+  t.end();
+});

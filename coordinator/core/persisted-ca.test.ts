@@ -59,3 +59,22 @@ void t.test('a stored CA for the right key is used only when it is the CA ccmesh
   await put(meshCaKey(gen), 'not a certificate');
   await t.rejects(loadCa(store, meshCaKey(gen), meshKey, expectMesh), /holds no readable certificate/, 'garbage: refused with a clear error');
 });
+
+void t.test('a stored CA for another key is refused, even a genuine ccmesh CA of another seed', async (t) => {
+  const ours = deriveSecrets(generateSeed(), generateSalt());
+  const theirs = deriveSecrets(generateSeed(), generateSalt());
+  const store = new MemoryStore();
+  // The host swaps in the root CA of a history it made itself: self-signed, ccmesh's name and constraints, another key.
+  const theirRoot = await createRootCa({ key: theirs.rootCaKey, trustDomain, clock });
+  await store.compareAndSwap(ROOT_CA_KEY, 0, new Uint8Array(Buffer.from(theirRoot.certPem)));
+  t.ok(await loadCa(store, ROOT_CA_KEY, theirs.rootCaKey, { kind: 'root' }), 'control: it is a CA ccmesh makes, for its own key');
+  await t.rejects(loadCa(store, ROOT_CA_KEY, ours.rootCaKey, { kind: 'root' }), /state\/root-ca holds a certificate for another key/, 'our root key: refused');
+
+  // A mesh CA that our root did sign, with the right name, but for another key: refused too.
+  const ourRoot = await createRootCa({ key: ours.rootCaKey, trustDomain, clock });
+  const theirMesh = await createMeshCa({ key: theirs.meshCaKey(gen), generation: gen, root: { cert: ourRoot.cert, key: ours.rootCaKey }, trustDomain, clock });
+  await store.compareAndSwap(meshCaKey(gen), 0, new Uint8Array(Buffer.from(theirMesh.certPem)));
+  const expectMesh = { kind: 'mesh' as const, root: ourRoot.cert, generation: gen };
+  t.ok(await loadCa(store, meshCaKey(gen), theirs.meshCaKey(gen), expectMesh), 'control: signed by our root, with the right name, for its own key');
+  await t.rejects(loadCa(store, meshCaKey(gen), ours.meshCaKey(gen), expectMesh), /holds a certificate for another key/, 'our mesh key: refused');
+});

@@ -2,6 +2,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from '../../lib/log.js';
 import { MeshApi, UserApi } from '../../lib/protocol/services.js';
+import { MAX_MESSAGE_BYTES } from '../../lib/protocol/wire.js';
 import type { Coordinator } from '../core/coordinator.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import type { ServerTlsIdentity } from '../tls/server-identity.js';
@@ -14,7 +15,8 @@ export interface BoundServer {
 }
 
 const SERVER_OPTIONS = {
-  'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  // The transport refuses a larger request from its length prefix, before buffering or parsing it.
+  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   'grpc.max_concurrent_streams': 256,
   'grpc.keepalive_time_ms': 60_000,
 };

@@ -11,7 +11,8 @@ import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
 import { type Clock, systemClock } from '../../lib/clock.js';
 import { createLogger } from '../../lib/log.js';
-import { meshCertReportData, recoverSignedData } from '../../lib/protocol/binding.js';
+import { meshCertReportData, recoverSignedData, renewSignedData } from '../../lib/protocol/binding.js';
+import { CcmeshError } from '../../lib/errors.js';
 import { signedSetManifestRequest } from '../../lib/protocol/signed-set.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
 import { type MeshCertResponse, writeEvidence } from '../../lib/protocol/messages.js';
@@ -24,6 +25,16 @@ import { type RunningCoordinator, startCoordinator } from '../unit.js';
 
 /** SHA-256 hex. */
 export const sha256hex = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
+
+/**
+ * Asserts that `call` was refused with gRPC status `code` and details that start with `detail` (the Coordinator's
+ * own message, so only the one refusal under test matches).
+ */
+export async function refused(t: { ok(v: unknown, m: string): unknown; match(a: string, b: RegExp, m: string): unknown }, call: Promise<unknown>, code: string, detail: RegExp, what: string): Promise<void> {
+  const err = await call.then(() => undefined, (e: unknown) => e);
+  t.ok(err instanceof CcmeshError, `${what}: refused`);
+  t.match((err as Error | undefined)?.message ?? '', new RegExp(`^\\w+: ${code}: ${detail.source}`), what);
+}
 
 /** What a test may swap in the Coordinator's runtime (all optional; kept across restarts). */
 export interface HarnessOptions {
@@ -146,13 +157,25 @@ export class Harness {
     };
   }
 
+  /**
+   * A RenewMeshCert request presenting `certChain` for a fresh P-256 key (or `newKey`), signed by `signer` (the holder
+   * of the leaf's key) over the new key, a fresh Coordinator nonce and the Coordinator's TLS key.
+   */
+  async renewRequest(mesh: PinnedClient, certChain: string, signer: KeyObject, opts: { newKey?: KeyObject } = {}): Promise<{ request: Record<string, unknown>; key: KeyObject }> {
+    const key = opts.newKey ?? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const spki = new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
+    const nonce = new WireReader('n', await mesh.call('GetNonce', {})).bytes('nonce', 32, 32);
+    const signature = sign('sha256', renewSignedData(spki, nonce, mesh.spki), signer);
+    return { request: { certChain, publicKey: b64(spki), nonce: b64(nonce), signature: b64(signature) }, key };
+  }
+
   /** A pod's NewMeshCert request; overrides let attack tests bend one part. */
-  async podRequest(mesh: PinnedClient, opts: { hostDataDoc?: Uint8Array; bindKey?: KeyObject; bindCoordinatorSpki?: Uint8Array; platform?: SimulatedPlatform; nonce?: Uint8Array } = {}) {
+  async podRequest(mesh: PinnedClient, opts: { hostDataDoc?: Uint8Array; bindKey?: KeyObject; bindCoordinatorSpki?: Uint8Array; platform?: SimulatedPlatform; nonce?: Uint8Array; measurement?: Uint8Array } = {}) {
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const spki = new Uint8Array(key.publicKey.export({ type: 'spki', format: 'der' }));
     const nonce = opts.nonce ?? new WireReader('n', await mesh.call('GetNonce', {})).bytes('nonce', 32, 32);
     const bindSpki = opts.bindKey ? new Uint8Array(createPublicKey(opts.bindKey).export({ type: 'spki', format: 'der' })) : spki;
-    const issuer = new SimulatedSnpIssuer(opts.platform ?? this.platform, { hostData: Buffer.from(sha256hex(opts.hostDataDoc ?? this.podDoc), 'hex') });
+    const issuer = new SimulatedSnpIssuer(opts.platform ?? this.platform, { hostData: Buffer.from(sha256hex(opts.hostDataDoc ?? this.podDoc), 'hex'), ...(opts.measurement ? { measurement: opts.measurement } : {}) });
     const ev = await issuer.issue(meshCertReportData(bindSpki, nonce, opts.bindCoordinatorSpki ?? mesh.spki));
     if (ev.format !== 'snp') throw new Error('expected SNP');
     const chain = Buffer.from(new (await import('node:crypto')).X509Certificate(Buffer.from(ev.certificates.ask!)).toString() + new (await import('node:crypto')).X509Certificate(Buffer.from(ev.certificates.ark!)).toString());

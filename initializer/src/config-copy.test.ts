@@ -179,3 +179,16 @@ void t.test('a FIFO planted as a pinned file is refused without blocking the ini
   t.equal(err?.code, ErrorCode.CONFIG_DIGEST_MISMATCH);
   t.match(err?.message ?? '', /app\.yaml: (not-a-regular-file|missing)/);
 });
+
+void t.test('a FIFO in the destination refuses the copy before anything is written', async (t) => {
+  const { dest, pins, copy } = setup(t, { 'app.yaml': 'port: 8080\n' });
+  mkdirSync(dest, { recursive: true });
+  if (spawnSync('mkfifo', [join(dest, 'pipe')]).status !== 0) {
+    t.pass('mkfifo', { skip: 'mkfifo is not available' });
+    return;
+  }
+  const err = await refusal(applyConfigPins(pins, [copy]));
+  t.equal(err?.code, ErrorCode.CONFIG_COPY_FAILED, `refused: ${err?.message}`);
+  t.match(err?.message ?? '', /pipe is neither a regular file nor a directory/);
+  t.notOk(existsSync(join(dest, 'app.yaml')), 'no copy written');
+});

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROXY_UID } from '../../lib/well-known.js';
@@ -35,3 +35,37 @@ if (!root && process.env.CI) {
     t.equal(statSync(join(plain, 'tls', 'key.pem')).uid, 0, 'without owners everything stays with the writer');
   });
 }
+
+void t.test('the key and the secret are written whole, 0400, never through a link the host planted', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ccmesh-creds-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const tls = join(dir, 'tls');
+  const secret = join(dir, 'secrets', 'workload-secret');
+  const outside = join(dir, 'outside');
+  mkdirSync(outside);
+  mkdirSync(tls);
+  // Links planted at the names the initializer writes, pointing where the host can read.
+  symlinkSync(join(outside, 'stolen-key'), join(tls, 'key.pem'));
+  mkdirSync(join(dir, 'secrets'), { mode: 0o700 });
+  symlinkSync(join(outside, 'stolen-secret'), secret);
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const workloadSecret = new Uint8Array(64).fill(7);
+  await writeCredentials(tls, secret, { key: privateKey, certChain: 'chain', meshCaBundle: 'bundle', rootCa: 'root', workloadSecret });
+  t.same(readdirSync(outside), [], 'nothing was written through the links');
+  for (const p of [join(tls, 'key.pem'), secret]) {
+    const st = lstatSync(p);
+    t.ok(st.isFile(), `${p} is a regular file now, not the link`);
+    t.equal(st.mode & 0o777, 0o400, `${p} is 0400`);
+  }
+  t.equal(readFileSync(join(tls, 'key.pem'), 'utf8'), privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 'key.pem holds the key');
+  t.same(new Uint8Array(readFileSync(secret)), workloadSecret, 'the secret holds the secret');
+  t.same(readdirSync(tls).sort(), ['chain.pem', 'key.pem', 'mesh-ca.pem', 'root-ca.pem'], 'no temporary file left behind');
+});
+
+void t.test('a new secret directory is 0700', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ccmesh-creds-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  await writeCredentials(join(dir, 'tls'), join(dir, 'secrets', 'workload-secret'), { key: privateKey, certChain: 'c', meshCaBundle: 'b', rootCa: 'r', workloadSecret: new Uint8Array(64) });
+  t.equal(statSync(join(dir, 'secrets')).mode & 0o777, 0o700, 'only its owner may even list it');
+});

@@ -175,5 +175,8 @@ void t.test('pin text: 64 hex digits; the all-zero pin means none', (t) => {
   t.same(NO_MESH_OWNER, new Uint8Array(32), 'NO_MESH_OWNER is 32 zero bytes');
   t.same(parseMeshOwnerPin(hex(owner32).toUpperCase()), owner32, 'upper-case hex parses');
   for (const bad of ['', 'ab', hex(owner32).slice(1), `${hex(owner32)}00`, `${hex(owner32).slice(2)}zz`]) t.equal(parseMeshOwnerPin(bad), undefined, `refused: ${JSON.stringify(bad.slice(0, 12))}…`);
+  // The all-zero pin is what a fresh Coordinator binds: as a pod's --mesh-owner it would accept exactly the wiped one.
+  t.equal(parseMeshOwnerPin('0'.repeat(64)), undefined, 'refused: the all-zero pin (it names no owner)');
+  t.same(parseMeshOwnerPin(`${'0'.repeat(63)}1`), Uint8Array.from({ length: 32 }, (_, i) => (i === 31 ? 1 : 0)), 'one bit set: a pin');
   t.end();
 });

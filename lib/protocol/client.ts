@@ -11,6 +11,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { credentials, type Client, makeGenericClientConstructor, Metadata, type ServiceError, status as grpcStatus } from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { CcmeshError, ErrorCode } from '../errors.js';
+import { UserApi } from './services.js';
+import { MAX_HISTORY_ANSWER_BYTES, MAX_MESSAGE_BYTES } from './wire.js';
 
 /** host:port split and checked. */
 export function parseAddress(address: string): { host: string; port: number } {
@@ -65,7 +67,8 @@ export class PinnedClient {
     });
     const Ctor = makeGenericClientConstructor(service, 'ccmesh');
     this.#client = new Ctor(address, creds, {
-      'grpc.max_receive_message_length': 8 * 1024 * 1024,
+      // Pods (MeshAPI) read small answers only; the UserAPI's GetManifests carries the whole history.
+      'grpc.max_receive_message_length': service === UserApi ? MAX_HISTORY_ANSWER_BYTES : MAX_MESSAGE_BYTES,
       // SNI must not be an IP address (RFC 6066); the name is irrelevant since trust is the pinned certificate.
       'grpc.ssl_target_name_override': 'ccmesh-coordinator',
       'grpc.default_authority': address,

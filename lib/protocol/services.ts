@@ -1,21 +1,27 @@
 /**
- * gRPC service definitions for @grpc/grpc-js without protobuf: each method (de)serialises JSON with a size bound.
+ * gRPC service definitions for @grpc/grpc-js without protobuf: each method (de)serialises JSON (sizes are bounded by
+ * the receive limit of the server and of `PinnedClient`, MAX_MESSAGE_BYTES in wire.ts).
  * Both APIs are unary only. The same definitions build the server and the clients.
  */
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
-import { MAX_MESSAGE_BYTES, WireError } from './wire.js';
 
 function serialize(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
 }
 
+/**
+ * What an unreadable body or JSON `null` decodes to. grpc-js takes `undefined` or `null` for "no message" and answers
+ * UNIMPLEMENTED without calling the handler; a non-object value instead reaches the handler, whose `WireReader`
+ * refuses it with INVALID_ARGUMENT "…: expected a JSON object", like every other malformed message.
+ */
+const NOT_A_MESSAGE = 'not a JSON message';
+
+/** Size is bounded before this runs: both the server and `PinnedClient` set grpc-js' receive limit to MAX_MESSAGE_BYTES. */
 function deserialize(buf: Buffer): unknown {
-  if (buf.length > MAX_MESSAGE_BYTES) throw new WireError(`message of ${buf.length} bytes exceeds ${MAX_MESSAGE_BYTES}`);
   try {
-    return JSON.parse(buf.toString('utf8'));
+    return JSON.parse(buf.toString('utf8')) ?? NOT_A_MESSAGE;
   } catch {
-    // Deserialisation errors surface as INTERNAL in grpc-js; handlers re-validate everything anyway.
-    return undefined;
+    return NOT_A_MESSAGE;
   }
 }
 

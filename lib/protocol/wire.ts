@@ -12,6 +12,13 @@ export class WireError extends Error {
 /** Largest JSON message either side accepts (evidence and certificate chains are far smaller). */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Largest UserAPI answer a client reads: `GetManifests` returns the whole history (every manifest and policy ever
+ * set), which outgrows MAX_MESSAGE_BYTES after a few updates with large policies, and `set`, `verify` and `recover`
+ * all start with it. Pods use only the MeshAPI and keep the smaller bound.
+ */
+export const MAX_HISTORY_ANSWER_BYTES = 64 * 1024 * 1024;
+
 /** Reads typed fields of one incoming message object. */
 export class WireReader {
   readonly #obj: Record<string, unknown>;

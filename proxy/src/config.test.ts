@@ -128,3 +128,12 @@ void t.test('refused, naming the flag', (t) => {
   }
   t.end();
 });
+
+void t.test('--egress listeners, which take plaintext from the app, are on loopback only', (t) => {
+  for (const listen of ['0.0.0.0:5432', '10.0.0.7:5432', '[::1]:5432', '[::]:5432']) {
+    const err = t.throws(() => parse(['--no-iptables', '--egress', `db#${listen}#db.shop.svc:5432`])) as ConfigError;
+    t.same(err.issues, [{ field: '--egress[0].listen', value: listen, expected: 'a loopback address 127.x.y.z:port (the app connects there in plaintext)' }], `${listen}: refused`);
+  }
+  t.same(parse(['--no-iptables', '--egress', 'db#127.0.0.2:5432#db.shop.svc:5432']).egress.map((e) => e.listen), [{ host: '127.0.0.2', port: 5432 }], 'control: a 127.x address is taken');
+  t.end();
+});

@@ -10,11 +10,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { FixedClock } from '../../lib/clock.js';
+import { createLogger } from '../../lib/log.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
+import type { MeshCertResponse } from '../../lib/protocol/messages.js';
 import { MeshApi } from '../../lib/protocol/services.js';
+import type { MeshClient } from '../src/credentials/renewal.js';
 import { coordinatorWithPod } from './coordinator-pod.js';
 import { startProxy } from '../src/unit.js';
-import { FakeTimers, TestApp, testConfig, testLogger } from './support.js';
+import { TestMesh } from './pki.js';
+import { FakeTimers, TestApp, testConfig } from './support.js';
 
 void t.test('renewal against an in-process Coordinator', async (t) => {
   const { h, pod, dir, address } = await coordinatorWithPod(t, 'ccmesh-renew-');
@@ -22,11 +26,22 @@ void t.test('renewal against an in-process Coordinator', async (t) => {
   const appPort = await app.listen();
   const timers = new FakeTimers();
   const clock = new FixedClock(Date.now());
+  // A relay between the sidecar and the Coordinator (the host can be one) may rewrite answers.
+  let relay: ((res: MeshCertResponse) => MeshCertResponse) | undefined;
+  const connect = async (): Promise<MeshClient> => {
+    const c = await PinnedClient.connect(address, MeshApi);
+    return { spki: c.spki, close: () => c.close(), call: async <T>(m: string, req: unknown): Promise<T> => {
+      const res = await c.call<T>(m, req);
+      return (m === 'RenewMeshCert' && relay ? relay(res as MeshCertResponse) : res) as T;
+    } };
+  };
+  const warnings: string[] = [];
+  const logger = createLogger({ component: 'proxy-test', level: 'warn', sink: (l) => warnings.push(l) });
   const proxy = await startProxy(testConfig({
     tlsDir: dir,
     coordinator: { host: '127.0.0.1', port: h.coordinator!.meshPort },
     inbound: [{ name: 'web', appPort, listenPort: 0, mode: { kind: 'mtls', allow: [] } }],
-  }), { clock, logger: testLogger, timers, random: () => 0.5, connectCoordinator: () => PinnedClient.connect(address, MeshApi) });
+  }), { clock, logger, timers, random: () => 0.5, connectCoordinator: connect });
   t.teardown(async () => {
     await proxy.drain();
     await app.close();
@@ -49,6 +64,23 @@ void t.test('renewal against an in-process Coordinator', async (t) => {
   t.equal(probe.getPeerCertificate().serialNumber, renewed.leaf.serialNumber, 'new handshakes present the renewed leaf');
   probe.destroy();
 
+  // Rewritten answers are refused before anything reaches the TLS directory: the files on disk stay those in use.
+  const files = ['key.pem', 'chain.pem', 'mesh-ca.pem', 'root-ca.pem'];
+  const onDisk = (): string[] => files.map((f) => readFileSync(join(dir, f), 'utf8'));
+  const diskBefore = onDisk();
+  const foreign = await TestMesh.create();
+  relay = (res) => ({ ...res, rootCa: foreign.root.certPem, meshCaBundle: foreign.bundle() });
+  t.equal(await proxy.renewal!.renewNow(), false, 'an answer under another root: refused');
+  t.match(warnings.at(-1), /RenewMeshCert returned a root CA other than the one this pod trusts/, 'for its root');
+  t.same(onDisk(), diskBefore, 'nothing was written');
+  // The pinned root, but the leaf of our previous key (a replayed answer): it does not match the new key.
+  relay = (res) => ({ ...res, certChain: first.files.chain });
+  t.equal(await proxy.renewal!.renewNow(), false, 'an answer whose leaf is not for the new key: refused');
+  t.match(warnings.at(-1), /renewed credentials: the key does not match the leaf certificate/, 'for the key mismatch');
+  t.same(onDisk(), diskBefore, 'nothing was written: key.pem and chain.pem are still the pair in use');
+  t.equal(proxy.store.current.leaf.serialNumber, renewed.leaf.serialNumber, 'and the renewed leaf stays in use');
+  relay = undefined;
+
   // The Coordinator goes away: the attempt fails, the old leaf stays, a retry is scheduled.
   await h.coordinator!.close();
   const before = timers.live().length;
@@ -56,7 +88,7 @@ void t.test('renewal against an in-process Coordinator', async (t) => {
   t.equal(proxy.store.current.leaf.serialNumber, renewed.leaf.serialNumber, 'the current leaf is kept');
   t.ok(timers.live().length >= before, 'a retry is scheduled');
   const results = (await proxy.metrics.renewals.get()).values;
-  t.same(Object.fromEntries(results.map((v) => [v.labels.result, v.value])), { success: 1, failure: 1 }, 'renewal results counted');
+  t.same(Object.fromEntries(results.map((v) => [v.labels.result, v.value])), { success: 1, failure: 3 }, 'renewal results counted');
   const ready = async (): Promise<number> => (await fetch(`http://127.0.0.1:${proxy.adminPort}/ready`)).status;
   t.equal(await ready(), 200, 'still ready while the leaf is far from expiry');
   clock.advance(renewed.notAfterMs - clock.nowMs() - life * 0.05);

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { rmSync } from 'node:fs';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { systemClock } from '../../lib/clock.js';
+import { FixedClock, systemClock } from '../../lib/clock.js';
 import { startProxy } from '../src/unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { readAll, TestApp, testConfig, testLogger } from './support.js';
@@ -71,8 +71,10 @@ void t.test('a session ticket from a TLS-only port never resumes into an mTLS po
 
   const onOpen = await attempt(port('open'), ca, undefined, ticket);
   t.equal(onOpen.reply, '', 'that ticket resumed on an mTLS port (no allow-list): refused');
+  t.equal(onOpen.reused, false, 'the mTLS port does not even resume it (its own ticket keys), so the handshake asks for a certificate');
   const onStrict = await attempt(port('strict'), ca, undefined, ticket);
   t.equal(onStrict.reply, '', 'that ticket resumed on an mtls:allow= port: refused');
+  t.equal(onStrict.reused, false, 'nor does the allow-listed mTLS port');
   t.equal(apps.open.connections, 0, 'the app behind the mTLS port saw no connection');
   t.equal(apps.strict.connections, 0, 'the app behind the allow-listed port saw no connection');
 });
@@ -113,4 +115,38 @@ void t.test('a session from before a mesh CA rotation does not resume after it',
   const resumed = await attempt(port, oldCa.certPem + mesh.bundle(), oldClient, ticket);
   t.equal(resumed.reply, '', 'the pre-rotation session, offered after the rotation: refused');
   t.equal(app.connections, before, 'the app saw no connection from it');
+});
+
+void t.test('a resumed session whose client leaf has expired since is refused', async (t) => {
+  const mesh = await TestMesh.create();
+  const dir = writeTlsDir((await mesh.leaf(['api', 'api.default.svc'], { lifetimeMs: 24 * 3600_000 })).files);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const app = new TestApp();
+  const appPort = await app.listen();
+  const clock = new FixedClock(Date.now());
+  const proxy = await startProxy(testConfig({
+    tlsDir: dir,
+    inbound: [{ name: 'open', appPort, listenPort: 0, mode: { kind: 'mtls', allow: [] } }],
+  }), { clock, logger: testLogger });
+  t.teardown(async () => {
+    await proxy.drain();
+    await app.close();
+  });
+  const port = proxy.ports.get('open')!;
+  const client = (await mesh.leaf(['web'], { lifetimeMs: 3600_000 })).files;
+  const first = await attempt(port, mesh.bundle(), client);
+  t.equal(first.reply, HELLO_HASH, 'control: the client leaf is admitted while valid');
+  const ticket = first.sessions.at(-1)!;
+  const again = await attempt(port, mesh.bundle(), client, ticket);
+  t.ok(again.reused && again.reply === HELLO_HASH, 'control: its session resumes and is admitted');
+
+  // The sidecar's clock passes the client leaf's notAfter (the ticket itself is still fresh for OpenSSL).
+  clock.advance(2 * 3600_000);
+  const before = app.connections;
+  const late = await attempt(port, mesh.bundle(), client, ticket);
+  t.ok(late.reused, 'the session was resumed');
+  t.equal(late.reply, '', 'but the expired leaf behind it is refused');
+  t.equal(app.connections, before, 'the app saw no connection from it');
+  const expired = (await proxy.metrics.handshakeFailures.get()).values.find((v) => v.labels.reason === 'cert-expired' && v.labels.direction === 'inbound');
+  t.equal(expired?.value, 1, 'counted as cert-expired');
 });

@@ -9,6 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FixedClock } from '../../lib/clock.js';
+import { createLogger } from '../../lib/log.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
 import type { SetManifestResponse } from '../../lib/protocol/messages.js';
 import { MeshApi } from '../../lib/protocol/services.js';
@@ -17,7 +18,7 @@ import { parseCertificates } from '../src/credentials/generation.js';
 import type { MeshClient } from '../src/credentials/renewal.js';
 import { startProxy } from '../src/unit.js';
 import { TestMesh } from './pki.js';
-import { FakeTimers, TestApp, testConfig, testLogger } from './support.js';
+import { FakeTimers, TestApp, testConfig } from './support.js';
 
 const INTERVAL = 1000;
 
@@ -35,12 +36,15 @@ void t.test('a manifest update reaches a running sidecar through the trust refre
       return (m === 'GetTrustBundle' && answer ? answer(res) : res) as T;
     } };
   };
+  const warnings: string[] = [];
+  const logger = createLogger({ component: 'proxy-test', level: 'warn', sink: (l) => warnings.push((JSON.parse(l) as { msg: string }).msg) });
+  const lastWarning = (): string => warnings.at(-1) ?? '';
   const proxy = await startProxy(testConfig({
     tlsDir: dir,
     coordinator: { host: '127.0.0.1', port: h.coordinator!.meshPort },
     trustRefreshMs: INTERVAL,
     inbound: [{ name: 'web', appPort, listenPort: 0, mode: { kind: 'mtls', allow: [] } }],
-  }), { clock, logger: testLogger, timers, random: () => 0.5, connectCoordinator: connect });
+  }), { clock, logger, timers, random: () => 0.5, connectCoordinator: connect });
   t.teardown(async () => {
     await proxy.drain();
     await app.close();
@@ -50,11 +54,30 @@ void t.test('a manifest update reaches a running sidecar through the trust refre
   const oldLeaf = proxy.store.current.leaf;
   t.equal(await refresh.pollNow(), 'unchanged', 'no update yet: nothing changes');
 
-  // A root other than the pinned one is refused, even with a bundle that differs.
-  const foreign = await TestMesh.create();
+  // A root other than the pinned one is refused, even with a bundle that differs. (Its CAs are dated later than ours,
+  // so that only the root can be the reason.)
+  const foreign = await TestMesh.create('ccmesh.local', new FixedClock(Date.now() + 60_000));
   answer = (res) => ({ ...(res as object), rootCa: foreign.root.certPem, meshCaBundle: foreign.bundle() });
   t.equal(await refresh.pollNow(), 'failed', 'a bundle under another root is refused');
   t.equal(proxy.store.current.files.meshCaBundle, pod.res.meshCaBundle, 'the bundle in use is unchanged');
+  // Our bundle plus the foreign CA (so it would move forward), under the foreign root: refused for its root.
+  answer = (res) => ({ ...(res as object), rootCa: foreign.root.certPem, meshCaBundle: pod.res.meshCaBundle + foreign.bundle() });
+  t.equal(await refresh.pollNow(), 'failed', 'a bundle adding a CA, under another root: refused');
+  t.match(lastWarning(), /^SECURITY: GetTrustBundle answer refused: malformed or a root other than the pinned one$/, 'for naming another root');
+
+  // The pinned root, and a bundle that keeps our CA and adds one the root never signed: refused as such — the old
+  // bundle stays in memory and on disk, and no renewal is started.
+  const liveBeforeForeign = new Set(timers.live());
+  answer = (res) => ({ ...(res as object), meshCaBundle: pod.res.meshCaBundle + foreign.bundle() });
+  t.equal(await refresh.pollNow(), 'failed', 'a bundle with a CA the pinned root never signed: refused');
+  t.match(lastWarning(), /^SECURITY: GetTrustBundle answer refused: it holds a mesh CA the pinned root did not issue$/, 'for that CA');
+  t.equal(proxy.store.current.files.meshCaBundle, pod.res.meshCaBundle, 'the bundle in use is unchanged');
+  t.equal(readFileSync(join(dir, 'mesh-ca.pem'), 'utf8'), pod.res.meshCaBundle, 'and so is mesh-ca.pem');
+  t.same(timers.live().filter((x) => !liveBeforeForeign.has(x)), [], 'no renewal was pulled forward');
+  // A certificate without a subject (a leaf) in the bundle is refused the same way, not a crash of the poll.
+  const subjectless = (await foreign.leaf(['x'])).files.chain;
+  answer = (res) => ({ ...(res as object), meshCaBundle: pod.res.meshCaBundle + subjectless });
+  t.equal(await refresh.pollNow(), 'failed', 'a bundle with a subject-less non-CA certificate: refused');
   answer = undefined;
 
   // The owner updates the manifest: a new mesh CA, bundle = new + previous.
@@ -84,6 +107,26 @@ void t.test('a manifest update reaches a running sidecar through the trust refre
   t.equal(renewed.issuer, newCa!.subject, 'the renewed leaf comes from the new mesh CA');
   t.ok(renewed.verify(newCa!.publicKey), 'and is signed by it');
   t.equal(await refresh.pollNow(), 'unchanged', 'the next poll sees nothing new');
+
+  // A second update drops the first CA. The host, answering for the Coordinator, tries to bring it back (every mesh
+  // CA is public and root-signed): appended, in place of the previous CA, or padded with copies.
+  const third = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest([], ['web', 'web.default.svc', 'web-v3']), [...policies]));
+  t.equal(await refresh.pollNow(), 'adopted', 'the third CA is adopted');
+  const [ca3, ca2] = parseCertificates(third.meshCaBundle);
+  t.equal(ca2!.fingerprint256, newCa!.fingerprint256, 'the bundle is now third + second: the first CA left');
+  const pem = (...cs: X509Certificate[]) => cs.map((c) => c.toString()).join('');
+  for (const [what, bundle, reason] of [
+    ['the real bundle plus the dropped first CA', third.meshCaBundle + pem(oldCa!), 'the mesh CA bundle holds 3 certificates; it holds the current and at most the previous mesh CA'],
+    ['the newest CA with the dropped first one', pem(ca3!, oldCa!), /^SECURITY: GetTrustBundle answer refused: it brings back mesh CA .*, which an earlier bundle dropped$/],
+    ['the real bundle with a copy of a CA', pem(ca3!, ca3!), 'the mesh CA bundle lists a certificate twice'],
+  ] as const) {
+    answer = (res) => ({ ...(res as object), meshCaBundle: bundle });
+    t.equal(await refresh.pollNow(), 'failed', `${what}: refused`);
+    t.match(lastWarning(), typeof reason === 'string' ? `SECURITY: GetTrustBundle answer refused: ${reason}` : reason, `${what}: for that reason`);
+    t.same(proxy.store.current.bundle.map((c) => c.fingerprint256), [ca3!.fingerprint256, ca2!.fingerprint256], `${what}: the bundle in use is unchanged`);
+  }
+  answer = undefined;
+  t.equal(await refresh.pollNow(), 'unchanged', 'control: the real bundle is what the sidecar holds');
   const polls = Object.fromEntries((await proxy.metrics.trustRefreshes.get()).values.map((v) => [v.labels.result, v.value]));
-  t.same(polls, { unchanged: 2, failed: 2, adopted: 1 }, 'poll outcomes are counted');
+  t.same(polls, { unchanged: 3, failed: 8, adopted: 2 }, 'poll outcomes are counted');
 });

@@ -166,14 +166,65 @@ export class Topology {
   async #attach(r: Exclude<Role, 'coord'>): Promise<void> {
     await this.#addNamespace(r);
     const ns = this.ns(r);
-    const id = `e${process.pid % 100000}${r}`;
-    const [outer, inner] = [`${id}o`, `${id}i`];
+    const [outer, inner] = [`e${process.pid % 100000}${r}o`, this.#inner(r)];
     await this.#ip('link', 'add', outer, 'netns', this.ns('coord'), 'type', 'veth', 'peer', 'name', inner, 'netns', ns);
     await this.#ip('-n', this.ns('coord'), 'link', 'set', outer, 'master', 'br0', 'up');
     await this.#ip('-n', ns, 'link', 'set', 'lo', 'up');
     await this.#ip('-n', ns, 'addr', 'add', `${addr4(r)}/24`, 'dev', inner);
     await this.#ip('-n', ns, '-6', 'addr', 'add', `${addr6(r)}/64`, 'dev', inner, 'nodad');
     await this.#ip('-n', ns, 'link', 'set', inner, 'up');
+  }
+
+  /** The pod-side interface of a role's veth pair. */
+  #inner(r: Exclude<Role, 'coord'>): string {
+    return `e${process.pid % 100000}${r}i`;
+  }
+
+  /** Forgets every neighbour (ARP, NDP) in every namespace, so the next packet asks who holds an address now. */
+  async #flushNeighbours(): Promise<void> {
+    for (const ns of this.#created) {
+      await this.host.run('ip', ['-n', ns, '-4', 'neigh', 'flush', 'all']);
+      await this.host.run('ip', ['-n', ns, '-6', 'neigh', 'flush', 'all']);
+    }
+  }
+
+  /**
+   * The host re-plumbs its network: `victim`'s IPv4 and IPv6 addresses move to `attacker`'s interface, so whoever
+   * connects to the victim reaches the attacker. Resolves with the undo, which moves them back.
+   */
+  async takeOver(victim: Exclude<Role, 'coord'>, attacker: Exclude<Role, 'coord'>): Promise<() => Promise<void>> {
+    const move = async (from: Exclude<Role, 'coord'>, to: Exclude<Role, 'coord'>): Promise<void> => {
+      await this.#ip('-n', this.ns(from), 'addr', 'del', `${addr4(victim)}/24`, 'dev', this.#inner(from));
+      await this.#ip('-n', this.ns(from), '-6', 'addr', 'del', `${addr6(victim)}/64`, 'dev', this.#inner(from));
+      await this.#ip('-n', this.ns(to), 'addr', 'add', `${addr4(victim)}/24`, 'dev', this.#inner(to));
+      await this.#ip('-n', this.ns(to), '-6', 'addr', 'add', `${addr6(victim)}/64`, 'dev', this.#inner(to), 'nodad');
+      await this.#flushNeighbours();
+    };
+    await move(victim, attacker);
+    return () => move(attacker, victim);
+  }
+
+  /**
+   * The host redirects TCP from `from` to the Coordinator's `port` to the same port of `to` (DNAT in the
+   * Coordinator's namespace, which carries the link, and masquerading so the answers come back the same way). The
+   * pod's own pinned address is unchanged. Resolves with the undo.
+   */
+  async redirectToCoordinator(from: Exclude<Role, 'coord'>, port: number, to: Exclude<Role, 'coord'>): Promise<() => Promise<void>> {
+    const coord = this.exec('coord');
+    const rules = [
+      ['PREROUTING', '-s', addr4(from), '-d', addr4('coord'), '-p', 'tcp', '--dport', String(port), '-j', 'DNAT', '--to-destination', `${addr4(to)}:${port}`],
+      ['POSTROUTING', '-s', addr4(from), '-d', addr4(to), '-p', 'tcp', '--dport', String(port), '-j', 'MASQUERADE'],
+    ];
+    const run = async (cmd: string, args: string[]): Promise<void> => {
+      const r = await coord.run(cmd, args);
+      if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.trim()}`);
+    };
+    await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+    for (const rule of rules) await run('iptables', ['-t', 'nat', '-A', ...rule]);
+    return async () => {
+      for (const rule of rules) await run('iptables', ['-t', 'nat', '-D', ...rule]);
+      await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=0']);
+    };
   }
 
   /** Starts `cmd args` inside a role's namespace; the process is killed by {@link destroy}. */

@@ -9,8 +9,12 @@
  *           received and from where);
  *   atk   — the attacker on the same link: plaintext, a certificate from another CA, a real mesh certificate of a
  *           third workload (m) whose SAN the pods don't allow, and a connection opened before B's mesh existed;
+ *           later it takes over B's addresses and serves TLS as B (its own CA, then m's leaf), renews foreign and
+ *           revoked leaves at the real Coordinator, and runs a Coordinator of its own that pod d is routed to;
  *   c     — a pod whose pinned config file was changed by the host;
- *   d     — a pod whose policy hash is not in the manifest; last, a new replica of pod A (A's pinned args);
+ *   d     — a pod whose policy hash is not in the manifest; then a new replica of pod A (A's pinned args) whose
+ *           Coordinator connection the host routes to the attacker's Coordinator; last, that replica again against
+ *           the wiped Coordinator;
  *   e     — a pod whose app reads the initializer's verified copy of its pinned config (`--config-volume`), and
  *           whose config the host changes after it started.
  * Scenarios are numbered as in the issue; docs/threat-model.md ("End-to-end suite") maps each to its subtest.
@@ -18,14 +22,16 @@
  * namespace, also when a subtest fails.
  */
 import t from 'tap';
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { issueLeaf } from '../../coordinator/pki/leaf.js';
 import { ProcessExecutor } from '../../iptables/executor.js';
 import { CHAIN } from '../../iptables/plan.js';
 import { Agent, privilegedSkipReason } from '../../iptables/testdata/netns-harness.js';
+import { systemClock } from '../../lib/clock.js';
 import { PATHS, PORTS } from '../../lib/well-known.js';
 import { TestMesh } from '../../proxy/test/pki.js';
 import { repoRoot } from '../fixtures.js';
@@ -35,6 +41,8 @@ const BIN = join(repoRoot, 'bin', 'ccmesh');
 const NODE = process.execPath;
 const APP_JS = fileURLToPath(new URL('./testdata/app.js', import.meta.url));
 const LOOP_JS = fileURLToPath(new URL('./testdata/loop-client.js', import.meta.url));
+const FAKE_SERVER_JS = fileURLToPath(new URL('./testdata/fake-server.js', import.meta.url));
+const RENEW_JS = fileURLToPath(new URL('./testdata/renew-client.js', import.meta.url));
 const CLIENT_JS = join(repoRoot, 'dist', 'proxy', 'test', 'testdata', 'netns-client.js');
 const APP_PORT = 8080;
 /** Each pod's egress listeners: to the other pod over IPv4 and over IPv6. */
@@ -290,6 +298,59 @@ if (reason !== undefined && process.env.CI) {
       t.match(after, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",reason="untrusted-cert"[^}]*\} 2/, '… nor counted untrusted: only the SAN kept it off 8080');
     });
 
+    // The attacker's own PKI: a root and mesh CA the mesh's root never signed (what a host can make at will).
+    const foreign = await TestMesh.create('ccmesh.local');
+    const foreignA = await foreign.leaf([SAN.a], { workload: 'e2e/a' });
+
+    await t.test('12. the host adds a CA of its own to the mesh CA bundle B\'s sidecar reloads: a client with a leaf from that CA is still refused', async (t) => {
+      const bundlePath = dir('b', 'tls', PATHS.meshCaFile);
+      const original = readFileSync(bundlePath, 'utf8');
+      const reloads = (): number => (proxyB.log.match(/"credential generation (rejected|applied)/g) ?? []).length;
+      const before = reloads();
+      writeFileSync(bundlePath, original + foreign.meshCas[0]!.certPem);
+      t.ok(await proxyB.until(() => reloads() > before, 10_000), 'B\'s sidecar re-read its TLS directory');
+      t.match(proxyB.log.split('\n').filter((l) => l.includes('"credential generation')).at(-1), /credential generation rejected.*is not a CA issued by the root/, 'and refused the generation: the added CA is not issued by the root');
+      const seen = appB.events.length;
+      for (const host of [addr4('b'), addr6('b')]) {
+        const r = await attempt('atk', host, APP_PORT, 'injected-ca', { ca: tlsM.ca, cert: foreignA.files.chain, key: foreignA.files.key });
+        t.match(r, { data: '' }, `${host}: a leaf with B's allowed SAN from the injected CA gets nothing`);
+      }
+      t.equal(appB.events.length, seen, 'app B saw nothing of it');
+      t.match(await metrics('b'), /ccmesh_proxy_credential_reloads_total\{result="rejected"[^}]*\} [1-9]/, 'counted as a rejected reload');
+      writeFileSync(bundlePath, original);
+      t.match(await attempt('a', EGRESS.v4.host, EGRESS.v4.port, 'after-injection', undefined, 5000), { data: 'B:after-injection' }, 'control: B still serves its real peers');
+    });
+
+    await t.test('13. the host hands A\'s egress connection to B to a server of its own: A\'s sidecar refuses it before any app byte', async (t) => {
+      // The impostor holds B's address and presents B's SAN (and B's IP addresses) under its own CA; then a real
+      // mesh leaf of another workload (m), which chains to the mesh but lacks B's SAN.
+      const impostor = await foreign.leaf([SAN.b, addr4('b'), addr6('b')], { workload: 'e2e/b' });
+      const undo = await topo.takeOver('b', 'atk');
+      try {
+        for (const [label, cert, key, reason] of [
+          ['a certificate from its own CA with B\'s SAN', impostor.files.chain, impostor.files.key, 'server-untrusted'],
+          ['workload m\'s real mesh leaf', tlsM.cert, tlsM.key, 'server-san-mismatch'],
+        ] as const) {
+          const fake = topo.spawn('atk', 'fake-b', NODE, [FAKE_SERVER_JS, JSON.stringify({ port: APP_PORT, cert, key })]);
+          if (!(await fake.until(() => fake.eventsOf('listening').length > 0, 10_000))) throw new Error(`the fake server did not listen: ${fake.log}`);
+          const failures = (m: string): number => Number(new RegExp(`ccmesh_proxy_tls_handshake_failures_total\\{direction="outbound",reason="${reason}"[^}]*\\} (\\d+)`).exec(m)?.[1] ?? 0);
+          const counted = failures(await metrics('a'));
+          for (const fam of ['v4', 'v6'] as const) {
+            const r = await attempt('a', EGRESS[fam].host, EGRESS[fam].port, `to-impostor-${fam}`, undefined, 3000);
+            t.equal(r.data, '', `${label}, IP${fam}: app A gets no answer`);
+          }
+          t.ok(fake.eventsOf('accept').length >= 2, `${label}: control — A's sidecar did reach the impostor at B's address`);
+          t.same(fake.eventsOf('data'), [], `${label}: the impostor received no application byte`);
+          t.same(fake.eventsOf('secure'), [], `${label}: no handshake completed`);
+          t.ok(failures(await metrics('a')) >= counted + 2, `${label}: A's sidecar counted both as ${reason}`);
+          await fake.close();
+        }
+      } finally {
+        await undo();
+      }
+      t.match(await attempt('a', EGRESS.v4.host, EGRESS.v4.port, 'after-takeover', undefined, 5000), { data: 'B:after-takeover' }, 'control: with its address back, B is reached again');
+    });
+
     await t.test('7. manifest update while traffic flows: new mesh CA, zero failed requests, no restart', async (t) => {
       const pids = { a: proxyA.child.pid, b: proxyB.child.pid };
       const loops = {
@@ -302,6 +363,9 @@ if (reason !== undefined && process.env.CI) {
       const bundleBefore = readFileSync(join(ws, 'mesh-ca.pem'), 'utf8');
       const edited = JSON.parse(readFileSync(manifestPath, 'utf8')) as ManifestDoc;
       edited.policies[HASH.a]!.sans.push('a2.e2e.svc');
+      // Workload m leaves the mesh with this update (its leaf stays valid, but must not renew: 14.).
+      delete edited.policies[HASH.m];
+      rmSync(join(ws, 'policies', 'm.rego'));
       writeFileSync(manifestPath, JSON.stringify(edited, null, 2));
       const okAtSet = oks(loops.a) + oks(loops.b);
       const set2 = await run('coord', ['set', '-c', `127.0.0.1:${PORTS.coordinatorUser}`, '--dir', ws]);
@@ -336,6 +400,24 @@ if (reason !== undefined && process.env.CI) {
       t.same({ a: proxyA.child.pid, b: proxyB.child.pid }, pids, 'the same sidecar processes');
       t.ok(proxyA.running && proxyB.running, 'still running: no restart');
       t.match(await metrics('a'), /ccmesh_proxy_trust_bundle_polls_total\{result="adopted"[^}]*\} [1-9]/, 'A adopted the new bundle by polling');
+    });
+
+    await t.test('14. RenewMeshCert on the real Coordinator refuses a leaf of a foreign CA and a leaf whose policy left the manifest', async (t) => {
+      const renew = async (chain: string, key: string): Promise<{ ok: boolean; error?: string; leafSubjectAltName?: string }> => {
+        const r = await topo.exec('atk').run(NODE, [RENEW_JS, JSON.stringify({ coordinator: COORD_MESH, chain, key })]);
+        if (r.code !== 0) throw new Error(`renew client failed (${r.code}): ${r.stderr}`);
+        return JSON.parse(r.stdout) as { ok: boolean; error?: string };
+      };
+      // A leaf that names pod A's policy and SAN, from a CA the mesh's root never signed, its key held by the attacker.
+      const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+      const forged = await issueLeaf({ publicKey: key, sans: [SAN.a], spiffeId: 'spiffe://ccmesh.local/e2e/a', policyHash: HASH.a, lifetimeMs: 3600_000, meshCa: foreign.meshCas[0]!, clock: systemClock });
+      const foreignRenewal = await renew(forged.certPem + foreign.meshCas[0]!.certPem, key.export({ type: 'pkcs8', format: 'pem' }).toString());
+      t.match(foreignRenewal, { ok: false, error: /RenewMeshCert: UNAUTHENTICATED: the presented leaf was not issued by the current or previous mesh CA/ }, 'a foreign CA\'s leaf is refused for its issuer');
+      const revoked = await renew(tlsM.cert, tlsM.key);
+      t.match(revoked, { ok: false, error: new RegExp(`RenewMeshCert: PERMISSION_DENIED: policy ${HASH.m} of the presented leaf is no longer in the manifest`) }, 'm\'s real, still valid leaf is refused: its policy left the manifest');
+      // Control: the same request with pod A's own credentials renews.
+      const own = await renew(readFileSync(dir('a', 'tls', PATHS.chainFile), 'utf8'), readFileSync(dir('a', 'tls', PATHS.keyFile), 'utf8'));
+      t.match(own, { ok: true, leafSubjectAltName: /DNS:a\.e2e\.svc/ }, `control: pod A's own leaf renews through the same client (${own.error ?? 'ok'})`);
     });
 
     await t.test('8. a config file whose digest does not match: no secret, the pod never opens', async (t) => {
@@ -392,6 +474,40 @@ if (reason !== undefined && process.env.CI) {
       t.notOk(existsSync(dir('d', 'secrets', 'workload-secret')), 'no workload secret');
     });
 
+    await t.test('15. the host routes a new pod\'s Coordinator connection to a Coordinator of its own: no evidence of the pod leaves it, no identity', async (t) => {
+      // The attacker's Coordinator: the real binary, the Coordinator's policy hash and launch measurement, on a
+      // simulated platform of its own (its own ARK: the host can't sign with the real platform's keys).
+      const atkSim = dir('atk', 'sim');
+      const init = await slow.run(NODE, [BIN, 'attest', 'simulate', 'init', '--out', atkSim, '--host-data', HASH.coord, '--measurement', simMeasurement]);
+      if (!t.equal(init.code, 0, 'the attacker\'s simulated platform')) return;
+      const fakeCoordinator = topo.spawn('atk', 'coordinator-fake', NODE, [BIN, 'coordinator', '--store', `file:${dir('atk', 'store')}`, '--tee', 'simulated', '--sim-dir', atkSim, '--listen-host', '0.0.0.0', '--log-level', 'warn']);
+      const fakeMetrics = async (): Promise<string> => (await attempt('atk', '127.0.0.1', PORTS.coordinatorMetrics, 'GET /metrics HTTP/1.0\r\n\r\n')).data;
+      const deadline = Date.now() + 20_000;
+      while (!(await fakeMetrics()).includes('ccmesh_coordinator') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      const undo = await topo.redirectToCoordinator('d', PORTS.coordinatorMesh, 'atk');
+      let pod: Proc;
+      try {
+        // A new replica of pod A (A's pinned args and policy hash) in namespace d.
+        pod = initializer('d', HASH.a);
+        const failed = (): number => (pod.log.match(/attestation attempt failed/g) ?? []).length;
+        t.ok(await pod.until(() => failed() >= 2 || !pod.running, 15_000), 'the pod keeps retrying');
+        t.ok(pod.running, 'and never gets an identity');
+        await pod.kill('SIGKILL');
+      } finally {
+        await undo();
+      }
+      t.match(pod.log, new RegExp(`the Coordinator at ${COORD_MESH.replace(/\./g, '\\.')} failed attestation against the local manifest: ARK certificate \\([^)]*\\) is not a pinned trust anchor`), 'each attempt refuses the Coordinator\'s evidence: its root is not a pinned one');
+      const seen = await fakeMetrics();
+      t.match(seen, /ccmesh_coordinator_rpc_handled_total\{[^}]*method="Attest"/, 'control: the pod\'s connections reached the attacker\'s Coordinator');
+      t.notMatch(seen, /method="GetNonce"/, 'the pod asked it for no nonce');
+      t.notMatch(seen, /method="NewMeshCert"/, 'and sent it no evidence and no key');
+      t.same(existsSync(dir('d', 'tls')) ? readdirSync(dir('d', 'tls')) : [], [], 'no credential file');
+      t.notOk(existsSync(dir('d', 'secrets', 'workload-secret')), 'no workload secret');
+      const save = await topo.exec('d').run('iptables-save', ['-t', 'filter']);
+      t.match(save.stdout, new RegExp(`-A INPUT -j ${CHAIN.guard}`), 'the pod stays closed behind its guard');
+      await fakeCoordinator.kill('SIGKILL');
+    });
+
     await t.test('5. killing the sidecar leaves the pod closed, not open', async (t) => {
       await proxyB.kill('SIGKILL');
       const before = appB.events.length;
@@ -419,7 +535,7 @@ if (reason !== undefined && process.env.CI) {
       const otherInit = await slow.run(NODE, [BIN, 'manifest', 'init', '--dir', other, '--simulated-root', join(sim, 'ark.pem'), '--snp-measurement', simMeasurement]);
       if (!t.equal(otherInit.code, 0, 'another party\'s workspace')) return;
       const theirs = JSON.parse(readFileSync(join(other, 'manifest.json'), 'utf8')) as ManifestDoc;
-      for (const r of ['coord', 'a', 'b', 'm', 'c', 'e'] as const) writeFileSync(join(other, 'policies', `${r}.rego`), DOCS[r]);
+      for (const r of ['coord', 'a', 'b', 'c', 'e'] as const) writeFileSync(join(other, 'policies', `${r}.rego`), DOCS[r]);
       // First it tries the owner's own manifest — its keys are public, so its pin is the pods' pin — but the first
       // set must be signed by a key that manifest names, which it does not hold.
       writeFileSync(join(other, 'manifest.json'), readFileSync(manifestPath));

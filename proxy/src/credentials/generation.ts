@@ -78,6 +78,32 @@ export function parseCertificates(pem: string): X509Certificate[] {
 }
 
 /**
+ * A mesh CA bundle holds the current mesh CA and at most the previous one (what the Coordinator sends); a leaf chain
+ * holds the leaf and its mesh CA. Larger files are refused before anything is parsed.
+ */
+export const MAX_BUNDLE_CAS = 2;
+const MAX_CHAIN_CERTS = 2;
+
+/** Why `pem` can't be a mesh CA bundle by its shape (count, duplicates), or undefined. Parses at most MAX_BUNDLE_CAS. */
+export function bundleShapeProblem(pem: string): string | undefined {
+  const count = countCertificates(pem);
+  if (count === 0) return 'the mesh CA bundle holds no certificate';
+  if (count > MAX_BUNDLE_CAS) return `the mesh CA bundle holds ${count} certificates; it holds the current and at most the previous mesh CA`;
+  let fingerprints: string[];
+  try {
+    fingerprints = parseCertificates(pem).map((c) => c.fingerprint256);
+  } catch (err) {
+    return `the mesh CA bundle holds an unreadable certificate: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  if (new Set(fingerprints).size !== fingerprints.length) return 'the mesh CA bundle lists a certificate twice';
+  return undefined;
+}
+
+function countCertificates(pem: string): number {
+  return pem.split('-----BEGIN CERTIFICATE-----').length - 1;
+}
+
+/**
  * Checks and builds a generation: the key is P-256 and matches the leaf, the leaf is valid at `nowMs` and issued
  * by a CA of the bundle, every bundle CA is issued by the root. `nowMs` comes from the injected clock.
  */
@@ -87,6 +113,11 @@ export function buildGeneration(files: CredentialFiles, nowMs: number): Generati
   let bundle: X509Certificate[];
   let roots: X509Certificate[];
   try {
+    // SECURITY: the sizes are bounded before parsing (a host answering for the Coordinator can send 4 MiB of them).
+    const shape = bundleShapeProblem(files.meshCaBundle);
+    if (shape !== undefined) return { ok: false, reason: shape };
+    if (countCertificates(files.chain) > MAX_CHAIN_CERTS) return { ok: false, reason: `${PATHS.chainFile} holds more than the leaf and its mesh CA` };
+    if (countCertificates(files.rootCa) > 1) return { ok: false, reason: `${PATHS.rootCaFile} holds more than one certificate` };
     key = createPrivateKey(files.key);
     chain = parseCertificates(files.chain);
     bundle = parseCertificates(files.meshCaBundle);
@@ -97,7 +128,6 @@ export function buildGeneration(files: CredentialFiles, nowMs: number): Generati
   const leaf = chain[0];
   const root = roots[0];
   if (!leaf) return { ok: false, reason: `${PATHS.chainFile} holds no certificate` };
-  if (bundle.length === 0) return { ok: false, reason: `${PATHS.meshCaFile} holds no certificate` };
   if (!root) return { ok: false, reason: `${PATHS.rootCaFile} holds no certificate` };
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return { ok: false, reason: 'the key is not ECDSA P-256' };
   // A writer replaces key.pem and chain.pem with two renames; between them the pair mismatches. Such a state is not
@@ -107,9 +137,8 @@ export function buildGeneration(files: CredentialFiles, nowMs: number): Generati
   const notAfterMs = Date.parse(leaf.validTo);
   if (!(nowMs >= notBeforeMs && nowMs < notAfterMs)) return { ok: false, reason: `the leaf is valid from ${leaf.validFrom} to ${leaf.validTo}, not now` };
   if (!bundle.some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey))) return { ok: false, reason: 'the leaf is not issued by any CA of the mesh CA bundle' };
-  for (const ca of bundle) {
-    if (!ca.ca || !(ca.checkIssued(root) && ca.verify(root.publicKey))) return { ok: false, reason: `mesh CA ${ca.subject.replace(/\n/g, ', ')} is not a CA issued by the root` };
-  }
+  const stray = caNotIssuedByRoot(bundle, root);
+  if (stray !== undefined) return { ok: false, reason: `mesh CA ${describeCertificate(stray)} is not a CA issued by the root` };
   const chainPem = chain.map((c) => c.toString()).join('');
   const caPem = bundle.map((c) => c.toString()).join('');
   // SECURITY: peers are trusted through the mesh CA bundle only (not the root): during a manifest transition the
@@ -136,6 +165,24 @@ export function buildGeneration(files: CredentialFiles, nowMs: number): Generati
     ok: true,
     generation: Object.freeze({ digest, files, key, leaf, bundle: Object.freeze(bundle), root, notBeforeMs, notAfterMs, contextOptions, contexts }),
   };
+}
+
+/**
+ * The first certificate of `bundle` that is not a CA certificate issued and signed by `root`; undefined when every one
+ * is. SECURITY: the root is the only trust anchor a pod holds from attestation; a bundle CA it did not sign is never
+ * trusted (checked by name and by signature, so a CA of another root with the same names is caught too).
+ */
+export function caNotIssuedByRoot(bundle: readonly X509Certificate[], root: X509Certificate): X509Certificate | undefined {
+  return bundle.find((ca) => !ca.ca || !(ca.checkIssued(root) && ca.verify(root.publicKey)));
+}
+
+/**
+ * A certificate for messages: its subject on one line, or its fingerprint when it has none. Node reports an empty
+ * subject as undefined (its types say string), and the bundle being described may come from the host.
+ */
+export function describeCertificate(c: X509Certificate): string {
+  const subject = (c.subject as string | undefined)?.replace(/\n/g, ', ');
+  return subject ? subject : `without a subject (SHA-256 ${c.fingerprint256})`;
 }
 
 /** The inbound context of `role` in generation `g`. */

@@ -22,7 +22,7 @@ import { FRESH_EVIDENCE_REQUIRED, type MeshCertResponse, writeEvidence } from '.
 import { b64, WireReader } from '../../../lib/protocol/wire.js';
 import type { ProxyMetrics } from '../metrics.js';
 import type { TimerHandle, Timers } from '../timers.js';
-import type { CredentialFiles } from './generation.js';
+import { buildGeneration, type CredentialFiles } from './generation.js';
 import type { CredentialStore } from './store.js';
 import { writeCredentialFiles } from './write.js';
 
@@ -147,9 +147,15 @@ export class RenewalLoop {
   async #attempt(): Promise<boolean> {
     try {
       const files = await this.#renew();
-      await writeCredentialFiles(this.#rt.store.dir, files);
-      const applied = this.#rt.store.applyFiles(files);
-      if (!applied.ok) throw new CcmeshError(ErrorCode.PROXY_RENEWAL_INVALID, `renewed credentials: ${applied.reason}`);
+      // SECURITY: checked before anything reaches the disk. Written first, an answer that fails the checks would
+      // replace the working key and leaf in the TLS directory, and the sidecar would not start again after a restart.
+      const checked = buildGeneration(files, this.#rt.clock.nowMs());
+      if (!checked.ok) throw new CcmeshError(ErrorCode.PROXY_RENEWAL_INVALID, `renewed credentials: ${checked.reason}`);
+      await this.#rt.store.exclusive(async () => {
+        await writeCredentialFiles(this.#rt.store.dir, files);
+        const applied = this.#rt.store.applyFiles(files);
+        if (!applied.ok) throw new CcmeshError(ErrorCode.PROXY_RENEWAL_INVALID, `renewed credentials: ${applied.reason}`);
+      });
       this.#failures = 0;
       this.#rt.metrics.renewals.inc({ result: 'success' });
       this.#rt.logger.info('leaf renewed', { serial: this.#rt.store.current.leaf.serialNumber, notAfter: this.#rt.store.current.leaf.validTo });

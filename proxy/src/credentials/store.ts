@@ -44,6 +44,7 @@ export class CredentialStore {
   #reading: Promise<void> | undefined;
   #again = false;
   #closed = false;
+  #exclusive: Promise<void> = Promise.resolve();
 
   private constructor(dir: string, rt: CredentialStoreRuntime, first: CredentialGeneration) {
     this.dir = dir;
@@ -79,6 +80,21 @@ export class CredentialStore {
   /** Registers a listener for applied generations (servers swap their context there). */
   onGeneration(fn: GenerationListener): void {
     this.#listeners.push(fn);
+  }
+
+  /**
+   * Runs `fn` after every earlier `exclusive` section finished. The renewal loop and the trust refresh each apply
+   * files and write them to the TLS directory; serialised, the directory always ends with what was applied last
+   * (interleaved, a slow bundle write could land after a renewal's and leave a leaf its bundle doesn't cover, which
+   * the sidecar would refuse at its next start).
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#exclusive.then(fn);
+    this.#exclusive = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   /** Applies files that the caller already holds (the renewal loop), then they are also on disk. */

@@ -10,7 +10,8 @@
  * certificate and `buildGeneration` requires every bundle CA ← root and our leaf ← bundle. A host in the middle can
  * delay an update; it cannot make the sidecar trust a CA the root didn't sign, and an older root-signed bundle (one
  * whose newest CA is older than the newest we hold — a replay that would re-trust a CA a manifest update dropped)
- * is refused: bundles only move forward.
+ * is refused, and so is a bundle that adds back a CA older than our newest or one this process dropped: bundles
+ * only move forward ({@link stepBackProblem}). A bundle holds at most the current and the previous mesh CA.
  */
 import type { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import { samePemCertificate } from '../../../lib/pki/same-certificate.js';
 import { PATHS } from '../../../lib/well-known.js';
 import type { ProxyMetrics } from '../metrics.js';
 import type { TimerHandle, Timers } from '../timers.js';
-import { parseCertificates } from './generation.js';
+import { bundleShapeProblem, caNotIssuedByRoot, describeCertificate, parseCertificates } from './generation.js';
 import type { MeshClient, RenewalLoop } from './renewal.js';
 import type { CredentialStore } from './store.js';
 
@@ -39,6 +40,9 @@ export interface TrustRefreshRuntime {
 export type TrustRefreshOutcome = 'unchanged' | 'adopted' | 'renewing' | 'failed';
 
 /** Polls the mesh CA bundle on a timer. */
+/** How many dropped mesh CAs a sidecar remembers (two per manifest update). */
+const MAX_DROPPED_REMEMBERED = 256;
+
 export class TrustRefresh {
   readonly #rt: TrustRefreshRuntime;
   readonly #intervalMs: number;
@@ -46,6 +50,8 @@ export class TrustRefresh {
   #timer: TimerHandle | undefined;
   #running: Promise<TrustRefreshOutcome> | undefined;
   #stopped = false;
+  /** Fingerprints of mesh CAs this process stopped trusting (bounded: the newest MAX_DROPPED_REMEMBERED). */
+  readonly #dropped = new Set<string>();
 
   constructor(rt: TrustRefreshRuntime, intervalMs: number, settleIntervals = 2) {
     this.#rt = rt;
@@ -94,24 +100,46 @@ export class TrustRefresh {
       this.#rt.logger.warn('mesh CA bundle poll failed; keeping the current bundle', { err });
       return 'failed';
     }
+    // Judged and applied exclusively with the renewal's writes, against the credentials in use at that moment.
+    return this.#rt.store.exclusive(() => this.#judge(res));
+  }
+
+  async #judge(res: TrustBundleResponse): Promise<TrustRefreshOutcome> {
     const current = this.#rt.store.current;
     if (typeof res?.meshCaBundle !== 'string' || typeof res.rootCa !== 'string' || !samePemCertificate(res.rootCa, current.files.rootCa)) {
       this.#count('failed');
       this.#rt.logger.warn('SECURITY: GetTrustBundle answer refused: malformed or a root other than the pinned one');
       return 'failed';
     }
-    if (sameBundle(res.meshCaBundle, current.files.meshCaBundle)) {
+    // SECURITY: shape first (at most the current and the previous mesh CA, no duplicates), so an answer costs at
+    // most two certificate parses and padding a bundle with copies can't make a "new" bundle out of an old one.
+    const shape = bundleShapeProblem(res.meshCaBundle);
+    if (shape !== undefined) {
+      this.#count('failed');
+      this.#rt.logger.warn(`SECURITY: GetTrustBundle answer refused: ${shape}`);
+      return 'failed';
+    }
+    const offered = parseCertificates(res.meshCaBundle); // readable and at most MAX_BUNDLE_CAS: checked above
+    if (sameFingerprints(offered, current.bundle)) {
       this.#count('unchanged');
       return 'unchanged';
     }
-    if (!movesForward(res.meshCaBundle, current.files.meshCaBundle)) {
-      // SECURITY: a bundle that drops our newest CA without bringing a newer one is a replay of an older generation
-      // (a CA a later manifest update dropped would be trusted again).
+    const backwards = stepBackProblem(offered, current.bundle, this.#dropped);
+    if (backwards !== undefined) {
       this.#count('failed');
-      this.#rt.logger.warn('SECURITY: GetTrustBundle answer refused: it drops the newest mesh CA in use without a newer one (a replayed earlier generation)');
+      this.#rt.logger.warn(`SECURITY: GetTrustBundle answer refused: ${backwards}`);
+      return 'failed';
+    }
+    // SECURITY: a CA the pinned root did not issue is refused here, as such — not left to applyFiles, whose refusal
+    // reads as "the bundle no longer covers our leaf" and would start a renewal at every poll of a host in the middle.
+    const stray = caNotIssuedByRoot(offered, current.root);
+    if (stray !== undefined) {
+      this.#count('failed');
+      this.#rt.logger.warn('SECURITY: GetTrustBundle answer refused: it holds a mesh CA the pinned root did not issue', { ca: describeCertificate(stray) });
       return 'failed';
     }
     const files = { ...current.files, meshCaBundle: res.meshCaBundle };
+    const held = current.bundle;
     const applied = this.#rt.store.applyFiles(files);
     if (!applied.ok) {
       // Typically our leaf's CA left the bundle (two transitions while we weren't looking): renew now; the
@@ -123,11 +151,12 @@ export class TrustRefresh {
     }
     try {
       // Only the bundle changed: rewriting key and chain would open a needless mid-update window for readers.
-      await writeFileAtomic(join(this.#rt.store.dir, PATHS.meshCaFile), res.meshCaBundle, 0o644);
+      await writeFileAtomic(join(this.#rt.store.dir, PATHS.meshCaFile), files.meshCaBundle, 0o644);
     } catch (err) {
       // The in-memory generation is already in use; the initializer's files stay valid for a restart.
       this.#rt.logger.warn('writing the new mesh CA bundle failed; using it from memory', { err });
     }
+    this.#forget(held.filter((c) => !offered.some((o) => o.fingerprint256 === c.fingerprint256)));
     const settleMs = this.#intervalMs * this.#settleIntervals;
     this.#count('adopted');
     this.#rt.logger.info('new mesh CA trusted; leaf renewal follows', { manifestHash: res.manifestHash, renewInMs: settleMs });
@@ -135,40 +164,44 @@ export class TrustRefresh {
     return 'adopted';
   }
 
+  #forget(cas: readonly X509Certificate[]): void {
+    for (const ca of cas) {
+      this.#dropped.add(ca.fingerprint256);
+      // Dates refuse an older CA anyway; the set covers CAs created within the same second as a newer one.
+      if (this.#dropped.size > MAX_DROPPED_REMEMBERED) this.#dropped.delete(this.#dropped.values().next().value!);
+    }
+  }
+
   #count(result: TrustRefreshOutcome): void {
     this.#rt.metrics.trustRefreshes.inc({ result });
   }
 }
 
-function fingerprints(pem: string): string[] {
-  return parseCertificates(pem).map((c) => c.fingerprint256).sort();
-}
-
-function sameBundle(a: string, b: string): boolean {
-  try {
-    return fingerprints(a).join() === fingerprints(b).join();
-  } catch {
-    // An unparsable answer is "different"; applyFiles then rejects it with a reason.
-    return false;
-  }
+function sameFingerprints(a: readonly X509Certificate[], b: readonly X509Certificate[]): boolean {
+  const fps = (certs: readonly X509Certificate[]): string => certs.map((c) => c.fingerprint256).sort().join();
+  return fps(a) === fps(b);
 }
 
 /**
- * True when `offered` is a step forward from `held`: it still holds our newest mesh CA (the next transition keeps it
- * as the previous CA), or its own newest CA is strictly newer than ours (we missed whole transitions). Mesh CAs are
- * made one per manifest generation, each later than the one before. An unreadable bundle is not a step forward.
+ * Why `offered` would be a step back from the bundle `held` now, or undefined when it is a step forward.
+ * SECURITY: mesh CAs are made one per manifest generation, each later than the one before, and a bundle only ever
+ * gains the newest. So an offered bundle may add only CAs no older than our newest, never one this process dropped
+ * (whatever its date), and must keep our newest CA or bring a strictly newer one. A host answering for the
+ * Coordinator could otherwise bring back a CA that two manifest updates removed (all of them are public and signed by
+ * the root), or replay an earlier generation.
  */
-function movesForward(offered: string, held: string): boolean {
-  try {
-    const newest = (certs: X509Certificate[]): X509Certificate | undefined =>
-      certs.reduce<X509Certificate | undefined>((a, c) => (a === undefined || Date.parse(c.validFrom) > Date.parse(a.validFrom) ? c : a), undefined);
-    const ours = newest(parseCertificates(held));
-    const theirs = parseCertificates(offered);
-    const theirNewest = newest(theirs);
-    if (ours === undefined) return true;
-    if (theirNewest === undefined) return false;
-    return theirs.some((c) => c.fingerprint256 === ours.fingerprint256) || Date.parse(theirNewest.validFrom) > Date.parse(ours.validFrom);
-  } catch {
-    return false;
+export function stepBackProblem(offered: readonly X509Certificate[], held: readonly X509Certificate[], dropped: ReadonlySet<string>): string | undefined {
+  const from = (c: X509Certificate): number => Date.parse(c.validFrom);
+  const newest = held.reduce<X509Certificate | undefined>((a, c) => (a === undefined || from(c) > from(a) ? c : a), undefined);
+  if (newest === undefined) return undefined;
+  const heldNow = new Set(held.map((c) => c.fingerprint256));
+  const back = offered.find((c) => dropped.has(c.fingerprint256));
+  if (back) return `it brings back mesh CA ${describeCertificate(back)}, which an earlier bundle dropped`;
+  const older = offered.find((c) => !heldNow.has(c.fingerprint256) && from(c) < from(newest));
+  if (older) return `it adds mesh CA ${describeCertificate(older)}, older than the newest mesh CA in use`;
+  const keepsNewest = offered.some((c) => c.fingerprint256 === newest.fingerprint256);
+  if (!keepsNewest && !offered.some((c) => from(c) > from(newest))) {
+    return 'it drops the newest mesh CA in use without a newer one (a replayed earlier generation)';
   }
+  return undefined;
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
-import { TestMesh } from '../../test/pki.js';
+import { TestMesh, withSwappedKey } from '../../test/pki.js';
 import { buildSanAllowList, canonicalIpv6, checkClientIdentity, sansAllowed, verifyLeaf, type CurrentTrust, type HandshakenSocket } from './identity.js';
 
 void t.test('SAN allow-lists', (t) => {
@@ -78,4 +78,8 @@ void t.test('verifyLeaf checks the issuer signature, not just the issuer name', 
   t.equal(verifyLeaf(leaf, [mesh.meshCas[0]!.cert], Date.now()), undefined, 'issued by the bundle CA');
   t.equal(twin.meshCas[0]!.cert.subject, mesh.meshCas[0]!.cert.subject, 'control: the twin CA has the same subject');
   t.equal(verifyLeaf(leaf, [twin.meshCas[0]!.cert], Date.now()), 'untrusted-cert', 'a CA with the same name but another key: refused');
+  // Names and key identifiers of the real CA with another key: issuer checks pass, only the signature fails.
+  const forged = withSwappedKey(mesh.meshCas[0]!.cert);
+  t.ok(leaf.checkIssued(forged), 'control: by name and key identifier the forged CA issued the leaf');
+  t.equal(verifyLeaf(leaf, [forged], Date.now()), 'untrusted-cert', 'a CA whose key did not sign the leaf: refused');
 });
