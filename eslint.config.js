@@ -2,9 +2,10 @@
 // promises nobody awaits and errors that vanish into empty catch blocks.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { LAYER_RULES } from './eslint.layers.mjs';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bin/**', 'eslint.config.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'bin/**', 'eslint.config.js', 'eslint.layers.mjs', 'stryker.config.mjs', '.stryker-tmp/**', 'reports/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -26,4 +27,5 @@ export default tseslint.config(
     files: ['**/main.ts', 'bench/**/*.ts', '**/*.test.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
+  ...LAYER_RULES,
 );

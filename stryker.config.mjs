@@ -17,7 +17,7 @@ const MODULES = {
   'lib/protocol/binding.ts': ['lib/protocol/binding.test.ts'],
   'lib/protocol/wire.ts': ['lib/protocol/wire.test.ts'],
   'coordinator/protocol/nonces.ts': ['coordinator/protocol/nonces.test.ts', 'coordinator/test/nonce-expiry.test.ts'],
-  'coordinator/attestation/evidence-check.ts': ['coordinator/attestation/tdx-evidence.test.ts', 'coordinator/test/reference-values.test.ts'],
+  'contract/attestation/evidence-check.ts': ['contract/attestation/tdx-evidence.test.ts', 'coordinator/test/reference-values.test.ts'],
   'coordinator/core/coordinator.ts': [
     'coordinator/test/coordinator.test.ts', 'coordinator/test/renewal-refusals.test.ts', 'coordinator/test/manifest-refusals.test.ts',
     'coordinator/test/recovery-refusals.test.ts', 'coordinator/test/mesh-owner.test.ts', 'coordinator/test/revocation.test.ts',

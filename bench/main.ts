@@ -57,7 +57,7 @@ for (const m of results) log(`  ${m.scenario}: ${Math.round(m.median)} ops/s`);
 
 let proxy: ProxyBenchData | undefined;
 if (args.only.includes('proxy')) {
-  // Two or more CPUs: app server and sidecars share CPU 0, the load generator gets CPU 1 (DESIGN §7).
+  // Two or more CPUs: app server and sidecars share CPU 0, the load generator gets CPU 1 (docs/design.md §7).
   const pin = cpus().length >= 2 && hasTaskset();
   const settings = {
     seconds: quick ? 2 : 10,

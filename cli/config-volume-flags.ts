@@ -5,8 +5,8 @@
  * volume (the key of the manifest's configDigests) and `<DIR>/NAME` the in-memory volume the app mounts instead.
  */
 import { join } from 'node:path';
-import { MANIFEST_LIMITS } from '../coordinator/manifest/limits.js';
-import { mountPathProblem } from '../coordinator/manifest/file-paths.js';
+import { MANIFEST_LIMITS } from '../contract/manifest/limits.js';
+import { mountPathProblem } from '../contract/manifest/file-paths.js';
 import type { ConfigCopySpec } from '../initializer/src/config-copy.js';
 import type { TokenisedFlags } from '../lib/config/argv.js';
 import type { FieldReader } from '../lib/config/fields.js';

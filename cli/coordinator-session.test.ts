@@ -13,7 +13,7 @@ import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceI
 import { initSimulatedPlatform, type SimulatedPlatform } from '../attestation/simulated/platform.js';
 import { SimulatedSnpIssuer } from '../attestation/simulated/snp-issuer.js';
 import { toWireEvidence } from '../attestation/issuers/wire-evidence.js';
-import { parseManifest } from '../coordinator/manifest/parse.js';
+import { parseManifest } from '../contract/manifest/parse.js';
 import { Harness, sha256hex } from '../coordinator/test/harness.js';
 import { createServerTlsIdentity } from '../coordinator/tls/server-identity.js';
 import { systemClock } from '../lib/clock.js';

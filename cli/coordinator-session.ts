@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { EvidenceChecker } from '../coordinator/attestation/evidence-check.js';
-import type { TdxCollateralProvider } from '../coordinator/attestation/tdx-collateral.js';
-import type { Manifest } from '../coordinator/manifest/types.js';
+import { EvidenceChecker } from '../contract/attestation/evidence-check.js';
+import type { TdxCollateralProvider } from '../contract/attestation/tdx-collateral.js';
+import type { Manifest } from '../contract/manifest/types.js';
 import { CcmeshError, describeError, ErrorCode } from '../lib/errors.js';
 import { bytesEqual } from '../lib/bytes.js';
 import { coordinatorReportData } from '../lib/protocol/binding.js';

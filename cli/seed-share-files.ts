@@ -7,7 +7,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SeedShare } from '../coordinator/pki/seed-shares.js';
+import type { SeedShare } from '../contract/seed-shares.js';
 import { CcmeshError, describeError, ErrorCode } from '../lib/errors.js';
 
 /** One seed-share file that holds a share of the wanted history for the wanted key. */

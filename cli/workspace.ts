@@ -5,11 +5,11 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseManifest } from '../coordinator/manifest/parse.js';
-import { manifestTrustWarnings, trustWarningLine } from '../coordinator/manifest/trust-warnings.js';
-import { meshOwnerOf } from '../coordinator/core/mesh-owner.js';
+import { parseManifest } from '../contract/manifest/parse.js';
+import { manifestTrustWarnings, trustWarningLine } from '../contract/manifest/trust-warnings.js';
+import { meshOwnerOf } from '../contract/mesh-owner.js';
 import { parseMeshOwnerPin } from '../lib/protocol/mesh-owner.js';
-import type { Manifest } from '../coordinator/manifest/types.js';
+import type { Manifest } from '../contract/manifest/types.js';
 import { CcmeshError, ConfigError, describeError, ErrorCode } from '../lib/errors.js';
 import { writeFileAtomic } from '../lib/fs/atomic-write.js';
 

@@ -1,8 +1,9 @@
 /** The Coordinator's Prometheus metrics, pre-bound at startup; labels come from closed sets only. */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-/** Why an attestation-gated request was refused (a closed set, so it can be a label). */
-export type AttestationFailure = 'nonce' | 'malformed' | 'evidence' | 'binding' | 'policy' | 'reference' | 'signature' | 'unauthorized' | 'state';
+import type { AttestationFailure } from '../contract/attestation/failure.js';
+
+export type { AttestationFailure };
 
 /** Which limit shed a request (a closed set, so it can be a label). */
 export type LoadShedLimit = 'attest_per_client' | 'attest_overall' | 'consumed_nonces';

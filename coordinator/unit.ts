@@ -7,7 +7,7 @@ import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import { createRegistry, type Registry } from '../lib/metrics.js';
 import type { EvidenceIssuer } from '../attestation/issuers/evidence.js';
-import type { TdxCollateralProvider } from './attestation/tdx-collateral.js';
+import type { TdxCollateralProvider } from '../contract/attestation/tdx-collateral.js';
 import { startProbeServer } from './admin/probe-server.js';
 import { Coordinator, type ManifestParser } from './core/coordinator.js';
 import { createCoordinatorMetrics } from './metrics.js';

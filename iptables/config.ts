@@ -1,6 +1,6 @@
 /**
  * Parses the iptables settings from raw flag values into an {@link IptablesConfig}, reporting every problem at once.
- * Absent flags mean the most restrictive behaviour (DESIGN §4.3): no plain ports, no exclusions beyond the admin
+ * Absent flags mean the most restrictive behaviour (docs/design.md §4.3): no plain ports, no exclusions beyond the admin
  * port, no egress capture.
  */
 import { isIP } from 'node:net';

@@ -1,6 +1,6 @@
 /**
  * Which families get rules, which keep the guard, and what the watchdog calls drift when IPv6 shows up after
- * startup — on a FakeHost (testdata/fake-host.ts), so every kernel state can be set up without root, including a
+ * startup — on a FakeHost (test/support/iptables/fake-host.ts), so every kernel state can be set up without root, including a
  * kernel without IPv6 at all. The same behaviour in real namespaces: proxy/test/ipv6-late-netns.test.ts.
  */
 import t from 'tap';
@@ -10,10 +10,10 @@ import { parseIptablesConfig } from './config.js';
 import { verifyCapture, verifyCoverage } from './coverage.js';
 import { installGuard, liftGuard, verifyGuard } from './guard.js';
 import { buildPlan, type Ipv6Mode, type Plan } from './plan.js';
-import { FakeHost } from './testdata/fake-host.js';
+import { FakeHost } from '../test/support/iptables/fake-host.js';
 import type { VerifyReport } from './verify.js';
 import { startWatchdog } from './watchdog.js';
-import { FakeWatchdogTimers } from './testdata/fake-timers.js';
+import { FakeWatchdogTimers } from '../test/support/iptables/fake-timers.js';
 
 /** fd00:198:18::1 on eth0, as /proc/net/if_inet6 spells it. */
 const ULA = 'fd000198001800000000000000000001@eth0';

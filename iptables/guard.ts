@@ -1,5 +1,5 @@
 /**
- * The fail-closed inbound guard (DESIGN §4.1): filter INPUT → CCMESH_GUARD, first rule, for IPv4 and IPv6. It
+ * The fail-closed inbound guard (docs/design.md §4.1): filter INPUT → CCMESH_GUARD, first rule, for IPv4 and IPv6. It
  * accepts loopback, replies to connections the pod itself opened (ctdir REPLY — the initializer must hear back from
  * the Coordinator after installing the guard), IPv6 neighbour discovery, and drops everything else.
  *

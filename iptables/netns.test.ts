@@ -10,7 +10,7 @@ import { applyPlan, resolveFamilies, verifyPlan } from './apply.js';
 import { parseIptablesConfig } from './config.js';
 import { installGuard, liftGuard, verifyGuard } from './guard.js';
 import { buildPlan, type Plan } from './plan.js';
-import { ADDR, type Agent, NetnsPair, privilegedSkipReason } from './testdata/netns-harness.js';
+import { ADDR, type Agent, NetnsPair, privilegedSkipReason } from '../test/support/iptables/netns-harness.js';
 import { startWatchdog } from './watchdog.js';
 
 const INGRESS = 'web#8080##api#8443#tls##plainapp#8081#plain';

@@ -1,5 +1,5 @@
 /**
- * The capture rules as data (DESIGN §4, §5). {@link buildPlan} is pure: the same config always gives the same plan,
+ * The capture rules as data (docs/design.md §4, §5). {@link buildPlan} is pure: the same config always gives the same plan,
  * and the renderer, the verifier and cleanup are all derived from it. Every rule is written in the form
  * `iptables-save` prints it back (`-m tcp` after `-p tcp`, `--tcp-flags` instead of `--syn`, addresses before `-p`),
  * so the normaliser in verify.ts only has to absorb backend differences, not our own spelling.

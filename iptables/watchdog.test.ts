@@ -2,7 +2,7 @@
 import t from 'tap';
 import type { VerifyReport } from './verify.js';
 import { startWatchdog } from './watchdog.js';
-import { FakeWatchdogTimers } from './testdata/fake-timers.js';
+import { FakeWatchdogTimers } from '../test/support/iptables/fake-timers.js';
 
 
 const OK: VerifyReport = { ok: true, missing: [], extra: [], changed: [] };

@@ -1,5 +1,5 @@
 /**
- * Re-verifies the rules on an interval (DESIGN §4.2). On drift it installs the guard FIRST and then reports unready
+ * Re-verifies the rules on an interval (docs/design.md §4.2). On drift it installs the guard FIRST and then reports unready
  * through `onUnready` (the proxy wires that to /ready). It never lifts the guard itself: getting back to ready means
  * re-applying, verifying and lifting — the sidecar's startup path, not a timer's decision. `onRecovered` only says
  * that a later check found the rules intact again. A failing check (a tool error) counts as drift: fail closed.

@@ -3,7 +3,7 @@
  * pod paths live in `lib/well-known.ts`; this file holds only the Kubernetes-facing names. Define each once here.
  */
 
-/** Annotation keys read from pod templates (DESIGN §5). */
+/** Annotation keys read from pod templates (docs/design.md §5). */
 export const ANNOTATIONS = Object.freeze({
   inject: 'ccmesh.dev/inject',
   ingress: 'ccmesh.dev/ingress',

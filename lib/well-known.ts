@@ -3,7 +3,7 @@
  * Define each exactly once here; everything else imports it.
  */
 
-/** TCP ports of the mesh (DESIGN §5). */
+/** TCP ports of the mesh (docs/design.md §5). */
 export const PORTS = Object.freeze({
   /** Inbound mTLS listener that captured traffic is redirected to. */
   inboundMtls: 15006,
@@ -52,7 +52,7 @@ export const COORDINATOR_STORE_DIR = '/var/lib/ccmesh/coordinator';
  */
 export const PROXY_UID = 1337;
 
-/** Filesystem paths inside a pod (DESIGN §5). */
+/** Filesystem paths inside a pod (docs/design.md §5). */
 export const PATHS = Object.freeze({
   root: '/ccmesh',
   tlsDir: '/ccmesh/tls',

@@ -12,7 +12,7 @@ import { readSample } from '../../test/fixtures.js';
 import { CachingCollateralSource, type CollateralCacheConfig, defaultCollateralCacheSettings } from './caching-collateral-source.js';
 import type { CollateralSource } from './collateral-source.js';
 import { DisabledCollateralSource } from './disabled-collateral-source.js';
-import { FakeCollateralServer, type FakeReply, type FakeRoute } from './fake-collateral-server.js';
+import { FakeCollateralServer, type FakeReply, type FakeRoute } from '../../test/support/attestation/fake-collateral-server.js';
 import { buildHttpCollateralConfig, HttpCollateralSource } from './http-collateral-source.js';
 
 const DAY = 24 * 60 * 60 * 1000;

@@ -5,7 +5,7 @@ import { FixedClock } from '../../lib/clock.js';
 import { ConfigError, ErrorCode } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { createRegistry } from '../../lib/metrics.js';
-import { FakeCollateralServer, type FakeReply, type FakeRoute } from './fake-collateral-server.js';
+import { FakeCollateralServer, type FakeReply, type FakeRoute } from '../../test/support/attestation/fake-collateral-server.js';
 import { buildHttpCollateralConfig, type HttpCollateralOverrides, HttpCollateralSource } from './http-collateral-source.js';
 
 const CHIP_ID = Uint8Array.from({ length: 64 }, (_, i) => i + 1);

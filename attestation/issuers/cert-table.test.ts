@@ -6,7 +6,7 @@ import { ErrorCode } from '../../lib/errors.js';
 import { SnpParseError } from '../snp/parse-error.js';
 import { CERT_TABLE_ENTRY_SIZE, CERT_TABLE_MAX_ENTRIES, encodeCertTable, parseCertTable, readCertTableEntries, SNP_CERT_GUIDS } from './cert-table.js';
 import type { SnpCertificates } from './evidence.js';
-import { milanCertificates } from './test-support.js';
+import { milanCertificates } from '../../test/support/attestation/issuers.js';
 
 const UNKNOWN_GUID = '01234567-89ab-cdef-0123-456789abcdef';
 

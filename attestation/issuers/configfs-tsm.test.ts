@@ -4,9 +4,9 @@ import { ErrorCode } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { encodeCertTable } from './cert-table.js';
 import { ConfigfsTsmIssuer, probeConfigfsTsm, TSM_OUTBLOB_MAX } from './configfs-tsm.js';
-import type { TsmGenerator } from './fake-tsm-fs.js';
-import { FakeTsmFs } from './fake-tsm-fs.js';
-import { milanCertificates, reportDataOf, snpReportWith, tdxQuoteWith } from './test-support.js';
+import type { TsmGenerator } from '../../test/support/attestation/fake-tsm-fs.js';
+import { FakeTsmFs } from '../../test/support/attestation/fake-tsm-fs.js';
+import { milanCertificates, reportDataOf, snpReportWith, tdxQuoteWith } from '../../test/support/attestation/issuers.js';
 
 const ROOT = '/sys/kernel/config/tsm/report';
 const CERTS = milanCertificates();

@@ -12,7 +12,7 @@ import { describeErrno, iowr, openIoctlDevice, pinnedBuffer } from './ioctl.js';
 import { SevGuestIssuer } from './sev-guest.js';
 import { SNP_GET_EXT_REPORT, SNP_GET_REPORT } from './sev-guest-structs.js';
 import { readTdReport, TDX_CMD_GET_REPORT0 } from './tdx-guest.js';
-import { reportDataOf } from './test-support.js';
+import { reportDataOf } from '../../test/support/attestation/issuers.js';
 
 /** FIONREAD (asm-generic/ioctls.h, used by x86 and arm64): bytes readable; for a regular file, size − position. */
 const FIONREAD = 0x541b;

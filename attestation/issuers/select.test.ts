@@ -5,10 +5,10 @@ import t from 'tap';
 import { bytesEqual } from '../../lib/bytes.js';
 import { ErrorCode } from '../../lib/errors.js';
 import type { Evidence, EvidenceIssuer } from './evidence.js';
-import { FakeSevGuestDevice, FakeTdxGuestDevice, fakeDeviceOpener } from './fake-guest-device.js';
-import { FakeTsmFs } from './fake-tsm-fs.js';
+import { FakeSevGuestDevice, FakeTdxGuestDevice, fakeDeviceOpener } from '../../test/support/attestation/fake-guest-device.js';
+import { FakeTsmFs } from '../../test/support/attestation/fake-tsm-fs.js';
 import { createIssuer, NoIssuerError } from './select.js';
-import { reportDataOf, snpReportWith, tdxQuoteWith } from './test-support.js';
+import { reportDataOf, snpReportWith, tdxQuoteWith } from '../../test/support/attestation/issuers.js';
 
 const ROOT = '/sys/kernel/config/tsm/report';
 const SEV = '/dev/sev-guest';

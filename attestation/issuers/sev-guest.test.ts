@@ -4,7 +4,7 @@ import { bytesEqual, viewOf } from '../../lib/bytes.js';
 import { ErrorCode } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { encodeCertTable } from './cert-table.js';
-import { FakeSevGuestDevice, fakeDeviceOpener } from './fake-guest-device.js';
+import { FakeSevGuestDevice, fakeDeviceOpener } from '../../test/support/attestation/fake-guest-device.js';
 import { describeSnpGuestErrors, SevGuestIssuer } from './sev-guest.js';
 import {
   decodeExtReportReq,
@@ -18,7 +18,7 @@ import {
   SNP_GET_EXT_REPORT,
   SNP_GET_REPORT,
 } from './sev-guest-structs.js';
-import { milanCertificates, reportDataOf, snpReportWith } from './test-support.js';
+import { milanCertificates, reportDataOf, snpReportWith } from '../../test/support/attestation/issuers.js';
 
 const DEV = '/dev/sev-guest';
 const CERTS = milanCertificates();

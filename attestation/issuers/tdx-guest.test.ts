@@ -2,10 +2,10 @@ import fc from 'fast-check';
 import t from 'tap';
 import { bytesEqual, toHex, viewOf } from '../../lib/bytes.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
-import { FakeTdxGuestDevice, fakeDeviceOpener } from './fake-guest-device.js';
+import { FakeTdxGuestDevice, fakeDeviceOpener } from '../../test/support/attestation/fake-guest-device.js';
 import { parseTdReport, TD_REPORT_SIZE } from './td-report.js';
 import { decodeTdxReportReq, encodeTdxReportReq, readTdReport, TDX_REPORT_REQ_SIZE, TdxGuestIssuer } from './tdx-guest.js';
-import { reportDataOf } from './test-support.js';
+import { reportDataOf } from '../../test/support/attestation/issuers.js';
 
 const DEV = '/dev/tdx_guest';
 

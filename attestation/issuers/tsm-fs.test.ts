@@ -14,7 +14,7 @@ import { encodeCertTable } from './cert-table.js';
 import { ConfigfsTsmIssuer, probeConfigfsTsm } from './configfs-tsm.js';
 import type { TsmFs } from './tsm-fs.js';
 import { errnoCode, nodeTsmFs } from './tsm-fs.js';
-import { milanCertificates, reportDataOf, snpReportWith } from './test-support.js';
+import { milanCertificates, reportDataOf, snpReportWith } from '../../test/support/attestation/issuers.js';
 
 function tempRoot(t: Pick<typeof tap, 'teardown'>): string {
   const dir = mkdtempSync(join(tmpdir(), 'ccmesh-tsm-'));

@@ -6,7 +6,7 @@ import t from 'tap';
 import type tap from 'tap';
 import { toHex } from '../../lib/bytes.js';
 import { factOf, facts, readSample } from '../../test/fixtures.js';
-import { buildFakeReport } from './fake-amd-pki.js';
+import { buildFakeReport } from '../../test/support/attestation/fake-amd-pki.js';
 import { SnpParseError } from './parse-error.js';
 import { decodePolicy, policyDefects } from './policy.js';
 import { productFromCpuid, productFromName } from './product.js';

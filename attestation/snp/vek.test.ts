@@ -7,7 +7,7 @@ import type tap from 'tap';
 import { toHex } from '../../lib/bytes.js';
 import { factOf, facts, readSample } from '../../test/fixtures.js';
 import { parseCertificates } from '../x509/pem.js';
-import { derIa5, derInteger } from './fake-amd-pki.js';
+import { derIa5, derInteger } from '../../test/support/attestation/fake-amd-pki.js';
 import { SnpParseError } from './parse-error.js';
 import { parseVek, parseVekExtensions } from './vek.js';
 

@@ -6,7 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import t from 'tap';
-import { buildFakeReport, FakeAmdPki, type FakeReportFields, type FakeVekOptions } from './fake-amd-pki.js';
+import { buildFakeReport, FakeAmdPki, type FakeReportFields, type FakeVekOptions } from '../../test/support/attestation/fake-amd-pki.js';
 import { createSnpVerifier, type SnpVerifyInput, verifySnp } from './verify.js';
 
 const AT = new Date('2025-01-01T00:00:00Z');

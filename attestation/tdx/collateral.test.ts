@@ -6,7 +6,7 @@ import { recognizeTdxCollateral } from './collateral.js';
 import { documentSignatureValid } from './collateral-check.js';
 import { readSignedJson, topLevelSpans } from './signed-json.js';
 import { readQeIdentityDocument, readTcbInfoDocument } from './tcb-info.js';
-import { collateralFiles } from './test-support.js';
+import { collateralFiles } from '../../test/support/attestation/tdx.js';
 
 const SIGNER = new X509Certificate(readSample('tdx/collateral/intel_sgx_tcb_signing.pem'));
 

@@ -7,7 +7,7 @@ import { readSample } from '../../test/fixtures.js';
 import { parseCertificates } from '../x509/pem.js';
 import { parsePckExtensions, parseSgxExtensionValue, PckExtensionError, SGX_EXTENSIONS_OID } from './pck-extensions.js';
 import { parseTdxQuote } from './quote.js';
-import { QUOTE_SAMPLES, quoteFacts } from './test-support.js';
+import { QUOTE_SAMPLES, quoteFacts } from '../../test/support/attestation/tdx.js';
 
 function leafDer(rel: string): Uint8Array {
   const certs = parseCertificates(parseTdxQuote(readSample(rel)).signatureData.pckChainPem, rel);

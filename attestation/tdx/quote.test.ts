@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { toHex } from '../../lib/bytes.js';
 import { readSample } from '../../test/fixtures.js';
 import { parseTdxQuote, TdxQuoteParseError } from './quote.js';
-import { QUOTE_SAMPLES, quoteFacts } from './test-support.js';
+import { QUOTE_SAMPLES, quoteFacts } from '../../test/support/attestation/tdx.js';
 
 const BODY_FIELDS: Record<string, (q: ReturnType<typeof parseTdxQuote>) => Uint8Array | undefined> = {
   tee_tcb_svn: (q) => q.body.teeTcbSvn,

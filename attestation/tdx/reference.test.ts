@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readSample } from '../../test/fixtures.js';
 import { checkTdxReference, parseTdxReferenceValues } from './reference.js';
-import { fixedNow, quoteFacts } from './test-support.js';
+import { fixedNow, quoteFacts } from '../../test/support/attestation/tdx.js';
 import { verifyTdx } from './verify.js';
 
 const V5 = 'tdx/quote-v5-gtg-sample.dat';

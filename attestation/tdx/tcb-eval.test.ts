@@ -5,7 +5,7 @@ import type { PckExtensions } from './pck-extensions.js';
 import { parseTdxQuote, type TdReportBody } from './quote.js';
 import { evaluateQeIdentity, evaluateTdxTcb } from './tcb-eval.js';
 import { readQeIdentityDocument, readTcbInfoDocument, type TcbInfo, type TdxTcbLevel } from './tcb-info.js';
-import { quoteFacts } from './test-support.js';
+import { quoteFacts } from '../../test/support/attestation/tdx.js';
 
 interface TcbFactResult {
   readonly tdx_tcb_status: string | null;

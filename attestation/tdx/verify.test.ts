@@ -9,7 +9,7 @@ import { parsePckChain } from './pck-chain.js';
 import { parseTdxQuote } from './quote.js';
 import { parseTdxReferenceValues } from './reference.js';
 import { readTcbInfoDocument } from './tcb-info.js';
-import { COLLATERAL_2023, collateralFiles, fixedNow, QUOTE_SAMPLES, quoteFacts } from './test-support.js';
+import { COLLATERAL_2023, collateralFiles, fixedNow, QUOTE_SAMPLES, quoteFacts } from '../../test/support/attestation/tdx.js';
 import { createTdxVerifier, verifyTdx } from './verify.js';
 
 const SPR = 'tdx/quote-v4-gtg-spr-e4.dat';

@@ -50,7 +50,7 @@ export function ccmeshEgressArgs(ports: PeerPorts, tlsDir: string, serverSan: st
   ];
 }
 
-/** Lays out a pod's TLS directory (DESIGN §5 file names) for one workload identity. */
+/** Lays out a pod's TLS directory (docs/design.md §5 file names) for one workload identity. */
 function writeTlsDir(dir: string, pki: TestPki, id: WorkloadFiles): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   copyFileSync(id.key, join(dir, PATHS.keyFile));

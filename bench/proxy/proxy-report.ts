@@ -14,7 +14,7 @@ export interface ProxyReportContext {
 
 const MB = 1_000_000;
 
-/** Groups thousands with a space, as DESIGN §7 does; small figures keep some decimals. */
+/** Groups thousands with a space, as docs/design.md §7 does; small figures keep some decimals. */
 export function formatNumber(n: number): string {
   if (!Number.isFinite(n)) return '—';
   if (Math.abs(n) >= 100) return Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ' ');

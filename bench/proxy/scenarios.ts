@@ -32,5 +32,5 @@ export const SCENARIOS: readonly Scenario[] = [
   { id: 'h1-1k-rate-2000', short: 'fixed ~2 000 req/s', title: 'fixed rate ~2 000 req/s, 1 KiB, 16 conns', tool: 'wrk', path: '/1k', connections: 16, rate: 2000, primary: 'req/s', percentiles: true },
 ];
 
-/** The scenario whose CPU cost the headline quotes (keep-alive at 64 connections, as in DESIGN §7). */
+/** The scenario whose CPU cost the headline quotes (keep-alive at 64 connections, as in docs/design.md §7). */
 export const COST_SCENARIO = 'h1-1k-64';

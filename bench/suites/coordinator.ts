@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initSimulatedPlatform } from '../../attestation/simulated/platform.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
-import { exampleManifest } from '../../coordinator/manifest/example.js';
+import { buildManifestDocument } from '../../contract/manifest/document.js';
 import { MemoryStore } from '../../coordinator/store/memory-store.js';
 import { startCoordinator } from '../../coordinator/unit.js';
 import { systemClock } from '../../lib/clock.js';
@@ -46,7 +46,7 @@ export async function runCoordinatorSuite(opts: MeasureOptions, perRound: number
   const user = await PinnedClient.connect(`127.0.0.1:${running.userPort}`, UserApi);
   const mesh = await PinnedClient.connect(`127.0.0.1:${running.meshPort}`, MeshApi);
   try {
-    const manifest = Buffer.from(JSON.stringify(exampleManifest({
+    const manifest = Buffer.from(JSON.stringify(buildManifestDocument({
       workloadOwnerKeys: [hex(owner.publicKey)], seedshareOwnerKeys: [hex(seedshare.publicKey)], simulatedArkPem: platform.ark.toString(),
       simulatedSnp: { measurements: [platform.config.measurement] },
       policies: [{ policyHash: sha(coordinatorDoc), role: 'coordinator' }, { policyHash: sha(podDoc), sans: ['web'], workloadSecretId: 'web' }],

@@ -8,7 +8,7 @@ import { DisabledCollateralSource } from '../../attestation/fetch/disabled-colla
 import { buildHttpCollateralConfig, HttpCollateralSource } from '../../attestation/fetch/http-collateral-source.js';
 import { createIssuer } from '../../attestation/issuers/select.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
-import { DirectoryTdxCollateral, SourcedTdxCollateral, type TdxCollateralProvider } from '../../coordinator/attestation/tdx-collateral.js';
+import { DirectoryTdxCollateral, SourcedTdxCollateral, type TdxCollateralProvider } from '../../contract/attestation/tdx-collateral.js';
 import { COORDINATOR_FLAGS, COORDINATOR_USAGE, readCoordinatorConfig, type TdxCollateralConfig } from '../../coordinator/config.js';
 import { FileStore } from '../../coordinator/store/file-store.js';
 import { MemoryStore } from '../../coordinator/store/memory-store.js';

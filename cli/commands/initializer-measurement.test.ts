@@ -7,11 +7,11 @@
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { manifestTrustWarnings } from '../../coordinator/manifest/trust-warnings.js';
+import { manifestTrustWarnings } from '../../contract/manifest/trust-warnings.js';
 import { Harness, sha256hex } from '../../coordinator/test/harness.js';
 import { CCMESH_BIN, waitFor } from '../../test/cli-process.js';
 import { verifyCoordinator } from '../coordinator-session.js';
-import { coordinatorManifest } from './initializer.js';
+import { coordinatorTrustManifest } from '../../contract/coordinator-trust.js';
 
 const OTHER = 'ab'.repeat(48);
 
@@ -20,12 +20,12 @@ void t.test('a Coordinator whose launch measurement differs from the pinned one 
   const policy = sha256hex(h.coordinatorDoc);
   const measured = h.platform.config.measurement;
   const root = h.platform.ark.toString();
-  await t.resolves(verifyCoordinator(mesh, coordinatorManifest(policy, [measured], root)), 'the pinned measurement: accepted');
-  await t.rejects(verifyCoordinator(mesh, coordinatorManifest(policy, [OTHER], root)), /failed attestation against the local manifest: measurement 0{96} is not one of the 1 reference measurement/, 'another measurement: refused');
-  const any = coordinatorManifest(policy, 'any', root);
+  await t.resolves(verifyCoordinator(mesh, coordinatorTrustManifest(policy, [measured], root)), 'the pinned measurement: accepted');
+  await t.rejects(verifyCoordinator(mesh, coordinatorTrustManifest(policy, [OTHER], root)), /failed attestation against the local manifest: measurement 0{96} is not one of the 1 reference measurement/, 'another measurement: refused');
+  const any = coordinatorTrustManifest(policy, 'any', root);
   await t.resolves(verifyCoordinator(mesh, any), 'the explicit opt-out accepts any image');
   t.same(manifestTrustWarnings(any).map((w) => w.alternative), ['referenceValues.snp[0]', 'referenceValues.tdx[0]', 'referenceValues.tdx[0]', 'referenceValues.simulated[0].snp'], 'and is a weakened manifest');
-  t.same(manifestTrustWarnings(coordinatorManifest(policy, [measured], root)).map((w) => `${w.alternative} ${w.kind}`), ['referenceValues.tdx[0] unevaluated-tcb'], 'pinned: only the documented TDX TCB gap');
+  t.same(manifestTrustWarnings(coordinatorTrustManifest(policy, [measured], root)).map((w) => `${w.alternative} ${w.kind}`), ['referenceValues.tdx[0] unevaluated-tcb'], 'pinned: only the documented TDX TCB gap');
 });
 
 void t.test('the initializer binary: a wrong --coordinator-measurement never attests; flag misuse exits 64', async (t) => {

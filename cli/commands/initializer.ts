@@ -5,9 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createIssuer, ISSUER_KINDS } from '../../attestation/issuers/select.js';
-import { exampleManifest } from '../../coordinator/manifest/example.js';
-import { parseManifestValue } from '../../coordinator/manifest/parse.js';
-import type { Manifest } from '../../coordinator/manifest/types.js';
+import { coordinatorTrustManifest } from '../../contract/coordinator-trust.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { ProcessExecutor } from '../../iptables/executor.js';
 import { installGuard } from '../../iptables/guard.js';
@@ -150,30 +148,9 @@ export async function initializerCommand(argv: readonly string[], io: CliIo): Pr
   return EXIT.ok;
 }
 
-/**
- * The Coordinator as the pod's args pin it: a manifest of one policy (the Coordinator's, role `coordinator`) whose
- * reference values accept genuine SEV-SNP evidence with one of `measurements` as MEASUREMENT, or genuine TDX
- * evidence with one of them as MRTD, under the restrictive defaults (no debug, no migration agent) — or a simulated
- * platform under `rootPem` (same measurements) when given. `'any'` accepts every image (allowUnmeasured). The same
- * checker `ccmesh set` uses.
- */
-export function coordinatorManifest(policyHash: string, measurements: readonly string[] | 'any', rootPem: string | undefined): Manifest {
-  const any = measurements === 'any';
-  const snp = any ? { allowUnmeasured: true } : { measurements: [...measurements] };
-  return parseManifestValue(exampleManifest({
-    workloadOwnerKeys: [],
-    seedshareOwnerKeys: [],
-    snp: [snp],
-    // SECURITY: a pod has no TDX collateral, so the Coordinator's TCB status is not evaluated here; signatures,
-    // PCK chain, MRTD and MRCONFIGID are. The operator judges the Coordinator's TCB (`ccmesh verify --tdx-collateral`).
-    tdx: [{ ...(any ? { allowUnmeasured: true } : { mrTd: [...measurements] }), allowUnevaluatedTcb: true }],
-    ...(rootPem !== undefined ? { simulatedArkPem: rootPem, simulatedSnp: snp } : {}),
-    policies: [{ policyHash, role: 'coordinator', sans: ['coordinator'], workloadSecretId: 'coordinator' }],
-  }));
-}
 
 function coordinatorVerifier(policyHash: string, measurements: readonly string[] | 'any', rootPem: string | undefined, meshOwner: Uint8Array | undefined): (client: Parameters<typeof verifyCoordinator>[0]) => Promise<void> {
-  const manifest = coordinatorManifest(policyHash, measurements, rootPem);
+  const manifest = coordinatorTrustManifest(policyHash, measurements, rootPem);
   return async (client) => {
     await verifyCoordinator(client, manifest, undefined, meshOwner);
   };

@@ -1,13 +1,13 @@
 import t from 'tap';
 import { installGuard } from '../../iptables/guard.js';
-import { FakeHost } from '../../iptables/testdata/fake-host.js';
+import { FakeHost } from '../../test/support/iptables/fake-host.js';
 import { ConfigError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
 import { PROXY_UID } from '../../lib/well-known.js';
 import { PROXY_FLAGS, readProxyConfig } from '../../proxy/src/config.js';
 import { readCommandFlags } from '../flags.js';
 import { buildCaptureHooks, readCaptureConfig } from './proxy-capture.js';
-import { FakeWatchdogTimers } from '../../iptables/testdata/fake-timers.js';
+import { FakeWatchdogTimers } from '../../test/support/iptables/fake-timers.js';
 
 function parse(argv: string[], uid = 0): ReturnType<typeof readCaptureConfig> {
   const { tok, r } = readCommandFlags('proxy', argv, PROXY_FLAGS);

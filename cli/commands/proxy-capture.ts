@@ -1,5 +1,5 @@
 /**
- * The iptables stages of `ccmesh proxy` (DESIGN §4.2), composed here at the entry because the proxy and iptables
+ * The iptables stages of `ccmesh proxy` (docs/design.md §4.2), composed here at the entry because the proxy and iptables
  * units never import each other: flags → {@link IptablesConfig} (the same parser as `ccmesh iptables`) → plan →
  * {@link TransparentHooks} (apply → verify → lift guard, then the watchdog) over a real {@link Executor}.
  */

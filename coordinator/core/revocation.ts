@@ -4,8 +4,8 @@
  * other reference values must bring fresh evidence (docs/operations.md "Revocation bound").
  */
 import { createHash } from 'node:crypto';
-import { manifestDocument, sortedJson } from '../manifest/canonical.js';
-import type { Manifest } from '../manifest/types.js';
+import { manifestDocument, sortedJson } from '../../contract/manifest/canonical.js';
+import type { Manifest } from '../../contract/manifest/types.js';
 
 /** SHA-256 (hex) of the canonical JSON of a manifest's `referenceValues` (the part of the canonical form). */
 export function referenceValuesDigest(m: Manifest): string {

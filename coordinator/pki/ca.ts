@@ -10,7 +10,7 @@ import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import {
   ECDSA_SHA256, p256Spki, prepareIssuer, randomSerialHex, toIssued, toSigningKey, validityWithin, type IssuedCertificate, type SigningCa,
 } from './issuance.js';
-import { checkTrustDomain } from './spiffe-id.js';
+import { checkTrustDomain } from '../../contract/spiffe-id.js';
 
 const YEAR_MS = 365 * 24 * 60 * 60 * 1000;
 /** Default root CA lifetime: 20 years (the root lives as long as the seed). */

@@ -13,9 +13,9 @@ import { createMeshCa, createRootCa } from './ca.js';
 import { readIssuerFields } from './der-issuer.js';
 import type { IssuedCertificate } from './issuance.js';
 import { DEFAULT_LEAF_LIFETIME_MS, issueLeaf, type LeafOptions } from './leaf.js';
-import { issueLeafReference } from './leaf-reference.js';
+import { issueLeafReference } from '../../test/support/coordinator/leaf-reference.js';
 import { deriveSecrets, generateSalt, generateSeed } from './seed.js';
-import { spiffeIdFor } from './spiffe-id.js';
+import { spiffeIdFor } from '../../contract/spiffe-id.js';
 import { ipSanBytes, MAX_SANS } from './subject-alt-names.js';
 
 const trustDomain = 'mesh.example';

@@ -14,7 +14,7 @@ import { createMeshCa, createRootCa, meshCaBundle } from './ca.js';
 import { CLOCK_SKEW_MS, type IssuedCertificate } from './issuance.js';
 import { CCMESH_POLICY_HASH_OID, DEFAULT_LEAF_LIFETIME_MS, issueLeaf, readLeafPolicyHash } from './leaf.js';
 import { deriveSecrets, generateSalt, generateSeed } from './seed.js';
-import { spiffeIdFor } from './spiffe-id.js';
+import { spiffeIdFor } from '../../contract/spiffe-id.js';
 
 const trustDomain = 'mesh.example';
 const policyHash = 'AB'.repeat(16) + '0123456789abcdef'.repeat(2);

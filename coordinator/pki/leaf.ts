@@ -12,12 +12,12 @@ import { prepareDerIssuer } from './der-issuer.js';
 import { issuedFromDer, p256Spki, randomSerialBytes, validityWithin, type IssuedCertificate, type SigningCa } from './issuance.js';
 import { encodeLeafTbs, encodeSignedCertificate } from './leaf-encoder.js';
 import { parsePolicyHash } from './policy-hash-extension.js';
-import { checkSpiffeId } from './spiffe-id.js';
+import { checkSpiffeId } from '../../contract/spiffe-id.js';
 import { parseSubjectAltNames } from './subject-alt-names.js';
 
 export { readLeafPolicyHash, CCMESH_POLICY_HASH_OID } from './policy-hash-extension.js';
 
-/** Default leaf lifetime (DESIGN §2): 24 hours; the manifest may set another. */
+/** Default leaf lifetime (docs/design.md §2): 24 hours; the manifest may set another. */
 export const DEFAULT_LEAF_LIFETIME_MS = 24 * 60 * 60 * 1000;
 
 /** Inputs of {@link issueLeaf}. */

@@ -1,7 +1,7 @@
 /** Table-driven checks of SAN classification, trust domains and SPIFFE IDs. */
 import t from 'tap';
 import { ErrorCode } from '../../lib/errors.js';
-import { checkSpiffeId, isSpiffePath, isTrustDomain, spiffeIdFor } from './spiffe-id.js';
+import { checkSpiffeId, isSpiffePath, isTrustDomain, spiffeIdFor } from '../../contract/spiffe-id.js';
 import { isDnsSan, MAX_SANS, parseSubjectAltNames } from './subject-alt-names.js';
 
 void t.test('SANs become IP or DNS names; duplicates collapse; junk is refused', (t) => {

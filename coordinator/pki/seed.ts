@@ -9,10 +9,9 @@
 import { createECDH, createPrivateKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 
-/** Size of the seed in bytes. */
-export const SEED_BYTES = 64;
-/** Size of the HKDF salt in bytes. */
-export const SALT_BYTES = 32;
+import { SALT_BYTES, SEED_BYTES } from '../../contract/seed-shares.js';
+
+export { SALT_BYTES, SEED_BYTES };
 /** Size of a workload secret in bytes. */
 export const WORKLOAD_SECRET_BYTES = 64;
 /** Longest workload id or mesh CA generation accepted, in UTF-8 bytes (HKDF `info` is limited to 1024 bytes). */

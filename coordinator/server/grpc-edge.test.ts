@@ -8,7 +8,7 @@
 import t from 'tap';
 import { type MethodDefinition, Server, ServerCredentials, type ServiceDefinition, status } from '@grpc/grpc-js';
 import { Harness } from '../test/harness.js';
-import { parseManifest } from '../manifest/parse.js';
+import { parseManifest } from '../../contract/manifest/parse.js';
 import type { ManifestParser } from '../core/coordinator.js';
 import { createServerTlsIdentity } from '../tls/server-identity.js';
 import { systemClock } from '../../lib/clock.js';

@@ -11,7 +11,7 @@ import { ATOMIC_WRITE_STEPS } from '../../lib/fs/atomic-write.js';
 import { FileStore } from './file-store.js';
 import { LOCK_FILE } from './lock-file.js';
 
-const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url));
+const CHILD = fileURLToPath(new URL('../../test/support/coordinator/store-crash-child.js', import.meta.url));
 const KEY = 'history/latest-ish';
 const OLD = Buffer.from('old state '.repeat(200));
 const NEW = Buffer.from('new state, longer than the old one '.repeat(300));

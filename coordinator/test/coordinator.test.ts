@@ -11,7 +11,7 @@ import { CcmeshError } from '../../lib/errors.js';
 import { renewSignedData } from '../../lib/protocol/binding.js';
 import type { GetManifestsResponse, MeshCertResponse, SetManifestResponse } from '../../lib/protocol/messages.js';
 import { b64, WireReader } from '../../lib/protocol/wire.js';
-import { decryptSeedShare } from '../pki/seed-shares.js';
+import { decryptSeedShare } from '../../contract/seed-shares.js';
 import { Harness, sha256hex } from './harness.js';
 
 const certs = (pem: string): X509Certificate[] => (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));

@@ -9,9 +9,9 @@ import t from 'tap';
 import { generateKeyPairSync } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { exampleManifest } from '../manifest/example.js';
-import { parseManifest } from '../manifest/parse.js';
-import { canonicalBytesOf } from '../manifest/canonical.js';
+import { buildManifestDocument } from '../../contract/manifest/document.js';
+import { parseManifest } from '../../contract/manifest/parse.js';
+import { canonicalBytesOf } from '../../contract/manifest/canonical.js';
 import { createRootCa } from '../pki/ca.js';
 import { deriveSecrets, generateSalt, generateSeed } from '../pki/seed.js';
 import { History } from '../history/history.js';
@@ -34,7 +34,7 @@ void t.test('a forged history starting with the victim\'s first manifest can\'t 
   const hostOwner = generateKeyPairSync('ec', { namedCurve: 'P-384' });
   const hostSeedshare = generateKeyPairSync('rsa', { modulusLength: 3072 });
   const hex = (k: { export(o: { type: 'spki'; format: 'der' }): Buffer }): string => k.export({ type: 'spki', format: 'der' }).toString('hex');
-  const hostManifest = Buffer.from(JSON.stringify(exampleManifest({
+  const hostManifest = Buffer.from(JSON.stringify(buildManifestDocument({
     workloadOwnerKeys: [hex(hostOwner.publicKey)],
     seedshareOwnerKeys: [hex(hostSeedshare.publicKey)],
     simulatedArkPem: h.platform.ark.toString(),

@@ -19,7 +19,7 @@ import { type MeshCertResponse, writeEvidence } from '../../lib/protocol/message
 import { MeshApi, UserApi } from '../../lib/protocol/services.js';
 import { b64, WireReader } from '../../lib/protocol/wire.js';
 import type { ManifestParser } from '../core/coordinator.js';
-import { exampleManifest } from '../manifest/example.js';
+import { buildManifestDocument } from '../../contract/manifest/document.js';
 import { FileStore } from '../store/file-store.js';
 import { type RunningCoordinator, startCoordinator } from '../unit.js';
 
@@ -74,7 +74,7 @@ export class Harness {
 
   /** A manifest document trusting the simulated root, with the coordinator and web policies plus `extra`. */
   manifest(extraPolicies: string[] = [], sans = ['web', 'web.default.svc']): Uint8Array {
-    const doc = exampleManifest({
+    const doc = buildManifestDocument({
       workloadOwnerKeys: [this.spkiHex(this.owner.publicKey)],
       seedshareOwnerKeys: [this.spkiHex(this.seedshare.publicKey)],
       simulatedArkPem: this.platform.ark.toString(),

@@ -11,7 +11,7 @@ import { setManifestSignedData } from '../../lib/protocol/binding.js';
 import type { GetManifestsResponse, SetManifestResponse } from '../../lib/protocol/messages.js';
 import { b64 } from '../../lib/protocol/wire.js';
 import type { Coordinator, SetManifestRequest } from '../core/coordinator.js';
-import { MANIFEST_LIMITS } from '../manifest/limits.js';
+import { MANIFEST_LIMITS } from '../../contract/manifest/limits.js';
 import { Harness, refused, sha256hex } from './harness.js';
 
 /** A copy of a manifest document with some top-level fields replaced. */

@@ -1,20 +1,20 @@
 /**
- * Mesh owner pinning in the Coordinator (`coordinator/core/mesh-owner.ts`, `lib/protocol/mesh-owner.ts`): the first
+ * Mesh owner pinning in the Coordinator (`contract/mesh-owner.ts`, `lib/protocol/mesh-owner.ts`): the first
  * SetManifest must be signed by a key the manifest itself names; the owner (the pin of the first manifest's key set)
  * is bound into the Coordinator's evidence and returned by Attest, SetManifest, GetManifests and NewMeshCert; it
  * stays the genesis owner across key rotation and across restart + Recover.
  */
 import t from 'tap';
 import { createPublicKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
-import { EvidenceChecker } from '../attestation/evidence-check.js';
-import { parseManifest } from '../manifest/parse.js';
+import { EvidenceChecker } from '../../contract/attestation/evidence-check.js';
+import { parseManifest } from '../../contract/manifest/parse.js';
 import { CcmeshError } from '../../lib/errors.js';
 import { coordinatorReportData } from '../../lib/protocol/binding.js';
 import { formatMeshOwnerPin, meshOwnerPin, NO_MESH_OWNER } from '../../lib/protocol/mesh-owner.js';
 import type { PinnedClient } from '../../lib/protocol/client.js';
 import { type GetManifestsResponse, readEvidence, type SetManifestResponse } from '../../lib/protocol/messages.js';
 import { b64, WireReader } from '../../lib/protocol/wire.js';
-import { decryptSeedShare } from '../pki/seed-shares.js';
+import { decryptSeedShare } from '../../contract/seed-shares.js';
 import { Harness } from './harness.js';
 
 type Tap = { ok(v: unknown, m: string): unknown; match(a: string, b: RegExp, m: string): unknown };

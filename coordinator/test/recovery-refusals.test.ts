@@ -10,7 +10,7 @@ import { recoverSignedData } from '../../lib/protocol/binding.js';
 import type { GetManifestsResponse, SetManifestResponse } from '../../lib/protocol/messages.js';
 import { b64 } from '../../lib/protocol/wire.js';
 import { generateSalt, generateSeed } from '../pki/seed.js';
-import { decryptSeedShare } from '../pki/seed-shares.js';
+import { decryptSeedShare } from '../../contract/seed-shares.js';
 import { Harness, refused } from './harness.js';
 
 void t.test('Recover is refused unless every part of it is right, and only in recovery mode', async (t) => {

@@ -11,7 +11,7 @@ import type { MeshCertResponse, SetManifestResponse } from '../../lib/protocol/m
 import { createMeshCa, createRootCa } from '../pki/ca.js';
 import { DEFAULT_LEAF_LIFETIME_MS, issueLeaf, readLeafPolicyHash } from '../pki/leaf.js';
 import { CLOCK_SKEW_MS } from '../pki/issuance.js';
-import { spiffeIdFor } from '../pki/spiffe-id.js';
+import { spiffeIdFor } from '../../contract/spiffe-id.js';
 import { Harness, refused, sha256hex } from './harness.js';
 
 const certs = (pem: string): X509Certificate[] => (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));

@@ -13,8 +13,8 @@ import { meshCertReportData, renewSignedData } from '../../lib/protocol/binding.
 import type { PinnedClient } from '../../lib/protocol/client.js';
 import { type MeshCertResponse, type SetManifestResponse, writeEvidence } from '../../lib/protocol/messages.js';
 import { b64, WireReader } from '../../lib/protocol/wire.js';
-import { exampleManifest } from '../manifest/example.js';
-import { decryptSeedShare } from '../pki/seed-shares.js';
+import { buildManifestDocument } from '../../contract/manifest/document.js';
+import { decryptSeedShare } from '../../contract/seed-shares.js';
 import { Harness, sha256hex } from './harness.js';
 
 const certs = (pem: string): X509Certificate[] => (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
@@ -24,7 +24,7 @@ const OTHER_MEASUREMENT = 'ab'.repeat(48);
 
 /** Like `h.manifest`, with the simulated root's measurement list given. */
 function manifestWith(h: Harness, measurements: readonly string[], extraPolicies: readonly string[] = []): Uint8Array {
-  const doc = exampleManifest({
+  const doc = buildManifestDocument({
     workloadOwnerKeys: [h.spkiHex(h.owner.publicKey)],
     seedshareOwnerKeys: [h.spkiHex(h.seedshare.publicKey)],
     simulatedArkPem: h.platform.ark.toString(),

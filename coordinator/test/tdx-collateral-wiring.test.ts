@@ -2,7 +2,7 @@
  * The TDX collateral provider reaches the Coordinator's NewMeshCert check: a running Coordinator (in process, over
  * loopback) asks its provider for the collateral of a pod's TDX quote before judging it, and a provider that has
  * none refuses the quote — it is never judged on signatures alone. (The samples can't bind a Coordinator nonce,
- * so acceptance is shown at the checker level in coordinator/attestation/tdx-evidence.test.ts.) With the 2023
+ * so acceptance is shown at the checker level in contract/attestation/tdx-evidence.test.ts.) With the 2023
  * collateral and the Coordinator core's clock at the samples' time (the core directly: TLS certificates made at that
  * time would be expired for a real-time client), a genuine quote is judged all the way to the REPORTDATA binding,
  * which refuses it: the sample was not made for this Coordinator's nonce and the pod's key.
@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initSimulatedPlatform } from '../../attestation/simulated/platform.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
-import { COLLATERAL_2023, fixedNow, quoteFacts } from '../../attestation/tdx/test-support.js';
+import { COLLATERAL_2023, fixedNow, quoteFacts } from '../../test/support/attestation/tdx.js';
 import { FixedClock, systemClock } from '../../lib/clock.js';
 import { CcmeshError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
@@ -26,10 +26,10 @@ import { MeshApi, UserApi } from '../../lib/protocol/services.js';
 import { signedSetManifestRequest } from '../../lib/protocol/signed-set.js';
 import { b64, WireReader } from '../../lib/protocol/wire.js';
 import { attestationSample, readSample } from '../../test/fixtures.js';
-import { DirectoryTdxCollateral, type TdxCollateralProvider } from '../attestation/tdx-collateral.js';
+import { DirectoryTdxCollateral, type TdxCollateralProvider } from '../../contract/attestation/tdx-collateral.js';
 import { Coordinator } from '../core/coordinator.js';
 import type { Refusal } from '../core/refusal.js';
-import { exampleManifest } from '../manifest/example.js';
+import { buildManifestDocument } from '../../contract/manifest/document.js';
 import { createCoordinatorMetrics } from '../metrics.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { startCoordinator } from '../unit.js';
@@ -71,7 +71,7 @@ void t.test('NewMeshCert with a TDX quote asks the configured collateral provide
   // would have to hash to the samples' all-zero MRCONFIGID). allowUnevaluatedTcb: even so, a configured provider
   // without collateral refuses the quote.
   const owner = generateKeyPairSync('ec', { namedCurve: 'P-384' });
-  const setManifest = exampleManifest({
+  const setManifest = buildManifestDocument({
     workloadOwnerKeys: [Buffer.from(owner.publicKey.export({ type: 'spki', format: 'der' })).toString('hex')],
     seedshareOwnerKeys: [],
     simulatedArkPem: platform.ark.toString(),
@@ -110,7 +110,7 @@ void t.test('NewMeshCert with a genuine TDX quote and its collateral: judged up 
   await core.start();
   // The TD's own MRTD, debug allowed (the sample is a debug TD), its TCB judged with collateral (UpToDate is accepted).
   const owner = generateKeyPairSync('ec', { namedCurve: 'P-384' });
-  const manifest = Buffer.from(JSON.stringify(exampleManifest({
+  const manifest = Buffer.from(JSON.stringify(buildManifestDocument({
     workloadOwnerKeys: [Buffer.from(owner.publicKey.export({ type: 'spki', format: 'der' })).toString('hex')],
     seedshareOwnerKeys: [],
     tdx: [{ mrTd: [quoteFacts(TRUSTEE).td_report_body['mr_td']], allowDebug: true }],

@@ -1,5 +1,5 @@
 /**
- * Unauthenticated callers get bounded work (DESIGN §3), over the real gRPC servers in-process:
+ * Unauthenticated callers get bounded work (docs/design.md §3), over the real gRPC servers in-process:
  *   - a manifest update is authorised over its raw bytes before anything parses it;
  *   - a flood of GetNonce from one client leaves another client's nonce valid;
  *   - a burst of Attest produces at most the per-client (then the overall) number of hardware reports, and other
@@ -18,10 +18,10 @@ import { PinnedClient } from '../../lib/protocol/client.js';
 import { type GetManifestsResponse, type MeshCertResponse, readEvidence, type SetManifestResponse } from '../../lib/protocol/messages.js';
 import { UserApi } from '../../lib/protocol/services.js';
 import { b64, WireReader } from '../../lib/protocol/wire.js';
-import { EvidenceChecker } from '../attestation/evidence-check.js';
+import { EvidenceChecker } from '../../contract/attestation/evidence-check.js';
 import { DEFAULT_ATTEST_LIMITS } from '../core/attest-limiter.js';
 import type { ManifestParser } from '../core/coordinator.js';
-import { parseManifest } from '../manifest/parse.js';
+import { parseManifest } from '../../contract/manifest/parse.js';
 import { Harness, sha256hex } from './harness.js';
 
 /** The gRPC status name and details of a refused call (fails the test if the call succeeded). */

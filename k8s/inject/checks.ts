@@ -4,8 +4,8 @@
  * verify and copy for the app, a kubelet probe on a port the sidecar captures. Every refusal names the field and the
  * reason.
  */
-import { mountPathProblem } from '../../coordinator/manifest/file-paths.js';
-import { MANIFEST_LIMITS } from '../../coordinator/manifest/limits.js';
+import { mountPathProblem } from '../../contract/manifest/file-paths.js';
+import { MANIFEST_LIMITS } from '../../contract/manifest/limits.js';
 import { isJsonObject as isObj } from '../../lib/config/json-reader.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { IngressEntry } from '../../lib/mesh-config/ingress.js';

@@ -1,6 +1,6 @@
 /**
  * The one pure injection function shared by `ccmesh generate` and the admission webhook: a Kubernetes resource in,
- * the same resource with the mesh added out (DESIGN §5). It never mutates its input and is idempotent: an injected
+ * the same resource with the mesh added out (docs/design.md §5). It never mutates its input and is idempotent: an injected
  * resource comes back deep-equal and in the same key order, so its serialisation — and a Kata policy computed over
  * it — does not change.
  *

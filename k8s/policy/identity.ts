@@ -1,6 +1,6 @@
 /**
  * A pod's identity as the TEE measures it: SHA-256 of its Kata agent policy (Rego) or of its initdata document,
- * which the hypervisor places in SNP HOST_DATA / TDX MRCONFIGID[0:32] (DESIGN §3). The document itself goes to
+ * which the hypervisor places in SNP HOST_DATA / TDX MRCONFIGID[0:32] (docs/design.md §3). The document itself goes to
  * the Coordinator with the manifest, which re-hashes it, so what is returned here is the exact measured bytes.
  */
 import { createHash } from 'node:crypto';

@@ -10,7 +10,7 @@ import type tap from 'tap';
 import { createLogger } from '../../lib/log.js';
 import { createRegistry } from '../../lib/metrics.js';
 import { syncCaBundle } from './ca-bundle.js';
-import { FakeKubeApi, webhookConfigurationFixture } from './fake-kube-api.js';
+import { FakeKubeApi, webhookConfigurationFixture } from '../../test/support/k8s/fake-kube-api.js';
 import { KubeApiError, KubeClient, inClusterApiUrl, serviceAccountConfig } from './kube-client.js';
 import { createInjectorMetrics } from './metrics.js';
 

@@ -14,7 +14,7 @@ import { CcmeshError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { createRegistry } from '../../lib/metrics.js';
 import { repoRoot } from '../../test/fixtures.js';
-import { FakeKubeApi, webhookConfigurationFixture } from './fake-kube-api.js';
+import { FakeKubeApi, webhookConfigurationFixture } from '../../test/support/k8s/fake-kube-api.js';
 import { startInjector, type InjectorConfig } from './injector.js';
 import { KubeClient, serviceAccountConfig } from './kube-client.js';
 import { createInjectorMetrics } from './metrics.js';

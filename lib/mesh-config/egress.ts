@@ -1,5 +1,5 @@
 /**
- * The sidecar's egress spec (DESIGN §5): `name#<127.x.y.z>:<port>#<host>:<port>[#<identity>]` entries joined by `##`.
+ * The sidecar's egress spec (docs/design.md §5): `name#<127.x.y.z>:<port>#<host>:<port>[#<identity>]` entries joined by `##`.
  * Each entry is a plaintext listener on a loopback address that the app connects to, forwarded over mTLS to the
  * remote, whose leaf must carry the entry's expected identity.
  *
@@ -44,7 +44,7 @@ export const EGRESS_IDENTITY_EXPECTED = 'a DNS name, a spiffe://<trust-domain>/<
 
 const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const DNS_RE = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-// The SPIFFE ID syntax the Coordinator issues (coordinator/pki/spiffe-id.ts): no percent-encoding, no dot segments.
+// The SPIFFE ID syntax the Coordinator issues (contract/spiffe-id.ts): no percent-encoding, no dot segments.
 const SPIFFE_RE = /^spiffe:\/\/[a-z0-9._-]{1,255}(\/[A-Za-z0-9._-]+)+$/;
 const MAX_SPIFFE_ID_LENGTH = 2048;
 

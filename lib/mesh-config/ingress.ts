@@ -1,5 +1,5 @@
 /**
- * The sidecar's ingress spec (DESIGN §5): `name#port#mode` entries joined by `##`, parsed once into types with every
+ * The sidecar's ingress spec (docs/design.md §5): `name#port#mode` entries joined by `##`, parsed once into types with every
  * problem reported. Modes: `mtls` (the default; `mtls:allow=<san>,<san>` restricts peer identities), `tls`
  * (server-auth only) and `plain` (not redirected). Contrast's "disable TLS" flag is accepted too: `false` = mtls,
  * `true` = plain. Ports not listed still require mTLS — the restrictive default.

@@ -1,5 +1,5 @@
 /**
- * Builds and runs the sidecar from its config and runtime, in the order of DESIGN §4:
+ * Builds and runs the sidecar from its config and runtime, in the order of docs/design.md §4:
  *   load credentials → admin server (unready) → listeners → [transparent listeners → apply rules → verify →
  *   drop pre-existing → lift guard] → ready file → ready → watch credentials, renewal, [watchdog].
  * The bracketed stages run only in capture mode: the transparent listeners are the proxy's own, the rest come
@@ -84,7 +84,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   const registry = rt.registry ?? createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
   const admission = new HandshakeAdmission({ maxHandshakes: cfg.maxHandshakes, maxUnauthenticatedPerSource: cfg.maxUnauthenticatedPerSource });
   const metrics = createProxyMetrics(registry, () => admission.pending);
-  // In capture mode the initializer's guard is in place until the sidecar lifts it (DESIGN §4.1).
+  // In capture mode the initializer's guard is in place until the sidecar lifts it (docs/design.md §4.1).
   setGuardState(metrics, cfg.noIptables ? 'unmanaged' : 'installed');
   const logger = rt.logger;
   const tracker = new ConnectionTracker();

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProcessExecutor } from '../../iptables/executor.js';
-import { ADDR, type Agent, NetnsPair, privilegedSkipReason } from '../../iptables/testdata/netns-harness.js';
+import { ADDR, type Agent, NetnsPair, privilegedSkipReason } from '../../test/support/iptables/netns-harness.js';
 import { PROXY_UID } from '../../lib/well-known.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 

@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADDR, type Agent, NetnsPair, type NetnsPairOptions, privilegedSkipReason } from '../../iptables/testdata/netns-harness.js';
+import { ADDR, type Agent, NetnsPair, type NetnsPairOptions, privilegedSkipReason } from '../../test/support/iptables/netns-harness.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/ccmesh', import.meta.url));

@@ -1,6 +1,6 @@
 /**
  * Test PKI for the proxy tests: a root and mesh CA made with the Coordinator's own issuance code, leaves with
- * chosen SANs, and helpers that write a TLS directory in the layout of DESIGN §5. Used by tests only.
+ * chosen SANs, and helpers that write a TLS directory in the layout of docs/design.md §5. Used by tests only.
  */
 import { createPublicKey, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';

@@ -13,7 +13,7 @@ import { createLogger } from '../../lib/log.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
 import type { SetManifestResponse } from '../../lib/protocol/messages.js';
 import { MeshApi } from '../../lib/protocol/services.js';
-import { exampleManifest } from '../../coordinator/manifest/example.js';
+import { buildManifestDocument } from '../../contract/manifest/document.js';
 import { type Harness, sha256hex } from '../../coordinator/test/harness.js';
 import { startProxy } from '../src/unit.js';
 import { coordinatorWithPod, type CoordinatorPod } from './coordinator-pod.js';
@@ -21,7 +21,7 @@ import { FakeTimers, TestApp, testConfig, testLogger } from './support.js';
 
 /** `h.manifest()` with one more accepted measurement: the pod still passes, but the reference values changed. */
 function changedReferenceValues(h: Harness): Uint8Array {
-  const doc = exampleManifest({
+  const doc = buildManifestDocument({
     workloadOwnerKeys: [h.spkiHex(h.owner.publicKey)],
     seedshareOwnerKeys: [h.spkiHex(h.seedshare.publicKey)],
     simulatedArkPem: h.platform.ark.toString(),

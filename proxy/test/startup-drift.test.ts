@@ -1,7 +1,7 @@
 /**
  * Capture mode in process: the real sidecar (startProxy) with the real capture stages (`buildCaptureHooks`: plan,
  * apply, read-back verify, guard, watchdog) over a FakeHost executor that keeps iptables state like a small
- * nf_tables host. Proves the fail-closed order of DESIGN §4: when the rules read back differ from the plan at startup,
+ * nf_tables host. Proves the fail-closed order of docs/design.md §4: when the rules read back differ from the plan at startup,
  * the guard stays in both families, no ready file is written and startup fails; and drift seen later by the watchdog
  * puts the guard back and turns /ready 503 for good. Needs root for IP_TRANSPARENT on the transparent listeners
  * (ephemeral ports); skips with the reason otherwise, and fails in CI.
@@ -14,8 +14,8 @@ import { buildCaptureHooks } from '../../cli/commands/proxy-capture.js';
 import { parseIptablesConfig } from '../../iptables/config.js';
 import { installGuard } from '../../iptables/guard.js';
 import { buildPlan, CHAIN } from '../../iptables/plan.js';
-import { FakeHost } from '../../iptables/testdata/fake-host.js';
-import { FakeWatchdogTimers } from '../../iptables/testdata/fake-timers.js';
+import { FakeHost } from '../../test/support/iptables/fake-host.js';
+import { FakeWatchdogTimers } from '../../test/support/iptables/fake-timers.js';
 import { systemClock } from '../../lib/clock.js';
 import { FieldReader } from '../../lib/config/fields.js';
 import { createLogger } from '../../lib/log.js';

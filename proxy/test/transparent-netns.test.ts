@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADDR, type Agent, NetnsPair, privilegedSkipReason } from '../../iptables/testdata/netns-harness.js';
+import { ADDR, type Agent, NetnsPair, privilegedSkipReason } from '../../test/support/iptables/netns-harness.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/ccmesh', import.meta.url));
@@ -100,7 +100,7 @@ if (reason !== undefined && process.env.CI) {
     const logDeadline = Date.now() + 3000;
     while (!logs.join('').includes('"stage":"ready file"') && Date.now() < logDeadline) await new Promise((r) => setTimeout(r, 20));
     const stages = logs.join('').split('\n').filter((l) => l.includes('startup stage done')).map((l) => (JSON.parse(l) as { stage: string }).stage);
-    t.same(stages, ['load credentials', 'admin server', 'listeners', 'transparent listeners', 'apply rules', 'verify rules', 'lift guard', 'ready file'], 'stages ran in the DESIGN §4 order');
+    t.same(stages, ['load credentials', 'admin server', 'listeners', 'transparent listeners', 'apply rules', 'verify rules', 'lift guard', 'ready file'], 'stages ran in the docs/design.md §4 order');
 
     await t.test('a mesh client reaches the app on the original port, through the sidecar', async (t) => {
       const before = appAccepts();

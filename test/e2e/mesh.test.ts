@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { issueLeaf } from '../../coordinator/pki/leaf.js';
 import { ProcessExecutor } from '../../iptables/executor.js';
 import { CHAIN } from '../../iptables/plan.js';
-import { Agent, privilegedSkipReason } from '../../iptables/testdata/netns-harness.js';
+import { Agent, privilegedSkipReason } from '../support/iptables/netns-harness.js';
 import { systemClock } from '../../lib/clock.js';
 import { PATHS, PORTS } from '../../lib/well-known.js';
 import { TestMesh } from '../../proxy/test/pki.js';

@@ -6,10 +6,10 @@
 import { mkdtemp, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { launchMeasurements } from '../../../coordinator/manifest/lookup.js';
-import { parseManifest, parseManifestValue } from '../../../coordinator/manifest/parse.js';
-import { manifestTrustWarnings, trustWarningLine } from '../../../coordinator/manifest/trust-warnings.js';
-import type { Manifest } from '../../../coordinator/manifest/types.js';
+import { launchMeasurements } from '../../../contract/manifest/lookup.js';
+import { parseManifest, parseManifestValue } from '../../../contract/manifest/parse.js';
+import { manifestTrustWarnings, trustWarningLine } from '../../../contract/manifest/trust-warnings.js';
+import type { Manifest } from '../../../contract/manifest/types.js';
 import { tokeniseFlags } from '../../../lib/config/argv.js';
 import { FieldReader } from '../../../lib/config/fields.js';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import t from 'tap';
-import { FakeKubeApi, webhookConfigurationFixture } from '../../../k8s/webhook/fake-kube-api.js';
+import { FakeKubeApi, webhookConfigurationFixture } from '../../../test/support/k8s/fake-kube-api.js';
 import { ADMIN_HTTP_PATHS } from '../../../lib/well-known.js';
 import { repoRoot } from '../../../test/fixtures.js';
 import { runCli } from '../../run.js';

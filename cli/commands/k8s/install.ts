@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { stringify, parse } from 'yaml';
-import { coordinatorPolicies, launchMeasurements } from '../../../coordinator/manifest/lookup.js';
+import { coordinatorPolicies, launchMeasurements } from '../../../contract/manifest/lookup.js';
 import { buildInstall, renderInstall } from '../../../k8s/install/build.js';
 import { DEFAULT_VALUES, parseInstallValues, UNPINNED_WARNING, withInjectorPins, type InjectorPins, type InstallValues } from '../../../k8s/install/values.js';
 import { INSTALL_NAMES } from '../../../k8s/constants.js';

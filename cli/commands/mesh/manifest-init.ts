@@ -1,8 +1,8 @@
 /** `ccmesh manifest init`: owner keys and a skeleton manifest in a workspace. */
 import { readFile, stat } from 'node:fs/promises';
-import { exampleManifest } from '../../../coordinator/manifest/example.js';
-import { parseManifestValue } from '../../../coordinator/manifest/parse.js';
-import { manifestTrustWarnings, trustWarningLine } from '../../../coordinator/manifest/trust-warnings.js';
+import { buildManifestDocument } from '../../../contract/manifest/document.js';
+import { parseManifestValue } from '../../../contract/manifest/parse.js';
+import { manifestTrustWarnings, trustWarningLine } from '../../../contract/manifest/trust-warnings.js';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
 import { CcmeshError, describeError, ErrorCode } from '../../../lib/errors.js';
 import { formatMeshOwnerPin, meshOwnerPin } from '../../../lib/protocol/mesh-owner.js';
@@ -78,7 +78,7 @@ export async function manifestInitCommand(argv: readonly string[], io: CliIo): P
     }
   }
   const snpValues = unmeasured ? { allowUnmeasured: true } : { measurements: snp };
-  const doc = exampleManifest({
+  const doc = buildManifestDocument({
     workloadOwnerKeys: [],
     seedshareOwnerKeys: [],
     ...(arkPem !== undefined

@@ -1,14 +1,14 @@
 /** `ccmesh recover`: decrypt the owner's seed share and hand seed and salt to an attested Coordinator in recovery. */
 import { constants, createPublicKey, sign } from 'node:crypto';
-import { EvidenceChecker } from '../../../coordinator/attestation/evidence-check.js';
-import { decryptSeedShare } from '../../../coordinator/pki/seed-shares.js';
+import { EvidenceChecker } from '../../../contract/attestation/evidence-check.js';
+import { decryptSeedShare } from '../../../contract/seed-shares.js';
 import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
 import { recoverSignedData } from '../../../lib/protocol/binding.js';
 import type { GetManifestsResponse } from '../../../lib/protocol/messages.js';
 import { UserApi } from '../../../lib/protocol/services.js';
 import { b64, WireReader } from '../../../lib/protocol/wire.js';
 import { EXIT } from '../../../lib/well-known.js';
-import { manifestHash } from '../../../coordinator/manifest/canonical.js';
+import { manifestHash } from '../../../contract/manifest/canonical.js';
 import { formatMeshOwnerPin } from '../../../lib/protocol/mesh-owner.js';
 import { attestedSession, verifyCoordinator } from '../../coordinator-session.js';
 import { seedShareFilesFor } from '../../seed-share-files.js';

@@ -10,7 +10,7 @@ import type { GetManifestsResponse, SetManifestResponse } from '../../../lib/pro
 import { UserApi } from '../../../lib/protocol/services.js';
 import { signedSetManifestRequest } from '../../../lib/protocol/signed-set.js';
 import { EXIT } from '../../../lib/well-known.js';
-import { DirectoryTdxCollateral } from '../../../coordinator/attestation/tdx-collateral.js';
+import { DirectoryTdxCollateral } from '../../../contract/attestation/tdx-collateral.js';
 import { systemClock } from '../../../lib/clock.js';
 import { attestedSessionWithOwner, type SessionOptions } from '../../coordinator-session.js';
 import type { FlagSpec } from '../../../lib/config/argv.js';

@@ -1,7 +1,7 @@
 /** `ccmesh verify`: attest the Coordinator, fetch its history, compare it with the local manifest. */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { manifestHash } from '../../../coordinator/manifest/canonical.js';
+import { manifestHash } from '../../../contract/manifest/canonical.js';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
 import type { GetManifestsResponse } from '../../../lib/protocol/messages.js';
 import { UserApi } from '../../../lib/protocol/services.js';

@@ -4,7 +4,7 @@
  * into place back to back. A reader that lands between the two renames sees a key that does not match the leaf,
  * which `buildGeneration` rejects as "mid-update" — the sidecar's watch keeps the old generation and the debounced
  * re-read a moment later sees the completed pair. (A directory-symlink swap would avoid even that window, but the
- * initializer and DESIGN §5 fix plain files at /ccmesh/tls/{key,chain,mesh-ca,root-ca}.pem.)
+ * initializer and docs/design.md §5 fix plain files at /ccmesh/tls/{key,chain,mesh-ca,root-ca}.pem.)
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * The transparent inbound listeners (DESIGN §4, §5): TPROXY hands every captured TCP connection to the mTLS
+ * The transparent inbound listeners (docs/design.md §4, §5): TPROXY hands every captured TCP connection to the mTLS
  * listener (15006) or, for `tls` ingress ports, to the TLS-only listener (15007) without rewriting its destination,
  * so the accepted socket's localPort IS the original destination port. The route (allow-list, TLS or mTLS, app
  * port) is looked up by that port in a map built once at startup; the app is reached at 127.0.0.1:<original port>

@@ -1,5 +1,5 @@
 /**
- * The iptables stages of startup (DESIGN §4), supplied by the entry (`cli/commands/proxy.ts` builds them from the
+ * The iptables stages of startup (docs/design.md §4), supplied by the entry (`cli/commands/proxy.ts` builds them from the
  * iptables unit; the proxy never imports it). The proxy runs them in order after its transparent listeners are up;
  * with `--no-iptables` none is run. Each stage either resolves or throws — a throw aborts startup, leaving the
  * initializer's guard installed (fail closed).

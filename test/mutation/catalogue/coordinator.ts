@@ -5,7 +5,7 @@
 import type { SecurityMutation } from '../types.js';
 
 const CORE = 'coordinator/core/coordinator.ts';
-const CHECK = 'coordinator/attestation/evidence-check.ts';
+const CHECK = 'contract/attestation/evidence-check.ts';
 const NONCES = 'coordinator/protocol/nonces.ts';
 
 const LIFECYCLE = 'coordinator/test/coordinator.test.ts';
@@ -18,7 +18,7 @@ const FORGED_HISTORY = 'coordinator/test/forged-history.test.ts';
 const UNAUTHENTICATED = 'coordinator/test/unauthenticated-work.test.ts';
 const REFERENCE = 'coordinator/test/reference-values.test.ts';
 const TDX_WIRING = 'coordinator/test/tdx-collateral-wiring.test.ts';
-const TDX_EVIDENCE = 'coordinator/attestation/tdx-evidence.test.ts';
+const TDX_EVIDENCE = 'contract/attestation/tdx-evidence.test.ts';
 
 export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
   // RenewMeshCert
@@ -553,25 +553,25 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'coordinator-san-claims-exact',
     defence: 'An exact SAN claimed by two workloads (or under another workload\'s wildcard) is refused.',
-    file: 'coordinator/manifest/san-claims.ts',
+    file: 'contract/manifest/san-claims.ts',
     find: 'const other = exact.get(san) ?? (dot > 0 ? wildcard.get(san.slice(dot)) : undefined);\n      if (other && other.workloadSecretId !== e.workloadSecretId) conflict(e, i, raw, other);',
     replace: 'const other = exact.get(san) ?? (dot > 0 ? wildcard.get(san.slice(dot)) : undefined);',
-    tests: ['coordinator/manifest/san-claims.test.ts'],
+    tests: ['contract/manifest/san-claims.test.ts'],
   },
   {
     id: 'coordinator-san-claims-wildcard',
     defence: 'A wildcard SAN covering another workload\'s name (or its wildcard) is refused.',
-    file: 'coordinator/manifest/san-claims.ts',
+    file: 'contract/manifest/san-claims.ts',
     find: "const other = wildcard.get(suffix) ?? [...exact.entries()].find(([n]) => oneLabelUnder(n, suffix))?.[1];\n        if (other && other.workloadSecretId !== e.workloadSecretId) conflict(e, i, raw, other);",
     replace: "const other = wildcard.get(suffix) ?? [...exact.entries()].find(([n]) => oneLabelUnder(n, suffix))?.[1];",
-    tests: ['coordinator/manifest/san-claims.test.ts'],
+    tests: ['contract/manifest/san-claims.test.ts'],
   },
   {
     id: 'coordinator-san-claims-parsed',
     defence: 'The manifest parser applies the SAN-claims check.',
-    file: 'coordinator/manifest/parse.ts',
+    file: 'contract/manifest/parse.ts',
     find: 'if (r.issues.length === before) r.issues.push(...checkSanClaims(Object.values(out)));',
     replace: '',
-    tests: ['coordinator/manifest/san-claims.test.ts'],
+    tests: ['contract/manifest/san-claims.test.ts'],
   },
 ];

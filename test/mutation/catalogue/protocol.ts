@@ -417,7 +417,7 @@ const CLIENT_MUTATIONS: SecurityMutation[] = [
   {
     id: 'protocol-initializer-measurement',
     defence: 'The initializer\'s Coordinator check pins the --coordinator-measurement (not any image with the policy hash).',
-    file: 'cli/commands/initializer.ts',
+    file: 'contract/coordinator-trust.ts',
     find: 'const snp = any ? { allowUnmeasured: true } : { measurements: [...measurements] };',
     replace: 'const snp = { allowUnmeasured: true };',
     tests: ['cli/commands/initializer-measurement.test.ts'],
