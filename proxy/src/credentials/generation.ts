@@ -4,18 +4,12 @@
  * used; the caller keeps the previous one.
  */
 import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { createSecureContext as tlsCreateSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+import type { TlsFiles } from '../../../contract/tls-dir.js';
 import { PATHS } from '../../../lib/well-known.js';
 
-/** The raw PEM files of the TLS directory. */
-export interface CredentialFiles {
-  readonly key: string;
-  readonly chain: string;
-  readonly meshCaBundle: string;
-  readonly rootCa: string;
-}
+/** The raw PEM files of the TLS directory (its layout: contract/tls-dir.ts). */
+export type CredentialFiles = TlsFiles;
 
 /** A parsed, consistent generation with its TLS material. */
 export interface CredentialGeneration {
@@ -54,14 +48,6 @@ export type ServerRole = 'mtls' | 'tls';
 
 /** Expected failures of {@link buildGeneration}: data, not exceptions. */
 export type GenerationResult = { ok: true; generation: CredentialGeneration } | { ok: false; reason: string };
-
-/** Reads the four files of `dir`; rejects on I/O errors (missing file, permissions). */
-export async function readCredentialFiles(dir: string): Promise<CredentialFiles> {
-  const [key, chain, meshCaBundle, rootCa] = await Promise.all(
-    [PATHS.keyFile, PATHS.chainFile, PATHS.meshCaFile, PATHS.rootCaFile].map((f) => readFile(join(dir, f), 'utf8')),
-  );
-  return { key: key!, chain: chain!, meshCaBundle: meshCaBundle!, rootCa: rootCa! };
-}
 
 /** Digest of a set of files, to skip re-parsing unchanged content. */
 export function digestFiles(f: CredentialFiles): string {

@@ -24,7 +24,7 @@ import type { ProxyMetrics } from '../metrics.js';
 import type { TimerHandle, Timers } from '../timers.js';
 import { buildGeneration, type CredentialFiles } from './generation.js';
 import type { CredentialStore } from './store.js';
-import { writeCredentialFiles } from './write.js';
+import { writeTlsFiles } from '../../../contract/tls-dir.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -152,7 +152,7 @@ export class RenewalLoop {
       const checked = buildGeneration(files, this.#rt.clock.nowMs());
       if (!checked.ok) throw new CcmeshError(ErrorCode.PROXY_RENEWAL_INVALID, `renewed credentials: ${checked.reason}`);
       await this.#rt.store.exclusive(async () => {
-        await writeCredentialFiles(this.#rt.store.dir, files);
+        await writeTlsFiles(this.#rt.store.dir, files);
         const applied = this.#rt.store.applyFiles(files);
         if (!applied.ok) throw new CcmeshError(ErrorCode.PROXY_RENEWAL_INVALID, `renewed credentials: ${applied.reason}`);
       });

@@ -10,7 +10,8 @@ import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
 import type { Logger } from '../../../lib/log.js';
 import type { ProxyMetrics } from '../metrics.js';
 import type { TimerHandle, Timers } from '../timers.js';
-import { buildGeneration, digestFiles, readCredentialFiles, type CredentialFiles, type CredentialGeneration } from './generation.js';
+import { readTlsFiles } from '../../../contract/tls-dir.js';
+import { buildGeneration, digestFiles, type CredentialFiles, type CredentialGeneration } from './generation.js';
 
 /** Live handles of a {@link CredentialStore}. */
 export interface CredentialStoreRuntime {
@@ -57,7 +58,7 @@ export class CredentialStore {
   static async load(dir: string, rt: CredentialStoreRuntime): Promise<CredentialStore> {
     let files: CredentialFiles;
     try {
-      files = await readCredentialFiles(dir);
+      files = await readTlsFiles(dir);
     } catch (err) {
       throw new CcmeshError(ErrorCode.PROXY_CREDENTIALS_INVALID, `reading credentials from ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
@@ -160,7 +161,7 @@ export class CredentialStore {
   async #readOnce(): Promise<void> {
     let files: CredentialFiles;
     try {
-      files = await readCredentialFiles(this.dir);
+      files = await readTlsFiles(this.dir);
     } catch (err) {
       this.#rt.metrics.credentialReloads.inc({ result: 'rejected' });
       this.#rt.logger.warn('credential files unreadable; keeping the current generation', { err, dir: this.dir });

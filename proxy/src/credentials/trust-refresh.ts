@@ -14,12 +14,10 @@
  * only move forward ({@link stepBackProblem}). A bundle holds at most the current and the previous mesh CA.
  */
 import type { X509Certificate } from 'node:crypto';
-import { join } from 'node:path';
-import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
+import { writeTlsBundle } from '../../../contract/tls-dir.js';
 import type { Logger } from '../../../lib/log.js';
 import type { TrustBundleResponse } from '../../../lib/protocol/messages.js';
 import { samePemCertificate } from '../../../lib/pki/same-certificate.js';
-import { PATHS } from '../../../lib/well-known.js';
 import type { ProxyMetrics } from '../metrics.js';
 import type { TimerHandle, Timers } from '../timers.js';
 import { bundleShapeProblem, caNotIssuedByRoot, describeCertificate, parseCertificates } from './generation.js';
@@ -151,7 +149,7 @@ export class TrustRefresh {
     }
     try {
       // Only the bundle changed: rewriting key and chain would open a needless mid-update window for readers.
-      await writeFileAtomic(join(this.#rt.store.dir, PATHS.meshCaFile), files.meshCaBundle, 0o644);
+      await writeTlsBundle(this.#rt.store.dir, files.meshCaBundle);
     } catch (err) {
       // The in-memory generation is already in use; the initializer's files stay valid for a restart.
       this.#rt.logger.warn('writing the new mesh CA bundle failed; using it from memory', { err });

@@ -24,6 +24,9 @@ void t.test('server identity: each kind matches only SANs of its own kind', (t) 
     [{ kind: 'ip', value: '10.0.0.5' }, leaf, true, 'IPv4'],
     [{ kind: 'ip', value: 'fd00::5' }, leaf, true, 'IPv6, canonicalised'],
     [{ kind: 'ip', value: '10.0.0.5' }, 'DNS:10.0.0.5', false, 'a DNS SAN never stands for an IP'],
+    [{ kind: 'ip', value: '10.0.0.6' }, 'IP Address:10.0.0.5, IP Address:FD00:0:0:0:0:0:0:5', false, 'another IP address is another server'],
+    [{ kind: 'ip', value: 'fd00::6' }, 'IP Address:FD00:0:0:0:0:0:0:5', false, 'another IPv6 address, whatever its spelling'],
+    [{ kind: 'uri', value: 'spiffe://ccmesh.local/db' }, 'URI:spiffe://ccmesh.local/cache, DNS:spiffe://ccmesh.local/db', false, 'another URI, and a DNS SAN spelling the URI'],
     [{ kind: 'dns', value: 'db.shop.svc' }, 'URI:"x, DNS:db.shop.svc, y"', false, 'a quoted value is one name, never split'],
     [{ kind: 'any' }, 'DNS:whatever', true, '* admits any leaf that chains'],
   ];

@@ -33,6 +33,14 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     tests: ['proxy/src/outbound/server-identity.test.ts'],
   },
   {
+    id: 'proxy-server-identity-ip',
+    defence: 'An IP egress identity matches only that address (canonicalised), not any IP SAN.',
+    file: SERVER_IDENTITY,
+    find: "identity.kind === 'ip' ? (san: string) => canonicalIp(san) === want :",
+    replace: "identity.kind === 'ip' ? (_san: string) => true :",
+    tests: ['proxy/src/outbound/server-identity.test.ts'],
+  },
+  {
     id: 'proxy-server-identity-kind',
     defence: 'The egress identity is compared only with SANs of its own kind (a URI SAN never stands for a DNS name).',
     file: SERVER_IDENTITY,

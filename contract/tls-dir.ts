@@ -1,0 +1,84 @@
+/**
+ * The pod's TLS directory (`/ccmesh/tls`, docs/design.md §5): its file names, modes, owner, write order and
+ * read-back, in one place. The initializer writes the first credentials (as root, then hands the directory to the
+ * sidecar's uid); the sidecar writes renewals and new trust bundles into it; the sidecar reads it at start and on
+ * every change.
+ *
+ * Write order: the CA files first, each atomically; then key and chain are staged as fsynced temporary files and
+ * renamed into place back to back. A reader that lands between the two renames sees a key that does not match the
+ * leaf, which the sidecar rejects as "mid-update" and reads again a moment later; it never pairs a key with a leaf of
+ * another key. Nothing is ever written through a file that is already there (links the host planted are replaced,
+ * not followed).
+ */
+import { randomBytes } from 'node:crypto';
+import { chown, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { syncDir, writeFileAtomic } from '../lib/fs/atomic-write.js';
+import { PATHS } from '../lib/well-known.js';
+
+/** The four PEM files of the directory. */
+export interface TlsFiles {
+  readonly key: string;
+  readonly chain: string;
+  readonly meshCaBundle: string;
+  readonly rootCa: string;
+}
+
+/** Modes of the files: the key readable by its owner only, the rest by anyone in the pod. */
+export const TLS_FILE_MODES = Object.freeze({ key: 0o400, chain: 0o444, meshCaBundle: 0o444, rootCa: 0o444, dir: 0o755 });
+
+/** Where each file lives in `dir`. */
+export function tlsFilePaths(dir: string): Record<keyof TlsFiles, string> {
+  return { key: join(dir, PATHS.keyFile), chain: join(dir, PATHS.chainFile), meshCaBundle: join(dir, PATHS.meshCaFile), rootCa: join(dir, PATHS.rootCaFile) };
+}
+
+/**
+ * Writes all four files in the order above (the directory is made when missing); with `owner`, the directory and
+ * the files are then handed to that uid — last, so every file exists whole before anyone else may read it.
+ * Returns the paths written.
+ */
+export async function writeTlsFiles(dir: string, files: TlsFiles, opts: { owner?: number } = {}): Promise<string[]> {
+  await mkdir(dir, { recursive: true, mode: TLS_FILE_MODES.dir });
+  const paths = tlsFilePaths(dir);
+  await writeFileAtomic(paths.rootCa, files.rootCa, TLS_FILE_MODES.rootCa);
+  await writeFileAtomic(paths.meshCaBundle, files.meshCaBundle, TLS_FILE_MODES.meshCaBundle);
+  const suffix = `${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const keyTmp = join(dir, `.${PATHS.keyFile}.${suffix}`);
+  const chainTmp = join(dir, `.${PATHS.chainFile}.${suffix}`);
+  try {
+    await stage(keyTmp, files.key, TLS_FILE_MODES.key);
+    await stage(chainTmp, files.chain, TLS_FILE_MODES.chain);
+    await rename(keyTmp, paths.key);
+    await rename(chainTmp, paths.chain);
+  } catch (err) {
+    await Promise.all([rm(keyTmp, { force: true }), rm(chainTmp, { force: true })]);
+    throw err;
+  }
+  await syncDir(dir);
+  const written = [paths.rootCa, paths.meshCaBundle, paths.key, paths.chain];
+  if (opts.owner !== undefined) for (const p of [dir, ...written]) await chown(p, opts.owner, opts.owner);
+  return written;
+}
+
+/** Replaces the mesh CA bundle alone (a trust refresh: key and chain stay as they are). */
+export async function writeTlsBundle(dir: string, meshCaBundle: string): Promise<void> {
+  await writeFileAtomic(tlsFilePaths(dir).meshCaBundle, meshCaBundle, TLS_FILE_MODES.meshCaBundle);
+}
+
+/** Reads the four files; rejects on I/O errors (a missing file, permissions). */
+export async function readTlsFiles(dir: string): Promise<TlsFiles> {
+  const paths = tlsFilePaths(dir);
+  const [key, chain, meshCaBundle, rootCa] = await Promise.all([paths.key, paths.chain, paths.meshCaBundle, paths.rootCa].map((p) => readFile(p, 'utf8')));
+  return { key: key!, chain: chain!, meshCaBundle: meshCaBundle!, rootCa: rootCa! };
+}
+
+/** A new file with `data`, fsynced; never an existing one (O_EXCL), so never through a planted link. */
+async function stage(path: string, data: string, mode: number): Promise<void> {
+  const fh = await open(path, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
