@@ -7,14 +7,15 @@
  * Write order: the CA files first, each atomically; then key and chain are staged as fsynced temporary files and
  * renamed into place back to back. A reader that lands between the two renames sees a key that does not match the
  * leaf, which the sidecar rejects as "mid-update" and reads again a moment later; it never pairs a key with a leaf of
- * another key. Nothing is ever written through a file that is already there (links the host planted are replaced,
- * not followed).
+ * another key. Nothing is ever written through a file that is already there (links planted at a file's name are
+ * replaced, not followed), the directory itself must be ours (checkTlsDir), and ownership is changed with lchown.
  */
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { lchown, lstat, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { CcmeshError, ErrorCode } from '../lib/errors.js';
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic } from '../lib/fs/atomic-write.js';
-import { PATHS } from '../lib/well-known.js';
+import { PATHS, PROXY_UID } from '../lib/well-known.js';
 
 /** The four PEM files of the directory. */
 export interface TlsFiles {
@@ -39,6 +40,7 @@ export function tlsFilePaths(dir: string): Record<keyof TlsFiles, string> {
  */
 export async function writeTlsFiles(dir: string, files: TlsFiles, opts: { owner?: number } = {}): Promise<string[]> {
   await mkdir(dir, { recursive: true, mode: TLS_FILE_MODES.dir });
+  await checkTlsDir(dir, opts.owner);
   const paths = tlsFilePaths(dir);
   await writeFileAtomic(paths.rootCa, files.rootCa, TLS_FILE_MODES.rootCa);
   await writeFileAtomic(paths.meshCaBundle, files.meshCaBundle, TLS_FILE_MODES.meshCaBundle);
@@ -56,8 +58,33 @@ export async function writeTlsFiles(dir: string, files: TlsFiles, opts: { owner?
   }
   await syncDir(dir);
   const written = [paths.rootCa, paths.meshCaBundle, paths.key, paths.chain];
-  if (opts.owner !== undefined) for (const p of [dir, ...written]) await chown(p, opts.owner, opts.owner);
+  // lchown: never through a link, whatever stands at a name by now.
+  if (opts.owner !== undefined) for (const p of [dir, ...written]) await lchown(p, opts.owner, opts.owner);
   return written;
+}
+
+/** Who may own the TLS directory: this process, root, and the sidecar (the uid it is handed to, 1337 by default). */
+function trustedOwners(uid: number, owner: number | undefined): number[] {
+  return [uid, 0, PROXY_UID, ...(owner === undefined ? [] : [owner])];
+}
+
+/**
+ * SECURITY: the directory must be a real directory (not a link), owned by this process, root or the sidecar, and
+ * writable by its owner only. A directory another container of the pod created or swapped in first (a
+ * writable `ccmesh` volume) would let it replace key, chain and root under the sidecar; such a directory is
+ * refused, not adopted.
+ */
+async function checkTlsDir(dir: string, owner: number | undefined): Promise<void> {
+  const st = await lstat(dir);
+  const uid = process.getuid?.();
+  const problem = !st.isDirectory()
+    ? 'is not a directory (a link or a file stands at its name)'
+    : (st.mode & 0o022) !== 0
+      ? `is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`
+      : uid !== undefined && !trustedOwners(uid, owner).includes(st.uid)
+        ? `belongs to uid ${st.uid}, not to this process (${uid}), root or the sidecar (${owner ?? PROXY_UID})`
+        : undefined;
+  if (problem !== undefined) throw new CcmeshError(ErrorCode.CREDENTIALS_DIR_UNSAFE, `the TLS directory ${dir} ${problem}: refusing to write credentials into it`);
 }
 
 /** Replaces the mesh CA bundle alone (a trust refresh: key and chain stay as they are). */

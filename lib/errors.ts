@@ -52,6 +52,8 @@ export const ErrorCode = {
   IPTABLES_APPLY: 'CCMESH_ERR_IPTABLES_APPLY',
   /** The guard was not lifted: IPv6 is configured on an interface but ip6tables can't enforce rules for it. */
   IPTABLES_IPV6_UNGUARDED: 'CCMESH_ERR_IPTABLES_IPV6_UNGUARDED',
+  /** The pod's TLS directory is not safe to write into: a link, writable by others, or another uid's. */
+  CREDENTIALS_DIR_UNSAFE: 'CCMESH_ERR_CREDENTIALS_DIR_UNSAFE',
   /** The sidecar's TLS directory is missing, unreadable or inconsistent (key/leaf mismatch, leaf not from the bundle). */
   PROXY_CREDENTIALS_INVALID: 'CCMESH_ERR_PROXY_CREDENTIALS_INVALID',
   /** A sidecar listener could not be bound (address in use, permission). */

@@ -67,6 +67,14 @@ export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
     tests: [GUARD_TEST, 'initializer/test/initializer.test.ts'],
   },
   {
+    id: 'initializer-tls-dir-ours',
+    defence: 'Credentials are written only into a TLS directory that is a real directory, ours, and writable by its owner only.',
+    file: 'contract/tls-dir.ts',
+    find: 'if (problem !== undefined) throw new CcmeshError(ErrorCode.CREDENTIALS_DIR_UNSAFE,',
+    replace: 'if (false) throw new CcmeshError(ErrorCode.CREDENTIALS_DIR_UNSAFE,',
+    tests: ['contract/tls-dir.test.ts'],
+  },
+  {
     id: 'initializer-key-mode',
     defence: 'key.pem is written 0400 (only its owner, the sidecar, reads the private key), by the initializer and on renewal.',
     file: 'contract/tls-dir.ts',
@@ -110,7 +118,7 @@ export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
     id: 'initializer-tls-owner',
     defence: 'The TLS directory and files go to the sidecar\'s uid (the key stays readable by it alone).',
     file: 'contract/tls-dir.ts',
-    find: 'if (opts.owner !== undefined) for (const p of [dir, ...written]) await chown(p, opts.owner, opts.owner);',
+    find: 'if (opts.owner !== undefined) for (const p of [dir, ...written]) await lchown(p, opts.owner, opts.owner);',
     replace: '',
     tests: [CREDS_TEST],
     privileged: true,
