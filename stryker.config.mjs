@@ -10,13 +10,13 @@
 
 /** Security-critical modules and the test files that guard them. */
 const MODULES = {
-  'proxy/src/inbound/identity.ts': ['proxy/src/inbound/identity.test.ts', 'proxy/test/resumption.test.ts'],
-  'proxy/src/inbound/admission.ts': ['proxy/src/inbound/admission.test.ts', 'proxy/test/unauthenticated-bound.test.ts'],
-  'proxy/src/credentials/generation.ts': ['proxy/src/credentials/generation.test.ts', 'proxy/test/chain-trust.test.ts', 'proxy/test/trust-refresh.test.ts'],
-  'proxy/src/outbound/server-identity.ts': ['proxy/src/outbound/server-identity.test.ts', 'proxy/test/chain-trust.test.ts'],
+  'proxy/inbound/identity.ts': ['proxy/inbound/identity.test.ts', 'proxy/test/resumption.test.ts'],
+  'proxy/inbound/admission.ts': ['proxy/inbound/admission.test.ts', 'proxy/test/unauthenticated-bound.test.ts'],
+  'proxy/credentials/generation.ts': ['proxy/credentials/generation.test.ts', 'proxy/test/chain-trust.test.ts', 'proxy/test/trust-refresh.test.ts'],
+  'proxy/outbound/upstream-identity.ts': ['proxy/outbound/upstream-identity.test.ts', 'proxy/test/chain-trust.test.ts'],
   'lib/protocol/binding.ts': ['lib/protocol/binding.test.ts'],
   'lib/protocol/wire.ts': ['lib/protocol/wire.test.ts'],
-  'coordinator/protocol/nonces.ts': ['coordinator/protocol/nonces.test.ts', 'coordinator/test/nonce-expiry.test.ts'],
+  'coordinator/core/single-use-nonces.ts': ['coordinator/core/single-use-nonces.test.ts', 'coordinator/test/nonce-expiry.test.ts'],
   'contract/attestation/evidence-check.ts': ['contract/attestation/tdx-evidence.test.ts', 'coordinator/test/reference-values.test.ts'],
   'coordinator/core/coordinator.ts': [
     'coordinator/test/coordinator.test.ts', 'coordinator/test/renewal-refusals.test.ts', 'coordinator/test/manifest-refusals.test.ts',
@@ -24,7 +24,7 @@ const MODULES = {
     'coordinator/test/unauthenticated-work.test.ts', 'coordinator/test/nonce-spend.test.ts',
   ],
   'iptables/verify.ts': ['iptables/verify.test.ts'],
-  'initializer/src/unit.ts': ['initializer/test/guard-order.test.ts', 'initializer/test/initializer.test.ts'],
+  'initializer/unit.ts': ['initializer/test/guard-order.test.ts', 'initializer/test/initializer.test.ts'],
   'attestation/snp/verify.ts': ['attestation/snp/verify.test.ts', 'attestation/snp/verify-fake.test.ts'],
   'attestation/tdx/verify.ts': ['attestation/tdx/verify.test.ts'],
   'attestation/x509/chain.ts': ['attestation/x509/chain.test.ts'],

@@ -1,7 +1,7 @@
 /**
  * The clients' checks of the Coordinator (`coordinator-session.ts`, `ccmesh set` / `verify` / `recover`, the
  * initializer with `--coordinator-policy`), against fake Coordinators: real gRPC servers with their own TLS key that
- * speak the same JSON messages (`lib/protocol/services.ts`) but answer `Attest` with evidence that is wrong in exactly
+ * speak the same protobuf messages (`lib/protocol/services.ts`) but answer `Attest` with evidence that is wrong in exactly
  * one way. Their evidence comes from the same simulated platform as the real Coordinator's (the harness's), so
  * everything but the one thing under test verifies; each case has a control that the same fake passes otherwise.
  * A refused fake must have received nothing but `Attest`: no manifest, no seed, no pod evidence.
@@ -9,20 +9,20 @@
 import t, { type Test } from 'tap';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { initSimulatedPlatform, type SimulatedPlatform } from '../attestation/simulated/platform.js';
 import { SimulatedSnpIssuer } from '../attestation/simulated/snp-issuer.js';
 import { toWireEvidence } from '../attestation/issuers/wire-evidence.js';
 import { parseManifest } from '../contract/manifest/parse.js';
 import { Harness, sha256hex } from '../coordinator/test/harness.js';
-import { createServerTlsIdentity } from '../coordinator/tls/server-identity.js';
+import { createServerTlsIdentity } from '../coordinator/tls/ephemeral-tls-identity.js';
 import { systemClock } from '../lib/clock.js';
 import { coordinatorReportData } from '../lib/protocol/binding.js';
 import { PinnedClient } from '../lib/protocol/client.js';
 import { formatMeshOwnerPin, NO_MESH_OWNER } from '../lib/protocol/mesh-owner.js';
-import { writeEvidence } from '../lib/protocol/messages.js';
-import { MeshApi, UserApi } from '../lib/protocol/services.js';
-import { WireReader } from '../lib/protocol/wire.js';
+import { type AttestRequest, type AttestResponse, COORDINATOR_STATE, type EvidenceMessage, type GetManifestsResponse, type GetNonceResponse, type UserApiMethods } from '../lib/protocol/messages.js';
+import { decodeMessage } from '../lib/protocol/limits.js';
+import { type ApiService, MeshApi, UserApi } from '../lib/protocol/services.js';
 import { verifyCoordinator } from './coordinator-session.js';
 import type { CliIo } from './io.js';
 import { initializerCommand } from './commands/initializer.js';
@@ -31,8 +31,8 @@ import { recoverCommand } from './commands/mesh/recover.js';
 import { setCommand } from './commands/mesh/set.js';
 import { meshVerifyCommand } from './commands/mesh/verify.js';
 
-/** What a fake answers to Attest: the wire evidence and the mesh owner it names. */
-type AttestAnswer = (nonce: Uint8Array, fakeSpki: Uint8Array) => Promise<{ evidence: unknown; meshOwner: string }>;
+/** What a fake answers to Attest: the evidence message and the mesh owner it names. */
+type AttestAnswer = (nonce: Uint8Array, fakeSpki: Uint8Array) => Promise<AttestResponse>;
 
 /** A fake Coordinator on loopback: its own TLS key, both APIs' methods, every call recorded. */
 class FakeCoordinator {
@@ -41,20 +41,24 @@ class FakeCoordinator {
   port = 0;
   spki: Uint8Array = new Uint8Array();
 
-  static async start(t: Test, service: ServiceDefinition, attest: AttestAnswer): Promise<FakeCoordinator> {
+  static async start(t: Test, service: ApiService<unknown>, attest: AttestAnswer): Promise<FakeCoordinator> {
     const fake = new FakeCoordinator();
     const tls = await createServerTlsIdentity(systemClock, ['localhost']);
     fake.spki = tls.spki;
-    const record = (method: string, answer: (req: WireReader) => Promise<unknown>) => (call: { request: unknown }, cb: (err: Error | null, res?: unknown) => void): void => {
+    // Handlers take the decoded request (`call.request`) and answer a response message (bytes as Uint8Array).
+    const record = (method: string, answer: (req: unknown) => Promise<unknown>) => (call: { request: unknown }, cb: (err: Error | null, res?: unknown) => void): void => {
       fake.calls.push(method);
-      answer(new WireReader(method, call.request)).then((res) => cb(null, res), (err: Error) => cb(err));
+      Promise.resolve().then(() => answer(call.request)).then((res) => cb(null, res), (err: Error) => cb(err));
     };
     const impl: UntypedServiceImplementation = {};
-    for (const method of Object.keys(service)) impl[method] = record(method, () => Promise.resolve({}));
-    impl.Attest = record('Attest', (r) => attest(r.bytes('nonce', 32, 32), fake.spki));
-    impl.GetNonce = record('GetNonce', () => Promise.resolve({ nonce: Buffer.alloc(32, 7).toString('base64') }));
-    impl.GetManifests = record('GetManifests', () => Promise.resolve({ manifests: [], policies: {}, transitions: [], rootCa: '', meshCaBundle: '', state: 'fresh', meshOwner: '' }));
-    fake.#server.addService(service, impl);
+    // Every other method answers its empty message.
+    for (const method of Object.keys(service.definition)) impl[method] = record(method, () => Promise.resolve({}));
+    // The nonce checked as the Coordinator checks it (32 bytes).
+    impl.Attest = record('Attest', (req) => attest((decodeMessage('Attest', 'AttestRequest', req) as unknown as AttestRequest).nonce, fake.spki));
+    impl.GetNonce = record('GetNonce', () => Promise.resolve<GetNonceResponse>({ nonce: Buffer.alloc(32, 7) }));
+    impl.GetManifests = record('GetManifests', () =>
+      Promise.resolve<GetManifestsResponse>({ manifests: [], policies: {}, transitions: [], rootCa: '', meshCaBundle: '', state: COORDINATOR_STATE.fresh, meshOwner: '' }));
+    fake.#server.addService(service.definition, impl);
     fake.port = await new Promise<number>((resolve, reject) =>
       fake.#server.bindAsync('127.0.0.1:0', ServerCredentials.createSsl(null, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], false), (err, p) => (err ? reject(err) : resolve(p))));
     t.teardown(() => fake.#server.forceShutdown());
@@ -67,9 +71,9 @@ class FakeCoordinator {
 }
 
 /** Evidence from `platform` with HOST_DATA = SHA-256(`policyDoc`) over `reportData`, as the wire carries it. */
-async function evidence(platform: SimulatedPlatform, policyDoc: Uint8Array, reportData: Uint8Array): Promise<unknown> {
+async function evidence(platform: SimulatedPlatform, policyDoc: Uint8Array, reportData: Uint8Array): Promise<EvidenceMessage> {
   const ev = await new SimulatedSnpIssuer(platform, { hostData: Buffer.from(sha256hex(policyDoc), 'hex') }).issue(reportData);
-  return writeEvidence(toWireEvidence(ev));
+  return toWireEvidence(ev);
 }
 
 /** An honest answer from a Coordinator with the fake's key on `platform`: policy `doc`, binding `owner`. */
@@ -77,9 +81,9 @@ function honest(platform: SimulatedPlatform, doc: Uint8Array, owner: Uint8Array 
   return async (nonce, spki) => ({ evidence: await evidence(platform, doc, coordinatorReportData(spki, nonce, owner)), meshOwner: formatMeshOwnerPin(owner) });
 }
 
-/** A PinnedClient of `service` to `fake`, closed at teardown. */
-async function clientOf(t: Test, address: string, service: ServiceDefinition = UserApi): Promise<PinnedClient> {
-  const c = await PinnedClient.connect(address, service);
+/** A UserAPI PinnedClient to `fake`, closed at teardown. */
+async function clientOf(t: Test, address: string): Promise<PinnedClient<UserApiMethods>> {
+  const c = await PinnedClient.connect(address, UserApi);
   t.teardown(() => c.close());
   return c;
 }
@@ -92,7 +96,7 @@ void t.test('the Coordinator\'s evidence must bind the client\'s fresh nonce: re
   const h = await Harness.create();
   t.teardown(() => h.close());
   const manifest = parseManifest(h.manifest());
-  let recorded: unknown;
+  let recorded: EvidenceMessage | undefined;
   // A fake that once produced genuine evidence for its own key and replays it from then on.
   const fake = await FakeCoordinator.start(t, UserApi, async (nonce, spki) => {
     recorded ??= await evidence(h.platform, h.coordinatorDoc, coordinatorReportData(spki, nonce, NO_MESH_OWNER));
@@ -109,7 +113,7 @@ void t.test('the Coordinator\'s evidence must bind the TLS key the client pinned
   await t.resolves(verifyCoordinator(user, manifest), 'control: the real Coordinator, directly');
   // The relay terminates TLS with its own key and passes Attest on to the real Coordinator.
   const relay = await FakeCoordinator.start(t, UserApi, async (nonce) => {
-    const res = await user.call<{ evidence: unknown; meshOwner: string }>('Attest', { nonce: Buffer.from(nonce).toString('base64') });
+    const res = await user.call('Attest', { nonce });
     return res;
   });
   await t.rejects(verifyCoordinator(await clientOf(t, relay.address), manifest), BINDING, 'the same genuine evidence through the relay: refused');

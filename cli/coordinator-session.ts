@@ -4,7 +4,6 @@
  * matters. The result is a client whose every call goes to the attested Coordinator.
  */
 import { randomBytes } from 'node:crypto';
-import type { ServiceDefinition } from '@grpc/grpc-js';
 import { EvidenceChecker } from '../contract/attestation/evidence-check.js';
 import type { TdxCollateralProvider } from '../contract/attestation/tdx-collateral.js';
 import type { Manifest } from '../contract/manifest/types.js';
@@ -13,8 +12,9 @@ import { bytesEqual } from '../lib/bytes.js';
 import { coordinatorReportData } from '../lib/protocol/binding.js';
 import { formatMeshOwnerPin, NO_MESH_OWNER, parseMeshOwnerPin } from '../lib/protocol/mesh-owner.js';
 import { PinnedClient } from '../lib/protocol/client.js';
-import { NONCE_LENGTH, readEvidence } from '../lib/protocol/messages.js';
-import { b64, WireReader } from '../lib/protocol/wire.js';
+import { type EvidenceMessage, NONCE_LENGTH, type UserApiMethods } from '../lib/protocol/messages.js';
+import { decodeMessage, readEvidence } from '../lib/protocol/limits.js';
+import type { ApiService } from '../lib/protocol/services.js';
 import type { CliIo } from './io.js';
 
 /** Options of {@link attestedSession}. */
@@ -27,16 +27,21 @@ export interface SessionOptions {
 }
 
 /** Connects to `address`, waiting while it is unreachable, then verifies it is a Coordinator of `manifest`. */
-export async function attestedSession(address: string, service: ServiceDefinition, manifest: Manifest, opts: SessionOptions): Promise<PinnedClient> {
+export async function attestedSession<M extends Pick<UserApiMethods, 'Attest'>>(address: string, service: ApiService<M>, manifest: Manifest, opts: SessionOptions): Promise<PinnedClient<M>> {
   return (await attestedSessionWithOwner(address, service, manifest, opts)).client;
 }
 
 /** {@link attestedSession}, also returning the mesh owner the Coordinator serves (bound into its evidence). */
-export async function attestedSessionWithOwner(address: string, service: ServiceDefinition, manifest: Manifest, opts: SessionOptions): Promise<{ client: PinnedClient } & VerifiedCoordinator> {
+export async function attestedSessionWithOwner<M extends Pick<UserApiMethods, 'Attest'>>(
+  address: string,
+  service: ApiService<M>,
+  manifest: Manifest,
+  opts: SessionOptions,
+): Promise<{ client: PinnedClient<M> } & VerifiedCoordinator> {
   const deadline = Date.now() + (opts.waitMs ?? 120_000);
   let delay = 250;
   for (let attempt = 1; ; attempt++) {
-    let client: PinnedClient | undefined;
+    let client: PinnedClient<M> | undefined;
     try {
       client = await PinnedClient.connect(address, service);
       const verified = await verifyCoordinator(client, manifest, new EvidenceChecker(opts.tdxCollateral ? { tdxCollateral: opts.tdxCollateral } : {}));
@@ -64,12 +69,22 @@ export interface VerifiedCoordinator {
  * `expectedOwner`, a Coordinator that serves another mesh owner — or none — is refused; the owner it claims is bound
  * into the evidence, so the claim is as trustworthy as the Coordinator's image.
  */
-export async function verifyCoordinator(client: PinnedClient, manifest: Manifest, checker: EvidenceChecker = new EvidenceChecker(), expectedOwner?: Uint8Array): Promise<VerifiedCoordinator> {
+export async function verifyCoordinator<M extends Pick<UserApiMethods, 'Attest'>>(
+  client: PinnedClient<M>,
+  manifest: Manifest,
+  checker: EvidenceChecker = new EvidenceChecker(),
+  expectedOwner?: Uint8Array,
+): Promise<VerifiedCoordinator> {
   const nonce = new Uint8Array(randomBytes(NONCE_LENGTH));
-  const res = await client.call<unknown>('Attest', { nonce: b64(nonce) });
-  const reader = new WireReader('Attest response', res);
-  const evidence = readEvidence(reader.object('evidence'));
-  const ownerText = reader.optionalString('meshOwner', 64) ?? '';
+  const res = await (client as unknown as PinnedClient<Pick<UserApiMethods, 'Attest'>>).call('Attest', { nonce });
+  let evidence;
+  try {
+    // The Coordinator is not trusted yet: its evidence gets the same field limits as evidence a pod sends.
+    evidence = readEvidence('Attest response.evidence', decodeMessage('Attest response.evidence', 'Evidence', res.evidence) as EvidenceMessage);
+  } catch (err) {
+    throw new CcmeshError(ErrorCode.ATTEST_COORDINATOR_REFUSED, `the Coordinator at ${client.address} answered Attest without usable evidence: ${describeError(err)}`);
+  }
+  const ownerText = res.meshOwner;
   const meshOwner = ownerText === '' ? NO_MESH_OWNER : parseMeshOwnerPin(ownerText);
   if (meshOwner === undefined) throw new CcmeshError(ErrorCode.ATTEST_COORDINATOR_REFUSED, `the Coordinator at ${client.address} named a malformed mesh owner ${JSON.stringify(ownerText)}`);
   const verdict = await checker.checkWithCollateral(manifest, evidence, coordinatorReportData(client.spki, nonce, meshOwner), new Date());

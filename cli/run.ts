@@ -3,7 +3,7 @@
  * usage errors exit 64 with every problem listed, unexpected faults exit 1 with a message (never a bare stack).
  */
 import { CcmeshError, ConfigError, ErrorCode } from '../lib/errors.js';
-import { EXIT } from '../lib/well-known.js';
+import { EXIT } from '../lib/exit-codes.js';
 import type { CliIo, Command } from './io.js';
 import { VERSION } from '../lib/version.js';
 

@@ -9,6 +9,7 @@
 import { constants, createPublicKey, privateDecrypt, publicEncrypt, type KeyObject } from 'node:crypto';
 import { fromHex, toHex } from '../lib/bytes.js';
 import { CcmeshError, ErrorCode } from '../lib/errors.js';
+import type { SeedShareMessage } from '../lib/protocol/messages.js';
 
 /** Size of the seed in bytes. */
 export const SEED_BYTES = 64;
@@ -21,6 +22,16 @@ export interface SeedShare {
   readonly ownerKey: string;
   /** Base64 of the RSA-OAEP-SHA256 ciphertext of the v1 plaintext. */
   readonly encryptedSeed: string;
+}
+
+/** A share as the SetManifest answer carries it (ciphertext as bytes). */
+export function seedShareMessage(share: SeedShare): SeedShareMessage {
+  return { ownerKey: share.ownerKey, encryptedSeed: new Uint8Array(Buffer.from(share.encryptedSeed, 'base64')) };
+}
+
+/** A share from the SetManifest answer, in the form the workspace's seed-share file keeps (ciphertext as base64). */
+export function seedShareFromMessage(msg: SeedShareMessage): SeedShare {
+  return { ownerKey: msg.ownerKey, encryptedSeed: Buffer.from(msg.encryptedSeed).toString('base64') };
 }
 
 /** Seed and salt recovered from a share. */

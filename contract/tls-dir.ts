@@ -15,7 +15,7 @@ import { lchown, lstat, mkdir, open, readFile, rename, rm } from 'node:fs/promis
 import { CcmeshError, ErrorCode } from '../lib/errors.js';
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic } from '../lib/fs/atomic-write.js';
-import { PATHS, PROXY_UID } from '../lib/well-known.js';
+import { PATHS, PROXY_UID } from '../lib/pod-layout.js';
 
 /** The four PEM files of the directory. */
 export interface TlsFiles {
@@ -69,21 +69,27 @@ function trustedOwners(uid: number, owner: number | undefined): number[] {
 }
 
 /**
- * SECURITY: the directory must be a real directory (not a link), owned by this process, root or the sidecar, and
- * writable by its owner only. A directory another container of the pod created or swapped in first (a
- * writable `ccmesh` volume) would let it replace key, chain and root under the sidecar; such a directory is
- * refused, not adopted.
+ * Why `dir` is not a TLS directory of ours, or undefined when it is one. SECURITY: it must be a real directory (not
+ * a link), owned by this process, root or the sidecar (or `owner`, the uid it is handed to), and writable by its owner
+ * only. A directory another container of the pod created or swapped in (a writable `ccmesh` volume) would let it
+ * replace key, chain and root under the sidecar: writers refuse to write into it and the sidecar refuses to start
+ * from it.
  */
-async function checkTlsDir(dir: string, owner: number | undefined): Promise<void> {
+export async function tlsDirProblem(dir: string, owner?: number): Promise<string | undefined> {
   const st = await lstat(dir);
   const uid = process.getuid?.();
-  const problem = !st.isDirectory()
+  return !st.isDirectory()
     ? 'is not a directory (a link or a file stands at its name)'
     : (st.mode & 0o022) !== 0
       ? `is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`
       : uid !== undefined && !trustedOwners(uid, owner).includes(st.uid)
         ? `belongs to uid ${st.uid}, not to this process (${uid}), root or the sidecar (${owner ?? PROXY_UID})`
         : undefined;
+}
+
+/** Refuses (CREDENTIALS_DIR_UNSAFE) to write into a directory {@link tlsDirProblem} finds a problem with. */
+async function checkTlsDir(dir: string, owner: number | undefined): Promise<void> {
+  const problem = await tlsDirProblem(dir, owner);
   if (problem !== undefined) throw new CcmeshError(ErrorCode.CREDENTIALS_DIR_UNSAFE, `the TLS directory ${dir} ${problem}: refusing to write credentials into it`);
 }
 

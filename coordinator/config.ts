@@ -2,7 +2,8 @@
 import { type FlagSpec } from '../lib/config/argv.js';
 import type { FieldReader } from '../lib/config/fields.js';
 import { type LogLevel } from '../lib/log.js';
-import { COORDINATOR_STORE_DIR, PORTS } from '../lib/well-known.js';
+import { PORTS } from '../lib/mesh-ports.js';
+import { COORDINATOR_STORE_DIR } from '../lib/pod-layout.js';
 
 /** Flags of `ccmesh coordinator`. */
 export const COORDINATOR_FLAGS = {

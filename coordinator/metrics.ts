@@ -6,10 +6,10 @@ import type { AttestationFailure } from '../contract/attestation/failure.js';
 export type { AttestationFailure };
 
 /** Which limit shed a request (a closed set, so it can be a label). */
-export type LoadShedLimit = 'attest_per_client' | 'attest_overall' | 'consumed_nonces';
+export type LoadShedLimit = 'attest_per_client' | 'attest_overall' | 'consumed_nonces' | 'held_requests' | 'incomplete_request';
 
 /** Every {@link LoadShedLimit}, for pre-binding. */
-export const LOAD_SHED_LIMITS: readonly LoadShedLimit[] = ['attest_per_client', 'attest_overall', 'consumed_nonces'];
+export const LOAD_SHED_LIMITS: readonly LoadShedLimit[] = ['attest_per_client', 'attest_overall', 'consumed_nonces', 'held_requests', 'incomplete_request'];
 
 /** Coordinator metrics. */
 export interface CoordinatorMetrics {

@@ -13,7 +13,7 @@ import { Coordinator, type ManifestParser } from './core/coordinator.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { startGrpcServers } from './server/grpc-servers.js';
 import type { Store } from './store/store.js';
-import { createServerTlsIdentity } from './tls/server-identity.js';
+import { createServerTlsIdentity } from './tls/ephemeral-tls-identity.js';
 
 /** Live handles a Coordinator runs with. */
 export interface CoordinatorUnitRuntime {

@@ -6,7 +6,8 @@
 import { isIP } from 'node:net';
 import type { FieldReader } from '../lib/config/fields.js';
 import { parseIngressSpec, parsePortText } from '../lib/mesh-config/ingress.js';
-import { PORTS, PROXY_UID } from '../lib/well-known.js';
+import { PORTS } from '../lib/mesh-ports.js';
+import { PROXY_UID } from '../lib/pod-layout.js';
 import { type Cidr, type IptablesConfig, type Ipv6Mode, PLAN_DEFAULTS } from './plan.js';
 
 /** The flag names parseIptablesConfig reads, as a tokeniser spec. */

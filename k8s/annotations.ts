@@ -8,7 +8,7 @@
 import { CcmeshError, ErrorCode, formatIssue, type ConfigIssue } from '../lib/errors.js';
 import { parseEgressSpec } from '../lib/mesh-config/egress.js';
 import { parseIngressSpec, parsePortText } from '../lib/mesh-config/ingress.js';
-import { PORTS } from '../lib/well-known.js';
+import { PORTS } from '../lib/mesh-ports.js';
 import { ANNOTATIONS, INJECTED } from './constants.js';
 
 /** JSON-shaped object as parsed from YAML (kept local: `lib/`-style leaf module, imported by `inject`). */

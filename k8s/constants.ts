@@ -1,6 +1,6 @@
 /**
  * Names that the injector, `ccmesh generate`, `ccmesh install --print` and the Helm chart must agree on. Ports and
- * pod paths live in `lib/well-known.ts`; this file holds only the Kubernetes-facing names. Define each once here.
+ * pod paths live in `lib/mesh-ports.ts` and `lib/pod-layout.ts`; this file holds only the Kubernetes-facing names. Define each once here.
  */
 
 /** Annotation keys read from pod templates (docs/design.md §5). */

@@ -15,7 +15,7 @@ import { join } from 'node:path/posix';
 import { CcmeshError, describeError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { silentLogger } from '../../lib/log.js';
-import { PATHS } from '../../lib/well-known.js';
+import { PATHS } from '../../lib/pod-layout.js';
 import { parseCertTable } from './cert-table.js';
 import type { Evidence, EvidenceIssuer, SnpCertificates } from './evidence.js';
 import { snpEvidence, tdxEvidence } from './evidence-check.js';

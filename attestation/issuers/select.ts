@@ -12,7 +12,7 @@
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { silentLogger } from '../../lib/log.js';
-import { PATHS } from '../../lib/well-known.js';
+import { PATHS } from '../../lib/pod-layout.js';
 import { ConfigfsTsmIssuer, probeConfigfsTsm } from './configfs-tsm.js';
 import type { EvidenceIssuer } from './evidence.js';
 import type { DeviceOpener } from './ioctl.js';

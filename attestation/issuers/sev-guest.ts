@@ -10,7 +10,7 @@ import { toHex } from '../../lib/bytes.js';
 import { CcmeshError, describeError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { silentLogger } from '../../lib/log.js';
-import { PATHS } from '../../lib/well-known.js';
+import { PATHS } from '../../lib/pod-layout.js';
 import { parseCertTable } from './cert-table.js';
 import type { Evidence, EvidenceIssuer, SnpCertificates } from './evidence.js';
 import { snpEvidence } from './evidence-check.js';

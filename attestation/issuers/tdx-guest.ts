@@ -9,7 +9,7 @@
  */
 import { bytesEqual, toHex } from '../../lib/bytes.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
-import { PATHS } from '../../lib/well-known.js';
+import { PATHS } from '../../lib/pod-layout.js';
 import type { Evidence, EvidenceIssuer } from './evidence.js';
 import type { DeviceOpener } from './ioctl.js';
 import { describeErrno, iowr, openIoctlDevice, pinnedBuffer } from './ioctl.js';

@@ -1,14 +1,19 @@
 /**
- * Issued {@link Evidence} → the {@link WireEvidence} the Coordinator's mesh API takes (NewMeshCert, and RenewMeshCert
+ * Issued {@link Evidence} → the `Evidence` message the Coordinator's mesh API takes (NewMeshCert, and RenewMeshCert
  * when fresh evidence is required): SNP carries its VEK (DER) and ASK+ARK (PEM), TDX its quote.
  */
 import { X509Certificate } from 'node:crypto';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
-import type { WireEvidence } from '../../lib/protocol/messages.js';
+import { evidenceMessage, type EvidenceMessage, type WireEvidence } from '../../lib/protocol/messages.js';
 import type { Evidence } from './evidence.js';
 
 /** Converts issued evidence for the wire; SNP evidence without VCEK/VLEK, ASK and ARK is ATTEST_ISSUER_FAILED. */
-export function toWireEvidence(ev: Evidence): WireEvidence {
+export function toWireEvidence(ev: Evidence): EvidenceMessage {
+  return evidenceMessage(toCheckedEvidence(ev));
+}
+
+/** The same evidence in the form the Coordinator's check takes (what the `Evidence` message decodes to). */
+export function toCheckedEvidence(ev: Evidence): WireEvidence {
   if (ev.format === 'tdx') return { format: 'tdx', quote: ev.quote };
   const c = ev.certificates;
   const vek = c.vcek ?? c.vlek;

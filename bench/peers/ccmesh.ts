@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PATHS } from '../../lib/well-known.js';
+import { PATHS } from '../../lib/pod-layout.js';
 import type { TestPki, WorkloadFiles } from '../proxy/pki.js';
 import { startProcess, waitForHttp200 } from '../proxy/processes.js';
 import type { PeerAdapter, PeerAvailability, PeerPorts } from './peer.js';

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initSimulatedPlatform } from '../../attestation/simulated/platform.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
+import { toCheckedEvidence } from '../../attestation/issuers/wire-evidence.js';
 import { buildManifestDocument } from '../../contract/manifest/document.js';
 import { MemoryStore } from '../../coordinator/store/memory-store.js';
 import { startCoordinator } from '../../coordinator/unit.js';
@@ -16,10 +17,9 @@ import { systemClock } from '../../lib/clock.js';
 import { createLogger } from '../../lib/log.js';
 import { meshCertReportData } from '../../lib/protocol/binding.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
-import { type WireEvidence, writeEvidence } from '../../lib/protocol/messages.js';
+import { evidenceMessage, type WireEvidence } from '../../lib/protocol/messages.js';
 import { MeshApi, UserApi } from '../../lib/protocol/services.js';
 import { signedSetManifestRequest } from '../../lib/protocol/signed-set.js';
-import { b64 } from '../../lib/protocol/wire.js';
 import type { Measurement, MeasureOptions } from '../measure.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -53,15 +53,12 @@ export async function runCoordinatorSuite(opts: MeasureOptions, perRound: number
     })));
     await user.call('SetManifest', await signedSetManifestRequest(user, manifest, [Buffer.from(coordinatorDoc), Buffer.from(podDoc)], owner.privateKey));
     const podIssuer = new SimulatedSnpIssuer(platform, { hostData: Buffer.from(sha(podDoc), 'hex') });
-    const chain = platform.chainPem;
     const prepare = async (n: number) => {
       const out: { evidence: WireEvidence; publicKey: Uint8Array; nonce: Uint8Array }[] = [];
       for (let i = 0; i < n; i++) {
         const spki = new Uint8Array(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }));
         const nonce = running.core.nonce();
-        const ev = await podIssuer.issue(meshCertReportData(spki, nonce, mesh.spki));
-        if (ev.format !== 'snp') throw new Error('expected SNP evidence');
-        out.push({ evidence: { format: 'snp', report: ev.report, vek: platform.vcekDer, chain }, publicKey: spki, nonce });
+        out.push({ evidence: toCheckedEvidence(await podIssuer.issue(meshCertReportData(spki, nonce, mesh.spki))), publicKey: spki, nonce });
       }
       return out;
     };
@@ -91,7 +88,7 @@ export async function runCoordinatorSuite(opts: MeasureOptions, perRound: number
     };
     const core = await timed('NewMeshCert in the core (verify + issue)', (req) => running.core.newMeshCert(req));
     const grpc = await timed('NewMeshCert over gRPC/TLS on loopback (client in the same process)', (req) =>
-      mesh.call('NewMeshCert', { evidence: writeEvidence(req.evidence), publicKey: b64(req.publicKey), nonce: b64(req.nonce) }));
+      mesh.call('NewMeshCert', { evidence: evidenceMessage(req.evidence), publicKey: req.publicKey, nonce: req.nonce }));
     return [core, grpc];
   } finally {
     user.close();

@@ -17,7 +17,7 @@ import { startCoordinator } from '../../coordinator/unit.js';
 import { type Clock, systemClock } from '../../lib/clock.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { createRegistry, type Registry } from '../../lib/metrics.js';
-import { EXIT } from '../../lib/well-known.js';
+import { EXIT } from '../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
 

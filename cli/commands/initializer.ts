@@ -1,77 +1,22 @@
 /**
- * `ccmesh initializer`: the init container. Composes the initializer unit with the iptables guard (units don't
- * import each other; the binary wires them) and the evidence issuer. Every setting comes from args — the Kata
- * policy pins them; env vars could be left out by the host.
+ * `ccmesh initializer`: the init container. Reads its settings through the unit's front door
+ * (`initializer/config.ts`) and composes the initializer unit with the iptables guard and the evidence issuer
+ * (units don't import each other; the binary wires them).
  */
-import { readFileSync } from 'node:fs';
-import { createIssuer, ISSUER_KINDS } from '../../attestation/issuers/select.js';
+import { createIssuer } from '../../attestation/issuers/select.js';
 import { coordinatorTrustManifest } from '../../contract/coordinator-trust.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { ProcessExecutor } from '../../iptables/executor.js';
 import { installGuard } from '../../iptables/guard.js';
-import { runInitializer } from '../../initializer/src/unit.js';
+import { type CoordinatorCheck, INITIALIZER_FLAGS, INITIALIZER_USAGE, readInitializerSettings } from '../../initializer/config.js';
+import { runInitializer } from '../../initializer/unit.js';
 import { createLogger } from '../../lib/log.js';
-import { EXIT, PATHS, PROXY_UID } from '../../lib/well-known.js';
-import { CONFIG_VOLUME_FLAGS, CONFIG_VOLUME_USAGE, readConfigVolumeFlags } from '../config-volume-flags.js';
-import { parseMeshOwnerPin } from '../../lib/protocol/mesh-owner.js';
+import { EXIT } from '../../lib/exit-codes.js';
 import { verifyCoordinator } from '../coordinator-session.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
-import { measurementFlag } from '../measurement-flags.js';
-import { hexFlag } from './attest/simulate-init.js';
 
-const FLAGS = {
-  coordinator: { type: 'string' },
-  tee: { type: 'string' },
-  'sim-dir': { type: 'string' },
-  'host-data': { type: 'string' },
-  'tls-dir': { type: 'string' },
-  'secret-path': { type: 'string' },
-  mesh: { type: 'string' },
-  'no-guard': { type: 'boolean' },
-  'max-backoff': { type: 'string' },
-  'tls-owner': { type: 'string' },
-  'coordinator-policy': { type: 'string' },
-  'coordinator-root': { type: 'string' },
-  'coordinator-measurement': { type: 'string', multiple: true },
-  'coordinator-allow-unmeasured': { type: 'boolean' },
-  'mesh-owner': { type: 'string' },
-  'any-mesh-owner': { type: 'boolean' },
-  'secret-owner': { type: 'string' },
-  'log-level': { type: 'string' },
-  ...CONFIG_VOLUME_FLAGS,
-  help: { type: 'boolean' },
-} as const;
-
-/** Usage of `ccmesh initializer`. */
-export const INITIALIZER_USAGE = `Usage:
-  ccmesh initializer --coordinator HOST:PORT [--tee auto|simulated --sim-dir DIR [--host-data HEX32]]
-                     [--tls-dir ${PATHS.tlsDir}] [--secret-path ${PATHS.workloadSecret}] [--mesh disabled]
-
-The pod's init container. First installs the fail-closed inbound guard (iptables, IPv4 and IPv6), then attests
-to the Coordinator's mesh API (default port 7777) and obtains the pod's mesh certificate and workload secret,
-retrying with backoff until it succeeds or is stopped. The manifest's configDigests for this pod are checked
-before anything is written; a mismatch exits non-zero with no secret written.
-  --mesh disabled  the pod is outside the mesh: no guard, no attestation (only from the pod's args)
-  --no-guard       development without root only: skip the guard (the pod is then NOT protected)
-  --coordinator-policy HASH  verify the Coordinator before attesting to it: genuine SEV-SNP/TDX evidence (pinned
-                   vendor roots) bound to its TLS key and a fresh nonce, HOST_DATA/MRCONFIGID[0:32] = HASH (its
-                   policy), launched from an image with a --coordinator-measurement, no debug, no migration agent
-  --coordinator-measurement HEX48  the Coordinator's launch measurement (SEV-SNP MEASUREMENT or TDX MRTD;
-                   repeatable: any of them passes). Required with --coordinator-policy: the host chooses HOST_DATA
-                   at launch, so the policy hash alone proves nothing. TDX TCB status is not evaluated here (the
-                   pod has no collateral); the Coordinator's TCB is the operator's check (ccmesh verify)
-  --coordinator-allow-unmeasured  INSECURE: accept a Coordinator of any image (instead of a measurement)
-  --coordinator-root ARK.pem  also trust this simulated ARK for the Coordinator (development only)
-  --mesh-owner HEX32  the mesh owner this pod belongs to (printed by "ccmesh manifest init" and "ccmesh set"; in the
-                   workspace's mesh-owner file). Required with --coordinator-policy: a genuine Coordinator whose store
-                   the host wiped and re-set serves another owner, and is refused before any evidence is sent and
-                   again before credentials are accepted
-  --any-mesh-owner INSECURE: accept a Coordinator serving any mesh owner (instead of --mesh-owner)
-  --tls-owner UID  owner of the TLS directory and files (default as root: ${PROXY_UID}, the sidecar, which renews
-                   into it; "none" leaves them to the writer)
-  --secret-owner UID  owner of the workload secret (default: root, mode 0400; set it to the app's runAsUser)
-${CONFIG_VOLUME_USAGE}`;
+export { INITIALIZER_USAGE };
 
 /** Runs the initializer. */
 export async function initializerCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -79,78 +24,26 @@ export async function initializerCommand(argv: readonly string[], io: CliIo): Pr
     io.stdout(INITIALIZER_USAGE);
     return EXIT.ok;
   }
-  const parsed = readCommandFlags('initializer', argv, FLAGS);
-  const { r } = parsed;
-  const mesh = r.oneOf('mesh', ['enabled', 'disabled'] as const, 'enabled');
-  const coordinator = mesh === 'disabled' ? r.raw('coordinator') : r.requiredString('coordinator', 'the Coordinator mesh API address HOST:PORT');
-  const tee = r.oneOf('tee', ISSUER_KINDS, 'auto');
-  const simDir = r.raw('sim-dir');
-  if (tee === 'simulated' && simDir === undefined) r.issue('sim-dir', undefined, 'the simulated platform directory with --tee simulated');
-  const hostData = hexFlag(r, 'host-data', 32);
-  if (hostData && tee !== 'simulated') r.issue('host-data', r.raw('host-data'), 'no --host-data unless --tee simulated (real hardware sets it at launch)');
-  const maxBackoff = r.duration('max-backoff', 30_000);
-  const runningAsRoot = process.getuid?.() === 0;
-  const uid = (field: string, fallback: number | undefined): number | undefined =>
-    r.raw(field) === undefined ? fallback : r.integer(field, 0, 2 ** 31 - 1);
-  const tlsOwner = r.raw('tls-owner') === 'none' ? undefined : uid('tls-owner', runningAsRoot ? PROXY_UID : undefined);
-  const secretOwner = uid('secret-owner', undefined);
-  const coordinatorPolicy = hexFlag(r, 'coordinator-policy', 32);
-  const coordinatorRoot = r.raw('coordinator-root');
-  if (coordinatorRoot !== undefined && !coordinatorPolicy) r.issue('coordinator-root', coordinatorRoot, 'only together with --coordinator-policy');
-  const { tok } = parsed;
-  const coordinatorMeasurements = measurementFlag(r, tok, 'coordinator-measurement');
-  const coordinatorUnmeasured = r.raw('coordinator-allow-unmeasured') === 'true';
-  const measurementsGiven = (tok.lists['coordinator-measurement']?.length ?? 0) > 0;
-  if ((measurementsGiven || coordinatorUnmeasured) && !coordinatorPolicy) {
-    r.issue(measurementsGiven ? 'coordinator-measurement' : 'coordinator-allow-unmeasured', undefined, 'only together with --coordinator-policy');
-  } else if (coordinatorPolicy && measurementsGiven === coordinatorUnmeasured) {
-    r.issue('coordinator-measurement', undefined, measurementsGiven
-      ? 'either --coordinator-measurement or --coordinator-allow-unmeasured, not both'
-      : 'the Coordinator\'s launch measurement with --coordinator-policy (48 bytes of hex: its SEV-SNP MEASUREMENT or TDX MRTD), or --coordinator-allow-unmeasured (insecure)');
-  }
-  const meshOwnerText = r.raw('mesh-owner');
-  const meshOwner = meshOwnerText === undefined ? undefined : parseMeshOwnerPin(meshOwnerText);
-  if (meshOwnerText !== undefined && meshOwner === undefined) r.issue('mesh-owner', meshOwnerText, '64 hex digits (the mesh owner pin)');
-  const anyMeshOwner = r.raw('any-mesh-owner') === 'true';
-  if ((meshOwnerText !== undefined || anyMeshOwner) && !coordinatorPolicy) {
-    r.issue(meshOwnerText !== undefined ? 'mesh-owner' : 'any-mesh-owner', meshOwnerText, 'only together with --coordinator-policy (the owner is read from the Coordinator\'s verified evidence)');
-  } else if (coordinatorPolicy && (meshOwnerText !== undefined) === anyMeshOwner) {
-    r.issue('mesh-owner', meshOwnerText, meshOwnerText !== undefined
-      ? 'either --mesh-owner or --any-mesh-owner, not both'
-      : 'the mesh owner pin with --coordinator-policy (--mesh-owner HEX32, from the workspace\'s mesh-owner file), or --any-mesh-owner (insecure)');
-  }
-  let coordinatorRootPem: string | undefined;
-  if (coordinatorRoot !== undefined) {
-    try {
-      coordinatorRootPem = readFileSync(coordinatorRoot, 'utf8');
-    } catch (err) {
-      r.issue('coordinator-root', coordinatorRoot, `a readable PEM file (${err instanceof Error ? err.message : String(err)})`);
-    }
-  }
-  const configCopies = readConfigVolumeFlags(r, tok);
-  const level = r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info');
+  const { r, tok } = readCommandFlags('initializer', argv, INITIALIZER_FLAGS);
+  const s = readInitializerSettings(r, tok, process.getuid?.() === 0);
   r.finish();
-  const logger = createLogger({ component: 'initializer', level: level!, sink: (l) => io.stderr(l + '\n') });
-  if (anyMeshOwner) logger.warn('SECURITY: the Coordinator\'s mesh owner is not checked (--any-mesh-owner): a Coordinator whose store was wiped and re-set by anyone is accepted');
-  if (coordinatorUnmeasured) logger.warn('SECURITY: the Coordinator is verified without a launch measurement (--coordinator-allow-unmeasured): any genuine guest with its policy hash passes');
+  const logger = createLogger({ component: 'initializer', level: s.logLevel, sink: (l) => io.stderr(l + '\n') });
+  if (s.anyMeshOwner) logger.warn('SECURITY: the Coordinator\'s mesh owner is not checked (--any-mesh-owner): a Coordinator whose store was wiped and re-set by anyone is accepted');
+  if (s.coordinatorCheck?.measurements === 'any') logger.warn('SECURITY: the Coordinator is verified without a launch measurement (--coordinator-allow-unmeasured): any genuine guest with its policy hash passes');
   const exec = new ProcessExecutor();
-  const written = await runInitializer(
-    { coordinator: coordinator ?? '', ...(meshOwner ? { meshOwner } : {}), tlsDir: r.raw('tls-dir') ?? PATHS.tlsDir, secretPath: r.raw('secret-path') ?? PATHS.workloadSecret, meshDisabled: mesh === 'disabled', maxBackoffMs: maxBackoff!, ...(tlsOwner !== undefined ? { tlsOwner } : {}), ...(secretOwner !== undefined ? { secretOwner } : {}), configCopies },
-    {
-      issuer: () => createIssuer(tee!, {}, { logger, simulated: () => SimulatedSnpIssuer.load(simDir!, hostData ? { hostData } : {}) }),
-      installGuard: r.raw('no-guard') === 'true' ? undefined : () => installGuard(exec),
-      ...(coordinatorPolicy ? { verifyCoordinator: coordinatorVerifier(Buffer.from(coordinatorPolicy).toString('hex'), coordinatorUnmeasured ? 'any' : coordinatorMeasurements, coordinatorRootPem, meshOwner) } : {}),
-      logger,
-      ...(io.signal ? { signal: io.signal } : {}),
-    },
-  );
+  const written = await runInitializer(s.config, {
+    issuer: () => createIssuer(s.tee, {}, { logger, simulated: () => SimulatedSnpIssuer.load(s.simDir!, s.hostData ? { hostData: s.hostData } : {}) }),
+    installGuard: s.noGuard ? undefined : () => installGuard(exec),
+    ...(s.coordinatorCheck ? { verifyCoordinator: coordinatorVerifier(s.coordinatorCheck, s.config.meshOwner) } : {}),
+    logger,
+    ...(io.signal ? { signal: io.signal } : {}),
+  });
   io.stdout(written.length > 0 ? `mesh identity written:\n${written.map((w) => `  ${w}`).join('\n')}\n` : 'mesh disabled for this pod\n');
   return EXIT.ok;
 }
 
-
-function coordinatorVerifier(policyHash: string, measurements: readonly string[] | 'any', rootPem: string | undefined, meshOwner: Uint8Array | undefined): (client: Parameters<typeof verifyCoordinator>[0]) => Promise<void> {
-  const manifest = coordinatorTrustManifest(policyHash, measurements, rootPem);
+function coordinatorVerifier(check: CoordinatorCheck, meshOwner: Uint8Array | undefined): (client: Parameters<typeof verifyCoordinator>[0]) => Promise<void> {
+  const manifest = coordinatorTrustManifest(check.policyHash, check.measurements, check.simulatedRootPem);
   return async (client) => {
     await verifyCoordinator(client, manifest, undefined, meshOwner);
   };

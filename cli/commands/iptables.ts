@@ -3,7 +3,7 @@
  * `plan` prints the restore text of both families without touching anything; `apply --dry-run` prints every command
  * it would run (reads answered as "nothing installed"); `verify` exits 3 with a diff when the kernel differs.
  */
-import { EXIT } from '../../lib/well-known.js';
+import { EXIT } from '../../lib/exit-codes.js';
 import { applyPlan, cleanupPlan, resolveFamilies, verifyPlan } from '../../iptables/apply.js';
 import { detectTools } from '../../iptables/backend.js';
 import { IPTABLES_FLAGS, parseIptablesConfig } from '../../iptables/config.js';

@@ -14,7 +14,7 @@ import { installGuard, liftGuard } from '../../iptables/guard.js';
 import { buildPlan, type Plan } from '../../iptables/plan.js';
 import { formatReport } from '../../iptables/verify.js';
 import { startWatchdog, type Timers } from '../../iptables/watchdog.js';
-import type { TransparentHooks } from '../../proxy/src/startup/hooks.js';
+import type { TransparentHooks } from '../../proxy/startup/hooks.js';
 
 /** What the capture stages are built from. */
 export interface CaptureConfig {

@@ -2,7 +2,7 @@
  * `ccmesh proxy`: parse flags → build the runtime → start the sidecar → wait for SIGINT/SIGTERM → drain → exit.
  * Configuration errors exit 64 with every problem listed; a failed startup stage exits 1. With `--workers N` (N > 1)
  * the same command is the cluster primary, and `cluster.fork()` re-runs it (same argv) as each worker
- * (`proxy/src/cluster.ts`). In capture mode the workers own the transparent listeners and the primary applies,
+ * (`proxy/cluster.ts`). In capture mode the workers own the transparent listeners and the primary applies,
  * verifies and watches the rules only after every worker listens.
  */
 import cluster from 'node:cluster';
@@ -14,12 +14,12 @@ import { createRegistry } from '../../lib/metrics.js';
 import { createLogger } from '../../lib/log.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
 import { MeshApi } from '../../lib/protocol/services.js';
-import { EXIT } from '../../lib/well-known.js';
+import { EXIT } from '../../lib/exit-codes.js';
 import type { Logger } from '../../lib/log.js';
-import { PROXY_FLAGS, PROXY_USAGE, readProxyConfig, type RenewalTeeConfig } from '../../proxy/src/config.js';
+import { PROXY_FLAGS, PROXY_USAGE, readProxyConfig, type RenewalTeeConfig } from '../../proxy/config.js';
 import { ProcessExecutor } from '../../iptables/executor.js';
-import { serveWorker, WorkerPool } from '../../proxy/src/cluster.js';
-import { startProxy } from '../../proxy/src/unit.js';
+import { serveWorker, WORKER_ROOT_ENV, WorkerPool } from '../../proxy/cluster.js';
+import { startProxy } from '../../proxy/unit.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { buildCaptureHooks, readCaptureConfig } from './proxy-capture.js';
@@ -43,7 +43,8 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
     // watch; admin, renewal, rules and the ready file are the primary's. It drains on SIGTERM (sent by the primary)
     // or when the primary is gone.
     const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
-    const running = await startProxy({ ...cfg, coordinator: undefined, readyFile: undefined }, { clock: systemClock, logger, registry, worker: true });
+    const rootFingerprint = process.env[WORKER_ROOT_ENV];
+    const running = await startProxy({ ...cfg, coordinator: undefined, readyFile: undefined }, { clock: systemClock, logger, registry, worker: true, ...(rootFingerprint ? { rootFingerprint } : {}) });
     serveWorker(registry);
     await untilSignalled(io.signal, true);
     await running.drain();
@@ -68,7 +69,8 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
       ...(address ? { connectCoordinator: () => PinnedClient.connect(address, MeshApi) } : {}),
       ...(renewalIssuer ? { renewalIssuer } : {}),
       ...(capture ? { hooks: buildCaptureHooks(capture, new ProcessExecutor(), logger) } : {}),
-      workersStage: () => pool.start(),
+      // SECURITY: every worker (replacements too) must start from the root the primary pinned.
+      workersStage: (store) => pool.start({ [WORKER_ROOT_ENV]: store.pinnedRoot.fingerprint256 }),
       extraNotReady: () => pool.notReadyReason(),
       metricsSource: { metrics: () => pool.metrics(registry), contentType: registry.contentType },
     }).catch(async (err: unknown) => {

@@ -28,10 +28,11 @@ export const MANIFEST_KEYS = [
   'version', 'trustDomain', 'policies', 'referenceValues', 'workloadOwnerKeys', 'seedshareOwnerKeys', 'meshCert', 'configDigests',
 ] as const;
 
-const POLICY_KEYS = ['sans', 'workloadSecretId', 'role'] as const;
-const REFERENCE_KEYS = ['snp', 'tdx', 'simulated'] as const;
-const SIMULATED_KEYS = ['name', 'ark', 'snp'] as const;
-const MESH_CERT_KEYS = ['leafLifetime'] as const;
+/** Keys of a policy entry, of `referenceValues`, of a simulated root and of `meshCert`. */
+export const POLICY_KEYS = ['sans', 'workloadSecretId', 'role'] as const;
+export const REFERENCE_KEYS = ['snp', 'tdx', 'simulated'] as const;
+export const SIMULATED_KEYS = ['name', 'ark', 'snp'] as const;
+export const MESH_CERT_KEYS = ['leafLifetime'] as const;
 const ROLES: readonly PolicyRole[] = ['', 'coordinator'];
 const POLICY_HASH_RE = /^[0-9a-fA-F]{64}$/;
 const SIMULATED_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

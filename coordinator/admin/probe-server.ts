@@ -4,7 +4,7 @@
  */
 import type { Registry } from 'prom-client';
 import { type RunningAdminHttp, startAdminHttp } from '../../lib/http/admin-server.js';
-import { ADMIN_HTTP_PATHS } from '../../lib/well-known.js';
+import { ADMIN_HTTP_PATHS } from '../../lib/mesh-ports.js';
 
 /** What the probes read. */
 export interface ProbeSource {

@@ -3,14 +3,14 @@
  * transitions, mesh certificate issuance and renewal, recovery and its own attestation. Every refusal is a
  * {@link Refusal}; the server maps it to a status once.
  */
-import { createPublicKey, type KeyObject, verify as cryptoVerify, X509Certificate } from 'node:crypto';
+import { createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { CcmeshError, ConfigError, ErrorCode } from '../../lib/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
 import { formatMeshOwnerPin, NO_MESH_OWNER } from '../../lib/protocol/mesh-owner.js';
-import { coordinatorReportData, meshCertReportData, recoverSignedData, renewSignedData, setManifestSignedDigests, sha256 } from '../../lib/protocol/binding.js';
-import { FRESH_EVIDENCE_REQUIRED, type GetManifestsResponse, type MeshCertResponse, type SetManifestResponse, type TrustBundleResponse, type WireEvidence } from '../../lib/protocol/messages.js';
+import { coordinatorReportData, meshCertReportData, recoverSignedData, renewSignedData, setManifestSignedDigests, sha256, verifyBinding } from '../../lib/protocol/binding.js';
+import { COORDINATOR_STATE, FRESH_EVIDENCE_REQUIRED, type RecoverRequest as WireRecoverRequest, type SetManifestRequest as WireSetManifestRequest, type GetManifestsResponse, type MeshCertResponse, type SetManifestResponse, type TrustBundleResponse, type WireEvidence } from '../../lib/protocol/messages.js';
 import { toHex } from '../../lib/bytes.js';
 import { EvidenceChecker } from '../../contract/attestation/evidence-check.js';
 import type { TdxCollateralProvider } from '../../contract/attestation/tdx-collateral.js';
@@ -27,9 +27,9 @@ import { createMeshCa, createRootCa, meshCaBundle } from '../pki/ca.js';
 import { issueLeaf, readLeafPolicyHash } from '../pki/leaf.js';
 import { spiffeIdFor } from '../../contract/spiffe-id.js';
 import { deriveSecrets, type DerivedSecrets, generateSalt, generateSeed } from '../pki/seed.js';
-import { encryptSeedShares } from '../../contract/seed-shares.js';
+import { encryptSeedShares, seedShareMessage } from '../../contract/seed-shares.js';
 import { MANIFEST_LIMITS } from '../../contract/manifest/limits.js';
-import { NonceAuthority } from '../protocol/nonces.js';
+import { NonceAuthority } from './single-use-nonces.js';
 import type { Store } from '../store/store.js';
 import { AttestLimiter, type AttestLimits, DEFAULT_NONCE_SPEND_LIMITS } from './attest-limiter.js';
 import { meshOwnerOf, meshOwnerOfStored, seedshareOwnersOfStored } from '../../contract/mesh-owner.js';
@@ -77,14 +77,8 @@ interface Ready {
   readonly meshOwner: Uint8Array;
 }
 
-/** Request of SetManifest, decoded. */
-export interface SetManifestRequest {
-  readonly manifest: Uint8Array;
-  readonly policies: readonly Uint8Array[];
-  readonly nonce?: Uint8Array;
-  readonly ownerKey?: string;
-  readonly signature?: Uint8Array;
-  /** The caller's address (per-client bounds). */
+/** Request of SetManifest, decoded and within its field limits, with the caller's address (per-client bounds). */
+export interface SetManifestRequest extends WireSetManifestRequest {
   readonly client?: string;
 }
 
@@ -94,14 +88,8 @@ interface SetManifestDigests {
   readonly policies: readonly Uint8Array[];
 }
 
-/** Request of Recover, decoded. */
-export interface RecoverRequest {
-  readonly seed: Uint8Array;
-  readonly salt: Uint8Array;
-  readonly nonce: Uint8Array;
-  readonly ownerKey: string;
-  readonly signature: Uint8Array;
-  /** The caller's address (per-client bounds). */
+/** Request of Recover, decoded and within its field limits, with the caller's address (per-client bounds). */
+export interface RecoverRequest extends WireRecoverRequest {
   readonly client?: string;
 }
 
@@ -114,7 +102,7 @@ export class Coordinator {
   readonly #nonceSpend: AttestLimiter;
   readonly #parse: ManifestParser;
   readonly #checker: EvidenceChecker;
-  readonly #secretCache = new Map<string, string>();
+  readonly #secretCache = new Map<string, Uint8Array>();
   #state: CoordinatorState = 'fresh';
   #ready: Ready | undefined;
   // One manifest transition or recovery at a time; issuance reads the snapshot in #ready.
@@ -244,7 +232,7 @@ export class Coordinator {
     this.#rt.metrics.manifestGeneration.set(this.#ready.generation);
     this.#rt.logger.info('manifest set', { manifestHash, transitionHash, generation: this.#ready.generation, first });
     this.#warnWeakAlternatives(manifest);
-    const seedShares = first ? encryptSeedShares(seed!, salt!, manifest.seedshareOwnerKeys.map((k) => k.spkiHex)) : [];
+    const seedShares = first ? encryptSeedShares(seed!, salt!, manifest.seedshareOwnerKeys.map((k) => k.spkiHex)).map(seedShareMessage) : [];
     return { transitionHash, manifestHash, rootCa: root.certPem, meshCaBundle: this.#bundle(), seedShares, meshOwner: formatMeshOwnerPin(this.#ready.meshOwner) };
   }
 
@@ -262,7 +250,7 @@ export class Coordinator {
     if (!owner) throw refuse.denied(`ownerKey is not one of the manifest's own ${which}`, 'unauthorized');
     this.#consumeNonce(req.nonce, req.client);
     const data = setManifestSignedDigests(digests.manifest, digests.policies, req.nonce, this.#rt.tlsSpki);
-    if (!safeVerify('sha256', data, owner.key, req.signature)) throw refuse.denied('the signature over the first manifest does not verify', 'signature');
+    if (!verifyBinding(data, owner.key, req.signature)) throw refuse.denied('the signature over the first manifest does not verify', 'signature');
   }
 
   /** Checks an update's owner key, nonce and signature; nothing here looks inside the manifest or documents. */
@@ -273,7 +261,7 @@ export class Coordinator {
     if (!owner) throw refuse.denied('ownerKey is not one of the current manifest\'s workloadOwnerKeys', 'unauthorized');
     this.#consumeNonce(req.nonce, req.client);
     const data = setManifestSignedDigests(digests.manifest, digests.policies, req.nonce, this.#rt.tlsSpki);
-    if (!safeVerify('sha256', data, owner.key, req.signature)) throw refuse.denied('the workload owner signature does not verify', 'signature');
+    if (!verifyBinding(data, owner.key, req.signature)) throw refuse.denied('the workload owner signature does not verify', 'signature');
   }
 
   /**
@@ -286,20 +274,20 @@ export class Coordinator {
     const latest = await this.#history.readLatest(ready ? createPublicKey(ready.secrets.historySigningKey) : undefined);
     const key = `${state}\0${latest?.transitionHash ?? ''}\0${latest?.revision ?? 0}`;
     if (this.#manifestsAnswer?.key === key) return this.#manifestsAnswer.response;
-    const manifests: string[] = [];
+    const manifests: Uint8Array[] = [];
     const transitions: string[] = [];
-    const policies: Record<string, string> = {};
+    const policies: Record<string, Uint8Array> = {};
     if (latest) {
       for await (const { hash, transition } of this.#history.walk(latest.transitionHash)) {
         transitions.unshift(hash);
         const bytes = must(await this.#history.getManifest(transition.manifestHash), `manifest ${transition.manifestHash}`);
-        manifests.unshift(Buffer.from(bytes).toString('base64'));
+        manifests.unshift(bytes);
         for (const ph of Object.keys(this.#parse(bytes).policies)) {
-          if (!(ph in policies)) policies[ph] = Buffer.from(must(await this.#history.getPolicy(ph as PolicyHash), `policy ${ph}`)).toString('base64');
+          if (!(ph in policies)) policies[ph] = must(await this.#history.getPolicy(ph as PolicyHash), `policy ${ph}`);
         }
       }
     }
-    const response: GetManifestsResponse = { manifests, transitions, policies, rootCa: ready?.root.certPem ?? '', meshCaBundle: ready ? bundleOf(ready) : '', state, meshOwner: ready ? formatMeshOwnerPin(ready.meshOwner) : '' };
+    const response: GetManifestsResponse = { manifests, transitions, policies, rootCa: ready?.root.certPem ?? '', meshCaBundle: ready ? bundleOf(ready) : '', state: COORDINATOR_STATE[state], meshOwner: ready ? formatMeshOwnerPin(ready.meshOwner) : '' };
     this.#manifestsAnswer = { key, response };
     return response;
   }
@@ -323,7 +311,7 @@ export class Coordinator {
     const owner = findKey(founders, req.ownerKey);
     if (!owner) throw refuse.denied('ownerKey is not a seed-share owner key of the mesh\'s first manifest (the mesh owner)', 'unauthorized');
     this.#consumeNonce(req.nonce, req.client);
-    if (!safeVerify('sha256', recoverSignedData(req.seed, req.salt, req.nonce, this.#rt.tlsSpki), owner.key, req.signature)) {
+    if (!verifyBinding(recoverSignedData(req.seed, req.salt, req.nonce, this.#rt.tlsSpki), owner.key, req.signature)) {
       throw refuse.denied('the seed-share owner signature does not verify', 'signature');
     }
     let secrets: DerivedSecrets;
@@ -427,7 +415,7 @@ export class Coordinator {
       rootCa: ready.root.certPem,
       workloadSecret: this.#workloadSecret(ready, policy.workloadSecretId),
       workloadSecretId: policy.workloadSecretId,
-      configDigests: configDigestsFor(ready.manifest, policyHash),
+      configDigests: Object.fromEntries(Object.entries(configDigestsFor(ready.manifest, policyHash)).map(([mount, files]) => [mount, { files }])),
       meshOwner: formatMeshOwnerPin(ready.meshOwner),
     };
   }
@@ -452,7 +440,7 @@ export class Coordinator {
     const issuedBy = [ready.mesh, ready.previousMesh].find((ca) => ca !== undefined && leaf.checkIssued(ca.cert) && leaf.verify(ca.cert.publicKey));
     if (!issuedBy) throw refuse.unauthenticated('the presented leaf was not issued by the current or previous mesh CA', 'unauthorized');
     if (now < Date.parse(leaf.validFrom) || now > Date.parse(leaf.validTo)) throw refuse.unauthenticated('the presented leaf is not valid now (expired leaves must attest again with NewMeshCert)', 'unauthorized');
-    if (!safeVerify('sha256', renewSignedData(req.publicKey, req.nonce, this.#rt.tlsSpki), leaf.publicKey, req.signature)) {
+    if (!verifyBinding(renewSignedData(req.publicKey, req.nonce, this.#rt.tlsSpki), leaf.publicKey, req.signature)) {
       throw refuse.denied('the renewal signature does not verify with the presented leaf\'s key', 'signature');
     }
     const policyHash = readLeafPolicyHash(leaf);
@@ -486,12 +474,12 @@ export class Coordinator {
     return leaf.certPem;
   }
 
-  /** Base64 workload secret, derived once per id and seed (HKDF per request would cost more than the lookup). */
-  #workloadSecret(ready: Ready, id: string): string {
+  /** The workload secret, derived once per id and seed (HKDF per request would cost more than the lookup). */
+  #workloadSecret(ready: Ready, id: string): Uint8Array {
     const key = `${ready.transitionHash}\0${id}`;
     let v = this.#secretCache.get(key);
     if (v === undefined) {
-      v = Buffer.from(ready.secrets.workloadSecret(id)).toString('base64');
+      v = ready.secrets.workloadSecret(id);
       if (this.#secretCache.size > 10_000) this.#secretCache.clear();
       this.#secretCache.set(key, v);
     }
@@ -553,15 +541,6 @@ function must<T>(value: T | undefined, what: string): T {
 function findKey(keys: readonly ManifestPublicKey[], spkiHex: string): ManifestPublicKey | undefined {
   const want = spkiHex.toLowerCase();
   return keys.find((k) => k.spkiHex === want);
-}
-
-function safeVerify(alg: string, data: Uint8Array, key: KeyObject, signature: Uint8Array): boolean {
-  try {
-    return cryptoVerify(key.asymmetricKeyType === 'rsa' ? alg : alg, data, key.asymmetricKeyType === 'rsa' ? { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 } : key, signature);
-  } catch {
-    // A key of the wrong kind or a malformed signature is "does not verify".
-    return false;
-  }
 }
 
 function parseP256Spki(spki: Uint8Array): KeyObject {

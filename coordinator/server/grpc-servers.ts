@@ -1,12 +1,20 @@
-/** Binds the UserAPI and MeshAPI gRPC servers with the Coordinator's TLS identity. */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+/**
+ * Binds the UserAPI and MeshAPI gRPC servers with the Coordinator's TLS identity. Each port also serves gRPC server
+ * reflection for the one service it carries (`reflection.ts`), so `grpcurl` and other generic clients can list and
+ * call the API without the `.proto` file. What unauthenticated callers can make either server hold is bounded: the
+ * request size (from the length prefix), streams per connection, and the bytes of incomplete requests across all
+ * connections (`request-budget.ts`).
+ */
+import { type ChannelOptions, Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from '../../lib/log.js';
 import { MeshApi, UserApi } from '../../lib/protocol/services.js';
-import { MAX_MESSAGE_BYTES } from '../../lib/protocol/wire.js';
+import { MAX_MESH_REQUEST_BYTES, MAX_MESSAGE_BYTES } from '../../lib/protocol/wire.js';
 import type { Coordinator } from '../core/coordinator.js';
 import type { CoordinatorMetrics } from '../metrics.js';
-import type { ServerTlsIdentity } from '../tls/server-identity.js';
+import type { ServerTlsIdentity } from '../tls/ephemeral-tls-identity.js';
 import { meshApiImplementation, userApiImplementation } from './handlers.js';
+import { addReflection } from './reflection.js';
+import { requestBudget } from './request-budget.js';
 
 /** A started gRPC server and the port it got. */
 export interface BoundServer {
@@ -14,12 +22,27 @@ export interface BoundServer {
   close(): Promise<void>;
 }
 
-const SERVER_OPTIONS = {
-  // The transport refuses a larger request from its length prefix, before buffering or parsing it.
-  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-  'grpc.max_concurrent_streams': 256,
-  'grpc.keepalive_time_ms': 60_000,
-};
+/**
+ * Bytes of incomplete requests one server holds at most: 16 UserAPI requests of the largest size, or 128 MeshAPI
+ * ones. A caller that sends requests and never completes them gets RESOURCE_EXHAUSTED once this is spent, and
+ * each such request is ended after {@link COMPLETE_WITHIN_MS}.
+ */
+const HELD_REQUESTS = { user: 16 * MAX_MESSAGE_BYTES, mesh: 128 * MAX_MESH_REQUEST_BYTES };
+
+/** A unary request must be complete this long after its stream opened (pods and the CLI send theirs at once). */
+export const COMPLETE_WITHIN_MS = 10_000;
+
+/** A reflection stream ends after this long. */
+const REFLECTION_LIFETIME_MS = 60_000;
+
+function serverOptions(maxRequestBytes: number): ChannelOptions {
+  return {
+    // The transport refuses a larger request from its length prefix, before buffering or parsing it.
+    'grpc.max_receive_message_length': maxRequestBytes,
+    'grpc.max_concurrent_streams': 32,
+    'grpc.keepalive_time_ms': 60_000,
+  };
+}
 
 async function bind(server: Server, address: string, tls: ServerTlsIdentity): Promise<number> {
   const creds = ServerCredentials.createSsl(null, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], false);
@@ -46,10 +69,15 @@ export async function startGrpcServers(
   metrics: CoordinatorMetrics,
 ): Promise<{ user: BoundServer; mesh: BoundServer }> {
   const hostPart = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
-  const user = new Server(SERVER_OPTIONS);
-  user.addService(UserApi, userApiImplementation(core, logger, metrics));
-  const mesh = new Server(SERVER_OPTIONS);
-  mesh.addService(MeshApi, meshApiImplementation(core, logger, metrics));
+  const refused = (reason: 'budget' | 'incomplete'): void => metrics.loadShed.inc({ limit: reason === 'budget' ? 'held_requests' : 'incomplete_request' });
+  const budget = (maxHeldBytes: number) =>
+    requestBudget({ maxHeldBytes, completeWithinMs: COMPLETE_WITHIN_MS, streamLifetimeMs: REFLECTION_LIFETIME_MS, unrecordedMessageBytes: 1024 }, refused).interceptor;
+  const user = new Server({ ...serverOptions(MAX_MESSAGE_BYTES), interceptors: [budget(HELD_REQUESTS.user)] });
+  user.addService(UserApi.definition, userApiImplementation(core, logger, metrics));
+  addReflection(user, UserApi.name);
+  const mesh = new Server({ ...serverOptions(MAX_MESH_REQUEST_BYTES), interceptors: [budget(HELD_REQUESTS.mesh)] });
+  mesh.addService(MeshApi.definition, meshApiImplementation(core, logger, metrics));
+  addReflection(mesh, MeshApi.name);
   const userPort = await bind(user, `${hostPart}:${listen.userPort}`, tls);
   const meshPort = await bind(mesh, `${hostPart}:${listen.meshPort}`, tls);
   return { user: { port: userPort, close: closer(user) }, mesh: { port: meshPort, close: closer(mesh) } };

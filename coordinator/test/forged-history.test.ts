@@ -18,13 +18,13 @@ import { History } from '../history/history.js';
 import { FileStore } from '../store/file-store.js';
 import { loadOrCreateCa, ROOT_CA_KEY } from '../core/persisted-ca.js';
 import { systemClock } from '../../lib/clock.js';
-import type { GetManifestsResponse, SetManifestResponse } from '../../lib/protocol/messages.js';
+import { COORDINATOR_STATE } from '../../lib/protocol/messages.js';
 import { Harness, sha256hex } from './harness.js';
 
 void t.test('a forged history starting with the victim\'s first manifest can\'t be recovered with the host\'s own seed', async (t) => {
   const { h, user } = await Harness.started(t);
   const victimFirst = h.manifest();
-  const set = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, victimFirst, [h.coordinatorDoc, h.podDoc]));
+  const set = await user.call('SetManifest', await h.signedSet(user, victimFirst, [h.coordinatorDoc, h.podDoc]));
   const victimOwner = set.meshOwner;
 
   // The host: stop the Coordinator, wipe its store and write a history of its own under a seed of its own.
@@ -59,11 +59,11 @@ void t.test('a forged history starting with the victim\'s first manifest can\'t 
   await h.start();
   const user2 = await h.user();
   t.teardown(() => user2.close());
-  t.equal((await user2.call<GetManifestsResponse>('GetManifests', {})).state, 'recovery', 'the Coordinator finds the forged history and waits for recovery');
+  t.equal((await user2.call('GetManifests', {})).state, COORDINATOR_STATE.recovery, 'the Coordinator finds the forged history and waits for recovery');
   const err = await user2.call('Recover', await h.recoverRequest(user2, seed, salt, hostSeedshare.privateKey)).then(() => undefined, (e: unknown) => e as Error);
   t.match(err?.message, /PERMISSION_DENIED: ownerKey is not a seed-share owner key of the mesh's first manifest/, 'the host\'s own seed-share key (the latest manifest\'s) can\'t recover it');
-  const after = await user2.call<GetManifestsResponse>('GetManifests', {});
-  t.equal(after.state, 'recovery', 'still in recovery: no mesh is served');
+  const after = await user2.call('GetManifests', {});
+  t.equal(after.state, COORDINATOR_STATE.recovery, 'still in recovery: no mesh is served');
   t.equal(after.meshOwner, '', 'and no owner — least of all the victim\'s');
   t.not(after.meshOwner, victimOwner);
 });

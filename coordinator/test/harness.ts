@@ -2,7 +2,7 @@
  * In-process Coordinator test harness (used by tests only): a simulated platform, owner keys, a manifest, a
  * Coordinator on loopback ports over a file store, and a "pod" that attests through the mesh API.
  */
-import { constants, createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,13 +11,13 @@ import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
 import { type Clock, systemClock } from '../../lib/clock.js';
 import { createLogger } from '../../lib/log.js';
-import { meshCertReportData, recoverSignedData, renewSignedData } from '../../lib/protocol/binding.js';
+import { meshCertReportData, recoverSignedData, renewSignedData, signBinding } from '../../lib/protocol/binding.js';
 import { CcmeshError } from '../../lib/errors.js';
 import { signedSetManifestRequest } from '../../lib/protocol/signed-set.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
-import { type MeshCertResponse, writeEvidence } from '../../lib/protocol/messages.js';
+import type { MeshApiMethods, MeshCertResponse, NewMeshCertRequest, RecoverRequest, RenewMeshCertRequest, SetManifestRequest, UserApiMethods } from '../../lib/protocol/messages.js';
 import { MeshApi, UserApi } from '../../lib/protocol/services.js';
-import { b64, WireReader } from '../../lib/protocol/wire.js';
+import { toWireEvidence } from '../../attestation/issuers/wire-evidence.js';
 import type { ManifestParser } from '../core/coordinator.js';
 import { buildManifestDocument } from '../../contract/manifest/document.js';
 import { FileStore } from '../store/file-store.js';
@@ -106,16 +106,16 @@ export class Harness {
     return this.coordinator;
   }
 
-  async user(): Promise<PinnedClient> {
+  async user(): Promise<PinnedClient<UserApiMethods>> {
     return PinnedClient.connect(`127.0.0.1:${this.coordinator!.userPort}`, UserApi);
   }
 
-  async mesh(): Promise<PinnedClient> {
+  async mesh(): Promise<PinnedClient<MeshApiMethods>> {
     return PinnedClient.connect(`127.0.0.1:${this.coordinator!.meshPort}`, MeshApi);
   }
 
   /** A started Coordinator with a user-API and a mesh-API client, all closed at the test's teardown. */
-  static async started(t: { teardown(fn: () => unknown): void }, options: HarnessOptions = {}): Promise<{ h: Harness; user: PinnedClient; mesh: PinnedClient }> {
+  static async started(t: { teardown(fn: () => unknown): void }, options: HarnessOptions = {}): Promise<{ h: Harness; user: PinnedClient<UserApiMethods>; mesh: PinnedClient<MeshApiMethods> }> {
     const h = await Harness.create(options);
     t.teardown(() => h.close());
     await h.start();
@@ -132,7 +132,7 @@ export class Harness {
    * Restarts the Coordinator on the same store (it comes back in recovery) and opens a new user-API and mesh-API
    * client, closed at the test's teardown; close the old clients first.
    */
-  async restarted(t: { teardown(fn: () => unknown): void }): Promise<{ user: PinnedClient; mesh: PinnedClient }> {
+  async restarted(t: { teardown(fn: () => unknown): void }): Promise<{ user: PinnedClient<UserApiMethods>; mesh: PinnedClient<MeshApiMethods> }> {
     await this.coordinator!.close();
     await this.start();
     const clients = { user: await this.user(), mesh: await this.mesh() };
@@ -144,49 +144,44 @@ export class Harness {
   }
 
   /** Owner-signed SetManifest request for an update. */
-  async signedSet(user: PinnedClient, manifest: Uint8Array, policies: Uint8Array[], key: KeyObject = this.owner.privateKey): Promise<Record<string, unknown>> {
+  async signedSet(user: PinnedClient<UserApiMethods>, manifest: Uint8Array, policies: Uint8Array[], key: KeyObject = this.owner.privateKey): Promise<SetManifestRequest> {
     return signedSetManifestRequest(user, manifest, policies, key);
   }
 
   /** Recover request signed by `key` (default the manifest's seed-share owner). */
-  async recoverRequest(user: PinnedClient, seed: Uint8Array, salt: Uint8Array, key: KeyObject = this.seedshare.privateKey): Promise<Record<string, unknown>> {
-    const nonce = new WireReader('n', await user.call('GetNonce', {})).bytes('nonce', 32, 32);
-    return {
-      seed: b64(seed), salt: b64(salt), nonce: b64(nonce), ownerKey: this.spkiHex(key),
-      signature: b64(sign('sha256', recoverSignedData(seed, salt, nonce, user.spki), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })),
-    };
+  async recoverRequest(user: PinnedClient<UserApiMethods>, seed: Uint8Array, salt: Uint8Array, key: KeyObject = this.seedshare.privateKey): Promise<RecoverRequest> {
+    const nonce = await user.nonce();
+    return { seed, salt, nonce, ownerKey: this.spkiHex(key), signature: signBinding(recoverSignedData(seed, salt, nonce, user.spki), key) };
   }
 
   /**
    * A RenewMeshCert request presenting `certChain` for a fresh P-256 key (or `newKey`), signed by `signer` (the holder
    * of the leaf's key) over the new key, a fresh Coordinator nonce and the Coordinator's TLS key.
    */
-  async renewRequest(mesh: PinnedClient, certChain: string, signer: KeyObject, opts: { newKey?: KeyObject } = {}): Promise<{ request: Record<string, unknown>; key: KeyObject }> {
+  async renewRequest(mesh: PinnedClient<MeshApiMethods>, certChain: string, signer: KeyObject, opts: { newKey?: KeyObject } = {}): Promise<{ request: RenewMeshCertRequest; key: KeyObject }> {
     const key = opts.newKey ?? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const spki = new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
-    const nonce = new WireReader('n', await mesh.call('GetNonce', {})).bytes('nonce', 32, 32);
-    const signature = sign('sha256', renewSignedData(spki, nonce, mesh.spki), signer);
-    return { request: { certChain, publicKey: b64(spki), nonce: b64(nonce), signature: b64(signature) }, key };
+    const nonce = await mesh.nonce();
+    const signature = signBinding(renewSignedData(spki, nonce, mesh.spki), signer);
+    return { request: { certChain, publicKey: spki, nonce, signature }, key };
   }
 
   /** A pod's NewMeshCert request; overrides let attack tests bend one part. */
-  async podRequest(mesh: PinnedClient, opts: { hostDataDoc?: Uint8Array; bindKey?: KeyObject; bindCoordinatorSpki?: Uint8Array; platform?: SimulatedPlatform; nonce?: Uint8Array; measurement?: Uint8Array } = {}) {
+  async podRequest(mesh: PinnedClient<MeshApiMethods>, opts: { hostDataDoc?: Uint8Array; bindKey?: KeyObject; bindCoordinatorSpki?: Uint8Array; platform?: SimulatedPlatform; nonce?: Uint8Array; measurement?: Uint8Array } = {}) {
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const spki = new Uint8Array(key.publicKey.export({ type: 'spki', format: 'der' }));
-    const nonce = opts.nonce ?? new WireReader('n', await mesh.call('GetNonce', {})).bytes('nonce', 32, 32);
+    const nonce = opts.nonce ?? (await mesh.nonce());
     const bindSpki = opts.bindKey ? new Uint8Array(createPublicKey(opts.bindKey).export({ type: 'spki', format: 'der' })) : spki;
     const issuer = new SimulatedSnpIssuer(opts.platform ?? this.platform, { hostData: Buffer.from(sha256hex(opts.hostDataDoc ?? this.podDoc), 'hex'), ...(opts.measurement ? { measurement: opts.measurement } : {}) });
     const ev = await issuer.issue(meshCertReportData(bindSpki, nonce, opts.bindCoordinatorSpki ?? mesh.spki));
-    if (ev.format !== 'snp') throw new Error('expected SNP');
-    const chain = Buffer.from(new (await import('node:crypto')).X509Certificate(Buffer.from(ev.certificates.ask!)).toString() + new (await import('node:crypto')).X509Certificate(Buffer.from(ev.certificates.ark!)).toString());
-    const request = { evidence: writeEvidence({ format: 'snp', report: ev.report, vek: ev.certificates.vcek!, chain: new Uint8Array(chain) }), publicKey: b64(spki), nonce: b64(nonce) };
+    const request: NewMeshCertRequest = { evidence: toWireEvidence(ev), publicKey: spki, nonce };
     return { key, spki, nonce, request };
   }
 
   /** Runs NewMeshCert for a fresh pod key. */
-  async newPodCert(mesh: PinnedClient): Promise<{ key: ReturnType<typeof generateKeyPairSync>; res: MeshCertResponse }> {
+  async newPodCert(mesh: PinnedClient<MeshApiMethods>): Promise<{ key: ReturnType<typeof generateKeyPairSync>; res: MeshCertResponse }> {
     const { key, request } = await this.podRequest(mesh);
-    return { key, res: await mesh.call<MeshCertResponse>('NewMeshCert', request) };
+    return { key, res: await mesh.call('NewMeshCert', request) };
   }
 
   async close(): Promise<void> {

@@ -6,10 +6,9 @@
  * policy documents.
  */
 import t from 'tap';
-import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { setManifestSignedData } from '../../lib/protocol/binding.js';
-import type { GetManifestsResponse, SetManifestResponse } from '../../lib/protocol/messages.js';
-import { b64 } from '../../lib/protocol/wire.js';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { setManifestSignedData, signBinding } from '../../lib/protocol/binding.js';
+import { COORDINATOR_STATE } from '../../lib/protocol/messages.js';
 import type { Coordinator, SetManifestRequest } from '../core/coordinator.js';
 import { MANIFEST_LIMITS } from '../../contract/manifest/limits.js';
 import { Harness, refused, sha256hex } from './harness.js';
@@ -23,7 +22,7 @@ function edited(manifest: Uint8Array, fields: Record<string, unknown>): Uint8Arr
 /** A SetManifest request for the Coordinator core, signed by `key` (named as `ownerKey` unless `named` is given). */
 function coreRequest(h: Harness, core: Coordinator, tlsSpki: Uint8Array, manifest: Uint8Array, policies: Uint8Array[], key: KeyObject, named: KeyObject = key): SetManifestRequest {
   const nonce = core.nonce();
-  return { manifest, policies, nonce, ownerKey: h.spkiHex(named), signature: sign('sha256', setManifestSignedData(manifest, policies, nonce, tlsSpki), key) };
+  return { manifest, policies, nonce, ownerKey: h.spkiHex(named), signature: signBinding(setManifestSignedData(manifest, policies, nonce, tlsSpki), key) };
 }
 
 const rejection = (p: Promise<unknown>): Promise<{ code?: number; message?: string } | undefined> => p.then(() => undefined, (e: unknown) => e as { code?: number; message?: string });
@@ -43,13 +42,13 @@ void t.test('an update complete and correct but for its signature is refused by 
     /the workload owner signature does not verify/, 'the owner key named, another key\'s signature');
   // The owner's own signature, one bit changed.
   const genuine = await h.signedSet(user, manifest2, policies2);
-  const flipped = Buffer.from(genuine['signature'] as string, 'base64');
+  const flipped = Buffer.from(genuine.signature!);
   flipped.writeUInt8(flipped.readUInt8(flipped.length - 1) ^ 1, flipped.length - 1);
-  await refused(t, user.call('SetManifest', { ...genuine, signature: flipped.toString('base64') }), 'PERMISSION_DENIED',
+  await refused(t, user.call('SetManifest', { ...genuine, signature: flipped }), 'PERMISSION_DENIED',
     /the workload owner signature does not verify/, 'the owner\'s signature with one bit flipped');
-  t.equal((await user.call<GetManifestsResponse>('GetManifests', {})).manifests.length, 1, 'no refused update changed the history');
+  t.equal((await user.call('GetManifests', {})).manifests.length, 1, 'no refused update changed the history');
 
-  const accepted = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, manifest2, policies2));
+  const accepted = await user.call('SetManifest', await h.signedSet(user, manifest2, policies2));
   t.ok(accepted.transitionHash, 'control: the same update, signed by the owner, is accepted');
 });
 
@@ -63,7 +62,7 @@ void t.test('an update signed by a key the new manifest adds, but the current on
   const takeover = edited(manifest1, { workloadOwnerKeys: [h.spkiHex(intruder.publicKey)] });
   await refused(t, user.call('SetManifest', await h.signedSet(user, takeover, policies, intruder.privateKey)), 'PERMISSION_DENIED',
     /ownerKey is not one of the current manifest's workloadOwnerKeys/, 'signed by a key only the new manifest names');
-  t.equal((await user.call<GetManifestsResponse>('GetManifests', {})).manifests.length, 1, 'the history is unchanged');
+  t.equal((await user.call('GetManifests', {})).manifests.length, 1, 'the history is unchanged');
   t.ok(await user.call('SetManifest', await h.signedSet(user, takeover, policies)), 'control: the current owner may hand over to that key');
 });
 
@@ -75,11 +74,11 @@ void t.test('a correctly signed update can\'t be replayed: its nonce is used up'
   const v2Doc = new Uint8Array(Buffer.from('pod api policy v2'));
   const updateV1 = await h.signedSet(user, h.manifest([sha256hex(v1Doc)]), [...policies, v1Doc]);
   await user.call('SetManifest', updateV1);
-  const setV2 = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest([sha256hex(v2Doc)]), [...policies, v2Doc]));
+  const setV2 = await user.call('SetManifest', await h.signedSet(user, h.manifest([sha256hex(v2Doc)]), [...policies, v2Doc]));
 
   // Someone who saw the v1 update sends it again to roll the mesh back to v1.
   await refused(t, user.call('SetManifest', updateV1), 'PERMISSION_DENIED', /unknown or already used nonce/, 'the v1 update replayed after v2');
-  const state = await user.call<GetManifestsResponse>('GetManifests', {});
+  const state = await user.call('GetManifests', {});
   t.equal(state.transitions.length, 3, 'the history is unchanged');
   t.equal(state.transitions.at(-1), setV2.transitionHash, 'v2 is still current');
 });
@@ -89,10 +88,10 @@ void t.test('a first manifest signed over a nonce the Coordinator never issued i
   const manifest = h.manifest();
   const policies = [h.coordinatorDoc, h.podDoc];
   const nonce = new Uint8Array(32).fill(7);
-  const signature = sign('sha256', setManifestSignedData(manifest, policies, nonce, user.spki), h.owner.privateKey);
-  await refused(t, user.call('SetManifest', { manifest: b64(manifest), policies: policies.map(b64), nonce: b64(nonce), ownerKey: h.spkiHex(h.owner.publicKey), signature: b64(signature) }),
+  const signature = signBinding(setManifestSignedData(manifest, policies, nonce, user.spki), h.owner.privateKey);
+  await refused(t, user.call('SetManifest', { manifest, policies, nonce, ownerKey: h.spkiHex(h.owner.publicKey), signature }),
     'PERMISSION_DENIED', /unknown or already used nonce/, 'the owner\'s signature over a made-up nonce');
-  t.equal((await user.call<GetManifestsResponse>('GetManifests', {})).state, 'fresh', 'the Coordinator is still fresh');
+  t.equal((await user.call('GetManifests', {})).state, COORDINATOR_STATE.fresh, 'the Coordinator is still fresh');
   t.ok(await user.call('SetManifest', await h.signedSet(user, manifest, policies)), 'control: over an issued nonce it is accepted');
 });
 
@@ -109,7 +108,7 @@ void t.test('a first set that queued behind another first set is judged as an up
   t.ok(await owners, 'the owner\'s first set wins');
   const err = await queued;
   t.match(err, { code: 7, message: /^ownerKey is not one of the current manifest's workloadOwnerKeys/ }, 'the queued one is an update, not signed by a current owner: PERMISSION_DENIED');
-  t.equal((await user.call<GetManifestsResponse>('GetManifests', {})).manifests.length, 1, 'the history holds the owner\'s manifest only');
+  t.equal((await user.call('GetManifests', {})).manifests.length, 1, 'the history holds the owner\'s manifest only');
 });
 
 void t.test('an update that waited behind another update is refused as a conflict, not applied to the new manifest', async (t) => {
@@ -123,7 +122,7 @@ void t.test('an update that waited behind another update is refused as a conflic
   const second = rejection(core.setManifest(coreRequest(h, core, user.spki, h.manifest([sha256hex(bDoc)]), [...policies, bDoc], h.owner.privateKey)));
   t.ok(await first, 'the first update is applied');
   t.match(await second, { code: 10, message: /^the manifest changed while this update waited; fetch it again, sign and retry/ }, 'the second: ABORTED, to be re-signed against the new manifest');
-  t.equal((await user.call<GetManifestsResponse>('GetManifests', {})).manifests.length, 2);
+  t.equal((await user.call('GetManifests', {})).manifests.length, 2);
 });
 
 void t.test('more policy documents than the limit are refused before any other work', async (t) => {

@@ -12,9 +12,9 @@ import { CcmeshError } from '../../lib/errors.js';
 import { coordinatorReportData } from '../../lib/protocol/binding.js';
 import { formatMeshOwnerPin, meshOwnerPin, NO_MESH_OWNER } from '../../lib/protocol/mesh-owner.js';
 import type { PinnedClient } from '../../lib/protocol/client.js';
-import { type GetManifestsResponse, readEvidence, type SetManifestResponse } from '../../lib/protocol/messages.js';
-import { b64, WireReader } from '../../lib/protocol/wire.js';
-import { decryptSeedShare } from '../../contract/seed-shares.js';
+import { COORDINATOR_STATE, type EvidenceMessage, type UserApiMethods } from '../../lib/protocol/messages.js';
+import { decodeMessage, readEvidence } from '../../lib/protocol/limits.js';
+import { decryptSeedShare, seedShareFromMessage } from '../../contract/seed-shares.js';
 import { Harness } from './harness.js';
 
 type Tap = { ok(v: unknown, m: string): unknown; match(a: string, b: RegExp, m: string): unknown };
@@ -35,11 +35,12 @@ function edited(manifest: Uint8Array, fields: Record<string, unknown>): Uint8Arr
 }
 
 /** Attest with a fresh nonce: the owner the Coordinator names and whether its evidence binds `candidates[i]`. */
-async function attest(client: PinnedClient, manifest: Uint8Array, candidates: readonly Uint8Array[]): Promise<{ meshOwner: string; binds: boolean[]; reasons: string[] }> {
+async function attest(client: PinnedClient<Pick<UserApiMethods, 'Attest'>>, manifest: Uint8Array, candidates: readonly Uint8Array[]): Promise<{ meshOwner: string; binds: boolean[]; reasons: string[] }> {
   const nonce = new Uint8Array(randomBytes(32));
-  const r = new WireReader('Attest response', await client.call<unknown>('Attest', { nonce: b64(nonce) }));
-  const evidence = readEvidence(r.object('evidence'));
-  const meshOwner = r.optionalString('meshOwner', 64) ?? 'absent';
+  const res = await client.call('Attest', { nonce });
+  // The answer's evidence checked against the Evidence message's field limits, then in its domain form.
+  const evidence = readEvidence('Attest response.evidence', decodeMessage('Attest response.evidence', 'Evidence', res.evidence) as EvidenceMessage);
+  const meshOwner = res.meshOwner;
   const checker = new EvidenceChecker();
   const parsed = parseManifest(manifest);
   const verdicts = candidates.map((owner) => checker.check(parsed, evidence, coordinatorReportData(client.spki, nonce, owner), new Date()));
@@ -51,7 +52,7 @@ void t.test('the first SetManifest must be signed by a key the manifest names', 
   const manifest = h.manifest();
   const policies = [h.coordinatorDoc, h.podDoc];
 
-  await refused(t, user.call('SetManifest', { manifest: b64(manifest), policies: policies.map(b64) }), 'UNAUTHENTICATED',
+  await refused(t, user.call('SetManifest', { manifest, policies }), 'UNAUTHENTICATED',
     /the first manifest must be signed \(nonce, ownerKey, signature\) by one of its own workloadOwnerKeys/, 'an unsigned first set');
   const stranger = generateKeyPairSync('ec', { namedCurve: 'P-384' });
   await refused(t, user.call('SetManifest', await h.signedSet(user, manifest, policies, stranger.privateKey)), 'PERMISSION_DENIED',
@@ -65,17 +66,17 @@ void t.test('the first SetManifest must be signed by a key the manifest names', 
     /the signature over the first manifest does not verify/, 'a first set naming the owner key with another key\'s signature');
   // A genuine owner signature over another manifest (the host swaps the document under it).
   const signed = await h.signedSet(user, manifest, policies);
-  await refused(t, user.call('SetManifest', { ...signed, manifest: b64(edited(manifest, { meshCert: { leafLifetime: '12h' } })) }), 'PERMISSION_DENIED',
+  await refused(t, user.call('SetManifest', { ...signed, manifest: edited(manifest, { meshCert: { leafLifetime: '12h' } }) }), 'PERMISSION_DENIED',
     /the signature over the first manifest does not verify/, 'an owner signature over another manifest');
   const noKeys = edited(manifest, { workloadOwnerKeys: [], seedshareOwnerKeys: [] });
   await refused(t, user.call('SetManifest', await h.signedSet(user, noKeys, policies)), 'INVALID_ARGUMENT',
     /a mesh needs an owner: the manifest names no workloadOwnerKeys and no seedshareOwnerKeys/, 'a manifest without any owner key, even signed');
 
-  const state = await user.call<GetManifestsResponse>('GetManifests', {});
-  t.equal(state.state, 'fresh', 'after every refusal the Coordinator is still fresh');
+  const state = await user.call('GetManifests', {});
+  t.equal(state.state, COORDINATOR_STATE.fresh, 'after every refusal the Coordinator is still fresh');
   t.equal(state.meshOwner, '', 'and serves no owner');
 
-  const set = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, manifest, policies));
+  const set = await user.call('SetManifest', await h.signedSet(user, manifest, policies));
   t.equal(set.meshOwner, formatMeshOwnerPin(meshOwnerPin([der(h.owner.privateKey)], [der(h.seedshare.privateKey)])), 'signed by its workload owner: accepted, owner = pin of its keys');
 });
 
@@ -83,7 +84,7 @@ void t.test('a manifest without workload owner keys is founded by its seed-share
   const { h, user } = await Harness.started(t);
   const immutable = edited(h.manifest(), { workloadOwnerKeys: [] });
   const policies = [h.coordinatorDoc, h.podDoc];
-  await refused(t, user.call('SetManifest', { manifest: b64(immutable), policies: policies.map(b64) }), 'UNAUTHENTICATED',
+  await refused(t, user.call('SetManifest', { manifest: immutable, policies }), 'UNAUTHENTICATED',
     /signed \(nonce, ownerKey, signature\) by one of its own seedshareOwnerKeys/, 'unsigned: refused, naming the seed-share keys');
   await refused(t, user.call('SetManifest', await h.signedSet(user, immutable, policies)), 'PERMISSION_DENIED',
     /ownerKey is not one of the manifest's own seedshareOwnerKeys/, 'signed by a workload key the manifest does not name');
@@ -91,7 +92,7 @@ void t.test('a manifest without workload owner keys is founded by its seed-share
   const forged = await h.signedSet(user, immutable, policies, otherRsa.privateKey);
   await refused(t, user.call('SetManifest', { ...forged, ownerKey: h.spkiHex(h.seedshare.publicKey) }), 'PERMISSION_DENIED',
     /the signature over the first manifest does not verify/, 'the seed-share key named, another RSA key\'s signature');
-  const set = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, immutable, policies, h.seedshare.privateKey));
+  const set = await user.call('SetManifest', await h.signedSet(user, immutable, policies, h.seedshare.privateKey));
   t.equal(set.seedShares.length, 1, 'signed by its seed-share key (RSA-PSS): accepted');
   t.equal(set.meshOwner, formatMeshOwnerPin(meshOwnerPin([], [der(h.seedshare.privateKey)])), 'the owner is the pin of the seed-share key alone');
   await refused(t, user.call('SetManifest', await h.signedSet(user, immutable, policies, h.seedshare.privateKey)), 'PERMISSION_DENIED',
@@ -113,14 +114,14 @@ void t.test('the mesh owner: bound into Attest evidence, in every response, stab
     t.match(fresh.reasons.join('; '), /REPORT_DATA/, 'the mismatch is the REPORT_DATA');
   }
 
-  const set1 = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, manifest1, policies));
+  const set1 = await user.call('SetManifest', await h.signedSet(user, manifest1, policies));
   t.equal(set1.meshOwner, ownerHex, 'SetManifest names the owner: the pin of the first manifest\'s keys');
   for (const [api, client] of [['UserAPI', user], ['MeshAPI', mesh]] as const) {
     const ready = await attest(client, manifest1, [owner, NO_MESH_OWNER]);
     t.equal(ready.meshOwner, ownerHex, `${api} Attest names the owner`);
     t.same(ready.binds, [true, false], `${api}: its REPORT_DATA verifies with the owner's pin only`);
   }
-  t.equal((await user.call<GetManifestsResponse>('GetManifests', {})).meshOwner, ownerHex, 'GetManifests names the owner');
+  t.equal((await user.call('GetManifests', {})).meshOwner, ownerHex, 'GetManifests names the owner');
   const pod = await h.newPodCert(mesh);
   t.equal(pod.res.meshOwner, ownerHex, 'NewMeshCert names the owner');
 
@@ -128,11 +129,11 @@ void t.test('the mesh owner: bound into Attest evidence, in every response, stab
   const rotated = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const seedshare2 = generateKeyPairSync('rsa', { modulusLength: 3072 });
   const manifest2 = edited(manifest1, { workloadOwnerKeys: [h.spkiHex(rotated.publicKey)], seedshareOwnerKeys: [h.spkiHex(h.seedshare.publicKey), h.spkiHex(seedshare2.publicKey)] });
-  const set2 = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, manifest2, policies));
+  const set2 = await user.call('SetManifest', await h.signedSet(user, manifest2, policies));
   t.equal(set2.meshOwner, ownerHex, 'an update that rotates the owner keys keeps the genesis owner');
   t.not(formatMeshOwnerPin(meshOwnerPin([der(rotated.privateKey)], [der(h.seedshare.privateKey), der(seedshare2.privateKey)])), ownerHex, 'control: the new key set has another pin');
   const manifest3 = edited(manifest2, { meshCert: { leafLifetime: '12h' } });
-  const set3 = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, manifest3, policies, rotated.privateKey));
+  const set3 = await user.call('SetManifest', await h.signedSet(user, manifest3, policies, rotated.privateKey));
   t.equal(set3.meshOwner, ownerHex, 'a set by the rotated key: still the genesis owner');
   t.same((await attest(user, manifest3, [owner])).binds, [true], 'Attest after rotation binds the genesis owner');
   t.equal((await h.newPodCert(mesh)).res.meshOwner, ownerHex, 'NewMeshCert after rotation names the genesis owner');
@@ -141,19 +142,19 @@ void t.test('the mesh owner: bound into Attest evidence, in every response, stab
   user.close();
   mesh.close();
   const { user: user2, mesh: mesh2 } = await h.restarted(t);
-  const inRecovery = await user2.call<GetManifestsResponse>('GetManifests', {});
-  t.equal(inRecovery.state, 'recovery');
+  const inRecovery = await user2.call('GetManifests', {});
+  t.equal(inRecovery.state, COORDINATOR_STATE.recovery);
   t.equal(inRecovery.meshOwner, '', 'GetManifests in recovery names no owner');
   const recovering = await attest(mesh2, manifest3, [NO_MESH_OWNER, owner]);
   t.equal(recovering.meshOwner, '', 'Attest in recovery names no owner');
   t.same(recovering.binds, [true, false], 'and binds the all-zero owner');
-  const { seed, salt } = decryptSeedShare(set1.seedShares[0]!, h.seedshare.privateKey);
+  const { seed, salt } = decryptSeedShare(seedShareFromMessage(set1.seedShares[0]!), h.seedshare.privateKey);
   await user2.call('Recover', await h.recoverRequest(user2, seed, salt));
   const recovered = await attest(mesh2, manifest3, [owner, NO_MESH_OWNER]);
   t.equal(recovered.meshOwner, ownerHex, 'after Recover, Attest names the genesis owner again (not the latest manifest\'s keys)');
   t.same(recovered.binds, [true, false], 'and binds it into the evidence');
-  t.equal((await user2.call<GetManifestsResponse>('GetManifests', {})).meshOwner, ownerHex, 'GetManifests too');
+  t.equal((await user2.call('GetManifests', {})).meshOwner, ownerHex, 'GetManifests too');
   t.equal((await h.newPodCert(mesh2)).res.meshOwner, ownerHex, 'NewMeshCert too');
   const manifest4 = edited(manifest3, { meshCert: { leafLifetime: '6h' } });
-  t.equal((await user2.call<SetManifestResponse>('SetManifest', await h.signedSet(user2, manifest4, policies, rotated.privateKey))).meshOwner, ownerHex, 'and the next SetManifest');
+  t.equal((await user2.call('SetManifest', await h.signedSet(user2, manifest4, policies, rotated.privateKey))).meshOwner, ownerHex, 'and the next SetManifest');
 });

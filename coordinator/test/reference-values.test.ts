@@ -8,7 +8,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { initSimulatedPlatform } from '../../attestation/simulated/platform.js';
 import type { PinnedClient } from '../../lib/protocol/client.js';
-import type { MeshCertResponse } from '../../lib/protocol/messages.js';
+import type { MeshApiMethods, MeshCertResponse } from '../../lib/protocol/messages.js';
 import { Harness, refused } from './harness.js';
 
 const MANIFEST_MEASUREMENT = 'a1'.repeat(48);
@@ -30,9 +30,9 @@ function manifestWith(h: Harness, measurements: readonly string[], extraRoots: {
 }
 
 /** NewMeshCert with simulated evidence made as `opts` say (bound to the request unless they say otherwise). */
-async function newMeshCert(h: Harness, mesh: PinnedClient, opts: Parameters<Harness['podRequest']>[1]): Promise<MeshCertResponse> {
+async function newMeshCert(h: Harness, mesh: PinnedClient<MeshApiMethods>, opts: Parameters<Harness['podRequest']>[1]): Promise<MeshCertResponse> {
   const { request } = await h.podRequest(mesh, opts);
-  return mesh.call<MeshCertResponse>('NewMeshCert', request);
+  return mesh.call('NewMeshCert', request);
 }
 
 void t.test('genuine, bound evidence with a measurement the manifest does not list is refused by the reference values', async (t) => {

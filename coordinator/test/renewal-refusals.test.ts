@@ -7,7 +7,6 @@
 import t from 'tap';
 import { generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
 import { FixedClock, systemClock } from '../../lib/clock.js';
-import type { MeshCertResponse, SetManifestResponse } from '../../lib/protocol/messages.js';
 import { createMeshCa, createRootCa } from '../pki/ca.js';
 import { DEFAULT_LEAF_LIFETIME_MS, issueLeaf, readLeafPolicyHash } from '../pki/leaf.js';
 import { CLOCK_SKEW_MS } from '../pki/issuance.js';
@@ -19,10 +18,10 @@ const privateKeyOf = (pod: Awaited<ReturnType<Harness['newPodCert']>>): KeyObjec
 
 void t.test('a leaf of any other CA is refused, even one with the mesh CA\'s name, a correct policy hash and names', async (t) => {
   const { h, user, mesh } = await Harness.started(t);
-  const set = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest(), [h.coordinatorDoc, h.podDoc]));
+  const set = await user.call('SetManifest', await h.signedSet(user, h.manifest(), [h.coordinatorDoc, h.podDoc]));
   const genuine = await h.newPodCert(mesh);
   const genuineLeaf = certs(genuine.res.certChain)[0]!;
-  t.ok(await mesh.call<MeshCertResponse>('RenewMeshCert', (await h.renewRequest(mesh, genuine.res.certChain, privateKeyOf(genuine))).request), 'control: the genuine leaf renews');
+  t.ok(await mesh.call('RenewMeshCert', (await h.renewRequest(mesh, genuine.res.certChain, privateKeyOf(genuine))).request), 'control: the genuine leaf renews');
 
   // The attacker's own root and mesh CA, named exactly like the Coordinator's (same generation and trust domain).
   const rootKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -51,7 +50,7 @@ void t.test('a leaf is renewed only while it is valid: expired and not-yet-valid
   const notAfter = Date.parse(certs(expiring.res.certChain)[0]!.validTo);
 
   clock.advance(notAfter - clock.nowMs());
-  t.ok(await mesh.call<MeshCertResponse>('RenewMeshCert', (await h.renewRequest(mesh, expiring.res.certChain, privateKeyOf(expiring))).request), 'control: at its notAfter the leaf still renews');
+  t.ok(await mesh.call('RenewMeshCert', (await h.renewRequest(mesh, expiring.res.certChain, privateKeyOf(expiring))).request), 'control: at its notAfter the leaf still renews');
   clock.advance(1000);
   await refused(t, mesh.call('RenewMeshCert', (await h.renewRequest(mesh, expiring.res.certChain, privateKeyOf(expiring))).request),
     'UNAUTHENTICATED', /the presented leaf is not valid now/, 'a second after its notAfter');
@@ -60,7 +59,7 @@ void t.test('a leaf is renewed only while it is valid: expired and not-yet-valid
   const early = await h.newPodCert(mesh);
   const notBefore = Date.parse(certs(early.res.certChain)[0]!.validFrom);
   t.ok(notBefore >= clock.nowMs() - CLOCK_SKEW_MS - 1000, 'control: notBefore is now, backdated by the skew allowance');
-  t.ok(await mesh.call<MeshCertResponse>('RenewMeshCert', (await h.renewRequest(mesh, early.res.certChain, privateKeyOf(early))).request), 'control: the new leaf renews now');
+  t.ok(await mesh.call('RenewMeshCert', (await h.renewRequest(mesh, early.res.certChain, privateKeyOf(early))).request), 'control: the new leaf renews now');
   clock.advance(notBefore - clock.nowMs() - 1000);
   await refused(t, mesh.call('RenewMeshCert', (await h.renewRequest(mesh, early.res.certChain, privateKeyOf(early))).request),
     'UNAUTHENTICATED', /the presented leaf is not valid now/, 'a second before its notBefore');
@@ -74,7 +73,7 @@ void t.test('the renewal must be signed by the presented leaf\'s key', async (t)
   const thief = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   await refused(t, mesh.call('RenewMeshCert', (await h.renewRequest(mesh, pod.res.certChain, thief)).request),
     'PERMISSION_DENIED', /the renewal signature does not verify with the presented leaf's key/, 'a genuine leaf, signed by another key');
-  t.ok(await mesh.call<MeshCertResponse>('RenewMeshCert', (await h.renewRequest(mesh, pod.res.certChain, privateKeyOf(pod))).request), 'control: signed by the leaf\'s key it renews');
+  t.ok(await mesh.call('RenewMeshCert', (await h.renewRequest(mesh, pod.res.certChain, privateKeyOf(pod))).request), 'control: signed by the leaf\'s key it renews');
 });
 
 void t.test('a leaf whose policy a manifest update dropped is refused', async (t) => {
@@ -83,10 +82,10 @@ void t.test('a leaf whose policy a manifest update dropped is refused', async (t
   const batchPolicy = sha256hex(batchDoc);
   await user.call('SetManifest', await h.signedSet(user, h.manifest([batchPolicy]), [h.coordinatorDoc, h.podDoc, batchDoc]));
   const batchPod = await h.podRequest(mesh, { hostDataDoc: batchDoc });
-  const batch = await mesh.call<MeshCertResponse>('NewMeshCert', batchPod.request);
+  const batch = await mesh.call('NewMeshCert', batchPod.request);
   const batchKey = batchPod.key.privateKey as unknown as KeyObject;
   t.equal(readLeafPolicyHash(certs(batch.certChain)[0]!), batchPolicy, 'the batch pod holds a leaf of its own policy');
-  const renewed = await mesh.call<MeshCertResponse>('RenewMeshCert', (await h.renewRequest(mesh, batch.certChain, batchKey)).request);
+  const renewed = await mesh.call('RenewMeshCert', (await h.renewRequest(mesh, batch.certChain, batchKey)).request);
   t.ok(renewed.certChain, 'control: while the manifest names the policy, the leaf renews');
 
   // Same reference values, the batch policy gone: a previous-generation leaf would renew without evidence.
@@ -94,7 +93,7 @@ void t.test('a leaf whose policy a manifest update dropped is refused', async (t
   await refused(t, mesh.call('RenewMeshCert', (await h.renewRequest(mesh, batch.certChain, batchKey)).request),
     'PERMISSION_DENIED', new RegExp(`policy ${batchPolicy} of the presented leaf is no longer in the manifest`), 'a leaf of the dropped policy');
   const web = await h.newPodCert(mesh);
-  t.ok(await mesh.call<MeshCertResponse>('RenewMeshCert', (await h.renewRequest(mesh, web.res.certChain, privateKeyOf(web))).request), 'control: a leaf of a kept policy still renews');
+  t.ok(await mesh.call('RenewMeshCert', (await h.renewRequest(mesh, web.res.certChain, privateKeyOf(web))).request), 'control: a leaf of a kept policy still renews');
 });
 
 void t.test('the new key must be ECDSA P-256', async (t) => {

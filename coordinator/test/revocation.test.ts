@@ -5,16 +5,15 @@
  * Coordinator still knows after a recovery whether the previous generation's reference values differed.
  */
 import t from 'tap';
-import { generateKeyPairSync, type KeyObject, sign, X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
 import { toWireEvidence } from '../../attestation/issuers/wire-evidence.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { CcmeshError } from '../../lib/errors.js';
-import { meshCertReportData, renewSignedData } from '../../lib/protocol/binding.js';
+import { meshCertReportData, renewSignedData, signBinding } from '../../lib/protocol/binding.js';
 import type { PinnedClient } from '../../lib/protocol/client.js';
-import { type MeshCertResponse, type SetManifestResponse, writeEvidence } from '../../lib/protocol/messages.js';
-import { b64, WireReader } from '../../lib/protocol/wire.js';
+import type { MeshApiMethods, RenewMeshCertRequest, UserApiMethods } from '../../lib/protocol/messages.js';
 import { buildManifestDocument } from '../../contract/manifest/document.js';
-import { decryptSeedShare } from '../../contract/seed-shares.js';
+import { decryptSeedShare, seedShareFromMessage } from '../../contract/seed-shares.js';
 import { Harness, sha256hex } from './harness.js';
 
 const certs = (pem: string): X509Certificate[] => (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
@@ -52,27 +51,27 @@ function heldOf(pod: Awaited<ReturnType<Harness['newPodCert']>>): Held {
  * A RenewMeshCert request from `held` for a new key; `evidence` adds simulated evidence whose HOST_DATA is the hash of
  * `hostDataDoc` (default the pod's policy), bound to the new key or to `bindKey`.
  */
-async function renewRequest(h: Harness, mesh: PinnedClient, held: Held, evidence?: { hostDataDoc?: Uint8Array; bindKey?: KeyObject }) {
+async function renewRequest(h: Harness, mesh: PinnedClient<MeshApiMethods>, held: Held, evidence?: { hostDataDoc?: Uint8Array; bindKey?: KeyObject }) {
   const next = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spki = new Uint8Array(next.publicKey.export({ type: 'spki', format: 'der' }));
-  const nonce = new WireReader('n', await mesh.call('GetNonce', {})).bytes('nonce', 32, 32);
-  const request: Record<string, unknown> = {
+  const nonce = await mesh.nonce();
+  let request: RenewMeshCertRequest = {
     certChain: held.certChain,
-    publicKey: b64(spki),
-    nonce: b64(nonce),
-    signature: b64(sign('sha256', renewSignedData(spki, nonce, mesh.spki), held.key)),
+    publicKey: spki,
+    nonce,
+    signature: signBinding(renewSignedData(spki, nonce, mesh.spki), held.key),
   };
   if (evidence) {
     const bound = evidence.bindKey ? new Uint8Array(evidence.bindKey.export({ type: 'spki', format: 'der' })) : spki;
     const issuer = new SimulatedSnpIssuer(h.platform, { hostData: Buffer.from(sha256hex(evidence.hostDataDoc ?? h.podDoc), 'hex') });
-    request['evidence'] = writeEvidence(toWireEvidence(await issuer.issue(meshCertReportData(bound, nonce, mesh.spki))));
+    request = { ...request, evidence: toWireEvidence(await issuer.issue(meshCertReportData(bound, nonce, mesh.spki))) };
   }
   return { request, next: { key: next.privateKey } };
 }
 
-async function renew(h: Harness, mesh: PinnedClient, held: Held, evidence?: Parameters<typeof renewRequest>[3]): Promise<Held> {
+async function renew(h: Harness, mesh: PinnedClient<MeshApiMethods>, held: Held, evidence?: Parameters<typeof renewRequest>[3]): Promise<Held> {
   const { request, next } = await renewRequest(h, mesh, held, evidence);
-  const res = await mesh.call<MeshCertResponse>('RenewMeshCert', request);
+  const res = await mesh.call('RenewMeshCert', request);
   return { certChain: res.certChain, key: next.key };
 }
 
@@ -92,7 +91,7 @@ void t.test('a reference-value change: a leaf of the previous CA renews only wit
   await user.call('SetManifest', await h.signedSet(user, manifestWith(h, [m]), policies(h)));
   const old = heldOf(await h.newPodCert(mesh));
   // Another alternative measurement: the pod's own still passes, but the reference values changed.
-  const set2 = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, manifestWith(h, [m, OTHER_MEASUREMENT]), policies(h)));
+  const set2 = await user.call('SetManifest', await h.signedSet(user, manifestWith(h, [m, OTHER_MEASUREMENT]), policies(h)));
   const currentCa = certs(set2.meshCaBundle)[0]!;
 
   await refused(t, mesh.call('RenewMeshCert', (await renewRequest(h, mesh, old)).request), 'FAILED_PRECONDITION', /fresh evidence required: .*reference values/, 'renewal of a previous-generation leaf without evidence');
@@ -124,7 +123,7 @@ void t.test('an update that keeps the reference values: renewal needs no evidenc
   const old = heldOf(await h.newPodCert(mesh));
   const extraDoc = new Uint8Array(Buffer.from('pod api policy v1'));
   // A new policy, same reference values.
-  const set2 = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, manifestWith(h, [m], [sha256hex(extraDoc)]), policies(h, extraDoc)));
+  const set2 = await user.call('SetManifest', await h.signedSet(user, manifestWith(h, [m], [sha256hex(extraDoc)]), policies(h, extraDoc)));
   await refused(t, mesh.call('RenewMeshCert', (await renewRequest(h, mesh, old, { hostDataDoc: h.coordinatorDoc })).request), 'PERMISSION_DENIED', /the evidence names policy/, 'evidence of another policy sent when none is required');
   const renewed = await renew(h, mesh, old);
   t.ok(certs(renewed.certChain)[0]!.verify(certs(set2.meshCaBundle)[0]!.publicKey), 'a previous-generation leaf renews without evidence');
@@ -134,9 +133,9 @@ void t.test('an update that keeps the reference values: renewal needs no evidenc
 void t.test('after recovery the Coordinator still knows whether the previous generation had other reference values', async (t) => {
   const { h, user, mesh } = await Harness.started(t);
   const m = h.platform.config.measurement;
-  const set1 = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, manifestWith(h, [m]), policies(h)));
-  const { seed, salt } = decryptSeedShare(set1.seedShares[0]!, h.seedshare.privateKey);
-  const restart = async (): Promise<{ user: PinnedClient; mesh: PinnedClient }> => {
+  const set1 = await user.call('SetManifest', await h.signedSet(user, manifestWith(h, [m]), policies(h)));
+  const { seed, salt } = decryptSeedShare(seedShareFromMessage(set1.seedShares[0]!), h.seedshare.privateKey);
+  const restart = async (): Promise<{ user: PinnedClient<UserApiMethods>; mesh: PinnedClient<MeshApiMethods> }> => {
     const clients = await h.restarted(t);
     await clients.user.call('Recover', await h.recoverRequest(clients.user, seed, salt));
     return clients;

@@ -8,7 +8,7 @@
  * which refuses it: the sample was not made for this Coordinator's nonce and the pod's key.
  */
 import t from 'tap';
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,12 +19,11 @@ import { FixedClock, systemClock } from '../../lib/clock.js';
 import { CcmeshError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { createRegistry } from '../../lib/metrics.js';
-import { setManifestSignedData } from '../../lib/protocol/binding.js';
+import { setManifestSignedData, signBinding } from '../../lib/protocol/binding.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
-import { writeEvidence } from '../../lib/protocol/messages.js';
+import { evidenceMessage } from '../../lib/protocol/messages.js';
 import { MeshApi, UserApi } from '../../lib/protocol/services.js';
 import { signedSetManifestRequest } from '../../lib/protocol/signed-set.js';
-import { b64, WireReader } from '../../lib/protocol/wire.js';
 import { attestationSample, readSample } from '../../test/fixtures.js';
 import { DirectoryTdxCollateral, type TdxCollateralProvider } from '../../contract/attestation/tdx-collateral.js';
 import { Coordinator } from '../core/coordinator.js';
@@ -82,10 +81,10 @@ void t.test('NewMeshCert with a TDX quote asks the configured collateral provide
   await user.call('SetManifest', await signedSetManifestRequest(user, Buffer.from(JSON.stringify(setManifest)), [Buffer.from(coordinatorDoc)], owner.privateKey));
   t.ok(warnings.some((l) => l.includes('allowUnevaluatedTcb') && l.includes('referenceValues.tdx[0]')), 'the weakened alternative is logged as a warning, by path');
 
-  const nonce = new WireReader('n', await mesh.call('GetNonce', {})).bytes('nonce', 32, 32);
+  const nonce = await mesh.nonce();
   const spki = new Uint8Array(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }));
   const quote = readSample(TRUSTEE);
-  const err = await mesh.call('NewMeshCert', { evidence: writeEvidence({ format: 'tdx', quote }), publicKey: b64(spki), nonce: b64(nonce) }).then(() => undefined, (e: unknown) => e);
+  const err = await mesh.call('NewMeshCert', { evidence: evidenceMessage({ format: 'tdx', quote }), publicKey: spki, nonce }).then(() => undefined, (e: unknown) => e);
   t.ok(err instanceof CcmeshError, 'refused');
   t.match((err as Error).message, /PERMISSION_DENIED: .*TDX collateral: no TCB info for FMSPC 50806f000000/, 'with the provider\'s reason');
   t.same(asked, [quote.length], 'the provider was asked for this quote');
@@ -119,7 +118,7 @@ void t.test('NewMeshCert with a genuine TDX quote and its collateral: judged up 
   const setNonce = core.nonce();
   await core.setManifest({
     manifest, policies: [coordinatorDoc], nonce: setNonce, ownerKey: Buffer.from(owner.publicKey.export({ type: 'spki', format: 'der' })).toString('hex'),
-    signature: sign('sha256', setManifestSignedData(manifest, [coordinatorDoc], setNonce, tlsSpki), owner.privateKey),
+    signature: signBinding(setManifestSignedData(manifest, [coordinatorDoc], setNonce, tlsSpki), owner.privateKey),
   });
 
   // A pod's request: its key and a fresh nonce; the quote's REPORTDATA was made for some other request.

@@ -7,17 +7,17 @@
  * Every assertion is a count or a status, never a duration.
  */
 import t from 'tap';
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import type { Evidence, EvidenceIssuer } from '../../attestation/issuers/evidence.js';
 import { FixedClock } from '../../lib/clock.js';
 import { CcmeshError } from '../../lib/errors.js';
-import { coordinatorReportData, setManifestSignedData } from '../../lib/protocol/binding.js';
+import { coordinatorReportData, setManifestSignedData, signBinding } from '../../lib/protocol/binding.js';
 import { NO_MESH_OWNER } from '../../lib/protocol/mesh-owner.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
-import { type GetManifestsResponse, type MeshCertResponse, readEvidence, type SetManifestResponse } from '../../lib/protocol/messages.js';
+import type { EvidenceMessage, SetManifestRequest, UserApiMethods } from '../../lib/protocol/messages.js';
+import { decodeMessage, readEvidence } from '../../lib/protocol/limits.js';
 import { UserApi } from '../../lib/protocol/services.js';
-import { b64, WireReader } from '../../lib/protocol/wire.js';
 import { EvidenceChecker } from '../../contract/attestation/evidence-check.js';
 import { DEFAULT_ATTEST_LIMITS } from '../core/attest-limiter.js';
 import type { ManifestParser } from '../core/coordinator.js';
@@ -75,7 +75,7 @@ async function relayFrom(t: { teardown(fn: () => unknown): void }, sourceAddress
   return (server.address() as { port: number }).port;
 }
 
-async function userVia(t: { teardown(fn: () => unknown): void }, h: Harness, sourceAddress: string): Promise<PinnedClient> {
+async function userVia(t: { teardown(fn: () => unknown): void }, h: Harness, sourceAddress: string): Promise<PinnedClient<UserApiMethods>> {
   const client = await PinnedClient.connect(`127.0.0.1:${await relayFrom(t, sourceAddress, h.coordinator!.userPort)}`, UserApi);
   t.teardown(() => client.close());
   return client;
@@ -95,7 +95,7 @@ void t.test('SetManifest: an update is authorised over the raw bytes before anyt
   };
   const { h, user } = await Harness.started(t, { parseManifest: countingParser });
   const policies = [h.coordinatorDoc, h.podDoc];
-  await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest(), policies));
+  await user.call('SetManifest', await h.signedSet(user, h.manifest(), policies));
   t.equal(parses, 1, 'the first set parses its manifest (the spy sees the Coordinator\'s parser)');
 
   // 1 MiB of "[": not JSON a parser would accept (nesting far beyond the depth limit) and the largest body allowed.
@@ -103,14 +103,14 @@ void t.test('SetManifest: an update is authorised over the raw bytes before anyt
   const stranger = generateKeyPairSync('ec', { namedCurve: 'P-384' });
   const signedOverValid = await h.signedSet(user, h.manifest(), policies);
   const neverIssued = new Uint8Array(32).fill(7);
-  const cases: [string, Record<string, unknown>, RegExp][] = [
-    ['unsigned', { manifest: b64(junk), policies: policies.map(b64) }, /^SetManifest: UNAUTHENTICATED: .*needs nonce, ownerKey and signature/],
-    ['owner signature over other bytes', { ...signedOverValid, manifest: b64(junk) }, /^SetManifest: PERMISSION_DENIED: the workload owner signature does not verify/],
-    ['garbage signature', { ...(await h.signedSet(user, junk, policies)), signature: b64(randomBytes(96)) }, /^SetManifest: PERMISSION_DENIED: the workload owner signature does not verify/],
+  const cases: [string, SetManifestRequest, RegExp][] = [
+    ['unsigned', { manifest: junk, policies }, /^SetManifest: UNAUTHENTICATED: .*needs nonce, ownerKey and signature/],
+    ['owner signature over other bytes', { ...signedOverValid, manifest: junk }, /^SetManifest: PERMISSION_DENIED: the workload owner signature does not verify/],
+    ['garbage signature', { ...(await h.signedSet(user, junk, policies)), signature: new Uint8Array(randomBytes(96)) }, /^SetManifest: PERMISSION_DENIED: the workload owner signature does not verify/],
     ['a key that is no workload owner', await h.signedSet(user, junk, policies, stranger.privateKey), /^SetManifest: PERMISSION_DENIED: ownerKey is not one of the current manifest/],
     ['a nonce the Coordinator never issued', {
-      manifest: b64(junk), policies: policies.map(b64), nonce: b64(neverIssued), ownerKey: h.spkiHex(h.owner.publicKey),
-      signature: b64(sign('sha256', setManifestSignedData(junk, policies, neverIssued, user.spki), h.owner.privateKey)),
+      manifest: junk, policies, nonce: neverIssued, ownerKey: h.spkiHex(h.owner.publicKey),
+      signature: signBinding(setManifestSignedData(junk, policies, neverIssued, user.spki), h.owner.privateKey),
     }, /^SetManifest: PERMISSION_DENIED: unknown or already used nonce/],
   ];
   for (const [what, request, expected] of cases) {
@@ -126,12 +126,12 @@ void t.test('SetManifest: an update is authorised over the raw bytes before anyt
   const apiDoc = new Uint8Array(Buffer.from('pod api policy v1'));
   t.match(await refusal(user.call('SetManifest', await h.signedSet(user, h.manifest(), [...policies, apiDoc]))), /INVALID_ARGUMENT: policy document with SHA-256 [0-9a-f]{64} is not named/, 'a document the manifest does not name');
   t.match(await refusal(user.call('SetManifest', await h.signedSet(user, h.manifest([sha256hex(apiDoc)]), policies))), /INVALID_ARGUMENT: the manifest names policy [0-9a-f]{64} but no policy document/, 'a policy without its document');
-  const updated = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest([sha256hex(apiDoc)]), [...policies, apiDoc, apiDoc]));
+  const updated = await user.call('SetManifest', await h.signedSet(user, h.manifest([sha256hex(apiDoc)]), [...policies, apiDoc, apiDoc]));
   t.equal(updated.seedShares.length, 0, 'a correctly signed update is accepted (a repeated document is harmless)');
   t.equal(parses, 5);
 
   // The public reads parse stored manifests once per history head, not once per call.
-  for (let i = 0; i < 3; i++) await user.call<GetManifestsResponse>('GetManifests', {});
+  for (let i = 0; i < 3; i++) await user.call('GetManifests', {});
   t.equal(parses, 7, 'three GetManifests over a history of two manifests: two parses');
 
   // In recovery, Recover is unauthenticated until its signature verifies: the stored manifest is parsed once.
@@ -151,7 +151,7 @@ void t.test('SetManifest: an update is authorised over the raw bytes before anyt
 void t.test('nonces: a GetNonce flood from one client leaves another client\'s nonces valid', async (t) => {
   const { h, user, mesh } = await Harness.started(t);
   const policies = [h.coordinatorDoc, h.podDoc];
-  await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest(), policies));
+  await user.call('SetManifest', await h.signedSet(user, h.manifest(), policies));
 
   // The victim takes one nonce on each API: a pod's evidence and an owner's signed update.
   const pod = await h.podRequest(mesh);
@@ -168,15 +168,15 @@ void t.test('nonces: a GetNonce flood from one client leaves another client\'s n
   const seen = new Set<string>();
   for (const client of [floodUser, floodMesh]) {
     for (let done = 0; done < perApi; done += 500) {
-      const batch = await Promise.all(Array.from({ length: 500 }, () => client.call<{ nonce: string }>('GetNonce', {})));
-      for (const r of batch) seen.add(r.nonce);
+      const batch = await Promise.all(Array.from({ length: 500 }, () => client.nonce()));
+      for (const nonce of batch) seen.add(Buffer.from(nonce).toString('hex'));
     }
   }
   t.equal(seen.size, 2 * perApi, `the flood got ${2 * perApi} distinct nonces`);
 
-  const cert = await mesh.call<MeshCertResponse>('NewMeshCert', pod.request);
+  const cert = await mesh.call('NewMeshCert', pod.request);
   t.ok(cert.certChain.includes('BEGIN CERTIFICATE'), 'the pod\'s nonce survived the flood: certificate issued');
-  const set = await user.call<SetManifestResponse>('SetManifest', update);
+  const set = await user.call('SetManifest', update);
   t.match(set.transitionHash, /^[0-9a-f]{64}$/, 'the owner\'s nonce survived the flood: update accepted');
   t.match(await refusal(mesh.call('NewMeshCert', pod.request)), /PERMISSION_DENIED: unknown or already used nonce/, 'and each nonce is still single-use');
   t.match(await refusal(user.call('SetManifest', update)), /PERMISSION_DENIED: unknown or already used nonce/);
@@ -193,11 +193,12 @@ void t.test('Attest: a burst gets at most the per-client, then the overall numbe
   const issuer = counting!;
   const checker = new EvidenceChecker();
   const manifest = parseManifest(h.manifest());
-  const attest = async (client: PinnedClient): Promise<{ ok: boolean; details: string }> => {
+  const attest = async (client: PinnedClient<UserApiMethods>): Promise<{ ok: boolean; details: string }> => {
     const nonce = new Uint8Array(randomBytes(32));
     try {
-      const res = await client.call<unknown>('Attest', { nonce: b64(nonce) });
-      const evidence = readEvidence(new WireReader('Attest response', res).object('evidence'));
+      const res = await client.call('Attest', { nonce });
+      // The answer's evidence checked against the Evidence message's field limits, then in its domain form.
+      const evidence = readEvidence('Attest response.evidence', decodeMessage('Attest response.evidence', 'Evidence', res.evidence) as EvidenceMessage);
       // The Coordinator is fresh here: it binds no mesh owner.
       const verdict = checker.check(manifest, evidence, coordinatorReportData(client.spki, nonce, NO_MESH_OWNER), new Date());
       return { ok: verdict.ok && verdict.peer.policy.role === 'coordinator', details: verdict.ok ? 'valid' : verdict.reasons.join('; ') };
@@ -205,7 +206,7 @@ void t.test('Attest: a burst gets at most the per-client, then the overall numbe
       return { ok: false, details: err instanceof Error ? err.message : String(err) };
     }
   };
-  const burst = (client: PinnedClient, n: number) => Promise.all(Array.from({ length: n }, () => attest(client)));
+  const burst = (client: PinnedClient<UserApiMethods>, n: number) => Promise.all(Array.from({ length: n }, () => attest(client)));
   const { perClient, overall } = DEFAULT_ATTEST_LIMITS;
 
   // One client (127.0.0.1) bursts on the user API.

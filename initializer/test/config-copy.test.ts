@@ -13,7 +13,7 @@ import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { Harness, sha256hex } from '../../coordinator/test/harness.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
-import { runInitializer } from '../src/unit.js';
+import { runInitializer } from '../unit.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 

@@ -17,7 +17,7 @@ import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { Harness, sha256hex } from '../../coordinator/test/harness.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
-import { runInitializer } from '../src/unit.js';
+import { runInitializer } from '../unit.js';
 
 const quiet = createLogger({ component: 'initializer', level: 'error', sink: () => undefined });
 

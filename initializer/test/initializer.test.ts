@@ -1,18 +1,18 @@
 /**
  * The initializer against a real in-process Coordinator on the simulated TEE: the guard goes in before anything
- * else, credentials and the workload secret land with the right modes, a pod outside the manifest keeps retrying
- * and writes nothing, and a config volume that differs from the manifest's pins stops it with no secret written.
+ * else, credentials and the workload secret land with the right modes, the pod volume's root is closed last, a pod
+ * outside the manifest keeps retrying and writes nothing, and a config volume that differs from the manifest's pins
+ * stops it with no secret written.
  */
 import t from 'tap';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { Harness, sha256hex } from '../../coordinator/test/harness.js';
 import { CcmeshError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
-import type { SetManifestResponse } from '../../lib/protocol/messages.js';
-import { runInitializer } from '../src/unit.js';
+import { runInitializer } from '../unit.js';
 
 const quiet = createLogger({ component: 'initializer', level: 'error', sink: () => undefined });
 
@@ -30,14 +30,18 @@ void t.test('initializer end to end against a Coordinator', async (t) => {
   const doc = JSON.parse(Buffer.from(h.manifest()).toString()) as Record<string, unknown>;
   doc.configDigests = { [sha256hex(h.podDoc)]: { [cfgDir]: { 'app.yaml': createHash('sha256').update('port: 8080\n').digest('hex') } } };
   const manifest = new Uint8Array(Buffer.from(JSON.stringify(doc)));
-  const set = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, manifest, [h.coordinatorDoc, h.podDoc]));
+  const set = await user.call('SetManifest', await h.signedSet(user, manifest, [h.coordinatorDoc, h.podDoc]));
 
   const mesh = `127.0.0.1:${h.coordinator!.meshPort}`;
   const events: string[] = [];
-  const tlsDir = join(h.dir, 'pod', 'tls');
-  const secretPath = join(h.dir, 'pod', 'secrets', 'workload-secret');
+  // The pod's ccmesh volume, world-writable like an emptyDir's root.
+  const volumeRoot = join(h.dir, 'pod');
+  mkdirSync(volumeRoot);
+  chmodSync(volumeRoot, 0o777);
+  const tlsDir = join(volumeRoot, 'tls');
+  const secretPath = join(volumeRoot, 'secrets', 'workload-secret');
   const written = await runInitializer(
-    { coordinator: mesh, tlsDir, secretPath, meshDisabled: false, maxBackoffMs: 1000 },
+    { coordinator: mesh, tlsDir, secretPath, volumeRoot, meshDisabled: false, maxBackoffMs: 1000 },
     {
       issuer: () => Promise.resolve(new SimulatedSnpIssuer(h.platform, { hostData: Buffer.from(sha256hex(h.podDoc), 'hex') })),
       installGuard: () => {
@@ -55,6 +59,7 @@ void t.test('initializer end to end against a Coordinator', async (t) => {
   t.equal(readFileSync(join(tlsDir, 'root-ca.pem'), 'utf8'), set.rootCa);
   const leaf = new X509Certificate(readFileSync(join(tlsDir, 'chain.pem')));
   t.match(leaf.subjectAltName ?? '', /spiffe:\/\/ccmesh\.local\/apps\/v1\/Deployment\/default\/web/);
+  t.equal(statSync(volumeRoot).mode & 0o7777, 0o755, 'the volume root is closed last: 0755, writable by its owner only');
 
   // A config file changed by the host: refused, nothing written.
   writeFileSync(join(cfgDir, 'app.yaml'), 'port: 6666\n');

@@ -10,12 +10,11 @@ import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { Harness, sha256hex } from '../../coordinator/test/harness.js';
 import { createLogger } from '../../lib/log.js';
 import { parseMeshOwnerPin } from '../../lib/protocol/mesh-owner.js';
-import type { SetManifestResponse } from '../../lib/protocol/messages.js';
-import { runInitializer } from '../src/unit.js';
+import { runInitializer } from '../unit.js';
 
 void t.test('a NewMeshCert answer naming another mesh owner is dropped; the pinned owner\'s is written', async (t) => {
   const { h, user } = await Harness.started(t);
-  const set = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest(), [h.coordinatorDoc, h.podDoc]));
+  const set = await user.call('SetManifest', await h.signedSet(user, h.manifest(), [h.coordinatorDoc, h.podDoc]));
   const owner = parseMeshOwnerPin(set.meshOwner)!;
   const otherOwner = new Uint8Array(owner).map((b) => b ^ 0x5a);
   const run = async (name: string, meshOwner: Uint8Array): Promise<{ dir: string; log: string; outcome: unknown }> => {

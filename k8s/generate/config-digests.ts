@@ -7,12 +7,13 @@
  * copy (and to start the pod) without pins, so until they are added the pod does not start — closed, not open.
  */
 import { createHash } from 'node:crypto';
+import type { ManifestDocument } from '../../contract/manifest/types.js';
 import { INJECTED } from '../constants.js';
 import { decodeStrictBase64 } from '../policy/base64.js';
 import { isObj, listAt, objAt, strAt, type Obj } from './resource.js';
 
-/** Mount path → relative file path → SHA-256 hex (the manifest's configDigests shape for one policy). */
-export type MountDigests = Record<string, Record<string, string>>;
+/** Mount path → relative file path → SHA-256 hex: the manifest document's configDigests value for one policy. */
+export type MountDigests = NonNullable<ManifestDocument['configDigests']>[string];
 
 /** A ConfigMap or Secret of the input, by `<kind>/<namespace>/<name>`. */
 export type ConfigSources = ReadonlyMap<string, Obj>;

@@ -7,27 +7,34 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readManifestDocument } from '../../contract/manifest/read-document.js';
+import type { ManifestDocument } from '../../contract/manifest/types.js';
 import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
-import { CcmeshError, describeError, ErrorCode } from '../../lib/errors.js';
+import { CcmeshError, ConfigError, describeError, ErrorCode } from '../../lib/errors.js';
 import type { GeneratedEntry } from './manifest-entries.js';
-import { isObj, type Obj } from './resource.js';
 
-/** Reads `manifest.json` of a workspace as plain JSON. */
-export async function readManifestJson(path: string): Promise<Obj> {
-  let text: string;
+/**
+ * Reads `manifest.json` of a workspace into the document form. Its shape is checked here, with every problem named
+ * by its JSON path; its meaning only once generate has edited it (the edit may be what makes it valid).
+ */
+export async function readManifestDocumentFile(path: string): Promise<ManifestDocument> {
+  let bytes: Uint8Array;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = new Uint8Array(await readFile(path));
   } catch (err) {
     throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `cannot read the manifest ${path} (${describeError(err)}); create a workspace with "ccmesh manifest init --dir DIR" and pass it as --workspace`, { cause: err });
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return readManifestDocument(bytes);
   } catch (err) {
-    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `${path} is not JSON (${describeError(err)})`, { cause: err });
+    if (err instanceof ConfigError) throw new ConfigError(`the workspace manifest ${path}`, err.issues);
+    throw err;
   }
-  if (!isObj(json)) throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `${path} is not a JSON object`);
-  return json;
+}
+
+/** The text generate writes: the edited document in the file's key order, two-space indented, one final newline. */
+export function manifestDocumentText(doc: ManifestDocument): string {
+  return JSON.stringify(doc, null, 2) + '\n';
 }
 
 async function sameFile(path: string, data: Uint8Array): Promise<boolean> {

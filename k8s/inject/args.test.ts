@@ -10,11 +10,11 @@ import t from 'tap';
 import YAML from 'yaml';
 import { ISSUER_KINDS } from '../../attestation/issuers/select.js';
 import { readCaptureConfig } from '../../cli/commands/proxy-capture.js';
-import { CONFIG_VOLUME_FLAGS, readConfigVolumeFlags } from '../../cli/config-volume-flags.js';
+import { CONFIG_VOLUME_FLAGS, readConfigVolumeFlags } from '../../initializer/config-volume-flags.js';
 import { readCommandFlags } from '../../cli/flags.js';
 import { CHAIN, type FamilyPlan } from '../../iptables/plan.js';
-import { PROXY_FLAGS, readProxyConfig } from '../../proxy/src/config.js';
-import { PROXY_UID } from '../../lib/well-known.js';
+import { PROXY_FLAGS, readProxyConfig } from '../../proxy/config.js';
+import { PROXY_UID } from '../../lib/pod-layout.js';
 import { repoRoot } from '../../test/fixtures.js';
 import { inject, podTemplateOf, type KubeObject } from './inject.js';
 import { TEE_ARG } from './parts.js';
@@ -51,7 +51,9 @@ for (const name of readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort()) {
     const initArgs = parts.init.args as string[];
     t.equal(initArgs[0], 'initializer');
     const flags = initArgs.filter((a) => a.startsWith('--'));
-    t.same(flags.filter((f) => f !== '--secret-owner' && f !== '--coordinator-policy' && f !== '--mesh-owner' && f !== '--coordinator-measurement' && f !== '--config-volume'), ['--coordinator', '--tee']);
+    t.same(flags.filter((f) => f !== '--secret-owner' && f !== '--coordinator-policy' && f !== '--mesh-owner' && f !== '--coordinator-measurement' && f !== '--config-volume'), ['--coordinator', '--tee', '--volume-root']);
+    const volumeRoot = initArgs[initArgs.indexOf('--volume-root') + 1];
+    t.ok((parts.init.volumeMounts as Obj[]).some((m) => m.name === 'ccmesh' && m.mountPath === volumeRoot), `--volume-root ${volumeRoot} is where the initializer mounts the ccmesh volume`);
     // --config-volume through the initializer's real reader: each copy goes where inject mounts the copy volume, and
     // each MOUNT is where the initializer mounts the host-synced original (the configDigests key).
     const { tok: itok, r: ir } = readCommandFlags('initializer', initArgs.slice(1).filter((_, i, a) => a[i] === '--config-volume' || a[i - 1] === '--config-volume'), CONFIG_VOLUME_FLAGS);

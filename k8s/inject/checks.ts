@@ -9,7 +9,7 @@ import { MANIFEST_LIMITS } from '../../contract/manifest/limits.js';
 import { isJsonObject as isObj } from '../../lib/config/json-reader.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { IngressEntry } from '../../lib/mesh-config/ingress.js';
-import { PATHS, PROXY_UID } from '../../lib/well-known.js';
+import { PATHS, PROXY_UID } from '../../lib/pod-layout.js';
 import { RESERVED_MESH_PORTS } from '../annotations.js';
 import { ANNOTATIONS, INJECTED } from '../constants.js';
 import { configCopyVolume, digestMountPath } from './parts.js';
@@ -172,6 +172,24 @@ export function configMounts(names: readonly string[], volumes: readonly Obj[], 
 
 /** Longest Kubernetes volume name (an RFC 1123 DNS label). */
 const MAX_VOLUME_NAME = 63;
+
+/**
+ * Refuses a user container's mount of ccmesh's own volume by `subPath`/`subPathExpr`, at any path. `inject` makes
+ * every other mount of the volume read-only (a writable one would let the container rename the sidecar's TLS
+ * directory away and put its own in its place), but a subPath can't be made safe: under Kata a subPath of an emptyDir
+ * is backed by the host, not by the guest's memory, so the container would read files the host chose (a workload
+ * secret the host knows) instead of the pod's.
+ */
+export function checkMeshVolumeMounts(users: readonly UserContainer[], where: string): void {
+  for (const u of users) {
+    mountsOf(u, where).forEach((m, i) => {
+      if (m.name !== INJECTED.volume) return;
+      const sub = typeof m.subPath === 'string' && m.subPath !== '' ? 'subPath' : typeof m.subPathExpr === 'string' && m.subPathExpr !== '' ? 'subPathExpr' : undefined;
+      if (sub === undefined) return;
+      throw refuse(where, `${u.field}.volumeMounts[${i}].${sub}`, `container "${nameOf(u.c)}" mounts ccmesh's volume "${INJECTED.volume}" at ${JSON.stringify(m.mountPath ?? null)} with a ${sub} (${JSON.stringify(m[sub])}); under Kata a subPath of an emptyDir is backed by the host, not by the pod's memory, so it would not show the pod's credentials and secret. Mount the whole volume (ccmesh makes every mount of it read-only), e.g. at ${PATHS.root}, and read the file in it`);
+    });
+  }
+}
 
 /**
  * Checks that a user container can get the `ccmesh` volume at PATHS.root: returns true if it already mounts it

@@ -98,7 +98,7 @@ void t.test('options are validated', async (t) => {
   }
 });
 
-void t.test('an existing ccmesh mount and an identical ccmesh volume are kept as given', async (t) => {
+void t.test('an existing ccmesh mount (made read-only) and an identical ccmesh volume are kept', async (t) => {
   const p = pod();
   const spec = p.spec as Obj;
   const app = (spec.containers as Obj[])[0]!;
@@ -106,7 +106,7 @@ void t.test('an existing ccmesh mount and an identical ccmesh volume are kept as
   spec.volumes = [{ emptyDir: { medium: 'Memory' }, name: 'ccmesh' }];
   const out = inject(p);
   const outSpec = out.spec as Obj;
-  t.same(((outSpec.containers as Obj[])[0]!).volumeMounts, [{ mountPath: '/ccmesh/', name: 'ccmesh' }], 'no second mount added, the mount untouched');
+  t.same(((outSpec.containers as Obj[])[0]!).volumeMounts, [{ mountPath: '/ccmesh/', name: 'ccmesh', readOnly: true }], 'no second mount added; the mount kept in place, made read-only');
   t.equal(JSON.stringify(outSpec.volumes), JSON.stringify([{ emptyDir: { medium: 'Memory' }, name: 'ccmesh' }]), 'volume untouched, key order kept');
 });
 
@@ -198,4 +198,36 @@ void t.test('coordinatorPolicy and meshOwner pin --coordinator-policy and --mesh
   t.throws(() => inject(pod(), { meshOwner: 'cd'.repeat(32) }), /both the Coordinator policy and the mesh owner pin/, 'and an owner pin without a policy');
   t.throws(() => inject(pod(), { ...pins, coordinatorMeasurements: [] }), /at least one Coordinator launch measurement/, 'a policy without a measurement is refused');
   t.throws(() => inject(pod(), { ...pins, coordinatorMeasurements: ['EF'] }), /96 lowercase hex digits/, 'a malformed measurement is refused');
+});
+
+void t.test('every mount of ccmesh\'s volume in a user container becomes read-only, at /ccmesh or elsewhere', async (t) => {
+  const o = pod();
+  const spec = o.spec as Obj;
+  spec.containers = [
+    // Writable at /ccmesh (it could rename /ccmesh/tls away and put its own directory there), and again elsewhere.
+    { name: 'app', image: 'a', volumeMounts: [{ name: 'ccmesh', mountPath: '/ccmesh', readOnly: false }, { name: 'ccmesh', mountPath: '/mesh' }] },
+    { name: 'side', image: 'b', volumeMounts: [{ name: 'data', mountPath: '/data' }] },
+  ];
+  spec.initContainers = [{ name: 'setup', image: 'c', volumeMounts: [{ name: 'ccmesh', mountPath: '/var/ccmesh', readOnly: false }] }];
+  spec.volumes = [{ name: 'data', emptyDir: {} }];
+  const out = inject(o);
+  const mounts = (c: Obj): Obj[] => c.volumeMounts as Obj[];
+  const [app, side] = (out.spec as Obj).containers as Obj[];
+  t.same(mounts(app!), [{ name: 'ccmesh', mountPath: '/ccmesh', readOnly: true }, { name: 'ccmesh', mountPath: '/mesh', readOnly: true }], 'the app\'s writable mounts: read-only, in place');
+  t.same(mounts(side!), [{ name: 'data', mountPath: '/data' }, { name: 'ccmesh', mountPath: '/ccmesh', readOnly: true }], 'other volumes untouched; the added /ccmesh mount is read-only');
+  const setup = initContainers(out).find((c) => c.name === 'setup')!;
+  t.same(mounts(setup), [{ name: 'ccmesh', mountPath: '/var/ccmesh', readOnly: true }, { name: 'ccmesh', mountPath: '/ccmesh', readOnly: true }], 'a user init container too');
+  const writable = [...((out.spec as Obj).containers as Obj[]), ...initContainers(out)]
+    .flatMap((c) => mounts(c).filter((m) => m.name === 'ccmesh' && m.readOnly !== true).map(() => c.name));
+  t.same(writable, ['ccmesh-initializer', 'ccmesh-proxy'], 'only the initializer and the sidecar may write the volume');
+  t.same(inject(out), out, 'idempotent');
+});
+
+void t.test('the initializer is told to close the ccmesh volume\'s root, where it mounts the volume', async (t) => {
+  const init = initContainers(inject(pod()))[0]!;
+  const args = init.args as string[];
+  const at = args.indexOf('--volume-root');
+  t.ok(at > 0, '--volume-root is among the initializer\'s pinned args');
+  t.equal(args[at + 1], '/ccmesh', 'naming /ccmesh');
+  t.ok((init.volumeMounts as Obj[]).some((m) => m.name === 'ccmesh' && m.mountPath === args[at + 1] && m.readOnly === undefined), 'where it mounts the ccmesh volume, writable');
 });

@@ -8,7 +8,8 @@
  * - Only the pod template changes: initializer (first init container), proxy (native sidecar, second), the `ccmesh`
  *   volume, a read-only `/ccmesh` mount in every user container and init container, and the
  *   `ccmesh.dev/injected: <version>` annotation. Added keys go at the end of their object; existing keys keep their
- *   place and value.
+ *   place and value, except that every mount of the `ccmesh` volume a user container already has (at `/ccmesh` or
+ *   elsewhere) is made read-only, and one by subPath is refused: only the initializer and the sidecar write it.
  * - Each volume of `ccmesh.dev/config-volumes` gets an in-memory copy volume `ccmesh-config-<name>`; the app's
  *   mounts of the volume are switched to the copy (read-only), and only the initializer still mounts the host-synced
  *   original, verifies it against the manifest's configDigests and writes the verified bytes into the copy.
@@ -21,10 +22,10 @@ import { VERSION } from '../../lib/version.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import { parseEgressSpec, parseHostPort, renderEgressSpec } from '../../lib/mesh-config/egress.js';
 import { parseIngressSpec } from '../../lib/mesh-config/ingress.js';
-import { PORTS } from '../../lib/well-known.js';
+import { PORTS } from '../../lib/mesh-ports.js';
 import { isOptedOut, readPodAnnotations, templateAnnotations } from '../annotations.js';
 import { ANNOTATIONS, IMAGE_REPOSITORY, INJECTED } from '../constants.js';
-import { checkProbes, checkUserContainer, configMounts, hasAppMount, isObj, mountsOf, refuse, type UserContainer } from './checks.js';
+import { checkMeshVolumeMounts, checkProbes, checkUserContainer, configMounts, hasAppMount, isObj, mountsOf, refuse, type UserContainer } from './checks.js';
 import { buildAppMount, buildConfigCopyVolume, buildInitializer, buildProxy, buildVolume, configCopyVolume, TEE_ARG, type PartsInput } from './parts.js';
 
 /** JSON-shaped resource as parsed from YAML. */
@@ -209,8 +210,9 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
     });
   }
 
-  // Validate every user container's /ccmesh before changing anything.
+  // Validate every user container's /ccmesh and other mounts of ccmesh's volume before changing anything.
   const needsMount = users.map((u) => !hasAppMount(u, where));
+  checkMeshVolumeMounts(users, where);
   const volIndex = volumes.findIndex((v) => v.name === INJECTED.volume);
   const wantVolume = buildVolume();
   if (volIndex >= 0 && !isDeepStrictEqual(volumes[volIndex], wantVolume)) {
@@ -248,6 +250,10 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
       m.name = configCopyVolume(pinned.name);
       m.readOnly = true;
     }
+    // SECURITY: only the initializer and the sidecar write ccmesh's volume. A user container that could would rename
+    // the sidecar's TLS directory away and put its own (root, mesh CA, leaves) in its place, or read the key a
+    // renewal writes there: each of its mounts of the volume, wherever it is, becomes read-only.
+    for (const m of mountsOf(u, where)) if (m.name === INJECTED.volume) m.readOnly = true;
     if (!needsMount[i]) return;
     const mounts = mountsOf(u, where);
     if (Array.isArray(u.c.volumeMounts)) mounts.push(buildAppMount());

@@ -7,7 +7,8 @@
  * scheme) are written out explicitly: a stored, defaulted object then still deep-equals what `inject` builds, so a
  * webhook UPDATE of an injected workload is recognised as already injected instead of being refused.
  */
-import { PATHS, PROXY_UID, SIDECAR_ADMIN_PATHS } from '../../lib/well-known.js';
+import { SIDECAR_ADMIN_PATHS } from '../../lib/mesh-ports.js';
+import { PATHS, PROXY_UID } from '../../lib/pod-layout.js';
 import { INJECTED } from '../constants.js';
 
 /** JSON-shaped Kubernetes object. */
@@ -87,14 +88,15 @@ export function buildAppMount(): Obj {
 /**
  * The initializer: runs as root to install the inbound guard (NET_ADMIN + NET_RAW, and CHOWN to hand the files to
  * their readers; every other capability dropped), then attests, copies the verified config volumes into their
- * in-memory volumes and writes the pod's credentials into the `ccmesh` volume.
+ * in-memory volumes, writes the pod's credentials into the `ccmesh` volume and closes the volume's root
+ * (`--volume-root`: mode 0755, the sidecar's) so no other container's user can rename the TLS directory away.
  */
 export function buildInitializer(p: PartsInput): Obj {
   return {
     name: INJECTED.initializer,
     image: p.image,
     imagePullPolicy: 'IfNotPresent',
-    args: ['initializer', '--coordinator', p.coordinator, '--tee', TEE_ARG[p.tee],
+    args: ['initializer', '--coordinator', p.coordinator, '--tee', TEE_ARG[p.tee], '--volume-root', PATHS.root,
       ...(p.coordinatorPolicy !== undefined ? ['--coordinator-policy', p.coordinatorPolicy] : []), ...(p.meshOwner !== undefined ? ['--mesh-owner', p.meshOwner] : []), ...(p.coordinatorMeasurements ?? []).flatMap((m) => ['--coordinator-measurement', m]), ...(p.secretOwner !== undefined ? ['--secret-owner', String(p.secretOwner)] : []),
       ...p.configMounts.flatMap((m) => ['--config-volume', `${m.name}=${digestMountPath(m.mountPath)}`])],
     resources: { requests: { ...INJECTED_REQUESTS.initializer } },

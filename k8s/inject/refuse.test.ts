@@ -94,6 +94,16 @@ const CASES: readonly Case[] = [
     edit: (o) => void (ctr(o, 0).volumeMounts as Obj[]).push({ name: 'conf', mountPath: '/ccmesh' }),
     says: ['spec.template.spec.containers[0].volumeMounts[1]', '"conf"', '/ccmesh'],
   },
+  {
+    name: 'a user mount of ccmesh\'s volume by subPath (host-backed under Kata)',
+    edit: (o) => void (ctr(o, 1).volumeMounts as Obj[]).push({ name: 'ccmesh', mountPath: '/run/secret', subPath: 'secrets' }),
+    says: ['spec.template.spec.containers[1].volumeMounts[1].subPath', 'container "helper"', 'ccmesh\'s volume "ccmesh"', '"/run/secret"', 'subPath ("secrets")'],
+  },
+  {
+    name: 'a user init container mounting ccmesh\'s volume at /ccmesh by subPathExpr',
+    edit: (o) => void (pod(o).initContainers = [{ name: 'setup', image: 'x', volumeMounts: [{ name: 'ccmesh', mountPath: '/ccmesh', subPathExpr: '$(POD_NAME)' }] }]),
+    says: ['spec.template.spec.initContainers[0].volumeMounts[0].subPathExpr', 'container "setup"', 'subPathExpr'],
+  },
   { name: 'inject: yes', edit: (o) => void (ann(o)['ccmesh.dev/inject'] = 'yes'), says: ['ccmesh.dev/inject', '"yes"'] },
   { name: 'pod-role: worker', edit: (o) => void (ann(o)['ccmesh.dev/pod-role'] = 'worker'), says: ['ccmesh.dev/pod-role', '"worker"'] },
   { name: 'a non-string annotation', edit: (o) => void (ann(o)['ccmesh.dev/admin-port'] = 15090), says: ['ccmesh.dev/admin-port', '15090', 'string'] },

@@ -8,7 +8,8 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
-import { ADMIN_HTTP_PATHS, COORDINATOR_STORE_DIR, PORTS } from '../../lib/well-known.js';
+import { ADMIN_HTTP_PATHS, PORTS } from '../../lib/mesh-ports.js';
+import { COORDINATOR_STORE_DIR } from '../../lib/pod-layout.js';
 import { ANNOTATIONS, INSTALL_NAMES } from '../constants.js';
 import { baseContainer, httpProbe, objectLabels, podSecurityContext, prometheusAnnotations, selectorLabels, TMP_DIR } from './pod-parts.js';
 import type { InstallValues } from './values.js';

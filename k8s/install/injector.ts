@@ -12,7 +12,7 @@ import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Clus
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
-import { ADMIN_HTTP_PATHS, PORTS } from '../../lib/well-known.js';
+import { ADMIN_HTTP_PATHS, PORTS } from '../../lib/mesh-ports.js';
 import { INJECTION_NAMESPACE_LABEL, INSTALL_NAMES } from '../constants.js';
 import { coordinatorMeshAddress } from './coordinator.js';
 import { baseContainer, httpProbe, imageRef, objectLabels, podSecurityContext, prometheusAnnotations, selectorLabels, TMP_DIR, WEBHOOK_SERVICE_PORT } from './pod-parts.js';

@@ -7,7 +7,7 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSecurityContext } from 'kubernetes-models/v1/PodSecurityContext';
 import type { IResourceRequirements } from 'kubernetes-models/v1/ResourceRequirements';
 import type { ISecurityContext } from 'kubernetes-models/v1/SecurityContext';
-import { ADMIN_HTTP_PATHS } from '../../lib/well-known.js';
+import { ADMIN_HTTP_PATHS } from '../../lib/mesh-ports.js';
 import type { InstallValues, Resources } from './values.js';
 
 /** uid/gid the ccmesh containers run as (the conventional "nonroot" id of distroless images); never 0. */

@@ -3,7 +3,7 @@
  * small typed interface holding only the fields ccmesh sets, with its own structural check.
  */
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
-import { ADMIN_HTTP_PATHS } from '../../lib/well-known.js';
+import { ADMIN_HTTP_PATHS } from '../../lib/mesh-ports.js';
 import { INSTALL_NAMES } from '../constants.js';
 import { type Component, objectLabels, selectorLabels } from './pod-parts.js';
 import type { InstallValues } from './values.js';

@@ -7,7 +7,7 @@
  * A relay that terminates TLS with its own key presents a different SPKI to the client than the Coordinator has,
  * so evidence or signatures the client makes through the relay never match at the Coordinator.
  */
-import { createHash } from 'node:crypto';
+import { constants, createHash, type KeyObject, sign, verify } from 'node:crypto';
 
 /** Domain labels (NUL-terminated when hashed). Never reuse or change one; add a new version instead. */
 export const LABELS = Object.freeze({
@@ -66,4 +66,24 @@ export function setManifestSignedDigests(manifestSha256: Uint8Array, policySha25
 /** What a seed-share owner signs to recover a Coordinator. */
 export function recoverSignedData(seed: Uint8Array, salt: Uint8Array, coordinatorNonce: Uint8Array, coordinatorTlsSpki: Uint8Array): Uint8Array {
   return digest('sha256', LABELS.recover, [sha256(Buffer.concat([seed, salt])), coordinatorNonce, sha256(coordinatorTlsSpki)]);
+}
+
+/**
+ * Signs a binding value (one of the `…SignedData` values above) the one way every signer in the mesh does: ECDSA
+ * keys with SHA-256 (DER signature), RSA keys (seed-share owners) with PSS, SHA-256 and a 32-byte salt.
+ */
+export function signBinding(data: Uint8Array, key: KeyObject): Uint8Array {
+  return new Uint8Array(sign('sha256', data, key.asymmetricKeyType === 'rsa' ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : key));
+}
+
+/**
+ * Verifies {@link signBinding}'s signature over `data` with `key`. A key of another kind or a malformed signature
+ * is "does not verify", never a thrown error.
+ */
+export function verifyBinding(data: Uint8Array, key: KeyObject, signature: Uint8Array): boolean {
+  try {
+    return verify('sha256', data, key.asymmetricKeyType === 'rsa' ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : key, signature);
+  } catch {
+    return false;
+  }
 }

@@ -9,10 +9,9 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import { credentials, type Client, makeGenericClientConstructor, Metadata, type ServiceError, status as grpcStatus } from '@grpc/grpc-js';
-import type { ServiceDefinition } from '@grpc/grpc-js';
 import { CcmeshError, ErrorCode } from '../errors.js';
-import { UserApi } from './services.js';
-import { MAX_HISTORY_ANSWER_BYTES, MAX_MESSAGE_BYTES } from './wire.js';
+import { NONCE_LENGTH } from './messages.js';
+import type { ApiService } from './services.js';
 
 /** host:port split and checked. */
 export function parseAddress(address: string): { host: string; port: number } {
@@ -47,15 +46,23 @@ export function fetchServerCertificate(address: string, timeoutMs = 5000): Promi
   });
 }
 
-/** A client bound to one pinned Coordinator certificate. */
-export class PinnedClient {
+/** The GetNonce RPC both services have. */
+type WithNonce = { GetNonce: { request: Record<string, never>; response: { nonce: Uint8Array } } };
+
+/**
+ * A typed client of one Coordinator service (`UserApi` or `MeshApi`, `services.ts`) bound to one pinned Coordinator
+ * certificate: the only way ccmesh's CLI, initializer and sidecar call the Coordinator.
+ */
+export class PinnedClient<M = unknown> {
   readonly address: string;
   readonly certificate: X509Certificate;
   /** DER SPKI of the pinned key — what the Coordinator's evidence must bind. */
   readonly spki: Uint8Array;
   readonly #client: Client;
 
-  private constructor(address: string, cert: X509Certificate, service: ServiceDefinition) {
+  readonly #service: string;
+
+  private constructor(address: string, cert: X509Certificate, service: ApiService<M>) {
     this.address = address;
     this.certificate = cert;
     this.spki = new Uint8Array(cert.publicKey.export({ type: 'spki', format: 'der' }));
@@ -65,10 +72,11 @@ export class PinnedClient {
       checkServerIdentity: (_host, peer) =>
         createHash('sha256').update(peer.raw).digest('hex') === pinned ? undefined : new Error('Coordinator certificate changed since it was pinned'),
     });
-    const Ctor = makeGenericClientConstructor(service, 'ccmesh');
+    this.#service = service.name;
+    const Ctor = makeGenericClientConstructor(service.definition, 'ccmesh');
     this.#client = new Ctor(address, creds, {
       // Pods (MeshAPI) read small answers only; the UserAPI's GetManifests carries the whole history.
-      'grpc.max_receive_message_length': service === UserApi ? MAX_HISTORY_ANSWER_BYTES : MAX_MESSAGE_BYTES,
+      'grpc.max_receive_message_length': service.maxAnswerBytes,
       // SNI must not be an IP address (RFC 6066); the name is irrelevant since trust is the pinned certificate.
       'grpc.ssl_target_name_override': 'ccmesh-coordinator',
       'grpc.default_authority': address,
@@ -76,15 +84,19 @@ export class PinnedClient {
   }
 
   /** Pins the certificate the server at `address` presents now. */
-  static async connect(address: string, service: ServiceDefinition, timeoutMs?: number): Promise<PinnedClient> {
+  static async connect<M>(address: string, service: ApiService<M>, timeoutMs?: number): Promise<PinnedClient<M>> {
     return new PinnedClient(address, await fetchServerCertificate(address, timeoutMs), service);
   }
 
   /** Calls a unary method; rejects with a CcmeshError carrying the gRPC status and details. */
-  call<T>(method: string, request: unknown, deadlineMs = 15_000): Promise<T> {
+  call<K extends keyof M & string>(
+    method: K,
+    request: M[K] extends { request: infer Q } ? Q : never,
+    deadlineMs = 15_000,
+  ): Promise<M[K] extends { response: infer R } ? R : never> {
     return new Promise((resolve, reject) => {
       const fn = (this.#client as unknown as Record<string, (req: unknown, md: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, res: unknown) => void) => void>)[method];
-      if (!fn) return reject(new CcmeshError(ErrorCode.INTERNAL, `unknown RPC method ${method}`));
+      if (!fn) return reject(new CcmeshError(ErrorCode.INTERNAL, `${this.#service} has no RPC method ${method}`));
       fn.call(this.#client, request, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => {
         if (err) {
           const name = grpcStatus[err.code] ?? String(err.code);
@@ -93,9 +105,18 @@ export class PinnedClient {
           e.grpcCode = err.code;
           return reject(e);
         }
-        resolve(res as T);
+        resolve(res as M[K] extends { response: infer R } ? R : never);
       });
     });
+  }
+
+  /** A fresh Coordinator nonce (GetNonce), checked for its length. */
+  async nonce(): Promise<Uint8Array> {
+    const { nonce } = await (this as unknown as PinnedClient<WithNonce>).call('GetNonce', {});
+    if (!(nonce instanceof Uint8Array) || nonce.length !== NONCE_LENGTH) {
+      throw new CcmeshError(ErrorCode.COORDINATOR_REFUSED, `GetNonce: the Coordinator at ${this.address} answered a nonce of ${nonce?.length ?? 0} bytes, not ${NONCE_LENGTH}`);
+    }
+    return new Uint8Array(nonce);
   }
 
   /** Closes the channel. */

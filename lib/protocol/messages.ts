@@ -1,38 +1,108 @@
 /**
- * The Coordinator's RPC messages (UserAPI and MeshAPI), their wire form and their decoders. docs/protocol.md is the
- * prose version of this file; keep them in step.
+ * The Coordinator's RPC messages as TypeScript sees them: one interface per message of
+ * `proto/ccmesh/coordinator/v1/coordinator.proto` (field names in the proto's lowerCamelCase JSON form). Requests
+ * are what a client sends; responses are what grpc-js decodes (every field present: bytes as Buffer, absent
+ * nested messages as null). docs/protocol.md is the prose version; `messages.test.ts` round-trips every interface
+ * through the codec so a field the proto lacks fails a test.
  */
-import type { WireReader } from './wire.js';
 
-/** Evidence as it travels: an SNP report with its VEK and chain, or a TDX quote. */
+/** Evidence as the Coordinator judges it: an SNP report with its VEK and chain, or a TDX quote. */
 export type WireEvidence =
   | { readonly format: 'snp'; readonly report: Uint8Array; readonly vek: Uint8Array; readonly chain: Uint8Array }
   | { readonly format: 'tdx'; readonly quote: Uint8Array };
 
-/** Decodes evidence; SNP requires the VEK (DER) and ASK+ARK chain (PEM) alongside the report. */
-export function readEvidence(r: WireReader): WireEvidence {
-  const format = r.oneOf('format', ['snp', 'tdx'] as const);
-  if (format === 'snp') {
-    return { format, report: r.bytes('report', 1184, 1184), vek: r.bytes('vek', 64, 16 * 1024), chain: r.bytes('chain', 64, 64 * 1024) };
-  }
-  return { format, quote: r.bytes('quote', 48, 64 * 1024) };
+/** The `Evidence` message: exactly one of `snp` and `tdx`. */
+export interface EvidenceMessage {
+  readonly snp?: { readonly report: Uint8Array; readonly vek: Uint8Array; readonly chain: Uint8Array } | null;
+  readonly tdx?: { readonly quote: Uint8Array } | null;
 }
 
-/** Encodes evidence for the wire. */
-export function writeEvidence(e: WireEvidence): Record<string, string> {
-  const b = (x: Uint8Array): string => Buffer.from(x).toString('base64');
-  return e.format === 'snp' ? { format: 'snp', report: b(e.report), vek: b(e.vek), chain: b(e.chain) } : { format: 'tdx', quote: b(e.quote) };
+/** {@link WireEvidence} as the `Evidence` message. */
+export function evidenceMessage(e: WireEvidence): EvidenceMessage {
+  return e.format === 'snp' ? { snp: { report: e.report, vek: e.vek, chain: e.chain } } : { tdx: { quote: e.quote } };
 }
 
 /** Length of Coordinator and client nonces. */
 export const NONCE_LENGTH = 32;
 
+/**
+ * How a RenewMeshCert refusal (FAILED_PRECONDITION) that wants `evidence` in the request starts: the leaf's generation
+ * had other reference values than the current manifest, so the pod must attest again (the sidecar retries with it).
+ */
+export const FRESH_EVIDENCE_REQUIRED = 'fresh evidence required';
+
+/** The Coordinator's state as `GetManifests` names it (the proto enum's value names). */
+export const COORDINATOR_STATE = Object.freeze({
+  fresh: 'COORDINATOR_STATE_FRESH',
+  recovery: 'COORDINATOR_STATE_RECOVERY',
+  ready: 'COORDINATOR_STATE_READY',
+} as const);
+
+/** One of {@link COORDINATOR_STATE}'s values. */
+export type WireCoordinatorState = (typeof COORDINATOR_STATE)[keyof typeof COORDINATOR_STATE];
+
+// ---- requests -------------------------------------------------------------------------------------------------
+
+export type GetNonceRequest = Record<string, never>;
+export type GetManifestsRequest = Record<string, never>;
+export type GetTrustBundleRequest = Record<string, never>;
+
+export interface AttestRequest {
+  /** The caller's nonce (32 bytes). */
+  readonly nonce: Uint8Array;
+}
+
+export interface SetManifestRequest {
+  readonly manifest: Uint8Array;
+  readonly policies: readonly Uint8Array[];
+  readonly nonce?: Uint8Array;
+  /** Hex SPKI DER of the signer. */
+  readonly ownerKey?: string;
+  readonly signature?: Uint8Array;
+}
+
+export interface RecoverRequest {
+  readonly seed: Uint8Array;
+  readonly salt: Uint8Array;
+  readonly nonce: Uint8Array;
+  readonly ownerKey: string;
+  readonly signature: Uint8Array;
+}
+
+export interface NewMeshCertRequest {
+  readonly evidence?: EvidenceMessage;
+  readonly publicKey: Uint8Array;
+  readonly nonce: Uint8Array;
+}
+
+export interface RenewMeshCertRequest {
+  readonly certChain: string;
+  readonly publicKey: Uint8Array;
+  readonly nonce: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly evidence?: EvidenceMessage;
+}
+
+// ---- responses ------------------------------------------------------------------------------------------------
+
+export type RecoverResponse = Record<string, never>;
+
+export interface GetNonceResponse {
+  readonly nonce: Uint8Array;
+}
+
+/** Attest response (both APIs). */
+export interface AttestResponse {
+  readonly evidence: EvidenceMessage | null;
+  /** Hex pin of the mesh owner bound into the evidence; '' when the Coordinator serves none (fresh, recovery). */
+  readonly meshOwner: string;
+}
+
 /** One RSA-OAEP-encrypted copy of seed and salt for a seed-share owner (returned by the first SetManifest). */
-export interface SeedShareWire {
+export interface SeedShareMessage {
   /** The owner's RSA public key, hex SPKI DER (as in the manifest). */
   readonly ownerKey: string;
-  /** base64 ciphertext. */
-  readonly encryptedSeed: string;
+  readonly encryptedSeed: Uint8Array;
 }
 
 /** SetManifest response. */
@@ -42,26 +112,20 @@ export interface SetManifestResponse {
   readonly rootCa: string;
   readonly meshCaBundle: string;
   /** Only on the very first SetManifest; empty afterwards. */
-  readonly seedShares: readonly SeedShareWire[];
+  readonly seedShares: readonly SeedShareMessage[];
   /** The mesh owner the Coordinator serves (hex pin, `lib/protocol/mesh-owner.ts`). */
-  readonly meshOwner: string;
-}
-
-/** Attest response (both APIs). */
-export interface AttestResponse {
-  readonly evidence: unknown;
-  /** Hex pin of the mesh owner bound into the evidence; '' when the Coordinator serves none (fresh, recovery). */
   readonly meshOwner: string;
 }
 
 /** GetManifests response: the whole history, oldest first. */
 export interface GetManifestsResponse {
-  readonly manifests: readonly string[];
-  readonly policies: Readonly<Record<string, string>>;
+  readonly manifests: readonly Uint8Array[];
+  /** SHA-256 hex → policy document. */
+  readonly policies: Readonly<Record<string, Uint8Array>>;
   readonly transitions: readonly string[];
   readonly rootCa: string;
   readonly meshCaBundle: string;
-  readonly state: 'fresh' | 'recovery' | 'ready';
+  readonly state: WireCoordinatorState;
   /** Hex pin of the mesh owner ('' unless ready). */
   readonly meshOwner: string;
 }
@@ -78,27 +142,53 @@ export interface TrustBundleResponse {
   readonly manifestHash: string;
 }
 
-/**
- * How a RenewMeshCert refusal (FAILED_PRECONDITION) that wants `evidence` in the request starts: the leaf's generation
- * had other reference values than the current manifest, so the pod must attest again (the sidecar retries with it).
- */
-export const FRESH_EVIDENCE_REQUIRED = 'fresh evidence required';
-
-/** NewMeshCert / RenewMeshCert response. */
+/** NewMeshCert / RenewMeshCert response. Fields marked "NewMeshCert only" are empty in a renewal's answer. */
 export interface MeshCertResponse {
   /** Leaf then mesh CA, PEM. */
   readonly certChain: string;
   /** Current mesh CA first, then the previous one during a transition. */
   readonly meshCaBundle: string;
   readonly rootCa: string;
-  /** base64 of the 64-byte workload secret (NewMeshCert only). */
-  readonly workloadSecret?: string;
+  /** The 64-byte workload secret (NewMeshCert only). */
+  readonly workloadSecret?: Uint8Array;
   readonly workloadSecretId?: string;
   /**
    * Pinned config files of the pod's policy (NewMeshCert only): absolute mount path → relative file → SHA-256 hex.
    * The initializer refuses to write any secret unless the mounted files match exactly.
    */
-  readonly configDigests?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  readonly configDigests?: Readonly<Record<string, { readonly files: Readonly<Record<string, string>> }>>;
   /** Hex pin of the mesh owner the Coordinator serves (NewMeshCert only); the initializer compares it with its pin. */
   readonly meshOwner?: string;
+}
+
+// ---- the services ---------------------------------------------------------------------------------------------
+
+/** One RPC's request and response types. */
+export interface Rpc<Req, Res> {
+  readonly request: Req;
+  readonly response: Res;
+}
+
+/** UserAPI (port 1313). */
+export interface UserApiMethods {
+  GetNonce: Rpc<GetNonceRequest, GetNonceResponse>;
+  Attest: Rpc<AttestRequest, AttestResponse>;
+  SetManifest: Rpc<SetManifestRequest, SetManifestResponse>;
+  GetManifests: Rpc<GetManifestsRequest, GetManifestsResponse>;
+  Recover: Rpc<RecoverRequest, RecoverResponse>;
+}
+
+/** MeshAPI (port 7777). */
+export interface MeshApiMethods {
+  GetNonce: Rpc<GetNonceRequest, GetNonceResponse>;
+  Attest: Rpc<AttestRequest, AttestResponse>;
+  NewMeshCert: Rpc<NewMeshCertRequest, MeshCertResponse>;
+  RenewMeshCert: Rpc<RenewMeshCertRequest, MeshCertResponse>;
+  GetTrustBundle: Rpc<GetTrustBundleRequest, TrustBundleResponse>;
+}
+
+/** The short name ("fresh", "recovery", "ready") of a wire state; "unknown" for a value this version doesn't know. */
+export function coordinatorStateName(state: string): keyof typeof COORDINATOR_STATE | 'unknown' {
+  const found = (Object.keys(COORDINATOR_STATE) as (keyof typeof COORDINATOR_STATE)[]).find((k) => COORDINATOR_STATE[k] === state);
+  return found ?? 'unknown';
 }

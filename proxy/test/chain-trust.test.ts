@@ -11,9 +11,9 @@ import { rmSync } from 'node:fs';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, createServer as createTlsServer, type Server, type TLSSocket } from 'node:tls';
 import { systemClock } from '../../lib/clock.js';
-import type { EgressListenerConfig } from '../src/config.js';
-import type { CredentialFiles } from '../src/credentials/generation.js';
-import { startProxy } from '../src/unit.js';
+import type { EgressListenerConfig } from '../config.js';
+import type { CredentialFiles } from '../credentials/generation.js';
+import { startProxy } from '../unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { readAll, TestApp, testConfig, testLogger } from './support.js';
 

@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Harness } from '../../coordinator/test/harness.js';
 import type { PinnedClient } from '../../lib/protocol/client.js';
-import type { SetManifestResponse } from '../../lib/protocol/messages.js';
+import type { SetManifestResponse, UserApiMethods } from '../../lib/protocol/messages.js';
 import { writeTlsDir } from './pki.js';
 
 /** What {@link coordinatorWithPod} hands the test. */
 export interface CoordinatorPod {
   readonly h: Harness;
-  readonly user: PinnedClient;
+  readonly user: PinnedClient<UserApiMethods>;
   /** The policy documents of the first manifest (coordinator, pod). */
   readonly policies: readonly Uint8Array[];
   readonly first: SetManifestResponse;
@@ -30,7 +30,7 @@ export interface CoordinatorPod {
 export async function coordinatorWithPod(t: { teardown(fn: () => unknown): void }, prefix: string): Promise<CoordinatorPod> {
   const { h, user, mesh } = await Harness.started(t);
   const policies = [h.coordinatorDoc, h.podDoc];
-  const first = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest(), policies));
+  const first = await user.call('SetManifest', await h.signedSet(user, h.manifest(), policies));
   const pod = await h.newPodCert(mesh);
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

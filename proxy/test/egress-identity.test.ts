@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import { createLogger } from '../../lib/log.js';
 import { systemClock } from '../../lib/clock.js';
 import { parseEgressSpec, type EgressIdentity } from '../../lib/mesh-config/egress.js';
-import { startProxy, type RunningProxy } from '../src/unit.js';
+import { startProxy, type RunningProxy } from '../unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { readAll, TestApp, testConfig, testLogger } from './support.js';
 

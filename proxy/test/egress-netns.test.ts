@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProcessExecutor } from '../../iptables/executor.js';
 import { ADDR, type Agent, NetnsPair, privilegedSkipReason } from '../../test/support/iptables/netns-harness.js';
-import { PROXY_UID } from '../../lib/well-known.js';
+import { PROXY_UID } from '../../lib/pod-layout.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/ccmesh', import.meta.url));

@@ -7,7 +7,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { rmSync } from 'node:fs';
 import { FixedClock } from '../../lib/clock.js';
-import { startProxy } from '../src/unit.js';
+import { startProxy } from '../unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { readAll, TestApp, testConfig, testLogger } from './support.js';
 import { systemClock } from '../../lib/clock.js';

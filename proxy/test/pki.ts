@@ -7,11 +7,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixedClock, systemClock, type Clock } from '../../lib/clock.js';
-import { PATHS } from '../../lib/well-known.js';
+import { PATHS } from '../../lib/pod-layout.js';
 import { createMeshCa, createRootCa } from '../../coordinator/pki/ca.js';
 import type { IssuedCertificate, SigningCa } from '../../coordinator/pki/issuance.js';
 import { issueLeaf } from '../../coordinator/pki/leaf.js';
-import type { CredentialFiles } from '../src/credentials/generation.js';
+import type { CredentialFiles } from '../credentials/generation.js';
 
 const p256 = (): KeyObject => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
 

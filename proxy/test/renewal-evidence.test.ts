@@ -11,11 +11,10 @@ import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { FixedClock } from '../../lib/clock.js';
 import { createLogger } from '../../lib/log.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
-import type { SetManifestResponse } from '../../lib/protocol/messages.js';
 import { MeshApi } from '../../lib/protocol/services.js';
 import { buildManifestDocument } from '../../contract/manifest/document.js';
 import { type Harness, sha256hex } from '../../coordinator/test/harness.js';
-import { startProxy } from '../src/unit.js';
+import { startProxy } from '../unit.js';
 import { coordinatorWithPod, type CoordinatorPod } from './coordinator-pod.js';
 import { FakeTimers, TestApp, testConfig, testLogger } from './support.js';
 
@@ -52,7 +51,7 @@ async function sidecarAfterUpdate(t: { teardown(fn: () => unknown): void }, pref
     await proxy.drain();
     await app.close();
   });
-  const set = await cp.user.call<SetManifestResponse>('SetManifest', await cp.h.signedSet(cp.user, changedReferenceValues(cp.h), [...cp.policies]));
+  const set = await cp.user.call('SetManifest', await cp.h.signedSet(cp.user, changedReferenceValues(cp.h), [...cp.policies]));
   const newCa = new X509Certificate(set.meshCaBundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)![0]);
   return { ...cp, proxy, clock, newCa };
 }

@@ -14,9 +14,9 @@ import { createLogger } from '../../lib/log.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
 import type { MeshCertResponse } from '../../lib/protocol/messages.js';
 import { MeshApi } from '../../lib/protocol/services.js';
-import type { MeshClient } from '../src/credentials/renewal.js';
+import type { MeshClient } from '../credentials/renewal.js';
 import { coordinatorWithPod } from './coordinator-pod.js';
-import { startProxy } from '../src/unit.js';
+import { startProxy } from '../unit.js';
 import { TestMesh } from './pki.js';
 import { FakeTimers, TestApp, testConfig } from './support.js';
 
@@ -30,10 +30,11 @@ void t.test('renewal against an in-process Coordinator', async (t) => {
   let relay: ((res: MeshCertResponse) => MeshCertResponse) | undefined;
   const connect = async (): Promise<MeshClient> => {
     const c = await PinnedClient.connect(address, MeshApi);
-    return { spki: c.spki, close: () => c.close(), call: async <T>(m: string, req: unknown): Promise<T> => {
-      const res = await c.call<T>(m, req);
-      return (m === 'RenewMeshCert' && relay ? relay(res as MeshCertResponse) : res) as T;
-    } };
+    const call: MeshClient['call'] = async (m, req, deadlineMs) => {
+      const res = await c.call(m, req, deadlineMs);
+      return (m === 'RenewMeshCert' && relay ? relay(res as MeshCertResponse) : res) as typeof res;
+    };
+    return { spki: c.spki, close: () => c.close(), nonce: () => c.nonce(), call };
   };
   const warnings: string[] = [];
   const logger = createLogger({ component: 'proxy-test', level: 'warn', sink: (l) => warnings.push(l) });

@@ -19,8 +19,8 @@ import { FakeWatchdogTimers } from '../../test/support/iptables/fake-timers.js';
 import { systemClock } from '../../lib/clock.js';
 import { FieldReader } from '../../lib/config/fields.js';
 import { createLogger } from '../../lib/log.js';
-import type { ProxyConfig } from '../src/config.js';
-import { startProxy } from '../src/unit.js';
+import type { ProxyConfig } from '../config.js';
+import { startProxy } from '../unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { testConfig } from './support.js';
 

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../lib/log.js';
-import { PROXY_DEFAULTS, type ProxyConfig } from '../src/config.js';
-import type { TimerHandle, Timers } from '../src/timers.js';
+import { PROXY_DEFAULTS, type ProxyConfig } from '../config.js';
+import type { TimerHandle, Timers } from '../timers.js';
 
 /** A quiet logger (set CCMESH_TEST_LOG=1 to see lines). */
 export const testLogger = createLogger({ component: 'proxy-test', level: process.env.CCMESH_TEST_LOG ? 'debug' : 'error', ...(process.env.CCMESH_TEST_LOG ? {} : { sink: () => undefined }) });

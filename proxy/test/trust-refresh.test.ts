@@ -11,12 +11,11 @@ import { join } from 'node:path';
 import { FixedClock } from '../../lib/clock.js';
 import { createLogger } from '../../lib/log.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
-import type { SetManifestResponse } from '../../lib/protocol/messages.js';
 import { MeshApi } from '../../lib/protocol/services.js';
 import { coordinatorWithPod } from './coordinator-pod.js';
-import { parseCertificates } from '../src/credentials/generation.js';
-import type { MeshClient } from '../src/credentials/renewal.js';
-import { startProxy } from '../src/unit.js';
+import { parseCertificates } from '../credentials/generation.js';
+import type { MeshClient } from '../credentials/renewal.js';
+import { startProxy } from '../unit.js';
 import { TestMesh } from './pki.js';
 import { FakeTimers, TestApp, testConfig } from './support.js';
 
@@ -31,10 +30,11 @@ void t.test('a manifest update reaches a running sidecar through the trust refre
   let answer: ((res: unknown) => unknown) | undefined;
   const connect = async (): Promise<MeshClient> => {
     const c = await PinnedClient.connect(address, MeshApi);
-    return { spki: c.spki, close: () => c.close(), call: async <T>(m: string, req: unknown): Promise<T> => {
-      const res = await c.call<T>(m, req);
-      return (m === 'GetTrustBundle' && answer ? answer(res) : res) as T;
-    } };
+    const call: MeshClient['call'] = async (m, req, deadlineMs) => {
+      const res = await c.call(m, req, deadlineMs);
+      return (m === 'GetTrustBundle' && answer ? answer(res) : res) as typeof res;
+    };
+    return { spki: c.spki, close: () => c.close(), nonce: () => c.nonce(), call };
   };
   const warnings: string[] = [];
   const logger = createLogger({ component: 'proxy-test', level: 'warn', sink: (l) => warnings.push((JSON.parse(l) as { msg: string }).msg) });
@@ -81,7 +81,7 @@ void t.test('a manifest update reaches a running sidecar through the trust refre
   answer = undefined;
 
   // The owner updates the manifest: a new mesh CA, bundle = new + previous.
-  const updated = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest([], ['web', 'web.default.svc', 'web-v2']), [...policies]));
+  const updated = await user.call('SetManifest', await h.signedSet(user, h.manifest([], ['web', 'web.default.svc', 'web-v2']), [...policies]));
   const [newCa, oldCa] = parseCertificates(updated.meshCaBundle);
   t.not(newCa!.fingerprint256, parseCertificates(first.meshCaBundle)[0]!.fingerprint256, 'the update made a new mesh CA');
   t.equal(oldCa!.fingerprint256, parseCertificates(first.meshCaBundle)[0]!.fingerprint256, 'the bundle keeps the previous CA');
@@ -110,7 +110,7 @@ void t.test('a manifest update reaches a running sidecar through the trust refre
 
   // A second update drops the first CA. The host, answering for the Coordinator, tries to bring it back (every mesh
   // CA is public and root-signed): appended, in place of the previous CA, or padded with copies.
-  const third = await user.call<SetManifestResponse>('SetManifest', await h.signedSet(user, h.manifest([], ['web', 'web.default.svc', 'web-v3']), [...policies]));
+  const third = await user.call('SetManifest', await h.signedSet(user, h.manifest([], ['web', 'web.default.svc', 'web-v3']), [...policies]));
   t.equal(await refresh.pollNow(), 'adopted', 'the third CA is adopted');
   const [ca3, ca2] = parseCertificates(third.meshCaBundle);
   t.equal(ca2!.fingerprint256, newCa!.fingerprint256, 'the bundle is now third + second: the first CA left');

@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { systemClock } from '../../lib/clock.js';
-import { startProxy, type RunningProxy } from '../src/unit.js';
+import { startProxy, type RunningProxy } from '../unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { readAll, TestApp, testConfig, testLogger } from './support.js';
 

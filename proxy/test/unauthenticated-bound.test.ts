@@ -8,7 +8,7 @@ import t from 'tap';
 import { rmSync } from 'node:fs';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { systemClock } from '../../lib/clock.js';
-import { startProxy } from '../src/unit.js';
+import { startProxy } from '../unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { TestApp, testConfig, testLogger } from './support.js';
 

@@ -8,10 +8,10 @@ import type { Evidence } from '../../../attestation/issuers/evidence.js';
 import { createIssuer, ISSUER_KINDS } from '../../../attestation/issuers/select.js';
 import { SimulatedSnpIssuer } from '../../../attestation/simulated/snp-issuer.js';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
-import { EXIT } from '../../../lib/well-known.js';
+import { EXIT } from '../../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
-import { hexFlag } from './simulate-init.js';
+import { hexFlag } from '../../../lib/config/flag-values.js';
 
 const FLAGS = {
   'report-data': { type: 'string' },

@@ -4,9 +4,8 @@
  */
 import { initSimulatedPlatform } from '../../../attestation/simulated/platform.js';
 import { SNP_PRODUCTS } from '../../../attestation/snp/product.js';
-import { fromHex } from '../../../lib/bytes.js';
-import type { FieldReader } from '../../../lib/config/fields.js';
-import { EXIT } from '../../../lib/well-known.js';
+import { hexFlag } from '../../../lib/config/flag-values.js';
+import { EXIT } from '../../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
 
@@ -29,18 +28,6 @@ Creates a SIMULATED AMD SEV-SNP platform in DIR: an ARK and ASK (RSA-4096, RSASS
 "ccmesh attest issue --tee simulated --sim-dir DIR" signs into reports. Development and tests only: the ARK is
 never trusted unless passed explicitly (attest verify --root DIR/ark.pem, or a manifest's simulated root).
 `;
-
-/** Reads an optional hex flag of an exact size. */
-export function hexFlag(r: FieldReader, name: string, bytes: number): Uint8Array | undefined {
-  const v = r.raw(name);
-  if (v === undefined) return undefined;
-  const b = fromHex(v);
-  if (b?.length !== bytes) {
-    r.issue(name, v, `${bytes} bytes of hex (${bytes * 2} hex digits)`);
-    return undefined;
-  }
-  return b;
-}
 
 /** Runs `ccmesh attest simulate init`. */
 export async function simulateInitCommand(argv: readonly string[], io: CliIo): Promise<number> {

@@ -12,7 +12,7 @@ import { recognizeTdxCollateral } from '../../../attestation/tdx/collateral.js';
 import { verifyTdx } from '../../../attestation/tdx/verify.js';
 import { parseCertificates } from '../../../attestation/x509/pem.js';
 import { CcmeshError, describeError, ErrorCode } from '../../../lib/errors.js';
-import { EXIT } from '../../../lib/well-known.js';
+import { EXIT } from '../../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
 import { readInput, readInputDir } from '../../read-input.js';

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
-import { PORTS } from '../../../lib/well-known.js';
+import { PORTS } from '../../../lib/mesh-ports.js';
 import type { GetResult, PlaintextResult, RequestsResult } from './agent.js';
 import { nonZero, parseSamples, total } from './metrics-excerpt.js';
 import { type Child, type Children, type Finished, tail } from './processes.js';

@@ -9,23 +9,23 @@ import { basename, dirname, join, relative } from 'node:path';
 import { launchMeasurements } from '../../../contract/manifest/lookup.js';
 import { parseManifest, parseManifestValue } from '../../../contract/manifest/parse.js';
 import { manifestTrustWarnings, trustWarningLine } from '../../../contract/manifest/trust-warnings.js';
-import type { Manifest } from '../../../contract/manifest/types.js';
+import type { Manifest, ManifestDocument } from '../../../contract/manifest/types.js';
 import { tokeniseFlags } from '../../../lib/config/argv.js';
 import { FieldReader } from '../../../lib/config/fields.js';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
 import { CcmeshError, ConfigError, describeError, ErrorCode } from '../../../lib/errors.js';
-import { EXIT } from '../../../lib/well-known.js';
+import { EXIT } from '../../../lib/exit-codes.js';
 import { ANNOTATIONS } from '../../../k8s/constants.js';
 import { generate, type GenerateInput, type GenerateResult } from '../../../k8s/generate/generate.js';
 import { NO_POLICY_GENERATOR, ProcessPolicyGenerator } from '../../../k8s/generate/genpolicy.js';
 import { mergeEntries } from '../../../k8s/generate/manifest-entries.js';
 import { type PinnedMeasurements, pinMeasurements } from '../../../k8s/generate/reference-measurements.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../../../k8s/generate/sans.js';
-import { checkPolicyDocuments, readManifestJson, writeWorkspace } from '../../../k8s/generate/workspace.js';
+import { checkPolicyDocuments, manifestDocumentText, readManifestDocumentFile, writeWorkspace } from '../../../k8s/generate/workspace.js';
 import { DEFAULT_INJECT_OPTIONS, type InjectOptions } from '../../../k8s/inject/inject.js';
 import { wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
-import { measurementFlag } from '../../measurement-flags.js';
+import { measurementFlag } from '../../../lib/config/flag-values.js';
 import { readWorkspaceMeshOwner, workspacePaths } from '../../workspace.js';
 
 const FLAGS = {
@@ -205,12 +205,13 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
   }
   const flags = readFlags(argv);
   const ws = workspacePaths(flags.workspace);
-  const manifestBefore = await readManifestJson(ws.manifest);
+  // Read once, its shape checked: a malformed manifest.json is refused naming the field before anything runs.
+  const manifestBefore = await readManifestDocumentFile(ws.manifest);
   if (flags.inject.coordinatorPolicy !== undefined) {
     // Pods that verify the Coordinator pin the workspace's mesh owner (its mesh-owner file after the first set, or
     // the pin of its manifest's keys before it) and the launch measurements its reference values name: the
     // Coordinator runs on the pods' VM image. Flags win over both.
-    const workspaceManifest = parseWorkspaceManifestJson(manifestBefore, ws.manifest);
+    const workspaceManifest = parseWorkspaceManifest(manifestBefore, ws.manifest);
     flags.inject.meshOwner ??= Buffer.from((await readWorkspaceMeshOwner(flags.workspace, workspaceManifest)).pin).toString('hex');
     if (flags.inject.coordinatorMeasurements === undefined) {
       const found = launchMeasurements(workspaceManifest);
@@ -242,7 +243,7 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
   // Validate before writing anything: the merged manifest must be one the Coordinator accepts.
   const merged = mergeEntries(manifestBefore, result.entries);
   const pinned = pinMeasurements(merged.manifest, flags.measurements);
-  const manifestText = JSON.stringify(pinned.manifest, null, 2) + '\n';
+  const manifestText = manifestDocumentText(pinned.manifest);
   let policyHashes: string[];
   let manifest: Manifest;
   try {
@@ -280,9 +281,9 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
 }
 
 /** The workspace manifest as the Coordinator parses it (its pins are read from it), errors naming the file. */
-function parseWorkspaceManifestJson(json: object, path: string): Manifest {
+function parseWorkspaceManifest(doc: ManifestDocument, path: string): Manifest {
   try {
-    return parseManifestValue(json);
+    return parseManifestValue(doc);
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(`the workspace manifest ${path}`, err.issues);
     throw err;

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import t from 'tap';
 import { FakeKubeApi, webhookConfigurationFixture } from '../../../test/support/k8s/fake-kube-api.js';
-import { ADMIN_HTTP_PATHS } from '../../../lib/well-known.js';
+import { ADMIN_HTTP_PATHS } from '../../../lib/mesh-ports.js';
 import { repoRoot } from '../../../test/fixtures.js';
 import { runCli } from '../../run.js';
 import { injectorCommand } from './injector.js';

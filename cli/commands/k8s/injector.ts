@@ -9,7 +9,8 @@ import { systemClock } from '../../../lib/clock.js';
 import { describeError } from '../../../lib/errors.js';
 import { createLogger } from '../../../lib/log.js';
 import { createRegistry } from '../../../lib/metrics.js';
-import { ADMIN_HTTP_PATHS, EXIT, PORTS } from '../../../lib/well-known.js';
+import { EXIT } from '../../../lib/exit-codes.js';
+import { ADMIN_HTTP_PATHS, PORTS } from '../../../lib/mesh-ports.js';
 import { INSTALL_NAMES } from '../../../k8s/constants.js';
 import type { InjectOptions } from '../../../k8s/inject/inject.js';
 import { startInjector } from '../../../k8s/webhook/injector.js';
@@ -17,7 +18,7 @@ import { inClusterApiUrl, KubeClient, SERVICE_ACCOUNT_DIR, serviceAccountConfig 
 import { createInjectorMetrics } from '../../../k8s/webhook/metrics.js';
 import { WEBHOOK_SERVER_DEFAULTS } from '../../../k8s/webhook/server.js';
 import { readCommandFlags, wantsHelp } from '../../flags.js';
-import { measurementFlag } from '../../measurement-flags.js';
+import { measurementFlag } from '../../../lib/config/flag-values.js';
 import type { CliIo } from '../../io.js';
 
 const FLAGS = {

@@ -11,10 +11,10 @@ import { buildInstall, renderInstall } from '../../../k8s/install/build.js';
 import { DEFAULT_VALUES, parseInstallValues, UNPINNED_WARNING, withInjectorPins, type InjectorPins, type InstallValues } from '../../../k8s/install/values.js';
 import { INSTALL_NAMES } from '../../../k8s/constants.js';
 import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
-import { EXIT } from '../../../lib/well-known.js';
+import { EXIT } from '../../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
-import { measurementFlag } from '../../measurement-flags.js';
+import { measurementFlag } from '../../../lib/config/flag-values.js';
 import { readWorkspaceManifest, readWorkspaceMeshOwner, workspacePaths } from '../../workspace.js';
 import { VERSION } from '../../../lib/version.js';
 

@@ -6,10 +6,10 @@ import { manifestTrustWarnings, trustWarningLine } from '../../../contract/manif
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
 import { CcmeshError, describeError, ErrorCode } from '../../../lib/errors.js';
 import { formatMeshOwnerPin, meshOwnerPin } from '../../../lib/protocol/mesh-owner.js';
-import { EXIT } from '../../../lib/well-known.js';
+import { EXIT } from '../../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
-import { measurementFlag } from '../../measurement-flags.js';
+import { measurementFlag } from '../../../lib/config/flag-values.js';
 import { ensureWorkspaceKeys, workspacePaths } from '../../workspace.js';
 
 const FLAGS = {

@@ -1,13 +1,12 @@
 /** `ccmesh recover`: decrypt the owner's seed share and hand seed and salt to an attested Coordinator in recovery. */
-import { constants, createPublicKey, sign } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { EvidenceChecker } from '../../../contract/attestation/evidence-check.js';
 import { decryptSeedShare } from '../../../contract/seed-shares.js';
 import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
-import { recoverSignedData } from '../../../lib/protocol/binding.js';
-import type { GetManifestsResponse } from '../../../lib/protocol/messages.js';
+import { recoverSignedData, signBinding } from '../../../lib/protocol/binding.js';
+import { coordinatorStateName } from '../../../lib/protocol/messages.js';
 import { UserApi } from '../../../lib/protocol/services.js';
-import { b64, WireReader } from '../../../lib/protocol/wire.js';
-import { EXIT } from '../../../lib/well-known.js';
+import { EXIT } from '../../../lib/exit-codes.js';
 import { manifestHash } from '../../../contract/manifest/canonical.js';
 import { formatMeshOwnerPin } from '../../../lib/protocol/mesh-owner.js';
 import { attestedSession, verifyCoordinator } from '../../coordinator-session.js';
@@ -48,8 +47,8 @@ export async function recoverCommand(argv: readonly string[], io: CliIo): Promis
   const session = await sessionOptions(flags, io);
   const client = await attestedSession(address, UserApi, manifest, session);
   try {
-    const history = await client.call<GetManifestsResponse>('GetManifests', {});
-    const state = history.state;
+    const history = await client.call('GetManifests', {});
+    const state = coordinatorStateName(history.state);
     if (state !== 'recovery') {
       io.stdout(`The Coordinator at ${address} is ${state}; nothing to recover.\n`);
       return state === 'ready' ? EXIT.ok : EXIT.rejected;
@@ -57,7 +56,7 @@ export async function recoverCommand(argv: readonly string[], io: CliIo): Promis
     // SECURITY: the store is the host's. A history that ends anywhere but at this workspace's manifest may be an
     // older signed `latest` put back (a rollback the seed would happily verify): refuse unless told otherwise.
     const latest = history.manifests.at(-1);
-    const latestHash = latest === undefined ? undefined : manifestHash(Buffer.from(latest, 'base64'));
+    const latestHash = latest === undefined ? undefined : manifestHash(latest);
     if (latestHash !== manifestHash(bytes) && !flags.force) {
       throw new CcmeshError(
         ErrorCode.COORDINATOR_REFUSED,
@@ -69,10 +68,10 @@ export async function recoverCommand(argv: readonly string[], io: CliIo): Promis
     const files = await seedShareFilesFor(dir, history.transitions[0] ?? '', myKey);
     for (const [i, file] of files.entries()) {
       const { seed, salt } = decryptSeedShare(file.share, key);
-      const nonce = new WireReader('GetNonce', await client.call('GetNonce', {})).bytes('nonce', 32, 32);
-      const signature = sign('sha256', recoverSignedData(seed, salt, nonce, client.spki), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+      const nonce = await client.nonce();
+      const signature = signBinding(recoverSignedData(seed, salt, nonce, client.spki), key);
       try {
-        await client.call('Recover', { seed: b64(seed), salt: b64(salt), nonce: b64(nonce), ownerKey: myKey, signature: b64(signature) }, 60_000);
+        await client.call('Recover', { seed, salt, nonce, ownerKey: myKey, signature }, 60_000);
         io.stderr(`recovered with the seed share in ${file.path}\n`);
         break;
       } catch (err) {

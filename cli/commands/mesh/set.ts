@@ -6,10 +6,11 @@ import { samePemCertificate } from '../../../lib/pki/same-certificate.js';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
 import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
 import { formatMeshOwnerPin } from '../../../lib/protocol/mesh-owner.js';
-import type { GetManifestsResponse, SetManifestResponse } from '../../../lib/protocol/messages.js';
+import { coordinatorStateName } from '../../../lib/protocol/messages.js';
 import { UserApi } from '../../../lib/protocol/services.js';
 import { signedSetManifestRequest } from '../../../lib/protocol/signed-set.js';
-import { EXIT } from '../../../lib/well-known.js';
+import { EXIT } from '../../../lib/exit-codes.js';
+import { seedShareFromMessage } from '../../../contract/seed-shares.js';
 import { DirectoryTdxCollateral } from '../../../contract/attestation/tdx-collateral.js';
 import { systemClock } from '../../../lib/clock.js';
 import { attestedSessionWithOwner, type SessionOptions } from '../../coordinator-session.js';
@@ -77,8 +78,8 @@ export async function setCommand(argv: readonly string[], io: CliIo): Promise<nu
   const { client, meshOwner: served } = await attestedSessionWithOwner(address, UserApi, manifest, await sessionOptions(flags, io));
   try {
     io.stderr(`attested the Coordinator at ${address} against ${p.manifest}\n`);
-    const history = await client.call<GetManifestsResponse>('GetManifests', {});
-    const state = history.state;
+    const history = await client.call('GetManifests', {});
+    const state = coordinatorStateName(history.state);
     if (state === 'recovery') throw new CcmeshError(ErrorCode.COORDINATOR_REFUSED, 'the Coordinator is in recovery mode: run "ccmesh recover" first');
     let key: KeyObject;
     if (state === 'fresh') {
@@ -113,14 +114,14 @@ export async function setCommand(argv: readonly string[], io: CliIo): Promise<nu
       key = await readWorkspaceKey(p.ownerKey, 'workload owner key');
     }
     const req = await signedSetManifestRequest(client, bytes, policies, key);
-    const res = await client.call<SetManifestResponse>('SetManifest', req, 60_000);
+    const res = await client.call('SetManifest', req, 60_000);
     await writeFileAtomic(p.rootCa, res.rootCa, 0o644);
     await writeFileAtomic(p.meshCa, res.meshCaBundle, 0o644);
     const wrote = [p.rootCa, p.meshCa];
     if (res.seedShares.length > 0) {
       // Never overwrite seed shares: an older file may be the only way to recover an older history.
       const target = await freshSeedSharesPath(p.seedShares, res.transitionHash);
-      await writeFileAtomic(target, JSON.stringify({ transitionHash: res.transitionHash, seedShares: res.seedShares }, null, 2) + '\n', 0o600);
+      await writeFileAtomic(target, JSON.stringify({ transitionHash: res.transitionHash, seedShares: res.seedShares.map(seedShareFromMessage) }, null, 2) + '\n', 0o600);
       wrote.push(`${target} (${res.seedShares.length} seed share(s) — keep them safe)`);
     }
     if (state === 'fresh') {

@@ -3,9 +3,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { manifestHash } from '../../../contract/manifest/canonical.js';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
-import type { GetManifestsResponse } from '../../../lib/protocol/messages.js';
+import { coordinatorStateName } from '../../../lib/protocol/messages.js';
 import { UserApi } from '../../../lib/protocol/services.js';
-import { EXIT } from '../../../lib/well-known.js';
+import { EXIT } from '../../../lib/exit-codes.js';
 import { bytesEqual } from '../../../lib/bytes.js';
 import { samePemCertificate } from '../../../lib/pki/same-certificate.js';
 import { formatMeshOwnerPin } from '../../../lib/protocol/mesh-owner.js';
@@ -36,20 +36,20 @@ export async function meshVerifyCommand(argv: readonly string[], io: CliIo): Pro
   const expected = await readWorkspaceMeshOwner(dir, manifest);
   const { client, meshOwner } = await attestedSessionWithOwner(address, UserApi, manifest, await sessionOptions(flags, io));
   try {
-    const res = await client.call<GetManifestsResponse>('GetManifests', {});
+    const res = await client.call('GetManifests', {});
     const sameOwner = bytesEqual(meshOwner, expected.pin);
     const heldRoot = await readFile(workspacePaths(dir).rootCa, 'utf8').catch(() => undefined);
     const sameRoot = heldRoot === undefined || (res.rootCa !== '' && samePemCertificate(heldRoot, res.rootCa));
     const out = workspacePaths(dir).verifyDir;
     await mkdir(out, { recursive: true });
-    for (const [i, m] of res.manifests.entries()) await writeFileAtomic(join(out, `manifest-${i + 1}.json`), Buffer.from(m, 'base64'), 0o644);
+    for (const [i, m] of res.manifests.entries()) await writeFileAtomic(join(out, `manifest-${i + 1}.json`), m, 0o644);
     if (res.rootCa) await writeFileAtomic(join(out, 'root-ca.pem'), res.rootCa, 0o644);
     if (res.meshCaBundle) await writeFileAtomic(join(out, 'mesh-ca.pem'), res.meshCaBundle, 0o644);
     const latest = res.manifests.at(-1);
-    const same = latest !== undefined && manifestHash(Buffer.from(latest, 'base64')) === manifestHash(bytes);
+    const same = latest !== undefined && manifestHash(latest) === manifestHash(bytes);
     const served = formatMeshOwnerPin(meshOwner);
     io.stdout(
-      `Coordinator at ${address}: attested, state ${res.state}, ${res.manifests.length} manifest(s) in its history (written to ${out}).\n` +
+      `Coordinator at ${address}: attested, state ${coordinatorStateName(res.state)}, ${res.manifests.length} manifest(s) in its history (written to ${out}).\n` +
         (sameOwner
           ? `It serves this workspace's mesh owner ${served}.\n`
           : `It does NOT serve this workspace's mesh owner ${formatMeshOwnerPin(expected.pin)}: it serves ${served === '' ? 'none (fresh, or awaiting recovery)' : served}.\n`) +

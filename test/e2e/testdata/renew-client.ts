@@ -4,20 +4,18 @@
  * takes a nonce, has the leaf's key sign for a fresh P-256 key over the nonce and the pinned key (`renewSignedData`),
  * and prints one JSON line: {ok:true, leafSubjectAltName, issuer} or {ok:false, error}.
  */
-import { createPrivateKey, generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
-import { renewSignedData } from '../../../lib/protocol/binding.js';
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { renewSignedData, signBinding } from '../../../lib/protocol/binding.js';
 import { PinnedClient } from '../../../lib/protocol/client.js';
-import type { MeshCertResponse } from '../../../lib/protocol/messages.js';
 import { MeshApi } from '../../../lib/protocol/services.js';
-import { b64, WireReader } from '../../../lib/protocol/wire.js';
 
 const { coordinator, chain, key } = JSON.parse(process.argv[2] ?? '{}') as { coordinator: string; chain: string; key: string };
 const client = await PinnedClient.connect(coordinator, MeshApi);
 try {
   const newSpki = new Uint8Array(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }));
-  const nonce = new WireReader('GetNonce response', await client.call('GetNonce', {})).bytes('nonce', 32, 32);
-  const signature = sign('sha256', renewSignedData(newSpki, nonce, client.spki), createPrivateKey(key));
-  const res = await client.call<MeshCertResponse>('RenewMeshCert', { certChain: chain, publicKey: b64(newSpki), nonce: b64(nonce), signature: b64(signature) });
+  const nonce = await client.nonce();
+  const signature = signBinding(renewSignedData(newSpki, nonce, client.spki), createPrivateKey(key));
+  const res = await client.call('RenewMeshCert', { certChain: chain, publicKey: newSpki, nonce, signature });
   const leaf = new X509Certificate(res.certChain);
   process.stdout.write(JSON.stringify({ ok: true, leafSubjectAltName: leaf.subjectAltName, issuer: leaf.issuer }) + '\n');
 } catch (err) {

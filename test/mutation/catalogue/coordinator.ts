@@ -6,7 +6,7 @@ import type { SecurityMutation } from '../types.js';
 
 const CORE = 'coordinator/core/coordinator.ts';
 const CHECK = 'contract/attestation/evidence-check.ts';
-const NONCES = 'coordinator/protocol/nonces.ts';
+const NONCES = 'coordinator/core/single-use-nonces.ts';
 
 const LIFECYCLE = 'coordinator/test/coordinator.test.ts';
 const RENEWAL = 'coordinator/test/renewal-refusals.test.ts';
@@ -50,7 +50,7 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     id: 'coordinator-renew-signature',
     defence: 'RenewMeshCert needs a signature by the presented leaf\'s key over the new key, nonce and Coordinator key.',
     file: CORE,
-    find: "if (!safeVerify('sha256', renewSignedData(req.publicKey, req.nonce, this.#rt.tlsSpki), leaf.publicKey, req.signature)) {",
+    find: "if (!verifyBinding(renewSignedData(req.publicKey, req.nonce, this.#rt.tlsSpki), leaf.publicKey, req.signature)) {",
     replace: 'if (false) {',
     tests: [RENEWAL, LIFECYCLE],
   },
@@ -172,7 +172,7 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     id: 'coordinator-update-signature',
     defence: 'A manifest update must carry a valid signature of the named workload owner key.',
     file: CORE,
-    find: "if (!safeVerify('sha256', data, owner.key, req.signature)) throw refuse.denied('the workload owner signature does not verify', 'signature');",
+    find: "if (!verifyBinding(data, owner.key, req.signature)) throw refuse.denied('the workload owner signature does not verify', 'signature');",
     replace: '',
     tests: [MANIFEST],
   },
@@ -252,7 +252,7 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     id: 'coordinator-founder-signature',
     defence: 'A first manifest must carry a valid signature of the key it names.',
     file: CORE,
-    find: "if (!safeVerify('sha256', data, owner.key, req.signature)) throw refuse.denied('the signature over the first manifest does not verify', 'signature');",
+    find: "if (!verifyBinding(data, owner.key, req.signature)) throw refuse.denied('the signature over the first manifest does not verify', 'signature');",
     replace: '',
     tests: [MESH_OWNER],
   },
@@ -309,7 +309,7 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     id: 'coordinator-recover-signature',
     defence: 'Recover must carry a valid signature of the named seed-share owner key.',
     file: CORE,
-    find: "if (!safeVerify('sha256', recoverSignedData(req.seed, req.salt, req.nonce, this.#rt.tlsSpki), owner.key, req.signature)) {",
+    find: "if (!verifyBinding(recoverSignedData(req.seed, req.salt, req.nonce, this.#rt.tlsSpki), owner.key, req.signature)) {",
     replace: 'if (false) {',
     tests: [RECOVERY],
   },
@@ -368,7 +368,7 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     file: NONCES,
     find: "if (!timingSafeEqual(this.#tag(bytes.subarray(0, BODY_BYTES)), bytes.subarray(BODY_BYTES))) return { ok: false, reason: 'unknown' };",
     replace: '',
-    tests: ['coordinator/protocol/nonces.test.ts'],
+    tests: ['coordinator/core/single-use-nonces.test.ts'],
   },
   {
     id: 'coordinator-nonce-expiry',
@@ -376,7 +376,7 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     file: NONCES,
     find: "if (now > expires) return { ok: false, reason: 'expired' };",
     replace: '',
-    tests: ['coordinator/protocol/nonces.test.ts', 'coordinator/test/nonce-expiry.test.ts'],
+    tests: ['coordinator/core/single-use-nonces.test.ts', 'coordinator/test/nonce-expiry.test.ts'],
   },
   {
     id: 'coordinator-nonce-reuse',
@@ -384,7 +384,7 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     file: NONCES,
     find: "if (used?.has(id)) return { ok: false, reason: 'reused' };",
     replace: '',
-    tests: ['coordinator/protocol/nonces.test.ts'],
+    tests: ['coordinator/core/single-use-nonces.test.ts'],
   },
   {
     id: 'coordinator-nonce-set-bound',
@@ -392,7 +392,7 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     file: NONCES,
     find: "if (this.#consumedCount >= this.#maxConsumed) return { ok: false, reason: 'busy' };",
     replace: '',
-    tests: ['coordinator/protocol/nonces.test.ts'],
+    tests: ['coordinator/core/single-use-nonces.test.ts'],
   },
   // The evidence-vs-manifest check
   {

@@ -11,7 +11,7 @@ export const E2E_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'e2e-fake-upstream-other-ca',
     defence: 'A server of the host\'s own CA carrying the upstream\'s SAN gets no application bytes (attack 13).',
-    file: 'proxy/src/outbound/upstream.ts',
+    file: 'proxy/outbound/upstream.ts',
     find: '    checkServerIdentity: ctx.check,\n',
     replace: '    checkServerIdentity: ctx.check,\n    rejectUnauthorized: false,\n',
     tests: E2E,
@@ -21,7 +21,7 @@ export const E2E_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'e2e-fake-upstream-other-workload',
     defence: 'Another workload\'s genuine mesh leaf cannot answer for the upstream (attack 13).',
-    file: 'proxy/src/outbound/server-identity.ts',
+    file: 'proxy/outbound/upstream-identity.ts',
     find: 'if (k === kind && matches(v)) return undefined;',
     replace: 'return undefined;',
     tests: E2E,
@@ -31,7 +31,7 @@ export const E2E_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'e2e-bundle-injection',
     defence: 'A CA the host adds to the reloaded mesh CA bundle is refused; its leaves reach no app (attack 12).',
-    file: 'proxy/src/credentials/generation.ts',
+    file: 'proxy/credentials/generation.ts',
     find: 'return bundle.find((ca) => !ca.ca || !(ca.checkIssued(root) && ca.verify(root.publicKey)));',
     replace: 'return undefined;',
     tests: E2E,

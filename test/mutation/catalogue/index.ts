@@ -8,6 +8,7 @@ import { COORDINATOR_MUTATIONS } from './coordinator.js';
 import { E2E_MUTATIONS } from './e2e.js';
 import { INITIALIZER_MUTATIONS } from './initializer.js';
 import { IPTABLES_MUTATIONS } from './iptables.js';
+import { K8S_MUTATIONS } from './k8s.js';
 import { PROTOCOL_MUTATIONS } from './protocol.js';
 import { PROXY_MUTATIONS } from './proxy.js';
 
@@ -17,6 +18,7 @@ export const CATALOGUE: readonly SecurityMutation[] = [
   ...PROTOCOL_MUTATIONS,
   ...PROXY_MUTATIONS,
   ...INITIALIZER_MUTATIONS,
+  ...K8S_MUTATIONS,
   ...IPTABLES_MUTATIONS,
   ...E2E_MUTATIONS,
 ];

@@ -2,11 +2,13 @@
 import type { SecurityMutation } from '../types.js';
 
 const GUARD_TEST = 'initializer/test/guard-order.test.ts';
-const UNIT = 'initializer/src/unit.ts';
-const CREDS = 'initializer/src/credentials.ts';
-const CREDS_TEST = 'initializer/src/credentials.test.ts';
-const COPY = 'initializer/src/config-copy.ts';
-const COPY_TEST = 'initializer/src/config-copy.test.ts';
+const UNIT = 'initializer/unit.ts';
+const CREDS = 'initializer/credentials.ts';
+const CREDS_TEST = 'initializer/credentials.test.ts';
+const COPY = 'initializer/config-copy.ts';
+const COPY_TEST = 'initializer/config-copy.test.ts';
+const VOLUME_ROOT = 'initializer/volume-root.ts';
+const VOLUME_ROOT_TEST = 'initializer/volume-root.test.ts';
 
 export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
   {
@@ -45,7 +47,7 @@ export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
     id: 'initializer-cli-guard-not-wired',
     defence: '`ccmesh initializer` installs the iptables guard unless --no-guard is given (the pod is closed before its sidecar runs).',
     file: 'cli/commands/initializer.ts',
-    find: "installGuard: r.raw('no-guard') === 'true' ? undefined : () => installGuard(exec),",
+    find: 'installGuard: s.noGuard ? undefined : () => installGuard(exec),',
     replace: 'installGuard: undefined,',
     tests: ['test/e2e/mesh.test.ts'],
     privileged: true,
@@ -65,6 +67,40 @@ export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
     find: 'const config = await applyConfigPins(digests, cfg.configCopies ?? []);',
     replace: 'const config = await applyConfigPins(digests, cfg.configCopies ?? []).catch(() => ({ copied: [], checkedOnly: [] }));',
     tests: [GUARD_TEST, 'initializer/test/initializer.test.ts'],
+  },
+  {
+    id: 'initializer-volume-root-closed',
+    defence: 'Once the credentials are written, the initializer closes the pod volume\'s root, so other containers\' users can\'t rename the TLS directory away.',
+    file: UNIT,
+    find: '    await closeVolumeRoot(cfg.volumeRoot, cfg.tlsOwner);\n',
+    replace: '',
+    tests: ['initializer/test/initializer.test.ts'],
+  },
+  {
+    id: 'initializer-volume-root-mode',
+    defence: 'The closed volume root is mode 0755: no group or other write bit, no setgid or sticky bit left from the emptyDir.',
+    file: VOLUME_ROOT,
+    find: 'await fh.chmod(VOLUME_ROOT_MODE);',
+    replace: '',
+    tests: ['initializer/test/initializer.test.ts', VOLUME_ROOT_TEST],
+  },
+  {
+    id: 'initializer-volume-root-owner',
+    defence: 'The closed volume root belongs to the sidecar: another uid can neither rename in it nor create in it.',
+    file: VOLUME_ROOT,
+    find: 'if (owner !== undefined) await fh.chown(owner, -1);',
+    replace: '',
+    tests: [VOLUME_ROOT_TEST],
+    privileged: true,
+  },
+  {
+    id: 'initializer-volume-root-no-link',
+    defence: 'The volume root is changed through a descriptor opened without following a link planted at its name.',
+    file: VOLUME_ROOT,
+    find: 'constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW',
+    replace: 'constants.O_RDONLY | constants.O_DIRECTORY',
+    tests: [VOLUME_ROOT_TEST],
+    privileged: true,
   },
   {
     id: 'initializer-tls-dir-ours',
@@ -183,33 +219,33 @@ export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'initializer-digest-mismatch',
     defence: 'A pinned file whose SHA-256 differs from the pin is a problem (no secret released).',
-    file: 'initializer/src/config-digests.ts',
+    file: 'initializer/config-digests.ts',
     find: "if (digest !== want.toLowerCase()) mine.push({ mount, file, problem: 'mismatch', detail: `sha256 ${digest}, pinned ${want.toLowerCase()}` });\n    else out.push(read);",
     replace: 'out.push(read);',
-    tests: ['initializer/src/config-digests.test.ts'],
+    tests: ['initializer/config-digests.test.ts'],
   },
   {
     id: 'initializer-digest-extra-file',
     defence: 'A file the host added to a pinned mount is a problem.',
-    file: 'initializer/src/config-digests.ts',
+    file: 'initializer/config-digests.ts',
     find: "for (const file of seen.keys()) if (!Object.hasOwn(expected, file)) mine.push({ mount, file, problem: 'extra' });",
     replace: '',
-    tests: ['initializer/src/config-digests.test.ts'],
+    tests: ['initializer/config-digests.test.ts'],
   },
   {
     id: 'initializer-digest-missing-file',
     defence: 'A pinned file missing from the mount is a problem.',
-    file: 'initializer/src/config-digests.ts',
+    file: 'initializer/config-digests.ts',
     find: "if (!mine.some((p) => p.file === file)) mine.push({ mount, file, problem: 'missing' });",
     replace: '',
-    tests: ['initializer/src/config-digests.test.ts'],
+    tests: ['initializer/config-digests.test.ts'],
   },
   {
     id: 'initializer-digest-escape',
     defence: 'A symlink in a pinned mount that resolves outside it is refused (the host can\'t pin-swap via a link).',
-    file: 'initializer/src/config-digests.ts',
+    file: 'initializer/config-digests.ts',
     find: 'return real === root || real.startsWith(root + sep) ? real : undefined;',
     replace: 'return real;',
-    tests: ['initializer/src/config-digests.test.ts'],
+    tests: ['initializer/config-digests.test.ts'],
   },
 ];

@@ -1,17 +1,17 @@
 /** Security mutations of the sidecar: inbound identity gate, admission, credentials, trust refresh, upstream identity, startup ordering. */
 import type { SecurityMutation } from '../types.js';
 
-const GENERATION = 'proxy/src/credentials/generation.ts';
-const IDENTITY = 'proxy/src/inbound/identity.ts';
-const ADMISSION = 'proxy/src/inbound/admission.ts';
-const SERVER_IDENTITY = 'proxy/src/outbound/server-identity.ts';
+const GENERATION = 'proxy/credentials/generation.ts';
+const IDENTITY = 'proxy/inbound/identity.ts';
+const ADMISSION = 'proxy/inbound/admission.ts';
+const SERVER_IDENTITY = 'proxy/outbound/upstream-identity.ts';
 
 export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
   // Outbound: the server chains to the mesh CA bundle and carries the expected identity.
   {
     id: 'proxy-upstream-reject-unauthorized',
     defence: 'An egress connection is refused when the server does not chain to the mesh CA bundle (a leaf of another CA with the right SAN).',
-    file: 'proxy/src/outbound/upstream.ts',
+    file: 'proxy/outbound/upstream.ts',
     find: '    checkServerIdentity: ctx.check,\n',
     replace: '    checkServerIdentity: ctx.check,\n    rejectUnauthorized: false,\n',
     tests: ['proxy/test/chain-trust.test.ts'],
@@ -19,7 +19,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'proxy-upstream-identity-check',
     defence: "An egress connection is refused when the server's mesh leaf lacks the entry's expected identity.",
-    file: 'proxy/src/outbound/upstream.ts',
+    file: 'proxy/outbound/upstream.ts',
     find: '    checkServerIdentity: ctx.check,\n',
     replace: '    checkServerIdentity: () => undefined,\n',
     tests: ['proxy/test/chain-trust.test.ts', 'proxy/test/egress-identity.test.ts'],
@@ -30,7 +30,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: SERVER_IDENTITY,
     find: 'if (k === kind && matches(v)) return undefined;',
     replace: 'return undefined;',
-    tests: ['proxy/src/outbound/server-identity.test.ts'],
+    tests: ['proxy/outbound/upstream-identity.test.ts'],
   },
   {
     id: 'proxy-server-identity-ip',
@@ -38,7 +38,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: SERVER_IDENTITY,
     find: "identity.kind === 'ip' ? (san: string) => canonicalIp(san) === want :",
     replace: "identity.kind === 'ip' ? (_san: string) => true :",
-    tests: ['proxy/src/outbound/server-identity.test.ts'],
+    tests: ['proxy/outbound/upstream-identity.test.ts'],
   },
   {
     id: 'proxy-server-identity-kind',
@@ -46,7 +46,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: SERVER_IDENTITY,
     find: 'if (k === kind && matches(v)) return undefined;',
     replace: 'if (matches(v)) return undefined;',
-    tests: ['proxy/src/outbound/server-identity.test.ts'],
+    tests: ['proxy/outbound/upstream-identity.test.ts'],
   },
   {
     id: 'proxy-server-identity-wildcard-one-label',
@@ -54,7 +54,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: SERVER_IDENTITY,
     find: 'return dot > 0 && want.slice(dot) === san.slice(1);',
     replace: 'return want.endsWith(san.slice(1));',
-    tests: ['proxy/src/outbound/server-identity.test.ts'],
+    tests: ['proxy/outbound/upstream-identity.test.ts'],
   },
   {
     id: 'proxy-trust-bundle-not-root',
@@ -72,7 +72,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: GENERATION,
     find: 'return bundle.find((ca) => !ca.ca || !(ca.checkIssued(root) && ca.verify(root.publicKey)));',
     replace: 'return undefined;',
-    tests: ['proxy/src/credentials/generation.test.ts', 'proxy/test/trust-refresh.test.ts'],
+    tests: ['proxy/credentials/generation.test.ts', 'proxy/test/trust-refresh.test.ts'],
   },
   {
     id: 'proxy-generation-bundle-root-signature',
@@ -80,7 +80,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: GENERATION,
     find: 'return bundle.find((ca) => !ca.ca || !(ca.checkIssued(root) && ca.verify(root.publicKey)));',
     replace: 'return bundle.find((ca) => !ca.ca || !ca.checkIssued(root));',
-    tests: ['proxy/src/credentials/generation.test.ts'],
+    tests: ['proxy/credentials/generation.test.ts'],
   },
   {
     id: 'proxy-generation-bundle-is-ca',
@@ -88,7 +88,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: GENERATION,
     find: 'return bundle.find((ca) => !ca.ca || !(ca.checkIssued(root) && ca.verify(root.publicKey)));',
     replace: 'return bundle.find((ca) => !(ca.checkIssued(root) && ca.verify(root.publicKey)));',
-    tests: ['proxy/src/credentials/generation.test.ts'],
+    tests: ['proxy/credentials/generation.test.ts'],
   },
   {
     id: 'proxy-generation-leaf-issued-by-bundle',
@@ -96,7 +96,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: GENERATION,
     find: "if (!bundle.some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey))) return { ok: false, reason: 'the leaf is not issued by any CA of the mesh CA bundle' };",
     replace: '',
-    tests: ['proxy/src/credentials/generation.test.ts'],
+    tests: ['proxy/credentials/generation.test.ts'],
   },
   {
     id: 'proxy-generation-leaf-valid-now',
@@ -104,7 +104,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: GENERATION,
     find: 'if (!(nowMs >= notBeforeMs && nowMs < notAfterMs)) return',
     replace: 'if (false) return',
-    tests: ['proxy/src/credentials/generation.test.ts'],
+    tests: ['proxy/credentials/generation.test.ts'],
   },
   {
     id: 'proxy-generation-key-matches-leaf',
@@ -112,7 +112,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: GENERATION,
     find: "if (!leaf.checkPrivateKey(key)) return { ok: false, reason: 'the key does not match the leaf certificate (files mid-update?)' };",
     replace: '',
-    tests: ['proxy/src/credentials/generation.test.ts'],
+    tests: ['proxy/credentials/generation.test.ts'],
   },
   {
     id: 'proxy-generation-role-contexts',
@@ -127,23 +127,23 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'proxy-trust-refresh-root-pinned',
     defence: 'A GetTrustBundle answer naming a root other than the pinned one is refused.',
-    file: 'proxy/src/credentials/trust-refresh.ts',
-    find: "if (typeof res?.meshCaBundle !== 'string' || typeof res.rootCa !== 'string' || !samePemCertificate(res.rootCa, current.files.rootCa)) {",
-    replace: "if (typeof res?.meshCaBundle !== 'string' || typeof res.rootCa !== 'string') {",
+    file: 'proxy/credentials/trust-refresh.ts',
+    find: 'if (malformed || !samePemCertificate(res.rootCa, pinned.toString())) {',
+    replace: 'if (malformed) {',
     tests: ['proxy/test/trust-refresh.test.ts'],
   },
   {
     id: 'proxy-trust-refresh-foreign-ca',
     defence: 'A refreshed bundle holding a CA the pinned root never signed is refused outright (no renewal), and the old bundle is kept.',
-    file: 'proxy/src/credentials/trust-refresh.ts',
-    find: '    if (stray !== undefined) {\n      this.#count(\'failed\');',
-    replace: '    if (false) {\n      this.#count(\'failed\');',
+    file: 'proxy/credentials/trust-refresh.ts',
+    find: "    if (stray !== undefined) {\n      return this.#refuse('foreign-ca',",
+    replace: "    if (false) {\n      return this.#refuse('foreign-ca',",
     tests: ['proxy/test/trust-refresh.test.ts'],
   },
   {
     id: 'proxy-renewal-root-pinned',
     defence: 'A RenewMeshCert answer naming a root other than the pinned one is refused before anything is written.',
-    file: 'proxy/src/credentials/renewal.ts',
+    file: 'proxy/credentials/renewal.ts',
     find: "if (normalisePem(res.rootCa) !== normalisePem(pinnedRootPem)) {",
     replace: 'if (false) {',
     tests: ['proxy/test/renewal.test.ts'],
@@ -151,17 +151,59 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'proxy-renewal-checked-before-write',
     defence: 'A renewed generation that fails the generation checks never replaces the files in the TLS directory.',
-    file: 'proxy/src/credentials/renewal.ts',
-    find: 'if (!checked.ok) throw new CcmeshError(',
-    replace: 'if (false) throw new CcmeshError(',
+    file: 'proxy/credentials/renewal.ts',
+    find: 'if (!checked.ok) throw new RefusedAnswer(',
+    replace: 'if (false) throw new RefusedAnswer(',
     tests: ['proxy/test/renewal.test.ts'],
+  },
+
+  // The root pin: the sidecar never uses a generation under a root it did not start with (a swapped TLS directory).
+  {
+    id: 'proxy-generation-root-pinned',
+    defence: 'A generation whose root is not the pinned root is refused, even when its bundle and leaf are consistent under that root (a TLS directory another container swapped in).',
+    file: GENERATION,
+    find: 'if (pinnedRoot !== undefined && !root.raw.equals(pinnedRoot.raw)) {',
+    replace: 'if (false) {',
+    tests: ['proxy/credentials/generation.test.ts', 'proxy/test/root-pin.test.ts'],
+  },
+  {
+    id: 'proxy-store-checks-pinned-root',
+    defence: 'Every generation after the first (a reload of the directory, a renewal, a trust refresh) is checked against the root the sidecar started with.',
+    file: 'proxy/credentials/store.ts',
+    find: 'return buildGeneration(files, this.#rt.clock.nowMs(), this.#pinnedRoot);',
+    replace: 'return buildGeneration(files, this.#rt.clock.nowMs());',
+    tests: ['proxy/credentials/store.test.ts', 'proxy/test/root-pin.test.ts'],
+  },
+  {
+    id: 'proxy-store-dir-ours',
+    defence: 'The sidecar starts (and pins its root) only from a TLS directory that is a real directory, its own or root\'s, writable by its owner only.',
+    file: 'proxy/credentials/store.ts',
+    find: 'if (unsafe !== undefined) throw',
+    replace: 'if (false) throw',
+    tests: ['proxy/credentials/store.test.ts'],
+  },
+  {
+    id: 'proxy-worker-root-pin',
+    defence: 'A --workers worker refuses to start from a TLS directory under another root than its primary pinned.',
+    file: 'proxy/credentials/store.ts',
+    find: 'if (pin !== undefined && res.generation.root.fingerprint256 !== pin) {',
+    replace: 'if (false) {',
+    tests: ['proxy/credentials/store.test.ts', 'proxy/test/workers-root-pin.test.ts'],
+  },
+  {
+    id: 'proxy-workers-inherit-root',
+    defence: 'The --workers primary hands its pinned root to every worker it forks, replacements included.',
+    file: 'cli/commands/proxy.ts',
+    find: 'workersStage: (store) => pool.start({ [WORKER_ROOT_ENV]: store.pinnedRoot.fingerprint256 }),',
+    replace: 'workersStage: () => pool.start(),',
+    tests: ['proxy/test/workers-root-pin.test.ts'],
   },
 
   // Inbound: the identity gate after the handshake.
   {
     id: 'proxy-inbound-gate-applied',
     defence: 'On an mTLS route the identity gate runs before any app connection is opened.',
-    file: 'proxy/src/inbound/accept.ts',
+    file: 'proxy/inbound/accept.ts',
     find: '  if (route.mtls) {\n    const g = rt.store.current;',
     replace: '  if (false) {\n    const g = rt.store.current;',
     tests: ['proxy/test/inbound-matrix.test.ts'],
@@ -172,7 +214,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: IDENTITY,
     find: 'if (!socket.authorized) {',
     replace: 'if (false) {',
-    tests: ['proxy/src/inbound/identity.test.ts'],
+    tests: ['proxy/inbound/identity.test.ts'],
   },
   {
     id: 'proxy-inbound-gate-peer-cert-required',
@@ -180,7 +222,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: IDENTITY,
     find: "  if (peer === undefined) return 'no-client-cert';\n  if (trust.recheck) {",
     replace: '  if (trust.recheck) {',
-    tests: ['proxy/src/inbound/identity.test.ts'],
+    tests: ['proxy/inbound/identity.test.ts'],
   },
   {
     id: 'proxy-inbound-gate-recheck',
@@ -188,12 +230,12 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: IDENTITY,
     find: 'if (trust.recheck) {',
     replace: 'if (false) {',
-    tests: ['proxy/src/inbound/identity.test.ts'],
+    tests: ['proxy/inbound/identity.test.ts'],
   },
   {
     id: 'proxy-inbound-recheck-resumed',
     defence: 'The listener asks for the re-verification of every resumed session (a client leaf that expired since is refused).',
-    file: 'proxy/src/inbound/accept.ts',
+    file: 'proxy/inbound/accept.ts',
     find: 'const recheck = socket.isSessionReused() || at.generation !== rt.store.generationNumber;',
     replace: 'const recheck = at.generation !== rt.store.generationNumber;',
     tests: ['proxy/test/resumption.test.ts'],
@@ -204,7 +246,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: IDENTITY,
     find: "if (!validNow(leaf)) return 'cert-expired';",
     replace: '',
-    tests: ['proxy/src/inbound/identity.test.ts'],
+    tests: ['proxy/inbound/identity.test.ts'],
   },
   {
     id: 'proxy-inbound-verify-leaf-signature',
@@ -212,7 +254,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: IDENTITY,
     find: 'if (validNow(ca) && leaf.checkIssued(ca) && leaf.verify(ca.publicKey)) return undefined;',
     replace: 'if (validNow(ca) && leaf.checkIssued(ca)) return undefined;',
-    tests: ['proxy/src/inbound/identity.test.ts'],
+    tests: ['proxy/inbound/identity.test.ts'],
   },
   {
     id: 'proxy-inbound-allow-list',
@@ -220,7 +262,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: IDENTITY,
     find: "return sanText !== undefined && sansAllowed(sanText, allow) ? undefined : 'san-not-allowed';",
     replace: 'return undefined;',
-    tests: ['proxy/src/inbound/identity.test.ts'],
+    tests: ['proxy/inbound/identity.test.ts'],
   },
   {
     id: 'proxy-inbound-allow-list-kinds',
@@ -228,7 +270,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: IDENTITY,
     find: 'if (allow.uri.has(raw)) return true;',
     replace: 'if (allow.uri.has(raw) || allow.dns.has(raw.toLowerCase())) return true;',
-    tests: ['proxy/src/inbound/identity.test.ts'],
+    tests: ['proxy/inbound/identity.test.ts'],
   },
   {
     id: 'proxy-inbound-allow-list-leaf-wildcard',
@@ -236,7 +278,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: IDENTITY,
     find: "if (value.startsWith('*.')) continue;",
     replace: '',
-    tests: ['proxy/src/inbound/identity.test.ts'],
+    tests: ['proxy/inbound/identity.test.ts'],
   },
   {
     id: 'proxy-inbound-allow-list-wildcard-one-label',
@@ -244,31 +286,31 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: IDENTITY,
     find: 'if (dot > 0 && allow.wildcardSuffixes.includes(value.slice(dot))) return true;',
     replace: 'if (allow.wildcardSuffixes.some((s) => value.endsWith(s))) return true;',
-    tests: ['proxy/src/inbound/identity.test.ts'],
+    tests: ['proxy/inbound/identity.test.ts'],
   },
   {
     id: 'proxy-transparent-tls-listener-tls-only',
     defence: 'The TLS-only transparent listener (15007) serves only `tls` entries; any other port would skip client authentication.',
-    file: 'proxy/src/inbound/transparent.ts',
+    file: 'proxy/inbound/transparent.ts',
     find: 'tls: (raw: Socket) => (raw.localPort === undefined ? undefined : tlsRoutes.get(raw.localPort)),',
     replace: 'tls: (raw: Socket) => (raw.localPort === undefined ? undefined : (tlsRoutes.get(raw.localPort) ?? { appPort: raw.localPort, mtls: false, allow: undefined })),',
-    tests: ['proxy/src/inbound/transparent.test.ts'],
+    tests: ['proxy/inbound/transparent.test.ts'],
   },
   {
     id: 'proxy-transparent-default-mtls',
     defence: 'A captured port that is not an mtls entry gets the restrictive default on 15006: mTLS.',
-    file: 'proxy/src/inbound/transparent.ts',
+    file: 'proxy/inbound/transparent.ts',
     find: 'return mtlsRoutes.get(port) ?? { appPort: port, mtls: true, allow: undefined };',
     replace: 'return mtlsRoutes.get(port) ?? { appPort: port, mtls: false, allow: undefined };',
-    tests: ['proxy/src/inbound/transparent.test.ts'],
+    tests: ['proxy/inbound/transparent.test.ts'],
   },
   {
     id: 'proxy-transparent-own-ports',
     defence: "The sidecar's own ports are never forwarded by the transparent listener.",
-    file: 'proxy/src/inbound/transparent.ts',
+    file: 'proxy/inbound/transparent.ts',
     find: 'if (port === undefined || own.has(port)) return undefined;',
     replace: 'if (port === undefined) return undefined;',
-    tests: ['proxy/src/inbound/transparent.test.ts'],
+    tests: ['proxy/inbound/transparent.test.ts'],
   },
 
   // Admission of unauthenticated work.
@@ -278,7 +320,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: ADMISSION,
     find: "if (this.#total >= this.#limits.maxHandshakes) return 'too-many-handshakes';",
     replace: '',
-    tests: ['proxy/src/inbound/admission.test.ts'],
+    tests: ['proxy/inbound/admission.test.ts'],
   },
   {
     id: 'proxy-admission-per-source',
@@ -286,7 +328,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: ADMISSION,
     find: "if (n >= this.#limits.maxUnauthenticatedPerSource) return 'too-many-from-source';",
     replace: '',
-    tests: ['proxy/src/inbound/admission.test.ts'],
+    tests: ['proxy/inbound/admission.test.ts'],
   },
   {
     id: 'proxy-admission-mapped-ipv4',
@@ -294,7 +336,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: ADMISSION,
     find: 'if (mapped) return mapped[1];',
     replace: '',
-    tests: ['proxy/src/inbound/admission.test.ts'],
+    tests: ['proxy/inbound/admission.test.ts'],
   },
   {
     id: 'proxy-admission-tls-keeps-slot',
@@ -302,12 +344,12 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: ADMISSION,
     find: 'if (authenticated) this.release(raw);',
     replace: 'this.release(raw);',
-    tests: ['proxy/src/inbound/admission.test.ts'],
+    tests: ['proxy/inbound/admission.test.ts'],
   },
   {
     id: 'proxy-admission-wired',
     defence: 'Every accepted inbound connection passes admission before any TLS state exists.',
-    file: 'proxy/src/inbound/accept.ts',
+    file: 'proxy/inbound/accept.ts',
     find: '    const refusal = rt.admission.admit(raw);\n    if (refusal !== undefined) {',
     replace: '    const refusal = rt.admission.admit(raw);\n    if (false) {',
     tests: ['proxy/test/unauthenticated-bound.test.ts', 'proxy/test/handshake-flood.test.ts'],
@@ -315,7 +357,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'proxy-admission-tls-port-unauthenticated',
     defence: 'The listener reports a TLS-only connection as unauthenticated, so it keeps counting against its source.',
-    file: 'proxy/src/inbound/accept.ts',
+    file: 'proxy/inbound/accept.ts',
     find: 'rt.admission.handshakeDone(parent!, route.mtls);',
     replace: 'rt.admission.handshakeDone(parent!, true);',
     tests: ['proxy/test/unauthenticated-bound.test.ts'],
@@ -328,7 +370,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: 'lib/mesh-config/egress.ts',
     find: "if (isIP(x.remote.host) === 0) return { identity: { kind: 'dns', value: x.remote.host }, identitySource: 'remote' };",
     replace: "return { identity: { kind: 'dns', value: x.remote.host }, identitySource: 'remote' };",
-    tests: ['lib/mesh-config/egress.test.ts', 'proxy/src/config.test.ts'],
+    tests: ['lib/mesh-config/egress.test.ts', 'proxy/config.test.ts'],
   },
   {
     id: 'proxy-egress-pin-conflict',
@@ -344,14 +386,14 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: 'lib/mesh-config/egress.ts',
     find: "if (!listen || isIP(listen.host) !== 4 || !listen.host.startsWith('127.')) {",
     replace: 'if (!listen) {',
-    tests: ['proxy/src/config.test.ts'],
+    tests: ['proxy/config.test.ts'],
   },
 
   // Startup ordering and drift (capture mode).
   {
     id: 'proxy-startup-verify-before-lift',
     defence: 'The rules are read back and verified before the guard is lifted; drift at startup keeps the guard and the pod unready.',
-    file: 'proxy/src/unit.ts',
+    file: 'proxy/unit.ts',
     find: "    if (hooks.verifyRules) await stage('verify rules', hooks.verifyRules);\n",
     replace: '',
     tests: ['proxy/test/startup-drift.test.ts'],
@@ -360,7 +402,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'proxy-startup-drift-unready',
     defence: 'Drift seen by the watchdog makes /ready fail for good.',
-    file: 'proxy/src/unit.ts',
+    file: 'proxy/unit.ts',
     find: "if (state.drift !== undefined) return 'iptables drift';",
     replace: '',
     tests: ['proxy/test/startup-drift.test.ts'],
@@ -373,7 +415,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: GENERATION,
     find: 'if (count > MAX_BUNDLE_CAS) return',
     replace: 'if (false) return',
-    tests: ['proxy/src/credentials/trust-refresh.test.ts'],
+    tests: ['proxy/credentials/trust-refresh.test.ts'],
   },
   {
     id: 'proxy-bundle-duplicates',
@@ -381,7 +423,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: GENERATION,
     find: "if (new Set(fingerprints).size !== fingerprints.length) return 'the mesh CA bundle lists a certificate twice';",
     replace: '',
-    tests: ['proxy/src/credentials/trust-refresh.test.ts'],
+    tests: ['proxy/credentials/trust-refresh.test.ts'],
   },
   {
     id: 'proxy-generation-bundle-shape',
@@ -389,7 +431,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: GENERATION,
     find: 'if (shape !== undefined) return { ok: false, reason: shape };',
     replace: '',
-    tests: ['proxy/src/credentials/generation.test.ts'],
+    tests: ['proxy/credentials/generation.test.ts'],
   },
   {
     id: 'proxy-generation-chain-count',
@@ -397,12 +439,12 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     file: GENERATION,
     find: 'if (countCertificates(files.chain) > MAX_CHAIN_CERTS) return',
     replace: 'if (false) return',
-    tests: ['proxy/src/credentials/generation.test.ts'],
+    tests: ['proxy/credentials/generation.test.ts'],
   },
   {
     id: 'proxy-trust-refresh-shape',
     defence: 'The trust refresh refuses a badly shaped bundle before comparing or parsing it further.',
-    file: 'proxy/src/credentials/trust-refresh.ts',
+    file: 'proxy/credentials/trust-refresh.ts',
     find: 'if (shape !== undefined) {',
     replace: 'if (false) {',
     tests: ['proxy/test/trust-refresh.test.ts'],
@@ -410,31 +452,31 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'proxy-step-back-dropped',
     defence: 'A bundle may not bring back a mesh CA this sidecar dropped, whatever its date.',
-    file: 'proxy/src/credentials/trust-refresh.ts',
+    file: 'proxy/credentials/trust-refresh.ts',
     find: 'if (back) return',
     replace: 'if (false) return',
-    tests: ['proxy/src/credentials/trust-refresh.test.ts'],
+    tests: ['proxy/credentials/trust-refresh.test.ts'],
   },
   {
     id: 'proxy-step-back-older',
     defence: 'A bundle may add only mesh CAs no older than the newest in use.',
-    file: 'proxy/src/credentials/trust-refresh.ts',
+    file: 'proxy/credentials/trust-refresh.ts',
     find: 'if (older) return',
     replace: 'if (false) return',
-    tests: ['proxy/src/credentials/trust-refresh.test.ts'],
+    tests: ['proxy/credentials/trust-refresh.test.ts'],
   },
   {
     id: 'proxy-step-back-replay',
     defence: 'A bundle must keep the newest mesh CA in use or bring a newer one (no replayed earlier generation).',
-    file: 'proxy/src/credentials/trust-refresh.ts',
+    file: 'proxy/credentials/trust-refresh.ts',
     find: 'if (!keepsNewest && !offered.some((c) => from(c) > from(newest))) {',
     replace: 'if (false) {',
-    tests: ['proxy/src/credentials/trust-refresh.test.ts', 'proxy/test/trust-refresh.test.ts'],
+    tests: ['proxy/credentials/trust-refresh.test.ts', 'proxy/test/trust-refresh.test.ts'],
   },
   {
     id: 'proxy-trust-refresh-step-back',
     defence: 'The trust refresh applies the step-back rules to every answer.',
-    file: 'proxy/src/credentials/trust-refresh.ts',
+    file: 'proxy/credentials/trust-refresh.ts',
     find: 'if (backwards !== undefined) {',
     replace: 'if (false) {',
     tests: ['proxy/test/trust-refresh.test.ts'],
@@ -442,7 +484,7 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'proxy-trust-refresh-remembers-drops',
     defence: 'The trust refresh remembers the mesh CAs it dropped.',
-    file: 'proxy/src/credentials/trust-refresh.ts',
+    file: 'proxy/credentials/trust-refresh.ts',
     find: 'this.#forget(held.filter((c) => !offered.some((o) => o.fingerprint256 === c.fingerprint256)));',
     replace: '',
     tests: ['proxy/test/trust-refresh.test.ts'],
@@ -450,9 +492,9 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'proxy-store-exclusive',
     defence: 'Credential writers (renewal, trust refresh) run one at a time, so the TLS directory ends with what was applied last.',
-    file: 'proxy/src/credentials/store.ts',
+    file: 'proxy/credentials/store.ts',
     find: 'const run = this.#exclusive.then(fn);',
     replace: 'const run = fn();',
-    tests: ['proxy/src/credentials/store.test.ts'],
+    tests: ['proxy/credentials/store.test.ts'],
   },
 ];

@@ -1,0 +1,36 @@
+/**
+ * The admin server (port 15020): `/live` (the process answers), `/ready` (200 only while the sidecar should get
+ * traffic — see {@link Readiness}), `/metrics`. Nothing else is served, and it never touches the data path.
+ */
+import { CcmeshError, ErrorCode } from '../../lib/errors.js';
+import { type MetricsSource, type RunningAdminHttp, startAdminHttp } from '../../lib/http/admin-server.js';
+import { SIDECAR_ADMIN_PATHS } from '../../lib/mesh-ports.js';
+
+export type { MetricsSource };
+
+/** What /ready reports: undefined when ready, else a short reason from a closed set. */
+export interface Readiness {
+  notReadyReason(): string | undefined;
+}
+
+/** A running admin server. */
+export type RunningAdmin = RunningAdminHttp;
+
+/** Starts the admin server on host:port. */
+export function startAdminServer(host: string, port: number, readiness: Readiness, registry: MetricsSource): Promise<RunningAdmin> {
+  return startAdminHttp(
+    host,
+    port,
+    {
+      [SIDECAR_ADMIN_PATHS.live]: () => ({ ok: true, body: 'alive' }),
+      [SIDECAR_ADMIN_PATHS.ready]: () => {
+        const reason = readiness.notReadyReason();
+        return reason === undefined ? { ok: true, body: 'ready' } : { ok: false, body: `not ready: ${reason}` };
+      },
+    },
+    registry,
+  ).catch((err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new CcmeshError(ErrorCode.PROXY_LISTEN_FAILED, `admin server: listening on ${host}:${port}: ${message}`, { cause: err });
+  });
+}

@@ -1,0 +1,353 @@
+/**
+ * `ccmesh proxy` flags → a frozen {@link ProxyConfig}, every problem reported at once. Security-relevant settings
+ * come from args only (the Kata policy pins args exactly; env vars can be missing), and absent args mean the most
+ * restrictive behaviour: no `--ingress` means every mapped port requires mTLS.
+ */
+import { isIP } from 'node:net';
+import type { FlagSpec } from '../lib/config/argv.js';
+import type { FieldReader } from '../lib/config/fields.js';
+import { ISSUER_KINDS, type IssuerKind } from '../attestation/issuers/select.js';
+import type { LogLevel } from '../lib/log.js';
+import { EGRESS_IDENTITY_EXPECTED, parseEgressIdentity, parseEgressSpec, parseHostPort, type EgressEntry, type EgressIdentity, type HostPort } from '../lib/mesh-config/egress.js';
+import { parseIngressSpec, parsePortText, type IngressEntry, type IngressMode } from '../lib/mesh-config/ingress.js';
+import { PORTS } from '../lib/mesh-ports.js';
+import { PATHS } from '../lib/pod-layout.js';
+
+/** Flags of `ccmesh proxy`. */
+export const PROXY_FLAGS = {
+  ingress: { type: 'string' },
+  egress: { type: 'string' },
+  'egress-san': { type: 'string', multiple: true },
+  'inbound-port-map': { type: 'string' },
+  'listen-host': { type: 'string' },
+  'admin-port': { type: 'string' },
+  'admin-host': { type: 'string' },
+  'tls-dir': { type: 'string' },
+  coordinator: { type: 'string' },
+  'trust-refresh': { type: 'string' },
+  tee: { type: 'string' },
+  'sim-dir': { type: 'string' },
+  'host-data': { type: 'string' },
+  'no-iptables': { type: 'boolean' },
+  // Capture settings, read by the iptables stages the CLI builds (parseIptablesConfig); refused with --no-iptables.
+  'egress-capture': { type: 'string' },
+  'egress-ports': { type: 'string' },
+  'exclude-ports': { type: 'string' },
+  ipv6: { type: 'string' },
+  'watchdog-interval': { type: 'string' },
+  workers: { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'handshake-timeout': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-handshakes': { type: 'string' },
+  'max-unauthenticated-per-source': { type: 'string' },
+  drain: { type: 'string' },
+  'ready-file': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean' },
+} as const satisfies FlagSpec;
+
+/** One explicit inbound TLS listener (`--no-iptables`): LISTEN_PORT → 127.0.0.1:APP_PORT under `mode`. */
+export interface InboundListenerConfig {
+  readonly name: string;
+  readonly appPort: number;
+  readonly listenPort: number;
+  readonly mode: Exclude<IngressMode, { kind: 'plain' }>;
+}
+
+/** The transparent inbound listeners (capture mode): where TPROXY delivers, and the routes by original port. */
+export interface TransparentInboundConfig {
+  /** The mTLS listener every captured port goes to (PORTS.inboundMtls). */
+  readonly mtlsPort: number;
+  /** The TLS-only listener of `tls` entries (PORTS.inboundTls). */
+  readonly tlsPort: number;
+  /** Every ingress entry, looked up by the connection's original destination port. */
+  readonly entries: readonly IngressEntry[];
+  /** Original destination ports never forwarded to the app: the sidecar's own listeners and admin port. */
+  readonly ownPorts: readonly number[];
+}
+
+/** The transparent outbound listener (`--egress-capture`): where TPROXY delivers the app's captured connections. */
+export interface TransparentOutboundConfig {
+  /** PORTS.outbound (15001). */
+  readonly port: number;
+  /** Original destination ports never dialled: the sidecar's own listeners and admin port (a loop otherwise). */
+  readonly ownPorts: readonly number[];
+}
+
+/** Flags that only mean something with transparent capture. */
+export const CAPTURE_ONLY_FLAGS = ['egress-capture', 'egress-ports', 'exclude-ports', 'ipv6', 'watchdog-interval'] as const;
+
+/**
+ * One egress listener: an egress entry with its expected server identity resolved (4th field, `--egress-san`, or the
+ * remote's DNS name; `any` only for an explicit `*`).
+ */
+export type EgressListenerConfig = EgressEntry;
+
+/**
+ * The evidence issuer for renewals the Coordinator refuses without fresh evidence (`--tee`, `--sim-dir`,
+ * `--host-data`: the initializer's flags, same meaning). The CLI builds the issuer from it.
+ */
+export interface RenewalTeeConfig {
+  readonly kind: IssuerKind;
+  /** The simulated platform directory; only with kind `simulated`. */
+  readonly simDir: string | undefined;
+  /** HOST_DATA of simulated evidence (32 bytes); only with kind `simulated`. */
+  readonly hostData: Uint8Array | undefined;
+}
+
+/** Parsed proxy configuration. */
+export interface ProxyConfig {
+  readonly inbound: readonly InboundListenerConfig[];
+  readonly egress: readonly EgressListenerConfig[];
+  /** Address the explicit inbound listeners bind (`--no-iptables`). */
+  readonly listenHost: string;
+  readonly adminHost: string;
+  readonly adminPort: number;
+  readonly tlsDir: string;
+  readonly coordinator: HostPort | undefined;
+  /** How often the Coordinator's mesh CA bundle is polled (0 = never); only with `coordinator`. */
+  readonly trustRefreshMs: number;
+  /** Attest for a renewal that needs fresh evidence; only with `coordinator`. Absent: such a renewal fails and the leaf expires. */
+  readonly renewalTee?: RenewalTeeConfig | undefined;
+  /** False = transparent capture (iptables stages required); true = explicit listeners only. */
+  readonly noIptables: boolean;
+  /** The transparent listeners; undefined with `--no-iptables`. */
+  readonly transparent: TransparentInboundConfig | undefined;
+  /** The transparent outbound listener; only with `--egress-capture` (and never with `--no-iptables`). */
+  readonly transparentOutbound: TransparentOutboundConfig | undefined;
+  readonly workers: number;
+  readonly idleTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  /** Established connections at once, per listener. */
+  readonly maxConnections: number;
+  /** Inbound connections in the TLS handshake at once, over all inbound listeners. */
+  readonly maxHandshakes: number;
+  /** Connections without a verified mesh identity (handshaking, or on a `tls` port) per source address. */
+  readonly maxUnauthenticatedPerSource: number;
+  readonly drainMs: number;
+  /** Where readiness is announced as a file; undefined = no file. */
+  readonly readyFile: string | undefined;
+  readonly logLevel: LogLevel;
+}
+
+/** Defaults shared by the CLI and tests. */
+export const PROXY_DEFAULTS = Object.freeze({
+  idleTimeoutMs: 60 * 60 * 1000,
+  // A handshake between sidecars takes milliseconds; 5 s leaves room for a loaded peer while bounding how long
+  // an unauthenticated client can hold a slot of --max-handshakes.
+  handshakeTimeoutMs: 5_000,
+  maxConnections: 16_384,
+  // ~25 KB per pending handshake: 1 024 bound handshake state at ~25 MB; one source address holds at most 64
+  // connections without a mesh identity (handshaking, or established on a tls port).
+  maxHandshakes: 1_024,
+  maxUnauthenticatedPerSource: 64,
+  drainMs: 20_000,
+  trustRefreshMs: 30_000,
+});
+
+/** Upper bound of `--workers`. */
+export const MAX_WORKERS = 64;
+
+/** Usage text of `ccmesh proxy`. */
+export const PROXY_USAGE = `Usage:
+  ccmesh proxy --ingress SPEC --egress SPEC [--admin-port ${PORTS.sidecarAdmin}] [--tls-dir ${PATHS.tlsDir}]
+               [--coordinator HOST:PORT] [--no-iptables --inbound-port-map APP_PORT=LISTEN_PORT,…] [--workers 1]
+               [--ipv6 auto|on|off] [--exclude-ports P,…] [--watchdog-interval 10s]
+
+The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, /live /ready /metrics on --admin-port.
+  --ingress SPEC             name#port#mode entries joined by ## (mode: mtls, mtls:allow=<san>,…, tls, plain);
+                             ports not listed require mTLS
+  --egress SPEC              name#127.x.y.z:port#host:port[#identity] entries joined by ##; the server's leaf
+                             must carry the identity (DNS name, spiffe:// ID, IP, or * = any mesh leaf); default:
+                             the remote's DNS name (an IP remote needs one)
+  --egress-san NAME=SAN      the identity of egress entry NAME, instead of a 4th field (repeatable)
+  --no-iptables              no transparent capture: explicit TLS listeners from --inbound-port-map
+  --ipv6 auto|on|off         capture IPv6 too: auto = whenever the kernel has IPv6 (default), on = required,
+                             off = IPv6 not captured and kept closed by the guard
+  --exclude-ports P,…        ports never captured besides --admin-port and plain entries (kubelet probes)
+  --egress-capture CIDRS     transparent outbound capture of the app's TCP to CIDRS → 15001 → mTLS to the same
+                             address and port (needs uid 1337); --egress-ports P,… narrows it to those ports
+  --watchdog-interval 10s    how often the rules are re-verified (drift → guard re-installed, /ready 503)
+  --inbound-port-map MAP     APP_PORT=LISTEN_PORT,… (each listener forwards to 127.0.0.1:APP_PORT)
+  --listen-host HOST         address of the explicit inbound listeners (default 0.0.0.0)
+  --admin-host HOST          address of the admin server (default 0.0.0.0)
+  --coordinator HOST:PORT    renew the leaf at ~50 % of its life through the Coordinator's mesh API
+  --trust-refresh 30s        with --coordinator: poll the mesh CA bundle; a new CA (manifest update) is trusted at
+                             once and the leaf renewed 2 intervals later, so no restart is needed (0 = off)
+  --tee auto|configfs|sev-guest|simulated [--sim-dir DIR [--host-data HEX32]]
+                             with --coordinator: attest when the Coordinator requires fresh evidence to renew (an
+                             update changed the reference values); same meaning as the initializer's flags. Without
+                             it such a renewal fails, the leaf expires and the restarted pod attests again
+  --idle-timeout 1h  --handshake-timeout 5s  --max-connections ${PROXY_DEFAULTS.maxConnections}  --drain 20s
+  --max-handshakes ${PROXY_DEFAULTS.maxHandshakes}      inbound connections in the TLS handshake at once (unauthenticated work)
+  --max-unauthenticated-per-source ${PROXY_DEFAULTS.maxUnauthenticatedPerSource}  connections without a mesh identity (in the handshake, or on a
+                             tls port) from one source address
+  --ready-file PATH|none     written once ready (default ${PATHS.readyFile})
+  --workers N                N listener processes (node:cluster; default 1)
+  --log-level info
+`;
+
+/** Reads the proxy flags (issues are collected; the caller calls finish()). `lists` holds repeatable flags. */
+export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, readonly string[]>> = {}): ProxyConfig {
+  const ingress = parseIngressSpec(r.raw('ingress') ?? '', '--ingress');
+  const pins = readEgressPins(lists['egress-san'] ?? []);
+  const egress = parseEgressSpec(r.raw('egress') ?? '', '--egress', { pins: pins.byName, pinFlag: '--egress-san' });
+  for (const i of [...ingress.issues, ...egress.issues]) r.issue(i.field.replace(/^--/, ''), i.value, i.expected);
+  const noIptables = r.raw('no-iptables') === 'true';
+  if (noIptables) {
+    for (const f of CAPTURE_ONLY_FLAGS) if (r.raw(f) !== undefined) r.issue(f, r.raw(f), 'not together with --no-iptables (it configures transparent capture)');
+  }
+
+  const inbound: InboundListenerConfig[] = [];
+  const mapRaw = r.raw('inbound-port-map');
+  if (mapRaw !== undefined && !noIptables) r.issue('inbound-port-map', mapRaw, 'only together with --no-iptables (captured traffic needs no explicit listeners)');
+  if (noIptables && mapRaw !== undefined) {
+    const listenSeen = new Set<number>();
+    const appSeen = new Set<number>();
+    for (const pair of mapRaw.split(',')) {
+      const m = /^(\d+)=(\d+)$/.exec(pair);
+      const app = m ? parsePortText(m[1]!) : undefined;
+      const listen = m ? parsePortText(m[2]!) : undefined;
+      if (app === undefined || listen === undefined) {
+        r.issue('inbound-port-map', pair, 'APP_PORT=LISTEN_PORT with ports 1-65535');
+        continue;
+      }
+      if (listenSeen.has(listen) || appSeen.has(app)) {
+        r.issue('inbound-port-map', pair, 'each app port and each listen port at most once');
+        continue;
+      }
+      listenSeen.add(listen);
+      appSeen.add(app);
+      const entry = ingress.entries.find((e) => e.port === app);
+      // SECURITY: a port missing from --ingress gets the restrictive default, mTLS without an allow-list restriction.
+      const mode = entry?.mode ?? { kind: 'mtls' as const, allow: [] };
+      if (mode.kind === 'plain') {
+        r.issue('inbound-port-map', pair, `no plain port: ingress entry "${entry?.name ?? ''}" is plain, which is not served by the sidecar`);
+        continue;
+      }
+      inbound.push({ name: entry?.name ?? `port-${app}`, appPort: app, listenPort: listen, mode });
+    }
+  }
+  if (noIptables) {
+    for (const e of ingress.entries) {
+      if (e.mode.kind !== 'plain' && !inbound.some((l) => l.appPort === e.port)) {
+        r.issue('inbound-port-map', mapRaw, `a listen port for ingress entry "${e.name}" (app port ${e.port}) with --no-iptables`);
+      }
+    }
+  }
+
+  for (const i of pins.issues) r.issue('egress-san', i.value, i.expected);
+  const egressNames = new Set((r.raw('egress') ?? '').split('##').map((e) => e.split('#')[0]));
+  for (const [name, item] of pins.items) {
+    if (!egressNames.has(name)) r.issue('egress-san', item, 'NAME=SAN naming an --egress entry, once per entry');
+  }
+
+  const coordinatorRaw = r.raw('coordinator');
+  const coordinator = coordinatorRaw === undefined ? undefined : parseHostPort(coordinatorRaw);
+  if (coordinatorRaw !== undefined && !coordinator) r.issue('coordinator', coordinatorRaw, 'HOST:PORT or [IPv6]:PORT');
+  const trustRefreshMs = r.duration('trust-refresh', PROXY_DEFAULTS.trustRefreshMs) ?? PROXY_DEFAULTS.trustRefreshMs;
+  if (r.raw('trust-refresh') !== undefined && coordinatorRaw === undefined) r.issue('trust-refresh', r.raw('trust-refresh'), 'only together with --coordinator (the bundle comes from its mesh API)');
+  if (trustRefreshMs !== 0 && trustRefreshMs < 500) r.issue('trust-refresh', r.raw('trust-refresh'), '0 (off) or at least 500ms');
+  const renewalTee = readRenewalTee(r, coordinatorRaw !== undefined);
+  const host = (field: string, fallback: string): string => {
+    const v = r.raw(field) ?? fallback;
+    if (isIP(v) === 0 && v !== 'localhost') r.issue(field, v, 'an IPv4 or IPv6 address');
+    return v;
+  };
+  const workers = r.integer('workers', 1, MAX_WORKERS, 1);
+  const readyRaw = r.raw('ready-file') ?? PATHS.readyFile;
+  const adminPort = r.port('admin-port', PORTS.sidecarAdmin) ?? PORTS.sidecarAdmin;
+  const ownPorts = Object.freeze([...new Set([PORTS.inboundMtls, PORTS.inboundTls, PORTS.outbound, adminPort])]);
+  const transparent: TransparentInboundConfig | undefined = noIptables ? undefined : Object.freeze({
+    mtlsPort: PORTS.inboundMtls,
+    tlsPort: PORTS.inboundTls,
+    entries: Object.freeze([...ingress.entries]),
+    ownPorts,
+  });
+  const transparentOutbound: TransparentOutboundConfig | undefined = noIptables || r.raw('egress-capture') === undefined
+    ? undefined
+    : Object.freeze({ port: PORTS.outbound, ownPorts });
+  return Object.freeze({
+    inbound: Object.freeze(inbound),
+    egress: Object.freeze(egress.entries.map((e) => Object.freeze({ ...e }))),
+    listenHost: host('listen-host', '0.0.0.0'),
+    adminHost: host('admin-host', '0.0.0.0'),
+    adminPort,
+    tlsDir: r.raw('tls-dir') ?? PATHS.tlsDir,
+    coordinator,
+    trustRefreshMs,
+    ...(renewalTee ? { renewalTee } : {}),
+    noIptables,
+    transparent,
+    transparentOutbound,
+    workers: workers ?? 1,
+    idleTimeoutMs: positive(r, 'idle-timeout', PROXY_DEFAULTS.idleTimeoutMs),
+    handshakeTimeoutMs: positive(r, 'handshake-timeout', PROXY_DEFAULTS.handshakeTimeoutMs),
+    maxConnections: r.integer('max-connections', 1, 1_000_000, PROXY_DEFAULTS.maxConnections) ?? PROXY_DEFAULTS.maxConnections,
+    ...handshakeLimits(r),
+    drainMs: r.duration('drain', PROXY_DEFAULTS.drainMs) ?? PROXY_DEFAULTS.drainMs,
+    readyFile: readyRaw === 'none' ? undefined : readyRaw,
+    logLevel: r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info') ?? 'info',
+  });
+}
+
+/**
+ * `--egress-san NAME=SAN` values (repeatable, or comma-separated) → identities by entry name. Whether NAME is an
+ * `--egress` entry is checked by the caller, against the spec.
+ */
+function readEgressPins(values: readonly string[]): { byName: Map<string, EgressIdentity>; items: Map<string, string>; issues: { value: string; expected: string }[] } {
+  const byName = new Map<string, EgressIdentity>();
+  const items = new Map<string, string>();
+  const issues: { value: string; expected: string }[] = [];
+  for (const item of values.flatMap((s) => s.split(','))) {
+    const m = /^([a-z0-9-]+)=(.+)$/.exec(item);
+    if (!m || items.has(m[1]!)) {
+      issues.push({ value: item, expected: 'NAME=SAN naming an --egress entry, once per entry' });
+      continue;
+    }
+    const id = parseEgressIdentity(m[2]!);
+    if (!id) {
+      issues.push({ value: item, expected: `NAME=SAN where SAN is ${EGRESS_IDENTITY_EXPECTED}` });
+      continue;
+    }
+    byName.set(m[1]!, id);
+    items.set(m[1]!, item);
+  }
+  return { byName, items, issues };
+}
+
+/** `--tee`, `--sim-dir`, `--host-data` (checked like the initializer's; only with --coordinator). */
+function readRenewalTee(r: FieldReader, withCoordinator: boolean): RenewalTeeConfig | undefined {
+  const teeRaw = r.raw('tee');
+  const simDir = r.raw('sim-dir');
+  const hostDataRaw = r.raw('host-data');
+  if (teeRaw === undefined) {
+    if (simDir !== undefined) r.issue('sim-dir', simDir, 'only together with --tee simulated');
+    if (hostDataRaw !== undefined) r.issue('host-data', hostDataRaw, 'only together with --tee simulated');
+    return undefined;
+  }
+  if (!withCoordinator) r.issue('tee', teeRaw, 'only together with --coordinator (evidence is for renewals through its mesh API)');
+  const kind = r.oneOf('tee', ISSUER_KINDS, 'auto') ?? 'auto';
+  if (kind === 'simulated' && simDir === undefined) r.issue('sim-dir', undefined, 'the simulated platform directory with --tee simulated');
+  if (kind !== 'simulated' && simDir !== undefined) r.issue('sim-dir', simDir, 'only together with --tee simulated');
+  let hostData: Uint8Array | undefined;
+  if (hostDataRaw !== undefined) {
+    if (kind !== 'simulated') r.issue('host-data', hostDataRaw, 'no --host-data unless --tee simulated (real hardware sets it at launch)');
+    else if (!/^[0-9a-fA-F]{64}$/.test(hostDataRaw)) r.issue('host-data', hostDataRaw, '64 hex digits (32 bytes)');
+    else hostData = new Uint8Array(Buffer.from(hostDataRaw, 'hex'));
+  }
+  return Object.freeze({ kind, simDir, hostData });
+}
+
+function handshakeLimits(r: FieldReader): { maxHandshakes: number; maxUnauthenticatedPerSource: number } {
+  const maxHandshakes = r.integer('max-handshakes', 1, 1_000_000, PROXY_DEFAULTS.maxHandshakes) ?? PROXY_DEFAULTS.maxHandshakes;
+  const maxUnauthenticatedPerSource = r.integer('max-unauthenticated-per-source', 1, 1_000_000, PROXY_DEFAULTS.maxUnauthenticatedPerSource) ?? PROXY_DEFAULTS.maxUnauthenticatedPerSource;
+  return { maxHandshakes, maxUnauthenticatedPerSource };
+}
+
+function positive(r: FieldReader, field: string, fallback: number): number {
+  const v = r.duration(field, fallback);
+  if (v === 0) r.issue(field, r.raw(field), 'a duration above zero');
+  return v ?? fallback;
+}

@@ -1,0 +1,116 @@
+/**
+ * CredentialStore: the renewal loop and the trust refresh each apply files and write them to the TLS directory; their
+ * exclusive sections never interleave, so the directory ends with what was applied last. And the store pins the
+ * root CA it started with: no reload, applied answer or `--workers` worker ever uses a generation under another root,
+ * and it starts only from a TLS directory that is its own.
+ */
+import t from 'tap';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { systemClock } from '../../lib/clock.js';
+import { createLogger } from '../../lib/log.js';
+import { TestMesh, writeTlsDir } from '../test/pki.js';
+import { FakeTimers } from '../test/support.js';
+import { createProxyMetrics, type ProxyMetrics } from '../metrics.js';
+import { CredentialStore, type CredentialStoreRuntime } from './store.js';
+
+const quiet = createLogger({ component: 'test', level: 'error', sink: () => undefined });
+
+function runtime(): CredentialStoreRuntime & { metrics: ProxyMetrics } {
+  return { clock: systemClock, timers: new FakeTimers(), logger: quiet, metrics: createProxyMetrics(new Registry()) };
+}
+
+/** A new directory (0755) at `path` holding `files`. */
+function tlsDirAt(path: string, files: Parameters<typeof writeTlsDir>[0]): string {
+  mkdirSync(path, { mode: 0o755 });
+  return writeTlsDir(files, path);
+}
+
+/** `ccmesh_proxy_credential_refusals_total` as `source/reason → count`. */
+async function refusals(m: ProxyMetrics): Promise<Record<string, number>> {
+  return Object.fromEntries((await m.credentialRefusals.get()).values.map((v) => [`${v.labels.source}/${v.labels.reason}`, v.value]));
+}
+
+void t.test('exclusive sections run one after another, in order, and a failed one does not block the next', async (t) => {
+  const mesh = await TestMesh.create();
+  const dir = writeTlsDir((await mesh.leaf(['web'])).files);
+  const store = await CredentialStore.load(dir, runtime());
+  const events: string[] = [];
+  let releaseFirst!: () => void;
+  const first = store.exclusive(async () => {
+    events.push('first: start');
+    await new Promise<void>((r) => (releaseFirst = r));
+    events.push('first: end');
+  });
+  const second = store.exclusive(async () => {
+    events.push('second: start');
+    throw new Error('second fails');
+  });
+  const third = store.exclusive(async () => {
+    events.push('third');
+    return 3;
+  });
+  await new Promise((r) => setImmediate(r));
+  t.same(events, ['first: start'], 'the second section waits while the first is inside');
+  releaseFirst();
+  await first;
+  await t.rejects(second, /second fails/, 'a section\'s failure reaches its caller');
+  t.equal(await third, 3, 'and the next section still runs');
+  t.same(events, ['first: start', 'first: end', 'second: start', 'third']);
+});
+
+void t.test('the root is pinned: a swapped-in directory or applied files under another root are refused and counted', async (t) => {
+  const mesh = await TestMesh.create();
+  const attacker = await TestMesh.create();
+  const base = mkdtempSync(join(tmpdir(), 'ccmesh-pin-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const dir = tlsDirAt(join(base, 'tls'), (await mesh.leaf(['web'])).files);
+  const rt = runtime();
+  const store = await CredentialStore.load(dir, rt);
+  const first = store.current;
+  t.equal(store.pinnedRoot.fingerprint256, mesh.root.cert.fingerprint256, 'the first generation\'s root is pinned');
+
+  // Another container renames the directory away and puts one of its own, all consistent, at its name.
+  renameSync(dir, join(base, 'moved'));
+  tlsDirAt(dir, (await attacker.leaf(['web'])).files);
+  await store.reload();
+  t.equal(store.current, first, 'the reload is refused: the generation in use stays');
+  t.equal(store.generationNumber, 1, 'nothing was applied');
+  t.same(await refusals(rt.metrics), { 'files/root-changed': 1 }, 'counted as a root change of the files');
+
+  // The same files handed in by a renewal or a trust refresh.
+  const theirs = (await attacker.leaf(['web'])).files;
+  t.match(store.applyFiles(theirs, 'renewal'), { ok: false, reason: /not the root this sidecar started with/ }, 'applied by a renewal: refused');
+  t.match(store.applyFiles({ ...theirs, rootCa: mesh.root.certPem }, 'trust-refresh'), { ok: false, reason: /is not a CA issued by the root$/ }, 'with our root but their CA: refused');
+  t.equal(store.current, first, 'still the first generation');
+  t.same(await refusals(rt.metrics), { 'files/root-changed': 1, 'renewal/root-changed': 1, 'trust-refresh/foreign-ca': 1 }, 'each counted for its source and reason');
+
+  // Control: our own directory back in place, with a new leaf, is applied.
+  rmSync(dir, { recursive: true });
+  renameSync(join(base, 'moved'), dir);
+  writeTlsDir((await mesh.leaf(['web'])).files, dir);
+  await store.reload();
+  t.equal(store.generationNumber, 2, 'control: a new leaf under the pinned root is applied');
+});
+
+void t.test('the store starts only from a TLS directory of its own, and a worker only under its primary\'s root', async (t) => {
+  const mesh = await TestMesh.create();
+  const files = (await mesh.leaf(['web'])).files;
+  const base = mkdtempSync(join(tmpdir(), 'ccmesh-pin-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const open = tlsDirAt(join(base, 'open'), files);
+  chmodSync(open, 0o777);
+  await t.rejects(CredentialStore.load(open, runtime()), { code: 'CCMESH_ERR_PROXY_CREDENTIALS_INVALID', message: /the TLS directory .*open is writable by group or others \(mode 777\): refusing to load credentials from it/ }, 'a directory anyone may write: refused');
+  const elsewhere = tlsDirAt(join(base, 'elsewhere'), files);
+  symlinkSync(elsewhere, join(base, 'linked'));
+  await t.rejects(CredentialStore.load(join(base, 'linked'), runtime()), { code: 'CCMESH_ERR_PROXY_CREDENTIALS_INVALID', message: /is not a directory \(a link or a file stands at its name\)/ }, 'a link at its name: refused');
+
+  const other = await TestMesh.create();
+  const rt = runtime();
+  await t.rejects(CredentialStore.load(elsewhere, rt, { rootFingerprint: other.root.cert.fingerprint256 }), { code: 'CCMESH_ERR_PROXY_CREDENTIALS_INVALID', message: /is not the root pinned by the primary/ }, 'a worker finding another root than its primary pinned: refused');
+  t.same(await refusals(rt.metrics), { 'files/root-changed': 1 }, 'and counted');
+  const ok = await CredentialStore.load(elsewhere, runtime(), { rootFingerprint: mesh.root.cert.fingerprint256 });
+  t.equal(ok.pinnedRoot.fingerprint256, mesh.root.cert.fingerprint256, 'control: under the primary\'s root it starts');
+});

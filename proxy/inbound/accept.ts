@@ -1,0 +1,198 @@
+/**
+ * The inbound TLS server shared by every inbound listener: mTLS or server-auth TLS with the credentials of the
+ * current generation, refusals classified and counted, admitted connections forwarded to the app. What differs
+ * between listeners is only the {@link InboundRouter}: an explicit listener (`--no-iptables`) has one fixed route,
+ * a transparent listener (15006/15007, `transparent.ts`) picks the route by the original destination port.
+ *
+ * A plain `net.Server` accepts; routing and handshake admission (`admission.ts`) run on the raw socket before any
+ * TLS state exists, and only an admitted socket is handed to the `tls.Server`, which never listens itself.
+ */
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { createServer, type SecureContext, type Server, type TLSSocket } from 'node:tls';
+import type { Clock } from '../../lib/clock.js';
+import { CcmeshError, ErrorCode } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import type { InboundListenerConfig } from '../config.js';
+import { serverContext, type ServerRole } from '../credentials/generation.js';
+import type { CredentialStore } from '../credentials/store.js';
+import { classifyHandshakeError } from '../transport/handshake-failure.js';
+import { closeServer, ignoreSocketError, listenOn } from '../transport/listen.js';
+import type { DataPathOptions } from '../transport/options.js';
+import type { ConnectionTracker } from '../transport/tracker.js';
+import { bindPortMetrics, type PortMetrics, type ProxyMetrics } from '../metrics.js';
+import type { HandshakeAdmission } from './admission.js';
+import { forwardToApp, type InboundForwarder } from './forward.js';
+import { buildSanAllowList, checkClientIdentity, type SanAllowList } from './identity.js';
+
+/** Live handles of the inbound side. */
+export interface InboundRuntime {
+  readonly store: CredentialStore;
+  readonly metrics: ProxyMetrics;
+  readonly tracker: ConnectionTracker;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** Pending-handshake limits, shared by every inbound listener of the process. */
+  readonly admission: HandshakeAdmission;
+}
+
+/** A listening server of the data path. */
+export interface RunningListener {
+  readonly name: string;
+  readonly port: number;
+  /** Stops accepting; existing connections continue. */
+  stopAccepting(): Promise<void>;
+}
+
+/** Where an admitted connection goes and which identity check it passes first; built once at startup. */
+export interface InboundRoute {
+  readonly appPort: number;
+  /** True: a client certificate chaining to the mesh CA bundle is required (and `allow` applies). */
+  readonly mtls: boolean;
+  /** SAN allow-list; undefined = any mesh identity. */
+  readonly allow: SanAllowList | undefined;
+}
+
+/** Picks the route of an accepted TCP connection; undefined refuses it before any TLS work. */
+export type InboundRouter = (raw: Socket) => InboundRoute | undefined;
+
+/** Everything one inbound TLS server is built from. */
+export interface InboundServerSpec {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** Ask clients for a certificate during the handshake (every route of an mTLS listener needs it). */
+  readonly requestCert: boolean;
+  readonly route: InboundRouter;
+  /** Runs after listen() and before the port is reported started (IP_TRANSPARENT goes here). */
+  readonly afterListen?: (server: NetServer) => Promise<void>;
+}
+
+/** What is known of an accepted TCP connection (the TLS socket's parent) by the time its handshake ends. */
+interface Accepted {
+  readonly route: InboundRoute;
+  /** performance.now() at accept, for the handshake-duration histogram. */
+  readonly at: number;
+  /** The credential generation whose context the handshake uses. */
+  readonly generation: number;
+}
+
+const accepted = new WeakMap<Socket, Accepted>();
+
+/** Starts the TLS listener for one explicit inbound entry on host:cfg.listenPort. */
+export function startInboundListener(cfg: InboundListenerConfig, host: string, options: DataPathOptions, rt: InboundRuntime): Promise<RunningListener> {
+  const route: InboundRoute = {
+    appPort: cfg.appPort,
+    mtls: cfg.mode.kind === 'mtls',
+    allow: cfg.mode.kind === 'mtls' ? buildSanAllowList(cfg.mode.allow) : undefined,
+  };
+  return startInboundServer({ name: cfg.name, host, port: cfg.listenPort, requestCert: route.mtls, route: () => route }, options, rt);
+}
+
+/** Starts one inbound TLS server. */
+export async function startInboundServer(spec: InboundServerSpec, options: DataPathOptions, rt: InboundRuntime): Promise<RunningListener> {
+  const metrics = bindPortMetrics(rt.metrics, 'inbound', spec.port);
+  const forwarder: InboundForwarder = { metrics, tracker: rt.tracker, options };
+  const role: ServerRole = spec.requestCert ? 'mtls' : 'tls';
+  const tlsServer: Server = createServer({
+    ...rt.store.current.contextOptions,
+    requestCert: spec.requestCert,
+    // SECURITY: verification result is enforced by checkClientIdentity before any app connection; Node's own
+    // rejectUnauthorized does the same post-handshake destroy, but would not tell us why.
+    rejectUnauthorized: false,
+    handshakeTimeout: options.handshakeTimeoutMs,
+    allowHalfOpen: true,
+    highWaterMark: 64 * 1024,
+  });
+  tlsServer.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    metrics.failure[classifyHandshakeError(err)].inc();
+    metrics.result.refused.inc();
+    socket.destroy();
+  });
+  tlsServer.on('secureConnection', (socket: TLSSocket) => onSecure(socket, metrics, forwarder, rt));
+  // SECURITY: each role has its own contexts (ticket keys, session-id context); see GenerationContexts.
+  installContext(tlsServer, serverContext(rt.store.current, role));
+  rt.store.onGeneration((g) => installContext(tlsServer, serverContext(g, role)));
+
+  const server: NetServer = createNetServer({ allowHalfOpen: true, noDelay: true, highWaterMark: 64 * 1024 });
+  server.maxConnections = options.maxConnections;
+  server.on('connection', (raw: Socket) => {
+    const route = spec.route(raw);
+    if (route === undefined) {
+      // Refused before the handshake: nothing of this connection reaches TLS or the app.
+      metrics.failure['port-not-served'].inc();
+      metrics.result.refused.inc();
+      raw.destroy();
+      return;
+    }
+    const refusal = rt.admission.admit(raw);
+    if (refusal !== undefined) {
+      // Refused before any TLS state is allocated: an unauthenticated flood costs an accept and a close.
+      metrics.failure[refusal].inc();
+      metrics.result.refused.inc();
+      raw.destroy();
+      return;
+    }
+    // Refused sockets above are destroyed at once; only admitted ones are tracked for drain.
+    rt.tracker.add(raw);
+    accepted.set(raw, { route, at: performance.now(), generation: rt.store.generationNumber });
+    tlsServer.emit('connection', raw);
+  });
+  server.on('error', (err) => rt.logger.error('inbound listener error', { err, name: spec.name, port: spec.port }));
+  const port = await listenOn(server, spec.host, spec.port, `inbound listener "${spec.name}"`);
+  try {
+    await spec.afterListen?.(server);
+  } catch (err) {
+    await closeServer(server);
+    throw err;
+  }
+  rt.logger.info('inbound listener started', { name: spec.name, host: spec.host, port, requestCert: spec.requestCert });
+  return { name: spec.name, port, stopAccepting: () => closeServer(server) };
+}
+
+/**
+ * Makes `server` hand `context` to every new handshake; live connections keep the context they started with.
+ * Node 20's public `server.setSecureContext(options)` rebuilds a context from a fixed list of options and drops
+ * `allowPartialTrustChain`, without which a bundle of (non-self-signed) mesh CAs can't end a chain; so the
+ * generation's prebuilt context is installed where tls.Server keeps it. Startup fails closed if that ever moves.
+ */
+function installContext(server: Server, context: SecureContext): void {
+  const s = server as unknown as { _sharedCreds?: SecureContext };
+  if (!('_sharedCreds' in s) || typeof s._sharedCreds !== 'object') {
+    throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'this Node.js keeps no per-server TLS context where ccmesh expects it; refusing to run with an unswappable context');
+  }
+  s._sharedCreds = context;
+}
+
+function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundForwarder, rt: InboundRuntime): void {
+  socket.on('error', ignoreSocketError);
+  // Node keeps the accepted TCP socket as the TLS socket's parent; the route and the handshake clock live there.
+  const parent = (socket as unknown as { _parent?: Socket })._parent;
+  const at = parent === undefined ? undefined : accepted.get(parent);
+  if (at === undefined) {
+    // SECURITY: no route means we can't tell which checks apply; never forward such a connection.
+    metrics.failure['port-not-served'].inc();
+    metrics.result.refused.inc();
+    socket.destroy();
+    return;
+  }
+  const route = at.route;
+  metrics.handshake.observe((performance.now() - at.at) / 1000);
+  if (route.mtls) {
+    const g = rt.store.current;
+    const recheck = socket.isSessionReused() || at.generation !== rt.store.generationNumber;
+    const refusal = checkClientIdentity(socket, route.allow, { bundle: g.bundle, nowMs: rt.clock.nowMs(), recheck });
+    if (refusal !== undefined) {
+      metrics.failure[refusal].inc();
+      metrics.result.refused.inc();
+      socket.destroy();
+      return;
+    }
+  }
+  // The handshake slot is free now; only a verified mesh identity frees the per-source slot too (a `tls` port's
+  // connection keeps it until it closes, so one source can't hold unbounded unauthenticated connections).
+  rt.admission.handshakeDone(parent!, route.mtls);
+  metrics.open.inc();
+  socket.setNoDelay(true);
+  forwardToApp(forwarder, route.appPort, socket);
+}

@@ -1,0 +1,69 @@
+/**
+ * One egress listener: the app connects in plaintext to 127.x.y.z:port, the sidecar opens mTLS to the remote
+ * (resolved at each connect, so DNS changes apply to new connections), verifies the server — chain to the mesh CA
+ * bundle and the entry's identity (`server-identity.ts`) — then splices. One TLS session per listener is kept for
+ * resumption, so repeat connections between the same pair of sidecars skip the full handshake; it is dropped when
+ * our credentials change, so the peer always sees the current leaf.
+ */
+import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { describeEgressIdentity } from '../../lib/mesh-config/egress.js';
+import type { EgressListenerConfig } from '../config.js';
+import { closeServer, listenOn } from '../transport/listen.js';
+import { HIGH_WATER_MARK, type DataPathOptions } from '../transport/options.js';
+import type { RunningListener } from '../inbound/accept.js';
+import { bindPortMetrics, type PortMetrics } from '../metrics.js';
+import { buildServerIdentityCheck, type ServerIdentityCheck } from './upstream-identity.js';
+import { connectUpstream, type OutboundRuntime } from './upstream.js';
+
+/** Live handles of the egress side. */
+export type EgressRuntime = OutboundRuntime;
+
+/** The per-listener state built once at startup; a connection only reads it (and updates `session`). */
+interface EgressRoute {
+  readonly cfg: EgressListenerConfig;
+  readonly servername: string | undefined;
+  readonly check: ServerIdentityCheck;
+  readonly metrics: PortMetrics;
+  readonly options: DataPathOptions;
+  readonly rt: EgressRuntime;
+  session: Buffer | undefined;
+  readonly onSession: (s: Buffer) => void;
+}
+
+/** Starts the egress listener of one entry. */
+export async function startEgressListener(cfg: EgressListenerConfig, options: DataPathOptions, rt: EgressRuntime): Promise<RunningListener> {
+  const route: EgressRoute = {
+    cfg,
+    // SNI must not be an IP address (RFC 6066).
+    servername: isIP(cfg.remote.host) === 0 ? cfg.remote.host : undefined,
+    check: buildServerIdentityCheck(cfg.identity),
+    metrics: bindPortMetrics(rt.metrics, 'outbound', cfg.listen.port),
+    options,
+    rt,
+    session: undefined,
+    onSession: (s: Buffer) => {
+      route.session = s;
+    },
+  };
+  rt.store.onGeneration(() => {
+    route.session = undefined;
+  });
+  const server: Server = createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: HIGH_WATER_MARK });
+  server.maxConnections = options.maxConnections;
+  server.on('connection', (app: Socket) => onAppConnection(route, app));
+  server.on('error', (err) => rt.logger.error('egress listener error', { err, name: cfg.name }));
+  const port = await listenOn(server, cfg.listen.host, cfg.listen.port, `egress listener "${cfg.name}"`);
+  rt.logger.info('egress listener started', { name: cfg.name, listen: `${cfg.listen.host}:${port}`, remote: `${cfg.remote.host}:${cfg.remote.port}`,
+    identity: describeEgressIdentity(cfg.identity), identitySource: cfg.identitySource });
+  return { name: cfg.name, port, stopAccepting: () => closeServer(server) };
+}
+
+function onAppConnection(route: EgressRoute, app: Socket): void {
+  connectUpstream(route, app, {
+    host: route.cfg.remote.host,
+    port: route.cfg.remote.port,
+    servername: route.servername,
+    session: route.session,
+    onSession: route.onSession,
+  });
+}

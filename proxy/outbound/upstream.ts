@@ -1,0 +1,109 @@
+/**
+ * The upstream half of an outbound connection, shared by the egress listeners (`egress.ts`) and the transparent
+ * outbound listener (`transparent.ts`): the app's accepted plaintext socket → mTLS to host:port with the generation's
+ * context (our leaf as the client certificate, the mesh CA bundle as the only trust), the server checked by
+ * `check` on top of the chain, then the two are spliced. Failures before the handshake completed are classified and
+ * counted once; after it, the pipeline owns error and close handling.
+ */
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { Logger } from '../../lib/log.js';
+import type { CredentialStore } from '../credentials/store.js';
+import { classifyHandshakeError } from '../transport/handshake-failure.js';
+import { ignoreSocketError } from '../transport/listen.js';
+import { HIGH_WATER_MARK, type DataPathOptions } from '../transport/options.js';
+import { splice } from '../transport/splice.js';
+import type { ConnectionTracker } from '../transport/tracker.js';
+import type { PortMetrics, ProxyMetrics } from '../metrics.js';
+import type { ServerIdentityCheck } from './upstream-identity.js';
+
+/** Live handles of the outbound side. */
+export interface OutboundRuntime {
+  readonly store: CredentialStore;
+  readonly metrics: ProxyMetrics;
+  readonly tracker: ConnectionTracker;
+  readonly logger: Logger;
+}
+
+/** Where one upstream connection goes and how its TLS session is kept. */
+export interface UpstreamTarget {
+  readonly host: string;
+  readonly port: number;
+  /** SNI; undefined for an IP literal (RFC 6066 forbids IP SNI). */
+  readonly servername: string | undefined;
+  /** A TLS session to resume, if any. */
+  readonly session: Buffer | undefined;
+  /** Called with each new session the server hands out. */
+  readonly onSession: (session: Buffer) => void;
+}
+
+/** Everything a listener fixes once and every connection only reads. */
+export interface UpstreamContext {
+  readonly check: ServerIdentityCheck;
+  readonly metrics: PortMetrics;
+  readonly options: DataPathOptions;
+  readonly rt: OutboundRuntime;
+}
+
+/** Opens mTLS to `target` for the accepted app socket `app` and splices the two once the server is verified. */
+export function connectUpstream(ctx: UpstreamContext, app: Socket, target: UpstreamTarget): void {
+  const { metrics, rt, options } = ctx;
+  app.on('error', ignoreSocketError);
+  rt.tracker.add(app);
+  metrics.open.inc();
+  const started = performance.now();
+  // tls.connect hands allowHalfOpen and highWaterMark to its TLSSocket; @types/node does not list them.
+  // SECURITY: rejectUnauthorized stays at its default (true): the server must chain to the mesh CA bundle of the
+  // generation's context; `check` adds the identity requirement (none only for an explicit "any mesh identity").
+  const opts: ConnectionOptions & { allowHalfOpen: boolean; highWaterMark: number } = {
+    host: target.host,
+    port: target.port,
+    servername: target.servername,
+    secureContext: rt.store.current.contexts.client,
+    session: target.session,
+    checkServerIdentity: ctx.check,
+    allowHalfOpen: true,
+    highWaterMark: HIGH_WATER_MARK,
+  };
+  const up: TLSSocket = tlsConnect(opts);
+  up.on('error', ignoreSocketError);
+  rt.tracker.add(up);
+  let settled = false;
+  const fail = (reason: ReturnType<typeof classifyHandshakeError>): void => {
+    if (settled) return;
+    settled = true;
+    metrics.failure[reason].inc();
+    metrics.result[reason === 'upstream-connect' ? 'upstream-error' : 'refused'].inc();
+    metrics.open.dec();
+    app.destroy();
+    up.destroy();
+  };
+  const onTimeout = (): void => fail('handshake-timeout');
+  const onUpError = (err: Error): void => fail(classifyHandshakeError(err));
+  // The server may close without an error (a refusal after the handshake's last flight), or the app may give up.
+  const onClose = (): void => fail('handshake-error');
+  up.setTimeout(options.handshakeTimeoutMs, onTimeout);
+  up.once('error', onUpError);
+  up.once('close', onClose);
+  app.once('close', onClose);
+  up.on('session', target.onSession);
+  up.once('secureConnect', () => {
+    if (settled) return;
+    settled = true;
+    // Pre-handshake listeners go, so the pipeline owns error and close handling from here on.
+    up.off('timeout', onTimeout);
+    up.off('error', onUpError);
+    up.off('close', onClose);
+    app.off('close', onClose);
+    metrics.handshake.observe((performance.now() - started) / 1000);
+    up.setTimeout(0);
+    up.setNoDelay(true);
+    splice(app, up, options.idleTimeoutMs, (failed) => {
+      metrics.open.dec();
+      metrics.result[failed ? 'error' : 'ok'].inc();
+      metrics.received.inc(app.bytesRead);
+      metrics.sent.inc(app.bytesWritten);
+    });
+  });
+}
