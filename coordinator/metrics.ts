@@ -17,7 +17,7 @@ export interface CoordinatorMetrics {
   readonly attestationFailures: Counter<'reason'>;
   readonly manifestGeneration: Gauge;
   readonly state: Gauge<'state'>;
-  readonly issuanceSeconds: Histogram<'kind'>;
+  readonly issuanceDuration: Histogram<'kind'>;
   readonly certificatesIssued: Counter<'kind'>;
   /** Requests refused with RESOURCE_EXHAUSTED before doing their work, by the limit that refused them. */
   readonly loadShed: Counter<'limit'>;
@@ -31,7 +31,7 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
     attestationFailures: new Counter({ name: 'ccmesh_coordinator_attestation_failures_total', help: 'Refused attestation-gated requests, by reason', labelNames: ['reason'], registers }),
     manifestGeneration: new Gauge({ name: 'ccmesh_coordinator_manifest_generation', help: 'Number of manifests in the history (0 when fresh)', registers }),
     state: new Gauge({ name: 'ccmesh_coordinator_state', help: 'Current state: 1 for the state the Coordinator is in', labelNames: ['state'], registers }),
-    issuanceSeconds: new Histogram({ name: 'ccmesh_coordinator_issuance_seconds', help: 'Time to verify evidence and issue a mesh certificate', labelNames: ['kind'], buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1], registers }),
+    issuanceDuration: new Histogram({ name: 'ccmesh_coordinator_issuance_duration_seconds', help: 'Time to verify evidence and issue a mesh certificate', labelNames: ['kind'], buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1], registers }),
     certificatesIssued: new Counter({ name: 'ccmesh_coordinator_certificates_issued_total', help: 'Mesh leaf certificates issued', labelNames: ['kind'], registers }),
     loadShed: preBound(new Counter({ name: 'ccmesh_coordinator_load_shed_total', help: 'Requests refused with RESOURCE_EXHAUSTED by a Coordinator limit, by limit', labelNames: ['limit'], registers })),
   };

@@ -8,7 +8,10 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 export interface RegistryOptions {
   /** Labels added to every series, e.g. `{ component: 'proxy' }`. Values must come from a closed set. */
   readonly defaultLabels?: Record<string, string>;
-  /** Add Node's process metrics (CPU, RSS, event-loop lag) with the `ccmesh_` prefix. */
+  /**
+   * Add Node's process metrics (CPU, RSS, event-loop lag) under their standard names (`process_*`, `nodejs_*`), so
+   * stock dashboards and alerts find them; the `component` default label tells the processes apart.
+   */
   readonly processMetrics?: boolean;
 }
 
@@ -16,7 +19,7 @@ export interface RegistryOptions {
 export function createRegistry(opts: RegistryOptions = {}): Registry {
   const registry = new Registry();
   if (opts.defaultLabels) registry.setDefaultLabels(opts.defaultLabels);
-  if (opts.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'ccmesh_' });
+  if (opts.processMetrics) collectDefaultMetrics({ register: registry });
   return registry;
 }
 

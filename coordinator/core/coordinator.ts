@@ -408,7 +408,7 @@ export class Coordinator {
     const { policy, policyHash } = verdict.peer;
     const leaf = await this.#issue(ready, podKey, policy.sans, policy.workloadSecretId, policyHash);
     this.#rt.metrics.certificatesIssued.inc({ kind: 'new' });
-    this.#rt.metrics.issuanceSeconds.observe({ kind: 'new' }, (performance.now() - started) / 1000);
+    this.#rt.metrics.issuanceDuration.observe({ kind: 'new' }, (performance.now() - started) / 1000);
     return {
       certChain: leaf + ready.mesh.certPem,
       meshCaBundle: this.#bundle(),
@@ -457,7 +457,7 @@ export class Coordinator {
     }
     const pem = await this.#issue(ready, newKey, policy.sans, policy.workloadSecretId, policyHash);
     this.#rt.metrics.certificatesIssued.inc({ kind: 'renew' });
-    this.#rt.metrics.issuanceSeconds.observe({ kind: 'renew' }, (performance.now() - started) / 1000);
+    this.#rt.metrics.issuanceDuration.observe({ kind: 'renew' }, (performance.now() - started) / 1000);
     return { certChain: pem + ready.mesh.certPem, meshCaBundle: this.#bundle(), rootCa: ready.root.certPem };
   }
 

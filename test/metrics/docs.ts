@@ -20,7 +20,7 @@ export interface DocumentedFamily {
   readonly labels: readonly string[];
 }
 
-const ROW = /^\|\s*`(ccmesh_[a-z0-9_]+)`\s*\|\s*([a-z]+)\s*\|([^|]*)\|/;
+const ROW = /^\|\s*`((?:ccmesh|process|nodejs)_[a-z0-9_]+)`\s*\|\s*([a-z]+)\s*\|([^|]*)\|/;
 
 /** Every family-table row of `markdown`; throws on a family documented twice (the tables must not disagree). */
 export function documentedFamilies(markdown: string): DocumentedFamily[] {
@@ -49,7 +49,7 @@ export function promqlQueries(markdown: string): { readonly query: string; reado
 
 /** Metric names (`ccmesh_…`) mentioned in `text`, deduplicated. */
 export function mentionedMetrics(text: string): string[] {
-  return [...new Set([...text.matchAll(/\bccmesh_[a-z0-9_]*[a-z0-9]\b/g)].map((m) => m[0]))];
+  return [...new Set([...text.matchAll(/\b(?:ccmesh|process|nodejs)_[a-z0-9_]*[a-z0-9]\b/g)].map((m) => m[0]))];
 }
 
 /** Reads a docs file. */
