@@ -12,6 +12,18 @@ export const METRICS_DOC = join(repoRoot, 'docs', 'metrics.md');
 /** docs/alerts.yaml: the example alerting rules. */
 export const ALERTS_FILE = join(repoRoot, 'docs', 'alerts.yaml');
 
+/** The Grafana dashboard (docs/metrics.md links it). */
+export const DASHBOARD_FILE = join(repoRoot, 'docs', 'grafana-dashboard.json');
+
+/**
+ * Every panel query of the dashboard, with Grafana's interval variables replaced by values that suit a Prometheus
+ * scraping every second for a minute (`$__rate_interval` → 15s, `$__range` → 1h).
+ */
+export function dashboardQueries(json: string): { readonly panel: string; readonly query: string }[] {
+  const dashboard = JSON.parse(json) as { panels: { title: string; targets?: { expr: string }[] }[] };
+  return dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, query: t.expr.replaceAll('$__rate_interval', '15s').replaceAll('$__range', '1h') })));
+}
+
 /** One row of a family table: `| \`name\` | type | \`label\`, … or — | meaning |`. */
 export interface DocumentedFamily {
   readonly name: string;

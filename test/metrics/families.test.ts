@@ -21,7 +21,7 @@ import { freePorts } from '../../lib/net/free-ports.js';
 import { startProxy } from '../../proxy/unit.js';
 import { coordinatorWithPod } from '../../proxy/test/coordinator-pod.js';
 import { testConfig, testLogger } from '../../proxy/test/support.js';
-import { ALERTS_FILE, documentedFamilies, mentionedMetrics, METRICS_DOC, promqlQueries, readDoc } from './docs.js';
+import { ALERTS_FILE, DASHBOARD_FILE, dashboardQueries, documentedFamilies, mentionedMetrics, METRICS_DOC, promqlQueries, readDoc } from './docs.js';
 import { exposedFamilies, expectedFamilies, sampleProblems } from './exposed.js';
 import {
   ALL_FAMILIES, COLLATERAL_FAMILIES, COORDINATOR_FAMILIES, familyOf, FORBIDDEN_LABEL, INJECTOR_FAMILIES, LABEL_ALLOW_LIST, PORT, PROCESS_FAMILIES, PROXY_FAMILIES, RUNTIME,
@@ -115,4 +115,11 @@ void t.test('docs/metrics.md documents every golden family; the docs and alert r
   const inAlerts = mentionedMetrics(alerts);
   t.ok(inAlerts.length > 0, 'docs/alerts.yaml uses ccmesh metrics');
   for (const name of inAlerts) t.ok(familyOf(name) !== undefined, `docs/alerts.yaml: ${name} is a golden family (or its histogram series)`);
+  const panels = dashboardQueries(readDoc(DASHBOARD_FILE));
+  t.ok(panels.length >= 10, `docs/grafana-dashboard.json has panels (${panels.length})`);
+  for (const { panel, query } of panels) {
+    const names = mentionedMetrics(query);
+    t.ok(names.length > 0, `dashboard "${panel}": queries a metric`);
+    for (const name of names) t.ok(familyOf(name) !== undefined, `dashboard "${panel}": ${name} is a golden family (or its histogram series)`);
+  }
 });

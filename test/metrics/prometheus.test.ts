@@ -29,7 +29,7 @@ import { obtainMeshCert } from '../../initializer/obtain.js';
 import { freePorts } from '../../lib/net/free-ports.js';
 import { TestMesh } from '../../proxy/test/pki.js';
 import { TestApp } from '../../proxy/test/support.js';
-import { ALERTS_FILE, METRICS_DOC, promqlQueries, readDoc } from './docs.js';
+import { ALERTS_FILE, DASHBOARD_FILE, dashboardQueries, METRICS_DOC, promqlQueries, readDoc } from './docs.js';
 import { allowedValue, COLLATERAL_FAMILIES, COMPONENT_LABEL, COORDINATOR_FAMILIES, familyOf, type GoldenFamilies, PROCESS_FAMILIES, PROXY_FAMILIES } from './golden-families.js';
 import { LoopbackMesh, POLICY_DOCS, sha256hex } from './loopback-mesh.js';
 import { eventually, findPrometheus, Prometheus } from './prometheus.js';
@@ -288,5 +288,15 @@ if ('reason' in found && process.env.CI) {
       if (Array.isArray(a.data?.result) && a.data.result.length > 0) withData++;
     }
     t.comment(`${withData} of ${queries.length} example queries returned data on this mesh`);
+
+    // ---- Every panel of the Grafana dashboard, as Grafana would send it. ----
+    const panels = dashboardQueries(readDoc(DASHBOARD_FILE));
+    let panelsWithData = 0;
+    for (const { panel, query } of panels) {
+      const a = await api.api<{ result: unknown[] }>('query', { query });
+      t.equal(a.status, 'success', `dashboard "${panel}": ${query}${a.error ? ` (${a.errorType}: ${a.error})` : ''}`);
+      if (Array.isArray(a.data?.result) && a.data.result.length > 0) panelsWithData++;
+    }
+    t.ok(panelsWithData >= panels.length / 2, `most dashboard panels show data on this mesh (${panelsWithData} of ${panels.length})`);
   });
 }
