@@ -40,10 +40,11 @@ export type CredentialSource = (typeof CREDENTIAL_SOURCES)[number];
 /**
  * Why a credential generation was refused: `root-changed` = its root CA is not the one the sidecar started with
  * (SECURITY: someone replaced the TLS directory or answers for the Coordinator); `foreign-ca` = its bundle holds a
- * mesh CA the pinned root did not issue; `invalid` = any other check (unreadable, malformed, mismatching key, expired
- * leaf, a bundle that steps back).
+ * mesh CA the pinned root did not issue (or the root itself); `identity-changed` = a renewed leaf for another policy
+ * than the current leaf's; `invalid` = any other check (unreadable, malformed, mismatching key, expired leaf, a bundle
+ * that steps back).
  */
-export const CREDENTIAL_REFUSALS = ['root-changed', 'foreign-ca', 'invalid'] as const;
+export const CREDENTIAL_REFUSALS = ['root-changed', 'foreign-ca', 'identity-changed', 'invalid'] as const;
 /** One of {@link CREDENTIAL_REFUSALS}. */
 export type CredentialRefusal = (typeof CREDENTIAL_REFUSALS)[number];
 

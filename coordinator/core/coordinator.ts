@@ -9,7 +9,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
 import { formatMeshOwnerPin, NO_MESH_OWNER } from '../../lib/protocol/mesh-owner.js';
-import { coordinatorReportData, meshCertReportData, recoverSignedData, renewSignedData, setManifestSignedDigests, sha256, verifyBinding } from '../../lib/protocol/binding.js';
+import { coordinatorReportData, meshCertReportData, recoverSignedData, renewKeyPossessionData, renewSignedData, setManifestSignedDigests, sha256, verifyBinding } from '../../lib/protocol/binding.js';
 import { COORDINATOR_STATE, FRESH_EVIDENCE_REQUIRED, type RecoverRequest as WireRecoverRequest, type SetManifestRequest as WireSetManifestRequest, type GetManifestsResponse, type MeshCertResponse, type SetManifestResponse, type TrustBundleResponse, type WireEvidence } from '../../lib/protocol/messages.js';
 import { toHex } from '../../lib/bytes.js';
 import { EvidenceChecker } from '../../contract/attestation/evidence-check.js';
@@ -425,7 +425,7 @@ export class Coordinator {
    * the previous mesh CA whose generation had other reference values also needs fresh `evidence` (as for NewMeshCert,
    * bound to the new key) that meets the current manifest and names the leaf's policy.
    */
-  async renewMeshCert(req: { certChain: string; publicKey: Uint8Array; nonce: Uint8Array; signature: Uint8Array; evidence?: WireEvidence; client?: string }): Promise<MeshCertResponse> {
+  async renewMeshCert(req: { certChain: string; publicKey: Uint8Array; nonce: Uint8Array; signature: Uint8Array; newKeySignature: Uint8Array; evidence?: WireEvidence; client?: string }): Promise<MeshCertResponse> {
     const ready = this.#requireReady();
     const started = performance.now();
     this.#consumeNonce(req.nonce, req.client);
@@ -442,6 +442,11 @@ export class Coordinator {
     if (now < Date.parse(leaf.validFrom) || now > Date.parse(leaf.validTo)) throw refuse.unauthenticated('the presented leaf is not valid now (expired leaves must attest again with NewMeshCert)', 'unauthorized');
     if (!verifyBinding(renewSignedData(req.publicKey, req.nonce, this.#rt.tlsSpki), leaf.publicKey, req.signature)) {
       throw refuse.denied('the renewal signature does not verify with the presented leaf\'s key', 'signature');
+    }
+    // SECURITY: the new key must sign for itself. Otherwise a pod could renew its own leaf for another pod's public
+    // key (taken from that pod's request by the host), and the host could give the victim a leaf of the wrong identity.
+    if (!verifyBinding(renewKeyPossessionData(req.publicKey, req.nonce, this.#rt.tlsSpki), newKey, req.newKeySignature)) {
+      throw refuse.denied('the new key did not sign for itself (proof of possession)', 'signature');
     }
     const policyHash = readLeafPolicyHash(leaf);
     const policy = policyHash ? ready.manifest.policies[policyHash as keyof Manifest['policies']] : undefined;

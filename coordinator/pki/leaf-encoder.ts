@@ -13,7 +13,7 @@ import {
   encodeBitString, encodeBoolean, encodeContextPrimitive, encodeExplicit, encodeIa5String, encodeImplicit, encodeInteger, encodeOctetString,
   encodeOid, encodeSequence, encodeTime,
 } from '../../lib/asn1/der-writer.js';
-import { CCMESH_POLICY_HASH_OID, POLICY_HASH_BYTES } from './policy-hash-extension.js';
+import { CCMESH_POLICY_HASH_OID, POLICY_HASH_BYTES } from '../../contract/policy-hash-extension.js';
 import { ipSanBytes, type SubjectAltName } from './subject-alt-names.js';
 
 /** Fields of one leaf's TBSCertificate; everything else is fixed by the profile. */

@@ -11,11 +11,11 @@ import type { Clock } from '../../lib/clock.js';
 import { prepareDerIssuer } from './der-issuer.js';
 import { issuedFromDer, p256Spki, randomSerialBytes, validityWithin, type IssuedCertificate, type SigningCa } from './issuance.js';
 import { encodeLeafTbs, encodeSignedCertificate } from './leaf-encoder.js';
-import { parsePolicyHash } from './policy-hash-extension.js';
+import { parsePolicyHash } from '../../contract/policy-hash-extension.js';
 import { checkSpiffeId } from '../../contract/spiffe-id.js';
 import { parseSubjectAltNames } from './subject-alt-names.js';
 
-export { readLeafPolicyHash, CCMESH_POLICY_HASH_OID } from './policy-hash-extension.js';
+export { readLeafPolicyHash, CCMESH_POLICY_HASH_OID } from '../../contract/policy-hash-extension.js';
 
 /** Default leaf lifetime (docs/design.md §2): 24 hours; the manifest may set another. */
 export const DEFAULT_LEAF_LIFETIME_MS = 24 * 60 * 60 * 1000;

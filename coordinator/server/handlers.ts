@@ -94,6 +94,7 @@ export function meshApiImplementation(core: Coordinator, logger: Logger, metrics
         publicKey: req.publicKey,
         nonce: req.nonce,
         signature: req.signature,
+        newKeySignature: req.newKeySignature,
         ...(req.evidence ? { evidence: evidence('RenewMeshCert.evidence', req.evidence) } : {}),
         client: clientAddressOf(call),
       }), logger, metrics),

@@ -8,7 +8,7 @@ import { createPublicKey, generateKeyPairSync, type KeyObject, X509Certificate }
 import { join } from 'node:path';
 import { initSimulatedPlatform } from '../../attestation/simulated/platform.js';
 import { CcmeshError } from '../../lib/errors.js';
-import { renewSignedData, signBinding } from '../../lib/protocol/binding.js';
+import { renewKeyPossessionData, renewSignedData, signBinding } from '../../lib/protocol/binding.js';
 import { COORDINATOR_STATE } from '../../lib/protocol/messages.js';
 import { decryptSeedShare, seedShareFromMessage } from '../../contract/seed-shares.js';
 import { Harness, sha256hex } from './harness.js';
@@ -92,6 +92,7 @@ void t.test('coordinator lifecycle and attacks', async (t) => {
     publicKey: newSpki,
     nonce: renewNonce,
     signature: signBinding(renewSignedData(newSpki, renewNonce, mesh.spki), pod.key.privateKey as unknown as KeyObject),
+    newKeySignature: signBinding(renewKeyPossessionData(newSpki, renewNonce, mesh.spki), renewKey.privateKey),
   };
   const renewed = await mesh.call('RenewMeshCert', renewReq);
   const [newLeaf] = certs(renewed.certChain);

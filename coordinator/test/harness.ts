@@ -11,7 +11,7 @@ import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
 import { type Clock, systemClock } from '../../lib/clock.js';
 import { createLogger } from '../../lib/log.js';
-import { meshCertReportData, recoverSignedData, renewSignedData, signBinding } from '../../lib/protocol/binding.js';
+import { meshCertReportData, recoverSignedData, renewKeyPossessionData, renewSignedData, signBinding } from '../../lib/protocol/binding.js';
 import { CcmeshError } from '../../lib/errors.js';
 import { signedSetManifestRequest } from '../../lib/protocol/signed-set.js';
 import { PinnedClient } from '../../lib/protocol/client.js';
@@ -158,12 +158,15 @@ export class Harness {
    * A RenewMeshCert request presenting `certChain` for a fresh P-256 key (or `newKey`), signed by `signer` (the holder
    * of the leaf's key) over the new key, a fresh Coordinator nonce and the Coordinator's TLS key.
    */
-  async renewRequest(mesh: PinnedClient<MeshApiMethods>, certChain: string, signer: KeyObject, opts: { newKey?: KeyObject } = {}): Promise<{ request: RenewMeshCertRequest; key: KeyObject }> {
+  async renewRequest(mesh: PinnedClient<MeshApiMethods>, certChain: string, signer: KeyObject, opts: { newKey?: KeyObject; possessionKey?: KeyObject } = {}): Promise<{ request: RenewMeshCertRequest; key: KeyObject }> {
     const key = opts.newKey ?? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const spki = new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
     const nonce = await mesh.nonce();
     const signature = signBinding(renewSignedData(spki, nonce, mesh.spki), signer);
-    return { request: { certChain, publicKey: spki, nonce, signature }, key };
+    // A key type the protocol doesn't take (Ed25519) can't make this signature; the Coordinator refuses it earlier.
+    const prover = opts.possessionKey ?? key;
+    const newKeySignature = prover.asymmetricKeyType === 'ed25519' ? new Uint8Array(64) : signBinding(renewKeyPossessionData(spki, nonce, mesh.spki), prover);
+    return { request: { certChain, publicKey: spki, nonce, signature, newKeySignature }, key };
   }
 
   /** A pod's NewMeshCert request; overrides let attack tests bend one part. */

@@ -17,7 +17,7 @@ void t.test('one client can consume only its share of nonces; another client is 
   const core = h.coordinator!.core;
   const junk = (client: string): Promise<string> => {
     const publicKey = new Uint8Array(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }));
-    return core.renewMeshCert({ certChain: 'junk', publicKey, nonce: core.nonce(), signature: new Uint8Array(64), client }).then(() => 'renewed', (e: Error) => e.message);
+    return core.renewMeshCert({ certChain: 'junk', publicKey, nonce: core.nonce(), signature: new Uint8Array(64), newKeySignature: new Uint8Array(64), client }).then(() => 'renewed', (e: Error) => e.message);
   };
   const { burst } = DEFAULT_NONCE_SPEND_LIMITS.perClient;
   const answers: string[] = [];

@@ -108,3 +108,16 @@ void t.test('the new key must be ECDSA P-256', async (t) => {
       'INVALID_ARGUMENT', /publicKey must be an ECDSA P-256 key/, what);
   }
 });
+
+void t.test('a leaf holder renewing for another pod\'s public key is refused: the new key must sign for itself', async (t) => {
+  const { h, user, mesh } = await Harness.started(t);
+  await user.call('SetManifest', await h.signedSet(user, h.manifest(), [h.coordinatorDoc, h.podDoc]));
+  const neighbour = await h.newPodCert(mesh);
+  // The victim's new public key, seen by the host in the victim's own request; its private key stays with the victim.
+  const victimKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const forVictim = await h.renewRequest(mesh, neighbour.res.certChain, privateKeyOf(neighbour), { newKey: victimKey, possessionKey: privateKeyOf(neighbour) });
+  await refused(t, mesh.call('RenewMeshCert', forVictim.request), 'PERMISSION_DENIED', /the new key did not sign for itself/, 'a leaf of the neighbour\'s identity for the victim\'s key');
+  const noProof = await h.renewRequest(mesh, neighbour.res.certChain, privateKeyOf(neighbour));
+  await refused(t, mesh.call('RenewMeshCert', { ...noProof.request, newKeySignature: new Uint8Array(64) }), 'PERMISSION_DENIED', /the new key did not sign for itself/, 'a proof that does not verify');
+  t.ok(await mesh.call('RenewMeshCert', (await h.renewRequest(mesh, neighbour.res.certChain, privateKeyOf(neighbour))).request), 'control: a renewal whose new key signs for itself');
+});

@@ -9,7 +9,7 @@ import { generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypt
 import { toWireEvidence } from '../../attestation/issuers/wire-evidence.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { CcmeshError } from '../../lib/errors.js';
-import { meshCertReportData, renewSignedData, signBinding } from '../../lib/protocol/binding.js';
+import { meshCertReportData, renewKeyPossessionData, renewSignedData, signBinding } from '../../lib/protocol/binding.js';
 import type { PinnedClient } from '../../lib/protocol/client.js';
 import type { MeshApiMethods, RenewMeshCertRequest, UserApiMethods } from '../../lib/protocol/messages.js';
 import { buildManifestDocument } from '../../contract/manifest/document.js';
@@ -60,6 +60,7 @@ async function renewRequest(h: Harness, mesh: PinnedClient<MeshApiMethods>, held
     publicKey: spki,
     nonce,
     signature: signBinding(renewSignedData(spki, nonce, mesh.spki), held.key),
+    newKeySignature: signBinding(renewKeyPossessionData(spki, nonce, mesh.spki), next.privateKey),
   };
   if (evidence) {
     const bound = evidence.bindKey ? new Uint8Array(evidence.bindKey.export({ type: 'spki', format: 'der' })) : spki;

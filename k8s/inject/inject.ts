@@ -174,6 +174,10 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
     ...initContainers.map((c, i) => ({ c, field: at(`spec.initContainers[${i}]`) })).filter((u) => !OUR_CONTAINERS.has(u.c.name as string)),
     ...containers.map((c, i) => ({ c, field: at(`spec.containers[${i}]`) })),
   ];
+  // SECURITY: with one PID namespace, a container running as the sidecar's uid (which an image's USER can choose
+  // without the pod spec saying so) reaches the sidecar's mount namespace through /proc/<pid>/root — where the ccmesh
+  // volume is writable — and can signal it; the read-only mounts would protect nothing.
+  if (spec.shareProcessNamespace === true) throw refuse(where, at('spec.shareProcessNamespace'), 'is true: containers sharing the sidecar\'s PID namespace can reach its files through /proc; meshed pods keep their own');
   for (const u of users) checkUserContainer(u, { security: podSecurity, field: at('spec.securityContext') }, ann.adminPort, where);
 
   checkProbes(users, parseIngressSpec(ann.ingress).entries, ann.adminPort, where);

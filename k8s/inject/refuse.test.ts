@@ -44,6 +44,7 @@ interface Case {
 
 const CASES: readonly Case[] = [
   { name: 'hostNetwork', edit: (o) => void (pod(o).hostNetwork = true), says: ['spec.template.spec.hostNetwork', "node's network namespace"] },
+  { name: 'a shared process namespace', edit: (o) => void (pod(o).shareProcessNamespace = true), says: ['spec.template.spec.shareProcessNamespace', 'reach its files through /proc'] },
   { name: 'a main container named like the proxy', edit: (o) => void (pod(o).containers as Obj[]).push({ name: 'ccmesh-proxy', image: 'x' }), says: ['spec.template.spec.containers[2].name', 'ccmesh-proxy'] },
   {
     name: 'an init container named like the initializer with another image (not marked injected)',

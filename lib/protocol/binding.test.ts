@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { coordinatorReportData, LABELS, meshCertReportData, recoverSignedData, renewSignedData, setManifestSignedData, setManifestSignedDigests } from './binding.js';
+import { coordinatorReportData, LABELS, meshCertReportData, recoverSignedData, renewKeyPossessionData, renewSignedData, setManifestSignedData, setManifestSignedDigests } from './binding.js';
 import { formatMeshOwnerPin, MESH_OWNER_LENGTH, meshOwnerPin, NO_MESH_OWNER, parseMeshOwnerPin } from './mesh-owner.js';
 
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));
@@ -77,6 +77,11 @@ const cases: Case[] = [
     known: 'ab0c2b9c77736f97f0a156aa14a9d520b7ed42b43486dca95ec471f834625728',
   },
   {
+    name: 'renewKeyPossessionData', alg: 'sha256', label: 'ccmesh/renew-key-possession/v1', parts: [sha256(pod), nonce, sha256(tls)],
+    actual: renewKeyPossessionData(pod, nonce, tls),
+    known: '68bd5f3367473ccb3cb20edb6886aa24f8d09242c9625e7835261d7d53d4384c',
+  },
+  {
     name: 'setManifestSignedData', alg: 'sha256', label: 'ccmesh/set-manifest/v1', parts: [sha256(manifest), ...policies.map(sha256), nonce, sha256(tls)],
     actual: setManifestSignedData(manifest, policies, nonce, tls),
     known: 'f09ac0e22ce0d6951e4e3944515c6a3fec612c5cd374e45957d9982b1cc445c3',
@@ -94,7 +99,7 @@ void t.test('every binding is the specified hash over label, NUL and length-pref
     t.equal(hex(c.actual), spec(c.alg, c.label, c.parts), `${c.name}: equals the layout computed here`);
     t.equal(hex(c.actual), c.known, `${c.name}: equals the known answer`);
   }
-  t.equal(hex(setManifestSignedDigests(sha256(manifest), policies.map(sha256), nonce, tls)), cases[4]!.known, 'setManifestSignedDigests over precomputed digests: the same value');
+  t.equal(hex(setManifestSignedDigests(sha256(manifest), policies.map(sha256), nonce, tls)), cases.find((c) => c.name === 'setManifestSignedData')!.known, 'setManifestSignedDigests over precomputed digests: the same value');
   t.same(Object.values(LABELS).sort(), cases.filter((c) => !c.name.includes('without')).map((c) => c.label).sort(), 'every label in LABELS has a vector here');
   t.end();
 });

@@ -15,6 +15,7 @@ export const LABELS = Object.freeze({
   coordinatorAttest: 'ccmesh/coordinator-attest/v2',
   meshCert: 'ccmesh/mesh-cert/v1',
   renewMeshCert: 'ccmesh/renew-mesh-cert/v1',
+  renewKeyPossession: 'ccmesh/renew-key-possession/v1',
   setManifest: 'ccmesh/set-manifest/v1',
   recover: 'ccmesh/recover/v1',
 });
@@ -51,6 +52,15 @@ export function meshCertReportData(podSpki: Uint8Array, coordinatorNonce: Uint8A
 /** What a leaf key signs to renew: the new key, the Coordinator's nonce and TLS key. */
 export function renewSignedData(newSpki: Uint8Array, coordinatorNonce: Uint8Array, coordinatorTlsSpki: Uint8Array): Uint8Array {
   return digest('sha256', LABELS.renewMeshCert, [sha256(newSpki), coordinatorNonce, sha256(coordinatorTlsSpki)]);
+}
+
+/**
+ * What the NEW key signs in a renewal (proof of possession): itself, the Coordinator's nonce and TLS key. Without it
+ * any holder of a valid leaf could have a leaf of its own identity issued for someone else's public key, and the
+ * host could hand that leaf to the pod whose key it is.
+ */
+export function renewKeyPossessionData(newSpki: Uint8Array, coordinatorNonce: Uint8Array, coordinatorTlsSpki: Uint8Array): Uint8Array {
+  return digest('sha256', LABELS.renewKeyPossession, [sha256(newSpki), coordinatorNonce, sha256(coordinatorTlsSpki)]);
 }
 
 /** What a workload owner signs to update the manifest. */

@@ -36,7 +36,7 @@ const mesh: Samples<MeshApiMethods> = {
     response: { certChain: 'chain', meshCaBundle: 'bundle', rootCa: 'root', workloadSecret: b(64, 23), workloadSecretId: 'web', configDigests: { '/etc/app': { files: { 'a.conf': 'ab'.repeat(32) } } }, meshOwner: '04'.repeat(32) },
   },
   RenewMeshCert: {
-    request: { certChain: 'leaf', publicKey: b(91, 24), nonce: b(32, 25), signature: b(72, 26), evidence: snp },
+    request: { certChain: 'leaf', publicKey: b(91, 24), nonce: b(32, 25), signature: b(72, 26), evidence: snp, newKeySignature: b(71, 27) },
     response: { certChain: 'chain', meshCaBundle: 'bundle', rootCa: 'root' },
   },
   GetTrustBundle: { request: {}, response: { rootCa: 'r', meshCaBundle: 'm', manifestHash: 'h' } },

@@ -81,6 +81,8 @@ export interface RenewMeshCertRequest {
   readonly nonce: Uint8Array;
   readonly signature: Uint8Array;
   readonly evidence?: EvidenceMessage;
+  /** By the new key, over `renewKeyPossessionData`: the renewing pod holds the key it asks a leaf for. */
+  readonly newKeySignature: Uint8Array;
 }
 
 // ---- responses ------------------------------------------------------------------------------------------------

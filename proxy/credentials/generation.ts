@@ -178,7 +178,9 @@ export function buildGeneration(files: CredentialFiles, nowMs: number, pinnedRoo
  * trusted (checked by name and by signature, so a CA of another root with the same names is caught too).
  */
 export function caNotIssuedByRoot(bundle: readonly X509Certificate[], root: X509Certificate): X509Certificate | undefined {
-  return bundle.find((ca) => !ca.ca || !(ca.checkIssued(root) && ca.verify(root.publicKey)));
+  // The root itself (or any self-issued certificate) is no mesh CA: trusting it would admit every CA it ever signed,
+  // including the ones manifest updates retired.
+  return bundle.find((ca) => !ca.ca || ca.fingerprint256 === root.fingerprint256 || ca.checkIssued(ca) || !(ca.checkIssued(root) && ca.verify(root.publicKey)));
 }
 
 /**

@@ -18,11 +18,13 @@ import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
 import { toWireEvidence } from '../../attestation/issuers/wire-evidence.js';
-import { meshCertReportData, renewSignedData, signBinding } from '../../lib/protocol/binding.js';
+import { meshCertReportData, renewKeyPossessionData, renewSignedData, signBinding } from '../../lib/protocol/binding.js';
 import type { PinnedClient } from '../../lib/protocol/client.js';
 import { FRESH_EVIDENCE_REQUIRED, type MeshApiMethods, type MeshCertResponse, type RenewMeshCertRequest } from '../../lib/protocol/messages.js';
 import type { CredentialRefusal, ProxyMetrics } from '../metrics.js';
-import { refusalOf, type CredentialFiles } from './generation.js';
+import { type CredentialFiles, type CredentialGeneration, refusalOf } from './generation.js';
+import { stepBackProblem } from './trust-refresh.js';
+import { readLeafPolicyHash } from '../../contract/policy-hash-extension.js';
 import { type Backoff, backoffDelayMs, type CredentialScheduler, type ScheduledJob } from './scheduler.js';
 import type { CredentialStore } from './store.js';
 import { writeTlsFiles } from '../../contract/tls-dir.js';
@@ -122,6 +124,7 @@ export class RenewalLoop {
       // again after a restart.
       const checked = this.#rt.store.check(files);
       if (!checked.ok) throw new RefusedAnswer(refusalOf(checked), `renewed credentials: ${checked.reason}`);
+      sameIdentityForward(this.#rt.store.current, checked.generation);
       await this.#rt.store.exclusive(async () => {
         await writeTlsFiles(this.#rt.store.dir, files);
         const applied = this.#rt.store.applyFiles(files, 'renewal');
@@ -157,13 +160,13 @@ export class RenewalLoop {
     let res: MeshCertResponse;
     try {
       try {
-        res = await client.call('RenewMeshCert', await renewRequest(client, current.files.chain, current.key, newSpki));
+        res = await client.call('RenewMeshCert', await renewRequest(client, current.files.chain, current.key, privateKey, newSpki));
       } catch (err) {
         if (!isFreshEvidenceRequired(err)) throw err;
         const issuer = await this.#evidenceIssuer(err);
         this.#rt.logger.info('the Coordinator wants fresh evidence to renew; attesting', { issuer: issuer.name });
         // One retry: a new nonce (the first was consumed), evidence bound to the same new key.
-        res = await client.call('RenewMeshCert', await renewRequest(client, current.files.chain, current.key, newSpki, issuer));
+        res = await client.call('RenewMeshCert', await renewRequest(client, current.files.chain, current.key, privateKey, newSpki, issuer));
       }
     } finally {
       client.close();
@@ -188,12 +191,16 @@ export class RenewalLoop {
   }
 }
 
-/** A RenewMeshCert request: `leafKey` signs for `newSpki` over a fresh nonce; with `issuer`, evidence bound to both. */
-async function renewRequest(client: MeshClient, certChain: string, leafKey: KeyObject, newSpki: Uint8Array, issuer?: EvidenceIssuer): Promise<RenewMeshCertRequest> {
+/**
+ * A RenewMeshCert request: `leafKey` signs for `newSpki` over a fresh nonce, `newKey` signs for itself (proof of
+ * possession); with `issuer`, evidence bound to both.
+ */
+async function renewRequest(client: MeshClient, certChain: string, leafKey: KeyObject, newKey: KeyObject, newSpki: Uint8Array, issuer?: EvidenceIssuer): Promise<RenewMeshCertRequest> {
   const nonce = await client.nonce();
   const signature = signBinding(renewSignedData(newSpki, nonce, client.spki), leafKey);
+  const newKeySignature = signBinding(renewKeyPossessionData(newSpki, nonce, client.spki), newKey);
   const evidence = issuer ? toWireEvidence(await issuer.issue(meshCertReportData(newSpki, nonce, client.spki))) : undefined;
-  return { certChain, publicKey: newSpki, nonce, signature, ...(evidence ? { evidence } : {}) };
+  return { certChain, publicKey: newSpki, nonce, signature, newKeySignature, ...(evidence ? { evidence } : {}) };
 }
 
 /** The Coordinator's FAILED_PRECONDITION "fresh evidence required" refusal, as the pinned client reports it. */
@@ -226,6 +233,21 @@ function checkRenewal(res: MeshCertResponse, key: KeyObject, pinnedRootPem: stri
     throw new RefusedAnswer('root-changed', 'RenewMeshCert returned a root CA other than the one this pod trusts');
   }
   return { key: key.export({ type: 'pkcs8', format: 'pem' }).toString(), chain: res.certChain, meshCaBundle: res.meshCaBundle, rootCa: pinnedRootPem };
+}
+
+/**
+ * SECURITY: a renewal gives the same pod a new key, nothing else. The new leaf must name the policy the current one
+ * names (a leaf of another identity would make this pod someone else), and its bundle must not step back from the one
+ * in use (the trust refresh's rule: no CA older than our newest, keep our newest or bring a newer one).
+ */
+function sameIdentityForward(current: CredentialGeneration, next: CredentialGeneration): void {
+  const before = readLeafPolicyHash(current.leaf);
+  const after = readLeafPolicyHash(next.leaf);
+  if (after === undefined || after !== before) {
+    throw new RefusedAnswer('identity-changed', `renewed credentials: the new leaf names policy ${after ?? '(none)'}, not this pod's policy ${before ?? '(none)'}`);
+  }
+  const back = stepBackProblem(next.bundle, current.bundle, new Set());
+  if (back !== undefined) throw new RefusedAnswer('invalid', `renewed credentials: the mesh CA bundle steps back: ${back}`);
 }
 
 function normalisePem(pem: string): string {

@@ -71,7 +71,7 @@ export const PROXY_FAMILIES: GoldenFamilies = {
   ccmesh_proxy_cert_renewals_total: { type: 'counter', labels: { result: ['success', 'failure', 'evidence-required'] } },
   ccmesh_proxy_trust_bundle_polls_total: { type: 'counter', labels: { result: ['unchanged', 'adopted', 'renewing', 'failed'] } },
   ccmesh_proxy_credential_reloads_total: { type: 'counter', labels: { result: ['applied', 'rejected'] } },
-  ccmesh_proxy_credential_refusals_total: { type: 'counter', labels: { source: ['files', 'renewal', 'trust-refresh'], reason: ['root-changed', 'foreign-ca', 'invalid'] } },
+  ccmesh_proxy_credential_refusals_total: { type: 'counter', labels: { source: ['files', 'renewal', 'trust-refresh'], reason: ['root-changed', 'foreign-ca', 'identity-changed', 'invalid'] } },
   ccmesh_proxy_ready: { type: 'gauge', labels: {} },
   ccmesh_proxy_guard_state: { type: 'gauge', labels: { state: ['unmanaged', 'installed', 'lifted', 'install-failed'] } },
 };

@@ -55,6 +55,14 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     tests: [RENEWAL, LIFECYCLE],
   },
   {
+    id: 'coordinator-renew-key-possession',
+    defence: 'RenewMeshCert needs a signature by the NEW key (proof of possession): a leaf holder can\'t get a leaf of its identity for another pod\'s public key.',
+    file: CORE,
+    find: 'if (!verifyBinding(renewKeyPossessionData(req.publicKey, req.nonce, this.#rt.tlsSpki), newKey, req.newKeySignature)) {',
+    replace: 'if (false) {',
+    tests: [RENEWAL],
+  },
+  {
     id: 'coordinator-renew-policy-in-manifest',
     defence: 'RenewMeshCert refuses a leaf whose policy the current manifest no longer names.',
     file: CORE,

@@ -32,7 +32,7 @@ export const E2E_MUTATIONS: readonly SecurityMutation[] = [
     id: 'e2e-bundle-injection',
     defence: 'A CA the host adds to the reloaded mesh CA bundle is refused; its leaves reach no app (attack 12).',
     file: 'proxy/credentials/generation.ts',
-    find: 'return bundle.find((ca) => !ca.ca || !(ca.checkIssued(root) && ca.verify(root.publicKey)));',
+    find: 'return bundle.find((ca) => !ca.ca || ca.fingerprint256 === root.fingerprint256 || ca.checkIssued(ca) || !(ca.checkIssued(root) && ca.verify(root.publicKey)));',
     replace: 'return undefined;',
     tests: E2E,
     privileged: true,

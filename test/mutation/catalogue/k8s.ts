@@ -19,6 +19,14 @@ export const K8S_MUTATIONS: readonly SecurityMutation[] = [
     tests: ['k8s/inject/refuse.test.ts'],
   },
   {
+    id: 'k8s-inject-share-process-namespace',
+    defence: 'A pod that shares one PID namespace is refused: a container as the sidecar\'s uid would reach the writable volume through /proc/<pid>/root.',
+    file: 'k8s/inject/inject.ts',
+    find: "if (spec.shareProcessNamespace === true) throw refuse(",
+    replace: "if (false) throw refuse(",
+    tests: ['k8s/inject/refuse.test.ts'],
+  },
+  {
     id: 'k8s-inject-volume-root-pinned',
     defence: 'The injected initializer is told to close the ccmesh volume\'s root (--volume-root /ccmesh).',
     file: 'k8s/inject/parts.ts',

@@ -5,7 +5,7 @@
  */
 import { x509 } from '../../../lib/pki/x509.js';
 import { ECDSA_SHA256, p256Spki, prepareIssuer, randomSerialHex, toIssued, validityWithin, type IssuedCertificate } from '../../../coordinator/pki/issuance.js';
-import { buildPolicyHashExtension, parsePolicyHash } from '../../../coordinator/pki/policy-hash-extension.js';
+import { buildPolicyHashExtension, parsePolicyHash } from '../../../contract/policy-hash-extension.js';
 import { checkSpiffeId } from '../../../contract/spiffe-id.js';
 import type { LeafOptions } from '../../../coordinator/pki/leaf.js';
 import { parseSubjectAltNames } from '../../../coordinator/pki/subject-alt-names.js';

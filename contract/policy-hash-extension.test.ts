@@ -2,12 +2,12 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { webcrypto, X509Certificate } from 'node:crypto';
-import { x509 } from '../../lib/pki/x509.js';
+import { x509 } from '../lib/pki/x509.js';
 import {
   buildPolicyHashExtension, CCMESH_POLICY_HASH_OID, decodePolicyHashValue, parsePolicyHash, readLeafPolicyHash, readPolicyHashExtension,
 } from './policy-hash-extension.js';
-import { DerError } from '../../lib/asn1/der.js';
-import { ErrorCode } from '../../lib/errors.js';
+import { DerError } from '../lib/asn1/der.js';
+import { ErrorCode } from '../lib/errors.js';
 
 const hash = parsePolicyHash('c0ffee'.repeat(10) + 'abcd');
 const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;

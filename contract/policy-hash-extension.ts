@@ -7,10 +7,10 @@
  * untrusted bytes, and is bounds-checked through lib/asn1/der.ts: it returns a reading, it never throws on input.
  */
 import type { X509Certificate } from 'node:crypto';
-import { x509 } from '../../lib/pki/x509.js';
-import { children, decodeBoolean, decodeOid, DerError, expectNodeTag, readOne, Tag, type DerNode } from '../../lib/asn1/der.js';
-import type { PolicyHash } from '../../lib/brand.js';
-import { CcmeshError, ErrorCode } from '../../lib/errors.js';
+import { x509 } from '../lib/pki/x509.js';
+import { children, decodeBoolean, decodeOid, DerError, expectNodeTag, readOne, Tag, type DerNode } from '../lib/asn1/der.js';
+import type { PolicyHash } from '../lib/brand.js';
+import { CcmeshError, ErrorCode } from '../lib/errors.js';
 
 /**
  * OID of the policy-hash extension. 59999 is NOT a PEN assigned to ccmesh: it stands in for one so the arc is
