@@ -1,4 +1,6 @@
 /** `ccmesh coordinator` flags → a frozen CoordinatorConfig, every problem reported at once. */
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { type FlagSpec } from '../lib/config/argv.js';
 import type { FieldReader } from '../lib/config/fields.js';
 import { type LogLevel } from '../lib/log.js';
@@ -8,6 +10,9 @@ import { COORDINATOR_STORE_DIR } from '../lib/pod-layout.js';
 /** Flags of `ccmesh coordinator`. */
 export const COORDINATOR_FLAGS = {
   store: { type: 'string' },
+  'etcd-ca': { type: 'string' },
+  'etcd-cert': { type: 'string' },
+  'etcd-key': { type: 'string' },
   tee: { type: 'string' },
   'sim-dir': { type: 'string' },
   'listen-host': { type: 'string' },
@@ -31,9 +36,21 @@ export type TdxCollateralConfig =
   | { readonly kind: 'dir'; readonly dir: string }
   | { readonly kind: 'cache'; readonly dir: string; readonly fetch: boolean };
 
+/**
+ * The etcd cluster of `--store etcd:…`: endpoints as `scheme://host:port` (one scheme for all), and the client TLS
+ * material (PEM, read and checked at parse time) for https.
+ */
+export interface EtcdStoreConfig {
+  readonly kind: 'etcd';
+  readonly endpoints: readonly string[];
+  /** http:// endpoints: no TLS at all (development and tests only; the command warns). */
+  readonly plaintext: boolean;
+  readonly tls: { readonly ca?: Uint8Array; readonly cert?: Uint8Array; readonly key?: Uint8Array };
+}
+
 /** Parsed Coordinator configuration. */
 export interface CoordinatorConfig {
-  readonly store: { readonly kind: 'file'; readonly dir: string } | { readonly kind: 'memory' };
+  readonly store: { readonly kind: 'file'; readonly dir: string } | { readonly kind: 'memory' } | EtcdStoreConfig;
   readonly tee: 'auto' | 'simulated';
   readonly simDir: string | undefined;
   readonly listenHost: string;
@@ -46,12 +63,17 @@ export interface CoordinatorConfig {
 
 /** Usage text of `ccmesh coordinator`. */
 export const COORDINATOR_USAGE = `Usage:
-  ccmesh coordinator [--store file:DIR|memory] [--tee auto|simulated --sim-dir DIR] [--listen-host HOST]
+  ccmesh coordinator [--store file:DIR|etcd:https://HOST:PORT[,HOST:PORT…]|memory] [--etcd-ca PEM]
+                     [--etcd-cert PEM --etcd-key PEM] [--tee auto|simulated --sim-dir DIR] [--listen-host HOST]
                      [--user-port ${PORTS.coordinatorUser}] [--mesh-port ${PORTS.coordinatorMesh}] [--metrics-port ${PORTS.coordinatorMetrics}] [--log-level info]
 
 Runs the Coordinator: the user API (manifests, recovery) on --user-port, the mesh API (pod certificates) on
 --mesh-port, probes (/probe/startup, /probe/liveness, /probe/readiness) and /metrics on --metrics-port.
   --store file:DIR   embedded file store (default file:${COORDINATOR_STORE_DIR}); "memory" loses state on exit
+  --store etcd:https://h1:2379,h2:2379  an etcd cluster (keys under /ccmesh/coordinator/), shared by every
+                     Coordinator replica; etcd:http://… has no TLS (development and tests only)
+  --etcd-ca FILE     CA certificate(s) for the etcd servers (default: the system roots)
+  --etcd-cert FILE, --etcd-key FILE  client certificate and key for etcd (both or neither)
   --tee simulated    attest with the simulated platform in --sim-dir (development only)
   --tdx-collateral DIR  TDX collateral files (TCB info, QE identity, PCK and root CRLs, TCB signing certificate),
                      recognised by content and re-read every 5 minutes; pods' TDX TCB status is then evaluated
@@ -65,7 +87,11 @@ export function readCoordinatorConfig(r: FieldReader): CoordinatorConfig {
   const storeRaw = r.raw('store') ?? `file:${COORDINATOR_STORE_DIR}`;
   let store: CoordinatorConfig['store'] = { kind: 'memory' };
   if (storeRaw.startsWith('file:') && storeRaw.length > 5) store = { kind: 'file', dir: storeRaw.slice(5) };
-  else if (storeRaw !== 'memory') r.issue('store', storeRaw, 'file:DIR or memory');
+  else if (storeRaw.startsWith('etcd:')) store = readEtcdStore(r, storeRaw) ?? store;
+  else if (storeRaw !== 'memory') r.issue('store', storeRaw, 'file:DIR, etcd:https://HOST:PORT[,HOST:PORT…] or memory');
+  if (store.kind !== 'etcd') {
+    for (const flag of ETCD_TLS_FLAGS) if (r.raw(flag) !== undefined) r.issue(flag, r.raw(flag), 'only with --store etcd:https://…');
+  }
   const tee = r.oneOf('tee', ['auto', 'simulated'] as const, 'auto');
   const simDir = r.raw('sim-dir');
   if (tee === 'simulated' && simDir === undefined) r.issue('sim-dir', undefined, 'the simulated platform directory with --tee simulated');
@@ -95,4 +121,64 @@ function readTdxCollateral(r: FieldReader): TdxCollateralConfig {
   if (dir !== undefined) return { kind: 'dir', dir };
   if (cache !== undefined) return { kind: 'cache', dir: cache, fetch };
   return { kind: 'none' };
+}
+
+const ETCD_TLS_FLAGS = ['etcd-ca', 'etcd-cert', 'etcd-key'] as const;
+const ETCD_EXPECTED = 'etcd:http(s)://HOST:PORT[,HOST:PORT…] (one scheme for every endpoint, a port on each, nothing after it)';
+// A DNS name or IPv4 address, or an IPv6 address in brackets; then the port.
+const ENDPOINT_RE = /^(?:(https?):\/\/)?((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})$/;
+
+/** `etcd:…` and the --etcd-* files; undefined (with issues) when unusable. */
+function readEtcdStore(r: FieldReader, raw: string): EtcdStoreConfig | undefined {
+  const parts = raw.slice('etcd:'.length).split(',');
+  let scheme: string | undefined;
+  const endpoints: string[] = [];
+  for (const [i, part] of parts.entries()) {
+    const m = ENDPOINT_RE.exec(part);
+    const port = m ? Number(m[3]) : 0;
+    const partScheme = m?.[1] ?? (i === 0 ? undefined : scheme);
+    if (!m || port < 1 || port > 65535 || partScheme === undefined || (scheme !== undefined && partScheme !== scheme)) {
+      r.issue('store', raw, ETCD_EXPECTED);
+      return undefined;
+    }
+    scheme = partScheme;
+    endpoints.push(`${scheme}://${m[2]!}:${port}`);
+  }
+  const plaintext = scheme === 'http';
+  const files = Object.fromEntries(ETCD_TLS_FLAGS.map((f) => [f, r.raw(f)])) as Record<(typeof ETCD_TLS_FLAGS)[number], string | undefined>;
+  if (plaintext) {
+    for (const flag of ETCD_TLS_FLAGS) if (files[flag] !== undefined) r.issue(flag, files[flag], 'only with https:// etcd endpoints (this --store uses http://)');
+    return { kind: 'etcd', endpoints, plaintext, tls: {} };
+  }
+  if ((files['etcd-cert'] === undefined) !== (files['etcd-key'] === undefined)) {
+    const missing = files['etcd-cert'] === undefined ? 'etcd-cert' : 'etcd-key';
+    r.issue(missing, undefined, `--etcd-cert and --etcd-key together (the client certificate and its key)`);
+  }
+  const ca = files['etcd-ca'] === undefined ? undefined : readPem(r, 'etcd-ca', files['etcd-ca'], 'certificates');
+  const cert = files['etcd-cert'] === undefined ? undefined : readPem(r, 'etcd-cert', files['etcd-cert'], 'certificates');
+  const key = files['etcd-key'] === undefined ? undefined : readPem(r, 'etcd-key', files['etcd-key'], 'key');
+  if (cert?.certs[0] && key?.key && !cert.certs[0].checkPrivateKey(key.key)) {
+    r.issue('etcd-key', files['etcd-key'], `the private key of the --etcd-cert certificate (this key belongs to another)`);
+  }
+  return { kind: 'etcd', endpoints, plaintext, tls: { ...(ca ? { ca: ca.bytes } : {}), ...(cert ? { cert: cert.bytes } : {}), ...(key ? { key: key.bytes } : {}) } };
+}
+
+/** Reads a PEM file for `flag`: every certificate in it must parse, or it must hold one private key. */
+function readPem(r: FieldReader, flag: string, path: string, want: 'certificates' | 'key'): { bytes: Uint8Array; certs: X509Certificate[]; key?: KeyObject } | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    r.issue(flag, path, `a readable PEM file (${err instanceof Error ? err.message : String(err)})`);
+    return undefined;
+  }
+  try {
+    if (want === 'key') return { bytes: new Uint8Array(bytes), certs: [], key: createPrivateKey({ key: bytes, format: 'pem' }) };
+    const blocks = bytes.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+    if (blocks.length === 0) throw new Error('no "BEGIN CERTIFICATE" block');
+    return { bytes: new Uint8Array(bytes), certs: blocks.map((b) => new X509Certificate(b)) };
+  } catch (err) {
+    r.issue(flag, path, `a PEM file with ${want === 'key' ? 'a private key' : 'one or more certificates'} (${err instanceof Error ? err.message : String(err)})`);
+    return undefined;
+  }
 }

@@ -11,6 +11,14 @@ export type LoadShedLimit = 'attest_per_client' | 'attest_overall' | 'consumed_n
 /** Every {@link LoadShedLimit}, for pre-binding. */
 export const LOAD_SHED_LIMITS: readonly LoadShedLimit[] = ['attest_per_client', 'attest_overall', 'consumed_nonces', 'held_requests', 'incomplete_request'];
 
+/** A store operation, as timed by ccmesh_coordinator_store_operation_seconds (a closed set: its `op` label). */
+export type StoreOp = 'get' | 'compare_and_swap' | 'list';
+
+/** Why the store's `latest` pointer was refused (coordinator/core/coordinator.ts). */
+export type HistoryRollbackReason = 'older' | 'diverged' | 'unverified';
+
+const ROLLBACK_REASONS: readonly HistoryRollbackReason[] = ['older', 'diverged', 'unverified'];
+
 /** Coordinator metrics. */
 export interface CoordinatorMetrics {
   readonly rpcHandled: Counter<'service' | 'method' | 'code'>;
@@ -21,12 +29,34 @@ export interface CoordinatorMetrics {
   readonly certificatesIssued: Counter<'kind'>;
   /** Requests refused with RESOURCE_EXHAUSTED before doing their work, by the limit that refused them. */
   readonly loadShed: Counter<'limit'>;
+  /** Latency of each store operation (file or etcd), by operation and outcome. */
+  readonly storeOperationSeconds: Histogram<'op' | 'result'>;
+  /** The store's `latest` pointers this Coordinator refused to move to, by reason. */
+  readonly historyRollbackRefusals: Counter<'reason'>;
+  /** Marks that the Coordinator has just read the store's `latest` (ccmesh_coordinator_history_sync_age_seconds restarts). */
+  historySynced(): void;
 }
 
 /** Registers the Coordinator's metrics on `registry`. */
 export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics {
   const registers = [registry];
+  let syncedAt = performance.now();
+  new Gauge({
+    name: 'ccmesh_coordinator_history_sync_age_seconds',
+    help: 'Seconds since the Coordinator last read the store\'s latest history pointer (on a watch event or the periodic read); grows while the store is unreachable',
+    registers,
+    collect() {
+      this.set((performance.now() - syncedAt) / 1000);
+    },
+  });
+  const rollbackRefusals = new Counter({ name: 'ccmesh_coordinator_history_rollback_refusals_total', help: 'Latest history pointers in the store that this Coordinator refused to move to (older, on another branch, or not verifiable), by reason', labelNames: ['reason'], registers });
+  for (const reason of ROLLBACK_REASONS) rollbackRefusals.inc({ reason }, 0);
   return {
+    storeOperationSeconds: new Histogram({ name: 'ccmesh_coordinator_store_operation_seconds', help: 'Time of each store operation (file or etcd), by operation and result', labelNames: ['op', 'result'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers }),
+    historyRollbackRefusals: rollbackRefusals,
+    historySynced: () => {
+      syncedAt = performance.now();
+    },
     rpcHandled: new Counter({ name: 'ccmesh_coordinator_rpc_handled_total', help: 'RPCs handled, by service, method and gRPC status code', labelNames: ['service', 'method', 'code'], registers }),
     attestationFailures: new Counter({ name: 'ccmesh_coordinator_attestation_failures_total', help: 'Refused attestation-gated requests, by reason', labelNames: ['reason'], registers }),
     manifestGeneration: new Gauge({ name: 'ccmesh_coordinator_manifest_generation', help: 'Number of manifests in the history (0 when fresh)', registers }),

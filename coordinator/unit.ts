@@ -12,6 +12,7 @@ import { startProbeServer } from './admin/probe-server.js';
 import { Coordinator, type ManifestParser } from './core/coordinator.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { startGrpcServers } from './server/grpc-servers.js';
+import { observedStore } from './store/observed-store.js';
 import type { Store } from './store/store.js';
 import { createServerTlsIdentity } from './tls/ephemeral-tls-identity.js';
 
@@ -28,6 +29,8 @@ export interface CoordinatorUnitRuntime {
   readonly parseManifest?: ManifestParser;
   /** Per-client bound on nonce-consuming requests (default DEFAULT_NONCE_SPEND_LIMITS; the bench raises it). */
   readonly nonceSpendLimits?: AttestLimits;
+  /** Interval of the periodic read of the store's `latest` besides its watch (default DEFAULT_HISTORY_SYNC_MS; tests shorten it). */
+  readonly historySyncMs?: number;
 }
 
 /** A running Coordinator. */
@@ -49,14 +52,16 @@ export async function startCoordinator(
   const registry = rt.registry ?? createRegistry({ processMetrics: true, defaultLabels: { component: 'coordinator' } });
   const metrics = createCoordinatorMetrics(registry);
   const tls = await createServerTlsIdentity(rt.clock, ['localhost', listen.host]);
+  const store = observedStore(rt.store, (op, seconds, ok) => metrics.storeOperationSeconds.observe({ op, result: ok ? 'ok' : 'error' }, seconds));
   const core = new Coordinator({
-    store: rt.store, clock: rt.clock, logger: rt.logger, metrics, issuer: rt.issuer, tlsSpki: tls.spki,
+    store, clock: rt.clock, logger: rt.logger, metrics, issuer: rt.issuer, tlsSpki: tls.spki,
     ...(rt.parseManifest ? { parseManifest: rt.parseManifest } : {}),
     ...(rt.nonceSpendLimits ? { nonceSpendLimits: rt.nonceSpendLimits } : {}),
+    ...(rt.historySyncMs !== undefined ? { historySyncMs: rt.historySyncMs } : {}),
     ...(rt.tdxCollateral ? { tdxCollateral: rt.tdxCollateral } : {}),
   });
   let started = false;
-  const probes = await startProbeServer(listen.host, listen.metricsPort, { started: () => started, ready: () => core.state === 'ready', stateName: () => core.state }, registry);
+  const probes = await startProbeServer(listen.host, listen.metricsPort, { started: () => started, ready: () => core.serving, stateName: () => core.readinessState }, registry);
   await core.start();
   const servers = await startGrpcServers(core, tls, listen, rt.logger, metrics);
   started = true;
@@ -70,6 +75,7 @@ export async function startCoordinator(
     close: async () => {
       await Promise.all([servers.user.close(), servers.mesh.close()]);
       await probes.close();
+      core.stop();
       await rt.store.close();
       await rt.tdxCollateral?.close?.();
     },

@@ -37,6 +37,8 @@ export const ErrorCode = {
   STORE_CLOSED: 'CCMESH_ERR_STORE_CLOSED',
   /** The store's backend failed (file system error); the cause carries the original. */
   STORE_IO: 'CCMESH_ERR_STORE_IO',
+  /** The store's backend (etcd) could not be reached or did not answer in time; the same request may succeed later. */
+  STORE_UNAVAILABLE: 'CCMESH_ERR_STORE_UNAVAILABLE',
   /** The history's `latest` pointer does not verify under the given key (wrong seed, or tampering). */
   HISTORY_SIGNATURE_INVALID: 'CCMESH_ERR_HISTORY_SIGNATURE_INVALID',
   /** An advance of `latest` names a transition that is missing or does not extend the current latest. */

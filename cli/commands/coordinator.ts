@@ -9,7 +9,8 @@ import { buildHttpCollateralConfig, HttpCollateralSource } from '../../attestati
 import { createIssuer } from '../../attestation/issuers/select.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { DirectoryTdxCollateral, SourcedTdxCollateral, type TdxCollateralProvider } from '../../contract/attestation/tdx-collateral.js';
-import { COORDINATOR_FLAGS, COORDINATOR_USAGE, readCoordinatorConfig, type TdxCollateralConfig } from '../../coordinator/config.js';
+import { COORDINATOR_FLAGS, COORDINATOR_USAGE, type CoordinatorConfig, readCoordinatorConfig, type TdxCollateralConfig } from '../../coordinator/config.js';
+import { EtcdStore } from '../../coordinator/store/etcd-store.js';
 import { FileStore } from '../../coordinator/store/file-store.js';
 import { MemoryStore } from '../../coordinator/store/memory-store.js';
 import type { Store } from '../../coordinator/store/store.js';
@@ -34,7 +35,7 @@ export async function coordinatorCommand(argv: readonly string[], io: CliIo): Pr
   const issuer = await createIssuer(cfg.tee, {}, { logger, simulated: () => SimulatedSnpIssuer.load(cfg.simDir!) });
   const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'coordinator' } });
   const tdxCollateral = await buildTdxCollateral(cfg.tdxCollateral, { clock: systemClock, logger, registry });
-  const store: Store = cfg.store.kind === 'file' ? await FileStore.open(cfg.store.dir, { log: logger }) : new MemoryStore();
+  const store = await openStore(cfg.store, logger);
   const running = await startCoordinator(
     { host: cfg.listenHost, userPort: cfg.userPort, meshPort: cfg.meshPort, metricsPort: cfg.metricsPort },
     { store, issuer, clock: systemClock, logger, registry, ...(tdxCollateral ? { tdxCollateral } : {}) },
@@ -48,6 +49,16 @@ export async function coordinatorCommand(argv: readonly string[], io: CliIo): Pr
   await running.close();
   logger.info('coordinator stopped');
   return EXIT.ok;
+}
+
+/** The configured store; etcd must answer now (else STORE_UNAVAILABLE: the process exits and is restarted). */
+async function openStore(cfg: CoordinatorConfig['store'], logger: Logger): Promise<Store> {
+  if (cfg.kind === 'file') return FileStore.open(cfg.dir, { log: logger });
+  if (cfg.kind === 'memory') return new MemoryStore();
+  if (cfg.plaintext) logger.warn('etcd over plain http: the store traffic is neither encrypted nor authenticated (development and tests only)', { endpoints: cfg.endpoints });
+  const store = await EtcdStore.open({ endpoints: cfg.endpoints, tls: cfg.tls, log: logger });
+  logger.info('store: etcd', { endpoints: cfg.endpoints });
+  return store;
 }
 
 /** The TDX collateral provider of `cfg`; a bad collateral directory is a configuration error (exit 64). */

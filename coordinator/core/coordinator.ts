@@ -2,6 +2,11 @@
  * The Coordinator's logic, independent of gRPC: states (fresh → ready; restart → recovery → ready), manifest
  * transitions, mesh certificate issuance and renewal, recovery and its own attestation. Every refusal is a
  * {@link Refusal}; the server maps it to a status once.
+ *
+ * Replicas: several Coordinators may share one store (etcd). Each keeps its verified state in memory and follows
+ * the store's `latest` pointer (a watch, plus a periodic read): a validly signed pointer whose chain extends the
+ * transition this replica serves is loaded and served; any other — older, diverged, unsigned — is refused, counted
+ * and logged, and the replica keeps serving what it had (see {@link Coordinator.#follow}).
  */
 import { createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { CcmeshError, ConfigError, ErrorCode } from '../../lib/errors.js';
@@ -15,14 +20,14 @@ import { toHex } from '../../lib/bytes.js';
 import { EvidenceChecker } from '../../contract/attestation/evidence-check.js';
 import type { TdxCollateralProvider } from '../../contract/attestation/tdx-collateral.js';
 import type { ManifestHash, TransitionHash } from '../history/hashes.js';
-import { History } from '../history/history.js';
+import { History, HISTORY_KEYS, type LatestRead } from '../history/history.js';
 import type { PolicyHash } from '../../lib/brand.js';
 import { canonicalBytesOf } from '../../contract/manifest/canonical.js';
 import { configDigestsFor } from '../../contract/manifest/lookup.js';
 import { parseManifest } from '../../contract/manifest/parse.js';
 import { manifestTrustWarnings, TRUST_WARNING_LOG } from '../../contract/manifest/trust-warnings.js';
 import type { Manifest, ManifestPublicKey } from '../../contract/manifest/types.js';
-import type { CoordinatorMetrics } from '../metrics.js';
+import type { CoordinatorMetrics, HistoryRollbackReason } from '../metrics.js';
 import { createMeshCa, createRootCa, meshCaBundle } from '../pki/ca.js';
 import { issueLeaf, readLeafPolicyHash } from '../pki/leaf.js';
 import { spiffeIdFor } from '../../contract/spiffe-id.js';
@@ -59,7 +64,12 @@ export interface CoordinatorRuntime {
   readonly parseManifest?: ManifestParser;
   /** Per-client bound on nonce-consuming requests; default DEFAULT_NONCE_SPEND_LIMITS (the bench raises it). */
   readonly nonceSpendLimits?: AttestLimits;
+  /** How often the store's `latest` is read besides the watch (default {@link DEFAULT_HISTORY_SYNC_MS}; 0 = never). */
+  readonly historySyncMs?: number;
 }
+
+/** Default interval of the periodic read of `latest` that backs up the store's watch. */
+export const DEFAULT_HISTORY_SYNC_MS = 10_000;
 
 interface Ready {
   readonly secrets: DerivedSecrets;
@@ -109,6 +119,14 @@ export class Coordinator {
   #busy: Promise<unknown> = Promise.resolve();
   #manifestsAnswer: { readonly key: string; readonly response: GetManifestsResponse } | undefined;
   #recoveryView: { readonly transitionHash: TransitionHash; readonly founders: readonly ManifestPublicKey[] } | undefined;
+  /** The store's pointer this replica refused to move to (it serves its own, newer state); cleared once the store is back. */
+  #refused: { readonly reason: HistoryRollbackReason; readonly id: string; readonly detail: string } | undefined;
+  /** Set while a newer verified head is known but could not be loaded: readiness is off until it is. */
+  #behind: string | undefined;
+  #followQueued = false;
+  #storeFailing = false;
+  #unwatch: (() => void) | undefined;
+  #syncTimer: NodeJS.Timeout | undefined;
 
   constructor(rt: CoordinatorRuntime) {
     this.#rt = rt;
@@ -120,16 +138,45 @@ export class Coordinator {
     this.#parse = rt.parseManifest ?? parseManifest;
   }
 
-  /** Decides the starting state from the store: history present → recovery, else fresh. */
+  /**
+   * Decides the starting state from the store (history present → recovery, else fresh) and starts following the
+   * store's `latest`: the watch is taken before the read, so no change after the read is missed.
+   */
   async start(): Promise<void> {
+    this.#unwatch = this.#rt.store.watch(HISTORY_KEYS.latest, (key) => {
+      if (key === HISTORY_KEYS.latest) this.#scheduleFollow();
+    });
     const latest = await this.#history.readLatest();
+    this.#rt.metrics.historySynced();
     this.#setState(latest ? 'recovery' : 'fresh');
     this.#rt.logger.info('coordinator state', { state: this.#state, transition: latest?.transitionHash });
+    const every = this.#rt.historySyncMs ?? DEFAULT_HISTORY_SYNC_MS;
+    if (every > 0) this.#syncTimer = setInterval(() => this.#scheduleFollow(), every).unref();
+  }
+
+  /** Stops following the store (before it is closed). */
+  stop(): void {
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+    clearInterval(this.#syncTimer);
   }
 
   /** Current state. */
   get state(): CoordinatorState {
     return this.#state;
+  }
+
+  /**
+   * Readiness: ready, and not knowingly behind the store (a newer verified head seen but not loaded yet). A store
+   * that cannot be reached does not make a replica unready: it keeps issuing under the state it verified.
+   */
+  get serving(): boolean {
+    return this.#state === 'ready' && this.#behind === undefined;
+  }
+
+  /** Short readiness state for the probe body: the state, or "behind" while a newer head is not loaded. */
+  get readinessState(): string {
+    return this.#state === 'ready' && this.#behind !== undefined ? 'behind' : this.#state;
   }
 
   /** A single-use nonce for the next evidence or signature (stateless: issuing one stores nothing). */
@@ -190,6 +237,9 @@ export class Coordinator {
       if (authorisedAgainst) throw refuse.conflict('the manifest changed while this update waited; fetch it again, sign and retry');
       this.#authoriseOwner(current!.manifest, req, digests);
     }
+    if (current && this.#refused) {
+      throw refuse.state(`the store's history pointer does not extend what this Coordinator serves (${this.#refused.detail}); it keeps serving transition ${current.transitionHash} and accepts no update until the store holds that transition again`);
+    }
     let manifest: Manifest;
     try {
       manifest = this.#parse(req.manifest);
@@ -209,7 +259,12 @@ export class Coordinator {
     const salt = first ? generateSalt() : undefined;
     const secrets = current?.secrets ?? deriveSecrets(seed!, salt!);
     const trustDomain = manifest.trustDomain;
-    const root = current?.root ?? (await loadOrCreateCa(this.#rt.store, ROOT_CA_KEY, secrets.rootCaKey, { kind: 'root' }, () => createRootCa({ key: secrets.rootCaKey, trustDomain, clock: this.#rt.clock })));
+    if (first && (await this.#history.exists())) {
+      // Another replica on this store set the first manifest; its seed is not ours, so this one can only be recovered.
+      this.#setState('recovery');
+      throw refuse.state('another Coordinator on this store has set the first manifest meanwhile: this one is now in recovery mode, run "ccmesh recover"');
+    }
+    const root = current?.root ?? (await this.#firstRootCa(secrets, trustDomain));
 
     for (const p of documents.values()) await this.#history.putPolicy(p);
     // History holds the canonical form, so its content address is the manifest hash users compute locally.
@@ -234,6 +289,19 @@ export class Coordinator {
     this.#warnWeakAlternatives(manifest);
     const seedShares = first ? encryptSeedShares(seed!, salt!, manifest.seedshareOwnerKeys.map((k) => k.spkiHex)).map(seedShareMessage) : [];
     return { transitionHash, manifestHash, rootCa: root.certPem, meshCaBundle: this.#bundle(), seedShares, meshOwner: formatMeshOwnerPin(this.#ready.meshOwner) };
+  }
+
+  /**
+   * The root CA of a first set. Another replica's first set racing this one stores its own root first (a CA for
+   * another seed); that is a conflict to report, not a fault.
+   */
+  async #firstRootCa(secrets: DerivedSecrets, trustDomain: string): Promise<CaMaterial> {
+    try {
+      return await loadOrCreateCa(this.#rt.store, ROOT_CA_KEY, secrets.rootCaKey, { kind: 'root' }, () => createRootCa({ key: secrets.rootCaKey, trustDomain, clock: this.#rt.clock }));
+    } catch (err) {
+      if (err instanceof CcmeshError) throw err;
+      throw refuse.state(`the store already holds the root CA of another seed (another Coordinator's first set, in progress or unfinished): ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   /**
@@ -266,12 +334,14 @@ export class Coordinator {
 
   /**
    * GetManifests: history oldest first, policy documents, CAs. Public, and building it re-hashes and parses every
-   * stored manifest, so one answer is kept per history head and state: repeated calls cost a read of `latest`.
+   * stored manifest, so one answer is kept per history head and state. When ready the head is the one this
+   * Coordinator verified and serves (which a replica keeps when the store's pointer is rolled back under it); before
+   * that, the store's (unverified) `latest`, read on every call.
    */
   async getManifests(): Promise<GetManifestsResponse> {
-    const ready = this.#ready;
     const state = this.#state;
-    const latest = await this.#history.readLatest(ready ? createPublicKey(ready.secrets.historySigningKey) : undefined);
+    const ready = state === 'ready' ? this.#ready : undefined;
+    const latest = ready ? { transitionHash: ready.transitionHash, revision: ready.latestRevision } : await this.#history.readLatest();
     const key = `${state}\0${latest?.transitionHash ?? ''}\0${latest?.revision ?? 0}`;
     if (this.#manifestsAnswer?.key === key) return this.#manifestsAnswer.response;
     const manifests: Uint8Array[] = [];
@@ -326,6 +396,21 @@ export class Coordinator {
       throw err;
     });
     if (!latest?.verified) throw refuse.denied('this seed does not match the Coordinator\'s history (the latest pointer\'s signature does not verify)', 'signature');
+    this.#ready = await this.#loadVerified(secrets, latest);
+    this.#refused = undefined;
+    this.#behind = undefined;
+    this.#setState('ready');
+    this.#rt.metrics.manifestGeneration.set(this.#ready.generation);
+    this.#rt.logger.info('coordinator recovered', { transition: latest.transitionHash, generation: this.#ready.generation });
+    this.#warnWeakAlternatives(this.#ready.manifest);
+  }
+
+  /**
+   * The state at the verified pointer `latest`: its manifest, the root CA and the mesh CAs of it and of the transition
+   * before it (stored certificates, used only if they are the CAs these seed-derived keys make), the revocation
+   * decision, the generation and the mesh owner (the first manifest's, reached through the hash chain).
+   */
+  async #loadVerified(secrets: DerivedSecrets, latest: LatestRead): Promise<Ready> {
     const transition = must(await this.#history.getTransition(latest.transitionHash), `transition ${latest.transitionHash}`);
     const manifestBytes = must(await this.#history.getManifest(transition.manifestHash), `manifest ${transition.manifestHash}`);
     const current = this.#parse(manifestBytes);
@@ -345,11 +430,7 @@ export class Coordinator {
     }
     // The first manifest names the owner; the chain from the signed latest pointer authenticates it.
     const meshOwner = meshOwnerOfStored(must(await this.#history.getManifest(genesis.manifestHash), `manifest ${genesis.manifestHash}`));
-    this.#ready = { secrets, manifest: current, manifestHash: transition.manifestHash, transitionHash: latest.transitionHash, latestRevision: latest.revision, generation, root, mesh, previousMesh, previousNeedsEvidence, meshOwner };
-    this.#setState('ready');
-    this.#rt.metrics.manifestGeneration.set(generation);
-    this.#rt.logger.info('coordinator recovered', { transition: latest.transitionHash, generation });
-    this.#warnWeakAlternatives(current);
+    return { secrets, manifest: current, manifestHash: transition.manifestHash, transitionHash: latest.transitionHash, latestRevision: latest.revision, generation, root, mesh, previousMesh, previousNeedsEvidence, meshOwner };
   }
 
   /**
@@ -390,6 +471,112 @@ export class Coordinator {
     }
     this.#recoveryView = { transitionHash, founders };
     return founders;
+  }
+
+  /** Queues one {@link #follow} behind any transition or recovery in progress (coalescing bursts of triggers). */
+  #scheduleFollow(): void {
+    if (this.#followQueued) return;
+    this.#followQueued = true;
+    void this.#exclusive(async () => {
+      this.#followQueued = false;
+      await this.#follow();
+    }).then(
+      () => {
+        if (this.#storeFailing) this.#rt.logger.info('store reachable again: following its history');
+        this.#storeFailing = false;
+      },
+      (err: unknown) => {
+        // Logged once per outage: the periodic read repeats every few seconds.
+        if (!this.#storeFailing) this.#rt.logger.warn('could not read the store to follow its history; serving what this Coordinator verified last', { error: err instanceof Error ? err.message : String(err) });
+        this.#storeFailing = true;
+      },
+    );
+  }
+
+  /**
+   * Brings this replica to the store's `latest`, forward only.
+   *
+   * SECURITY: the store is the host's. A pointer is taken only if its signature verifies under this mesh's history key
+   * and its chain of transitions passes through the one this replica serves (it extends what the replica knows). An
+   * older pointer (an ancestor of ours: a replayed rollback), one on another branch (a signed pointer of a losing or
+   * forged write), one that does not verify, and a removed pointer are refused: counted in
+   * ccmesh_coordinator_history_rollback_refusals_total, logged at error, and the replica keeps serving its state. A fresh
+   * replica that sees a history appear (another replica's first set) goes to recovery: it has no seed to check it.
+   */
+  async #follow(): Promise<void> {
+    const ready = this.#state === 'ready' ? this.#ready : undefined;
+    if (!ready) {
+      const latest = await this.#history.readLatest();
+      this.#rt.metrics.historySynced();
+      if (this.#state === 'fresh' && latest) {
+        this.#setState('recovery');
+        this.#rt.logger.warn('another Coordinator on this store set the first manifest: this one waits in recovery mode for "ccmesh recover"', { transition: latest.transitionHash });
+      }
+      return;
+    }
+    let latest: LatestRead | undefined;
+    try {
+      latest = await this.#history.readLatest(createPublicKey(ready.secrets.historySigningKey));
+    } catch (err) {
+      if (!(err instanceof CcmeshError) || (err.code !== ErrorCode.HISTORY_SIGNATURE_INVALID && err.code !== ErrorCode.STORE_CORRUPT)) throw err;
+      this.#rt.metrics.historySynced();
+      return this.#refuseHead(ready, 'unverified', 'unverified', err.message);
+    }
+    this.#rt.metrics.historySynced();
+    if (!latest) return this.#refuseHead(ready, 'older', 'removed', 'the history pointer was removed from the store');
+    if (latest.transitionHash === ready.transitionHash) {
+      // Our own write, or the store back at our head: the revision is what a later compare-and-swap must name.
+      if (latest.revision !== ready.latestRevision) this.#ready = { ...ready, latestRevision: latest.revision };
+      if (this.#refused) this.#rt.logger.info('the store holds this Coordinator\'s history head again', { transition: ready.transitionHash });
+      this.#refused = undefined;
+      this.#behind = undefined;
+      return;
+    }
+    const id = `${latest.transitionHash}@${latest.revision}`;
+    if (this.#refused?.id === id) return; // decided already: the periodic read does not walk the history again
+    let ahead: number | undefined;
+    try {
+      ahead = await this.#stepsFrom(latest.transitionHash, ready.transitionHash);
+      if (ahead === undefined) {
+        const older = (await this.#stepsFrom(ready.transitionHash, latest.transitionHash)) !== undefined;
+        return this.#refuseHead(ready, older ? 'older' : 'diverged', id, older
+          ? `the store's latest names transition ${latest.transitionHash}, an ancestor of ${ready.transitionHash} (rolled back)`
+          : `the store's latest names transition ${latest.transitionHash}, whose history does not contain ${ready.transitionHash} (another branch)`);
+      }
+    } catch (err) {
+      if (!(err instanceof CcmeshError) || err.code !== ErrorCode.STORE_CORRUPT) throw err;
+      return this.#refuseHead(ready, 'unverified', id, `the history behind transition ${latest.transitionHash} can't be walked: ${err.message}`);
+    }
+    try {
+      const next = await this.#loadVerified(ready.secrets, latest);
+      this.#ready = next;
+      this.#refused = undefined;
+      this.#behind = undefined;
+      this.#rt.metrics.manifestGeneration.set(next.generation);
+      this.#rt.logger.info('followed the history to a newer manifest', { transitionHash: next.transitionHash, manifestHash: next.manifestHash, generation: next.generation, steps: ahead });
+      this.#warnWeakAlternatives(next.manifest);
+    } catch (err) {
+      this.#behind = `transition ${latest.transitionHash} could not be loaded: ${err instanceof Error ? err.message : String(err)}`;
+      throw err;
+    }
+  }
+
+  /** Transitions from `head` back to `ancestor` (0 when equal), or undefined when `ancestor` is not in its history. */
+  async #stepsFrom(head: TransitionHash, ancestor: TransitionHash): Promise<number | undefined> {
+    let steps = 0;
+    for await (const step of this.#history.walk(head)) {
+      if (step.hash === ancestor) return steps;
+      steps++;
+    }
+    return undefined;
+  }
+
+  /** Refuses the store's pointer: counted and logged once per pointer; the replica keeps serving `ready`. */
+  #refuseHead(ready: Ready, reason: HistoryRollbackReason, id: string, detail: string): void {
+    if (this.#refused?.id === id && this.#refused.reason === reason) return;
+    this.#refused = { reason, id, detail };
+    this.#rt.metrics.historyRollbackRefusals.inc({ reason });
+    this.#rt.logger.error('refused the store\'s history pointer: this Coordinator never moves back; it keeps serving its verified state', { reason, detail, serving: ready.transitionHash, generation: ready.generation });
   }
 
   /** Logs each reference-value alternative that weakens attestation on purpose (allowUnmeasured, allowUnevaluatedTcb). */

@@ -4,6 +4,7 @@
  * process: unexpected faults become INTERNAL with a generic message.
  */
 import { type sendUnaryData, type ServerUnaryCall, status, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { decodeMessage, readEvidence } from '../../lib/protocol/limits.js';
 import { formatMeshOwnerPin } from '../../lib/protocol/mesh-owner.js';
@@ -44,6 +45,11 @@ function unary<Req>(service: string, method: string, requestType: string, handle
           const log = err.code === status.RESOURCE_EXHAUSTED ? logger.debug : logger.warn;
           log.call(logger, 'request refused', { service, method, code: status[err.code], reason: err.message, peer: call.getPeer() });
           return done(err.code, err.message);
+        }
+        if (err instanceof CcmeshError && err.code === ErrorCode.STORE_UNAVAILABLE) {
+          // The replica keeps serving what it verified; what needs the store waits for it.
+          logger.warn('request needs the store, which is unavailable', { service, method, error: err.message });
+          return done(status.UNAVAILABLE, 'the Coordinator\'s store is unavailable right now; retry later');
         }
         if (err instanceof WireError) {
           metrics.attestationFailures.inc({ reason: 'malformed' });

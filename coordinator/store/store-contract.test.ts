@@ -1,10 +1,13 @@
-// The Store contract, run against every backend in this process: what the Coordinator may rely on, whichever
-// store sits behind it (the etcd backend will join this list).
+// The Store contract, run against every backend: what the Coordinator may rely on, whichever store sits behind it.
+// The etcd backend runs against a real etcd started for this file (test/support/coordinator/etcd-server.ts), one key
+// prefix per test; without an etcd binary it is skipped with the reason, except as root or under CI.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode } from '../../lib/errors.js';
+import { EtcdServer, etcdOrSkip } from '../../test/support/coordinator/etcd-server.js';
+import { EtcdStore } from './etcd-store.js';
 import { FileStore } from './file-store.js';
 import { MemoryStore } from './memory-store.js';
 import { MAX_VALUE_BYTES } from './store.js';
@@ -14,6 +17,15 @@ const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
 
 type Teardown = (fn: () => void) => void;
+
+/** Resolves once `cond()` holds; backends that deliver watch events later than the write (etcd) need the wait. */
+async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 const backends: { name: string; make: (t: { teardown: Teardown }) => Promise<Store> }[] = [
   { name: 'MemoryStore', make: async () => new MemoryStore() },
@@ -26,6 +38,14 @@ const backends: { name: string; make: (t: { teardown: Teardown }) => Promise<Sto
     },
   },
 ];
+
+const etcdBin = await etcdOrSkip(t, 'the Store contract on etcd');
+if (etcdBin !== undefined) {
+  const etcd = await EtcdServer.start(etcdBin);
+  t.teardown(() => etcd.stop());
+  let n = 0;
+  backends.push({ name: 'EtcdStore', make: async () => EtcdStore.open({ endpoints: [etcd.endpoint], prefix: `/ccmesh-contract/${n++}/` }) });
+}
 
 for (const { name, make } of backends) {
   void t.test(`${name}: compare-and-swap creates, updates and refuses stale revisions`, async (t) => {
@@ -83,7 +103,7 @@ for (const { name, make } of backends) {
     t.same(await s.list('nothing/'), []);
   });
 
-  void t.test(`${name}: watch sees committed changes under its prefix until unsubscribed`, async (t) => {
+  void t.test(`${name}: watch sees committed changes under its prefix, in order, until unsubscribed`, async (t) => {
     const s = await make(t);
     t.teardown(() => s.close());
     const seen: [string, string | undefined, number | undefined][] = [];
@@ -91,17 +111,24 @@ for (const { name, make } of backends) {
     s.watch('state/', () => {
       throw new Error('a broken listener must not break writers or other listeners');
     });
+    // Stays subscribed: once it has seen "state/b", any listener still subscribed would have seen it too.
+    const barrier: string[] = [];
+    const stopBarrier = s.watch('state/', (key) => barrier.push(key));
     const r1 = await s.compareAndSwap('state/a', 0, enc('1'));
     await s.compareAndSwap('other/a', 0, enc('x'));
     await s.compareAndSwap('state/a', 0, enc('conflict')); // failed CAS: no event
     const r2 = await s.compareAndSwap('state/a', r1.ok ? r1.revision : -1, enc('2'));
+    await until(() => seen.length >= 2, 'two events');
     stop();
     stop();
     await s.compareAndSwap('state/b', 0, enc('after'));
+    await until(() => barrier.includes('state/b'), 'the write after unsubscribing');
+    stopBarrier();
     t.same(seen, [
       ['state/a', '1', r1.ok ? r1.revision : -1],
       ['state/a', '2', r2.ok ? r2.revision : -1],
     ]);
+    t.same(barrier, ['state/a', 'state/a', 'state/b'], 'nothing outside the prefix, no failed write');
   });
 
   void t.test(`${name}: refuses invalid keys, prefixes, revisions and oversized values`, async (t) => {

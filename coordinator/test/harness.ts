@@ -21,6 +21,7 @@ import { toWireEvidence } from '../../attestation/issuers/wire-evidence.js';
 import type { ManifestParser } from '../core/coordinator.js';
 import { buildManifestDocument } from '../../contract/manifest/document.js';
 import { FileStore } from '../store/file-store.js';
+import type { Store } from '../store/store.js';
 import { type RunningCoordinator, startCoordinator } from '../unit.js';
 
 /** SHA-256 hex. */
@@ -43,6 +44,10 @@ export interface HarnessOptions {
   readonly wrapIssuer?: (issuer: EvidenceIssuer) => EvidenceIssuer;
   /** The manifest parser the Coordinator calls, e.g. a counting wrapper around `parseManifest`. */
   readonly parseManifest?: ManifestParser;
+  /** Opens the store of each start (default: the file store in dir/store); replica tests share one etcd. */
+  readonly openStore?: () => Promise<Store>;
+  /** The Coordinator's periodic read of `latest` (default the production interval). */
+  readonly historySyncMs?: number;
 }
 
 /** Everything a Coordinator test needs. */
@@ -55,6 +60,8 @@ export class Harness {
   readonly podDoc = new Uint8Array(Buffer.from('pod web policy v1'));
   readonly options: HarnessOptions;
   coordinator: RunningCoordinator | undefined;
+  /** Further Coordinators started with {@link startReplica}; closed by {@link close}. */
+  readonly replicas: RunningCoordinator[] = [];
 
   private constructor(dir: string, platform: SimulatedPlatform, options: HarnessOptions) {
     this.dir = dir;
@@ -88,12 +95,27 @@ export class Harness {
     return new Uint8Array(Buffer.from(JSON.stringify(doc)));
   }
 
-  /** Starts (or restarts) the Coordinator on loopback ports over the file store in dir/store. */
+  /** Starts (or restarts) the Coordinator on loopback ports over its store (the file store in dir/store by default). */
   async start(): Promise<RunningCoordinator> {
-    const store = await FileStore.open(join(this.dir, 'store'));
+    this.coordinator = await this.#run(await this.#openStore());
+    return this.coordinator;
+  }
+
+  /** Starts one more Coordinator on the same platform, over `store` (default: another handle on the harness's store). */
+  async startReplica(store?: Store): Promise<RunningCoordinator> {
+    const replica = await this.#run(store ?? (await this.#openStore()));
+    this.replicas.push(replica);
+    return replica;
+  }
+
+  async #openStore(): Promise<Store> {
+    return this.options.openStore ? this.options.openStore() : FileStore.open(join(this.dir, 'store'));
+  }
+
+  async #run(store: Store): Promise<RunningCoordinator> {
     const issuer = new SimulatedSnpIssuer(this.platform, { hostData: Buffer.from(sha256hex(this.coordinatorDoc), 'hex') });
-    const { wrapIssuer, parseManifest, clock } = this.options;
-    this.coordinator = await startCoordinator(
+    const { wrapIssuer, parseManifest, clock, historySyncMs } = this.options;
+    return startCoordinator(
       { host: '127.0.0.1', userPort: 0, meshPort: 0, metricsPort: 0 },
       {
         store,
@@ -101,9 +123,9 @@ export class Harness {
         clock: clock ?? systemClock,
         logger: createLogger({ component: 'coordinator', level: 'error', sink: () => undefined }),
         ...(parseManifest ? { parseManifest } : {}),
+        ...(historySyncMs !== undefined ? { historySyncMs } : {}),
       },
     );
-    return this.coordinator;
   }
 
   async user(): Promise<PinnedClient<UserApiMethods>> {
@@ -188,6 +210,7 @@ export class Harness {
   }
 
   async close(): Promise<void> {
+    for (const r of this.replicas.splice(0)) await r.close();
     await this.coordinator?.close();
     rmSync(this.dir, { recursive: true, force: true });
   }

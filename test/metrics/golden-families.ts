@@ -36,6 +36,8 @@ export const COMPONENT_LABEL = 'component';
  */
 export const LABEL_ALLOW_LIST: readonly string[] = [
   COMPONENT_LABEL, 'direction', 'port', 'result', 'reason', 'state', 'service', 'method', 'code', 'kind', 'limit', 'source',
+  // the Coordinator's store operations: get, compare_and_swap, list
+  'op',
   // prom-client's default (process) metrics
   'type', 'space', 'version', 'major', 'minor', 'patch',
 ];
@@ -92,6 +94,9 @@ export const COORDINATOR_FAMILIES: GoldenFamilies = {
   ccmesh_coordinator_issuance_duration_seconds: { type: 'histogram', labels: { kind: ['new', 'renew'] } },
   ccmesh_coordinator_certificates_issued_total: { type: 'counter', labels: { kind: ['new', 'renew'] } },
   ccmesh_coordinator_load_shed_total: { type: 'counter', labels: { limit: ['attest_per_client', 'attest_overall', 'consumed_nonces', 'held_requests', 'incomplete_request'] } },
+  ccmesh_coordinator_store_operation_seconds: { type: 'histogram', labels: { op: ['get', 'compare_and_swap', 'list'], result: ['ok', 'error'] } },
+  ccmesh_coordinator_history_sync_age_seconds: { type: 'gauge', labels: {} },
+  ccmesh_coordinator_history_rollback_refusals_total: { type: 'counter', labels: { reason: ['older', 'diverged', 'unverified'] } },
 };
 
 const COLLATERAL_KINDS = ['amd-vek', 'amd-chain', 'amd-crl', 'intel-tcb-info', 'intel-qe-identity', 'intel-pck-crl', 'intel-root-crl'];

@@ -1,6 +1,7 @@
 /**
  * Security mutations of the Coordinator's core (issuance, renewal, manifest updates, recovery), its nonces and
- * request bounds, its evidence-vs-manifest check, its stored CAs, its manifest history and the manifest's SAN claims.
+ * request bounds, its evidence-vs-manifest check, its stored CAs, its manifest history (and how replicas on one store
+ * follow it) and the manifest's SAN claims.
  */
 import type { SecurityMutation } from '../types.js';
 
@@ -19,6 +20,7 @@ const UNAUTHENTICATED = 'coordinator/test/unauthenticated-work.test.ts';
 const REFERENCE = 'coordinator/test/reference-values.test.ts';
 const TDX_WIRING = 'coordinator/test/tdx-collateral-wiring.test.ts';
 const TDX_EVIDENCE = 'contract/attestation/tdx-evidence.test.ts';
+const REPLICAS = 'coordinator/test/replicas.test.ts';
 
 export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
   // RenewMeshCert
@@ -556,6 +558,32 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     find: 'if (seen.has(hash)) throw',
     replace: 'if (false) throw',
     tests: ['coordinator/history/walk.test.ts'],
+  },
+  // Replicas on one store (etcd): following `latest`, and the compare-and-swap that keeps racing updates in a line
+  {
+    id: 'coordinator-follow-never-backwards',
+    defence: 'A replica moves only to a latest pointer whose history passes through the transition it serves: a rolled-back (older) or diverged pointer is refused and counted.',
+    file: CORE,
+    find: 'if (ahead === undefined) {',
+    replace: 'if (false) {',
+    tests: [REPLICAS],
+  },
+  {
+    id: 'coordinator-follow-verifies-pointer',
+    defence: 'A replica follows only a latest pointer signed with its history key, not one the host signed for a transition of its own.',
+    file: CORE,
+    find: 'latest = await this.#history.readLatest(createPublicKey(ready.secrets.historySigningKey));',
+    replace: 'latest = await this.#history.readLatest();',
+    tests: [REPLICAS],
+  },
+  {
+    id: 'coordinator-history-cas-latest',
+    defence: 'latest moves only by a compare-and-swap on the revision its writer checked, so of two racing updates one loses (ABORTED) and the history stays a chain.',
+    file: 'coordinator/history/history.ts',
+    find: 'const r = await this.#store.compareAndSwap(HISTORY_KEYS.latest, expectedRevision, encodeLatest(pointer));',
+    // A blind write: whatever latest holds by now is overwritten.
+    replace: 'const r = await this.#store.compareAndSwap(HISTORY_KEYS.latest, (await this.#store.get(HISTORY_KEYS.latest))?.revision ?? 0, encodeLatest(pointer));',
+    tests: [REPLICAS],
   },
   // Manifest SAN claims
   {
