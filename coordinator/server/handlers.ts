@@ -8,7 +8,7 @@ import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { decodeMessage, readEvidence } from '../../lib/protocol/limits.js';
 import { formatMeshOwnerPin } from '../../lib/protocol/mesh-owner.js';
-import { type AttestRequest, type AttestResponse, evidenceMessage, type EvidenceMessage, type NewMeshCertRequest, type RecoverRequest, type RenewMeshCertRequest, type SetManifestRequest } from '../../lib/protocol/messages.js';
+import { type AttestRequest, type AttestResponse, evidenceMessage, type NewMeshCertRequest, type RecoverRequest, type RenewMeshCertRequest, type SetManifestRequest } from '../../lib/protocol/messages.js';
 import { WireError } from '../../lib/protocol/wire.js';
 import type { Coordinator } from '../core/coordinator.js';
 import { Refusal } from '../core/refusal.js';
@@ -88,12 +88,11 @@ export function userApiImplementation(core: Coordinator, logger: Logger, metrics
 /** Implementation of the MeshAPI service. */
 export function meshApiImplementation(core: Coordinator, logger: Logger, metrics: CoordinatorMetrics): UntypedServiceImplementation {
   const s = 'MeshAPI';
-  const evidence = (path: string, e: EvidenceMessage) => readEvidence(path, e);
   return {
     GetNonce: unary(s, 'GetNonce', 'GetNonceRequest', () => Promise.resolve({ nonce: core.nonce() }), logger, metrics),
     Attest: unary<AttestRequest>(s, 'Attest', 'AttestRequest', (req, call) => attestAnswer(core, req, call), logger, metrics),
     NewMeshCert: unary<NewMeshCertRequest>(s, 'NewMeshCert', 'NewMeshCertRequest', (req, call) =>
-      core.newMeshCert({ evidence: evidence('NewMeshCert.evidence', req.evidence!), publicKey: req.publicKey, nonce: req.nonce, client: clientAddressOf(call) }), logger, metrics),
+      core.newMeshCert({ evidence: readEvidence('NewMeshCert.evidence', req.evidence!), publicKey: req.publicKey, nonce: req.nonce, client: clientAddressOf(call) }), logger, metrics),
     RenewMeshCert: unary<RenewMeshCertRequest>(s, 'RenewMeshCert', 'RenewMeshCertRequest', (req, call) =>
       core.renewMeshCert({
         certChain: req.certChain,
@@ -101,7 +100,7 @@ export function meshApiImplementation(core: Coordinator, logger: Logger, metrics
         nonce: req.nonce,
         signature: req.signature,
         newKeySignature: req.newKeySignature,
-        ...(req.evidence ? { evidence: evidence('RenewMeshCert.evidence', req.evidence) } : {}),
+        ...(req.evidence ? { evidence: readEvidence('RenewMeshCert.evidence', req.evidence) } : {}),
         client: clientAddressOf(call),
       }), logger, metrics),
     GetTrustBundle: unary(s, 'GetTrustBundle', 'GetTrustBundleRequest', () => Promise.resolve(core.trustBundle()), logger, metrics),
