@@ -1,0 +1,250 @@
+/**
+ * Load and soak through two sidecars (issue #18): app client → web's egress sidecar → mTLS → api's inbound sidecar
+ * → app, with the Coordinator in the same forked process (`host.ts`), all over loopback.
+ *
+ *  1. Burst: CONCURRENT connections held open at once, every one echoing its own random bytes back; then all close
+ *     and the process's fd count returns to where it was.
+ *  2. Soak for SOAK_SECONDS: workers loop new-connection-per-request (random 1 B–256 KiB, SHA-256 and byte count
+ *     checked at the app and back), while long-lived connections ping-pong the whole time. Halfway through, the
+ *     owner sets a new manifest: a new mesh CA, which both sidecars adopt by trust refresh and then renew their leaf
+ *     from — during load, with zero failed requests and every long-lived connection still up.
+ *  Asserted: zero failed requests; both leaves renewed by the new CA; no fd growth after the load stops; RSS in the
+ *  last fifth of the soak within RSS_GROWTH_BOUND of the level after warm-up, and never over RSS_CEILING.
+ *
+ * `npm test` runs 60 s; `npm run soak` (bench tier) runs 600 s (CCMESH_SOAK_SECONDS). Figures go to the log, and
+ * docs/reliability.md records them.
+ */
+import t from 'tap';
+import { fork, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { SoakCommand, SoakEvent } from './host.js';
+
+const SOAK_SECONDS = Number(process.env.CCMESH_SOAK_SECONDS ?? 60);
+const CONCURRENT = Number(process.env.CCMESH_SOAK_CONNECTIONS ?? 2000);
+const WORKERS = 16;
+const LONG_LIVED = 32;
+const WARMUP_SECONDS = Math.min(15, SOAK_SECONDS / 4);
+/** RSS may rise this much between the end of warm-up and the last fifth of the soak (allocator noise, GC timing). */
+const RSS_GROWTH_BOUND = 48 * 1024 * 1024;
+/**
+ * The whole process — Coordinator, two sidecars, two apps — never holds more than this (seen: ~290 MiB idle, ~400 MiB
+ * with 2 000 connections held, ~450 MiB peak).
+ */
+const RSS_CEILING = 768 * 1024 * 1024;
+const EGRESS_IP = '127.0.0.9';
+const HOST_JS = fileURLToPath(new URL('./host.js', import.meta.url));
+
+const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
+const rssBytes = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+/** The forked host and a typed request/answer channel to it. */
+class Host {
+  readonly child: ChildProcess;
+  readonly #waiting: { kind: SoakEvent['kind']; resolve(e: SoakEvent): void }[] = [];
+  errors: string[] = [];
+
+  constructor() {
+    this.child = fork(HOST_JS, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (e: SoakEvent) => {
+      if (e.kind === 'error') this.errors.push(e.message);
+      const i = this.#waiting.findIndex((w) => w.kind === e.kind || e.kind === 'error');
+      if (i >= 0) this.#waiting.splice(i, 1)[0]!.resolve(e);
+    });
+  }
+
+  next<K extends SoakEvent['kind']>(kind: K, cmd?: SoakCommand['cmd']): Promise<Extract<SoakEvent, { kind: K }>> {
+    const p = new Promise<SoakEvent>((resolve) => this.#waiting.push({ kind, resolve }));
+    if (cmd) this.child.send({ cmd } satisfies SoakCommand);
+    return p.then((e) => {
+      if (e.kind === 'error') throw new Error(`soak host: ${e.message}`);
+      return e as Extract<SoakEvent, { kind: K }>;
+    });
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    const exited = new Promise<number | null>((r) => this.child.once('exit', (code) => r(code)));
+    this.child.send({ cmd: 'stop' } satisfies SoakCommand);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+function open(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: EGRESS_IP, port, allowHalfOpen: true });
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Reads until `n` bytes arrived (or rejects on error/close/timeout). */
+function readBytes(s: Socket, n: number, timeoutMs = 30_000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let got = 0;
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      s.off('data', onData);
+      s.off('close', onClose);
+      s.off('error', onError);
+      if (err) reject(err);
+      else resolve(Buffer.concat(parts));
+    };
+    const onData = (d: Buffer): void => {
+      parts.push(d);
+      got += d.length;
+      if (got >= n) done();
+    };
+    const onClose = (): void => done(new Error(`closed after ${got} of ${n} bytes`));
+    const onError = (e: Error): void => done(e);
+    const timer = setTimeout(() => done(new Error(`timed out after ${got} of ${n} bytes`)), timeoutMs);
+    s.on('data', onData);
+    s.once('close', onClose);
+    s.once('error', onError);
+  });
+}
+
+/** One request on a new connection: random bytes, half-close, the app's "<sha256> <count>\n" back. */
+async function hashRequest(port: number): Promise<void> {
+  const body = randomBytes(1 + Math.floor(Math.random() ** 3 * 256 * 1024));
+  const expected = `${createHash('sha256').update(body).digest('hex')} ${body.length}\n`;
+  const s = await open(port);
+  try {
+    const answer = new Promise<string>((resolve, reject) => {
+      const parts: Buffer[] = [];
+      s.on('data', (d: Buffer) => parts.push(d));
+      s.once('end', () => resolve(Buffer.concat(parts).toString()));
+      s.once('error', reject);
+      setTimeout(() => reject(new Error('no answer within 30 s')), 30_000).unref();
+    });
+    s.end(body);
+    const got = await answer;
+    if (got !== expected) throw new Error(`answer ${JSON.stringify(got.slice(0, 80))}, expected ${JSON.stringify(expected)}`);
+  } finally {
+    s.destroy();
+  }
+}
+
+/** One echo round trip on a held connection. */
+async function ping(s: Socket): Promise<void> {
+  const msg = randomBytes(64);
+  const back = readBytes(s, msg.length);
+  s.write(msg);
+  const got = await back;
+  if (!got.equals(msg)) throw new Error('echo answered other bytes');
+}
+
+const skip = process.platform === 'linux' ? false : 'reads /proc for fd counts and RSS: Linux only';
+void t.test('load and soak through two sidecars, with a CA transition under load', { skip }, async (t) => {
+  const host = new Host();
+  t.teardown(async () => void (await host.stop()));
+  const { ports } = await host.next('ready');
+  const pid = host.child.pid!;
+  await hashRequest(ports.hash);
+  const fdIdle = fdCount(pid);
+  t.comment(`host pid ${pid}: ${fdIdle} fds, RSS ${mib(rssBytes(pid))} idle`);
+
+  // 1. The burst.
+  const held: Socket[] = [];
+  let burstFailures = 0;
+  const opening: Promise<void>[] = [];
+  for (let i = 0; i < CONCURRENT; i++) {
+    opening.push(open(ports.echo).then((s) => {
+      held.push(s);
+      return ping(s);
+    }).catch(() => void burstFailures++));
+    if (i % 100 === 99) await Promise.all(opening.splice(0));
+  }
+  await Promise.all(opening);
+  const fdBurst = fdCount(pid);
+  t.equal(burstFailures, 0, `${CONCURRENT} connections open at once, each echoed its own bytes`);
+  t.equal(held.length, CONCURRENT, 'all of them are held open together');
+  t.ok(fdBurst >= fdIdle + 2 * CONCURRENT, `the sidecars hold them (${fdBurst} fds)`);
+  t.comment(`burst: ${CONCURRENT} held connections, ${fdBurst} fds, RSS ${mib(rssBytes(pid))}`);
+  let stillUp = 0;
+  await Promise.all(held.map((s) => ping(s).then(() => void stillUp++, () => undefined)));
+  t.equal(stillUp, CONCURRENT, 'a second round trip on every held connection');
+  for (const s of held.splice(0)) s.destroy();
+  let fdAfterBurst = fdCount(pid);
+  for (let i = 0; i < 50 && fdAfterBurst > fdIdle + 8; i++) {
+    await sleep(100);
+    fdAfterBurst = fdCount(pid);
+  }
+  t.ok(fdAfterBurst <= fdIdle + 8, `fds back to idle after the burst (${fdAfterBurst}, idle ${fdIdle})`);
+
+  // 2. The soak.
+  const before = await host.next('status', 'status');
+  const longLived = await Promise.all(Array.from({ length: LONG_LIVED }, () => open(ports.echo)));
+  const stats = { requests: 0, failures: [] as string[], pings: 0 };
+  const samples: { at: number; rss: number; fds: number }[] = [];
+  const start = Date.now();
+  const deadline = start + SOAK_SECONDS * 1000;
+  const worker = async (): Promise<void> => {
+    while (Date.now() < deadline) {
+      try {
+        await hashRequest(ports.hash);
+        stats.requests++;
+      } catch (err) {
+        stats.failures.push(String(err));
+      }
+    }
+  };
+  const pinger = async (s: Socket): Promise<void> => {
+    while (Date.now() < deadline) {
+      try {
+        await ping(s);
+        stats.pings++;
+      } catch (err) {
+        stats.failures.push(`long-lived: ${String(err)}`);
+        return;
+      }
+      await sleep(200);
+    }
+  };
+  const sampler = setInterval(() => samples.push({ at: (Date.now() - start) / 1000, rss: rssBytes(pid), fds: fdCount(pid) }), 1000);
+  let updatedCa = '';
+  const transition = (async () => {
+    await sleep(SOAK_SECONDS * 500);
+    updatedCa = (await host.next('updated', 'update')).ca;
+    t.comment(`${((Date.now() - start) / 1000).toFixed(0)} s: manifest updated, new mesh CA ${updatedCa}`);
+  })();
+  await Promise.all([...Array.from({ length: WORKERS }, worker), ...longLived.map(pinger), transition]);
+  clearInterval(sampler);
+  for (const s of longLived) s.destroy();
+  const after = await host.next('status', 'status');
+
+  t.same(stats.failures.slice(0, 5), [], `no failed request (${stats.failures.length} failures of ${stats.requests} requests, ${stats.pings} pings)`);
+  t.ok(stats.requests > SOAK_SECONDS * 5, `load kept flowing (${stats.requests} requests in ${SOAK_SECONDS} s)`);
+  t.ok(stats.pings >= LONG_LIVED * SOAK_SECONDS * 2, `every long-lived connection kept answering (${stats.pings} pings)`);
+  for (const side of ['web', 'api'] as const) {
+    t.not(after[side].serial, before[side].serial, `${side}: the leaf was renewed during the soak`);
+    t.equal(after[side].issuer, updatedCa, `${side}: by the new mesh CA`);
+  }
+  t.equal(after.bundle[0], updatedCa, 'the new CA leads the trusted bundle');
+
+  let fdEnd = fdCount(pid);
+  for (let i = 0; i < 50 && fdEnd > fdIdle + 8; i++) {
+    await sleep(100);
+    fdEnd = fdCount(pid);
+  }
+  t.ok(fdEnd <= fdIdle + 8, `no fd growth: ${fdEnd} after the soak, ${fdIdle} before`);
+  const settled = samples.filter((s) => s.at >= WARMUP_SECONDS);
+  const early = settled.filter((s) => s.at < WARMUP_SECONDS + 10).map((s) => s.rss);
+  const late = settled.filter((s) => s.at >= SOAK_SECONDS * 0.8).map((s) => s.rss);
+  const peak = Math.max(...samples.map((s) => s.rss));
+  t.ok(early.length > 0 && late.length > 0, 'RSS was sampled after warm-up and at the end');
+  t.ok(median(late) - median(early) <= RSS_GROWTH_BOUND, `RSS after warm-up ${mib(median(early))}, at the end ${mib(median(late))}: growth within ${mib(RSS_GROWTH_BOUND)}`);
+  t.ok(peak <= RSS_CEILING, `RSS peak ${mib(peak)} within ${mib(RSS_CEILING)}`);
+  t.comment(`soak: ${stats.requests} requests (${(stats.requests / SOAK_SECONDS).toFixed(0)}/s), ${stats.pings} pings, 0 failed; fds ${fdIdle} → ${fdEnd}; RSS ${mib(median(early))} → ${mib(median(late))}, peak ${mib(peak)}`);
+  t.same(host.errors, [], 'the host reported no error');
+  t.equal(await host.stop(), 0, 'the host drains and exits 0');
+});
