@@ -51,6 +51,12 @@ function unary<Req>(service: string, method: string, requestType: string, handle
           logger.warn('request needs the store, which is unavailable', { service, method, error: err.message });
           return done(status.UNAVAILABLE, 'the Coordinator\'s store is unavailable right now; retry later');
         }
+        if (err instanceof CcmeshError && err.code === ErrorCode.STORE_IO) {
+          // A write the store's disk refused (full, read-only, failing): nothing was changed, and the operator can fix
+          // it. The client learns the kind of failure, never the path.
+          logger.error('request failed: the store could not be read or written', { service, method, err });
+          return done(status.UNAVAILABLE, `the Coordinator's store failed (${storeFailureKind(err)}); the request was not carried out — retry once the store is fixed`);
+        }
         if (err instanceof WireError) {
           metrics.attestationFailures.inc({ reason: 'malformed' });
           return done(status.INVALID_ARGUMENT, err.message);
@@ -60,6 +66,21 @@ function unary<Req>(service: string, method: string, requestType: string, handle
       },
     );
   };
+}
+
+/** Store failures a client may learn of, by errno; anything else is an "I/O error". */
+const STORE_FAILURE_KINDS: Readonly<Record<string, string>> = Object.freeze({
+  ENOSPC: 'no space left on its disk',
+  EDQUOT: 'its disk quota is exhausted',
+  EROFS: 'its file system is read-only',
+  EACCES: 'permission denied on its files',
+  EPERM: 'permission denied on its files',
+  EIO: 'an I/O error on its disk',
+});
+
+function storeFailureKind(err: CcmeshError): string {
+  const code = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  return (code !== undefined ? STORE_FAILURE_KINDS[code] : undefined) ?? 'an I/O error';
 }
 
 /** Attest on either API: the evidence and the mesh owner bound into it. */
