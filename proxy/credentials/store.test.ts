@@ -5,7 +5,8 @@
  * and it starts only from a TLS directory that is its own.
  */
 import t from 'tap';
-import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
@@ -59,6 +60,32 @@ void t.test('exclusive sections run one after another, in order, and a failed on
   await t.rejects(second, /second fails/, 'a section\'s failure reaches its caller');
   t.equal(await third, 3, 'and the next section still runs');
   t.same(events, ['first: start', 'first: end', 'second: start', 'third']);
+});
+
+void t.test('a directory re-read (watch or poll) never reads the sidecar\'s own write half-done', async (t) => {
+  const mesh = await TestMesh.create();
+  const dir = writeTlsDir((await mesh.leaf(['web'])).files);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const rt = runtime();
+  const store = await CredentialStore.load(dir, rt);
+  store.startWatching({ pollMs: 1000 });
+  t.teardown(() => store.close());
+  const next = (await mesh.leaf(['web'])).files;
+  const reloads = async (): Promise<Record<string, number>> => Object.fromEntries((await rt.metrics.credentialReloads.get()).values.map((v) => [v.labels.result, v.value]));
+  t.same(await reloads(), { applied: 1 }, 'the first generation was applied at load');
+  // What a renewal does inside its exclusive section: the key lands first, the leaf a moment later.
+  await store.exclusive(async () => {
+    writeFileSync(join(dir, 'key.pem'), next.key, { mode: 0o600 });
+    const poll = (rt.timers as FakeTimers).live().find((x) => x.ms === 1000);
+    t.ok(poll, 'the periodic re-read is armed');
+    poll!.fn();
+    await new Promise((r) => setTimeout(r, 200));
+    writeFileSync(join(dir, 'chain.pem'), next.chain);
+  });
+  await store.exclusive(async () => undefined);
+  t.same(await reloads(), { applied: 2 }, 'the re-read waited for the write and applied the new pair; nothing was rejected');
+  t.same(await refusals(rt.metrics), {}, 'and no refusal was counted');
+  t.equal(store.current.leaf.serialNumber, new X509Certificate(next.chain).serialNumber, 'the new leaf is in use');
 });
 
 void t.test('the root is pinned: a swapped-in directory or applied files under another root are refused and counted', async (t) => {

@@ -216,7 +216,10 @@ export class CredentialStore {
   }
 
   #triggerReload(): void {
-    this.reload().catch((err: unknown) => this.#rt.logger.error('credential reload failed', { err }));
+    // Inside the exclusive section, so the sidecar's own writes (a renewal, a trust refresh) are never read half-done:
+    // read between the key's rename and the leaf's, the directory would hold a new key beside the old leaf, and that
+    // generation would be refused and counted as an invalid one on every renewal.
+    this.exclusive(() => this.reload()).catch((err: unknown) => this.#rt.logger.error('credential reload failed', { err }));
   }
 
   async #readOnce(): Promise<void> {
