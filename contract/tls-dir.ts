@@ -7,11 +7,12 @@
  * Write order: the CA files first, each atomically; then key and chain are staged as fsynced temporary files and
  * renamed into place back to back. A reader that lands between the two renames sees a key that does not match the
  * leaf, which the sidecar rejects as "mid-update" and reads again a moment later; it never pairs a key with a leaf of
- * another key. Nothing is ever written through a file that is already there (links planted at a file's name are
+ * another key. A crash between the two renames leaves exactly that state behind, with the leaf still staged:
+ * {@link finishInterruptedWrite} completes it when the sidecar starts. Nothing is ever written through a file that is already there (links planted at a file's name are
  * replaced, not followed), the directory itself must be ours (checkTlsDir), and ownership is changed with lchown.
  */
-import { randomBytes } from 'node:crypto';
-import { lchown, lstat, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
+import { lchown, lstat, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { CcmeshError, ErrorCode } from '../lib/errors.js';
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic } from '../lib/fs/atomic-write.js';
@@ -114,4 +115,45 @@ async function stage(path: string, data: string, mode: number): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** What {@link finishInterruptedWrite} found. */
+export type InterruptedWrite = 'none' | 'completed' | 'cleaned';
+
+const STAGED_RE = /^\.(key|chain)\.pem\.\d+\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Finishes a write that a crash cut between the key's rename and the leaf's — the one window the write order leaves:
+ * when `key.pem` does not match the leaf in `chain.pem` but a staged chain (`.chain.pem.<pid>.<rand>.tmp`) does, the
+ * staged chain is renamed into place. Other staged files (a crash before either rename) are removed. Does nothing
+ * unless the directory is ours ({@link tlsDirProblem}) — nobody else can have staged anything in it — and never
+ * decides trust: the files it leaves are verified by the reader as always.
+ */
+export async function finishInterruptedWrite(dir: string): Promise<InterruptedWrite> {
+  if ((await tlsDirProblem(dir).catch(() => 'unreadable')) !== undefined) return 'none';
+  const staged = (await readdir(dir)).filter((n) => STAGED_RE.test(n)).sort();
+  if (staged.length === 0) return 'none';
+  const paths = tlsFilePaths(dir);
+  const keyObject = await readFile(paths.key, 'utf8').then((pem) => createPrivateKey(pem), () => undefined);
+  const matches = async (chainPath: string): Promise<boolean> => {
+    try {
+      const st = await lstat(chainPath);
+      return st.isFile() && keyObject !== undefined && new X509Certificate(await readFile(chainPath)).checkPrivateKey(keyObject);
+    } catch {
+      return false;
+    }
+  };
+  let result: InterruptedWrite = 'cleaned';
+  if (keyObject !== undefined && !(await matches(paths.chain))) {
+    for (const name of staged.filter((n) => n.startsWith('.chain.'))) {
+      if (await matches(join(dir, name))) {
+        await rename(join(dir, name), paths.chain);
+        await syncDir(dir);
+        result = 'completed';
+        break;
+      }
+    }
+  }
+  for (const name of staged) await rm(join(dir, name), { force: true });
+  return result;
 }

@@ -5,7 +5,7 @@
  * and it starts only from a TLS directory that is its own.
  */
 import t from 'tap';
-import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +86,39 @@ void t.test('a directory re-read (watch or poll) never reads the sidecar\'s own 
   t.same(await reloads(), { applied: 2 }, 'the re-read waited for the write and applied the new pair; nothing was rejected');
   t.same(await refusals(rt.metrics), {}, 'and no refusal was counted');
   t.equal(store.current.leaf.serialNumber, new X509Certificate(next.chain).serialNumber, 'the new leaf is in use');
+});
+
+void t.test('a renewal cut by a crash between the key\'s rename and the leaf\'s is completed at the next start', async (t) => {
+  const mesh = await TestMesh.create();
+  const base = mkdtempSync(join(tmpdir(), 'ccmesh-crash-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const old = (await mesh.leaf(['web'])).files;
+  const next = (await mesh.leaf(['web'])).files;
+  const other = (await mesh.leaf(['web'])).files;
+  const staged = (name: string): string => `.${name}.4242.${'ab12cd34ef56'}.tmp`;
+
+  // Crash after the key's rename: new key, old leaf, the new leaf still staged (and a stray staged leaf of another key).
+  const cut = tlsDirAt(join(base, 'cut'), old);
+  writeFileSync(join(cut, 'key.pem'), next.key, { mode: 0o600 });
+  writeFileSync(join(cut, staged('chain.pem')), next.chain);
+  writeFileSync(join(cut, '.chain.pem.4242.000000000000.tmp'), other.chain);
+  const store = await CredentialStore.load(cut, runtime());
+  t.equal(store.current.leaf.serialNumber, new X509Certificate(next.chain).serialNumber, 'the sidecar starts with the new key and its staged leaf');
+  t.same(readdirSync(cut).sort(), ['chain.pem', 'key.pem', 'mesh-ca.pem', 'root-ca.pem'], 'the staged files are gone');
+
+  // Crash before either rename: the old pair is whole; the staged files are only removed.
+  const early = tlsDirAt(join(base, 'early'), old);
+  writeFileSync(join(early, staged('key.pem')), next.key, { mode: 0o600 });
+  writeFileSync(join(early, staged('chain.pem')), next.chain);
+  const store2 = await CredentialStore.load(early, runtime());
+  t.equal(store2.current.leaf.serialNumber, new X509Certificate(old.chain).serialNumber, 'the old pair stays in use');
+  t.same(readdirSync(early).sort(), ['chain.pem', 'key.pem', 'mesh-ca.pem', 'root-ca.pem'], 'and the staged files are removed');
+
+  // A mismatched pair with no staged leaf that fits is still refused, as before.
+  const broken = tlsDirAt(join(base, 'broken'), old);
+  writeFileSync(join(broken, 'key.pem'), next.key, { mode: 0o600 });
+  writeFileSync(join(broken, staged('chain.pem')), other.chain);
+  await t.rejects(CredentialStore.load(broken, runtime()), { code: 'CCMESH_ERR_PROXY_CREDENTIALS_INVALID', message: /the key does not match the leaf certificate/ }, 'a staged leaf of another key is not used');
 });
 
 void t.test('the root is pinned: a swapped-in directory or applied files under another root are refused and counted', async (t) => {

@@ -17,7 +17,7 @@ import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { CredentialRefusal, CredentialSource, ProxyMetrics } from '../metrics.js';
 import type { TimerHandle, Timers } from '../timers.js';
-import { readTlsFiles, tlsDirProblem } from '../../contract/tls-dir.js';
+import { finishInterruptedWrite, readTlsFiles, tlsDirProblem } from '../../contract/tls-dir.js';
 import { buildGeneration, describeCertificate, digestFiles, refusalOf, type CredentialFiles, type CredentialGeneration, type GenerationResult } from './generation.js';
 
 /** Live handles of a {@link CredentialStore}. */
@@ -84,6 +84,8 @@ export class CredentialStore {
       // SECURITY: the directory the root is pinned from must be ours (not made or swapped in by another container).
       const unsafe = await tlsDirProblem(dir);
       if (unsafe !== undefined) throw new CcmeshError(ErrorCode.PROXY_CREDENTIALS_INVALID, `the TLS directory ${dir} ${unsafe}: refusing to load credentials from it`);
+      const interrupted = await finishInterruptedWrite(dir);
+      if (interrupted === 'completed') rt.logger.warn('a credential write cut short by a crash was completed (the staged leaf matched the new key)', { dir });
       files = await readTlsFiles(dir);
     } catch (err) {
       if (err instanceof CcmeshError) throw err;
