@@ -11,6 +11,7 @@
  */
 import { verify, type X509Certificate } from 'node:crypto';
 import { describeError } from '../../lib/errors.js';
+import { isEcKeyOn } from '../../lib/pki/key-details.js';
 import type { Crl } from '../x509/crl.js';
 import { checkCertPath, type PckChainCache } from './pck-chain.js';
 import type { SignedCollateral } from './tcb-info.js';
@@ -34,8 +35,8 @@ export function checkTcbSigner(cert: X509Certificate, anchors: readonly X509Cert
 export function isP256(cert: X509Certificate): boolean {
   try {
     // Node decodes the key lazily: a certificate can parse while its key bytes don't, and then the getter throws.
-    const k = cert.publicKey;
-    return k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+    // SECURITY: isEcKeyOn reads the SPKI itself; asymmetricKeyDetails aborts the process on a malformed EC point.
+    return isEcKeyOn(cert.publicKey, 'prime256v1');
   } catch {
     return false;
   }
