@@ -182,4 +182,12 @@ export const ATTESTATION_MUTATIONS: readonly SecurityMutation[] = [
     replace: 'if (false) {',
     tests: CHAIN_TESTS,
   },
+  {
+    id: 'attestation-der-small-uint-exact',
+    defence: 'A DER INTEGER read as a number (VCEK/PCK extension values such as TCB levels) is refused above 2^53 - 1 instead of silently rounded.',
+    file: 'lib/asn1/der.ts',
+    find: "if (n > Number.MAX_SAFE_INTEGER) throw new DerError('DER: INTEGER too large (above 2^53 - 1)');",
+    replace: '',
+    tests: ['lib/asn1/der.test.ts'],
+  },
 ];
