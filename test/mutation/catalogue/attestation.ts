@@ -190,4 +190,20 @@ export const ATTESTATION_MUTATIONS: readonly SecurityMutation[] = [
     replace: '',
     tests: ['lib/asn1/der.test.ts'],
   },
+  {
+    id: 'attestation-vek-key-infinity',
+    defence: 'A VEK key is read through its SPKI, never asymmetricKeyDetails: a point-at-infinity key is refused instead of aborting the verifier.',
+    file: 'attestation/snp/vek.ts',
+    find: 'details = safeKeyDetails(publicKey);',
+    replace: 'details = { type: publicKey.asymmetricKeyType, namedCurve: publicKey.asymmetricKeyDetails?.namedCurve };',
+    tests: ['attestation/snp/vek.test.ts'],
+  },
+  {
+    id: 'attestation-tdx-signer-key-infinity',
+    defence: 'The TCB signing key is read through its SPKI, never asymmetricKeyDetails: a point-at-infinity key is "not P-256" instead of aborting the verifier.',
+    file: 'attestation/tdx/collateral-check.ts',
+    find: "return isEcKeyOn(cert.publicKey, 'prime256v1');",
+    replace: "const k = cert.publicKey;\n    return k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1';",
+    tests: ['attestation/tdx/collateral.test.ts'],
+  },
 ];
