@@ -52,7 +52,6 @@ export async function runTargets(targets: readonly string[], opts: RunOptions): 
   let left = [...targets];
   while (left.length > 0) {
     const ran = await runChild(left, opts);
-    for (const o of ran) opts.onOutcome?.(o);
     outcomes.push(...ran);
     left = left.slice(ran.length);
   }
@@ -69,6 +68,10 @@ async function runChild(targets: readonly string[], opts: RunOptions): Promise<T
   const scratch = mkdtempSync(join(tmpdir(), 'ccmesh-fuzz-'));
   const current = join(scratch, 'current.bin');
   const outcomes: TargetOutcome[] = [];
+  const ended = (o: TargetOutcome): void => {
+    outcomes.push(o);
+    opts.onOutcome?.(o);
+  };
   const grace = opts.hangGraceMs ?? HANG_GRACE_MS;
   try {
     const child = spawn(process.execPath, [`--max-old-space-size=${CHILD_HEAP_MB}`, WORKER, targets.join(','), String(opts.msPerTarget), String(opts.seed), current], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -105,7 +108,7 @@ async function runChild(targets: readonly string[], opts: RunOptions): Promise<T
         } else if (msg.target !== undefined && msg.runs !== undefined) {
           const seconds = (performance.now() - startedAt) / 1000;
           const f = msg.finding;
-          outcomes.push(f ? { target: msg.target, status: f.kind, runs: msg.runs, detail: f.message, input: save(current, msg.target, f.kind, opts.findingsDir), seconds } : { target: msg.target, status: 'clean', runs: msg.runs, detail: '', seconds });
+          ended(f ? { target: msg.target, status: f.kind, runs: msg.runs, detail: f.message, input: save(current, msg.target, f.kind, opts.findingsDir), seconds } : { target: msg.target, status: 'clean', runs: msg.runs, detail: '', seconds });
           running = undefined;
         }
       }
@@ -116,10 +119,10 @@ async function runChild(targets: readonly string[], opts: RunOptions): Promise<T
     if (outcomes.length < targets.length && victim !== undefined) {
       const seconds = (performance.now() - startedAt) / 1000;
       if (hung) {
-        outcomes.push({ target: victim, status: 'hang', runs: 0, detail: `no result ${opts.msPerTarget + grace} ms after the target started: killed`, input: save(current, victim, 'hang', opts.findingsDir), seconds });
+        ended({ target: victim, status: 'hang', runs: 0, detail: `no result ${opts.msPerTarget + grace} ms after the target started: killed`, input: save(current, victim, 'hang', opts.findingsDir), seconds });
       } else {
         const how = signal ? `killed by ${signal}` : `exit code ${String(code)}`;
-        outcomes.push({ target: victim, status: 'crash', runs: 0, detail: `${how}: ${stderr.trim().split('\n').slice(-8).join('\n')}`, input: running ? save(current, victim, 'crash', opts.findingsDir) : undefined, seconds });
+        ended({ target: victim, status: 'crash', runs: 0, detail: `${how}: ${stderr.trim().split('\n').slice(-8).join('\n')}`, input: running ? save(current, victim, 'crash', opts.findingsDir) : undefined, seconds });
       }
     }
     return outcomes;
