@@ -44,6 +44,9 @@ export function isP256(cert: X509Certificate): boolean {
 
 /** Whether a document's r‖s signature verifies over its exact signed bytes with the signer's key. */
 export function documentSignatureValid(doc: SignedCollateral<unknown>, signer: X509Certificate): boolean {
+  // SECURITY: the signer comes with the collateral (the host can serve it). OpenSSL's P1363 verify crashes the
+  // process (SIGSEGV) with a point-at-infinity key, so the key is read by ccmesh first.
+  if (!isP256(signer)) return false;
   try {
     return verify('sha256', doc.signedBytes, { key: signer.publicKey, dsaEncoding: 'ieee-p1363' }, doc.signature);
   } catch {

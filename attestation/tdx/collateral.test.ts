@@ -121,6 +121,11 @@ void t.test('property: recognition never throws, whatever the files hold', (t) =
 void t.test('a TCB signing certificate whose key is the point at infinity is "not P-256", and the process lives on', (t) => {
   const signing = new X509Certificate(readSample('tdx/collateral/intel_sgx_tcb_signing.pem'));
   t.ok(isP256(signing), 'the real certificate has a P-256 key');
-  t.notOk(isP256(new X509Certificate(withSpki(signing.raw, infinitySpki('P-256')))));
+  const atInfinity = new X509Certificate(withSpki(signing.raw, infinitySpki('P-256')));
+  t.notOk(isP256(atInfinity));
+  // Verifying a P1363 signature with that key is a SIGSEGV in OpenSSL: the document check must not get that far.
+  const qe = readQeIdentityDocument(readSample('tdx/collateral/qeidentity-td_qe-2023-06-08.json'), 'qe');
+  t.ok(documentSignatureValid(qe, signing), 'the genuine signer verifies the QE identity');
+  t.notOk(documentSignatureValid(qe, atInfinity), 'a signer at infinity verifies nothing, and the process lives on');
   t.end();
 });

@@ -51,6 +51,10 @@ async function build(): Promise<void> {
       add('der', `${f}.der`, cert);
     }
   }
+  const signerDer = der(readSample('tdx/collateral/intel_sgx_tcb_signing.pem'))[0]!;
+  add('tdx-verify-collateral-signer', 'intel_sgx_tcb_signing.der', signerDer);
+  add('tdx-verify-collateral-signer', 'intel_sgx_tcb_signing.pem', readSample('tdx/collateral/intel_sgx_tcb_signing.pem'));
+  add('tdx-verify-collateral-signer', 'regression-tcb-signing-key-at-infinity.der', withSpki(signerDer, infinitySpki('P-256')));
   add('tdx-collateral-certificate', 'regression-tcb-signing-key-at-infinity.der', withSpki(der(readSample('tdx/collateral/intel_sgx_tcb_signing.pem'))[0]!, infinitySpki('P-256')));
   add('crl', 'intel_sgx_root_ca.crl.pem', `-----BEGIN X509 CRL-----\n${Buffer.from(readSample('tdx/collateral/intel_sgx_root_ca.crl.der')).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END X509 CRL-----\n`);
   add('pem', 'ask_ark_milan.pem', readSample('snp/ask_ark_milan.pem'));

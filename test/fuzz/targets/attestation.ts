@@ -92,6 +92,17 @@ export const ATTESTATION_TARGETS: readonly FuzzTarget[] = [
     refusal: refusedWith(CollateralFormatError),
   },
   {
+    name: 'tdx-verify-collateral-signer',
+    what: 'TDX verifier with the TCB signing certificate replaced by the input (the host serves collateral): never throws',
+    kind: 'bytes',
+    run: (b) => {
+      const files = collateralFiles(COLLATERAL_2023).map((f) => (f.name === 'intel_sgx_tcb_signing.pem' ? { name: f.name, bytes: b as Uint8Array } : f));
+      const { collateral } = recognizeTdxCollateral(files);
+      structured(createTdxVerifier().verify({ quote: readSample('tdx/quote-v4-trustee-q4.dat'), at: TDX_AT, collateral }));
+    },
+    refusal: NEVER_THROWS,
+  },
+  {
     name: 'tdx-collateral-certificate',
     what: 'a collateral signing certificate: parsed by Node, key inspected by isP256 (never aborts)',
     kind: 'bytes',

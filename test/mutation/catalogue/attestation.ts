@@ -206,4 +206,12 @@ export const ATTESTATION_MUTATIONS: readonly SecurityMutation[] = [
     replace: "const k = cert.publicKey;\n    return k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1';",
     tests: ['attestation/tdx/collateral.test.ts'],
   },
+  {
+    id: 'attestation-tdx-document-signer-key',
+    defence: 'A collateral document is verified only with a well-formed P-256 signer key: OpenSSL\'s P1363 verify crashes the process (SIGSEGV) on a point-at-infinity key the host can serve.',
+    file: 'attestation/tdx/collateral-check.ts',
+    find: 'if (!isP256(signer)) return false;',
+    replace: '',
+    tests: ['attestation/tdx/collateral.test.ts'],
+  },
 ];
