@@ -18,6 +18,18 @@ export interface SeedShareFile {
 
 const NAME = /^seed-shares(?:-([0-9a-f]{12})(?:-(\d+))?)?\.json$/;
 
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function kindOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object without them' : `a ${typeof v}`;
+}
+
+function malformed(path: string, what: string): CcmeshError {
+  return new CcmeshError(ErrorCode.INPUT_MALFORMED, `cannot read seed shares from ${path}: ${what}`);
+}
+
 /** Creation order of a seed-share file name (seed-shares.json first); undefined for other names. */
 function rankOf(name: string): number | undefined {
   const m = NAME.exec(name);
@@ -36,15 +48,20 @@ export async function seedShareFilesFor(dir: string, firstTransition: string, ow
   const seen: string[] = [];
   for (const name of names) {
     const path = join(dir, name);
-    let doc: { transitionHash?: unknown; seedShares?: unknown };
+    let doc: unknown;
     try {
-      doc = JSON.parse(await readFile(path, 'utf8')) as typeof doc;
+      doc = JSON.parse(await readFile(path, 'utf8'));
     } catch (err) {
       throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `cannot read seed shares from ${path} (${describeError(err)})`, { cause: err });
     }
+    // `null`, an array or a number is valid JSON too: refuse it by name instead of failing on a property read.
+    if (!isRecord(doc)) throw malformed(path, `expected a JSON object with transitionHash and seedShares, got ${kindOf(doc)}`);
     seen.push(`${name} (first transition ${typeof doc.transitionHash === 'string' ? doc.transitionHash.slice(0, 16) : '?'}…)`);
     if (doc.transitionHash !== firstTransition || !Array.isArray(doc.seedShares)) continue;
-    const share = (doc.seedShares as SeedShare[]).find((s) => s.ownerKey === ownerKey);
+    const shares: unknown[] = doc.seedShares;
+    const bad = shares.findIndex((s) => !isRecord(s) || typeof s.ownerKey !== 'string' || typeof s.encryptedSeed !== 'string');
+    if (bad >= 0) throw malformed(path, `seedShares[${bad}]: expected an object with ownerKey and encryptedSeed strings, got ${kindOf(shares[bad])}`);
+    const share = (shares as SeedShare[]).find((s) => s.ownerKey === ownerKey);
     if (share) found.push({ path, share });
   }
   if (found.length === 0) {

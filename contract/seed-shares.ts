@@ -9,6 +9,7 @@
 import { constants, createPublicKey, privateDecrypt, publicEncrypt, type KeyObject } from 'node:crypto';
 import { fromHex, toHex } from '../lib/bytes.js';
 import { CcmeshError, ErrorCode } from '../lib/errors.js';
+import { parsePublicKey, type PublicKeyDetails } from '../lib/pki/key-details.js';
 import type { SeedShareMessage } from '../lib/protocol/messages.js';
 
 /** Size of the seed in bytes. */
@@ -125,14 +126,15 @@ function parseOwnerKey(hex: string, what: string): KeyObject {
   const der = typeof hex === 'string' ? fromHex(hex) : undefined;
   if (der === undefined || der.length === 0) throw invalidInput(`${what} is not hex`);
   let key: KeyObject;
+  let details: PublicKeyDetails;
   try {
-    key = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
+    ({ key, details } = parsePublicKey(der)); // read before OpenSSL: a malformed EC point would abort the process
   } catch (err) {
     throw invalidInput(`${what} is not an SPKI DER public key`, err);
   }
   // 'rsa-pss' keys are restricted to signatures and cannot be used for OAEP.
-  if (key.asymmetricKeyType !== 'rsa') throw invalidInput(`${what} is a ${String(key.asymmetricKeyType)} key, expected RSA`);
-  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (details.type !== 'rsa') throw invalidInput(`${what} is a ${details.type} key, expected RSA`);
+  const bits = details.modulusLength;
   if (bits < MIN_SEED_SHARE_RSA_BITS) throw invalidInput(`${what} has a ${bits}-bit modulus, expected at least ${MIN_SEED_SHARE_RSA_BITS}`);
   return key;
 }

@@ -9,6 +9,7 @@ import { factOf, facts, readSample } from '../../test/fixtures.js';
 import { parseCertificates } from '../x509/pem.js';
 import { derIa5, derInteger } from '../../test/support/attestation/fake-amd-pki.js';
 import { SnpParseError } from './parse-error.js';
+import { infinitySpki, withSpki } from '../../test/support/pki/hostile-keys.js';
 import { parseVek, parseVekExtensions } from './vek.js';
 
 interface ExtFact { name: string; value: number | string; raw_extension_value_hex: string }
@@ -105,5 +106,11 @@ void t.test('extension values: SPLs must be one-byte INTEGERs, productName an IA
   expectParseError(t, () => parseVekExtensions(patched([0x02, 0x02, 0x01])), /VEK certificate extensions/);
   t.same([...derInteger(217)], [0x02, 0x02, 0x00, 0xd9], 'ucodeSPL >= 0x80 carries a leading zero');
   t.same([...derIa5('Turin')], [0x16, 0x05, ...Buffer.from('Turin')]);
+  t.end();
+});
+
+void t.test('a VEK whose key is the point at infinity is refused, not read by OpenSSL (which would abort the process)', (t) => {
+  const der = withSpki(readSample('snp/gsg-milan-v2.vcek.der'), infinitySpki('P-384'));
+  expectParseError(t, () => parseVek(der), /VEK certificate public key is not readable: public key: /);
   t.end();
 });

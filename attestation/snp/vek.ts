@@ -7,6 +7,7 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import { at, children, DerError, decodeBoolean, decodeOid, decodeSmallUint, decodeString, expectNodeTag, readOne, Tag } from '../../lib/asn1/der.js';
 import { describeError } from '../../lib/errors.js';
+import { safeKeyDetails } from '../../lib/pki/key-details.js';
 import { looksLikePem, readPemBlocks } from '../x509/pem.js';
 import { SnpParseError } from './parse-error.js';
 import { productFromName, type SnpProduct } from './product.js';
@@ -147,9 +148,15 @@ export function parseVek(bytes: Uint8Array): SnpVek {
   } catch (err) {
     throw new SnpParseError(`VEK certificate public key is not readable: ${describeError(err)}`, { cause: err });
   }
-  const curve = publicKey.asymmetricKeyDetails?.namedCurve;
-  if (publicKey.asymmetricKeyType !== 'ec' || curve !== 'secp384r1') {
-    throw new SnpParseError(`VEK key must be EC P-384, found ${publicKey.asymmetricKeyType ?? 'unknown'}${curve ? ` ${curve}` : ''}`);
+  let details;
+  try {
+    // SECURITY: not asymmetricKeyDetails: on a malformed EC point (the point at infinity) it aborts the process.
+    details = safeKeyDetails(publicKey);
+  } catch (err) {
+    throw new SnpParseError(`VEK certificate public key is not readable: ${describeError(err)}`, { cause: err });
+  }
+  if (details.type !== 'ec' || details.namedCurve !== 'secp384r1') {
+    throw new SnpParseError(`VEK key must be EC P-384, found ${details.type}${details.type === 'ec' ? ` ${details.namedCurve}` : ''}`);
   }
   const extensions = parseVekExtensions(new Uint8Array(der));
   return {

@@ -11,6 +11,7 @@
  */
 import { verify, type X509Certificate } from 'node:crypto';
 import { describeError } from '../../lib/errors.js';
+import { isEcKeyOn } from '../../lib/pki/key-details.js';
 import type { Crl } from '../x509/crl.js';
 import { checkCertPath, type PckChainCache } from './pck-chain.js';
 import type { SignedCollateral } from './tcb-info.js';
@@ -34,8 +35,8 @@ export function checkTcbSigner(cert: X509Certificate, anchors: readonly X509Cert
 export function isP256(cert: X509Certificate): boolean {
   try {
     // Node decodes the key lazily: a certificate can parse while its key bytes don't, and then the getter throws.
-    const k = cert.publicKey;
-    return k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+    // SECURITY: isEcKeyOn reads the SPKI itself; asymmetricKeyDetails aborts the process on a malformed EC point.
+    return isEcKeyOn(cert.publicKey, 'prime256v1');
   } catch {
     return false;
   }
@@ -43,6 +44,9 @@ export function isP256(cert: X509Certificate): boolean {
 
 /** Whether a document's r‖s signature verifies over its exact signed bytes with the signer's key. */
 export function documentSignatureValid(doc: SignedCollateral<unknown>, signer: X509Certificate): boolean {
+  // SECURITY: the signer comes with the collateral (the host can serve it). OpenSSL's P1363 verify crashes the
+  // process (SIGSEGV) with a point-at-infinity key, so the key is read by ccmesh first.
+  if (!isP256(signer)) return false;
   try {
     return verify('sha256', doc.signedBytes, { key: signer.publicKey, dsaEncoding: 'ieee-p1363' }, doc.signature);
   } catch {

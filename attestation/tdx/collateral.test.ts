@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { X509Certificate } from 'node:crypto';
 import { readSample } from '../../test/fixtures.js';
 import { recognizeTdxCollateral } from './collateral.js';
-import { documentSignatureValid } from './collateral-check.js';
+import { documentSignatureValid, isP256 } from './collateral-check.js';
+import { infinitySpki, withSpki } from '../../test/support/pki/hostile-keys.js';
 import { readSignedJson, topLevelSpans } from './signed-json.js';
 import { readQeIdentityDocument, readTcbInfoDocument } from './tcb-info.js';
 import { collateralFiles } from '../../test/support/attestation/tdx.js';
@@ -114,5 +115,17 @@ void t.test('property: recognition never throws, whatever the files hold', (t) =
     }),
     { numRuns: 300 },
   );
+  t.end();
+});
+
+void t.test('a TCB signing certificate whose key is the point at infinity is "not P-256", and the process lives on', (t) => {
+  const signing = new X509Certificate(readSample('tdx/collateral/intel_sgx_tcb_signing.pem'));
+  t.ok(isP256(signing), 'the real certificate has a P-256 key');
+  const atInfinity = new X509Certificate(withSpki(signing.raw, infinitySpki('P-256')));
+  t.notOk(isP256(atInfinity));
+  // Verifying a P1363 signature with that key is a SIGSEGV in OpenSSL: the document check must not get that far.
+  const qe = readQeIdentityDocument(readSample('tdx/collateral/qeidentity-td_qe-2023-06-08.json'), 'qe');
+  t.ok(documentSignatureValid(qe, signing), 'the genuine signer verifies the QE identity');
+  t.notOk(documentSignatureValid(qe, atInfinity), 'a signer at infinity verifies nothing, and the process lives on');
   t.end();
 });

@@ -2,9 +2,10 @@
  * The questions the Coordinator asks of a manifest on its request paths. Lookups are by exact lowercase key in the
  * manifest's null-prototype maps; inputs in another case are normalised, anything that is not 64 hex finds nothing.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { PolicyHash } from '../../lib/brand.js';
 import { toHex } from '../../lib/bytes.js';
+import { parsePublicKey } from '../../lib/pki/key-details.js';
 import type { SnpReferenceValues } from '../../attestation/snp/reference.js';
 import type { TdxReferenceValues } from '../../attestation/tdx/reference.js';
 import type { ConfigDigestSet, Manifest, ManifestPublicKey, PolicyEntry, SimulatedRoot } from './types.js';
@@ -72,7 +73,7 @@ export function isImmutable(manifest: Manifest): boolean {
 function findKey(keys: readonly ManifestPublicKey[], key: KeyObject | Uint8Array): ManifestPublicKey | undefined {
   let spkiHex: string;
   try {
-    const k = key instanceof Uint8Array ? createPublicKey({ key: Buffer.from(key), format: 'der', type: 'spki' }) : key;
+    const k = key instanceof Uint8Array ? parsePublicKey(key).key : key;
     spkiHex = toHex(new Uint8Array(k.export({ type: 'spki', format: 'der' })));
   } catch {
     return undefined; // not a readable public key: certainly not one of ours

@@ -2,7 +2,7 @@
  * Owner keys named by the manifest, given as hex SPKI DER: workload owners sign manifest updates with ECDSA; seed-share
  * owners receive RSA-OAEP-encrypted seed shares, so their keys must be RSA of at least 3072 bits.
  */
-import { createPublicKey } from 'node:crypto';
+import { parsePublicKey } from '../../lib/pki/key-details.js';
 import { fromHex, toHex } from '../../lib/bytes.js';
 import type { ManifestPublicKey } from './types.js';
 
@@ -21,19 +21,20 @@ export function parseOwnerKey(hex: unknown, kind: OwnerKeyKind, limits: OwnerKey
   const what = kind === 'ecdsa' ? 'hex SPKI DER of an ECDSA public key' : `hex SPKI DER of an RSA public key of ${limits.rsaMinBits}-${limits.rsaMaxBits} bits`;
   const der = typeof hex === 'string' && hex.length <= 2 * limits.spkiBytes ? fromHex(hex) : undefined;
   if (!der || der.length === 0) return { expected: what };
-  let key;
+  let key, details;
   try {
-    key = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
-  } catch {
-    return { expected: what };
+    // SECURITY: parsePublicKey reads the SPKI before OpenSSL does (a malformed EC point would abort the process).
+    ({ key, details } = parsePublicKey(der));
+  } catch (err) {
+    return { expected: `${what} (${err instanceof Error ? err.message : String(err)})` };
   }
-  if (kind === 'ecdsa' && key.asymmetricKeyType !== 'ec') {
-    return { expected: `${what} (got a ${key.asymmetricKeyType ?? 'unknown'} key)` };
+  if (kind === 'ecdsa' && details.type !== 'ec') {
+    return { expected: `${what} (got a ${details.type} key)` };
   }
   if (kind === 'rsa') {
     // SECURITY: plain 'rsa' only — an RSA-PSS-restricted key can't do OAEP, and small moduli make seed shares weak.
-    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (key.asymmetricKeyType !== 'rsa') return { expected: `${what} (got a ${key.asymmetricKeyType ?? 'unknown'} key)` };
+    if (details.type !== 'rsa') return { expected: `${what} (got a ${details.type} key)` };
+    const bits = details.modulusLength;
     if (bits < limits.rsaMinBits || bits > limits.rsaMaxBits) return { expected: `${what} (got ${bits} bits)` };
   }
   const spkiHex = toHex(new Uint8Array(key.export({ type: 'spki', format: 'der' })));

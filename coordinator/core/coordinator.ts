@@ -10,6 +10,7 @@
  */
 import { createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { CcmeshError, ConfigError, ErrorCode } from '../../lib/errors.js';
+import { parsePublicKey } from '../../lib/pki/key-details.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
@@ -736,12 +737,13 @@ function findKey(keys: readonly ManifestPublicKey[], spkiHex: string): ManifestP
 }
 
 function parseP256Spki(spki: Uint8Array): KeyObject {
-  let key: KeyObject;
+  let parsed;
   try {
-    key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-  } catch {
-    throw refuse.invalid('publicKey is not a DER SubjectPublicKeyInfo');
+    // SECURITY: read by ccmesh before OpenSSL: a malformed EC point (the point at infinity) would abort the process.
+    parsed = parsePublicKey(spki);
+  } catch (err) {
+    throw refuse.invalid(`publicKey is not a well-formed DER SubjectPublicKeyInfo: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw refuse.invalid('publicKey must be an ECDSA P-256 key');
-  return key;
+  if (parsed.details.type !== 'ec' || parsed.details.namedCurve !== 'prime256v1') throw refuse.invalid('publicKey must be an ECDSA P-256 key');
+  return parsed.key;
 }

@@ -6,6 +6,7 @@ import { createPublicKey, KeyObject, randomBytes, webcrypto, X509Certificate } f
 import { x509 } from '../../lib/pki/x509.js';
 import type { Clock } from '../../lib/clock.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
+import { parsePublicKey, safeKeyDetails } from '../../lib/pki/key-details.js';
 
 /** A certificate the Coordinator made: DER, PEM and Node's parsed view (built on first access; parsing is costly). */
 export interface IssuedCertificate {
@@ -28,9 +29,14 @@ export const CLOCK_SKEW_MS = 60_000;
 
 /** Throws PKI_INPUT_INVALID unless `key` is an EC P-256 key (private or public). */
 export function checkP256(key: KeyObject, what: string): void {
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    throw new CcmeshError(ErrorCode.PKI_INPUT_INVALID, `${what} must be an ECDSA P-256 key, got ${String(key.asymmetricKeyType)}${curve ? ` ${curve}` : ''}`);
+  let details;
+  try {
+    details = safeKeyDetails(key); // not asymmetricKeyDetails: it aborts the process on a malformed EC point
+  } catch (err) {
+    throw new CcmeshError(ErrorCode.PKI_INPUT_INVALID, `${what} must be an ECDSA P-256 key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (details.type !== 'ec' || details.namedCurve !== 'prime256v1') {
+    throw new CcmeshError(ErrorCode.PKI_INPUT_INVALID, `${what} must be an ECDSA P-256 key, got ${details.type}${details.type === 'ec' ? ` ${details.namedCurve}` : ''}`);
   }
 }
 
@@ -41,7 +47,7 @@ export function p256Spki(key: KeyObject | Uint8Array, what: string): Buffer {
     obj = key.type === 'private' ? createPublicKey(key) : key;
   } else {
     try {
-      obj = createPublicKey({ key: Buffer.from(key), format: 'der', type: 'spki' });
+      obj = parsePublicKey(key).key;
     } catch (err) {
       throw new CcmeshError(ErrorCode.PKI_INPUT_INVALID, `${what} is not an SPKI DER public key`, { cause: err });
     }

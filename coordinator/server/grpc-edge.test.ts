@@ -70,7 +70,12 @@ void t.test('malformed requests: INVALID_ARGUMENT naming the problem, and the Co
   t.teardown(() => raw.close());
   // Refused by the wire scan (tags and lengths), before protobuf decodes anything.
   const undecodable: [string, Buffer, string][] = [
-    ['a length running past the end', Buffer.from([0x0a, 0xff]), 'Attest.nonce: length runs past the end of the message'],
+    ['a length running past the end', Buffer.from([0x0a, 0x05]), 'Attest.nonce: length runs past the end of the message'],
+    ['a truncated length', Buffer.from([0x0a, 0xff]), 'Attest.nonce: malformed length (expected a varint of at most 5 bytes)'],
+    // protobufjs reads a tag or length from 5 bytes and skips 5 more when the fifth says "more": with this 6-byte
+    // length it would decode the nonce from 4 bytes later (and the trailing "unknown field" as part of it).
+    ['a 6-byte varint length', Buffer.concat([Buffer.from([0x0a, 0xa0, 0x80, 0x80, 0x80, 0x80, 0x00]), Buffer.alloc(32, 1), Buffer.from([0x4a, 0x02, 0x00, 0x00])]), 'Attest.nonce: malformed length (expected a varint of at most 5 bytes)'],
+    ['a 6-byte varint tag', Buffer.concat([Buffer.from([0x8a, 0x80, 0x80, 0x80, 0x80, 0x00, 0x20]), Buffer.alloc(32, 1)]), 'Attest: malformed field tag'],
     ['a truncated varint tag', Buffer.from([0x80]), 'Attest: malformed field tag'],
     ['a known field with another wire type', Buffer.from([0x0c]), 'Attest.nonce: expected a length-delimited field (wire type 2), got wire type 4'],
     ['JSON, as the old wire carried it', Buffer.from('{"nonce":"' + 'A'.repeat(43) + '="}'), 'Attest: unknown field 15: wire type 3 (groups are not used by this API)'],

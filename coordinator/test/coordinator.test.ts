@@ -61,6 +61,14 @@ void t.test('coordinator lifecycle and attacks', async (t) => {
   await refused(t, mesh.call('NewMeshCert', (await h.podRequest(mesh, { platform: rogue })).request), 'PERMISSION_DENIED', /not a pinned trust anchor/, 'evidence from a platform the manifest does not trust');
   await refused(t, mesh.call('NewMeshCert', (await h.podRequest(mesh, { nonce: new Uint8Array(32).fill(9) })).request), 'PERMISSION_DENIED', /nonce/, 'a nonce the Coordinator never issued');
   await refused(t, mesh.call('NewMeshCert', { publicKey: new Uint8Array(65), nonce: new Uint8Array(32) }), 'INVALID_ARGUMENT', /NewMeshCert\.evidence: expected a Evidence message \(got none\)/, 'a client that never attests');
+  // The point at infinity as a pod key: Node aborts the whole process if it reads this key's details. OpenSSL ignores
+  // the trailing zeros that pad it to the wire's 32-byte minimum. The request is refused before any evidence is looked
+  // at, and the Coordinator (in this very process) keeps serving.
+  const infinity = new Uint8Array(Buffer.from(`3019301306072a8648ce3d020106082a8648ce3d03010703020000${'00'.repeat(8)}`, 'hex'));
+  const atInfinity = await h.podRequest(mesh);
+  await refused(t, mesh.call('NewMeshCert', { ...atInfinity.request, publicKey: infinity }), 'INVALID_ARGUMENT', /publicKey is not a well-formed DER SubjectPublicKeyInfo: .*trailing bytes/, 'a pod key at the point at infinity');
+  await refused(t, mesh.call('RenewMeshCert', { ...(await h.renewRequest(mesh, pod.res.certChain, pod.key.privateKey as unknown as KeyObject)).request, publicKey: infinity }), 'INVALID_ARGUMENT', /publicKey is not a well-formed DER SubjectPublicKeyInfo/, 'a renewal to a key at the point at infinity');
+  t.ok((await h.newPodCert(mesh)).res.certChain, 'the Coordinator still serves after both');
   const tampered = await h.podRequest(mesh);
   const snp = tampered.request.evidence!.snp!;
   const report = Buffer.from(snp.report);

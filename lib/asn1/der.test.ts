@@ -9,6 +9,10 @@ void t.test('decodes OIDs, integers and times', (t) => {
   t.equal(decodeSmallUint(readOne(Uint8Array.from([0x02, 0x02, 0x00, 0xd9]))), 217);
   t.throws(() => decodeSmallUint(readOne(Uint8Array.from([0x02, 0x01, 0xff]))), DerError);
   t.throws(() => decodeSmallUint(readOne(Uint8Array.from([0x02, 0x02, 0x00, 0x01]))), /non-minimal/);
+  // The largest exact value, and the first seven-octet values a double can't hold (2^53 + 1 would read as 2^53).
+  t.equal(decodeSmallUint(readOne(Uint8Array.from([0x02, 0x07, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))), Number.MAX_SAFE_INTEGER);
+  t.throws(() => decodeSmallUint(readOne(Uint8Array.from([0x02, 0x07, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01]))), /too large \(above 2\^53 - 1\)/);
+  t.throws(() => decodeSmallUint(readOne(Uint8Array.from([0x02, 0x07, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))), /too large/);
   const utc = readOne(Uint8Array.from([0x17, 0x0d, ...Buffer.from('230701010000Z')]));
   t.equal(decodeTime(utc).toISOString(), '2023-07-01T01:00:00.000Z');
   t.end();

@@ -144,6 +144,8 @@ export function decodeSmallUint(node: DerNode): number {
   if (v.length > 7) throw new DerError('DER: INTEGER too large');
   let n = 0;
   for (const b of v) n = n * 256 + b;
+  // Seven octets hold up to 2^56: above 2^53 the sum above has already rounded, so the value would be wrong.
+  if (n > Number.MAX_SAFE_INTEGER) throw new DerError('DER: INTEGER too large (above 2^53 - 1)');
   return n;
 }
 

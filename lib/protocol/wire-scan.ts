@@ -18,6 +18,11 @@ export type FieldNumbers = Readonly<Record<string, ReadonlyMap<number, string>>>
 /** Most unknown fields one message may carry (a newer client's additions; skipped, but not without end). */
 export const MAX_UNKNOWN_FIELDS = 64;
 
+/** Widest varint of a tag or length: 5 bytes, as protobufjs reads them (SECURITY: see Cursor.varint). */
+const UINT32_WIDTH = 5;
+
+const MALFORMED_LENGTH = 'malformed length (expected a varint of at most 5 bytes)';
+
 /** UTF-8 bytes per UTF-16 code unit at most (a string limit counts code units). */
 const UTF8_PER_CHAR = 3;
 
@@ -27,11 +32,15 @@ class Cursor {
     this.pos = start;
   }
 
-  /** A varint of at most 10 bytes whose value fits a double exactly; undefined when malformed. */
-  varint(): number | undefined {
+  /**
+   * A varint of at most `width` bytes whose value fits a double exactly; undefined when malformed. Tags and lengths
+   * are read with width 5, as protobufjs reads them (`uint32`): it takes 5 bytes and, when the fifth says "more",
+   * skips 5 further bytes unread, so a wider varint would make this scan and the decoder see different messages.
+   */
+  varint(width: 5 | 10): number | undefined {
     let value = 0;
     let scale = 1;
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < width; i++) {
       if (this.pos >= this.end) return undefined;
       const b = this.buf[this.pos++]!;
       value += (b & 0x7f) * scale;
@@ -66,7 +75,7 @@ export function scanMessage(numbers: FieldNumbers, type: string, buf: Uint8Array
   const seen = new Map<number, number>();
   let unknown = 0;
   while (c.pos < end) {
-    const tag = c.varint();
+    const tag = c.varint(UINT32_WIDTH);
     if (tag === undefined || tag > 0xffffffff || tag >>> 3 === 0) return `${path}: malformed field tag`;
     const number = tag >>> 3;
     const wireType = tag & 7;
@@ -79,8 +88,9 @@ export function scanMessage(numbers: FieldNumbers, type: string, buf: Uint8Array
     }
     const rule = rules[name]!;
     if (wireType !== 2) return `${path}.${name}: expected a length-delimited field (wire type 2), got wire type ${wireType}`;
-    const length = c.varint();
-    if (length === undefined || c.pos + length > end) return `${path}.${name}: length runs past the end of the message`;
+    const length = c.varint(UINT32_WIDTH);
+    if (length === undefined) return `${path}.${name}: ${MALFORMED_LENGTH}`;
+    if (c.pos + length > end) return `${path}.${name}: length runs past the end of the message`;
     const count = (seen.get(number) ?? 0) + 1;
     seen.set(number, count);
     const refuse = (got: string): string => `${path}.${name}: expected ${describeRule(rule)} (got ${got})`;
@@ -105,7 +115,7 @@ export function scanMessage(numbers: FieldNumbers, type: string, buf: Uint8Array
 function skip(c: Cursor, wireType: number): string | undefined {
   switch (wireType) {
     case 0:
-      return c.varint() === undefined ? 'malformed varint' : undefined;
+      return c.varint(10) === undefined ? 'malformed varint' : undefined;
     case 1:
     case 5: {
       const n = wireType === 1 ? 8 : 4;
@@ -114,8 +124,9 @@ function skip(c: Cursor, wireType: number): string | undefined {
       return undefined;
     }
     case 2: {
-      const length = c.varint();
-      if (length === undefined || c.pos + length > c.end) return 'length runs past the end of the message';
+      const length = c.varint(UINT32_WIDTH);
+      if (length === undefined) return MALFORMED_LENGTH;
+      if (c.pos + length > c.end) return 'length runs past the end of the message';
       c.pos += length;
       return undefined;
     }

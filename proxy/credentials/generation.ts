@@ -7,6 +7,7 @@ import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'n
 import { createSecureContext as tlsCreateSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { TlsFiles } from '../../contract/tls-dir.js';
 import { PATHS } from '../../lib/pod-layout.js';
+import { isEcKeyOn } from '../../lib/pki/key-details.js';
 import type { CredentialRefusal } from '../metrics.js';
 
 /** The raw PEM files of the TLS directory (its layout: contract/tls-dir.ts). */
@@ -133,7 +134,8 @@ export function buildGeneration(files: CredentialFiles, nowMs: number, pinnedRoo
   if (pinnedRoot !== undefined && !root.raw.equals(pinnedRoot.raw)) {
     return { ok: false, reason: `${PATHS.rootCaFile} holds root CA ${describeCertificate(root)}, not the root this sidecar started with (${describeCertificate(pinnedRoot)})`, refusal: 'root-changed' };
   }
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return { ok: false, reason: 'the key is not ECDSA P-256' };
+  // SECURITY: isEcKeyOn, not asymmetricKeyDetails, which aborts the process on a malformed EC point.
+  if (!isEcKeyOn(key, 'prime256v1')) return { ok: false, reason: 'the key is not ECDSA P-256' };
   // A writer replaces key.pem and chain.pem with two renames; between them the pair mismatches. Such a state is not
   // a generation: it is ignored and the next read (debounce or poll) sees the completed pair.
   if (!leaf.checkPrivateKey(key)) return { ok: false, reason: 'the key does not match the leaf certificate (files mid-update?)' };

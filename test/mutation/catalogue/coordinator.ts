@@ -141,9 +141,17 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     id: 'coordinator-pod-key-p256',
     defence: 'Leaves are issued only for ECDSA P-256 keys.',
     file: CORE,
-    find: "if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw",
+    find: "if (parsed.details.type !== 'ec' || parsed.details.namedCurve !== 'prime256v1') throw",
     replace: 'if (false) throw',
     tests: [RENEWAL],
+  },
+  {
+    id: 'coordinator-pod-key-infinity',
+    defence: 'A pod key is read by ccmesh before OpenSSL: a point-at-infinity key is refused instead of aborting the Coordinator process.',
+    file: CORE,
+    find: 'parsed = parsePublicKey(spki);',
+    replace: "const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });\n    parsed = { key, details: { type: key.asymmetricKeyType, namedCurve: key.asymmetricKeyDetails?.namedCurve } };",
+    tests: [LIFECYCLE],
   },
   // SetManifest
   {

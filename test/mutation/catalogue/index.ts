@@ -9,6 +9,7 @@ import { E2E_MUTATIONS } from './e2e.js';
 import { INITIALIZER_MUTATIONS } from './initializer.js';
 import { IPTABLES_MUTATIONS } from './iptables.js';
 import { K8S_MUTATIONS } from './k8s.js';
+import { PKI_MUTATIONS } from './pki.js';
 import { PROTOCOL_MUTATIONS } from './protocol.js';
 import { PROXY_MUTATIONS } from './proxy.js';
 
@@ -16,6 +17,7 @@ export const CATALOGUE: readonly SecurityMutation[] = [
   ...ATTESTATION_MUTATIONS,
   ...COORDINATOR_MUTATIONS,
   ...PROTOCOL_MUTATIONS,
+  ...PKI_MUTATIONS,
   ...PROXY_MUTATIONS,
   ...INITIALIZER_MUTATIONS,
   ...K8S_MUTATIONS,

@@ -53,6 +53,14 @@ const WIRE_MUTATIONS: SecurityMutation[] = [
     tests: [EDGE_TEST],
   },
   {
+    id: 'protocol-wire-scan-varint-width',
+    defence: 'Tags and lengths are varints of at most 5 bytes, as protobufjs reads them: a wider one would make the scan and the decoder see different messages.',
+    file: 'lib/protocol/wire-scan.ts',
+    find: 'const UINT32_WIDTH = 5;',
+    replace: 'const UINT32_WIDTH = 10;',
+    tests: ['lib/protocol/wire-scan.test.ts', EDGE_TEST],
+  },
+  {
     id: 'protocol-wire-scan-unknown-fields',
     defence: 'At most 64 unknown fields per message are skipped.',
     file: 'lib/protocol/wire-scan.ts',
