@@ -57,7 +57,7 @@ class FakeCoordinator {
     impl.Attest = record('Attest', (req) => attest((decodeMessage('Attest', 'AttestRequest', req) as unknown as AttestRequest).nonce, fake.spki));
     impl.GetNonce = record('GetNonce', () => Promise.resolve<GetNonceResponse>({ nonce: Buffer.alloc(32, 7) }));
     impl.GetManifests = record('GetManifests', () =>
-      Promise.resolve<GetManifestsResponse>({ manifests: [], policies: {}, transitions: [], rootCa: '', meshCaBundle: '', state: COORDINATOR_STATE.fresh, meshOwner: '' }));
+      Promise.resolve<GetManifestsResponse>({ manifests: [], policies: {}, transitions: [], rootCa: '', meshCaBundle: '', state: COORDINATOR_STATE.fresh, meshOwner: '', recoveryStatus: '', readyPeers: 0 }));
     fake.#server.addService(service.definition, impl);
     fake.port = await new Promise<number>((resolve, reject) =>
       fake.#server.bindAsync('127.0.0.1:0', ServerCredentials.createSsl(null, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], false), (err, p) => (err ? reject(err) : resolve(p))));
