@@ -463,7 +463,7 @@ export class Coordinator {
     const requester = readP256Spki(req.publicKey);
     if (!requester) throw refuse.invalid('publicKey must be an ECDH P-256 SubjectPublicKeyInfo');
     const verdict = await this.#checker.checkWithCollateral(ready.manifest, req.evidence, shareSeedReportData(req.publicKey, req.nonce, this.#rt.tlsSpki), new Date(this.#rt.clock.nowMs()));
-    if (!verdict.ok) throw refuse.denied(`evidence refused: ${verdict.reasons.join('; ')}`, verdict.failure);
+    if (!verdict.ok) throw refuse.denied(`the requesting replica's evidence is refused: ${verdict.reasons.join('; ')}`, verdict.failure);
     // SECURITY: the seed is every secret of the mesh; of all attested workloads only a Coordinator replica gets it.
     if (verdict.peer.policy.role !== 'coordinator') throw refuse.denied(`policy ${verdict.peer.policyHash} does not have role "coordinator": only a Coordinator replica receives the seed`, 'policy');
     const { servingSpki, sealed } = sealPeerSeed(ready.seed, ready.salt, requester, req.publicKey);

@@ -23,7 +23,7 @@ export interface PeerRecoveryConfig {
   readonly peers: readonly string[];
   /** First wait between rounds (default 1 s); doubles up to {@link maxBackoffMs}. */
   readonly minBackoffMs?: number;
-  /** Longest wait between rounds (default 30 s). */
+  /** Longest wait between rounds (default 10 s: a few cheap calls per peer, and a restarted mesh heals soon after one "ccmesh recover"). */
   readonly maxBackoffMs?: number;
   /** How long to wait for a peer's answer (default 10 s). */
   readonly callTimeoutMs?: number;
@@ -48,7 +48,7 @@ export class PeerRecovery {
   #loop: Promise<void> | undefined;
 
   constructor(cfg: PeerRecoveryConfig, rt: PeerRecoveryRuntime) {
-    this.#cfg = { minBackoffMs: 1000, maxBackoffMs: 30_000, callTimeoutMs: 10_000, ...cfg };
+    this.#cfg = { minBackoffMs: 1000, maxBackoffMs: 10_000, callTimeoutMs: 10_000, ...cfg };
     this.#rt = rt;
   }
 

@@ -10,6 +10,10 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initSimulatedPlatform } from '../../attestation/simulated/platform.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { toWireEvidence } from '../../attestation/issuers/wire-evidence.js';
 import { readP256Spki, sealPeerSeed } from '../../contract/peer-seed.js';
@@ -24,6 +28,21 @@ import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
 import type { RunningCoordinator } from '../unit.js';
 import { Harness, refused, sha256hex } from './harness.js';
+
+/** The parts of a manifest document the tests edit. */
+interface ManifestJson {
+  referenceValues: { simulated: { name: string; ark: string; snp: Record<string, unknown> }[] };
+}
+
+/** A ShareSeed request of a simulated replica with the policy document `doc` (binding another ECDH key when `bindOther`). */
+async function shareSeedRequest(h: Harness, mesh: PinnedClient<MeshApiMethods>, doc: Uint8Array, bindOther = false): Promise<ShareSeedRequest> {
+  const key = ephemeralKey();
+  const nonce = await mesh.nonce();
+  const bound = bindOther ? ephemeralKey().spki : key.spki;
+  const issuer = new SimulatedSnpIssuer(h.platform, { hostData: Buffer.from(sha256hex(doc), 'hex') });
+  const ev = await issuer.issue(shareSeedReportData(bound, nonce, mesh.spki));
+  return { evidence: toWireEvidence(ev), publicKey: key.spki, nonce };
+}
 
 const OTHER_MEASUREMENT = 'ab'.repeat(48);
 const otherCoordinatorDoc = new Uint8Array(Buffer.from('coordinator policy v2'));
@@ -42,7 +61,7 @@ function shared(inner: Store): Store {
 }
 
 /** A, ready with the first manifest (which also accepts OTHER_MEASUREMENT and a second coordinator policy), and B in recovery. */
-async function setup(tt: { teardown(fn: () => unknown): void }) {
+async function setup(tt: { teardown(fn: () => unknown): void }, edit: (doc: ManifestJson) => void = () => undefined) {
   const store = new MemoryStore();
   tt.teardown(() => store.close());
   const h = await Harness.create({ openStore: () => Promise.resolve(shared(store)), historySyncMs: 100 });
@@ -54,7 +73,9 @@ async function setup(tt: { teardown(fn: () => unknown): void }) {
     userA.close();
     meshA.close();
   });
-  const manifest = h.manifest([], undefined, { extraMeasurements: [OTHER_MEASUREMENT], extraCoordinatorPolicies: [sha256hex(otherCoordinatorDoc)] });
+  const doc = JSON.parse(Buffer.from(h.manifest([], undefined, { extraMeasurements: [OTHER_MEASUREMENT], extraCoordinatorPolicies: [sha256hex(otherCoordinatorDoc)] })).toString()) as ManifestJson;
+  edit(doc);
+  const manifest = new Uint8Array(Buffer.from(JSON.stringify(doc)));
   const first = await userA.call('SetManifest', await h.signedSet(userA, manifest, [h.coordinatorDoc, h.podDoc, otherCoordinatorDoc]));
   const b = await h.startReplica();
   await eventually(() => b.core.state === 'recovery', 'B is in recovery');
@@ -96,17 +117,12 @@ void t.test('peer recovery: B, started with --peers, recovers from ready A by it
 
 void t.test('peer recovery: ShareSeed refuses a normal workload, evidence for another key, and serves nothing while in recovery', async (t) => {
   const { h, b, meshA } = await setup(t);
-  const ask = async (mesh: PinnedClient<MeshApiMethods>, doc: Uint8Array, bindOther = false) => {
-    const key = ephemeralKey();
-    const nonce = await mesh.nonce();
-    const bound = bindOther ? ephemeralKey().spki : key.spki;
-    const issuer = new SimulatedSnpIssuer(h.platform, { hostData: Buffer.from(sha256hex(doc), 'hex') });
-    const ev = await issuer.issue(shareSeedReportData(bound, nonce, mesh.spki));
-    return mesh.call('ShareSeed', { evidence: toWireEvidence(ev), publicKey: key.spki, nonce });
-  };
+  const ask = async (mesh: PinnedClient<MeshApiMethods>, doc: Uint8Array, bindOther = false) => mesh.call('ShareSeed', await shareSeedRequest(h, mesh, doc, bindOther));
   await refused(t, ask(meshA, h.podDoc), 'PERMISSION_DENIED', /policy [0-9a-f]{64} does not have role "coordinator": only a Coordinator replica receives the seed/, 'a genuine pod of the manifest asking for the seed');
-  await refused(t, ask(meshA, h.coordinatorDoc, true), 'PERMISSION_DENIED', /evidence refused: REPORT_DATA does not bind this request/, 'coordinator evidence bound to another ECDH key');
-  t.ok(await ask(meshA, h.coordinatorDoc).then((r) => r.sealedSeed.length === 124), 'a coordinator\'s own request is answered (the control)');
+  await refused(t, ask(meshA, h.coordinatorDoc, true), 'PERMISSION_DENIED', /the requesting replica's evidence is refused: REPORT_DATA does not bind this request/, 'coordinator evidence bound to another ECDH key');
+  const once = await shareSeedRequest(h, meshA, h.coordinatorDoc);
+  t.equal((await meshA.call('ShareSeed', once)).sealedSeed.length, 124, 'a coordinator\'s own request is answered (the control)');
+  await refused(t, meshA.call('ShareSeed', once), 'PERMISSION_DENIED', /unknown or already used nonce/, 'the same request again (a replay)');
   const meshB = await PinnedClient.connect(`127.0.0.1:${b.meshPort}`, MeshApi);
   t.teardown(() => meshB.close());
   await refused(t, ask(meshB, h.coordinatorDoc), 'UNAVAILABLE', /the Coordinator is in recovery mode/, 'a replica in recovery has no seed to share');
@@ -132,8 +148,15 @@ void t.test('peer recovery: the requester trusts only a replica like itself and 
   stillRecovery('other policy');
 
   // A relay between B and A shows B its own TLS key: B's evidence binds that key, so A refuses to answer.
-  await refused(t, b.core.recoverFromPeer(peerOf(meshA, (x) => x, ephemeralKey().spki)), 'PERMISSION_DENIED', /evidence refused: REPORT_DATA does not bind this request/, 'a request through a relay (another TLS key than A\'s)');
+  await refused(t, b.core.recoverFromPeer(peerOf(meshA, (x) => x, ephemeralKey().spki)), 'PERMISSION_DENIED', /the requesting replica's evidence is refused: REPORT_DATA does not bind this request/, 'a request through a relay (another TLS key than A\'s)');
   stillRecovery('relay');
+
+  // An answer A gave to another request (the host recorded it) is bound to that request's key, not B's.
+  const recorded = await meshA.call('ShareSeed', await shareSeedRequest(h, meshA, h.coordinatorDoc));
+  f = await failure(b.core.recoverFromPeer(peerOf(meshA, () => recorded)));
+  t.equal(f?.result, 'untrusted_peer', 'an answer recorded from another request is not trusted');
+  t.match(f?.message ?? '', /REPORT_DATA does not bind/, 'its evidence binds the other request');
+  stillRecovery('replayed answer');
 
   const flip = (ans: ShareSeedResponse): ShareSeedResponse => {
     const sealed = new Uint8Array(ans.sealedSeed);
@@ -181,4 +204,17 @@ void t.test('peer recovery: GetManifests reports the recovery state while no pee
   t.equal(status.state, 'COORDINATOR_STATE_RECOVERY', 'C is in recovery');
   t.equal(status.readyPeers, 0, 'with no ready peer');
   t.match(status.recoveryStatus, /^waiting for a ready peer to recover from \(round \d+: 0 of 1 peer addresses ready.*127\.0\.0\.1:1: unreachable/, 'saying what it waits for and why');
+});
+
+void t.test('peer recovery: a peer whose simulated evidence chains to another root than the requester\'s is not trusted', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ccmesh-other-platform-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const other = await initSimulatedPlatform(dir, { rsaBits: 2048 });
+  // The store's manifest (the host's, in this attack) names a second simulated root with the same reference values.
+  const { h, b, meshA } = await setup(t, (doc) => doc.referenceValues.simulated.push({ ...doc.referenceValues.simulated[0]!, name: 'other', ark: other.ark.toString() }));
+  const issuer = new SimulatedSnpIssuer(other, { hostData: Buffer.from(sha256hex(h.coordinatorDoc), 'hex'), measurement: Buffer.from(h.platform.config.measurement, 'hex') });
+  const f = await failure(b.core.recoverFromPeer(peerOf(meshA, (ans, req) => rebound(h, meshA, issuer, ans, req))));
+  t.equal(f?.result, 'untrusted_peer', 'same measurement and policy, another simulated root: not trusted');
+  t.match(f?.message ?? '', /chains to root [0-9a-f]{64}, not this replica's/, 'naming the root');
+  t.equal(b.core.state, 'recovery', 'B stays in recovery');
 });
