@@ -422,10 +422,12 @@ export class Coordinator {
 
   /**
    * Recovery's last step, for a seed from a seed-share owner or from a peer replica: the seed is taken only if it
-   * reproduces the store's signed `latest` (and with it the stored root and mesh CAs, `#loadVerified`). `owner`, for a
-   * peer's seed: the mesh owner the peer's evidence bound, which the recovered history must have too.
+   * reproduces the store's signed `latest` (and with it the stored root and mesh CAs, `#loadVerified`). `peer`, for a
+   * peer's seed: the mesh owner and the history head the peer's evidence bound; the recovered history must have that
+   * owner and contain that head (SECURITY: else the host rolled `latest` back under the running peers, and this
+   * replica would serve the older manifest they refuse).
    */
-  async #adoptSeed(seed: Uint8Array, salt: Uint8Array, from: string, owner?: Uint8Array): Promise<void> {
+  async #adoptSeed(seed: Uint8Array, salt: Uint8Array, from: string, peer?: { readonly owner: Uint8Array; readonly served: TransitionHash }): Promise<void> {
     let secrets: DerivedSecrets;
     try {
       secrets = deriveSecrets(seed, salt);
@@ -439,8 +441,11 @@ export class Coordinator {
     });
     if (!latest?.verified) throw refuse.denied('this seed does not match the Coordinator\'s history (the latest pointer\'s signature does not verify)', 'signature');
     const ready = await this.#loadVerified({ secrets, seed, salt }, latest);
-    if (owner && !bytesEqual(ready.meshOwner, owner)) {
-      throw refuse.denied(`the recovered history's mesh owner ${formatMeshOwnerPin(ready.meshOwner)} is not the one the peer bound into its evidence (${formatMeshOwnerPin(owner)})`, 'unauthorized');
+    if (peer && !bytesEqual(ready.meshOwner, peer.owner)) {
+      throw refuse.denied(`the recovered history's mesh owner ${formatMeshOwnerPin(ready.meshOwner)} is not the one the peer bound into its evidence (${formatMeshOwnerPin(peer.owner)})`, 'unauthorized');
+    }
+    if (peer && (await this.#stepsFrom(ready.transitionHash, peer.served)) === undefined) {
+      throw refuse.denied(`the store's latest names transition ${ready.transitionHash}, whose history does not contain transition ${peer.served} that the peer serves (the store was rolled back, or is behind)`, 'signature');
     }
     this.#ready = ready;
     this.#refused = undefined;
@@ -467,9 +472,9 @@ export class Coordinator {
     // SECURITY: the seed is every secret of the mesh; of all attested workloads only a Coordinator replica gets it.
     if (verdict.peer.policy.role !== 'coordinator') throw refuse.denied(`policy ${verdict.peer.policyHash} does not have role "coordinator": only a Coordinator replica receives the seed`, 'policy');
     const { servingSpki, sealed } = sealPeerSeed(ready.seed, ready.salt, requester, req.publicKey);
-    const ev = await this.#rt.issuer.issue(shareSeedAnswerReportData(servingSpki, req.publicKey, sealed, ready.meshOwner, this.#rt.tlsSpki));
+    const ev = await this.#rt.issuer.issue(shareSeedAnswerReportData(servingSpki, req.publicKey, sealed, ready.meshOwner, transitionBytes(ready.transitionHash), this.#rt.tlsSpki));
     this.#rt.logger.info('shared the seed with an attested peer Coordinator replica', { policyHash: verdict.peer.policyHash, anchor: verdict.peer.anchor, peer: req.client });
-    return { evidence: evidenceMessage(toCheckedEvidence(ev)), publicKey: servingSpki, sealedSeed: sealed, meshOwner: formatMeshOwnerPin(ready.meshOwner) };
+    return { evidence: evidenceMessage(toCheckedEvidence(ev)), publicKey: servingSpki, sealedSeed: sealed, meshOwner: formatMeshOwnerPin(ready.meshOwner), transitionHash: ready.transitionHash };
   }
 
   /** Peer recovery's progress for GetManifests (set by `coordinator/peer/peer-recovery.ts`). */
@@ -502,6 +507,7 @@ export class Coordinator {
       throw new PeerRecoveryFailure('bad_answer', `peer ${peer.address}: ${why}`);
     };
     const owner = parseMeshOwnerPin(answer.meshOwner) ?? bad(`mesh_owner ${JSON.stringify(answer.meshOwner)} is not a mesh owner pin`);
+    const served = /^[0-9a-f]{64}$/.test(answer.transitionHash ?? '') ? (answer.transitionHash as TransitionHash) : bad(`transition_hash ${JSON.stringify(answer.transitionHash)} is not a transition hash`);
     const servingSpki = new Uint8Array(answer.publicKey ?? []);
     const sealed = new Uint8Array(answer.sealedSeed ?? []);
     let evidence: WireEvidence;
@@ -511,7 +517,7 @@ export class Coordinator {
       if (err instanceof PeerRecoveryFailure) throw err;
       return bad(err instanceof Error ? err.message : String(err));
     }
-    const verdict = await this.#checker.checkWithCollateral(manifest, evidence, shareSeedAnswerReportData(servingSpki, mine.spki, sealed, owner, peer.tlsSpki), new Date(this.#rt.clock.nowMs()));
+    const verdict = await this.#checker.checkWithCollateral(manifest, evidence, shareSeedAnswerReportData(servingSpki, mine.spki, sealed, owner, transitionBytes(served), peer.tlsSpki), new Date(this.#rt.clock.nowMs()));
     if (!verdict.ok) throw new PeerRecoveryFailure('untrusted_peer', `peer ${peer.address}: its evidence is refused: ${verdict.reasons.join('; ')}`);
     let differences: string[];
     try {
@@ -524,7 +530,7 @@ export class Coordinator {
     if (!opened.ok) return bad(opened.reason);
     try {
       await this.#exclusive(async () => {
-        if (this.#state === 'recovery') await this.#adoptSeed(opened.value.seed, opened.value.salt, `peer ${peer.address}`, owner);
+        if (this.#state === 'recovery') await this.#adoptSeed(opened.value.seed, opened.value.salt, `peer ${peer.address}`, { owner, served });
       });
     } catch (err) {
       if (err instanceof Refusal) throw new PeerRecoveryFailure('seed_mismatch', `peer ${peer.address}: ${err.message}`);
@@ -847,6 +853,11 @@ export class Coordinator {
     this.#busy = run.catch(() => undefined);
     return run;
   }
+}
+
+/** A transition hash (64 hex digits) as the 32 bytes a binding takes. */
+function transitionBytes(hash: TransitionHash): Uint8Array {
+  return new Uint8Array(Buffer.from(hash, 'hex'));
 }
 
 function bundleOf(r: Ready): string {

@@ -79,7 +79,7 @@ async function setup(tt: { teardown(fn: () => unknown): void }, edit: (doc: Mani
   const first = await userA.call('SetManifest', await h.signedSet(userA, manifest, [h.coordinatorDoc, h.podDoc, otherCoordinatorDoc]));
   const b = await h.startReplica();
   await eventually(() => b.core.state === 'recovery', 'B is in recovery');
-  return { h, a, b, userA, meshA, first };
+  return { h, a, b, userA, meshA, first, store };
 }
 
 /** A as B's peer, its ShareSeed answer passed through `bend` (which sees B's request). */
@@ -90,7 +90,7 @@ function peerOf(meshA: PinnedClient<MeshApiMethods>, bend: (answer: ShareSeedRes
 /** Evidence of `issuer` over an answer: what a peer with that issuer's identity would send for these bytes. */
 async function rebound(h: Harness, meshA: PinnedClient<MeshApiMethods>, issuer: SimulatedSnpIssuer, answer: ShareSeedResponse, req: ShareSeedRequest): Promise<ShareSeedResponse> {
   const owner = parseMeshOwnerPin(answer.meshOwner)!;
-  const ev = await issuer.issue(shareSeedAnswerReportData(answer.publicKey, req.publicKey, answer.sealedSeed, owner, meshA.spki));
+  const ev = await issuer.issue(shareSeedAnswerReportData(answer.publicKey, req.publicKey, answer.sealedSeed, owner, Buffer.from(answer.transitionHash, 'hex'), meshA.spki));
   void h;
   return { ...answer, evidence: toWireEvidence(ev) };
 }
@@ -217,4 +217,26 @@ void t.test('peer recovery: a peer whose simulated evidence chains to another ro
   t.equal(f?.result, 'untrusted_peer', 'same measurement and policy, another simulated root: not trusted');
   t.match(f?.message ?? '', /chains to root [0-9a-f]{64}, not this replica's/, 'naming the root');
   t.equal(b.core.state, 'recovery', 'B stays in recovery');
+});
+
+void t.test('peer recovery: latest rolled back under the running peer — the requester refuses the older history', async (t) => {
+  const { h, b, userA, meshA, store } = await setup(t);
+  const before = (await store.get('latest'))!;
+  const extra = new Uint8Array(Buffer.from('pod api policy'));
+  const update = await userA.call('SetManifest', await h.signedSet(userA, h.manifest([sha256hex(extra)]), [h.coordinatorDoc, h.podDoc, extra]));
+  const newest = (await store.get('latest'))!;
+  // The host puts the older, validly signed pointer back; A refuses to move back and keeps serving the update.
+  t.equal((await store.compareAndSwap('latest', newest.revision, before.value)).ok, true, 'the host rolled latest back');
+  t.equal((await meshA.call('GetTrustBundle', {})).manifestHash, update.manifestHash, 'A still serves the update');
+  const f = await failure(b.core.recoverFromPeer(peerOf(meshA)));
+  t.equal(f?.result, 'seed_mismatch', 'B refuses to recover into the older history');
+  t.match(f?.message ?? '', new RegExp(`does not contain transition ${update.transitionHash} that the peer serves`), 'naming the head A serves');
+  t.equal(b.core.state, 'recovery', 'B stays in recovery');
+  const rolledBack = (await store.get('latest'))!;
+  t.equal((await store.compareAndSwap('latest', rolledBack.revision, newest.value)).ok, true, 'the newest pointer is back');
+  await b.core.recoverFromPeer(peerOf(meshA));
+  t.equal(b.core.state, 'ready', 'B recovers (the control)');
+  const meshB = await PinnedClient.connect(`127.0.0.1:${b.meshPort}`, MeshApi);
+  t.teardown(() => meshB.close());
+  t.equal((await meshB.call('GetTrustBundle', {})).manifestHash, update.manifestHash, 'and serves the update');
 });

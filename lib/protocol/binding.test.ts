@@ -34,6 +34,7 @@ const manifest = bytes('{"version":1}');
 const policies = [bytes('policy one'), bytes('policy two')];
 const serving = bytes('serving ECDH SPKI (test bytes)');
 const sealed = bytes('sealed seed (test bytes)');
+const transition = new Uint8Array(32).fill(0x7e);
 
 /** Every list made from `parts` by dropping one part or swapping two (distinct results only). */
 function variants(parts: readonly Uint8Array[]): Uint8Array[][] {
@@ -99,9 +100,9 @@ const cases: Case[] = [
     known: '5349e865077e87cfdf9f32e35627cf14df9e0a87709fb0785001117c148360d4f435485c82fe4017d8ecd98d0fd11e12df9b190b2abbe581b1692f6e67115321',
   },
   {
-    name: 'shareSeedAnswerReportData', alg: 'sha512', label: 'ccmesh/share-seed-answer/v1', parts: [sha256(serving), sha256(pod), sha256(sealed), owner, sha256(tls)],
-    actual: shareSeedAnswerReportData(serving, pod, sealed, owner, tls),
-    known: 'be89335fc39418de8d6de9821e9aa7482c06057ed23189a402403d66c7c0c9dc78b02f7f5da4f8fed9d95afeb450d9d358249ddec3217c4e50819aa4fc4d4830',
+    name: 'shareSeedAnswerReportData', alg: 'sha512', label: 'ccmesh/share-seed-answer/v1', parts: [sha256(serving), sha256(pod), sha256(sealed), owner, transition, sha256(tls)],
+    actual: shareSeedAnswerReportData(serving, pod, sealed, owner, transition, tls),
+    known: '734b4a1f29e0d371410fb009e2b5fc732fe59046db8023be6cdb36280e9fb1203cbc7d0b97473f540d85bc476bb7afac3b9abcb79496272c5d4ae22cc57327b0',
   },
 ];
 

@@ -91,10 +91,10 @@ export function shareSeedReportData(requesterEcdhSpki: Uint8Array, servingNonce:
 /**
  * REPORT_DATA of the serving peer's evidence in its ShareSeed answer: its own ephemeral ECDH key, the requester's
  * (fresh per request, so the answer cannot be replayed to another request), the sealed answer itself, the mesh owner
- * it serves and its TLS key.
+ * it serves, the history head it serves (its transition hash, 32 bytes) and its TLS key.
  */
-export function shareSeedAnswerReportData(servingEcdhSpki: Uint8Array, requesterEcdhSpki: Uint8Array, sealedSeed: Uint8Array, meshOwner: Uint8Array, servingTlsSpki: Uint8Array): Uint8Array {
-  return digest('sha512', LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), sha256(sealedSeed), meshOwner, sha256(servingTlsSpki)]);
+export function shareSeedAnswerReportData(servingEcdhSpki: Uint8Array, requesterEcdhSpki: Uint8Array, sealedSeed: Uint8Array, meshOwner: Uint8Array, servedTransition: Uint8Array, servingTlsSpki: Uint8Array): Uint8Array {
+  return digest('sha512', LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), sha256(sealedSeed), meshOwner, servedTransition, sha256(servingTlsSpki)]);
 }
 
 /**

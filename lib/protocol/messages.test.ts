@@ -42,7 +42,7 @@ const mesh: Samples<MeshApiMethods> = {
   GetTrustBundle: { request: {}, response: { rootCa: 'r', meshCaBundle: 'm', manifestHash: 'h' } },
   ShareSeed: {
     request: { evidence: snp, publicKey: b(91, 28), nonce: b(32, 29) },
-    response: { evidence: tdx, publicKey: b(91, 30), sealedSeed: b(124, 31), meshOwner: '05'.repeat(32) },
+    response: { evidence: tdx, publicKey: b(91, 30), sealedSeed: b(124, 31), meshOwner: '05'.repeat(32), transitionHash: '06'.repeat(32) },
   },
 };
 

@@ -147,7 +147,7 @@ export interface GetManifestsResponse {
 
 /** ShareSeed response: seed and salt sealed to the requester's key, and the serving Coordinator's evidence over them. */
 export interface ShareSeedResponse {
-  /** Report data `shareSeedAnswerReportData(publicKey, request's publicKey, sealedSeed, meshOwner, own TLS key)`. */
+  /** Report data `shareSeedAnswerReportData(publicKey, request's publicKey, sealedSeed, meshOwner, transitionHash, own TLS key)`. */
   readonly evidence: EvidenceMessage | null;
   /** The serving Coordinator's ephemeral ECDH P-256 key, SPKI DER. */
   readonly publicKey: Uint8Array;
@@ -155,6 +155,8 @@ export interface ShareSeedResponse {
   readonly sealedSeed: Uint8Array;
   /** Hex pin of the mesh owner bound into the evidence. */
   readonly meshOwner: string;
+  /** The history head (transition hash, hex) the serving replica serves, bound into the evidence. */
+  readonly transitionHash: string;
 }
 
 /**
