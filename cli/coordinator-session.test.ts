@@ -15,6 +15,7 @@ import { SimulatedSnpIssuer } from '../attestation/simulated/snp-issuer.js';
 import { toWireEvidence } from '../attestation/issuers/wire-evidence.js';
 import { parseManifest } from '../contract/manifest/parse.js';
 import { Harness, sha256hex } from '../coordinator/test/harness.js';
+import { MemoryStore } from '../coordinator/store/memory-store.js';
 import { createServerTlsIdentity } from '../coordinator/tls/ephemeral-tls-identity.js';
 import { systemClock } from '../lib/clock.js';
 import { coordinatorReportData } from '../lib/protocol/binding.js';
@@ -57,7 +58,7 @@ class FakeCoordinator {
     impl.Attest = record('Attest', (req) => attest((decodeMessage('Attest', 'AttestRequest', req) as unknown as AttestRequest).nonce, fake.spki));
     impl.GetNonce = record('GetNonce', () => Promise.resolve<GetNonceResponse>({ nonce: Buffer.alloc(32, 7) }));
     impl.GetManifests = record('GetManifests', () =>
-      Promise.resolve<GetManifestsResponse>({ manifests: [], policies: {}, transitions: [], rootCa: '', meshCaBundle: '', state: COORDINATOR_STATE.fresh, meshOwner: '' }));
+      Promise.resolve<GetManifestsResponse>({ manifests: [], policies: {}, transitions: [], rootCa: '', meshCaBundle: '', state: COORDINATOR_STATE.fresh, meshOwner: '', recoveryStatus: '', readyPeers: 0 }));
     fake.#server.addService(service.definition, impl);
     fake.port = await new Promise<number>((resolve, reject) =>
       fake.#server.bindAsync('127.0.0.1:0', ServerCredentials.createSsl(null, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], false), (err, p) => (err ? reject(err) : resolve(p))));
@@ -246,4 +247,33 @@ void t.test('recover: after recovery the Coordinator must serve the workspace\'s
   await t.rejects(recover(), new RegExp(`is genuine but serves mesh owner ${owner}, not the pinned ${formatMeshOwnerPin(OTHER_OWNER)}`), 'recover reports the owner it did not expect');
   writeFileSync(join(ws, 'mesh-owner'), `${owner}\n`);
   t.equal(await recover(), 0, 'control: with the pin of this history, recover finds it ready and succeeds');
+});
+
+void t.test('recover: refused while the Coordinator sees ready peer replicas (it recovers from them by itself), unless --force', async (t) => {
+  // Two replicas share one store (in memory: closing one must not close it for the other).
+  const store = new MemoryStore();
+  t.teardown(() => store.close());
+  const h = await Harness.create({ openStore: () => Promise.resolve({ get: (k) => store.get(k), compareAndSwap: (k, e, v) => store.compareAndSwap(k, e, v), list: (p) => store.list(p), watch: (p, l) => store.watch(p, l), close: () => Promise.resolve() }) });
+  t.teardown(() => h.close());
+  await h.start();
+  const ws = await workspace(t, h, 'ws');
+  t.equal(await setCommand(['-c', `127.0.0.1:${h.coordinator!.userPort}`, '--dir', ws, '--wait', '5s'], captureIo()), 0, 'the first set');
+  // A ready Coordinator of another mesh stands in for a peer that answers but cannot help (it refuses this replica).
+  const other = await Harness.create();
+  t.teardown(() => other.close());
+  await other.start();
+  const otherUser = await other.user();
+  t.teardown(() => otherUser.close());
+  await otherUser.call('SetManifest', await other.signedSet(otherUser, other.manifest(), [other.coordinatorDoc, other.podDoc]));
+  const b = await h.startReplica(undefined, { peerRecovery: { peers: [`127.0.0.1:${other.coordinator!.meshPort}`], minBackoffMs: 100, maxBackoffMs: 200 } });
+  const bUser = await PinnedClient.connect(`127.0.0.1:${b.userPort}`, UserApi);
+  t.teardown(() => bUser.close());
+  const deadline = Date.now() + 20_000;
+  while ((await bUser.call('GetManifests', {})).readyPeers !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.equal(b.core.state, 'recovery', 'B is in recovery and sees one ready peer');
+  const recover = (...extra: string[]): Promise<number> => recoverCommand(['-c', `127.0.0.1:${b.userPort}`, '--dir', ws, '--wait', '5s', ...extra], captureIo());
+  await t.rejects(recover(), /sees 1 ready peer replica\(s\) and recovers from them by itself \(waiting for a ready peer.*refused.*\)\. Nothing was sent\. Wait for it, or pass --force/, 'recover refuses and says why');
+  t.equal(b.core.state, 'recovery', 'nothing was sent: B is still in recovery');
+  t.equal(await recover('--force'), 0, 'recover --force recovers B by hand');
+  t.equal(b.core.state, 'ready', 'B is ready');
 });

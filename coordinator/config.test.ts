@@ -86,3 +86,15 @@ void t.test('the command exits 64 naming the flag and the value', async (t) => {
   t.equal(r.status, 64, 'usage error');
   t.match(r.stderr, /--store: got "etcd:https:\/\/h1:2379,http:\/\/h2:2379", expected etcd:http\(s\):\/\/HOST:PORT/, 'names --store and its value');
 });
+
+void t.test('--peers: host:port entries (DNS names, IPv4, bracketed IPv6), only with an etcd store', async (t) => {
+  const etcd = ['--store', 'etcd:http://127.0.0.1:2379'];
+  const ok = parse(...etcd, '--peers', 'ccmesh-coordinator-headless.ccmesh.svc:7777,10.0.0.2:7777,[fd00::2]:7777');
+  t.same(ok.issues, []);
+  t.same(ok.cfg.peers, ['ccmesh-coordinator-headless.ccmesh.svc:7777', '10.0.0.2:7777', '[fd00::2]:7777']);
+  t.same(parse(...etcd).cfg.peers, [], 'none by default');
+  for (const bad of ['', 'host', 'host:0', 'host:70000', 'https://host:7777', 'host:7777,', 'host:7777/x']) {
+    t.match(parse(...etcd, '--peers', bad).issues, [{ field: '--peers', value: bad, expected: /^HOST:PORT\[,HOST:PORT…\]/ }], `${JSON.stringify(bad)} is refused, naming --peers and the value`);
+  }
+  t.match(parse('--store', 'memory', '--peers', 'h:7777').issues, [{ field: '--peers', value: 'h:7777', expected: /only with --store etcd:/ }], 'replicas share an etcd store; a file or memory store has no peers');
+});

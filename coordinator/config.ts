@@ -13,6 +13,7 @@ export const COORDINATOR_FLAGS = {
   'etcd-ca': { type: 'string' },
   'etcd-cert': { type: 'string' },
   'etcd-key': { type: 'string' },
+  peers: { type: 'string' },
   tee: { type: 'string' },
   'sim-dir': { type: 'string' },
   'listen-host': { type: 'string' },
@@ -59,12 +60,14 @@ export interface CoordinatorConfig {
   readonly metricsPort: number;
   readonly logLevel: LogLevel;
   readonly tdxCollateral: TdxCollateralConfig;
+  /** Peer replicas' mesh API for automatic recovery, `host:port` each (a DNS name may resolve to several); [] = none. */
+  readonly peers: readonly string[];
 }
 
 /** Usage text of `ccmesh coordinator`. */
 export const COORDINATOR_USAGE = `Usage:
   ccmesh coordinator [--store file:DIR|etcd:https://HOST:PORT[,HOST:PORT…]|memory] [--etcd-ca PEM]
-                     [--etcd-cert PEM --etcd-key PEM] [--tee auto|simulated --sim-dir DIR] [--listen-host HOST]
+                     [--etcd-cert PEM --etcd-key PEM] [--peers HOST:PORT,…] [--tee auto|simulated --sim-dir DIR] [--listen-host HOST]
                      [--user-port ${PORTS.coordinatorUser}] [--mesh-port ${PORTS.coordinatorMesh}] [--metrics-port ${PORTS.coordinatorMetrics}] [--log-level info]
 
 Runs the Coordinator: the user API (manifests, recovery) on --user-port, the mesh API (pod certificates) on
@@ -74,6 +77,9 @@ Runs the Coordinator: the user API (manifests, recovery) on --user-port, the mes
                      Coordinator replica; etcd:http://… has no TLS (development and tests only)
   --etcd-ca FILE     CA certificate(s) for the etcd servers (default: the system roots)
   --etcd-cert FILE, --etcd-key FILE  client certificate and key for etcd (both or neither)
+  --peers HOST:PORT[,HOST:PORT…]  the other replicas' mesh API (a DNS name may resolve to several addresses, e.g.
+                     the StatefulSet's headless Service): in recovery, this Coordinator attests to a ready peer and
+                     receives the seed from it by itself (only with --store etcd:…)
   --tee simulated    attest with the simulated platform in --sim-dir (development only)
   --tdx-collateral DIR  TDX collateral files (TCB info, QE identity, PCK and root CRLs, TCB signing certificate),
                      recognised by content and re-read every 5 minutes; pods' TDX TCB status is then evaluated
@@ -99,7 +105,9 @@ export function readCoordinatorConfig(r: FieldReader): CoordinatorConfig {
   const ports = { user: r.port('user-port', PORTS.coordinatorUser), mesh: r.port('mesh-port', PORTS.coordinatorMesh), metrics: r.port('metrics-port', PORTS.coordinatorMetrics) };
   const logLevel = r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info');
   const tdxCollateral = readTdxCollateral(r);
+  const peers = readPeers(r, store.kind === 'etcd');
   return Object.freeze({
+    peers,
     store,
     tee: tee ?? 'auto',
     simDir,
@@ -121,6 +129,29 @@ function readTdxCollateral(r: FieldReader): TdxCollateralConfig {
   if (dir !== undefined) return { kind: 'dir', dir };
   if (cache !== undefined) return { kind: 'cache', dir: cache, fetch };
   return { kind: 'none' };
+}
+
+const PEER_EXPECTED = 'HOST:PORT[,HOST:PORT…] (a DNS name, an IPv4 address or a bracketed IPv6 address, and the mesh API port)';
+
+/** `--peers`: host:port entries (no scheme), each checked; only with an etcd store (replicas share one). */
+function readPeers(r: FieldReader, etcd: boolean): readonly string[] {
+  const raw = r.raw('peers');
+  if (raw === undefined) return Object.freeze([]);
+  if (!etcd) {
+    r.issue('peers', raw, 'only with --store etcd:… (replicas recover from each other only when they share one store)');
+    return Object.freeze([]);
+  }
+  const peers: string[] = [];
+  for (const part of raw.split(',')) {
+    const m = ENDPOINT_RE.exec(part);
+    const port = m ? Number(m[3]) : 0;
+    if (!m || m[1] !== undefined || port < 1 || port > 65535) {
+      r.issue('peers', raw, `${PEER_EXPECTED}; ${JSON.stringify(part)} is not`);
+      return Object.freeze([]);
+    }
+    peers.push(`${m[2]!}:${port}`);
+  }
+  return Object.freeze(peers);
 }
 
 const ETCD_TLS_FLAGS = ['etcd-ca', 'etcd-cert', 'etcd-key'] as const;

@@ -17,6 +17,12 @@ export type StoreOp = 'get' | 'compare_and_swap' | 'list';
 /** Why the store's `latest` pointer was refused (coordinator/core/coordinator.ts). */
 export type HistoryRollbackReason = 'older' | 'diverged' | 'unverified';
 
+/** How one peer recovery attempt ended (`coordinator/peer/peer-recovery.ts`; a closed set: the `result` label). */
+export type PeerRecoveryResult = 'recovered' | 'unreachable' | 'refused' | 'untrusted_peer' | 'bad_answer' | 'seed_mismatch' | 'error';
+
+/** Every {@link PeerRecoveryResult}, for pre-binding. */
+export const PEER_RECOVERY_RESULTS: readonly PeerRecoveryResult[] = ['recovered', 'unreachable', 'refused', 'untrusted_peer', 'bad_answer', 'seed_mismatch', 'error'];
+
 const ROLLBACK_REASONS: readonly HistoryRollbackReason[] = ['older', 'diverged', 'unverified'];
 
 /** Coordinator metrics. */
@@ -33,6 +39,8 @@ export interface CoordinatorMetrics {
   readonly storeOperationSeconds: Histogram<'op' | 'result'>;
   /** The store's `latest` pointers this Coordinator refused to move to, by reason. */
   readonly historyRollbackRefusals: Counter<'reason'>;
+  /** Attempts to recover from a ready peer replica, by outcome. */
+  readonly peerRecoveries: Counter<'result'>;
   /** Marks that the Coordinator has just read the store's `latest` (ccmesh_coordinator_history_sync_age_seconds restarts). */
   historySynced(): void;
 }
@@ -51,7 +59,10 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
   });
   const rollbackRefusals = new Counter({ name: 'ccmesh_coordinator_history_rollback_refusals_total', help: 'Latest history pointers in the store that this Coordinator refused to move to (older, on another branch, or not verifiable), by reason', labelNames: ['reason'], registers });
   for (const reason of ROLLBACK_REASONS) rollbackRefusals.inc({ reason }, 0);
+  const peerRecoveries = new Counter({ name: 'ccmesh_coordinator_peer_recoveries_total', help: 'Attempts of this Coordinator, in recovery, to obtain the seed from a ready peer replica (ShareSeed), by result', labelNames: ['result'], registers });
+  for (const result of PEER_RECOVERY_RESULTS) peerRecoveries.inc({ result }, 0);
   return {
+    peerRecoveries,
     storeOperationSeconds: new Histogram({ name: 'ccmesh_coordinator_store_operation_seconds', help: 'Time of each store operation (file or etcd), by operation and result', labelNames: ['op', 'result'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers }),
     historyRollbackRefusals: rollbackRefusals,
     historySynced: () => {

@@ -12,6 +12,7 @@ import { startProbeServer } from './admin/probe-server.js';
 import { Coordinator, type ManifestParser } from './core/coordinator.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { startGrpcServers } from './server/grpc-servers.js';
+import { PeerRecovery, type PeerRecoveryConfig } from './peer/peer-recovery.js';
 import { observedStore } from './store/observed-store.js';
 import type { Store } from './store/store.js';
 import { createServerTlsIdentity } from './tls/ephemeral-tls-identity.js';
@@ -31,6 +32,8 @@ export interface CoordinatorUnitRuntime {
   readonly nonceSpendLimits?: AttestLimits;
   /** Interval of the periodic read of the store's `latest` besides its watch (default DEFAULT_HISTORY_SYNC_MS; tests shorten it). */
   readonly historySyncMs?: number;
+  /** Peer recovery (`--peers`): where ready replicas are and how often to look; none = recovery by `ccmesh recover` only. */
+  readonly peerRecovery?: PeerRecoveryConfig;
 }
 
 /** A running Coordinator. */
@@ -64,6 +67,8 @@ export async function startCoordinator(
   const probes = await startProbeServer(listen.host, listen.metricsPort, { started: () => started, ready: () => core.serving, stateName: () => core.readinessState }, registry);
   await core.start();
   const servers = await startGrpcServers(core, tls, listen, rt.logger, metrics);
+  const peers = rt.peerRecovery && rt.peerRecovery.peers.length > 0 ? new PeerRecovery(rt.peerRecovery, { core, logger: rt.logger, metrics }) : undefined;
+  peers?.start();
   started = true;
   rt.logger.info('coordinator listening', { userPort: servers.user.port, meshPort: servers.mesh.port, metricsPort: probes.port, tlsFingerprint: tls.fingerprint, state: core.state });
   return {
@@ -73,6 +78,7 @@ export async function startCoordinator(
     metricsPort: probes.port,
     registry,
     close: async () => {
+      await peers?.stop();
       await Promise.all([servers.user.close(), servers.mesh.close()]);
       await probes.close();
       core.stop();

@@ -38,7 +38,7 @@ export async function coordinatorCommand(argv: readonly string[], io: CliIo): Pr
   const store = await openStore(cfg.store, logger);
   const running = await startCoordinator(
     { host: cfg.listenHost, userPort: cfg.userPort, meshPort: cfg.meshPort, metricsPort: cfg.metricsPort },
-    { store, issuer, clock: systemClock, logger, registry, ...(tdxCollateral ? { tdxCollateral } : {}) },
+    { store, issuer, clock: systemClock, logger, registry, ...(tdxCollateral ? { tdxCollateral } : {}), ...(cfg.peers.length > 0 ? { peerRecovery: { peers: cfg.peers } } : {}) },
   );
   if (!tdxCollateral) logger.info('no TDX collateral configured: TDX evidence passes only alternatives with allowUnevaluatedTcb');
   await new Promise<void>((resolve) => {

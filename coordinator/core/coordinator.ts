@@ -14,10 +14,14 @@ import { parsePublicKey } from '../../lib/pki/key-details.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
-import { formatMeshOwnerPin, NO_MESH_OWNER } from '../../lib/protocol/mesh-owner.js';
-import { coordinatorReportData, meshCertReportData, recoverSignedData, renewKeyPossessionData, renewSignedData, setManifestSignedDigests, sha256, verifyBinding } from '../../lib/protocol/binding.js';
-import { COORDINATOR_STATE, FRESH_EVIDENCE_REQUIRED, type RecoverRequest as WireRecoverRequest, type SetManifestRequest as WireSetManifestRequest, type GetManifestsResponse, type MeshCertResponse, type SetManifestResponse, type TrustBundleResponse, type WireEvidence } from '../../lib/protocol/messages.js';
-import { toHex } from '../../lib/bytes.js';
+import { formatMeshOwnerPin, NO_MESH_OWNER, parseMeshOwnerPin } from '../../lib/protocol/mesh-owner.js';
+import { coordinatorReportData, meshCertReportData, recoverSignedData, renewKeyPossessionData, renewSignedData, setManifestSignedDigests, sha256, shareSeedAnswerReportData, shareSeedReportData, verifyBinding } from '../../lib/protocol/binding.js';
+import { COORDINATOR_STATE, evidenceMessage, FRESH_EVIDENCE_REQUIRED, type RecoverRequest as WireRecoverRequest, type SetManifestRequest as WireSetManifestRequest, type GetManifestsResponse, type MeshCertResponse, type SetManifestResponse, type ShareSeedRequest, type ShareSeedResponse, type TrustBundleResponse, type WireEvidence } from '../../lib/protocol/messages.js';
+import { readEvidence } from '../../lib/protocol/limits.js';
+import { toCheckedEvidence } from '../../attestation/issuers/wire-evidence.js';
+import { ephemeralKey, openPeerSeed, readP256Spki, sealPeerSeed } from '../../contract/peer-seed.js';
+import { identityDifferences, identityOfOwn, identityOfWire } from '../peer/self-identity.js';
+import { bytesEqual, toHex } from '../../lib/bytes.js';
 import { EvidenceChecker } from '../../contract/attestation/evidence-check.js';
 import type { TdxCollateralProvider } from '../../contract/attestation/tdx-collateral.js';
 import type { ManifestHash, TransitionHash } from '../history/hashes.js';
@@ -28,7 +32,7 @@ import { configDigestsFor } from '../../contract/manifest/lookup.js';
 import { parseManifest } from '../../contract/manifest/parse.js';
 import { manifestTrustWarnings, TRUST_WARNING_LOG } from '../../contract/manifest/trust-warnings.js';
 import type { Manifest, ManifestPublicKey } from '../../contract/manifest/types.js';
-import type { CoordinatorMetrics, HistoryRollbackReason } from '../metrics.js';
+import type { CoordinatorMetrics, HistoryRollbackReason, PeerRecoveryResult } from '../metrics.js';
 import { createMeshCa, createRootCa, meshCaBundle } from '../pki/ca.js';
 import { issueLeaf, readLeafPolicyHash } from '../pki/leaf.js';
 import { spiffeIdFor } from '../../contract/spiffe-id.js';
@@ -40,7 +44,7 @@ import type { Store } from '../store/store.js';
 import { AttestLimiter, type AttestLimits, DEFAULT_NONCE_SPEND_LIMITS } from './attest-limiter.js';
 import { meshOwnerOf, meshOwnerOfStored, seedshareOwnersOfStored } from '../../contract/mesh-owner.js';
 import { type CaMaterial, loadCa, loadOrCreateCa, meshCaKey, ROOT_CA_KEY } from './persisted-ca.js';
-import { refuse } from './refusal.js';
+import { Refusal, refuse } from './refusal.js';
 import { renewalNeedsEvidence } from './revocation.js';
 
 /** The Coordinator's lifecycle state. */
@@ -74,6 +78,9 @@ export const DEFAULT_HISTORY_SYNC_MS = 10_000;
 
 interface Ready {
   readonly secrets: DerivedSecrets;
+  /** Seed and salt the secrets derive from: what ShareSeed seals to an attested peer replica. */
+  readonly seed: Uint8Array;
+  readonly salt: Uint8Array;
   readonly manifest: Manifest;
   readonly manifestHash: ManifestHash;
   readonly transitionHash: TransitionHash;
@@ -104,6 +111,30 @@ export interface RecoverRequest extends WireRecoverRequest {
   readonly client?: string;
 }
 
+/** A ready peer replica as peer recovery reaches it (`coordinator/peer/peer-recovery.ts`; tests bend its answers). */
+export interface SeedPeer {
+  /** host:port, for logs. */
+  readonly address: string;
+  /** DER SPKI of the peer's TLS key as this replica's client pinned it (what the peer's evidence must bind). */
+  readonly tlsSpki: Uint8Array;
+  nonce(): Promise<Uint8Array>;
+  shareSeed(req: ShareSeedRequest): Promise<ShareSeedResponse>;
+}
+
+/** Why one peer recovery attempt failed (its `result` is the label of ccmesh_coordinator_peer_recoveries_total). */
+export class PeerRecoveryFailure extends Error {
+  override readonly name = 'PeerRecoveryFailure';
+  constructor(readonly result: Exclude<PeerRecoveryResult, 'recovered'>, message: string) {
+    super(message);
+  }
+}
+
+/** Peer recovery's progress, as GetManifests reports it. */
+export interface PeerRecoveryStatus {
+  readonly text: string;
+  readonly readyPeers: number;
+}
+
 /** The Coordinator core. */
 export class Coordinator {
   readonly #rt: CoordinatorRuntime;
@@ -128,6 +159,7 @@ export class Coordinator {
   #storeFailing = false;
   #unwatch: (() => void) | undefined;
   #syncTimer: NodeJS.Timeout | undefined;
+  #peerStatus: PeerRecoveryStatus = { text: '', readyPeers: 0 };
 
   constructor(rt: CoordinatorRuntime) {
     this.#rt = rt;
@@ -279,7 +311,7 @@ export class Coordinator {
     if (!advanced.ok) throw refuse.conflict('the manifest history changed concurrently; fetch it again and retry');
 
     this.#ready = {
-      secrets, manifest, manifestHash, transitionHash, latestRevision: advanced.revision,
+      secrets, seed: current?.seed ?? seed!, salt: current?.salt ?? salt!, manifest, manifestHash, transitionHash, latestRevision: advanced.revision,
       generation: (current?.generation ?? 0) + 1, root, mesh, previousMesh: current?.mesh,
       previousNeedsEvidence: current ? renewalNeedsEvidence(current.manifest, manifest) : false,
       meshOwner: current?.meshOwner ?? meshOwnerOf(manifest),
@@ -344,7 +376,8 @@ export class Coordinator {
     const ready = state === 'ready' ? this.#ready : undefined;
     const latest = ready ? { transitionHash: ready.transitionHash, revision: ready.latestRevision } : await this.#history.readLatest();
     const key = `${state}\0${latest?.transitionHash ?? ''}\0${latest?.revision ?? 0}`;
-    if (this.#manifestsAnswer?.key === key) return this.#manifestsAnswer.response;
+    const peers = { recoveryStatus: this.#peerStatus.text, readyPeers: this.#peerStatus.readyPeers };
+    if (this.#manifestsAnswer?.key === key) return { ...this.#manifestsAnswer.response, ...peers };
     const manifests: Uint8Array[] = [];
     const transitions: string[] = [];
     const policies: Record<string, Uint8Array> = {};
@@ -358,7 +391,7 @@ export class Coordinator {
         }
       }
     }
-    const response: GetManifestsResponse = { manifests, transitions, policies, rootCa: ready?.root.certPem ?? '', meshCaBundle: ready ? bundleOf(ready) : '', state: COORDINATOR_STATE[state], meshOwner: ready ? formatMeshOwnerPin(ready.meshOwner) : '' };
+    const response: GetManifestsResponse = { manifests, transitions, policies, rootCa: ready?.root.certPem ?? '', meshCaBundle: ready ? bundleOf(ready) : '', state: COORDINATOR_STATE[state], meshOwner: ready ? formatMeshOwnerPin(ready.meshOwner) : '', ...peers };
     this.#manifestsAnswer = { key, response };
     return response;
   }
@@ -385,9 +418,20 @@ export class Coordinator {
     if (!verifyBinding(recoverSignedData(req.seed, req.salt, req.nonce, this.#rt.tlsSpki), owner.key, req.signature)) {
       throw refuse.denied('the seed-share owner signature does not verify', 'signature');
     }
+    await this.#adoptSeed(req.seed, req.salt, 'the seed-share owner');
+  }
+
+  /**
+   * Recovery's last step, for a seed from a seed-share owner or from a peer replica: the seed is taken only if it
+   * reproduces the store's signed `latest` (and with it the stored root and mesh CAs, `#loadVerified`). `peer`, for a
+   * peer's seed: the mesh owner and the history head the peer's evidence bound; the recovered history must have that
+   * owner and contain that head (SECURITY: else the host rolled `latest` back under the running peers, and this
+   * replica would serve the older manifest they refuse).
+   */
+  async #adoptSeed(seed: Uint8Array, salt: Uint8Array, from: string, peer?: { readonly owner: Uint8Array; readonly served: TransitionHash }): Promise<void> {
     let secrets: DerivedSecrets;
     try {
-      secrets = deriveSecrets(req.seed, req.salt);
+      secrets = deriveSecrets(seed, salt);
     } catch (err) {
       throw refuse.invalid(err instanceof Error ? err.message : String(err));
     }
@@ -397,13 +441,102 @@ export class Coordinator {
       throw err;
     });
     if (!latest?.verified) throw refuse.denied('this seed does not match the Coordinator\'s history (the latest pointer\'s signature does not verify)', 'signature');
-    this.#ready = await this.#loadVerified(secrets, latest);
+    const ready = await this.#loadVerified({ secrets, seed, salt }, latest);
+    if (peer && !bytesEqual(ready.meshOwner, peer.owner)) {
+      throw refuse.denied(`the recovered history's mesh owner ${formatMeshOwnerPin(ready.meshOwner)} is not the one the peer bound into its evidence (${formatMeshOwnerPin(peer.owner)})`, 'unauthorized');
+    }
+    if (peer && (await this.#stepsFrom(ready.transitionHash, peer.served)) === undefined) {
+      throw refuse.denied(`the store's latest names transition ${ready.transitionHash}, whose history does not contain transition ${peer.served} that the peer serves (the store was rolled back, or is behind)`, 'signature');
+    }
+    this.#ready = ready;
     this.#refused = undefined;
     this.#behind = undefined;
     this.#setState('ready');
     this.#rt.metrics.manifestGeneration.set(this.#ready.generation);
-    this.#rt.logger.info('coordinator recovered', { transition: latest.transitionHash, generation: this.#ready.generation });
+    this.#rt.logger.info('coordinator recovered', { transition: latest.transitionHash, generation: this.#ready.generation, from });
     this.#warnWeakAlternatives(this.#ready.manifest);
+  }
+
+  /**
+   * ShareSeed, the serving side of peer recovery: seed and salt, sealed to the requester's ephemeral key, for evidence
+   * that meets the current manifest, binds that key, our nonce and our TLS key, and names a policy whose role is
+   * `coordinator`. The answer carries our own evidence over our ephemeral key, the requester's key, the sealed bytes
+   * and the mesh owner, so the requester can check that it talks to a replica like itself (`#recoverFromPeer`).
+   */
+  async shareSeed(req: { evidence: WireEvidence; publicKey: Uint8Array; nonce: Uint8Array; client?: string }): Promise<ShareSeedResponse> {
+    const ready = this.#requireReady();
+    this.#consumeNonce(req.nonce, req.client);
+    const requester = readP256Spki(req.publicKey);
+    if (!requester) throw refuse.invalid('publicKey must be an ECDH P-256 SubjectPublicKeyInfo');
+    const verdict = await this.#checker.checkWithCollateral(ready.manifest, req.evidence, shareSeedReportData(req.publicKey, req.nonce, this.#rt.tlsSpki), new Date(this.#rt.clock.nowMs()));
+    if (!verdict.ok) throw refuse.denied(`the requesting replica's evidence is refused: ${verdict.reasons.join('; ')}`, verdict.failure);
+    // SECURITY: the seed is every secret of the mesh; of all attested workloads only a Coordinator replica gets it.
+    if (verdict.peer.policy.role !== 'coordinator') throw refuse.denied(`policy ${verdict.peer.policyHash} does not have role "coordinator": only a Coordinator replica receives the seed`, 'policy');
+    const { servingSpki, sealed } = sealPeerSeed(ready.seed, ready.salt, requester, req.publicKey);
+    const ev = await this.#rt.issuer.issue(shareSeedAnswerReportData(servingSpki, req.publicKey, sealed, ready.meshOwner, transitionBytes(ready.transitionHash), this.#rt.tlsSpki));
+    this.#rt.logger.info('shared the seed with an attested peer Coordinator replica', { policyHash: verdict.peer.policyHash, anchor: verdict.peer.anchor, peer: req.client });
+    return { evidence: evidenceMessage(toCheckedEvidence(ev)), publicKey: servingSpki, sealedSeed: sealed, meshOwner: formatMeshOwnerPin(ready.meshOwner), transitionHash: ready.transitionHash };
+  }
+
+  /** Peer recovery's progress for GetManifests (set by `coordinator/peer/peer-recovery.ts`). */
+  reportPeerRecovery(status: PeerRecoveryStatus): void {
+    this.#peerStatus = status;
+  }
+
+  /**
+   * Peer recovery, the requesting side: asks `peer` for the seed and recovers with it. Throws
+   * {@link PeerRecoveryFailure} for an answer it does not trust, and the peer's own refusal as the client reports it.
+   *
+   * SECURITY: the peer's answer is trusted only if its evidence (a) is genuine and meets the reference values of the
+   * store's manifest, (b) binds the peer's ephemeral key, this request's ephemeral key (fresh, so nothing replays), the
+   * sealed bytes, the mesh owner it names and the TLS key this replica's client pinned (no relay), and (c) states this
+   * replica's own identity — measurement and policy, and for simulated evidence its root — read from this replica's own
+   * evidence (self-identity.ts): the store is the host's, so its manifest alone could name anything. Then the seed must
+   * reproduce the signed `latest` and its history's owner must be the bound one (`#adoptSeed`).
+   */
+  async recoverFromPeer(peer: SeedPeer): Promise<void> {
+    if (this.#state !== 'recovery') return;
+    const unverified = await this.#history.readLatest();
+    if (!unverified) throw new PeerRecoveryFailure('seed_mismatch', 'the store holds no history to recover');
+    const transition = must(await this.#history.getTransition(unverified.transitionHash), `transition ${unverified.transitionHash}`);
+    const manifest = this.#parse(must(await this.#history.getManifest(transition.manifestHash), `manifest ${transition.manifestHash}`));
+    const mine = ephemeralKey();
+    const nonce = await peer.nonce();
+    const own = await this.#rt.issuer.issue(shareSeedReportData(mine.spki, nonce, peer.tlsSpki));
+    const answer = await peer.shareSeed({ evidence: evidenceMessage(toCheckedEvidence(own)), publicKey: mine.spki, nonce });
+    const bad = (why: string): never => {
+      throw new PeerRecoveryFailure('bad_answer', `peer ${peer.address}: ${why}`);
+    };
+    const owner = parseMeshOwnerPin(answer.meshOwner) ?? bad(`mesh_owner ${JSON.stringify(answer.meshOwner)} is not a mesh owner pin`);
+    const served = /^[0-9a-f]{64}$/.test(answer.transitionHash ?? '') ? (answer.transitionHash as TransitionHash) : bad(`transition_hash ${JSON.stringify(answer.transitionHash)} is not a transition hash`);
+    const servingSpki = new Uint8Array(answer.publicKey ?? []);
+    const sealed = new Uint8Array(answer.sealedSeed ?? []);
+    let evidence: WireEvidence;
+    try {
+      evidence = readEvidence('ShareSeedResponse.evidence', answer.evidence ?? bad('no evidence'));
+    } catch (err) {
+      if (err instanceof PeerRecoveryFailure) throw err;
+      return bad(err instanceof Error ? err.message : String(err));
+    }
+    const verdict = await this.#checker.checkWithCollateral(manifest, evidence, shareSeedAnswerReportData(servingSpki, mine.spki, sealed, owner, transitionBytes(served), peer.tlsSpki), new Date(this.#rt.clock.nowMs()));
+    if (!verdict.ok) throw new PeerRecoveryFailure('untrusted_peer', `peer ${peer.address}: its evidence is refused: ${verdict.reasons.join('; ')}`);
+    let differences: string[];
+    try {
+      differences = identityDifferences(identityOfOwn(own), identityOfWire(evidence), verdict.peer.anchor.startsWith('simulated:'));
+    } catch (err) {
+      return bad(`its evidence can't be read: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (differences.length > 0) throw new PeerRecoveryFailure('untrusted_peer', `peer ${peer.address} is not a replica of this Coordinator: ${differences.join('; ')}`);
+    const opened = openPeerSeed(sealed, servingSpki, mine);
+    if (!opened.ok) return bad(opened.reason);
+    try {
+      await this.#exclusive(async () => {
+        if (this.#state === 'recovery') await this.#adoptSeed(opened.value.seed, opened.value.salt, `peer ${peer.address}`, { owner, served });
+      });
+    } catch (err) {
+      if (err instanceof Refusal) throw new PeerRecoveryFailure('seed_mismatch', `peer ${peer.address}: ${err.message}`);
+      throw err;
+    }
   }
 
   /**
@@ -411,7 +544,8 @@ export class Coordinator {
    * before it (stored certificates, used only if they are the CAs these seed-derived keys make), the revocation
    * decision, the generation and the mesh owner (the first manifest's, reached through the hash chain).
    */
-  async #loadVerified(secrets: DerivedSecrets, latest: LatestRead): Promise<Ready> {
+  async #loadVerified(keys: { readonly secrets: DerivedSecrets; readonly seed: Uint8Array; readonly salt: Uint8Array }, latest: LatestRead): Promise<Ready> {
+    const { secrets, seed, salt } = keys;
     const transition = must(await this.#history.getTransition(latest.transitionHash), `transition ${latest.transitionHash}`);
     const manifestBytes = must(await this.#history.getManifest(transition.manifestHash), `manifest ${transition.manifestHash}`);
     const current = this.#parse(manifestBytes);
@@ -431,7 +565,7 @@ export class Coordinator {
     }
     // The first manifest names the owner; the chain from the signed latest pointer authenticates it.
     const meshOwner = meshOwnerOfStored(must(await this.#history.getManifest(genesis.manifestHash), `manifest ${genesis.manifestHash}`));
-    return { secrets, manifest: current, manifestHash: transition.manifestHash, transitionHash: latest.transitionHash, latestRevision: latest.revision, generation, root, mesh, previousMesh, previousNeedsEvidence, meshOwner };
+    return { secrets, seed, salt, manifest: current, manifestHash: transition.manifestHash, transitionHash: latest.transitionHash, latestRevision: latest.revision, generation, root, mesh, previousMesh, previousNeedsEvidence, meshOwner };
   }
 
   /**
@@ -549,7 +683,7 @@ export class Coordinator {
       return this.#refuseHead(ready, 'unverified', id, `the history behind transition ${latest.transitionHash} can't be walked: ${err.message}`);
     }
     try {
-      const next = await this.#loadVerified(ready.secrets, latest);
+      const next = await this.#loadVerified(ready, latest);
       this.#ready = next;
       this.#refused = undefined;
       this.#behind = undefined;
@@ -720,6 +854,11 @@ export class Coordinator {
     this.#busy = run.catch(() => undefined);
     return run;
   }
+}
+
+/** A transition hash (64 hex digits) as the 32 bytes a binding takes. */
+function transitionBytes(hash: TransitionHash): Uint8Array {
+  return new Uint8Array(Buffer.from(hash, 'hex'));
 }
 
 function bundleOf(r: Ready): string {

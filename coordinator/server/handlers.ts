@@ -8,7 +8,7 @@ import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { decodeMessage, readEvidence } from '../../lib/protocol/limits.js';
 import { formatMeshOwnerPin } from '../../lib/protocol/mesh-owner.js';
-import { type AttestRequest, type AttestResponse, evidenceMessage, type NewMeshCertRequest, type RecoverRequest, type RenewMeshCertRequest, type SetManifestRequest } from '../../lib/protocol/messages.js';
+import { type AttestRequest, type AttestResponse, evidenceMessage, type NewMeshCertRequest, type RecoverRequest, type RenewMeshCertRequest, type SetManifestRequest, type ShareSeedRequest } from '../../lib/protocol/messages.js';
 import { WireError } from '../../lib/protocol/wire.js';
 import type { Coordinator } from '../core/coordinator.js';
 import { Refusal } from '../core/refusal.js';
@@ -125,5 +125,7 @@ export function meshApiImplementation(core: Coordinator, logger: Logger, metrics
         client: clientAddressOf(call),
       }), logger, metrics),
     GetTrustBundle: unary(s, 'GetTrustBundle', 'GetTrustBundleRequest', () => Promise.resolve(core.trustBundle()), logger, metrics),
+    ShareSeed: unary<ShareSeedRequest>(s, 'ShareSeed', 'ShareSeedRequest', (req, call) =>
+      core.shareSeed({ evidence: readEvidence('ShareSeed.evidence', req.evidence!), publicKey: req.publicKey, nonce: req.nonce, client: clientAddressOf(call) }), logger, metrics),
   };
 }

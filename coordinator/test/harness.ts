@@ -23,6 +23,10 @@ import { buildManifestDocument } from '../../contract/manifest/document.js';
 import { FileStore } from '../store/file-store.js';
 import type { Store } from '../store/store.js';
 import { type RunningCoordinator, startCoordinator } from '../unit.js';
+import type { PeerRecoveryConfig } from '../peer/peer-recovery.js';
+
+/** The harness's coordinator policy document. */
+const COORDINATOR_DOC = 'coordinator policy v1';
 
 /** SHA-256 hex. */
 export const sha256hex = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
@@ -48,6 +52,16 @@ export interface HarnessOptions {
   readonly openStore?: () => Promise<Store>;
   /** The Coordinator's periodic read of `latest` (default the production interval). */
   readonly historySyncMs?: number;
+  /** The simulated platform's own HOST_DATA is the coordinator policy's hash (for `ccmesh coordinator --sim-dir`). */
+  readonly platformIsCoordinator?: boolean;
+}
+
+/** What one replica may differ in (startReplica). */
+export interface ReplicaOptions {
+  /** Its evidence issuer (default: the platform, HOST_DATA of the coordinator policy). */
+  readonly issuer?: EvidenceIssuer;
+  /** Peer recovery (`--peers`). */
+  readonly peerRecovery?: PeerRecoveryConfig;
 }
 
 /** Everything a Coordinator test needs. */
@@ -56,7 +70,7 @@ export class Harness {
   readonly platform: SimulatedPlatform;
   readonly owner = generateKeyPairSync('ec', { namedCurve: 'P-384' });
   readonly seedshare = generateKeyPairSync('rsa', { modulusLength: 3072 });
-  readonly coordinatorDoc = new Uint8Array(Buffer.from('coordinator policy v1'));
+  readonly coordinatorDoc = new Uint8Array(Buffer.from(COORDINATOR_DOC));
   readonly podDoc = new Uint8Array(Buffer.from('pod web policy v1'));
   readonly options: HarnessOptions;
   coordinator: RunningCoordinator | undefined;
@@ -72,7 +86,8 @@ export class Harness {
   /** Makes a temp dir and a simulated platform (RSA-2048 for speed). */
   static async create(options: HarnessOptions = {}): Promise<Harness> {
     const dir = mkdtempSync(join(tmpdir(), 'ccmesh-coord-'));
-    return new Harness(dir, await initSimulatedPlatform(join(dir, 'platform'), { rsaBits: 2048 }), options);
+    const hostData = options.platformIsCoordinator ? { hostData: createHash('sha256').update(COORDINATOR_DOC).digest() } : {};
+    return new Harness(dir, await initSimulatedPlatform(join(dir, 'platform'), { rsaBits: 2048, ...hostData }), options);
   }
 
   spkiHex(k: KeyObject): string {
@@ -80,16 +95,17 @@ export class Harness {
   }
 
   /** A manifest document trusting the simulated root, with the coordinator and web policies plus `extra`. */
-  manifest(extraPolicies: string[] = [], sans = ['web', 'web.default.svc']): Uint8Array {
+  manifest(extraPolicies: string[] = [], sans = ['web', 'web.default.svc'], opts: { extraMeasurements?: readonly string[]; extraCoordinatorPolicies?: readonly string[] } = {}): Uint8Array {
     const doc = buildManifestDocument({
       workloadOwnerKeys: [this.spkiHex(this.owner.publicKey)],
       seedshareOwnerKeys: [this.spkiHex(this.seedshare.publicKey)],
       simulatedArkPem: this.platform.ark.toString(),
-      simulatedSnp: { measurements: [this.platform.config.measurement] },
+      simulatedSnp: { measurements: [this.platform.config.measurement, ...(opts.extraMeasurements ?? [])] },
       policies: [
         { policyHash: sha256hex(this.coordinatorDoc), role: 'coordinator', sans: ['coordinator'], workloadSecretId: 'coordinator' },
         { policyHash: sha256hex(this.podDoc), sans, workloadSecretId: 'apps/v1/Deployment/default/web' },
         ...extraPolicies.map((h) => ({ policyHash: h, workloadSecretId: `extra-${h.slice(0, 6)}` })),
+        ...(opts.extraCoordinatorPolicies ?? []).map((h) => ({ policyHash: h, role: 'coordinator' as const, sans: [`coordinator-${h.slice(0, 6)}`], workloadSecretId: `coordinator-${h.slice(0, 6)}` })),
       ],
     });
     return new Uint8Array(Buffer.from(JSON.stringify(doc)));
@@ -102,8 +118,8 @@ export class Harness {
   }
 
   /** Starts one more Coordinator on the same platform, over `store` (default: another handle on the harness's store). */
-  async startReplica(store?: Store): Promise<RunningCoordinator> {
-    const replica = await this.#run(store ?? (await this.#openStore()));
+  async startReplica(store?: Store, opts: ReplicaOptions = {}): Promise<RunningCoordinator> {
+    const replica = await this.#run(store ?? (await this.#openStore()), opts);
     this.replicas.push(replica);
     return replica;
   }
@@ -112,8 +128,8 @@ export class Harness {
     return this.options.openStore ? this.options.openStore() : FileStore.open(join(this.dir, 'store'));
   }
 
-  async #run(store: Store): Promise<RunningCoordinator> {
-    const issuer = new SimulatedSnpIssuer(this.platform, { hostData: Buffer.from(sha256hex(this.coordinatorDoc), 'hex') });
+  async #run(store: Store, opts: ReplicaOptions = {}): Promise<RunningCoordinator> {
+    const issuer = opts.issuer ?? new SimulatedSnpIssuer(this.platform, { hostData: Buffer.from(sha256hex(this.coordinatorDoc), 'hex') });
     const { wrapIssuer, parseManifest, clock, historySyncMs } = this.options;
     return startCoordinator(
       { host: '127.0.0.1', userPort: 0, meshPort: 0, metricsPort: 0 },
@@ -124,6 +140,7 @@ export class Harness {
         logger: createLogger({ component: 'coordinator', level: 'error', sink: () => undefined }),
         ...(parseManifest ? { parseManifest } : {}),
         ...(historySyncMs !== undefined ? { historySyncMs } : {}),
+        ...(opts.peerRecovery ? { peerRecovery: opts.peerRecovery } : {}),
       },
     );
   }

@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { coordinatorReportData, LABELS, meshCertReportData, recoverSignedData, renewKeyPossessionData, renewSignedData, setManifestSignedData, setManifestSignedDigests } from './binding.js';
+import { coordinatorReportData, LABELS, meshCertReportData, recoverSignedData, renewKeyPossessionData, renewSignedData, setManifestSignedData, setManifestSignedDigests, shareSeedAnswerReportData, shareSeedReportData } from './binding.js';
 import { formatMeshOwnerPin, MESH_OWNER_LENGTH, meshOwnerPin, NO_MESH_OWNER, parseMeshOwnerPin } from './mesh-owner.js';
 
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));
@@ -32,6 +32,9 @@ const seed = new Uint8Array(64).fill(0x5e);
 const salt = new Uint8Array(32).fill(0x5a);
 const manifest = bytes('{"version":1}');
 const policies = [bytes('policy one'), bytes('policy two')];
+const serving = bytes('serving ECDH SPKI (test bytes)');
+const sealed = bytes('sealed seed (test bytes)');
+const transition = new Uint8Array(32).fill(0x7e);
 
 /** Every list made from `parts` by dropping one part or swapping two (distinct results only). */
 function variants(parts: readonly Uint8Array[]): Uint8Array[][] {
@@ -90,6 +93,16 @@ const cases: Case[] = [
     name: 'recoverSignedData', alg: 'sha256', label: 'ccmesh/recover/v1', parts: [sha256(Buffer.concat([seed, salt])), nonce, sha256(tls)],
     actual: recoverSignedData(seed, salt, nonce, tls),
     known: 'a37d0d533452fde970aac57fac13e09ed973d87079265c6048304da8c7123b88',
+  },
+  {
+    name: 'shareSeedReportData', alg: 'sha512', label: 'ccmesh/share-seed/v1', parts: [sha256(pod), nonce, sha256(tls)],
+    actual: shareSeedReportData(pod, nonce, tls),
+    known: '5349e865077e87cfdf9f32e35627cf14df9e0a87709fb0785001117c148360d4f435485c82fe4017d8ecd98d0fd11e12df9b190b2abbe581b1692f6e67115321',
+  },
+  {
+    name: 'shareSeedAnswerReportData', alg: 'sha512', label: 'ccmesh/share-seed-answer/v1', parts: [sha256(serving), sha256(pod), sha256(sealed), owner, transition, sha256(tls)],
+    actual: shareSeedAnswerReportData(serving, pod, sealed, owner, transition, tls),
+    known: '734b4a1f29e0d371410fb009e2b5fc732fe59046db8023be6cdb36280e9fb1203cbc7d0b97473f540d85bc476bb7afac3b9abcb79496272c5d4ae22cc57327b0',
   },
 ];
 

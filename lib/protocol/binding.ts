@@ -18,6 +18,8 @@ export const LABELS = Object.freeze({
   renewKeyPossession: 'ccmesh/renew-key-possession/v1',
   setManifest: 'ccmesh/set-manifest/v1',
   recover: 'ccmesh/recover/v1',
+  shareSeed: 'ccmesh/share-seed/v1',
+  shareSeedAnswer: 'ccmesh/share-seed-answer/v1',
 });
 
 /** SHA-256 of DER bytes (a SPKI, a certificate). */
@@ -76,6 +78,23 @@ export function setManifestSignedDigests(manifestSha256: Uint8Array, policySha25
 /** What a seed-share owner signs to recover a Coordinator. */
 export function recoverSignedData(seed: Uint8Array, salt: Uint8Array, coordinatorNonce: Uint8Array, coordinatorTlsSpki: Uint8Array): Uint8Array {
   return digest('sha256', LABELS.recover, [sha256(Buffer.concat([seed, salt])), coordinatorNonce, sha256(coordinatorTlsSpki)]);
+}
+
+/**
+ * REPORT_DATA of a Coordinator replica's evidence when it asks a peer for the seed (ShareSeed): its ephemeral ECDH
+ * key, the serving peer's nonce and the serving peer's TLS key as the requester saw it.
+ */
+export function shareSeedReportData(requesterEcdhSpki: Uint8Array, servingNonce: Uint8Array, servingTlsSpki: Uint8Array): Uint8Array {
+  return digest('sha512', LABELS.shareSeed, [sha256(requesterEcdhSpki), servingNonce, sha256(servingTlsSpki)]);
+}
+
+/**
+ * REPORT_DATA of the serving peer's evidence in its ShareSeed answer: its own ephemeral ECDH key, the requester's
+ * (fresh per request, so the answer cannot be replayed to another request), the sealed answer itself, the mesh owner
+ * it serves, the history head it serves (its transition hash, 32 bytes) and its TLS key.
+ */
+export function shareSeedAnswerReportData(servingEcdhSpki: Uint8Array, requesterEcdhSpki: Uint8Array, sealedSeed: Uint8Array, meshOwner: Uint8Array, servedTransition: Uint8Array, servingTlsSpki: Uint8Array): Uint8Array {
+  return digest('sha512', LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), sha256(sealedSeed), meshOwner, servedTransition, sha256(servingTlsSpki)]);
 }
 
 /**

@@ -43,6 +43,7 @@ export const REQUEST_LIMITS: Readonly<Record<string, Readonly<Record<string, Fie
   RecoverRequest: { seed: bytes(64, 64), salt: bytes(32, 32), nonce, ownerKey: string(ownerKey), signature: bytes(64, KiB) },
   NewMeshCertRequest: { evidence: message('Evidence'), publicKey: bytes(32, KiB), nonce },
   RenewMeshCertRequest: { certChain: string(64 * KiB), publicKey: bytes(32, KiB), nonce, signature: bytes(8, KiB), evidence: message('Evidence', true), newKeySignature: bytes(8, KiB) },
+  ShareSeedRequest: { evidence: message('Evidence'), publicKey: bytes(32, KiB), nonce },
   Evidence: { snp: message('SnpEvidence', true), tdx: message('TdxEvidence', true) },
   SnpEvidence: { report: bytes(1184, 1184), vek: bytes(64, 16 * KiB), chain: bytes(64, 64 * KiB) },
   TdxEvidence: { quote: bytes(48, 64 * KiB) },

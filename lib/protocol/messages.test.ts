@@ -23,7 +23,7 @@ const user: Samples<UserApiMethods> = {
   },
   GetManifests: {
     request: {},
-    response: { manifests: [b(5, 13), b(6, 14)], policies: { ['a'.repeat(64)]: b(7, 15) }, transitions: ['t1', 't2'], rootCa: 'r', meshCaBundle: 'm', state: COORDINATOR_STATE.recovery, meshOwner: 'o' },
+    response: { manifests: [b(5, 13), b(6, 14)], policies: { ['a'.repeat(64)]: b(7, 15) }, transitions: ['t1', 't2'], rootCa: 'r', meshCaBundle: 'm', state: COORDINATOR_STATE.recovery, meshOwner: 'o', recoveryStatus: 'waiting', readyPeers: 2 },
   },
   Recover: { request: { seed: b(64, 16), salt: b(32, 17), nonce: b(32, 18), ownerKey: '03', signature: b(256, 19) }, response: {} },
 };
@@ -40,6 +40,10 @@ const mesh: Samples<MeshApiMethods> = {
     response: { certChain: 'chain', meshCaBundle: 'bundle', rootCa: 'root' },
   },
   GetTrustBundle: { request: {}, response: { rootCa: 'r', meshCaBundle: 'm', manifestHash: 'h' } },
+  ShareSeed: {
+    request: { evidence: snp, publicKey: b(91, 28), nonce: b(32, 29) },
+    response: { evidence: tdx, publicKey: b(91, 30), sealedSeed: b(124, 31), meshOwner: '05'.repeat(32), transitionHash: '06'.repeat(32) },
+  },
 };
 
 /** Buffers as plain byte arrays, so a decoded Buffer equals the Uint8Array that was sent. */

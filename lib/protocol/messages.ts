@@ -85,6 +85,15 @@ export interface RenewMeshCertRequest {
   readonly newKeySignature: Uint8Array;
 }
 
+/** ShareSeed request: a Coordinator replica in recovery asks a ready peer for seed and salt. */
+export interface ShareSeedRequest {
+  /** Evidence whose report data is `shareSeedReportData(publicKey, nonce, serving Coordinator's TLS key)`. */
+  readonly evidence?: EvidenceMessage;
+  /** The requester's ephemeral ECDH P-256 key, SPKI DER. */
+  readonly publicKey: Uint8Array;
+  readonly nonce: Uint8Array;
+}
+
 // ---- responses ------------------------------------------------------------------------------------------------
 
 export type RecoverResponse = Record<string, never>;
@@ -130,6 +139,24 @@ export interface GetManifestsResponse {
   readonly state: WireCoordinatorState;
   /** Hex pin of the mesh owner ('' unless ready). */
   readonly meshOwner: string;
+  /** Peer recovery in words ('' when there is nothing to say). */
+  readonly recoveryStatus: string;
+  /** Ready peer replicas seen in the last round of peer recovery (0 without --peers). */
+  readonly readyPeers: number;
+}
+
+/** ShareSeed response: seed and salt sealed to the requester's key, and the serving Coordinator's evidence over them. */
+export interface ShareSeedResponse {
+  /** Report data `shareSeedAnswerReportData(publicKey, request's publicKey, sealedSeed, meshOwner, transitionHash, own TLS key)`. */
+  readonly evidence: EvidenceMessage | null;
+  /** The serving Coordinator's ephemeral ECDH P-256 key, SPKI DER. */
+  readonly publicKey: Uint8Array;
+  /** `contract/peer-seed.ts`: nonce ‖ AES-256-GCM ciphertext ‖ tag. */
+  readonly sealedSeed: Uint8Array;
+  /** Hex pin of the mesh owner bound into the evidence. */
+  readonly meshOwner: string;
+  /** The history head (transition hash, hex) the serving replica serves, bound into the evidence. */
+  readonly transitionHash: string;
 }
 
 /**
@@ -187,6 +214,7 @@ export interface MeshApiMethods {
   NewMeshCert: Rpc<NewMeshCertRequest, MeshCertResponse>;
   RenewMeshCert: Rpc<RenewMeshCertRequest, MeshCertResponse>;
   GetTrustBundle: Rpc<GetTrustBundleRequest, TrustBundleResponse>;
+  ShareSeed: Rpc<ShareSeedRequest, ShareSeedResponse>;
 }
 
 /** The short name ("fresh", "recovery", "ready") of a wire state; "unknown" for a value this version doesn't know. */

@@ -84,7 +84,7 @@ export const COORDINATOR_FAMILIES: GoldenFamilies = {
     type: 'counter',
     labels: {
       service: ['UserAPI', 'MeshAPI'],
-      method: ['GetNonce', 'Attest', 'SetManifest', 'GetManifests', 'Recover', 'NewMeshCert', 'RenewMeshCert', 'GetTrustBundle'],
+      method: ['GetNonce', 'Attest', 'SetManifest', 'GetManifests', 'Recover', 'NewMeshCert', 'RenewMeshCert', 'GetTrustBundle', 'ShareSeed'],
       code: GRPC_CODES,
     },
   },
@@ -97,6 +97,7 @@ export const COORDINATOR_FAMILIES: GoldenFamilies = {
   ccmesh_coordinator_store_operation_seconds: { type: 'histogram', labels: { op: ['get', 'compare_and_swap', 'list'], result: ['ok', 'error'] } },
   ccmesh_coordinator_history_sync_age_seconds: { type: 'gauge', labels: {} },
   ccmesh_coordinator_history_rollback_refusals_total: { type: 'counter', labels: { reason: ['older', 'diverged', 'unverified'] } },
+  ccmesh_coordinator_peer_recoveries_total: { type: 'counter', labels: { result: ['recovered', 'unreachable', 'refused', 'untrusted_peer', 'bad_answer', 'seed_mismatch', 'error'] } },
 };
 
 const COLLATERAL_KINDS = ['amd-vek', 'amd-chain', 'amd-crl', 'intel-tcb-info', 'intel-qe-identity', 'intel-pck-crl', 'intel-root-crl'];

@@ -28,7 +28,8 @@ decrypts this workspace's seed share of its history with keys/seedshare-owner.pe
 "set --force" the seed-shares-<transition>.json of that history) and sends it seed and salt, signed with the
 seed-share owner key. The Coordinator accepts them only if they reproduce its history.
 Nothing is sent when the stored history does not end at this workspace's manifest.json (a rollback, or an out of
-date workspace) unless --force; afterwards the Coordinator must serve this workspace's mesh owner.
+date workspace) unless --force, nor while the Coordinator sees ready peer replicas it recovers from by itself
+(peer recovery, --peers) unless --force; afterwards the Coordinator must serve this workspace's mesh owner.
 ${TDX_COLLATERAL_HELP}`;
 
 /** Runs `ccmesh recover`. */
@@ -52,6 +53,15 @@ export async function recoverCommand(argv: readonly string[], io: CliIo): Promis
     if (state !== 'recovery') {
       io.stdout(`The Coordinator at ${address} is ${state}; nothing to recover.\n`);
       return state === 'ready' ? EXIT.ok : EXIT.rejected;
+    }
+    // Replicas recover from a ready peer by themselves (--peers); a second seed from here would be redundant at best,
+    // and at worst hides why peer recovery does not work (the Coordinator's recoveryStatus says).
+    if (history.readyPeers > 0 && !flags.force) {
+      throw new CcmeshError(
+        ErrorCode.COORDINATOR_REFUSED,
+        `the Coordinator at ${address} sees ${history.readyPeers} ready peer replica(s) and recovers from them by itself (${history.recoveryStatus || 'no status yet'}). ` +
+          'Nothing was sent. Wait for it, or pass --force to recover it by hand anyway.',
+      );
     }
     // SECURITY: the store is the host's. A history that ends anywhere but at this workspace's manifest may be an
     // older signed `latest` put back (a rollback the seed would happily verify): refuse unless told otherwise.

@@ -21,6 +21,10 @@ const REFERENCE = 'coordinator/test/reference-values.test.ts';
 const TDX_WIRING = 'coordinator/test/tdx-collateral-wiring.test.ts';
 const TDX_EVIDENCE = 'contract/attestation/tdx-evidence.test.ts';
 const REPLICAS = 'coordinator/test/replicas.test.ts';
+const PEER = 'coordinator/test/peer-recovery.test.ts';
+const PEER_SEED = 'contract/peer-seed.ts';
+const PEER_SEED_TEST = 'contract/peer-seed.test.ts';
+const SELF = 'coordinator/peer/self-identity.ts';
 
 export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
   // RenewMeshCert
@@ -337,7 +341,7 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     file: CORE,
     find: 'const latest = await this.#history.readLatest(createPublicKey(secrets.historySigningKey)).catch(',
     replace: 'const latest = await this.#history.readLatest().then((l) => l && { ...l, verified: true }).catch(',
-    tests: [LIFECYCLE, RECOVERY],
+    tests: [LIFECYCLE, RECOVERY, PEER],
   },
   {
     id: 'coordinator-recover-owner-from-genesis',
@@ -617,5 +621,119 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     find: 'if (r.issues.length === before) r.issues.push(...checkSanClaims(Object.values(out)));',
     replace: '',
     tests: ['contract/manifest/san-claims.test.ts'],
+  },
+  // Peer recovery: ShareSeed (serving side)
+  {
+    id: 'coordinator-share-seed-ready',
+    defence: 'ShareSeed is answered only by a ready replica (one in recovery has no seed).',
+    file: CORE,
+    find: 'const ready = this.#requireReady();\n    this.#consumeNonce(req.nonce, req.client);\n    const requester = readP256Spki(req.publicKey);',
+    replace: 'const ready = this.#ready!;\n    this.#consumeNonce(req.nonce, req.client);\n    const requester = readP256Spki(req.publicKey);',
+    tests: [PEER],
+  },
+  {
+    id: 'coordinator-share-seed-nonce',
+    defence: 'ShareSeed consumes its nonce (a recorded request can\'t be replayed).',
+    file: CORE,
+    find: 'this.#consumeNonce(req.nonce, req.client);\n    const requester = readP256Spki(req.publicKey);',
+    replace: 'const requester = readP256Spki(req.publicKey);',
+    tests: [PEER],
+  },
+  {
+    id: 'coordinator-share-seed-evidence',
+    defence: 'ShareSeed verifies the requester\'s evidence against the current manifest and its binding.',
+    file: CORE,
+    find: "if (!verdict.ok) throw refuse.denied(`the requesting replica's evidence is refused:",
+    replace: "if (false) throw refuse.denied(`the requesting replica's evidence is refused:",
+    tests: [PEER],
+  },
+  {
+    id: 'coordinator-share-seed-role',
+    defence: 'Of all attested workloads only a policy with role "coordinator" receives the seed.',
+    file: CORE,
+    find: "if (verdict.peer.policy.role !== 'coordinator') throw refuse.denied(",
+    replace: 'if (false) throw refuse.denied(',
+    tests: [PEER],
+  },
+  // Peer recovery: recoverFromPeer (requesting side)
+  {
+    id: 'coordinator-peer-evidence',
+    defence: 'The requester trusts a peer\'s answer only if its evidence is genuine and binds this request, the sealed bytes and the owner.',
+    file: CORE,
+    find: "if (!verdict.ok) throw new PeerRecoveryFailure('untrusted_peer',",
+    replace: "if (false) throw new PeerRecoveryFailure('untrusted_peer',",
+    tests: [PEER],
+  },
+  {
+    id: 'coordinator-peer-identity',
+    defence: 'The requester trusts only a peer with its own launch measurement and policy (a manifest from the host\'s store could name others).',
+    file: CORE,
+    find: 'if (differences.length > 0) throw new PeerRecoveryFailure(',
+    replace: 'if (false) throw new PeerRecoveryFailure(',
+    tests: [PEER],
+  },
+  {
+    id: 'coordinator-peer-simulated-root',
+    defence: 'A simulated peer must chain to the requester\'s own simulated root (the host\'s manifest could name its own).',
+    file: CORE,
+    find: "verdict.peer.anchor.startsWith('simulated:'))",
+    replace: 'false)',
+    tests: [PEER],
+  },
+  {
+    id: 'coordinator-peer-identity-measurement',
+    defence: 'The identity comparison includes the launch measurement.',
+    file: SELF,
+    find: 'if (peer.measurement !== own.measurement)',
+    replace: 'if (false)',
+    tests: [PEER],
+  },
+  {
+    id: 'coordinator-peer-identity-policy',
+    defence: 'The identity comparison includes the policy hash.',
+    file: SELF,
+    find: 'if (peer.policyHash !== own.policyHash)',
+    replace: 'if (false)',
+    tests: [PEER],
+  },
+  {
+    id: 'coordinator-peer-sealed-opens',
+    defence: 'A sealed seed that does not authenticate is refused.',
+    file: CORE,
+    find: 'if (!opened.ok) return bad(opened.reason);',
+    replace: '',
+    tests: [PEER],
+  },
+  {
+    id: 'coordinator-peer-owner',
+    defence: 'A peer\'s seed is taken only if the recovered history has the mesh owner the peer bound into its evidence.',
+    file: CORE,
+    find: 'if (peer && !bytesEqual(ready.meshOwner, peer.owner)) {',
+    replace: 'if (false) {',
+    tests: [PEER],
+  },
+  {
+    id: 'coordinator-peer-not-older',
+    defence: 'A peer\'s seed is taken only if the store\'s signed latest contains the head the peer serves (no rollback under running peers).',
+    file: CORE,
+    find: 'if (peer && (await this.#stepsFrom(ready.transitionHash, peer.served)) === undefined) {',
+    replace: 'if (false) {',
+    tests: [PEER],
+  },
+  {
+    id: 'coordinator-peer-seed-aead',
+    defence: 'The sealed seed is authenticated (AES-GCM tag checked): a tampered answer never opens.',
+    file: PEER_SEED,
+    find: 'plain = Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);',
+    replace: 'plain = decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES));',
+    tests: [PEER_SEED_TEST, PEER],
+  },
+  {
+    id: 'coordinator-peer-seed-kdf-keys',
+    defence: 'The sealing key derivation names both public keys (an answer for another key pair never opens).',
+    file: PEER_SEED,
+    find: "return Buffer.concat([Buffer.from(PEER_SEED_LABEL, 'latin1'), Buffer.of(0), h(requesterSpki), h(servingSpki)]);",
+    replace: "return Buffer.concat([Buffer.from(PEER_SEED_LABEL, 'latin1'), Buffer.of(0)]);",
+    tests: [PEER_SEED_TEST],
   },
 ];

@@ -6,6 +6,7 @@ const LIMITS_TEST = 'lib/protocol/limits.test.ts';
 const EDGE_TEST = 'coordinator/server/grpc-edge.test.ts';
 const BINDING = 'lib/protocol/binding.ts';
 const BINDING_TEST = 'lib/protocol/binding.test.ts';
+const PEER_TEST = 'coordinator/test/peer-recovery.test.ts';
 const OWNER = 'lib/protocol/mesh-owner.ts';
 const SESSION = 'cli/coordinator-session.ts';
 const SESSION_TEST = 'cli/coordinator-session.test.ts';
@@ -298,6 +299,15 @@ const BINDING_MUTATIONS: SecurityMutation[] = [
     ['recover-salt', 'A recovery signature binds the salt, not only the seed.', 'sha256(Buffer.concat([seed, salt]))', 'sha256(Buffer.concat([seed]))', [BINDING_TEST]],
     ['recover-nonce', 'A recovery signature binds the Coordinator\'s nonce.', 'LABELS.recover, [sha256(Buffer.concat([seed, salt])), coordinatorNonce, sha256(coordinatorTlsSpki)]', 'LABELS.recover, [sha256(Buffer.concat([seed, salt])), sha256(coordinatorTlsSpki)]', [BINDING_TEST]],
     ['recover-tls', 'A recovery signature binds the Coordinator TLS key.', 'LABELS.recover, [sha256(Buffer.concat([seed, salt])), coordinatorNonce, sha256(coordinatorTlsSpki)]', 'LABELS.recover, [sha256(Buffer.concat([seed, salt])), coordinatorNonce]', [BINDING_TEST]],
+    ['share-seed-key', 'A ShareSeed request\'s REPORT_DATA binds the requester\'s ECDH key.', 'LABELS.shareSeed, [sha256(requesterEcdhSpki), servingNonce, sha256(servingTlsSpki)]', 'LABELS.shareSeed, [servingNonce, sha256(servingTlsSpki)]', [BINDING_TEST, PEER_TEST]],
+    ['share-seed-nonce', 'A ShareSeed request\'s REPORT_DATA binds the serving replica\'s nonce.', 'LABELS.shareSeed, [sha256(requesterEcdhSpki), servingNonce, sha256(servingTlsSpki)]', 'LABELS.shareSeed, [sha256(requesterEcdhSpki), sha256(servingTlsSpki)]', [BINDING_TEST]],
+    ['share-seed-tls', 'A ShareSeed request\'s REPORT_DATA binds the serving replica\'s TLS key (a relay\'s differs).', 'LABELS.shareSeed, [sha256(requesterEcdhSpki), servingNonce, sha256(servingTlsSpki)]', 'LABELS.shareSeed, [sha256(requesterEcdhSpki), servingNonce]', [BINDING_TEST, PEER_TEST]],
+    ['share-seed-answer-serving-key', 'A ShareSeed answer\'s REPORT_DATA binds the serving replica\'s ECDH key.', 'LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), sha256(sealedSeed), meshOwner, servedTransition, sha256(servingTlsSpki)]', 'LABELS.shareSeedAnswer, [sha256(requesterEcdhSpki), sha256(sealedSeed), meshOwner, servedTransition, sha256(servingTlsSpki)]', [BINDING_TEST]],
+    ['share-seed-answer-requester-key', 'A ShareSeed answer\'s REPORT_DATA binds the request\'s key (a recorded answer can\'t be replayed).', 'LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), sha256(sealedSeed), meshOwner, servedTransition, sha256(servingTlsSpki)]', 'LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(sealedSeed), meshOwner, servedTransition, sha256(servingTlsSpki)]', [BINDING_TEST, PEER_TEST]],
+    ['share-seed-answer-sealed', 'A ShareSeed answer\'s REPORT_DATA binds the sealed seed.', 'LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), sha256(sealedSeed), meshOwner, servedTransition, sha256(servingTlsSpki)]', 'LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), meshOwner, servedTransition, sha256(servingTlsSpki)]', [BINDING_TEST, PEER_TEST]],
+    ['share-seed-answer-owner', 'A ShareSeed answer\'s REPORT_DATA binds the mesh owner the peer serves.', 'LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), sha256(sealedSeed), meshOwner, servedTransition, sha256(servingTlsSpki)]', 'LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), sha256(sealedSeed), servedTransition, sha256(servingTlsSpki)]', [BINDING_TEST]],
+    ['share-seed-answer-transition', 'A ShareSeed answer\'s REPORT_DATA binds the history head the peer serves.', 'LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), sha256(sealedSeed), meshOwner, servedTransition, sha256(servingTlsSpki)]', 'LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), sha256(sealedSeed), meshOwner, sha256(servingTlsSpki)]', [BINDING_TEST]],
+    ['share-seed-answer-tls', 'A ShareSeed answer\'s REPORT_DATA binds the serving replica\'s TLS key.', 'LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), sha256(sealedSeed), meshOwner, servedTransition, sha256(servingTlsSpki)]', 'LABELS.shareSeedAnswer, [sha256(servingEcdhSpki), sha256(requesterEcdhSpki), sha256(sealedSeed), meshOwner, servedTransition]', [BINDING_TEST]],
     ['label-coordinator-attest', 'The Coordinator-evidence label is v2 (v1 bound no owner).', "coordinatorAttest: 'ccmesh/coordinator-attest/v2',", "coordinatorAttest: 'ccmesh/coordinator-attest/v1',", [BINDING_TEST]],
     ['label-shared', 'Each purpose has its own label (a renewal signature is no manifest signature).', "renewMeshCert: 'ccmesh/renew-mesh-cert/v1',", "renewMeshCert: 'ccmesh/set-manifest/v1',", [BINDING_TEST]],
     ['label-nul', 'The label is NUL-terminated (label and first part can\'t run together).', '.update(label).update(Uint8Array.of(0));', '.update(label);', [BINDING_TEST]],
@@ -445,6 +455,14 @@ const CLIENT_MUTATIONS: SecurityMutation[] = [
     find: 'if (held !== undefined && !force) {',
     replace: 'if (false) {',
     tests: [OWNER_CLI_TEST],
+  },
+  {
+    id: 'protocol-recover-ready-peers',
+    defence: '`ccmesh recover` sends nothing while the Coordinator sees ready peer replicas (it recovers from them), unless --force.',
+    file: 'cli/commands/mesh/recover.ts',
+    find: 'if (history.readyPeers > 0 && !flags.force) {',
+    replace: 'if (false) {',
+    tests: [SESSION_TEST],
   },
   {
     id: 'protocol-set-served-owner',
