@@ -62,7 +62,7 @@ async function build(): Promise<void> {
   add('der', 'pck_platform_ca.crl.der', readSample('tdx/collateral/pck_platform_ca.crl.der'));
 
   // Keys and ccmesh certificates.
-  for (const [name, k] of [['p256', generateKeyPairSync('ec', { namedCurve: 'P-256' })], ['p384', generateKeyPairSync('ec', { namedCurve: 'P-384' })], ['rsa2048', generateKeyPairSync('rsa', { modulusLength: 2048 })], ['ed25519', generateKeyPairSync('ed25519')]] as const) {
+  for (const [name, k] of [['p256', generateKeyPairSync('ec', { namedCurve: 'P-256' })], ['p384', generateKeyPairSync('ec', { namedCurve: 'P-384' })], ['p521', generateKeyPairSync('ec', { namedCurve: 'P-521' })], ['rsa2048', generateKeyPairSync('rsa', { modulusLength: 2048 })], ['ed25519', generateKeyPairSync('ed25519')]] as const) {
     add('spki', `${name}.der`, spki(k.publicKey));
   }
   add('spki', 'vcek-p384.der', spki(new X509Certificate(readSample(VEKS[0]!)).publicKey));
