@@ -20,7 +20,7 @@ export type PublicKeyDetails =
   | { readonly type: 'ed25519' | 'ed448' | 'x25519' | 'x448' };
 
 /** The EC curves ccmesh reads (OpenSSL names, as `asymmetricKeyDetails.namedCurve` spells them). */
-export type EcCurveName = 'prime256v1' | 'secp384r1';
+export type EcCurveName = 'prime256v1' | 'secp384r1' | 'secp521r1';
 
 interface Curve {
   readonly name: EcCurveName;
@@ -29,7 +29,7 @@ interface Curve {
   readonly b: bigint;
 }
 
-// Short Weierstrass curves y² = x³ − 3x + b over GF(p) (FIPS 186-4 D.1.2.3 and D.1.2.4).
+// Short Weierstrass curves y² = x³ − 3x + b over GF(p) (FIPS 186-4 D.1.2.3–D.1.2.5).
 const CURVES: ReadonlyMap<string, Curve> = new Map([
   ['1.2.840.10045.3.1.7', {
     name: 'prime256v1',
@@ -42,6 +42,12 @@ const CURVES: ReadonlyMap<string, Curve> = new Map([
     bytes: 48,
     p: 2n ** 384n - 2n ** 128n - 2n ** 96n + 2n ** 32n - 1n,
     b: 0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aefn,
+  }],
+  ['1.3.132.0.35', {
+    name: 'secp521r1',
+    bytes: 66,
+    p: 2n ** 521n - 1n,
+    b: 0x0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00n,
   }],
 ]);
 
@@ -76,7 +82,7 @@ function readSpki(spki: Uint8Array): PublicKeyDetails {
     if (params.tag !== Tag.OID || alg.length !== 2) throw invalid('EC key parameters must be a single named-curve OID');
     const curveOid = decodeOid(params);
     const curve = CURVES.get(curveOid);
-    if (!curve) throw invalid(`EC keys on curve ${curveOid} are not supported (only P-256 and P-384)`);
+    if (!curve) throw invalid(`EC keys on curve ${curveOid} are not supported (only P-256, P-384 and P-521)`);
     checkPoint(bits, curve);
     return { type: 'ec', namedCurve: curve.name };
   }

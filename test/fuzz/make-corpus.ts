@@ -62,7 +62,7 @@ async function build(): Promise<void> {
   add('der', 'pck_platform_ca.crl.der', readSample('tdx/collateral/pck_platform_ca.crl.der'));
 
   // Keys and ccmesh certificates.
-  for (const [name, k] of [['p256', generateKeyPairSync('ec', { namedCurve: 'P-256' })], ['p384', generateKeyPairSync('ec', { namedCurve: 'P-384' })], ['rsa2048', generateKeyPairSync('rsa', { modulusLength: 2048 })], ['ed25519', generateKeyPairSync('ed25519')]] as const) {
+  for (const [name, k] of [['p256', generateKeyPairSync('ec', { namedCurve: 'P-256' })], ['p384', generateKeyPairSync('ec', { namedCurve: 'P-384' })], ['p521', generateKeyPairSync('ec', { namedCurve: 'P-521' })], ['rsa2048', generateKeyPairSync('rsa', { modulusLength: 2048 })], ['ed25519', generateKeyPairSync('ed25519')]] as const) {
     add('spki', `${name}.der`, spki(k.publicKey));
   }
   add('spki', 'vcek-p384.der', spki(new X509Certificate(readSample(VEKS[0]!)).publicKey));
@@ -81,6 +81,8 @@ async function build(): Promise<void> {
   add('x509-extensions', 'gsg-milan-v2.vcek.der', readSample(VEKS[0]!));
   add('der', 'leaf-with-policy-hash.der', new Uint8Array(leaf.rawData));
   add('pem', 'leaf.pem', leaf.toString('pem'));
+  add('subject-alt-names', 'leaf.txt', 'DNS:web, DNS:*.web.default.svc, URI:spiffe://ccmesh.local/apps/v1/Deployment/default/web, IP Address:10.0.0.1, IP Address:2001:DB8:0:0:0:0:0:1');
+  add('subject-alt-names', 'quoted.txt', 'DNS:"a, DNS:evil", URI:spiffe://ccmesh.local/x');
 
   // Coordinator requests: one per method with every field filled, and NewMeshCert with real SNP and TDX evidence.
   const filled: Record<string, object> = {

@@ -7,7 +7,12 @@ import { parseCrl } from '../../../attestation/x509/crl.js';
 import { parseCertificates, readPemBlocks } from '../../../attestation/x509/pem.js';
 import { decodePolicyHashValue, readPolicyHashExtension } from '../../../contract/policy-hash-extension.js';
 import { CcmeshError } from '../../../lib/errors.js';
-import { FuzzViolation, refusedWith, type FuzzTarget } from '../target.js';
+import { normaliseSan } from '../../../contract/manifest/san.js';
+import { buildSanAllowList, sansAllowed } from '../../../proxy/inbound/identity.js';
+import { parseSubjectAltNames } from '../../../proxy/transport/subject-alt-names.js';
+import { FuzzViolation, NEVER_THROWS, refusedWith, type FuzzTarget } from '../target.js';
+
+let sanAllowList: ReturnType<typeof buildSanAllowList>;
 
 /** Reads every node of a DER tree, decoding primitives by tag; checks each node re-encodes to its exact bytes. */
 function walk(node: DerNode, depth: number): void {
@@ -78,6 +83,21 @@ export const PKI_TARGETS: readonly FuzzTarget[] = [
     kind: 'bytes',
     run: (b) => decodePolicyHashValue(b as Uint8Array),
     refusal: refusedWith(DerError),
+  },
+  {
+    name: 'subject-alt-names',
+    what: 'a peer certificate\'s SAN text as Node gives it (quoted values decoded), the inbound allow-list check, SAN normalising',
+    kind: 'bytes',
+    run: (b) => {
+      const text = Buffer.from(b as Uint8Array).toString('utf8');
+      for (const [kind, value] of parseSubjectAltNames(text)) {
+        if (typeof kind !== 'string' || typeof value !== 'string') throw new FuzzViolation('a SAN pair that is not two strings');
+        normaliseSan(value);
+      }
+      sanAllowList ??= buildSanAllowList(['web', '*.web.default.svc', 'spiffe://ccmesh.local/apps/v1/Deployment/default/web', '10.0.0.1']);
+      if (sanAllowList) sansAllowed(text, sanAllowList);
+    },
+    refusal: NEVER_THROWS,
   },
   {
     name: 'pem',

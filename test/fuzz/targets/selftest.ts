@@ -10,6 +10,12 @@ const INFINITY = Buffer.from('3019301306072a8648ce3d020106082a8648ce3d0301070302
 
 export const SELFTEST_TARGETS: readonly FuzzTarget[] = [
   {
+    name: 'selftest-clean',
+    what: 'accepts everything',
+    kind: 'bytes',
+    run: () => undefined,
+  },
+  {
     name: 'selftest-abort',
     what: 'aborts the process the way Node 20 does on a point-at-infinity key, on the first input of 3+ bytes',
     kind: 'bytes',
