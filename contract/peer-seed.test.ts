@@ -3,6 +3,7 @@
 // and a known answer, sealed outside this code base, opens (so the key derivation is the specified one).
 import t from 'tap';
 import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { infinitySpki } from '../test/support/pki/hostile-keys.js';
 import { ephemeralKey, openPeerSeed, readP256Spki, SEALED_SEED_BYTES, sealPeerSeed } from './peer-seed.js';
 
 const seed = new Uint8Array(randomBytes(64));
@@ -28,6 +29,7 @@ void t.test('peer seed: round trip, and every kind of damage refused', (t) => {
   const ed = new Uint8Array(generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'der' }));
   t.match(openPeerSeed(sealed, ed, requester), { ok: false, reason: /not an ECDH P-256/ }, 'a serving key of another kind is refused');
   t.equal(readP256Spki(new Uint8Array([1, 2, 3])), undefined, 'garbage is no key');
+  t.equal(readP256Spki(new Uint8Array(infinitySpki('P-256'))), undefined, 'the point at infinity is no key (and does not abort the process)');
   const p384 = new Uint8Array(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'der' }));
   t.equal(readP256Spki(p384), undefined, 'P-384 is not P-256');
   t.end();

@@ -6,7 +6,8 @@
  * Sealed format v1 (124 bytes): GCM nonce (12) ‖ ciphertext of seed (64) ‖ salt (32) ‖ tag (16). The same info is
  * the GCM additional data, so an answer sealed for another request (another key pair) never opens.
  */
-import { createCipheriv, createDecipheriv, createHash, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject, randomBytes } from 'node:crypto';
+import { parsePublicKey } from '../lib/pki/key-details.js';
 import { SALT_BYTES, SEED_BYTES, type SeedAndSalt } from './seed-shares.js';
 
 /** Domain label of the key derivation (the ShareSeed request's evidence label too, `lib/protocol/binding.ts`). */
@@ -33,8 +34,10 @@ export function ephemeralKey(): EphemeralKey {
 /** Reads a P-256 public key from SPKI DER; undefined when it is anything else. */
 export function readP256Spki(spki: Uint8Array): KeyObject | undefined {
   try {
-    const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-    return key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? key : undefined;
+    // SECURITY: read by ccmesh first (lib/pki/key-details.ts): a point-at-infinity key would abort the process in
+    // OpenSSL, and this key comes from an unauthenticated ShareSeed request or answer.
+    const { key, details } = parsePublicKey(spki);
+    return details.type === 'ec' && details.namedCurve === 'prime256v1' ? key : undefined;
   } catch {
     return undefined;
   }

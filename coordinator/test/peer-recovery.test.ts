@@ -28,6 +28,7 @@ import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
 import type { RunningCoordinator } from '../unit.js';
 import { Harness, refused, sha256hex } from './harness.js';
+import { infinitySpki } from '../../test/support/pki/hostile-keys.js';
 
 /** The parts of a manifest document the tests edit. */
 interface ManifestJson {
@@ -120,6 +121,12 @@ void t.test('peer recovery: ShareSeed refuses a normal workload, evidence for an
   const ask = async (mesh: PinnedClient<MeshApiMethods>, doc: Uint8Array, bindOther = false) => mesh.call('ShareSeed', await shareSeedRequest(h, mesh, doc, bindOther));
   await refused(t, ask(meshA, h.podDoc), 'PERMISSION_DENIED', /policy [0-9a-f]{64} does not have role "coordinator": only a Coordinator replica receives the seed/, 'a genuine pod of the manifest asking for the seed');
   await refused(t, ask(meshA, h.coordinatorDoc, true), 'PERMISSION_DENIED', /the requesting replica's evidence is refused: REPORT_DATA does not bind this request/, 'coordinator evidence bound to another ECDH key');
+  // A point-at-infinity ECDH key, before any evidence is looked at: refused as malformed, the process stays up (on
+  // Node 20, OpenSSL aborts the process when such a key's details are read).
+  // (OpenSSL ignores bytes after the key, so padding takes it past the wire's 32-byte minimum.)
+  const infinity = { ...(await shareSeedRequest(h, meshA, h.coordinatorDoc)), publicKey: new Uint8Array(Buffer.concat([infinitySpki('P-256'), Buffer.alloc(16)])) };
+  await refused(t, meshA.call('ShareSeed', infinity), 'INVALID_ARGUMENT', /publicKey must be an ECDH P-256 SubjectPublicKeyInfo/, 'a point-at-infinity ECDH key, padded');
+  t.equal((await meshA.call('GetTrustBundle', {})).rootCa.length > 0, true, 'and the Coordinator still answers');
   const once = await shareSeedRequest(h, meshA, h.coordinatorDoc);
   t.equal((await meshA.call('ShareSeed', once)).sealedSeed.length, 124, 'a coordinator\'s own request is answered (the control)');
   await refused(t, meshA.call('ShareSeed', once), 'PERMISSION_DENIED', /unknown or already used nonce/, 'the same request again (a replay)');

@@ -157,6 +157,15 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     replace: "const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });\n    parsed = { key, details: { type: key.asymmetricKeyType, namedCurve: key.asymmetricKeyDetails?.namedCurve } };",
     tests: [LIFECYCLE],
   },
+  {
+    id: 'coordinator-share-seed-key-infinity',
+    defence: 'A ShareSeed ECDH key is read by ccmesh before OpenSSL: a point-at-infinity key is refused instead of aborting the Coordinator.',
+    file: 'contract/peer-seed.ts',
+    find: 'const { key, details } = parsePublicKey(spki);',
+    // (createPublicKey is no longer imported there: the mutant takes it from the built-in module.)
+    replace: "const key = process.getBuiltinModule('node:crypto').createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });\n    const details = { type: key.asymmetricKeyType, namedCurve: key.asymmetricKeyDetails?.namedCurve };",
+    tests: ['contract/peer-seed.test.ts', 'coordinator/test/peer-recovery.test.ts'],
+  },
   // SetManifest
   {
     id: 'coordinator-update-immutable',
