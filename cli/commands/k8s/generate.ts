@@ -3,7 +3,7 @@
  * `k8s/generate/`; this command adds what a unit may not do: read the inputs and the workspace, validate the
  * merged manifest with the Coordinator's own parser (so `ccmesh set` accepts it), and write everything.
  */
-import { mkdtemp, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { launchMeasurements } from '../../../contract/manifest/lookup.js';
@@ -27,10 +27,10 @@ import { wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
 import { measurementFlag } from '../../../lib/config/flag-values.js';
 import { readWorkspaceMeshOwner, workspacePaths } from '../../workspace.js';
+import { makeDirs } from '../../../lib/fs/make-dirs.js';
 
 const FLAGS = {
-  o: { type: 'string' },
-  output: { type: 'string' },
+  output: { type: 'string', short: 'o' },
   workspace: { type: 'string' },
   namespace: { type: 'string' },
   'cluster-domain': { type: 'string' },
@@ -99,11 +99,10 @@ interface GenerateFlags {
 }
 
 function readFlags(argv: readonly string[]): GenerateFlags {
-  const tok = tokeniseFlags(argv.map((a) => (a === '-o' ? '--o' : a)), FLAGS);
+  const tok = tokeniseFlags(argv, FLAGS);
   const r = new FieldReader('flags for "ccmesh generate"', tok.values, '--');
-  for (const issue of tok.issues) r.issue(issue.field.replace(/^--/, ''), issue.value, issue.expected);
-  if (tok.values.o !== undefined && tok.values.output !== undefined) r.issue('output', tok.values.output, 'either -o or --output, not both');
-  if (tok.positionals.length === 0) r.issue('(positional)', undefined, 'at least one YAML FILE or DIR');
+  for (const issue of tok.issues) r.issue(issue.field, issue.value, issue.expected, { bare: true });
+  if (tok.positionals.length === 0) r.issue('FILE|DIR', undefined, 'at least one YAML file or directory argument ("-" reads standard input)', { bare: true });
   const tee = r.oneOf('tee', TEES, DEFAULT_INJECT_OPTIONS.tee);
   const dns = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
   const namespace = r.raw('namespace') ?? 'default';
@@ -123,7 +122,7 @@ function readFlags(argv: readonly string[]): GenerateFlags {
   };
   return {
     paths: tok.positionals,
-    output: r.raw('o') ?? r.raw('output'),
+    output: r.raw('output'),
     workspace: r.raw('workspace') ?? '.',
     namespace,
     clusterDomain,
@@ -260,7 +259,7 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
     const text = result.outputs[i]!.text;
     const target = flags.output === undefined ? files[i]!.path : join(flags.output, files[i]!.name);
     if (text === undefined && flags.output === undefined) continue; // unchanged in place
-    await mkdir(dirname(target), { recursive: true });
+    await makeDirs(dirname(target));
     const data = text ?? inputs[i]!.text;
     if ((await readFile(target, 'utf8').catch(() => undefined)) === data) continue;
     await writeFileAtomic(target, data, 0o644);
