@@ -1,6 +1,7 @@
 /** `ccmesh coordinator` flags → a frozen CoordinatorConfig, every problem reported at once. */
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { type FlagSpec } from '../lib/config/argv.js';
 import type { FieldReader } from '../lib/config/fields.js';
 import { type LogLevel } from '../lib/log.js';
@@ -97,13 +98,18 @@ export function readCoordinatorConfig(r: FieldReader): CoordinatorConfig {
   if (tee === 'simulated' && simDir === undefined) r.issue('sim-dir', undefined, 'the simulated platform directory with --tee simulated');
   if (tee === 'auto' && simDir !== undefined) r.issue('sim-dir', simDir, 'no --sim-dir unless --tee simulated');
   const ports = { user: r.port('user-port', PORTS.coordinatorUser), mesh: r.port('mesh-port', PORTS.coordinatorMesh), metrics: r.port('metrics-port', PORTS.coordinatorMetrics) };
+  for (const [a, b] of [['user', 'mesh'], ['user', 'metrics'], ['mesh', 'metrics']] as const) {
+    if (ports[a] !== undefined && ports[a] === ports[b]) r.issue(`${b}-port`, String(ports[b]), `a port other than --${a}-port's (each listener needs its own)`);
+  }
+  const listenHost = r.raw('listen-host') ?? '0.0.0.0';
+  if (!isListenHost(listenHost)) r.issue('listen-host', listenHost, 'an IPv4 or IPv6 address of this host (0.0.0.0 or :: for all), or a DNS name');
   const logLevel = r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info');
   const tdxCollateral = readTdxCollateral(r);
   return Object.freeze({
     store,
     tee: tee ?? 'auto',
     simDir,
-    listenHost: r.raw('listen-host') ?? '0.0.0.0',
+    listenHost,
     userPort: ports.user ?? PORTS.coordinatorUser,
     meshPort: ports.mesh ?? PORTS.coordinatorMesh,
     metricsPort: ports.metrics ?? PORTS.coordinatorMetrics,
@@ -181,4 +187,11 @@ function readPem(r: FieldReader, flag: string, path: string, want: 'certificates
     r.issue(flag, path, `a PEM file with ${want === 'key' ? 'a private key' : 'one or more certificates'} (${err instanceof Error ? err.message : String(err)})`);
     return undefined;
   }
+}
+
+/** An IP address literal, or a DNS name that cannot be mistaken for a malformed one (`999.1.1.1` is neither). */
+export function isListenHost(host: string): boolean {
+  if (isIP(host) !== 0) return true;
+  if (/^[\d.]+$/.test(host) || host.includes(':')) return false;
+  return host.length <= 253 && /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/.test(host);
 }

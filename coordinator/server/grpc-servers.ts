@@ -6,6 +6,7 @@
  * connections (`request-budget.ts`).
  */
 import { type ChannelOptions, Server, ServerCredentials } from '@grpc/grpc-js';
+import { CcmeshError, describeError, describeSystemError, ErrorCode, systemErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { MeshApi, UserApi } from '../../lib/protocol/services.js';
 import { MAX_MESH_REQUEST_BYTES, MAX_MESSAGE_BYTES } from '../../lib/protocol/wire.js';
@@ -67,6 +68,8 @@ export async function startGrpcServers(
   listen: { host: string; userPort: number; meshPort: number },
   logger: Logger,
   metrics: CoordinatorMetrics,
+  names: { readonly user: string; readonly mesh: string } = { user: 'the user API port', mesh: 'the mesh API port' },
+  onOpened: (close: () => Promise<void>) => void = () => undefined,
 ): Promise<{ user: BoundServer; mesh: BoundServer }> {
   const hostPart = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   const refused = (reason: 'budget' | 'incomplete'): void => metrics.loadShed.inc({ limit: reason === 'budget' ? 'held_requests' : 'incomplete_request' });
@@ -78,7 +81,21 @@ export async function startGrpcServers(
   const mesh = new Server({ ...serverOptions(MAX_MESH_REQUEST_BYTES), interceptors: [budget(HELD_REQUESTS.mesh)] });
   mesh.addService(MeshApi.definition, meshApiImplementation(core, logger, metrics));
   addReflection(mesh, MeshApi.name);
-  const userPort = await bind(user, `${hostPart}:${listen.userPort}`, tls);
-  const meshPort = await bind(mesh, `${hostPart}:${listen.meshPort}`, tls);
+  // Each server is handed to onOpened before it binds: a failed second bind must not leave the first listening.
+  onOpened(closer(user));
+  const userPort = await bind(user, `${hostPart}:${listen.userPort}`, tls).catch((err: unknown) => { throw listenFailed(names.user, listen.host, listen.userPort, err); });
+  onOpened(closer(mesh));
+  const meshPort = await bind(mesh, `${hostPart}:${listen.meshPort}`, tls).catch((err: unknown) => { throw listenFailed(names.mesh, listen.host, listen.meshPort, err); });
   return { user: { port: userPort, close: closer(user) }, mesh: { port: meshPort, close: closer(mesh) } };
+}
+
+/**
+ * A LISTEN_FAILED error for `name` (a flag or a listener's name) on host:port, in words. grpc-js reports bind
+ * failures as text ("No address added … [listen EADDRINUSE: …]"); the errno is taken from it.
+ */
+export function listenFailed(name: string, host: string, port: number, err: unknown): CcmeshError {
+  const code = systemErrorCode(err) ?? /\b(E[A-Z]{3,})\b/.exec(describeError(err))?.[1];
+  const why = code !== undefined ? describeSystemError(Object.assign(new Error(code), { code })) : describeError(err);
+  const at = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new CcmeshError(ErrorCode.LISTEN_FAILED, `${name} ${port}: cannot listen on ${at}: ${why}`, { cause: err });
 }
