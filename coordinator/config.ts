@@ -1,11 +1,11 @@
 /** `ccmesh coordinator` flags → a frozen CoordinatorConfig, every problem reported at once. */
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { type FlagSpec } from '../lib/config/argv.js';
 import type { FieldReader } from '../lib/config/fields.js';
 import { type LogLevel } from '../lib/log.js';
 import { PORTS } from '../lib/mesh-ports.js';
+import { isListenHost } from '../lib/net/listen-host.js';
 import { COORDINATOR_STORE_DIR } from '../lib/pod-layout.js';
 
 /** Flags of `ccmesh coordinator`. */
@@ -189,9 +189,3 @@ function readPem(r: FieldReader, flag: string, path: string, want: 'certificates
   }
 }
 
-/** An IP address literal, or a DNS name that cannot be mistaken for a malformed one (`999.1.1.1` is neither). */
-export function isListenHost(host: string): boolean {
-  if (isIP(host) !== 0) return true;
-  if (/^[\d.]+$/.test(host) || host.includes(':')) return false;
-  return host.length <= 253 && /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/.test(host);
-}

@@ -11,7 +11,8 @@ import type { TdxCollateralProvider } from '../contract/attestation/tdx-collater
 import { startProbeServer } from './admin/probe-server.js';
 import { Coordinator, type ManifestParser } from './core/coordinator.js';
 import { createCoordinatorMetrics } from './metrics.js';
-import { listenFailed, startGrpcServers } from './server/grpc-servers.js';
+import { listenFailed } from '../lib/net/listen-error.js';
+import { startGrpcServers } from './server/grpc-servers.js';
 import { observedStore } from './store/observed-store.js';
 import type { Store } from './store/store.js';
 import { createServerTlsIdentity } from './tls/ephemeral-tls-identity.js';

@@ -6,7 +6,7 @@
  * connections (`request-budget.ts`).
  */
 import { type ChannelOptions, Server, ServerCredentials } from '@grpc/grpc-js';
-import { CcmeshError, describeError, describeSystemError, ErrorCode, systemErrorCode } from '../../lib/errors.js';
+import { listenFailed } from '../../lib/net/listen-error.js';
 import type { Logger } from '../../lib/log.js';
 import { MeshApi, UserApi } from '../../lib/protocol/services.js';
 import { MAX_MESH_REQUEST_BYTES, MAX_MESSAGE_BYTES } from '../../lib/protocol/wire.js';
@@ -89,13 +89,3 @@ export async function startGrpcServers(
   return { user: { port: userPort, close: closer(user) }, mesh: { port: meshPort, close: closer(mesh) } };
 }
 
-/**
- * A LISTEN_FAILED error for `name` (a flag or a listener's name) on host:port, in words. grpc-js reports bind
- * failures as text ("No address added … [listen EADDRINUSE: …]"); the errno is taken from it.
- */
-export function listenFailed(name: string, host: string, port: number, err: unknown): CcmeshError {
-  const code = systemErrorCode(err) ?? /\b(E[A-Z]{3,})\b/.exec(describeError(err))?.[1];
-  const why = code !== undefined ? describeSystemError(Object.assign(new Error(code), { code })) : describeError(err);
-  const at = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new CcmeshError(ErrorCode.LISTEN_FAILED, `${name} ${port}: cannot listen on ${at}: ${why}`, { cause: err });
-}
