@@ -137,15 +137,15 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
   try {
     // The admin server binds first: the injector logs "injector ready" (after its caBundle is published) only
     // once every listener of the process is bound, and a busy --metrics-port fails before anything else starts.
-    let injector: RunningInjector | undefined;
+    const started: { injector?: RunningInjector } = {};
     const live = (): { ok: boolean; body: string } => ({ ok: true, body: 'live' });
     admin = await startAdminHttp(host, metricsPort!, {
       [ADMIN_HTTP_PATHS.startupProbe]: live,
       [ADMIN_HTTP_PATHS.livenessProbe]: live,
-      [ADMIN_HTTP_PATHS.readinessProbe]: () => (injector?.isReady() === true ? { ok: true, body: 'ready' } : { ok: false, body: 'not ready: the webhook configuration does not trust the serving CA yet' }),
+      [ADMIN_HTTP_PATHS.readinessProbe]: () => (started.injector?.isReady() === true ? { ok: true, body: 'ready' } : { ok: false, body: 'not ready: the webhook configuration does not trust the serving CA yet' }),
     }, registry).catch((err: unknown) => { throw listenFailed('--metrics-port', host, metricsPort!, err); });
     logger.info('admin listening', { port: admin.port, paths: Object.values(ADMIN_HTTP_PATHS) });
-    injector = await startInjector(
+    const injector = await startInjector(
       {
         server: { host, port: port!, path: INSTALL_NAMES.webhookPath, ...WEBHOOK_SERVER_DEFAULTS },
         inject: injectOpts,
