@@ -11,6 +11,8 @@ export interface CliIo {
    * the first signal whatever still runs (default 10 s). Only long-running commands with a longer drain call it.
    */
   readonly drainWithin?: (ms: number) => void;
+  /** Standard input, for commands that read it when given "-" (absent in tests that don't feed it). */
+  readonly stdin?: () => AsyncIterable<Buffer | string>;
 }
 
 /** A command: takes its own arguments (after the subcommand words) and returns an exit code. */

@@ -29,10 +29,19 @@ const signalled = (sig: NodeJS.Signals): void => {
 };
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, signalled);
 
+// A closed pipe (`ccmesh generate - | head`) ends the output, not in a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const code = await runCli(process.argv.slice(2), {
   stdout: (s) => process.stdout.write(s),
   stderr: (s) => process.stderr.write(s),
   signal: shutdown.signal,
+  stdin: () => process.stdin,
   drainWithin: (ms) => {
     drainMs = ms;
   },

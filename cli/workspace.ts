@@ -10,7 +10,8 @@ import { manifestTrustWarnings, trustWarningLine } from '../contract/manifest/tr
 import { meshOwnerOf } from '../contract/mesh-owner.js';
 import { parseMeshOwnerPin } from '../lib/protocol/mesh-owner.js';
 import type { Manifest } from '../contract/manifest/types.js';
-import { CcmeshError, ConfigError, describeError, ErrorCode } from '../lib/errors.js';
+import { CcmeshError, ConfigError, describeError, describeSystemError, ErrorCode } from '../lib/errors.js';
+import { readBoundedFile, readInput } from './read-input.js';
 import { writeFileAtomic } from '../lib/fs/atomic-write.js';
 import { makeDirs } from '../lib/fs/make-dirs.js';
 
@@ -32,9 +33,9 @@ export function workspacePaths(dir: string) {
 
 async function readOrExplain(path: string, what: string): Promise<Buffer> {
   try {
-    return await readFile(path);
+    return Buffer.from(await readBoundedFile(path));
   } catch (err) {
-    throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `cannot read the ${what} ${path} (${describeError(err)}); create a workspace with "ccmesh manifest init --dir DIR"`, { cause: err });
+    throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `cannot read the ${what} ${path} (${describeSystemError(err)}); create a workspace with "ccmesh manifest init --dir DIR"`, { cause: err });
   }
 }
 
@@ -63,7 +64,7 @@ export async function readWorkspacePolicies(dir: string): Promise<Uint8Array[]> 
   const out: Uint8Array[] = [];
   for (const n of names.sort()) {
     const p = join(folder, n);
-    if ((await stat(p)).isFile()) out.push(new Uint8Array(await readFile(p)));
+    if ((await stat(p)).isFile()) out.push(await readInput('--dir', p));
   }
   return out;
 }

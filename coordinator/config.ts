@@ -1,12 +1,15 @@
 /** `ccmesh coordinator` flags → a frozen CoordinatorConfig, every problem reported at once. */
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { type FlagSpec } from '../lib/config/argv.js';
 import type { FieldReader } from '../lib/config/fields.js';
 import { type LogLevel } from '../lib/log.js';
 import { PORTS } from '../lib/mesh-ports.js';
 import { isListenHost } from '../lib/net/listen-host.js';
 import { COORDINATOR_STORE_DIR } from '../lib/pod-layout.js';
+
+/** Largest etcd CA / certificate / key file read (the CLI's input cap). */
+const MAX_PEM_BYTES = 8 * 1024 * 1024;
 
 /** Flags of `ccmesh coordinator`. */
 export const COORDINATOR_FLAGS = {
@@ -173,7 +176,12 @@ function readEtcdStore(r: FieldReader, raw: string): EtcdStoreConfig | undefined
 function readPem(r: FieldReader, flag: string, path: string, want: 'certificates' | 'key'): { bytes: Uint8Array; certs: X509Certificate[]; key?: KeyObject } | undefined {
   let bytes: Buffer;
   try {
+    // SECURITY: bounded like every user-named input (a PEM bundle is kilobytes; /dev/zero must not be read forever).
+    const st = statSync(path);
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > MAX_PEM_BYTES) throw new Error(`larger than ${MAX_PEM_BYTES} bytes`);
     bytes = readFileSync(path);
+    if (bytes.length > MAX_PEM_BYTES) throw new Error(`larger than ${MAX_PEM_BYTES} bytes`);
   } catch (err) {
     r.issue(flag, path, `a readable PEM file (${err instanceof Error ? err.message : String(err)})`);
     return undefined;
