@@ -29,10 +29,11 @@ const signalled = (sig: NodeJS.Signals): void => {
 };
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, signalled);
 
-// A closed pipe (`ccmesh generate - | head`) ends the output, not in a stack trace.
+// A closed pipe (`ccmesh generate - | head`) ends the process quietly, not in a stack trace; the status is the
+// shell's for a process killed by SIGPIPE (141) unless the command had already settled its own.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 128 + 13);
     throw err;
   });
 }

@@ -248,4 +248,13 @@ export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
     replace: 'return real;',
     tests: ['initializer/config-digests.test.ts'],
   },
+  {
+    id: 'initializer-coordinator-address-before-guard',
+    defence: 'A malformed --coordinator is refused with the other flags, before the inbound guard is installed (a typo as root must not cut off inbound traffic).',
+    file: 'initializer/config.ts',
+    find: "if (coordinator !== undefined && coordinator !== '' && parseHostPort(coordinator) === undefined) {",
+    replace: 'if (false) {',
+    tests: ['cli/commands/initializer-flags-first.test.ts', 'cli/bad-input.test.ts'],
+    privileged: true,
+  },
 ];
