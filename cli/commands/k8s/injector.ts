@@ -157,6 +157,7 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
       },
       { logger, metrics, clock: systemClock, kube, ...(io.signal ? { signal: io.signal } : {}) },
     ).catch((err: unknown) => { throw systemErrorCode(err) === 'EADDRINUSE' || systemErrorCode(err) === 'EADDRNOTAVAIL' || systemErrorCode(err) === 'EACCES' ? listenFailed('--port', host, port!, err) : err; });
+    started.injector = injector;
     const stopped = new Promise<void>((resolve) => {
       if (!io.signal || io.signal.aborted) return resolve();
       io.signal.addEventListener('abort', () => resolve(), { once: true });
