@@ -173,7 +173,8 @@ const ERRNO_WORDS: Readonly<Record<string, string>> = {
 /** The `code` of a Node system error (`ENOENT`, `EADDRINUSE`…), or undefined for anything else. */
 export function systemErrorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null | undefined)?.code;
-  return typeof code === 'string' && /^E[A-Z0-9_]+$/.test(code) ? code : undefined;
+  // Node's own ERR_* codes (a missing module, a bad argument) are faults, not the environment refusing a path.
+  return typeof code === 'string' && /^E[A-Z0-9_]+$/.test(code) && !code.startsWith('ERR_') ? code : undefined;
 }
 
 /** A system error as words without the paths Node adds (temporary names): "no such file or directory (ENOENT)". */
