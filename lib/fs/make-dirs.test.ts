@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import t from 'tap';
 import { makeDirs } from './make-dirs.js';
 
-void t.test('creates missing parents with the mode on the last level; an existing directory is fine', async (t) => {
+void t.test('creates missing parents, every created level with the mode; an existing directory is fine', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ccmesh-make-dirs-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const deep = join(dir, 'a', 'b', 'c');
   await makeDirs(deep, 0o700);
   t.equal(statSync(deep).mode & 0o777, 0o700);
-  t.ok(statSync(join(dir, 'a')).isDirectory());
+  t.equal(statSync(join(dir, 'a')).mode & 0o777, 0o700, 'a created parent gets the mode too (a secret\'s parents are not world-listable)');
   await makeDirs(deep, 0o700);
   writeFileSync(join(dir, 'file'), 'x');
   await t.rejects(makeDirs(join(dir, 'file'), 0o700), { code: 'EEXIST' }, 'a file in its place');

@@ -7,7 +7,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
-/** Creates `path` (mode `mode`) and any missing parents (default mode); an existing directory is fine. */
+/** Creates `path` and any missing parents, each with `mode` (as recursive mkdir does); an existing directory is fine. */
 export async function makeDirs(path: string, mode = 0o777): Promise<void> {
   const target = resolve(path);
   const missing: string[] = [];
@@ -30,7 +30,7 @@ export async function makeDirs(path: string, mode = 0o777): Promise<void> {
     cur = parent;
   }
   for (const dir of missing.reverse()) {
-    await mkdir(dir, dir === target ? mode : 0o777).catch((err: NodeJS.ErrnoException) => {
+    await mkdir(dir, mode).catch((err: NodeJS.ErrnoException) => {
       // Another process may create it between our stat and mkdir: fine if it is a directory now.
       if (err.code !== 'EEXIST') throw err;
       return stat(dir).then((st) => {

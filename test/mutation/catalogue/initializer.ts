@@ -146,8 +146,8 @@ export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
     id: 'initializer-secret-dir-mode',
     defence: 'The workload secret\'s directory is created 0700.',
     file: CREDS,
-    find: 'await mkdir(dirname(secretPath), { recursive: true, mode: 0o700 });',
-    replace: 'await mkdir(dirname(secretPath), { recursive: true, mode: 0o755 });',
+    find: 'await makeDirs(dirname(secretPath), 0o700);',
+    replace: 'await makeDirs(dirname(secretPath), 0o755);',
     tests: [CREDS_TEST],
   },
   {
