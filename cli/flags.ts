@@ -6,8 +6,8 @@ import { FieldReader } from '../lib/config/fields.js';
 export function readCommandFlags(command: string, argv: readonly string[], spec: FlagSpec): { tok: TokenisedFlags; r: FieldReader } {
   const tok = tokeniseFlags(argv, spec);
   const r = new FieldReader(`flags for "ccmesh ${command}"`, tok.values, '--');
-  for (const issue of tok.issues) r.issue(issue.field.replace(/^--/, ''), issue.value, issue.expected);
-  for (const p of tok.positionals) r.issue('(positional)', p, 'no positional arguments; every input is a --flag');
+  for (const issue of tok.issues) r.issue(issue.field, issue.value, issue.expected, { bare: true });
+  for (const p of tok.positionals) r.issue('argument', p, 'no arguments besides flags; every input is a --flag', { bare: true });
   return { tok, r };
 }
 

@@ -1,7 +1,8 @@
 /** Reading user-named input files with bounded size and errors that name the flag and the path. */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CcmeshError, describeError, ErrorCode } from '../lib/errors.js';
+import { CcmeshError, describeError, describeSystemError, ErrorCode } from '../lib/errors.js';
+import { showPath } from './user-paths.js';
 
 /** Largest single input file accepted (evidence, certificates, collateral are all far smaller). */
 export const MAX_INPUT_BYTES = 8 * 1024 * 1024;
@@ -9,12 +10,35 @@ export const MAX_INPUT_BYTES = 8 * 1024 * 1024;
 /** Reads `path` given through `flag`; throws INPUT_UNREADABLE (exit 64) naming both. */
 export async function readInput(flag: string, path: string): Promise<Uint8Array> {
   try {
-    const st = await stat(path);
+    return await readBoundedFile(path);
+  } catch (err) {
+    throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `${flag} ${showPath(path)}: cannot read (${describeSystemError(err)})`, { cause: err });
+  }
+}
+
+/**
+ * Reads a regular file of at most {@link MAX_INPUT_BYTES}; throws a plain error otherwise (the caller names the
+ * flag). The size is checked on the open file, and the read stops at the limit, so a file that grows meanwhile or
+ * a FIFO cannot make it read more.
+ */
+export async function readBoundedFile(path: string): Promise<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    const st = await fh.stat();
     if (!st.isFile()) throw new Error('not a regular file');
     if (st.size > MAX_INPUT_BYTES) throw new Error(`${st.size} bytes is larger than the ${MAX_INPUT_BYTES}-byte limit`);
-    return new Uint8Array(await readFile(path));
-  } catch (err) {
-    throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `${flag} ${path}: cannot read (${describeError(err)})`, { cause: err });
+    // One byte more than the size seen: reading it means the file grew while being read.
+    const buf = Buffer.alloc(st.size + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n > st.size) throw new Error('the file grew while it was read');
+    return new Uint8Array(buf.subarray(0, n));
+  } finally {
+    await fh.close();
   }
 }
 

@@ -5,8 +5,9 @@
  * Coordinator holds, which each file names by its first transition. The same manifest set twice starts two
  * histories with the same first transition but different seeds, so several files can match: newest first.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readBoundedFile } from './read-input.js';
 import type { SeedShare } from '../contract/seed-shares.js';
 import { CcmeshError, describeError, ErrorCode } from '../lib/errors.js';
 
@@ -50,7 +51,7 @@ export async function seedShareFilesFor(dir: string, firstTransition: string, ow
     const path = join(dir, name);
     let doc: unknown;
     try {
-      doc = JSON.parse(await readFile(path, 'utf8'));
+      doc = JSON.parse(Buffer.from(await readBoundedFile(path)).toString('utf8')) as typeof doc;
     } catch (err) {
       throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `cannot read seed shares from ${path} (${describeError(err)})`, { cause: err });
     }

@@ -3,15 +3,17 @@
  * and `recover` read and write. Private keys are 0600; every file is replaced atomically.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseManifest } from '../contract/manifest/parse.js';
 import { manifestTrustWarnings, trustWarningLine } from '../contract/manifest/trust-warnings.js';
 import { meshOwnerOf } from '../contract/mesh-owner.js';
 import { parseMeshOwnerPin } from '../lib/protocol/mesh-owner.js';
 import type { Manifest } from '../contract/manifest/types.js';
-import { CcmeshError, ConfigError, describeError, ErrorCode } from '../lib/errors.js';
+import { CcmeshError, ConfigError, describeError, describeSystemError, ErrorCode } from '../lib/errors.js';
+import { readBoundedFile, readInput } from './read-input.js';
 import { writeFileAtomic } from '../lib/fs/atomic-write.js';
+import { makeDirs } from '../lib/fs/make-dirs.js';
 
 /** Paths inside a workspace. */
 export function workspacePaths(dir: string) {
@@ -31,9 +33,9 @@ export function workspacePaths(dir: string) {
 
 async function readOrExplain(path: string, what: string): Promise<Buffer> {
   try {
-    return await readFile(path);
+    return Buffer.from(await readBoundedFile(path));
   } catch (err) {
-    throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `cannot read the ${what} ${path} (${describeError(err)}); create a workspace with "ccmesh manifest init --dir DIR"`, { cause: err });
+    throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `cannot read the ${what} ${path} (${describeSystemError(err)}); create a workspace with "ccmesh manifest init --dir DIR"`, { cause: err });
   }
 }
 
@@ -62,7 +64,7 @@ export async function readWorkspacePolicies(dir: string): Promise<Uint8Array[]> 
   const out: Uint8Array[] = [];
   for (const n of names.sort()) {
     const p = join(folder, n);
-    if ((await stat(p)).isFile()) out.push(new Uint8Array(await readFile(p)));
+    if ((await stat(p)).isFile()) out.push(await readInput('--dir', p));
   }
   return out;
 }
@@ -80,8 +82,8 @@ export async function readWorkspaceKey(path: string, what: string): Promise<KeyO
 /** Creates the owner keys (ECDSA P-384 workload owner, RSA-4096 seed-share owner) if absent; returns SPKI hex. */
 export async function ensureWorkspaceKeys(dir: string): Promise<{ ownerSpkiHex: string; seedshareSpkiHex: string; created: string[] }> {
   const p = workspacePaths(dir);
-  await mkdir(join(dir, 'keys'), { recursive: true, mode: 0o700 });
-  await mkdir(p.policies, { recursive: true });
+  await makeDirs(join(dir, 'keys'), 0o700);
+  await makeDirs(p.policies);
   const created: string[] = [];
   const ensure = async (path: string, make: () => KeyObject): Promise<KeyObject> => {
     const exists = await stat(path).then(() => true, () => false);

@@ -12,11 +12,12 @@
  * replaced, not followed), the directory itself must be ours (checkTlsDir), and ownership is changed with lchown.
  */
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { lchown, lstat, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { lchown, lstat, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { CcmeshError, ErrorCode } from '../lib/errors.js';
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic } from '../lib/fs/atomic-write.js';
 import { PATHS, PROXY_UID } from '../lib/pod-layout.js';
+import { makeDirs } from '../lib/fs/make-dirs.js';
 
 /** The four PEM files of the directory. */
 export interface TlsFiles {
@@ -40,7 +41,7 @@ export function tlsFilePaths(dir: string): Record<keyof TlsFiles, string> {
  * Returns the paths written.
  */
 export async function writeTlsFiles(dir: string, files: TlsFiles, opts: { owner?: number } = {}): Promise<string[]> {
-  await mkdir(dir, { recursive: true, mode: TLS_FILE_MODES.dir });
+  await makeDirs(dir, TLS_FILE_MODES.dir);
   await checkTlsDir(dir, opts.owner);
   const paths = tlsFilePaths(dir);
   await writeFileAtomic(paths.rootCa, files.rootCa, TLS_FILE_MODES.rootCa);

@@ -1,11 +1,15 @@
 /** `ccmesh coordinator` flags → a frozen CoordinatorConfig, every problem reported at once. */
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { type FlagSpec } from '../lib/config/argv.js';
 import type { FieldReader } from '../lib/config/fields.js';
 import { type LogLevel } from '../lib/log.js';
 import { PORTS } from '../lib/mesh-ports.js';
+import { isListenHost } from '../lib/net/listen-host.js';
 import { COORDINATOR_STORE_DIR } from '../lib/pod-layout.js';
+
+/** Largest etcd CA / certificate / key file read (the CLI's input cap). */
+const MAX_PEM_BYTES = 8 * 1024 * 1024;
 
 /** Flags of `ccmesh coordinator`. */
 export const COORDINATOR_FLAGS = {
@@ -103,6 +107,11 @@ export function readCoordinatorConfig(r: FieldReader): CoordinatorConfig {
   if (tee === 'simulated' && simDir === undefined) r.issue('sim-dir', undefined, 'the simulated platform directory with --tee simulated');
   if (tee === 'auto' && simDir !== undefined) r.issue('sim-dir', simDir, 'no --sim-dir unless --tee simulated');
   const ports = { user: r.port('user-port', PORTS.coordinatorUser), mesh: r.port('mesh-port', PORTS.coordinatorMesh), metrics: r.port('metrics-port', PORTS.coordinatorMetrics) };
+  for (const [a, b] of [['user', 'mesh'], ['user', 'metrics'], ['mesh', 'metrics']] as const) {
+    if (ports[a] !== undefined && ports[a] === ports[b]) r.issue(`${b}-port`, String(ports[b]), `a port other than --${a}-port's (each listener needs its own)`);
+  }
+  const listenHost = r.raw('listen-host') ?? '0.0.0.0';
+  if (!isListenHost(listenHost)) r.issue('listen-host', listenHost, 'an IPv4 or IPv6 address of this host (0.0.0.0 or :: for all), or a DNS name');
   const logLevel = r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info');
   const tdxCollateral = readTdxCollateral(r);
   const peers = readPeers(r, store.kind === 'etcd');
@@ -111,7 +120,7 @@ export function readCoordinatorConfig(r: FieldReader): CoordinatorConfig {
     store,
     tee: tee ?? 'auto',
     simDir,
-    listenHost: r.raw('listen-host') ?? '0.0.0.0',
+    listenHost,
     userPort: ports.user ?? PORTS.coordinatorUser,
     meshPort: ports.mesh ?? PORTS.coordinatorMesh,
     metricsPort: ports.metrics ?? PORTS.coordinatorMetrics,
@@ -198,7 +207,12 @@ function readEtcdStore(r: FieldReader, raw: string): EtcdStoreConfig | undefined
 function readPem(r: FieldReader, flag: string, path: string, want: 'certificates' | 'key'): { bytes: Uint8Array; certs: X509Certificate[]; key?: KeyObject } | undefined {
   let bytes: Buffer;
   try {
+    // SECURITY: bounded like every user-named input (a PEM bundle is kilobytes; /dev/zero must not be read forever).
+    const st = statSync(path);
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > MAX_PEM_BYTES) throw new Error(`larger than ${MAX_PEM_BYTES} bytes`);
     bytes = readFileSync(path);
+    if (bytes.length > MAX_PEM_BYTES) throw new Error(`larger than ${MAX_PEM_BYTES} bytes`);
   } catch (err) {
     r.issue(flag, path, `a readable PEM file (${err instanceof Error ? err.message : String(err)})`);
     return undefined;
@@ -213,3 +227,4 @@ function readPem(r: FieldReader, flag: string, path: string, want: 'certificates
     return undefined;
   }
 }
+

@@ -11,6 +11,7 @@ import type { TdxCollateralProvider } from '../contract/attestation/tdx-collater
 import { startProbeServer } from './admin/probe-server.js';
 import { Coordinator, type ManifestParser } from './core/coordinator.js';
 import { createCoordinatorMetrics } from './metrics.js';
+import { listenFailed } from '../lib/net/listen-error.js';
 import { startGrpcServers } from './server/grpc-servers.js';
 import { PeerRecovery, type PeerRecoveryConfig } from './peer/peer-recovery.js';
 import { observedStore } from './store/observed-store.js';
@@ -47,11 +48,26 @@ export interface RunningCoordinator {
   close(): Promise<void>;
 }
 
-/** Starts a Coordinator listening on `listen`. */
+/** Names of the three listeners in errors (the CLI passes its flag names). */
+export interface ListenerNames {
+  readonly user: string;
+  readonly mesh: string;
+  readonly metrics: string;
+}
+
+const DEFAULT_LISTENER_NAMES: ListenerNames = { user: 'the user API port', mesh: 'the mesh API port', metrics: 'the metrics port' };
+
+/**
+ * Starts a Coordinator listening on `listen`. When any step fails, what this function opened (listeners, the
+ * store watch) is closed again before the error is thrown, so a failed start never leaves a half-open process;
+ * the store and collateral the caller passed stay the caller's to close. Listen failures are LISTEN_FAILED errors
+ * naming the listener by `names`.
+ */
 export async function startCoordinator(
-  listen: { host: string; userPort: number; meshPort: number; metricsPort: number },
+  listen: { host: string; userPort: number; meshPort: number; metricsPort: number; names?: ListenerNames },
   rt: CoordinatorUnitRuntime,
 ): Promise<RunningCoordinator> {
+  const names = listen.names ?? DEFAULT_LISTENER_NAMES;
   const registry = rt.registry ?? createRegistry({ processMetrics: true, defaultLabels: { component: 'coordinator' } });
   const metrics = createCoordinatorMetrics(registry);
   const tls = await createServerTlsIdentity(rt.clock, ['localhost', listen.host]);
@@ -64,26 +80,38 @@ export async function startCoordinator(
     ...(rt.tdxCollateral ? { tdxCollateral: rt.tdxCollateral } : {}),
   });
   let started = false;
-  const probes = await startProbeServer(listen.host, listen.metricsPort, { started: () => started, ready: () => core.serving, stateName: () => core.readinessState }, registry);
-  await core.start();
-  const servers = await startGrpcServers(core, tls, listen, rt.logger, metrics);
-  const peers = rt.peerRecovery && rt.peerRecovery.peers.length > 0 ? new PeerRecovery(rt.peerRecovery, { core, logger: rt.logger, metrics }) : undefined;
-  peers?.start();
-  started = true;
-  rt.logger.info('coordinator listening', { userPort: servers.user.port, meshPort: servers.mesh.port, metricsPort: probes.port, tlsFingerprint: tls.fingerprint, state: core.state });
-  return {
-    core,
-    userPort: servers.user.port,
-    meshPort: servers.mesh.port,
-    metricsPort: probes.port,
-    registry,
-    close: async () => {
-      await peers?.stop();
-      await Promise.all([servers.user.close(), servers.mesh.close()]);
-      await probes.close();
-      core.stop();
-      await rt.store.close();
-      await rt.tdxCollateral?.close?.();
-    },
+  const opened: (() => Promise<void> | void)[] = [];
+  const closeOpened = async (): Promise<void> => {
+    for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => undefined);
   };
+  try {
+    const probes = await startProbeServer(listen.host, listen.metricsPort, { started: () => started, ready: () => core.serving, stateName: () => core.readinessState }, registry)
+      .catch((err: unknown) => { throw listenFailed(names.metrics, listen.host, listen.metricsPort, err); });
+    opened.push(() => probes.close());
+    opened.push(() => core.stop());
+    await core.start();
+    const servers = await startGrpcServers(core, tls, listen, rt.logger, metrics, { user: names.user, mesh: names.mesh }, (close) => opened.push(close));
+    const peers = rt.peerRecovery && rt.peerRecovery.peers.length > 0 ? new PeerRecovery(rt.peerRecovery, { core, logger: rt.logger, metrics }) : undefined;
+    peers?.start();
+    started = true;
+    rt.logger.info('coordinator listening', { userPort: servers.user.port, meshPort: servers.mesh.port, metricsPort: probes.port, tlsFingerprint: tls.fingerprint, state: core.state });
+    return {
+      core,
+      userPort: servers.user.port,
+      meshPort: servers.mesh.port,
+      metricsPort: probes.port,
+      registry,
+      close: async () => {
+        await peers?.stop();
+        await Promise.all([servers.user.close(), servers.mesh.close()]);
+        await probes.close();
+        core.stop();
+        await rt.store.close();
+        await rt.tdxCollateral?.close?.();
+      },
+    };
+  } catch (err) {
+    await closeOpened();
+    throw err;
+  }
 }

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { CcmeshError, ErrorCode } from '../lib/errors.js';
 import { syncDir } from '../lib/fs/atomic-write.js';
 import { type ConfigDigests, describeDigestProblems, readConfigMounts, type VerifiedFile } from './config-digests.js';
+import { makeDirs } from '../lib/fs/make-dirs.js';
 
 /** A pinned config volume the app reads only through its verified copy. */
 export interface ConfigCopySpec {
@@ -90,7 +91,7 @@ function unsafe(dest: string, rel: string, what: string): CcmeshError {
  * directories they need. Never follows a symlink in `dest`: one anywhere in it is refused before anything changes.
  */
 export async function writeConfigCopy(dest: string, files: readonly VerifiedFile[], preserveOwner: boolean): Promise<void> {
-  await mkdir(dest, { recursive: true, mode: 0o755 });
+  await makeDirs(dest, 0o755);
   const top = await lstat(dest);
   if (!top.isDirectory()) throw unsafe(dest, '', top.isSymbolicLink() ? 'is a symlink' : 'is not a directory');
   const wantFiles = new Set<string>();

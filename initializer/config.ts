@@ -3,12 +3,13 @@
  * comes from args: the Kata policy pins them, env vars could be left out by the host. The CLI composes the unit
  * (`unit.ts`) with the iptables guard and the evidence issuer these settings name.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { ISSUER_KINDS, type IssuerKind } from '../attestation/issuers/select.js';
 import type { TokenisedFlags } from '../lib/config/argv.js';
 import type { FieldReader } from '../lib/config/fields.js';
 import { hexFlag, measurementFlag } from '../lib/config/flag-values.js';
 import type { LogLevel } from '../lib/log.js';
+import { parseHostPort } from '../lib/mesh-config/egress.js';
 import { parseMeshOwnerPin } from '../lib/protocol/mesh-owner.js';
 import { PATHS, PROXY_UID } from '../lib/pod-layout.js';
 import type { ConfigCopySpec } from './config-copy.js';
@@ -129,6 +130,11 @@ export interface InitializerSettings {
 export function readInitializerSettings(r: FieldReader, tok: TokenisedFlags, runningAsRoot: boolean): InitializerSettings {
   const mesh = r.oneOf('mesh', ['enabled', 'disabled'] as const, 'enabled');
   const coordinator = mesh === 'disabled' ? r.raw('coordinator') : r.requiredString('coordinator', 'the Coordinator mesh API address HOST:PORT');
+  // SECURITY: checked here, before the command installs the inbound guard: a typo must cost nothing (as root on a
+  // developer machine the guard would cut off inbound traffic, SSH included, while retrying a bad address).
+  if (coordinator !== undefined && coordinator !== '' && parseHostPort(coordinator) === undefined) {
+    r.issue('coordinator', coordinator, 'the Coordinator mesh API address HOST:PORT (a DNS name or IPv4 address, or [IPv6]; port 1-65535)');
+  }
   const tee = r.oneOf('tee', ISSUER_KINDS, 'auto');
   const simDir = r.raw('sim-dir');
   if (tee === 'simulated' && simDir === undefined) r.issue('sim-dir', undefined, 'the simulated platform directory with --tee simulated');
@@ -166,6 +172,8 @@ export function readInitializerSettings(r: FieldReader, tok: TokenisedFlags, run
   let coordinatorRootPem: string | undefined;
   if (coordinatorRoot !== undefined) {
     try {
+      const st = statSync(coordinatorRoot);
+      if (!st.isFile() || st.size > 1024 * 1024) throw new Error('not a regular file of at most 1 MiB');
       coordinatorRootPem = readFileSync(coordinatorRoot, 'utf8');
     } catch (err) {
       r.issue('coordinator-root', coordinatorRoot, `a readable PEM file (${err instanceof Error ? err.message : String(err)})`);

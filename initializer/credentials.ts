@@ -3,11 +3,12 @@
  * modes and write order; handed to the sidecar's uid, which renews into it) and the workload secret (0400, atomic)
  * into its own 0700 directory, handed to the app's uid when one is given.
  */
-import { chown, mkdir } from 'node:fs/promises';
+import { chown } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { writeFileAtomic } from '../lib/fs/atomic-write.js';
 import { writeTlsFiles } from '../contract/tls-dir.js';
+import { makeDirs } from '../lib/fs/make-dirs.js';
 
 /** What a successful NewMeshCert hands the pod. */
 export interface IssuedCredentials {
@@ -28,7 +29,7 @@ export interface CredentialOwners {
 
 /** Writes the credentials; returns the paths written. */
 export async function writeCredentials(tlsDir: string, secretPath: string, c: IssuedCredentials, owners: CredentialOwners = {}): Promise<string[]> {
-  await mkdir(dirname(secretPath), { recursive: true, mode: 0o700 });
+  await makeDirs(dirname(secretPath), 0o700);
   // The TLS directory's layout, modes, order and ownership belong to contract/tls-dir.ts (the sidecar writes there too).
   const tls = await writeTlsFiles(tlsDir, { key: c.key.export({ type: 'pkcs8', format: 'pem' }) as string, chain: c.certChain, meshCaBundle: c.meshCaBundle, rootCa: c.rootCa }, owners.tls === undefined ? {} : { owner: owners.tls });
   await writeFileAtomic(secretPath, c.workloadSecret, 0o400);

@@ -9,6 +9,10 @@ export const ErrorCode = {
   USAGE: 'CCMESH_ERR_CLI_USAGE',
   INPUT_UNREADABLE: 'CCMESH_ERR_INPUT_UNREADABLE',
   INPUT_MALFORMED: 'CCMESH_ERR_INPUT_MALFORMED',
+  /** A user-named output path (file, directory, store) cannot be created or written: missing parent, a file, read-only. */
+  OUTPUT_UNWRITABLE: 'CCMESH_ERR_OUTPUT_UNWRITABLE',
+  /** A user-named listen address cannot be bound: port in use, address not on this host, permission. */
+  LISTEN_FAILED: 'CCMESH_ERR_LISTEN_FAILED',
   ATTEST_PARSE: 'CCMESH_ERR_ATTEST_PARSE',
   ATTEST_COLLATERAL: 'CCMESH_ERR_ATTEST_COLLATERAL',
   ATTEST_FETCH: 'CCMESH_ERR_ATTEST_FETCH',
@@ -113,8 +117,71 @@ export class ConfigError extends CcmeshError {
 
 /** Renders one issue as a single line: `  --port: got "x", expected a port number 1-65535`. */
 export function formatIssue(issue: ConfigIssue): string {
-  const got = issue.value === undefined ? 'nothing' : JSON.stringify(issue.value);
+  const got = issue.value === undefined ? 'nothing' : quoteValue(issue.value);
   return `  ${issue.field}: got ${got}, expected ${issue.expected}`;
+}
+
+/** Longest echo of a user-supplied value in a message, in characters of the quoted form. */
+export const MAX_ECHO_CHARS = 80;
+
+/**
+ * A user-supplied value quoted for a one-line message and bounded: printable text as a JSON string cut to about
+ * {@link MAX_ECHO_CHARS} characters, anything with control or non-UTF-8 bytes as hex (also cut), each with the full
+ * length when cut. A 9 MiB file or a 4 KiB binary certificate must never be echoed whole into a terminal or a log.
+ */
+export function quoteValue(value: string | Uint8Array): string {
+  const text = typeof value === 'string' ? value : undefined;
+  if (text !== undefined && isPrintable(text)) {
+    if (text.length <= MAX_ECHO_CHARS) return JSON.stringify(text);
+    return `${JSON.stringify(text.slice(0, MAX_ECHO_CHARS - 8))}… (${text.length} characters)`;
+  }
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const shown = MAX_ECHO_CHARS / 2 - 8;
+  if (bytes.length <= shown) return `hex:${bytes.toString('hex')}`;
+  return `hex:${bytes.subarray(0, shown).toString('hex')}… (${bytes.length} bytes)`;
+}
+
+/** No C0/C1 controls but tab, no U+FFFD (a decoding failure), no bidi overrides: safe to show as text. */
+function isPrintable(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || (c >= 0x7f && c <= 0x9f) || c === 0xfffd || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069)) return false;
+  }
+  return true;
+}
+
+/** What an operating-system error code means in words, for one-line messages about a path or an address. */
+const ERRNO_WORDS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'is a directory',
+  EEXIST: 'already exists and is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+  EADDRINUSE: 'the address is already in use',
+  EADDRNOTAVAIL: 'the address is not on this host',
+  EAFNOSUPPORT: 'the address family is not supported here',
+  ENOTFOUND: 'the name does not resolve',
+  EAI_AGAIN: 'the name does not resolve (temporary failure)',
+  EINVAL: 'invalid argument',
+};
+
+/** The `code` of a Node system error (`ENOENT`, `EADDRINUSE`…), or undefined for anything else. */
+export function systemErrorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  // Node's own ERR_* codes (a missing module, a bad argument) are faults, not the environment refusing a path.
+  return typeof code === 'string' && /^E[A-Z0-9_]+$/.test(code) && !code.startsWith('ERR_') ? code : undefined;
+}
+
+/** A system error as words without the paths Node adds (temporary names): "no such file or directory (ENOENT)". */
+export function describeSystemError(err: unknown): string {
+  const code = systemErrorCode(err);
+  if (code === undefined) return describeError(err);
+  return `${ERRNO_WORDS[code] ?? describeError(err).replace(/^E[A-Z0-9_]+: /, '').replace(/,.*$/, '')} (${code})`;
 }
 
 /** Best-effort message of an unknown thrown value, for logs and reasons. */

@@ -4,9 +4,10 @@
  * is fsynced so the rename survives a crash. The directory is private (0700) and files are 0600: collateral is
  * public, but a cache that other users can write to is a cache they can fill.
  */
-import { chmod, mkdir, open, rm, stat } from 'node:fs/promises';
+import { chmod, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
+import { makeDirs } from '../../lib/fs/make-dirs.js';
 
 /** Mode of the cache directory. */
 export const CACHE_DIR_MODE = 0o700;
@@ -72,7 +73,7 @@ export class DiskCache {
 }
 
 async function prepareDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: CACHE_DIR_MODE });
+  await makeDirs(dir, CACHE_DIR_MODE);
   const st = await stat(dir);
   if (!st.isDirectory()) throw new Error(`collateral cache path ${dir} is not a directory`);
   // A directory someone else owns (say, planted in a shared /tmp) is one they can fill; refuse it.

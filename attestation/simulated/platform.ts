@@ -11,7 +11,7 @@
  *   ark.key ask.key vcek.key   PKCS#8 private keys
  */
 import { createPrivateKey, randomBytes, type KeyObject, type webcrypto, type X509Certificate } from 'node:crypto';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromHex, toHex } from '../../lib/bytes.js';
 import { JsonObjectReader } from '../../lib/config/json-reader.js';
@@ -29,6 +29,7 @@ import {
   toKeyObject,
 } from './amd-certificates.js';
 import { SIMULATED_ORGANIZATION } from './marker.js';
+import { makeDirs } from '../../lib/fs/make-dirs.js';
 
 export { SIMULATED_ORGANIZATION };
 
@@ -103,7 +104,7 @@ export async function initSimulatedPlatform(dir: string, opts: SimulatedPlatform
   if (await stat(configPath).then(() => true, () => false)) {
     throw new CcmeshError(ErrorCode.USAGE, `${dir} already holds a simulated platform (${FILES.config}); remove it or choose another directory`);
   }
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDirs(dir, 0o700);
   const product = opts.product ?? 'milan';
   const chipId = new Uint8Array(64);
   chipId.set(randomBytes(product === 'turin' ? 8 : 64));

@@ -14,13 +14,14 @@ import { EtcdStore } from '../../coordinator/store/etcd-store.js';
 import { FileStore } from '../../coordinator/store/file-store.js';
 import { MemoryStore } from '../../coordinator/store/memory-store.js';
 import type { Store } from '../../coordinator/store/store.js';
-import { startCoordinator } from '../../coordinator/unit.js';
+import { type RunningCoordinator, startCoordinator } from '../../coordinator/unit.js';
 import { type Clock, systemClock } from '../../lib/clock.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { createRegistry, type Registry } from '../../lib/metrics.js';
 import { EXIT } from '../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
+import { writingUserPath } from '../user-paths.js';
 
 /** Runs the Coordinator until the process is signalled. */
 export async function coordinatorCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -34,12 +35,22 @@ export async function coordinatorCommand(argv: readonly string[], io: CliIo): Pr
   const logger = createLogger({ component: 'coordinator', level: cfg.logLevel, sink: (line) => io.stderr(line + '\n') });
   const issuer = await createIssuer(cfg.tee, {}, { logger, simulated: () => SimulatedSnpIssuer.load(cfg.simDir!) });
   const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'coordinator' } });
+  // What is opened here is closed again when a later step fails: a failed start exits instead of hanging on an
+  // open store, collateral watch or listener.
   const tdxCollateral = await buildTdxCollateral(cfg.tdxCollateral, { clock: systemClock, logger, registry });
-  const store = await openStore(cfg.store, logger);
-  const running = await startCoordinator(
-    { host: cfg.listenHost, userPort: cfg.userPort, meshPort: cfg.meshPort, metricsPort: cfg.metricsPort },
-    { store, issuer, clock: systemClock, logger, registry, ...(tdxCollateral ? { tdxCollateral } : {}), ...(cfg.peers.length > 0 ? { peerRecovery: { peers: cfg.peers } } : {}) },
-  );
+  let store: Store | undefined;
+  let running: RunningCoordinator;
+  try {
+    store = await openStore(cfg.store, logger);
+    running = await startCoordinator(
+      { host: cfg.listenHost, userPort: cfg.userPort, meshPort: cfg.meshPort, metricsPort: cfg.metricsPort, names: { user: '--user-port', mesh: '--mesh-port', metrics: '--metrics-port' } },
+      { store, issuer, clock: systemClock, logger, registry, ...(tdxCollateral ? { tdxCollateral } : {}), ...(cfg.peers.length > 0 ? { peerRecovery: { peers: cfg.peers } } : {}) },
+    );
+  } catch (err) {
+    await store?.close().catch(() => undefined);
+    await tdxCollateral?.close?.()?.catch(() => undefined);
+    throw err;
+  }
   if (!tdxCollateral) logger.info('no TDX collateral configured: TDX evidence passes only alternatives with allowUnevaluatedTcb');
   await new Promise<void>((resolve) => {
     if (!io.signal || io.signal.aborted) return resolve();
@@ -53,7 +64,7 @@ export async function coordinatorCommand(argv: readonly string[], io: CliIo): Pr
 
 /** The configured store; etcd must answer now (else STORE_UNAVAILABLE: the process exits and is restarted). */
 async function openStore(cfg: CoordinatorConfig['store'], logger: Logger): Promise<Store> {
-  if (cfg.kind === 'file') return FileStore.open(cfg.dir, { log: logger });
+  if (cfg.kind === 'file') return writingUserPath('--store', `file:${cfg.dir}`, () => FileStore.open(cfg.dir, { log: logger }));
   if (cfg.kind === 'memory') return new MemoryStore();
   if (cfg.plaintext) logger.warn('etcd over plain http: the store traffic is neither encrypted nor authenticated (development and tests only)', { endpoints: cfg.endpoints });
   const store = await EtcdStore.open({ endpoints: cfg.endpoints, tls: cfg.tls, log: logger });

@@ -3,6 +3,8 @@
  * `plan` prints the restore text of both families without touching anything; `apply --dry-run` prints every command
  * it would run (reads answered as "nothing installed"); `verify` exits 3 with a diff when the kernel differs.
  */
+import { closest } from '../../lib/config/argv.js';
+import { quoteValue } from '../../lib/errors.js';
 import { EXIT } from '../../lib/exit-codes.js';
 import { applyPlan, cleanupPlan, resolveFamilies, verifyPlan } from '../../iptables/apply.js';
 import { detectTools } from '../../iptables/backend.js';
@@ -58,8 +60,14 @@ async function allFamilies(exec: Executor): Promise<Map<Family, NonNullable<Awai
 export async function iptablesCommand(argv: readonly string[], io: CliIo, exec: Executor = new ProcessExecutor()): Promise<number> {
   const verb = argv[0] as Verb | undefined;
   if (verb === undefined || !VERBS.includes(verb) || wantsHelp(argv)) {
-    (wantsHelp(argv) ? io.stdout : io.stderr)(IPTABLES_USAGE);
-    return wantsHelp(argv) ? EXIT.ok : EXIT.usage;
+    if (wantsHelp(argv)) {
+      io.stdout(IPTABLES_USAGE);
+      return EXIT.ok;
+    }
+    const near = verb === undefined ? undefined : closest(verb, VERBS);
+    const what = verb === undefined ? 'an action is needed' : `unknown action ${quoteValue(verb)}${near === undefined ? '' : ` (did you mean "ccmesh iptables ${near}"?)`}`;
+    io.stderr(`ccmesh iptables: ${what}\n${IPTABLES_USAGE}`);
+    return EXIT.usage;
   }
   const rest = argv.slice(1);
   switch (verb) {

@@ -34,6 +34,8 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
   const cfg = readProxyConfig(r, tok.lists);
   const capture = cfg.noIptables ? undefined : readCaptureConfig(r, tok.values);
   r.finish();
+  // Draining may take --drain; the pool's workers get 2 s more, and the process ends at the latest 5 s after that.
+  io.drainWithin?.(cfg.drainMs + 5000);
   const logger = createLogger({ component: 'proxy', level: cfg.logLevel, sink: (line) => io.stderr(line + '\n') });
   const coordinator = cfg.coordinator;
   const address = coordinator ? (coordinator.host.includes(':') ? `[${coordinator.host}]:${coordinator.port}` : `${coordinator.host}:${coordinator.port}`) : undefined;

@@ -6,6 +6,7 @@
  * connections (`request-budget.ts`).
  */
 import { type ChannelOptions, Server, ServerCredentials } from '@grpc/grpc-js';
+import { listenFailed } from '../../lib/net/listen-error.js';
 import type { Logger } from '../../lib/log.js';
 import { MeshApi, UserApi } from '../../lib/protocol/services.js';
 import { MAX_MESH_REQUEST_BYTES, MAX_MESSAGE_BYTES } from '../../lib/protocol/wire.js';
@@ -67,6 +68,8 @@ export async function startGrpcServers(
   listen: { host: string; userPort: number; meshPort: number },
   logger: Logger,
   metrics: CoordinatorMetrics,
+  names: { readonly user: string; readonly mesh: string } = { user: 'the user API port', mesh: 'the mesh API port' },
+  onOpened: (close: () => Promise<void>) => void = () => undefined,
 ): Promise<{ user: BoundServer; mesh: BoundServer }> {
   const hostPart = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   const refused = (reason: 'budget' | 'incomplete'): void => metrics.loadShed.inc({ limit: reason === 'budget' ? 'held_requests' : 'incomplete_request' });
@@ -78,7 +81,11 @@ export async function startGrpcServers(
   const mesh = new Server({ ...serverOptions(MAX_MESH_REQUEST_BYTES), interceptors: [budget(HELD_REQUESTS.mesh)] });
   mesh.addService(MeshApi.definition, meshApiImplementation(core, logger, metrics));
   addReflection(mesh, MeshApi.name);
-  const userPort = await bind(user, `${hostPart}:${listen.userPort}`, tls);
-  const meshPort = await bind(mesh, `${hostPart}:${listen.meshPort}`, tls);
+  // Each server is handed to onOpened before it binds: a failed second bind must not leave the first listening.
+  onOpened(closer(user));
+  const userPort = await bind(user, `${hostPart}:${listen.userPort}`, tls).catch((err: unknown) => { throw listenFailed(names.user, listen.host, listen.userPort, err); });
+  onOpened(closer(mesh));
+  const meshPort = await bind(mesh, `${hostPart}:${listen.meshPort}`, tls).catch((err: unknown) => { throw listenFailed(names.mesh, listen.host, listen.meshPort, err); });
   return { user: { port: userPort, close: closer(user) }, mesh: { port: meshPort, close: closer(mesh) } };
 }
+

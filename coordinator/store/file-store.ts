@@ -10,7 +10,7 @@
  * Compare-and-swap is read-compare-write under a per-key in-process mutex; the directory lock keeps every other
  * process out, so that mutex is the whole story. Reads take no lock: rename makes each file change atomic.
  */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CcmeshError, ErrorCode, describeError } from '../../lib/errors.js';
 import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
@@ -23,6 +23,7 @@ import { acquireDirLock } from './lock-file.js';
 import type { DirLock } from './lock-file.js';
 import type { CasResult, Store, StoreEntry, WatchListener } from './store.js';
 import { WatchHub } from './watch-hub.js';
+import { makeDirs } from '../../lib/fs/make-dirs.js';
 
 /** Live handles for a {@link FileStore}. */
 export interface FileStoreRuntime {
@@ -62,7 +63,7 @@ export class FileStore implements Store {
 
   /** Opens (creating if needed) the store in `dir`: takes the directory lock, then removes crash leftovers. */
   static async open(dir: string, runtime: FileStoreRuntime = {}): Promise<FileStore> {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeDirs(dir, 0o700);
     const lock = await acquireDirLock(dir, runtime.log);
     try {
       // Safe only now: with the lock held, no other process can have a write in flight here.

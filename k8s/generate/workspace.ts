@@ -5,13 +5,14 @@
  * by their hash, which is how generate names them) and any remaining mismatch is reported before `set` hits it.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readManifestDocument } from '../../contract/manifest/read-document.js';
 import type { ManifestDocument } from '../../contract/manifest/types.js';
 import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
 import { CcmeshError, ConfigError, describeError, ErrorCode } from '../../lib/errors.js';
 import type { GeneratedEntry } from './manifest-entries.js';
+import { makeDirs } from '../../lib/fs/make-dirs.js';
 
 /**
  * Reads `manifest.json` of a workspace into the document form. Its shape is checked here, with every problem named
@@ -54,7 +55,7 @@ export async function writeWorkspace(
 ): Promise<{ written: string[]; removed: string[] }> {
   const written: string[] = [];
   const removed: string[] = [];
-  await mkdir(paths.policies, { recursive: true });
+  await makeDirs(paths.policies);
   // Documents first: a manifest naming a document that isn't there yet would be the worse half-state.
   for (const e of entries) {
     const p = join(paths.policies, e.policyHash);

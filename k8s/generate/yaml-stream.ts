@@ -43,7 +43,8 @@ export function parseYamlStream(text: string, file: string): YamlDoc[] {
     const start = prevEnd;
     prevEnd = node.range[2];
     const problem = node.errors[0];
-    if (problem) throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `${file}: document ${i + 1} is not valid YAML: ${problem.message}`);
+    // The library's message ends in a code frame (the offending line, possibly megabytes long): its first line only.
+    if (problem) throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `${file}: document ${i + 1} is not valid YAML: ${firstLine(problem.message)}`);
     const data: unknown = node.contents === null ? null : node.toJS({ maxAliasCount: 100 });
     if (data === null || data === undefined) return; // an empty document, e.g. after a trailing "---"
     if (!isObj(data)) throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `${file}: document ${i + 1} is not a mapping (a Kubernetes object)`);
@@ -69,4 +70,10 @@ export function renderYamlStream(docs: readonly YamlDoc[], replaced: readonly Ob
       return i === 0 || text.startsWith('---') ? text : `---\n${text}`;
     })
     .join('');
+}
+
+/** The first line of a message without a trailing colon, at most 200 characters. */
+function firstLine(message: string): string {
+  const line = message.split('\n', 1)[0]!.replace(/:$/, '');
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }

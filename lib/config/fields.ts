@@ -26,9 +26,9 @@ export class FieldReader {
     this.#prefix = prefix;
   }
 
-  /** Records a problem with `field`. */
-  issue(field: string, value: string | undefined, expected: string): void {
-    this.#issues.push({ field: this.#prefix + field, value, expected });
+  /** Records a problem with `field` (shown with the reader's prefix unless `bare`, e.g. for a positional argument). */
+  issue(field: string, value: string | undefined, expected: string, opts: { bare?: boolean } = {}): void {
+    this.#issues.push({ field: opts.bare === true ? field : this.#prefix + field, value, expected });
   }
 
   /** The raw value, or undefined. */

@@ -12,6 +12,7 @@ import { EXIT } from '../../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
 import { hexFlag } from '../../../lib/config/flag-values.js';
+import { writingUserPath } from '../../user-paths.js';
 
 const FLAGS = {
   'report-data': { type: 'string' },
@@ -75,7 +76,7 @@ export async function attestIssueCommand(argv: readonly string[], io: CliIo): Pr
     { simulated: () => SimulatedSnpIssuer.load(simDir!, { ...(hostData ? { hostData } : {}), ...(measurement ? { measurement } : {}) }) },
   );
   const evidence = await issuer.issue(reportData!);
-  const written = await writeEvidence(out!, evidence);
+  const written = await writingUserPath('--out', out!, () => writeEvidence(out!, evidence));
   io.stdout(`${evidence.format.toUpperCase()} evidence from ${evidence.source} written:\n${written.map((w) => `  ${w}`).join('\n')}\n`);
   if (evidence.format === 'snp' && written.length === 3) {
     const root = tee === 'simulated' ? ` --root ${simDir}/ark.pem` : '';

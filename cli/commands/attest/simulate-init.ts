@@ -8,6 +8,7 @@ import { hexFlag } from '../../../lib/config/flag-values.js';
 import { EXIT } from '../../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
+import { writingUserPath } from '../../user-paths.js';
 
 const FLAGS = {
   out: { type: 'string' },
@@ -44,13 +45,13 @@ export async function simulateInitCommand(argv: readonly string[], io: CliIo): P
   if (policyHex !== undefined && !/^[0-9a-fA-F]{16}$/.test(policyHex)) r.issue('policy', policyHex, '16 hex digits (the u64 guest policy, e.g. 0000000000030000)');
   r.finish();
   const started = Date.now();
-  const platform = await initSimulatedPlatform(out!, {
+  const platform = await writingUserPath('--out', out!, () => initSimulatedPlatform(out!, {
     product: product!,
     ...(measurement ? { measurement } : {}),
     ...(hostData ? { hostData } : {}),
     ...(policyHex ? { policy: BigInt(`0x${policyHex}`) } : {}),
     progress: (m) => io.stderr(`simulate init: ${m}…\n`),
-  });
+  }));
   io.stdout(
     [
       `Created a SIMULATED ${product} SEV-SNP platform in ${out} (${((Date.now() - started) / 1000).toFixed(1)} s).`,

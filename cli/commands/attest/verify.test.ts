@@ -67,9 +67,18 @@ void t.test('tdx: quote with collateral is accepted with UpToDate TCB; no collat
   t.equal(claims.mr_td, body.mr_td);
   t.equal(claims.report_data, body.report_data);
   t.same(claims.rtmr, [body.rtmr0, body.rtmr1, body.rtmr2, body.rtmr3]);
+  t.same((JSON.parse(full.stdout) as { notChecked: string[] }).notChecked.filter((n) => /TCB status/.test(n)), [], 'with collateral the TCB status is checked');
   const bare = ccmesh(...args);
   t.equal(bare.code, 0, bare.stdout);
-  t.equal((JSON.parse(bare.stdout) as { claims: Record<string, unknown> }).claims.tcb_status, 'not_evaluated');
+  const bareOut = JSON.parse(bare.stdout) as { claims: Record<string, unknown>; notChecked: string[] };
+  t.equal(bareOut.claims.tcb_status, 'not_evaluated');
+  // This sample is a debug TD: an accepted verdict without --ref must say so, and that the TCB was not evaluated.
+  t.match(bareOut.notChecked.join('\n'), /TD is debuggable/);
+  t.match(bareOut.notChecked.join('\n'), /TCB status not evaluated/);
+  t.match(bareOut.notChecked.join('\n'), /no reference values/);
+  const human = ccmesh(...args.filter((a) => a !== '--json'));
+  t.match(human.stdout, /^ACCEPTED \(signatures and certificates only; see "not checked"\)/);
+  t.match(human.stdout, /not checked: the TD is debuggable/);
   t.end();
 });
 

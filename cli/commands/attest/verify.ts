@@ -44,7 +44,9 @@ Verifies hardware evidence offline against the AMD (Milan, Genoa, Turin) and Int
   --ref         JSON reference values ({"snp": {...}, "tdx": {...}}, see docs/attestation.md)
   --root        trust only this root certificate (PEM/DER; repeatable) instead of the pinned vendor roots —
                 e.g. the ARK of a simulated TEE (ccmesh attest simulate init). Development only.
-  --json        print one JSON object {ok, format, reasons, claims}
+  --json        print one JSON object {ok, format, reasons, notChecked, claims}
+An accepted verdict lists what it did not establish ("not checked"): without --ref nothing is compared with the
+measurements or policy (a debuggable guest is accepted), and without --collateral a TDX TCB status is unknown.
 Exit status: 0 accepted, 3 rejected, 64 usage or unreadable input, 1 internal error.
 `;
 
@@ -129,7 +131,8 @@ export async function attestVerifyCommand(argv: readonly string[], io: CliIo): P
   if (cfg.ref && !refs[cfg.format]) {
     result = { ...result, ok: false, reasons: [...result.reasons, `reference values in ${cfg.ref} have no "${cfg.format}" section`] };
   }
-  io.stdout(cfg.json ? JSON.stringify({ ok: result.ok, format: cfg.format, reasons: result.reasons, claims: result.claims ?? null }) + '\n' : renderHuman(cfg, at, result));
+  const notChecked = result.ok ? uncheckedProperties(cfg, refs, result.claims) : [];
+  io.stdout(cfg.json ? JSON.stringify({ ok: result.ok, format: cfg.format, reasons: result.reasons, notChecked, claims: result.claims ?? null }) + '\n' : renderHuman(cfg, at, result, notChecked));
   return result.ok ? EXIT.ok : EXIT.rejected;
 }
 
@@ -155,9 +158,28 @@ function chainIsSimulated(chain: Uint8Array): boolean {
   }
 }
 
-function renderHuman(cfg: AttestVerifyConfig, at: Date, result: VerifyResult<object>): string {
-  const lines = [`${result.ok ? 'ACCEPTED' : 'REJECTED'}  ${cfg.format} evidence ${cfg.evidence} (verified as of ${at.toISOString()})`];
+/**
+ * What an accepted verdict did not establish, in words: without reference values nothing was compared with the
+ * measurements or policy (a debuggable guest passes), and without collateral a TDX quote's TCB status is unknown.
+ * "ACCEPTED" alone would read as "this guest is fine".
+ */
+export function uncheckedProperties(cfg: AttestVerifyConfig, refs: ReferenceValues, claims: object | undefined): string[] {
+  const out: string[] = [];
+  const c = (claims ?? {}) as { td_attributes_flags?: { debug?: boolean }; policy_decoded?: { flags?: readonly string[] }; tcb_status?: string };
+  const debug = cfg.format === 'tdx' ? c.td_attributes_flags?.debug === true : (c.policy_decoded?.flags ?? []).includes('DEBUG');
+  if (!refs[cfg.format]) {
+    out.push(`no reference values (--ref): the launch measurement${cfg.format === 'tdx' ? ' (MRTD, RTMRs)' : ''}, the ${cfg.format === 'tdx' ? 'TD attributes' : 'guest policy'} and the report data were not compared with anything`);
+    if (debug) out.push(`the ${cfg.format === 'tdx' ? 'TD is debuggable (TDATTRIBUTES.DEBUG)' : 'guest policy allows debugging (DEBUG)'}: the host can read and change its memory; reference values refuse it unless they say "allowDebug": true`);
+  }
+  if (cfg.format === 'tdx' && c.tcb_status === 'not_evaluated') out.push('TCB status not evaluated (no --collateral): the platform\'s firmware and microcode may be out of date or revoked');
+  return out;
+}
+
+function renderHuman(cfg: AttestVerifyConfig, at: Date, result: VerifyResult<object>, notChecked: readonly string[]): string {
+  const verdict = result.ok ? (notChecked.length > 0 ? 'ACCEPTED (signatures and certificates only; see "not checked")' : 'ACCEPTED') : 'REJECTED';
+  const lines = [`${verdict}  ${cfg.format} evidence ${cfg.evidence} (verified as of ${at.toISOString()})`];
   for (const reason of result.reasons) lines.push(`  ✗ ${reason}`);
+  for (const n of notChecked) lines.push(`  not checked: ${n}`);
   if (result.claims) {
     lines.push('  claims:');
     for (const [k, v] of Object.entries(result.claims)) {

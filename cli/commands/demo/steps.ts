@@ -5,7 +5,7 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
 import { PORTS } from '../../../lib/mesh-ports.js';
@@ -14,6 +14,7 @@ import { nonZero, parseSamples, total } from './metrics-excerpt.js';
 import { type Child, type Children, type Finished, tail } from './processes.js';
 import { fmt, type Report } from './report.js';
 import type { Place, Role, Topology } from './topology.js';
+import { makeDirs } from '../../../lib/fs/make-dirs.js';
 
 /** A step that cannot continue; the message says what failed, `detail` holds the child's output. */
 export class StepFailed extends Error {
@@ -161,7 +162,7 @@ export interface Pod {
 /** Step 4 (per pod): initializer → sidecar (→ app for backend); prints attest-to-ready time. */
 export async function startPod(ctx: DemoContext, pod: 'frontend' | 'backend'): Promise<Pod> {
   const dir = podDir(ctx, pod);
-  await mkdir(dir, { recursive: true });
+  await makeDirs(dir);
   const place = at(ctx, pod);
   const netns = ctx.topo.mode === 'netns';
   const pins = await coordinatorPins(ctx);

@@ -219,7 +219,7 @@ void t.test('exit codes: 64 for usage errors, 1 when inject refuses', (t) => {
   writeFileSync(hostNet, 'apiVersion: v1\nkind: Pod\nmetadata: {name: h}\nspec: {hostNetwork: true, containers: [{name: a, image: b}]}\n');
   const noArgs = ccmesh(['generate', '--workspace', dir]);
   t.equal(noArgs.status, 64);
-  t.match(noArgs.stderr, /at least one YAML FILE or DIR/);
+  t.match(noArgs.stderr, /FILE\|DIR: got nothing, expected at least one YAML file or directory argument/);
   t.equal(ccmesh(['generate', '--workspace', dir, '--bogus', hostNet]).status, 64);
   t.equal(ccmesh(['generate', '--workspace', join(dir, 'missing'), hostNet]).status, 64, 'no workspace manifest');
   t.equal(ccmesh(['generate', '--workspace', dir, join(dir, 'nope.yaml')]).status, 64, 'unreadable input');

@@ -3,7 +3,7 @@
  * `k8s/generate/`; this command adds what a unit may not do: read the inputs and the workspace, validate the
  * merged manifest with the Coordinator's own parser (so `ccmesh set` accepts it), and write everything.
  */
-import { mkdtemp, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { launchMeasurements } from '../../../contract/manifest/lookup.js';
@@ -26,11 +26,13 @@ import { DEFAULT_INJECT_OPTIONS, type InjectOptions } from '../../../k8s/inject/
 import { wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
 import { measurementFlag } from '../../../lib/config/flag-values.js';
+import { MAX_INPUT_BYTES, readInput } from '../../read-input.js';
+import { showPath, writingUserPath } from '../../user-paths.js';
 import { readWorkspaceMeshOwner, workspacePaths } from '../../workspace.js';
+import { makeDirs } from '../../../lib/fs/make-dirs.js';
 
 const FLAGS = {
-  o: { type: 'string' },
-  output: { type: 'string' },
+  output: { type: 'string', short: 'o' },
   workspace: { type: 'string' },
   namespace: { type: 'string' },
   'cluster-domain': { type: 'string' },
@@ -99,17 +101,17 @@ interface GenerateFlags {
 }
 
 function readFlags(argv: readonly string[]): GenerateFlags {
-  const tok = tokeniseFlags(argv.map((a) => (a === '-o' ? '--o' : a)), FLAGS);
+  const tok = tokeniseFlags(argv, FLAGS);
   const r = new FieldReader('flags for "ccmesh generate"', tok.values, '--');
-  for (const issue of tok.issues) r.issue(issue.field.replace(/^--/, ''), issue.value, issue.expected);
-  if (tok.values.o !== undefined && tok.values.output !== undefined) r.issue('output', tok.values.output, 'either -o or --output, not both');
-  if (tok.positionals.length === 0) r.issue('(positional)', undefined, 'at least one YAML FILE or DIR');
+  for (const issue of tok.issues) r.issue(issue.field, issue.value, issue.expected, { bare: true });
+  if (tok.positionals.length === 0) r.issue('FILE|DIR', undefined, 'at least one YAML file or directory argument ("-" reads standard input)', { bare: true });
   const tee = r.oneOf('tee', TEES, DEFAULT_INJECT_OPTIONS.tee);
   const dns = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
   const namespace = r.raw('namespace') ?? 'default';
   if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(namespace)) r.issue('namespace', namespace, 'a namespace name (a lowercase DNS label)');
   const clusterDomain = r.raw('cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN;
   if (!dns.test(clusterDomain)) r.issue('cluster-domain', clusterDomain, 'a lowercase DNS name (e.g. cluster.local)');
+  if (tok.positionals.includes('-') && tok.positionals.length > 1) r.issue('FILE|DIR', '-', 'either "-" (standard input) alone or files and directories', { bare: true });
   const measurements = { snp: measurementFlag(r, tok, 'snp-measurement'), tdx: measurementFlag(r, tok, 'tdx-mrtd') };
   const coordinatorMeasurements = measurementFlag(r, tok, 'coordinator-measurement');
   r.finish();
@@ -123,7 +125,7 @@ function readFlags(argv: readonly string[]): GenerateFlags {
   };
   return {
     paths: tok.positionals,
-    output: r.raw('o') ?? r.raw('output'),
+    output: r.raw('output'),
     workspace: r.raw('workspace') ?? '.',
     namespace,
     clusterDomain,
@@ -221,14 +223,13 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
       flags.inject.coordinatorMeasurements = found;
     }
   }
-  const files = await collectInputs(flags.paths);
+  const fromStdin = flags.paths.length === 1 && flags.paths[0] === '-';
+  if (flags.output !== undefined) await checkOutputDir(flags.output);
+  const files = fromStdin ? [{ name: STDIN_NAME, path: '-' }] : await collectInputs(flags.paths);
   const inputs: GenerateInput[] = [];
   for (const f of files) {
-    try {
-      inputs.push({ name: f.name, text: await readFile(f.path, 'utf8') });
-    } catch (err) {
-      throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `cannot read ${f.path} (${describeError(err)})`, { cause: err });
-    }
+    const text = f.path === '-' ? await readStdin(io) : Buffer.from(await readInput('FILE', f.path)).toString('utf8');
+    inputs.push({ name: f.name, text });
   }
 
   const scratchDir = await mkdtemp(join(tmpdir(), 'ccmesh-generate-'));
@@ -254,19 +255,28 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
     throw err;
   }
 
-  printReport(result, io);
+  // Nothing is reported as done before it is: the YAML and the workspace are written first, the report follows.
   const wrote: string[] = [];
+  const reportTo = fromStdin && flags.output === undefined ? io.stderr : io.stdout;
   for (let i = 0; i < files.length; i++) {
     const text = result.outputs[i]!.text;
+    if (fromStdin && flags.output === undefined) {
+      // "-": the injected YAML goes to standard output (unchanged input as it was), the report to stderr.
+      io.stdout(text ?? inputs[i]!.text);
+      continue;
+    }
     const target = flags.output === undefined ? files[i]!.path : join(flags.output, files[i]!.name);
     if (text === undefined && flags.output === undefined) continue; // unchanged in place
-    await mkdir(dirname(target), { recursive: true });
     const data = text ?? inputs[i]!.text;
-    if ((await readFile(target, 'utf8').catch(() => undefined)) === data) continue;
-    await writeFileAtomic(target, data, 0o644);
-    wrote.push(target);
+    await writingUserPath(flags.output === undefined ? 'FILE' : '--output', flags.output ?? target, async () => {
+      await makeDirs(dirname(target));
+      if ((await readFile(target, 'utf8').catch(() => undefined)) === data) return;
+      await writeFileAtomic(target, data, 0o644);
+      wrote.push(target);
+    });
   }
-  const { written, removed } = await writeWorkspace(ws, manifestText, result.entries, merged.removedHashes);
+  const { written, removed } = await writingUserPath('--workspace', flags.workspace, () => writeWorkspace(ws, manifestText, result.entries, merged.removedHashes));
+  printReport(result, { ...io, stdout: reportTo });
   const out = [
     ...wrote.map((p) => `wrote ${p}`),
     ...written.map((p) => `wrote ${p}`),
@@ -274,7 +284,7 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
     `manifest ${ws.manifest}: ${result.entries.length} generated entr${result.entries.length === 1 ? 'y' : 'ies'}, ${policyHashes.length} in total`,
     ...pinned.changes.map((c) => `  pinned ${c}`),
   ];
-  io.stdout(out.join('\n') + '\n');
+  reportTo(out.join('\n') + '\n');
   for (const w of manifestTrustWarnings(manifest)) io.stderr(trustWarningLine(w, ws.manifest));
   for (const p of await checkPolicyDocuments(ws.policies, policyHashes)) io.stderr(`warning: ${p}\n`);
   return EXIT.ok;
@@ -287,5 +297,31 @@ function parseWorkspaceManifest(doc: ManifestDocument, path: string): Manifest {
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(`the workspace manifest ${path}`, err.issues);
     throw err;
+  }
+}
+
+/** The name standard input's YAML is generated under (it appears in reports and, with --output, as the file name). */
+const STDIN_NAME = 'stdin.yaml';
+
+/** All of standard input as UTF-8, refused beyond the input cap. */
+async function readStdin(io: CliIo): Promise<string> {
+  const stdin = io.stdin?.();
+  if (stdin === undefined) throw new CcmeshError(ErrorCode.USAGE, '"-" reads standard input, which this invocation does not have');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stdin) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    size += b.length;
+    if (size > MAX_INPUT_BYTES) throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `- (standard input): larger than the ${MAX_INPUT_BYTES}-byte limit`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `--output` must be a directory or not exist yet (it is created); anything else is refused before any work. */
+async function checkOutputDir(dir: string): Promise<void> {
+  const st = await stat(dir).catch(() => undefined);
+  if (st !== undefined && !st.isDirectory()) {
+    throw new CcmeshError(ErrorCode.OUTPUT_UNWRITABLE, `--output ${showPath(dir)}: not a directory (the YAML is written there under the input names)`);
   }
 }

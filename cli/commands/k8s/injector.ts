@@ -6,14 +6,16 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAdminHttp, type RunningAdminHttp } from '../../../lib/http/admin-server.js';
 import { systemClock } from '../../../lib/clock.js';
-import { describeError } from '../../../lib/errors.js';
+import { describeError, systemErrorCode } from '../../../lib/errors.js';
+import { listenFailed } from '../../../lib/net/listen-error.js';
+import { isListenHost } from '../../../lib/net/listen-host.js';
 import { createLogger } from '../../../lib/log.js';
 import { createRegistry } from '../../../lib/metrics.js';
 import { EXIT } from '../../../lib/exit-codes.js';
 import { ADMIN_HTTP_PATHS, PORTS } from '../../../lib/mesh-ports.js';
 import { INSTALL_NAMES } from '../../../k8s/constants.js';
 import type { InjectOptions } from '../../../k8s/inject/inject.js';
-import { startInjector } from '../../../k8s/webhook/injector.js';
+import { type RunningInjector, startInjector } from '../../../k8s/webhook/injector.js';
 import { inClusterApiUrl, KubeClient, SERVICE_ACCOUNT_DIR, serviceAccountConfig } from '../../../k8s/webhook/kube-client.js';
 import { createInjectorMetrics } from '../../../k8s/webhook/metrics.js';
 import { WEBHOOK_SERVER_DEFAULTS } from '../../../k8s/webhook/server.js';
@@ -88,6 +90,7 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
   // 0 binds any free port (tests); the bound ports are logged.
   const port = r.integer('port', 0, 65535, PORTS.injectorWebhook);
   const metricsPort = r.integer('metrics-port', 0, 65535, PORTS.injectorMetrics);
+  if (port !== undefined && port !== 0 && port === metricsPort) r.issue('metrics-port', String(metricsPort), 'a port other than --port\'s (the webhook and the admin server each need their own)');
   const tee = r.oneOf('tee', TEES, 'auto');
   const level = r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info');
   const reloadMs = r.duration('reload-interval', 10_000);
@@ -98,6 +101,8 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
   for (const f of ['service', 'namespace', 'webhook-config', 'image', 'coordinator', 'tls-dir', 'listen-host'] as const) {
     if (r.raw(f) === '') r.issue(f, '', 'a non-empty value');
   }
+  const listenHost = r.raw('listen-host');
+  if (listenHost !== undefined && listenHost !== '' && !isListenHost(listenHost)) r.issue('listen-host', listenHost, 'an IPv4 or IPv6 address of this host (0.0.0.0 or :: for all), or a DNS name');
   let namespace = r.raw('namespace');
   if (namespace === undefined) {
     try {
@@ -128,10 +133,21 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
   const metrics = createInjectorMetrics(registry);
   const kube = kubeApi !== undefined ? new KubeClient(await serviceAccountConfig(kubeApi, saDir)) : undefined;
   let admin: RunningAdminHttp | undefined;
+  const host = r.raw('listen-host') ?? '0.0.0.0';
   try {
+    // The admin server binds first: the injector logs "injector ready" (after its caBundle is published) only
+    // once every listener of the process is bound, and a busy --metrics-port fails before anything else starts.
+    const started: { injector?: RunningInjector } = {};
+    const live = (): { ok: boolean; body: string } => ({ ok: true, body: 'live' });
+    admin = await startAdminHttp(host, metricsPort!, {
+      [ADMIN_HTTP_PATHS.startupProbe]: live,
+      [ADMIN_HTTP_PATHS.livenessProbe]: live,
+      [ADMIN_HTTP_PATHS.readinessProbe]: () => (started.injector?.isReady() === true ? { ok: true, body: 'ready' } : { ok: false, body: 'not ready: the webhook configuration does not trust the serving CA yet' }),
+    }, registry).catch((err: unknown) => { throw listenFailed('--metrics-port', host, metricsPort!, err); });
+    logger.info('admin listening', { port: admin.port, paths: Object.values(ADMIN_HTTP_PATHS) });
     const injector = await startInjector(
       {
-        server: { host: r.raw('listen-host') ?? '0.0.0.0', port: port!, path: INSTALL_NAMES.webhookPath, ...WEBHOOK_SERVER_DEFAULTS },
+        server: { host, port: port!, path: INSTALL_NAMES.webhookPath, ...WEBHOOK_SERVER_DEFAULTS },
         inject: injectOpts,
         service: r.raw('service') ?? INSTALL_NAMES.injector,
         namespace: namespace!,
@@ -140,14 +156,8 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
         reloadIntervalMs: reloadMs!,
       },
       { logger, metrics, clock: systemClock, kube, ...(io.signal ? { signal: io.signal } : {}) },
-    );
-    const live = (): { ok: boolean; body: string } => ({ ok: true, body: 'live' });
-    admin = await startAdminHttp(r.raw('listen-host') ?? '0.0.0.0', metricsPort!, {
-      [ADMIN_HTTP_PATHS.startupProbe]: live,
-      [ADMIN_HTTP_PATHS.livenessProbe]: live,
-      [ADMIN_HTTP_PATHS.readinessProbe]: () => (injector.isReady() ? { ok: true, body: 'ready' } : { ok: false, body: 'not ready: the webhook configuration does not trust the serving CA yet' }),
-    }, registry);
-    logger.info('admin listening', { port: admin.port, paths: Object.values(ADMIN_HTTP_PATHS) });
+    ).catch((err: unknown) => { throw systemErrorCode(err) === 'EADDRINUSE' || systemErrorCode(err) === 'EADDRNOTAVAIL' || systemErrorCode(err) === 'EACCES' ? listenFailed('--port', host, port!, err) : err; });
+    started.injector = injector;
     const stopped = new Promise<void>((resolve) => {
       if (!io.signal || io.signal.aborted) return resolve();
       io.signal.addEventListener('abort', () => resolve(), { once: true });

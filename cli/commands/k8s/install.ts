@@ -4,7 +4,6 @@
  * launch measurements) taken from the operator's workspace. ccmesh has no Kubernetes client for installing, so
  * without `--print` (or `--print-pins`, the pins as a Helm values file) it says so (exit 64).
  */
-import { readFile } from 'node:fs/promises';
 import { stringify, parse } from 'yaml';
 import { coordinatorPolicies, launchMeasurements } from '../../../contract/manifest/lookup.js';
 import { buildInstall, renderInstall } from '../../../k8s/install/build.js';
@@ -14,6 +13,8 @@ import { CcmeshError, ErrorCode } from '../../../lib/errors.js';
 import { EXIT } from '../../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
+import { readInput } from '../../read-input.js';
+import { showPath } from '../../user-paths.js';
 import { measurementFlag } from '../../../lib/config/flag-values.js';
 import { readWorkspaceManifest, readWorkspaceMeshOwner, workspacePaths } from '../../workspace.js';
 import { VERSION } from '../../../lib/version.js';
@@ -155,15 +156,12 @@ async function readWorkspacePins(dir: string, flagPins: InjectorPins, io: CliIo)
 }
 
 async function readValuesFile(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `cannot read the values file ${file}`, { cause: err });
-  }
+  const text = Buffer.from(await readInput('--values', file)).toString('utf8');
   try {
     return parse(text, { uniqueKeys: true, strict: true });
   } catch (err) {
-    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `the values file ${file} is not valid YAML: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    // The YAML library's message carries a code frame (the offending line, possibly megabytes long): first line only.
+    const first = (err instanceof Error ? err.message : String(err)).split('\n', 1)[0]!.replace(/:$/, '');
+    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `--values ${showPath(file)}: not valid YAML: ${first.length > 200 ? `${first.slice(0, 200)}…` : first}`, { cause: err });
   }
 }

@@ -1,5 +1,6 @@
 /** `ccmesh manifest init`: owner keys and a skeleton manifest in a workspace. */
-import { readFile, stat } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { buildManifestDocument } from '../../../contract/manifest/document.js';
 import { parseManifestValue } from '../../../contract/manifest/parse.js';
 import { manifestTrustWarnings, trustWarningLine } from '../../../contract/manifest/trust-warnings.js';
@@ -10,6 +11,8 @@ import { EXIT } from '../../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
 import { measurementFlag } from '../../../lib/config/flag-values.js';
+import { readInput } from '../../read-input.js';
+import { showPath, writingUserPath } from '../../user-paths.js';
 import { ensureWorkspaceKeys, workspacePaths } from '../../workspace.js';
 
 const FLAGS = {
@@ -69,14 +72,7 @@ export async function manifestInitCommand(argv: readonly string[], io: CliIo): P
   if (await stat(p.manifest).then(() => true, () => false)) {
     throw new CcmeshError(ErrorCode.USAGE, `${p.manifest} already exists; edit it, or choose another --dir`);
   }
-  let arkPem: string | undefined;
-  if (simRoot !== undefined) {
-    try {
-      arkPem = await readFile(simRoot, 'utf8');
-    } catch (err) {
-      throw new CcmeshError(ErrorCode.INPUT_UNREADABLE, `--simulated-root ${simRoot}: cannot read (${describeError(err)})`, { cause: err });
-    }
-  }
+  const arkPem = simRoot === undefined ? undefined : await readSimulatedRoot(simRoot);
   const snpValues = unmeasured ? { allowUnmeasured: true } : { measurements: snp };
   const doc = buildManifestDocument({
     workloadOwnerKeys: [],
@@ -90,11 +86,11 @@ export async function manifestInitCommand(argv: readonly string[], io: CliIo): P
   // Judged before any key is created: e.g. --tdx-mrtd alone with --simulated-root leaves the simulated root
   // without a measurement, which the parser refuses naming the field.
   const warnings = manifestTrustWarnings(parseManifestValue(doc));
-  const keys = await ensureWorkspaceKeys(dir);
+  const keys = await writingUserPath('--dir', dir, () => ensureWorkspaceKeys(dir));
   doc.workloadOwnerKeys = [keys.ownerSpkiHex];
   doc.seedshareOwnerKeys = [keys.seedshareSpkiHex];
   for (const w of warnings) io.stderr(trustWarningLine(w, p.manifest));
-  await writeFileAtomic(p.manifest, JSON.stringify(doc, null, 2) + '\n', 0o644);
+  await writingUserPath('--dir', dir, () => writeFileAtomic(p.manifest, JSON.stringify(doc, null, 2) + '\n', 0o644));
   io.stdout(`Workspace ${dir}:\n${[...keys.created, p.manifest].map((f) => `  created ${f}`).join('\n')}\nNext: add policies (manifest.json "policies" + the documents in ${p.policies}), then "ccmesh set -c HOST:PORT --dir ${dir}".\n`);
   // What the first set of this manifest makes the mesh owner (pods pin it: --mesh-owner); `set` writes it to mesh-owner.
   const hex = (k: string): Uint8Array => new Uint8Array(Buffer.from(k, 'hex'));
@@ -102,3 +98,18 @@ export async function manifestInitCommand(argv: readonly string[], io: CliIo): P
   return EXIT.ok;
 }
 
+
+/** The `--simulated-root` file: read under the input cap, and exactly one X.509 certificate in PEM (the ARK). */
+async function readSimulatedRoot(path: string): Promise<string> {
+  const text = Buffer.from(await readInput('--simulated-root', path)).toString('utf8');
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length !== 1) {
+    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `--simulated-root ${showPath(path)}: expected one PEM certificate (the simulated ARK, ark.pem of "ccmesh attest simulate init"), found ${blocks.length}`);
+  }
+  try {
+    new X509Certificate(blocks[0]!);
+  } catch (err) {
+    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `--simulated-root ${showPath(path)}: not a valid X.509 certificate (${describeError(err)})`, { cause: err });
+  }
+  return text;
+}

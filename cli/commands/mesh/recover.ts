@@ -38,7 +38,7 @@ export async function recoverCommand(argv: readonly string[], io: CliIo): Promis
     io.stdout(RECOVER_USAGE);
     return EXIT.ok;
   }
-  const flags = readSessionFlags('recover', argv.map((a) => (a === '-c' ? '--c' : a)), RECOVER_FLAGS);
+  const flags = readSessionFlags('recover', argv, RECOVER_FLAGS);
   const { address, dir } = flags;
   const p = workspacePaths(dir);
   const { bytes, manifest } = await readWorkspaceManifest(dir, io.stderr);

@@ -21,7 +21,7 @@ import { readWorkspaceKey, readWorkspaceManifest, readWorkspaceMeshOwner, readWo
 
 /** Flags shared by set / verify / recover. */
 export const SESSION_FLAGS = {
-  coordinator: { type: 'string' }, c: { type: 'string' }, dir: { type: 'string' }, wait: { type: 'string' }, 'tdx-collateral': { type: 'string' }, help: { type: 'boolean' },
+  coordinator: { type: 'string', short: 'c' }, dir: { type: 'string' }, wait: { type: 'string' }, 'tdx-collateral': { type: 'string' }, help: { type: 'boolean' },
 } as const;
 
 /** How set / verify / recover describe --tdx-collateral. */
@@ -46,7 +46,7 @@ ${TDX_COLLATERAL_HELP}`;
 /** Reads -c/--coordinator, --dir, --wait, --tdx-collateral (and `--force` when `spec` has it). */
 export function readSessionFlags(command: string, argv: readonly string[], spec: FlagSpec = SESSION_FLAGS): { address: string; dir: string; waitMs: number; tdxCollateralDir: string | undefined; force: boolean } {
   const { r } = readCommandFlags(command, argv, spec);
-  const address = r.raw('coordinator') ?? r.raw('c');
+  const address = r.raw('coordinator');
   if (address === undefined) r.issue('coordinator', undefined, 'the Coordinator address HOST:PORT (-c)');
   const waitMs = r.duration('wait', 120_000);
   r.finish();
@@ -69,7 +69,7 @@ export async function setCommand(argv: readonly string[], io: CliIo): Promise<nu
     io.stdout(SET_USAGE);
     return EXIT.ok;
   }
-  const flags = readSessionFlags('set', argv.map((a) => (a === '-c' ? '--c' : a)), SET_FLAGS);
+  const flags = readSessionFlags('set', argv, SET_FLAGS);
   const { address, dir, force } = flags;
   const p = workspacePaths(dir);
   const { bytes, manifest } = await readWorkspaceManifest(dir, io.stderr);

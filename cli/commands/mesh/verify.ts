@@ -1,5 +1,5 @@
 /** `ccmesh verify`: attest the Coordinator, fetch its history, compare it with the local manifest. */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { manifestHash } from '../../../contract/manifest/canonical.js';
 import { writeFileAtomic } from '../../../lib/fs/atomic-write.js';
@@ -14,6 +14,7 @@ import { wantsHelp } from '../../flags.js';
 import type { CliIo } from '../../io.js';
 import { readWorkspaceManifest, readWorkspaceMeshOwner, workspacePaths } from '../../workspace.js';
 import { readSessionFlags, sessionOptions, TDX_COLLATERAL_HELP } from './set.js';
+import { makeDirs } from '../../../lib/fs/make-dirs.js';
 
 /** Usage of `ccmesh verify`. */
 export const VERIFY_USAGE = `Usage:
@@ -30,7 +31,7 @@ export async function meshVerifyCommand(argv: readonly string[], io: CliIo): Pro
     io.stdout(VERIFY_USAGE);
     return EXIT.ok;
   }
-  const flags = readSessionFlags('verify', argv.map((a) => (a === '-c' ? '--c' : a)));
+  const flags = readSessionFlags('verify', argv);
   const { address, dir } = flags;
   const { bytes, manifest } = await readWorkspaceManifest(dir, io.stderr);
   const expected = await readWorkspaceMeshOwner(dir, manifest);
@@ -41,7 +42,7 @@ export async function meshVerifyCommand(argv: readonly string[], io: CliIo): Pro
     const heldRoot = await readFile(workspacePaths(dir).rootCa, 'utf8').catch(() => undefined);
     const sameRoot = heldRoot === undefined || (res.rootCa !== '' && samePemCertificate(heldRoot, res.rootCa));
     const out = workspacePaths(dir).verifyDir;
-    await mkdir(out, { recursive: true });
+    await makeDirs(out);
     for (const [i, m] of res.manifests.entries()) await writeFileAtomic(join(out, `manifest-${i + 1}.json`), m, 0o644);
     if (res.rootCa) await writeFileAtomic(join(out, 'root-ca.pem'), res.rootCa, 0o644);
     if (res.meshCaBundle) await writeFileAtomic(join(out, 'mesh-ca.pem'), res.meshCaBundle, 0o644);

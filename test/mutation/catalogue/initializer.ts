@@ -146,8 +146,8 @@ export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
     id: 'initializer-secret-dir-mode',
     defence: 'The workload secret\'s directory is created 0700.',
     file: CREDS,
-    find: 'await mkdir(dirname(secretPath), { recursive: true, mode: 0o700 });',
-    replace: 'await mkdir(dirname(secretPath), { recursive: true, mode: 0o755 });',
+    find: 'await makeDirs(dirname(secretPath), 0o700);',
+    replace: 'await makeDirs(dirname(secretPath), 0o755);',
     tests: [CREDS_TEST],
   },
   {
@@ -247,5 +247,14 @@ export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
     find: 'return real === root || real.startsWith(root + sep) ? real : undefined;',
     replace: 'return real;',
     tests: ['initializer/config-digests.test.ts'],
+  },
+  {
+    id: 'initializer-coordinator-address-before-guard',
+    defence: 'A malformed --coordinator is refused with the other flags, before the inbound guard is installed (a typo as root must not cut off inbound traffic).',
+    file: 'initializer/config.ts',
+    find: "if (coordinator !== undefined && coordinator !== '' && parseHostPort(coordinator) === undefined) {",
+    replace: 'if (false) {',
+    tests: ['cli/commands/initializer-flags-first.test.ts', 'cli/bad-input.test.ts'],
+    privileged: true,
   },
 ];
