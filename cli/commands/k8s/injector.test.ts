@@ -28,6 +28,9 @@ void t.test('--help and flag errors', async (t) => {
   const bad: string[] = [];
   t.equal(await runCli(['injector', '--namespace', 'n', '--coordinator', 'no-port', '--kube-api', 'https://127.0.0.1:1', '--service-account-dir', '/nonexistent'], { stdout: () => undefined, stderr: (s) => bad.push(s) }), 64, 'unreadable service-account CA is a usage error');
   t.match(bad.join(''), /ca\.crt/);
+  const mem: string[] = [];
+  t.equal(await runCli(['injector', '--namespace', 'n', '--proxy-memory-limit', '256m', '--kube-api', 'https://127.0.0.1:1'], { stdout: () => undefined, stderr: (s) => mem.push(s) }), 64, 'a malformed proxy memory limit is a usage error');
+  t.match(mem.join(''), /--proxy-memory-limit.*256m[\s\S]*thousandths of a byte/);
   bad.length = 0;
   t.equal(await runCli(['injector', '--namespace', 'n', '--coordinator', 'no-port'], { stdout: () => undefined, stderr: (s) => bad.push(s) }), 64, 'a bad inject option fails at startup');
   t.match(bad.join(''), /invalid inject option coordinator: got "no-port"/);

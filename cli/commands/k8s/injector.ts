@@ -13,6 +13,8 @@ import { EXIT } from '../../../lib/exit-codes.js';
 import { ADMIN_HTTP_PATHS, PORTS } from '../../../lib/mesh-ports.js';
 import { INSTALL_NAMES } from '../../../k8s/constants.js';
 import type { InjectOptions } from '../../../k8s/inject/inject.js';
+import { INJECTED_REQUESTS } from '../../../k8s/inject/parts.js';
+import { expectedQuantity, parseQuantity } from '../../../k8s/quantity.js';
 import { startInjector } from '../../../k8s/webhook/injector.js';
 import { inClusterApiUrl, KubeClient, SERVICE_ACCOUNT_DIR, serviceAccountConfig } from '../../../k8s/webhook/kube-client.js';
 import { createInjectorMetrics } from '../../../k8s/webhook/metrics.js';
@@ -35,6 +37,8 @@ const FLAGS = {
   'mesh-owner': { type: 'string' },
   'coordinator-measurement': { type: 'string', multiple: true },
   tee: { type: 'string' },
+  'proxy-memory-limit': { type: 'string' },
+  'prometheus-annotations': { type: 'boolean' },
   'metrics-port': { type: 'string' },
   'log-level': { type: 'string' },
   'kube-api': { type: 'string' },
@@ -49,7 +53,7 @@ export const INJECTOR_USAGE = `Usage:
   ccmesh injector [--port ${PORTS.injectorWebhook}] [--service ${INSTALL_NAMES.injector}] [--namespace NS]
                   [--webhook-config ${INSTALL_NAMES.webhookConfiguration}] [--tls-dir DIR [--reload-interval 10s]] [--metrics-port ${PORTS.injectorMetrics}]
                   [--image IMAGE] [--coordinator HOST:PORT] [--coordinator-policy HASH --mesh-owner HEX32 --coordinator-measurement HEX48...]
-                  [--tee auto|configfs-tsm|sev-guest|tdx-guest]
+                  [--tee auto|configfs-tsm|sev-guest|tdx-guest] [--proxy-memory-limit QUANTITY] [--prometheus-annotations]
                   [--kube-api https://HOST:PORT] [--service-account-dir DIR] [--log-level info]
 
 Serves the sidecar-injection admission webhook: AdmissionReview v1 over HTTPS on POST ${INSTALL_NAMES.webhookPath},
@@ -66,6 +70,12 @@ annotation was computed before injection are refused, not mutated.
   --image, --coordinator, --coordinator-policy, --mesh-owner, --coordinator-measurement, --tee
                       passed to inject (the injected containers' image, Coordinator address, the Coordinator
                       policy hash pods verify, evidence source)
+  --proxy-memory-limit
+                      memory limit of every injected proxy (e.g. 256Mi; at least its 128Mi request); default none.
+                      A pod's ccmesh.dev/proxy-memory-limit annotation overrides it
+  --prometheus-annotations
+                      add prometheus.io/scrape, /port (the sidecar admin port) and /path to injected pods that
+                      have no prometheus.io/* annotation of their own
   --metrics-port      plain-HTTP port of ${ADMIN_HTTP_PATHS.livenessProbe}, ${ADMIN_HTTP_PATHS.readinessProbe}, ${ADMIN_HTTP_PATHS.startupProbe} and ${ADMIN_HTTP_PATHS.metrics}
                       (default ${PORTS.injectorMetrics}; 0 = any free port)
   --kube-api          API server URL (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)
@@ -113,6 +123,12 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
   if ((r.raw('coordinator-policy') === undefined) !== (r.raw('mesh-owner') === undefined)) {
     r.issue(r.raw('mesh-owner') === undefined ? 'mesh-owner' : 'coordinator-policy', undefined, 'both --coordinator-policy and --mesh-owner (pods that verify the Coordinator pin whose mesh it serves), or neither');
   }
+  const memLimit = r.raw('proxy-memory-limit');
+  if (memLimit !== undefined) {
+    const bytes = parseQuantity(memLimit, 'memory');
+    if (bytes === undefined) r.issue('proxy-memory-limit', memLimit, expectedQuantity('memory'));
+    else if (bytes < parseQuantity(INJECTED_REQUESTS.proxy.memory, 'memory')!) r.issue('proxy-memory-limit', memLimit, `at least the proxy's memory request ${INJECTED_REQUESTS.proxy.memory}`);
+  }
   r.finish();
 
   const injectOpts: Partial<InjectOptions> = {
@@ -122,6 +138,8 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
     ...(r.raw('coordinator-policy') !== undefined ? { coordinatorPolicy: r.raw('coordinator-policy')! } : {}),
     ...(r.raw('mesh-owner') !== undefined ? { meshOwner: r.raw('mesh-owner')! } : {}),
     ...(coordinatorMeasurements.length > 0 ? { coordinatorMeasurements } : {}),
+    ...(r.raw('proxy-memory-limit') !== undefined ? { proxyMemoryLimit: r.raw('proxy-memory-limit')! } : {}),
+    ...(r.raw('prometheus-annotations') === 'true' ? { prometheusAnnotations: true } : {}),
   };
   const logger = createLogger({ component: 'injector', level: level!, sink: (line) => io.stderr(line + '\n') });
   const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'injector' } });
