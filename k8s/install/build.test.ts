@@ -270,25 +270,41 @@ void t.test('property: any accepted values build an install whose objects all va
   const doc = fc.record({
     image: fc.record({ repository: fc.constantFrom('ghcr.io/ccmesh/ccmesh', 'localhost:5000/x/y', 'ccmesh'), tag: fc.constantFrom('', 'v1', '1.2.3-rc.1'), pullPolicy: fc.constantFrom('Always', 'IfNotPresent', 'Never') }, { requiredKeys: [] }),
     coordinator: fc.record({
-      replicas: fc.integer({ min: 1, max: 7 }),
+      replicas: fc.integer({ min: 0, max: 7 }),
       runtimeClassName: fc.oneof(fc.constant(''), name),
-      store: fc.record({ type: fc.constantFrom('file', 'etcd'), size: quantity, storageClassName: fc.oneof(fc.constant(''), name) }, { requiredKeys: [] }),
+      store: fc.record({
+        type: fc.constantFrom('file', 'etcd'), size: quantity, storageClassName: fc.oneof(fc.constant(''), name),
+        etcdEndpoints: fc.constantFrom([], ['https://etcd-0.etcd:2379'], ['https://a:2379', 'https://[fd00::1]:2379'], ['http://127.0.0.1:2379']),
+        etcdTlsSecret: fc.constantFrom('', 'etcd-client'),
+      }, { requiredKeys: [] }),
       resources,
       nodeSelector: labelMap,
+      tolerations: fc.constantFrom([], [{ key: 'tee', operator: 'Exists', effect: 'NoSchedule' }]),
+      podAntiAffinity: fc.constantFrom('preferred', 'required'),
+      priorityClassName: fc.oneof(fc.constant(''), name),
+      podLabels: labelMap,
       podDisruptionBudget: fc.record({ enabled: fc.boolean(), maxUnavailable: fc.integer({ min: 1, max: 7 }) }, { requiredKeys: [] }),
     }, { requiredKeys: [] }),
     injector: fc.record({
       failurePolicy: fc.constantFrom('Fail', 'Ignore'), timeoutSeconds: fc.integer({ min: 1, max: 30 }), reinvocationPolicy: fc.constantFrom('Never', 'IfNeeded'),
       tee: fc.constantFrom('auto', 'configfs-tsm', 'sev-guest', 'tdx-guest'), resources, nodeSelector: labelMap,
+      replicas: fc.integer({ min: 1, max: 3 }), tlsSecret: fc.constantFrom('', 'injector-tls'), proxyMemoryLimit: fc.constantFrom('', '256Mi', '1Gi'),
       coordinatorPolicy: fc.oneof(fc.constant(''), pin), meshOwner: fc.oneof(fc.constant(''), pin),
       coordinatorMeasurements: fc.array(fc.stringMatching(/^[0-9a-f]{96}$/), { maxLength: 2 }),
     }, { requiredKeys: [] }),
-    metrics: fc.record({ podAnnotations: fc.boolean(), serviceMonitor: fc.record({ enabled: fc.boolean(), interval: fc.constantFrom('10s', '1m', '500ms'), labels: labelMap }, { requiredKeys: [] }) }, { requiredKeys: [] }),
+    metrics: fc.record({ podAnnotations: fc.boolean(), sidecarPodAnnotations: fc.boolean(), podMonitor: fc.record({ enabled: fc.boolean() }, { requiredKeys: [] }), serviceMonitor: fc.record({ enabled: fc.boolean(), interval: fc.constantFrom('10s', '1m', '500ms'), labels: labelMap }, { requiredKeys: [] }) }, { requiredKeys: [] }),
   }, { requiredKeys: [] });
   fc.assert(fc.property(doc, name, (d, ns) => {
     const pinsSet = [(d.injector?.coordinatorPolicy ?? '') !== '', (d.injector?.meshOwner ?? '') !== '', (d.injector?.coordinatorMeasurements ?? []).length > 0];
     const partialPins = new Set(pinsSet).size > 1;
-    const refused = (d.coordinator?.replicas ?? 1) > 1 || d.coordinator?.store?.type === 'etcd' || partialPins;
+    const st = d.coordinator?.store;
+    const etcd = st?.type === 'etcd';
+    const endpoints = st?.etcdEndpoints ?? [];
+    const refused = partialPins
+      || (!etcd && ((d.coordinator?.replicas ?? 0) > 1 || endpoints.length > 0 || (st?.etcdTlsSecret ?? '') !== ''))
+      || (etcd && endpoints.length === 0)
+      || (etcd && endpoints.some((e) => e.startsWith('http:')) && (st?.etcdTlsSecret ?? '') !== '')
+      || ((d.injector?.replicas ?? 1) > 1 && (d.injector?.tlsSecret ?? '') === '');
     let v: InstallValues;
     try {
       v = parseInstallValues(d, 'prop');
@@ -296,10 +312,11 @@ void t.test('property: any accepted values build an install whose objects all va
       if (!refused) throw err;
       return;
     }
-    if (refused) throw new Error('etcd / replicas > 1 / partial pins accepted');
+    if (refused) throw new Error(`refused combination accepted: ${JSON.stringify(d)}`);
     // buildInstall validates every object; it must not throw for accepted values.
     const objs = buildInstall({ values: v, namespace: ns, version: '1.0.0' });
-    const expected = 11 + (v.coordinator.podDisruptionBudget.enabled ? 1 : 0) + (v.metrics.serviceMonitor.enabled ? 2 : 0);
+    const expected = 11 + (v.coordinator.podDisruptionBudget.enabled ? 1 : 0) + (v.metrics.serviceMonitor.enabled ? 2 : 0)
+      + (v.injector.replicas > 1 && v.injector.podDisruptionBudget.enabled ? 1 : 0) + (v.metrics.podMonitor.enabled ? 1 : 0);
     if (objs.length !== expected) throw new Error(`${objs.length} objects, expected ${expected}`);
     const args = at(objs.find((o) => o.kind === 'Deployment'), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
     const pinned = v.injector.coordinatorPolicy !== '';
@@ -307,6 +324,11 @@ void t.test('property: any accepted values build an install whose objects all va
     if (args.includes('--coordinator-policy') !== pinned || args.includes('--mesh-owner') !== pinned || measurementArgs !== v.injector.coordinatorMeasurements.length) {
       throw new Error(`pins in the args: ${args.join(' ')}`);
     }
+    const sts = objs.find((o) => o.kind === 'StatefulSet');
+    const cargs = at(sts, 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
+    const replicas = at(sts, 'spec', 'replicas') as number;
+    if (v.coordinator.store.type === 'file' && (replicas !== 1 || cargs.includes('--peers') || at(sts, 'spec', 'volumeClaimTemplates') === undefined)) throw new Error(`file store: ${replicas} replicas, ${cargs.join(' ')}`);
+    if (v.coordinator.store.type === 'etcd' && (!cargs.includes('--peers') || at(sts, 'spec', 'volumeClaimTemplates') !== undefined || cargs[cargs.indexOf('--store') + 1] !== `etcd:${v.coordinator.store.etcdEndpoints.join(',')}`)) throw new Error(`etcd store: ${cargs.join(' ')}`);
   }), { numRuns: 200 });
   t.pass('200 random value sets');
 });

@@ -21,6 +21,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { installCommand } from '../../cli/commands/k8s/install.js';
 import { assertGolden, type GoldenAsserts } from '../../test/golden.js';
 import { repoRoot } from '../../test/fixtures.js';
+import { validatePodMonitor, type PodMonitor } from './pod-monitor.js';
 import { validateServiceMonitor, type ServiceMonitor } from './service-monitor.js';
 import { UNPINNED_WARNING } from './values.js';
 
@@ -42,6 +43,7 @@ const VALIDATORS: Readonly<Record<string, (doc: Record<string, unknown>) => void
   Deployment: (d) => new Deployment(d as never).validate(),
   MutatingWebhookConfiguration: (d) => new MutatingWebhookConfiguration(d as never).validate(),
   ServiceMonitor: (d) => validateServiceMonitor(d as unknown as ServiceMonitor),
+  PodMonitor: (d) => validatePodMonitor(d as unknown as PodMonitor),
 };
 
 async function print(argv: string[]): Promise<{ code: number; out: string; err: string }> {

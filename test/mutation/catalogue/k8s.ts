@@ -66,4 +66,20 @@ export const K8S_MUTATIONS: readonly SecurityMutation[] = [
     replace: '  if (false) {',
     tests: ['k8s/inject/proxy-resources.test.ts'],
   },
+  {
+    id: 'k8s-install-webhook-object-selector',
+    defence: 'The webhook never receives ccmesh\'s own pods (objectSelector on app.kubernetes.io/name), so an injector never needs itself to start.',
+    file: 'k8s/install/injector.ts',
+    find: "        objectSelector: { matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'NotIn', values: [APP_NAME] }] },\n",
+    replace: '',
+    tests: ['k8s/install/ha.test.ts'],
+  },
+  {
+    id: 'k8s-install-pod-labels-cannot-override',
+    defence: 'A podLabels value cannot replace the install\'s own pod labels (which the webhook\'s objectSelector and the Services select on).',
+    file: 'k8s/install/pod-parts.ts',
+    find: 'return { ...s.podLabels, ...objectLabels(component, version) };',
+    replace: 'return { ...objectLabels(component, version), ...s.podLabels };',
+    tests: ['k8s/install/ha.test.ts'],
+  },
 ];
