@@ -83,8 +83,9 @@ for (const file of ciFiles) {
     const { code, out, err } = await print(['--print', '--values', join(CI_DIR, file)]);
     t.equal(code, 0);
     golden(t, file, out);
-    // default: 12 objects; monitoring adds two ServiceMonitors; custom turns the PodDisruptionBudget off.
-    const expected: Record<string, number> = { 'default.yaml': 12, 'monitoring.yaml': 14, 'custom.yaml': 11, 'pinned-values.yaml': 12 };
+    // default: 12 objects; monitoring adds two ServiceMonitors; custom turns the PodDisruptionBudget off; etcd-ha adds
+    // the injector's PodDisruptionBudget and the sidecars' PodMonitor.
+    const expected: Record<string, number> = { 'default.yaml': 12, 'monitoring.yaml': 14, 'custom.yaml': 11, 'pinned-values.yaml': 12, 'etcd-ha.yaml': 14 };
     const n = validateStream(t, out);
     if (expected[file] !== undefined) t.equal(n, expected[file], 'document count');
     const pins = pinsOf(file);
