@@ -29,6 +29,12 @@ export interface InjectorConfig {
   readonly tlsDir: string | undefined;
   /** How often `tlsDir` is checked for changes. */
   readonly reloadIntervalMs: number;
+  /**
+   * How long `close()` keeps serving, unready, before it stops accepting: a terminating pod leaves its Service's
+   * endpoints only after the endpoint controller and every node's proxy have caught up, and an AdmissionReview routed
+   * to it meanwhile must still be answered (with `failurePolicy: Fail` a refused connection refuses the pod). 0: none.
+   */
+  readonly shutdownDelayMs?: number;
 }
 
 /** Live handles of the injector. */
@@ -128,9 +134,13 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
     ready: readyPromise,
     isReady: () => ready,
     close: async () => {
-      if (timer) clearInterval(timer);
       ready = false;
       metrics.ready.set(0);
+      if ((config.shutdownDelayMs ?? 0) > 0) {
+        logger.info('injector draining: still serving while the Service stops routing here', { delayMs: config.shutdownDelayMs });
+        await new Promise<void>((resolve) => setTimeout(resolve, config.shutdownDelayMs));
+      }
+      if (timer) clearInterval(timer);
       await server.close();
     },
   };

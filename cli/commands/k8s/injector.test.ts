@@ -54,7 +54,7 @@ void t.test('starts, patches the caBundle, serves, reports ready, stops on the s
   const lines: string[] = [];
   const ac = new AbortController();
   const done = injectorCommand(
-    ['--port', '0', '--metrics-port', '0', '--listen-host', '127.0.0.1', '--kube-api', api.url, '--service-account-dir', sa, '--image', 'registry.example/ccmesh:test'],
+    ['--port', '0', '--metrics-port', '0', '--listen-host', '127.0.0.1', '--kube-api', api.url, '--service-account-dir', sa, '--image', 'registry.example/ccmesh:test', '--shutdown-delay', '200ms'],
     { stdout: () => undefined, stderr: (s) => lines.push(...s.trimEnd().split('\n')), signal: ac.signal },
   );
   const log = (msg: string): Record<string, unknown> | undefined => lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === msg);
@@ -85,6 +85,7 @@ void t.test('starts, patches the caBundle, serves, reports ready, stops on the s
 
   ac.abort();
   t.equal(await done, 0, 'exit 0 after the signal');
+  t.equal(log('injector draining: still serving while the Service stops routing here')?.delayMs, 200, '--shutdown-delay reaches the injector');
   t.ok(log('injector stopped'));
   await t.rejects(fetch(`http://127.0.0.1:${adminPort}${ADMIN_HTTP_PATHS.livenessProbe}`), 'admin port closed');
 });
@@ -92,7 +93,7 @@ void t.test('starts, patches the caBundle, serves, reports ready, stops on the s
 void t.test('bin/ccmesh injector in a process: in-cluster env, ready, SIGTERM → exit 0', async (t) => {
   const { api, sa } = await fakeCluster(t, 'ccmesh-system');
   const apiPort = new URL(api.url).port;
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'ccmesh'), 'injector', '--port', '0', '--metrics-port', '0', '--listen-host', '127.0.0.1', '--service-account-dir', sa], {
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'ccmesh'), 'injector', '--port', '0', '--metrics-port', '0', '--listen-host', '127.0.0.1', '--service-account-dir', sa, '--shutdown-delay', '100ms'], {
     env: { ...process.env, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: apiPort },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -31,6 +31,7 @@ const FLAGS = {
   'webhook-config': { type: 'string' },
   'tls-dir': { type: 'string' },
   'reload-interval': { type: 'string' },
+  'shutdown-delay': { type: 'string' },
   image: { type: 'string' },
   coordinator: { type: 'string' },
   'coordinator-policy': { type: 'string' },
@@ -46,12 +47,15 @@ const FLAGS = {
   help: { type: 'boolean' },
 } as const;
 
+/** Default of --shutdown-delay: longer than endpoint removal usually takes to reach every node's proxy. */
+export const DEFAULT_SHUTDOWN_DELAY_MS = 5_000;
+
 const TEES = ['auto', 'configfs-tsm', 'sev-guest', 'tdx-guest'] as const satisfies readonly InjectOptions['tee'][];
 
 /** Usage of `ccmesh injector`. */
 export const INJECTOR_USAGE = `Usage:
   ccmesh injector [--port ${PORTS.injectorWebhook}] [--service ${INSTALL_NAMES.injector}] [--namespace NS]
-                  [--webhook-config ${INSTALL_NAMES.webhookConfiguration}] [--tls-dir DIR [--reload-interval 10s]] [--metrics-port ${PORTS.injectorMetrics}]
+                  [--webhook-config ${INSTALL_NAMES.webhookConfiguration}] [--tls-dir DIR [--reload-interval 10s]] [--shutdown-delay 5s] [--metrics-port ${PORTS.injectorMetrics}]
                   [--image IMAGE] [--coordinator HOST:PORT] [--coordinator-policy HASH --mesh-owner HEX32 --coordinator-measurement HEX48...]
                   [--tee auto|configfs-tsm|sev-guest|tdx-guest] [--proxy-memory-limit QUANTITY] [--prometheus-annotations]
                   [--kube-api https://HOST:PORT] [--service-account-dir DIR] [--log-level info]
@@ -67,6 +71,9 @@ annotation was computed before injection are refused, not mutated.
   --webhook-config    MutatingWebhookConfiguration whose caBundle is set (default ${INSTALL_NAMES.webhookConfiguration})
   --tls-dir           use tls.crt, tls.key (and ca.crt, if present) from DIR instead of a self-managed CA;
                       re-read every --reload-interval (default 10s). Without ca.crt the caBundle is left alone.
+  --shutdown-delay    on SIGTERM, keep answering (unready) this long before closing, so reviews the Service still
+                      routes here during a rolling update are answered (default 5s; keep it below the pod's
+                      terminationGracePeriodSeconds)
   --image, --coordinator, --coordinator-policy, --mesh-owner, --coordinator-measurement, --tee
                       passed to inject (the injected containers' image, Coordinator address, the Coordinator
                       policy hash pods verify, evidence source)
@@ -101,6 +108,7 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
   const tee = r.oneOf('tee', TEES, 'auto');
   const level = r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info');
   const reloadMs = r.duration('reload-interval', 10_000);
+  const shutdownDelayMs = r.duration('shutdown-delay', DEFAULT_SHUTDOWN_DELAY_MS);
   if (reloadMs !== undefined && reloadMs < 100) r.issue('reload-interval', r.raw('reload-interval'), 'at least 100ms');
   const saDir = r.raw('service-account-dir') ?? SERVICE_ACCOUNT_DIR;
   const kubeApi = r.raw('kube-api') ?? inClusterApiUrl(process.env.KUBERNETES_SERVICE_HOST, process.env.KUBERNETES_SERVICE_PORT);
@@ -156,6 +164,7 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
         webhookConfiguration: r.raw('webhook-config') ?? INSTALL_NAMES.webhookConfiguration,
         tlsDir: r.raw('tls-dir'),
         reloadIntervalMs: reloadMs!,
+        shutdownDelayMs: shutdownDelayMs!,
       },
       { logger, metrics, clock: systemClock, kube, ...(io.signal ? { signal: io.signal } : {}) },
     );

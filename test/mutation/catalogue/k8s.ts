@@ -82,4 +82,12 @@ export const K8S_MUTATIONS: readonly SecurityMutation[] = [
     replace: 'return { ...objectLabels(component, version), ...s.podLabels };',
     tests: ['k8s/install/ha.test.ts'],
   },
+  {
+    id: 'k8s-injector-shutdown-delay',
+    defence: 'A terminating injector keeps answering reviews until its Service stops routing to it, so a rolling update of several injectors refuses no pod.',
+    file: 'k8s/webhook/injector.ts',
+    find: 'if ((config.shutdownDelayMs ?? 0) > 0) {',
+    replace: 'if (false) {',
+    tests: ['k8s/webhook/restart.test.ts'],
+  },
 ];
