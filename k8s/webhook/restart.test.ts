@@ -46,7 +46,10 @@ function review(port: number, ca: string): Promise<string | undefined> {
   });
 }
 
-async function rollout(t: Pick<typeof tap, 'teardown' | 'comment'>, shutdownDelayMs: number): Promise<{ sent: number; failures: string[]; served: number[] }> {
+/** Where the replicas' shared certificate comes from: a mounted Secret (`--tls-dir`) or the CA Secret they make (`--ca-secret`). */
+type Mode = 'tls-dir' | 'ca-secret';
+
+async function rollout(t: Pick<typeof tap, 'teardown' | 'comment'>, shutdownDelayMs: number, mode: Mode = 'tls-dir'): Promise<{ sent: number; failures: string[]; served: number[]; api: FakeKubeApi }> {
   const api = await FakeKubeApi.start('tok', webhookConfigurationFixture(NAME, ['inject.ccmesh.dev']));
   t.teardown(() => api.close());
   const sa = mkdtempSync(join(tmpdir(), 'ccmesh-sa-'));
@@ -69,7 +72,8 @@ async function rollout(t: Pick<typeof tap, 'teardown' | 'comment'>, shutdownDela
   const start = async (): Promise<RunningInjector> => {
     const inj = await startInjector({
       server: { host: '127.0.0.1', port: 0, path: '/inject', maxBodyBytes: 1 << 20, requestTimeoutMs: 5_000 },
-      inject: {}, service: 'ccmesh-injector', namespace: 'ccmesh-system', webhookConfiguration: NAME, tlsDir: dir, reloadIntervalMs: 1_000, shutdownDelayMs,
+      inject: {}, service: 'ccmesh-injector', namespace: 'ccmesh-system', webhookConfiguration: NAME, reloadIntervalMs: 1_000, shutdownDelayMs,
+      ...(mode === 'tls-dir' ? { tlsDir: dir } : { tlsDir: undefined, caSecret: 'ccmesh-injector-ca' }),
     }, { logger, metrics: createInjectorMetrics(createRegistry()), clock: systemClock, kube, backoff: { initialMs: 10, maxMs: 40 } });
     t.teardown(() => inj.close());
     await inj.ready;
@@ -77,7 +81,8 @@ async function rollout(t: Pick<typeof tap, 'teardown' | 'comment'>, shutdownDela
   };
 
   // The Service: ready endpoints, picked round-robin per review, as the API server's connections spread over them.
-  const endpoints: RunningInjector[] = [await start(), await start()];
+  // Started together, as a Deployment's first two pods are: in ca-secret mode they race to create the Secret.
+  const endpoints: RunningInjector[] = await Promise.all([start(), start()]);
   const failures: string[] = [];
   const served = new Map<number, number>();
   let sent = 0;
@@ -111,7 +116,7 @@ async function rollout(t: Pick<typeof tap, 'teardown' | 'comment'>, shutdownDela
   running = false;
   await load;
   t.comment(`${sent} reviews, ${failures.length} failed, served by ${served.size} injectors`);
-  return { sent, failures, served: [...served.values()] };
+  return { sent, failures, served: [...served.values()], api };
 }
 
 void t.test('rolling restart of two injectors on a shared certificate: every review answered', async (t) => {
@@ -125,4 +130,16 @@ void t.test('control: the same rollout without a shutdown delay refuses reviews'
   const r = await rollout(t, 0);
   t.ok(r.failures.length > 0, `${r.failures.length} failed`);
   t.ok(r.failures.every((f) => /ECONNREFUSED|ECONNRESET|socket hang up/.test(f)), `connections to a stopped injector: ${r.failures.slice(0, 3).join('; ')}`);
+});
+
+void t.test('the same rollout on the shared CA Secret the replicas make themselves: every review answered', async (t) => {
+  const r = await rollout(t, ENDPOINT_LAG_MS * 2, 'ca-secret');
+  t.same(r.failures, [], 'none refused, none failed TLS');
+  t.equal(r.served.length, 4);
+  t.equal(r.api.secrets.size, 1, 'one Secret, made by the first replica and read by the other three');
+  const created = r.api.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/secrets'));
+  t.ok(created.length >= 1 && created.length <= 2, `${created.length} create attempts (two when the first pair raced)`);
+  const stored = r.api.secrets.get('ccmesh-system/ccmesh-injector-ca') as { data: Record<string, string> } | undefined;
+  const bundle = Buffer.from((r.api.config!.webhooks as { clientConfig: { caBundle: string } }[])[0]!.clientConfig.caBundle, 'base64').toString();
+  t.equal(bundle, Buffer.from(stored?.data['ca.crt'] ?? '', 'base64').toString(), 'the caBundle is the Secret\'s CA, never replaced by a restarted replica');
 });

@@ -30,6 +30,7 @@ const FLAGS = {
   namespace: { type: 'string' },
   'webhook-config': { type: 'string' },
   'tls-dir': { type: 'string' },
+  'ca-secret': { type: 'string' },
   'reload-interval': { type: 'string' },
   'shutdown-delay': { type: 'string' },
   image: { type: 'string' },
@@ -55,7 +56,7 @@ const TEES = ['auto', 'configfs-tsm', 'sev-guest', 'tdx-guest'] as const satisfi
 /** Usage of `ccmesh injector`. */
 export const INJECTOR_USAGE = `Usage:
   ccmesh injector [--port ${PORTS.injectorWebhook}] [--service ${INSTALL_NAMES.injector}] [--namespace NS]
-                  [--webhook-config ${INSTALL_NAMES.webhookConfiguration}] [--tls-dir DIR [--reload-interval 10s]] [--shutdown-delay 5s] [--metrics-port ${PORTS.injectorMetrics}]
+                  [--webhook-config ${INSTALL_NAMES.webhookConfiguration}] [--tls-dir DIR [--reload-interval 10s] | --ca-secret NAME] [--shutdown-delay 5s] [--metrics-port ${PORTS.injectorMetrics}]
                   [--image IMAGE] [--coordinator HOST:PORT] [--coordinator-policy HASH --mesh-owner HEX32 --coordinator-measurement HEX48...]
                   [--tee auto|configfs-tsm|sev-guest|tdx-guest] [--proxy-memory-limit QUANTITY] [--prometheus-annotations]
                   [--kube-api https://HOST:PORT] [--service-account-dir DIR] [--log-level info]
@@ -71,6 +72,9 @@ annotation was computed before injection are refused, not mutated.
   --webhook-config    MutatingWebhookConfiguration whose caBundle is set (default ${INSTALL_NAMES.webhookConfiguration})
   --tls-dir           use tls.crt, tls.key (and ca.crt, if present) from DIR instead of a self-managed CA;
                       re-read every --reload-interval (default 10s). Without ca.crt the caBundle is left alone.
+  --ca-secret         self-managed and shared: the CA and serving certificate live in Secret NAME of --namespace
+                      (tls.crt, tls.key, ca.crt); the first replica to start creates it, the others read it, so
+                      every replica serves one certificate (needs get on that Secret and create on Secrets)
   --shutdown-delay    on SIGTERM, keep answering (unready) this long before closing, so reviews the Service still
                       routes here during a rolling update are answered (default 5s; keep it below the pod's
                       terminationGracePeriodSeconds)
@@ -90,9 +94,9 @@ annotation was computed before injection are refused, not mutated.
                       token, ca.crt and namespace of the API credentials (default ${SERVICE_ACCOUNT_DIR})
   --log-level         debug, info, warn or error (default info); JSON lines on stderr
 
-Without --tls-dir a fresh CA and serving certificate are made at every start and kept in memory only; the webhook
-reports ready once the webhook configuration's caBundle holds that CA. Run one replica in that mode (each replica
-would publish its own CA); use --tls-dir (e.g. a cert-manager Certificate) for several replicas.
+Without --tls-dir or --ca-secret a fresh CA and serving certificate are made at every start and kept in memory only;
+the webhook reports ready once the webhook configuration's caBundle holds that CA. Run one replica in that mode (each
+replica would publish its own CA); use --ca-secret, or --tls-dir (e.g. a cert-manager Certificate), for several.
 `;
 
 /** Runs the webhook until the process is signalled. */
@@ -113,6 +117,8 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
   const saDir = r.raw('service-account-dir') ?? SERVICE_ACCOUNT_DIR;
   const kubeApi = r.raw('kube-api') ?? inClusterApiUrl(process.env.KUBERNETES_SERVICE_HOST, process.env.KUBERNETES_SERVICE_PORT);
   if (kubeApi !== undefined && !/^https:\/\/[^/?#]+\/?$/.test(kubeApi)) r.issue('kube-api', kubeApi, 'an https://HOST:PORT URL');
+  if (r.raw('ca-secret') !== undefined && r.raw('tls-dir') !== undefined) r.issue('ca-secret', r.raw('ca-secret'), 'not with --tls-dir (the certificate comes from one place)');
+  if (r.raw('ca-secret') !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(r.raw('ca-secret')!)) r.issue('ca-secret', r.raw('ca-secret'), 'a Secret name (DNS-1123 subdomain)');
   for (const f of ['service', 'namespace', 'webhook-config', 'image', 'coordinator', 'tls-dir', 'listen-host'] as const) {
     if (r.raw(f) === '') r.issue(f, '', 'a non-empty value');
   }
@@ -163,6 +169,7 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
         namespace: namespace!,
         webhookConfiguration: r.raw('webhook-config') ?? INSTALL_NAMES.webhookConfiguration,
         tlsDir: r.raw('tls-dir'),
+        ...(r.raw('ca-secret') !== undefined ? { caSecret: r.raw('ca-secret')! } : {}),
         reloadIntervalMs: reloadMs!,
         shutdownDelayMs: shutdownDelayMs!,
       },

@@ -90,4 +90,12 @@ export const K8S_MUTATIONS: readonly SecurityMutation[] = [
     replace: 'if (false) {',
     tests: ['k8s/webhook/restart.test.ts'],
   },
+  {
+    id: 'k8s-injector-shared-ca-leaf-signed',
+    defence: 'An injector serves a shared CA Secret only when its certificate is signed by the CA it publishes to the caBundle (else the API server would refuse every review).',
+    file: 'k8s/webhook/serving-cert.ts',
+    find: 'if (!leaf.verify(new X509Certificate(caPem).publicKey)) throw',
+    replace: 'if (false) throw',
+    tests: ['k8s/webhook/injector.test.ts'],
+  },
 ];
