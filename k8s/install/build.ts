@@ -53,6 +53,8 @@ export function buildInstall(input: InstallInput): Record<string, unknown>[] {
     ...byKind('ServiceAccount'),
     ...byKind('ClusterRole'),
     ...byKind('ClusterRoleBinding'),
+    ...byKind('Role'),
+    ...byKind('RoleBinding'),
     ...byKind('Service'),
     ...byKind('StatefulSet'),
     ...byKind('PodDisruptionBudget'),

@@ -196,7 +196,7 @@ void t.test('the chart fails on every cross-value rule and on partial Coordinato
   for (const [rule, sentence] of Object.entries(VALUE_RULES)) t.ok(validate.includes(`fail ${JSON.stringify(sentence)}`), `${rule} message`);
   t.equal(validate.match(/\bfail "/g)?.length, Object.keys(VALUE_RULES).length + 1, 'no other fail');
   t.match(validate, /if and \(not \$etcd\) \(gt \(int \.Values\.coordinator\.replicas\) 1\) -\}\}\n\{\{- fail "coordinator\.replicas above 1/, 'the file store with replicas > 1');
-  t.match(validate, /if and \(gt \(int \.Values\.injector\.replicas\) 1\) \(not \.Values\.injector\.tlsSecret\) -\}\}\n\{\{- fail "injector\.replicas above 1/, 'injector replicas without a shared certificate');
+  t.match(validate, /if and \(gt \(int \.Values\.injector\.replicas\) 1\) \(not \.Values\.injector\.tlsSecret\) \(not \.Values\.injector\.caSecret\) -\}\}\n\{\{- fail "injector\.replicas above 1/, 'injector replicas without a shared certificate');
   t.match(validate, /\$pinsUnset := list \(empty \.Values\.injector\.coordinatorPolicy\) \(empty \.Values\.injector\.meshOwner\) \(empty \.Values\.injector\.coordinatorMeasurements\) -\}\}\n\{\{- if gt \(len \(uniq \$pinsUnset\)\) 1 -\}\}/, 'some pins set and others empty');
   t.ok(validate.includes(`fail ${JSON.stringify(PINS_PARTIAL)}`), 'partial pins message');
   t.match(read('templates/coordinator.yaml'), /^\{\{- include "ccmesh\.validate" \. \}\}/, 'checked before anything renders');

@@ -54,8 +54,14 @@ void t.test('anti-affinity: preferred by default, required on request; affinity 
   t.same(Object.keys(at(req, 'spec', 'template', 'spec', 'affinity', 'podAntiAffinity') as Obj), ['requiredDuringSchedulingIgnoredDuringExecution']);
 });
 
-void t.test('the injector: one Recreate replica with an in-memory CA; with tlsSecret, replicas that roll behind a PDB', async (t) => {
-  const one = build();
+void t.test('the injector: two replicas on the shared CA Secret by default, one Recreate replica with an in-memory CA, replicas on tlsSecret', async (t) => {
+  const def = build();
+  const defDep = find(def, 'Deployment');
+  t.same([at(defDep, 'spec', 'replicas'), at(defDep, 'spec', 'strategy', 'type')], [2, 'RollingUpdate']);
+  t.equal(argsOf(defDep)[argsOf(defDep).indexOf('--ca-secret') + 1], 'ccmesh-injector-ca');
+  t.ok(find(def, 'PodDisruptionBudget', 'ccmesh-injector'), 'a PDB for two');
+  const one = build('injector: {replicas: 1, caSecret: ""}');
+  t.notOk(argsOf(find(one, 'Deployment')).includes('--ca-secret'));
   t.same([at(find(one, 'Deployment'), 'spec', 'replicas'), at(find(one, 'Deployment'), 'spec', 'strategy')], [1, { type: 'Recreate' }]);
   t.equal(find(one, 'PodDisruptionBudget', 'ccmesh-injector'), undefined, 'no PDB for one replica');
   t.notOk(argsOf(find(one, 'Deployment')).includes('--tls-dir'));
@@ -65,6 +71,7 @@ void t.test('the injector: one Recreate replica with an in-memory CA; with tlsSe
   t.same(at(dep, 'spec', 'strategy'), { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
   const args = argsOf(dep);
   t.equal(args[args.indexOf('--tls-dir') + 1], '/var/run/ccmesh/webhook-tls');
+  t.notOk(args.includes('--ca-secret'), 'a supplied certificate wins over the default caSecret');
   t.same(at(dep, 'spec', 'template', 'spec', 'volumes', 1), { name: 'webhook-tls', secret: { secretName: 'injector-tls', defaultMode: 0o440 } });
   t.same(at(find(ha, 'PodDisruptionBudget', 'ccmesh-injector'), 'spec'), { maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/name': 'ccmesh', 'app.kubernetes.io/component': 'injector' } } });
 });

@@ -3,16 +3,19 @@
  * to set the caBundle of the serving CA it generates), the Deployment, its Service and the
  * MutatingWebhookConfiguration. Every object is validated against the Kubernetes schema as it is built.
  *
- * Without `injector.tlsSecret`: one replica, recreated on update — each injector generates its own serving CA and
- * patches the caBundle, so two running replicas would overwrite each other's CA and half the admission calls would
- * fail TLS. With it: every replica serves the Secret's certificate (`--tls-dir`, re-read on rotation), so
- * `injector.replicas` run behind a PodDisruptionBudget and update one at a time without a gap.
+ * With a shared certificate — `injector.tlsSecret` (supplied, `--tls-dir`, re-read on rotation) or, by default,
+ * `injector.caSecret` (self-managed, `--ca-secret`: the first replica makes it, the others read it) — every replica
+ * serves one certificate, so `injector.replicas` run behind a PodDisruptionBudget and update one at a time without a
+ * gap. With neither: one replica, recreated on update — each injector then generates its own in-memory CA and
+ * patches the caBundle, so two running replicas would overwrite each other's CA.
  */
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { ADMIN_HTTP_PATHS, PORTS } from '../../lib/mesh-ports.js';
@@ -28,11 +31,14 @@ export const ALWAYS_EXCLUDED_NAMESPACES = Object.freeze(['kube-system']);
 export const INJECTOR_TLS_DIR = '/var/run/ccmesh/webhook-tls';
 
 /** Injector objects, in apply order. */
-export function buildInjector(values: InstallValues, namespace: string, version: string): (ServiceAccount | ClusterRole | ClusterRoleBinding | Service | Deployment | PodDisruptionBudget | MutatingWebhookConfiguration)[] {
+export function buildInjector(values: InstallValues, namespace: string, version: string): (ServiceAccount | ClusterRole | ClusterRoleBinding | Role | RoleBinding | Service | Deployment | PodDisruptionBudget | MutatingWebhookConfiguration)[] {
   const name = INSTALL_NAMES.injector;
   const labels = objectLabels('injector', version);
   const inj = values.injector;
   const tls = inj.tlsSecret !== '';
+  /** The shared self-managed CA: only without a supplied certificate. */
+  const caSecret = !tls && inj.caSecret !== '';
+  const shared = tls || caSecret;
 
   const sa = new ServiceAccount({ metadata: { name, namespace, labels } });
 
@@ -53,6 +59,25 @@ export function buildInjector(values: InstallValues, namespace: string, version:
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
     subjects: [{ kind: 'ServiceAccount', name, namespace }],
   });
+
+  // The shared CA Secret: read it by name; create it (RBAC can't limit create to a name, so: Secrets of this namespace,
+  // which holds only ccmesh's). Nothing else — no list, watch, update or delete.
+  const secretRbac = caSecret
+    ? [
+      new Role({
+        metadata: { name, namespace, labels },
+        rules: [
+          { apiGroups: [''], resources: ['secrets'], resourceNames: [inj.caSecret], verbs: ['get'] },
+          { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+        ],
+      }),
+      new RoleBinding({
+        metadata: { name, namespace, labels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+        subjects: [{ kind: 'ServiceAccount', name, namespace }],
+      }),
+    ]
+    : [];
 
   const service = new Service({
     metadata: { name, namespace, labels },
@@ -85,6 +110,7 @@ export function buildInjector(values: InstallValues, namespace: string, version:
       ...(inj.proxyMemoryLimit !== '' ? ['--proxy-memory-limit', inj.proxyMemoryLimit] : []),
       ...(values.metrics.sidecarPodAnnotations ? ['--prometheus-annotations'] : []),
       ...(tls ? ['--tls-dir', INJECTOR_TLS_DIR] : []),
+      ...(caSecret ? ['--ca-secret', inj.caSecret] : []),
       '--metrics-port', String(PORTS.injectorMetrics),
     ],
     ports: [
@@ -103,7 +129,7 @@ export function buildInjector(values: InstallValues, namespace: string, version:
     spec: {
       replicas: inj.replicas,
       // A shared certificate lets a new pod serve before an old one stops; an in-memory CA can't overlap (see above).
-      strategy: tls ? { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } } : { type: 'Recreate' },
+      strategy: shared ? { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } } : { type: 'Recreate' },
       selector: { matchLabels: selectorLabels('injector') },
       template: {
         metadata: { labels: podLabels(inj, 'injector', version), ...(Object.keys(annotations).length > 0 ? { annotations } : {}) },
@@ -154,7 +180,7 @@ export function buildInjector(values: InstallValues, namespace: string, version:
     ],
   });
 
-  const objects = [sa, role, binding, service, deployment, ...pdb, webhook];
+  const objects = [sa, role, binding, ...secretRbac, service, deployment, ...pdb, webhook];
   for (const o of objects) o.validate();
   return objects;
 }

@@ -24,7 +24,8 @@ void t.test('an empty document means the defaults', async (t) => {
   t.equal(DEFAULT_VALUES.image.repository, 'ghcr.io/ccmesh/ccmesh');
   t.equal(DEFAULT_VALUES.coordinator.replicas, 0, 'automatic');
   t.equal(coordinatorReplicas(DEFAULT_VALUES), 1, 'one on the file store');
-  t.equal(DEFAULT_VALUES.injector.replicas, 1);
+  t.equal(DEFAULT_VALUES.injector.replicas, 2, 'two injectors on the shared CA Secret');
+  t.equal(DEFAULT_VALUES.injector.caSecret, 'ccmesh-injector-ca');
   t.equal(DEFAULT_VALUES.injector.proxyMemoryLimit, '', 'no proxy memory limit unless a value sets one');
   t.equal(DEFAULT_VALUES.coordinator.store.type, 'file');
   t.equal(DEFAULT_VALUES.injector.failurePolicy, 'Fail');
@@ -106,7 +107,7 @@ const REFUSED: readonly { name: string; yaml: string; field: string; value: stri
   { name: 'etcd TLS secret with the file store', yaml: 'coordinator:\n  store:\n    etcdTlsSecret: etcd-client\n', field: 'coordinator.store.etcdTlsSecret', value: 'etcd-client', expected: /read only with/ },
   { name: 'mixed etcd schemes', yaml: 'coordinator:\n  store:\n    type: etcd\n    etcdEndpoints: [https://a:2379, http://b:2379]\n', field: 'coordinator.store.etcdEndpoints', value: 'https://a:2379,http://b:2379', expected: /one scheme/ },
   { name: 'etcd TLS with http endpoints', yaml: 'coordinator:\n  store:\n    type: etcd\n    etcdEndpoints: [http://a:2379]\n    etcdTlsSecret: etcd-client\n', field: 'coordinator.store.etcdTlsSecret', value: 'etcd-client', expected: /only for https:\/\// },
-  { name: 'two injectors without a shared certificate', yaml: 'injector:\n  replicas: 2\n', field: 'injector.replicas', value: '2', expected: /1 without injector\.tlsSecret \(injector\.replicas above 1 needs injector\.tlsSecret/ },
+  { name: 'two injectors without a shared certificate', yaml: 'injector:\n  replicas: 2\n  caSecret: ""\n', field: 'injector.replicas', value: '2', expected: /1 without injector\.caSecret or injector\.tlsSecret \(injector\.replicas above 1 needs injector\.caSecret or injector\.tlsSecret/ },
 ];
 
 for (const c of REFUSED) {

@@ -40,8 +40,10 @@ export interface InstallValues {
   } & Scheduling;
   readonly injector: {
     readonly replicas: number;
-    /** Secret with `tls.crt`, `tls.key` and `ca.crt` the webhook serves with (e.g. cert-manager's); empty: an in-memory CA. */
+    /** Secret with `tls.crt`, `tls.key` and `ca.crt` the webhook serves with (e.g. cert-manager's); empty: see `caSecret`. */
     readonly tlsSecret: string;
+    /** Without `tlsSecret`: the Secret the injectors keep their self-managed CA in (`--ca-secret`); empty: in memory. */
+    readonly caSecret: string;
     /** Memory limit of every injected proxy; empty: none. */
     readonly proxyMemoryLimit: string;
     readonly podDisruptionBudget: { readonly enabled: boolean; readonly maxUnavailable: number };
@@ -109,8 +111,9 @@ export const DEFAULT_VALUES: InstallValues = deepFreeze({
     podDisruptionBudget: { enabled: true, maxUnavailable: 1 },
   },
   injector: {
-    replicas: 1,
+    replicas: 2,
     tlsSecret: '',
+    caSecret: 'ccmesh-injector-ca',
     proxyMemoryLimit: '',
     podDisruptionBudget: { enabled: true, maxUnavailable: 1 },
     failurePolicy: 'Fail',
@@ -238,8 +241,9 @@ export const VALUES_SPEC: ValueSpec = {
       type: 'object',
       doc: 'The sidecar-injection webhook.',
       fields: {
-        replicas: { type: 'integer', doc: 'Injector replicas; more than 1 needs `tlsSecret` (replicas must share one serving certificate).', minimum: 1, maximum: 7 },
-        tlsSecret: { type: 'string', doc: 'Secret with `tls.crt`, `tls.key` and `ca.crt` for the webhook (e.g. a cert-manager Certificate for the injector Service), mounted and passed as `--tls-dir` (re-read on rotation; the injector puts `ca.crt` into the caBundle). Empty: each start makes an in-memory CA (one replica, Recreate).', pattern: SUBDOMAIN_OR_EMPTY },
+        replicas: { type: 'integer', doc: 'Injector replicas; more than 1 needs a shared certificate (`tlsSecret` or `caSecret`).', minimum: 1, maximum: 7 },
+        tlsSecret: { type: 'string', doc: 'Secret with `tls.crt`, `tls.key` and `ca.crt` for the webhook (e.g. a cert-manager Certificate for the injector Service), mounted and passed as `--tls-dir` (re-read on rotation; the injector puts `ca.crt` into the caBundle). Empty: `caSecret`.', pattern: SUBDOMAIN_OR_EMPTY },
+        caSecret: { type: 'string', doc: 'Without `tlsSecret`: the Secret in the install namespace where the injectors keep the CA and certificate they make (`--ca-secret`; the first creates it, the others read it; RBAC: get on it, create on Secrets). Empty: each start makes an in-memory CA (one replica, Recreate).', pattern: SUBDOMAIN_OR_EMPTY },
         proxyMemoryLimit: { type: 'string', doc: 'Memory limit of every injected proxy sidecar (at least its 128Mi request, e.g. 256Mi); empty: none (see docs/kubernetes.md, "Resources"). A pod\'s `ccmesh.dev/proxy-memory-limit` overrides it.', pattern: MEMORY_OR_EMPTY },
         podDisruptionBudget: {
           type: 'object',
@@ -314,7 +318,7 @@ export const VALUE_RULES = Object.freeze({
   etcdValuesWithoutEtcd: 'coordinator.store.etcdEndpoints and coordinator.store.etcdTlsSecret are read only with coordinator.store.type "etcd"',
   etcdOneScheme: 'coordinator.store.etcdEndpoints must all use one scheme, https:// (or http:// for development)',
   etcdTlsNeedsHttps: 'coordinator.store.etcdTlsSecret is only for https:// etcd endpoints (these use http://, without TLS)',
-  injectorReplicasNeedTls: 'injector.replicas above 1 needs injector.tlsSecret: without it each injector makes its own in-memory CA and the replicas would overwrite each other\'s caBundle',
+  injectorReplicasNeedTls: 'injector.replicas above 1 needs injector.caSecret or injector.tlsSecret: without either each injector makes its own in-memory CA and the replicas would overwrite each other\'s caBundle',
 });
 
 /** Why a partial set of the Coordinator pins is refused; the chart `fail`s with the same sentence (tested). */
@@ -357,7 +361,7 @@ function combinationIssues(v: InstallValues): ConfigIssue[] {
   const schemes = new Set(store.etcdEndpoints.map((e) => e.slice(0, e.indexOf(':'))));
   if (schemes.size > 1) out.push({ field: 'coordinator.store.etcdEndpoints', value: store.etcdEndpoints.join(','), expected: `one scheme (${VALUE_RULES.etcdOneScheme})` });
   if (etcd && schemes.size === 1 && schemes.has('http') && store.etcdTlsSecret !== '') out.push({ field: 'coordinator.store.etcdTlsSecret', value: store.etcdTlsSecret, expected: `empty with http:// endpoints (${VALUE_RULES.etcdTlsNeedsHttps})` });
-  if (v.injector.replicas > 1 && v.injector.tlsSecret === '') out.push({ field: 'injector.replicas', value: String(v.injector.replicas), expected: `1 without injector.tlsSecret (${VALUE_RULES.injectorReplicasNeedTls})` });
+  if (v.injector.replicas > 1 && v.injector.tlsSecret === '' && v.injector.caSecret === '') out.push({ field: 'injector.replicas', value: String(v.injector.replicas), expected: `1 without injector.caSecret or injector.tlsSecret (${VALUE_RULES.injectorReplicasNeedTls})` });
   if (v.injector.proxyMemoryLimit !== '') {
     const limit = parseQuantity(v.injector.proxyMemoryLimit, 'memory');
     if (limit === undefined || limit < parseQuantity(INJECTED_REQUESTS.proxy.memory, 'memory')!) {

@@ -52,8 +52,8 @@ the TypeScript constant of the same meaning; change them there, never only here.
 {{- if and $etcd $store.etcdTlsSecret (has "http" $schemes) -}}
 {{- fail "coordinator.store.etcdTlsSecret is only for https:// etcd endpoints (these use http://, without TLS)" -}}
 {{- end -}}
-{{- if and (gt (int .Values.injector.replicas) 1) (not .Values.injector.tlsSecret) -}}
-{{- fail "injector.replicas above 1 needs injector.tlsSecret: without it each injector makes its own in-memory CA and the replicas would overwrite each other's caBundle" -}}
+{{- if and (gt (int .Values.injector.replicas) 1) (not .Values.injector.tlsSecret) (not .Values.injector.caSecret) -}}
+{{- fail "injector.replicas above 1 needs injector.caSecret or injector.tlsSecret: without either each injector makes its own in-memory CA and the replicas would overwrite each other's caBundle" -}}
 {{- end -}}
 {{- $pinsUnset := list (empty .Values.injector.coordinatorPolicy) (empty .Values.injector.meshOwner) (empty .Values.injector.coordinatorMeasurements) -}}
 {{- if gt (len (uniq $pinsUnset)) 1 -}}

@@ -56,7 +56,7 @@ const TEES = ['auto', 'configfs-tsm', 'sev-guest', 'tdx-guest'] as const satisfi
 /** Usage of `ccmesh injector`. */
 export const INJECTOR_USAGE = `Usage:
   ccmesh injector [--port ${PORTS.injectorWebhook}] [--service ${INSTALL_NAMES.injector}] [--namespace NS]
-                  [--webhook-config ${INSTALL_NAMES.webhookConfiguration}] [--tls-dir DIR [--reload-interval 10s] | --ca-secret NAME] [--shutdown-delay 5s] [--metrics-port ${PORTS.injectorMetrics}]
+                  [--webhook-config ${INSTALL_NAMES.webhookConfiguration}] [--tls-dir DIR [--reload-interval 10s]] [--ca-secret NAME] [--shutdown-delay 5s] [--metrics-port ${PORTS.injectorMetrics}]
                   [--image IMAGE] [--coordinator HOST:PORT] [--coordinator-policy HASH --mesh-owner HEX32 --coordinator-measurement HEX48...]
                   [--tee auto|configfs-tsm|sev-guest|tdx-guest] [--proxy-memory-limit QUANTITY] [--prometheus-annotations]
                   [--kube-api https://HOST:PORT] [--service-account-dir DIR] [--log-level info]

@@ -110,7 +110,7 @@ void t.test('every flag given to the injector container is one `ccmesh injector`
   const args = dep?.spec?.template.spec.containers[0]?.args ?? [];
   t.equal(args[0], 'injector', 'the subcommand');
   const flags = args.filter((a) => a.startsWith('--'));
-  t.equal(flags.length, 8);
+  t.equal(flags.length, 9);
   for (const f of flags) t.match(INJECTOR_USAGE, new RegExp(`\\[${f} `), `${f} is in the injector usage`);
   const pinned = await run(['--print', '--coordinator-policy', 'ab'.repeat(32), '--mesh-owner', 'cd'.repeat(32), '--coordinator-measurement', 'ef'.repeat(48)]);
   const pinnedArgs = parseAllDocuments(pinned.stdout).map((d) => d.toJS() as { kind?: string; spec?: { template: { spec: { containers: { args: string[] }[] } } } }).find((o) => o.kind === 'Deployment')?.spec?.template.spec.containers[0]?.args ?? [];
