@@ -9,7 +9,7 @@ import { isOptedOut, readPodAnnotations, type PodMeshAnnotations } from './annot
 const tpl = (annotations?: unknown): Record<string, unknown> => ({ metadata: annotations === undefined ? {} : { annotations }, spec: {} });
 
 void t.test('defaults when nothing is annotated', async (t) => {
-  const want: PodMeshAnnotations = { inject: true, ingress: '', egress: '', adminPort: 15020, podRole: '', configVolumes: [] };
+  const want: PodMeshAnnotations = { inject: true, ingress: '', egress: '', adminPort: 15020, podRole: '', configVolumes: [], proxyResources: {} };
   t.same(readPodAnnotations(tpl(), 'Pod a/b'), want);
   t.same(readPodAnnotations({}, 'Pod a/b'), want, 'no metadata at all');
   t.same(readPodAnnotations(tpl({ 'other.io/x': '1' }), 'Pod a/b'), want, 'foreign annotations are ignored');
@@ -24,6 +24,10 @@ void t.test('accepted values', async (t) => {
     'ccmesh.dev/workload-secret-id': 'shop/web',
     'ccmesh.dev/pod-role': '',
     'ccmesh.dev/config-volumes': ' settings ,creds',
+    'ccmesh.dev/proxy-cpu-request': '250m',
+    'ccmesh.dev/proxy-memory-request': '160Mi',
+    'ccmesh.dev/proxy-cpu-limit': '1',
+    'ccmesh.dev/proxy-memory-limit': '0.25Gi',
   }), 'Pod a/b');
   t.same(got, {
     inject: true,
@@ -33,6 +37,7 @@ void t.test('accepted values', async (t) => {
     workloadSecretId: 'shop/web',
     podRole: '',
     configVolumes: ['settings', 'creds'],
+    proxyResources: { cpuRequest: '250m', memoryRequest: '160Mi', cpuLimit: '1', memoryLimit: '0.25Gi' },
   });
   t.equal(readPodAnnotations(tpl({ 'ccmesh.dev/inject': 'false' }), 'x').inject, false);
   t.equal(readPodAnnotations(tpl({ 'ccmesh.dev/pod-role': 'coordinator' }), 'x').podRole, 'coordinator');
@@ -77,4 +82,29 @@ void t.test('isOptedOut reads only inject and pod-role', async (t) => {
   t.equal(isOptedOut(tpl({ 'ccmesh.dev/pod-role': 'coordinator' }), 'x'), true);
   t.equal(isOptedOut(tpl({ 'ccmesh.dev/inject': 'true' }), 'x'), false);
   t.throws(() => isOptedOut(tpl({ 'ccmesh.dev/inject': 'no' }), 'x'), { code: ErrorCode.K8S_INJECT_REFUSED });
+});
+
+void t.test('proxy resource annotations: malformed quantities are refused naming annotation, value and form', async (t) => {
+  const cases: [string, string, RegExp][] = [
+    ['ccmesh.dev/proxy-cpu-request', 'lots', /a CPU quantity/],
+    ['ccmesh.dev/proxy-cpu-limit', '0', /greater than 0/],
+    ['ccmesh.dev/proxy-memory-request', '128m', /"m" would mean thousandths of a byte/],
+    ['ccmesh.dev/proxy-memory-limit', '1e9', /a memory quantity/],
+    ['ccmesh.dev/proxy-memory-limit', '-64Mi', /a memory quantity/],
+    ['ccmesh.dev/proxy-memory-request', '64 Mi', /a memory quantity/],
+  ];
+  for (const [key, value, why] of cases) {
+    const err = (() => {
+      try {
+        readPodAnnotations(tpl({ [key]: value }), 'Pod a/b');
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    t.ok(err instanceof CcmeshError && err.code === ErrorCode.K8S_INJECT_REFUSED, `${key}=${value} refused`);
+    t.match((err as Error).message, key, 'names the annotation');
+    t.match((err as Error).message, value, 'names the value');
+    t.match((err as Error).message, why, 'says what was expected');
+  }
 });

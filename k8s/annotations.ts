@@ -10,6 +10,7 @@ import { parseEgressSpec } from '../lib/mesh-config/egress.js';
 import { parseIngressSpec, parsePortText } from '../lib/mesh-config/ingress.js';
 import { PORTS } from '../lib/mesh-ports.js';
 import { ANNOTATIONS, INJECTED } from './constants.js';
+import { expectedQuantity, parseQuantity, type QuantityKind } from './quantity.js';
 
 /** JSON-shaped object as parsed from YAML (kept local: `lib/`-style leaf module, imported by `inject`). */
 type Obj = Record<string, unknown>;
@@ -30,7 +31,25 @@ export interface PodMeshAnnotations {
   podRole: '' | 'coordinator';
   /** Names of pod volumes whose files the initializer checks against the manifest's configDigests. */
   configVolumes: readonly string[];
+  /** Per-pod overrides of the proxy's resources, each a validated quantity as written; absent = the install's. */
+  proxyResources: ProxyResourceOverrides;
 }
+
+/** The `ccmesh.dev/proxy-{cpu,memory}-{request,limit}` annotations, validated, as written. */
+export interface ProxyResourceOverrides {
+  readonly cpuRequest?: string;
+  readonly memoryRequest?: string;
+  readonly cpuLimit?: string;
+  readonly memoryLimit?: string;
+}
+
+/** Each proxy resource annotation: the override field it sets and what it measures. */
+export const PROXY_RESOURCE_ANNOTATIONS: readonly { readonly key: string; readonly field: keyof ProxyResourceOverrides; readonly kind: QuantityKind }[] = Object.freeze([
+  { key: ANNOTATIONS.proxyCpuRequest, field: 'cpuRequest', kind: 'cpu' },
+  { key: ANNOTATIONS.proxyMemoryRequest, field: 'memoryRequest', kind: 'memory' },
+  { key: ANNOTATIONS.proxyCpuLimit, field: 'cpuLimit', kind: 'cpu' },
+  { key: ANNOTATIONS.proxyMemoryLimit, field: 'memoryLimit', kind: 'memory' },
+]);
 
 /** Mesh listener ports no app port, admin port or egress listener may take. */
 export const RESERVED_MESH_PORTS: ReadonlyMap<number, string> = new Map([
@@ -149,6 +168,14 @@ export function readPodAnnotations(template: Obj, where: string): PodMeshAnnotat
     }
   }
 
+  const proxyResources: { -readonly [K in keyof ProxyResourceOverrides]: ProxyResourceOverrides[K] } = {};
+  for (const a of PROXY_RESOURCE_ANNOTATIONS) {
+    const text = str(a.key);
+    if (text === undefined) continue;
+    if (parseQuantity(text, a.kind) === undefined) issues.push({ field: a.key, value: text, expected: expectedQuantity(a.kind) });
+    else proxyResources[a.field] = text;
+  }
+
   if (issues.length > 0) throw invalid(where, issues);
   return {
     inject,
@@ -158,5 +185,6 @@ export function readPodAnnotations(template: Obj, where: string): PodMeshAnnotat
     ...(secretId !== undefined ? { workloadSecretId: secretId } : {}),
     podRole,
     configVolumes,
+    proxyResources,
   };
 }

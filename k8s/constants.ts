@@ -13,6 +13,11 @@ export const ANNOTATIONS = Object.freeze({
   podRole: 'ccmesh.dev/pod-role',
   configVolumes: 'ccmesh.dev/config-volumes',
   secureVolume: 'ccmesh.dev/secure-pv',
+  /** Per-pod overrides of the proxy sidecar's resources (Kubernetes quantities). */
+  proxyCpuRequest: 'ccmesh.dev/proxy-cpu-request',
+  proxyMemoryRequest: 'ccmesh.dev/proxy-memory-request',
+  proxyCpuLimit: 'ccmesh.dev/proxy-cpu-limit',
+  proxyMemoryLimit: 'ccmesh.dev/proxy-memory-limit',
   /** Set by `inject` on every resource it changed (value: the ccmesh version that injected it). */
   injected: 'ccmesh.dev/injected',
   /** Kata agent policy: base64 of the Rego document. */

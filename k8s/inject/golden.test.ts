@@ -30,6 +30,7 @@ const PLACEHOLDER = '<VERSION>';
 /** Options per input file (default: none). */
 const OPTIONS: Readonly<Record<string, Partial<InjectOptions>>> = {
   'job.yaml': { tee: 'sev-guest' },
+  'pod-resources.yaml': { proxyMemoryLimit: '256Mi', prometheusAnnotations: true },
   'cronjob.yaml': { tee: 'configfs-tsm', coordinator: 'coordinator.ccmesh-system.svc:7777', image: 'registry.example/ccmesh:dev', coordinatorPolicy: 'c0'.repeat(32), meshOwner: '0e'.repeat(32), coordinatorMeasurements: ['5e'.repeat(48)] },
 };
 

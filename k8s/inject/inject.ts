@@ -22,11 +22,13 @@ import { VERSION } from '../../lib/version.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import { parseEgressSpec, parseHostPort, renderEgressSpec } from '../../lib/mesh-config/egress.js';
 import { parseIngressSpec } from '../../lib/mesh-config/ingress.js';
-import { PORTS } from '../../lib/mesh-ports.js';
+import { PORTS, SIDECAR_ADMIN_PATHS } from '../../lib/mesh-ports.js';
 import { isOptedOut, readPodAnnotations, templateAnnotations } from '../annotations.js';
 import { ANNOTATIONS, IMAGE_REPOSITORY, INJECTED } from '../constants.js';
+import { expectedQuantity, parseQuantity } from '../quantity.js';
 import { checkMeshVolumeMounts, checkProbes, checkUserContainer, configMounts, hasAppMount, isObj, mountsOf, refuse, type UserContainer } from './checks.js';
-import { buildAppMount, buildConfigCopyVolume, buildInitializer, buildProxy, buildVolume, configCopyVolume, TEE_ARG, type PartsInput } from './parts.js';
+import { buildAppMount, buildConfigCopyVolume, buildInitializer, buildProxy, buildVolume, configCopyVolume, INJECTED_REQUESTS, TEE_ARG, type PartsInput } from './parts.js';
+import { resolveProxyResources } from './proxy-resources.js';
 
 /** JSON-shaped resource as parsed from YAML. */
 export type KubeObject = Record<string, unknown>;
@@ -52,6 +54,16 @@ export interface InjectOptions {
    * refused. At least one with `coordinatorPolicy`.
    */
   readonly coordinatorMeasurements?: readonly string[];
+  /**
+   * Memory limit of every proxy sidecar (a Kubernetes quantity, at least the proxy's memory request); absent: no
+   * limit. A pod's `ccmesh.dev/proxy-memory-limit` overrides it.
+   */
+  readonly proxyMemoryLimit?: string;
+  /**
+   * Add `prometheus.io/scrape`, `/port` (the sidecar admin port) and `/path` annotations to injected pods that carry
+   * no `prometheus.io/*` annotation of their own.
+   */
+  readonly prometheusAnnotations?: boolean;
 }
 
 /** Defaults of {@link InjectOptions}. */
@@ -121,6 +133,13 @@ function checkOptions(opts: InjectOptions): void {
   if ((opts.coordinatorPolicy === undefined) !== (measurements.length === 0)) {
     throw bad('coordinatorMeasurements', opts.coordinatorMeasurements, 'at least one Coordinator launch measurement together with the Coordinator policy, and none without it');
   }
+  if (opts.proxyMemoryLimit !== undefined) {
+    const limit = typeof opts.proxyMemoryLimit === 'string' ? parseQuantity(opts.proxyMemoryLimit, 'memory') : undefined;
+    if (limit === undefined) throw bad('proxyMemoryLimit', opts.proxyMemoryLimit, expectedQuantity('memory'));
+    // A limit below the default request would make every pod without its own request annotation invalid.
+    if (limit < parseQuantity(INJECTED_REQUESTS.proxy.memory, 'memory')!) throw bad('proxyMemoryLimit', opts.proxyMemoryLimit, `at least the proxy's memory request ${INJECTED_REQUESTS.proxy.memory}`);
+  }
+  if (opts.prometheusAnnotations !== undefined && typeof opts.prometheusAnnotations !== 'boolean') throw bad('prometheusAnnotations', opts.prometheusAnnotations, 'true or false');
 }
 
 /** Reads `obj[key]` as a list of objects; absent/null = empty; anything else is refused. */
@@ -195,6 +214,7 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
     adminPort: ann.adminPort,
     configMounts: configMounts(ann.configVolumes, volumes, users, where, at(`metadata.annotations["${ANNOTATIONS.configVolumes}"]`)),
     ...(typeof podSecurity?.runAsUser === 'number' ? { secretOwner: podSecurity.runAsUser } : {}),
+    proxyResources: resolveProxyResources(ann.proxyResources, options.proxyMemoryLimit, where, at('metadata.annotations')),
   };
   const wantInit = buildInitializer(parts);
   const wantProxy = buildProxy(parts);
@@ -276,8 +296,21 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
   if (!isObj(template.metadata)) template.metadata = {};
   const meta = template.metadata as KubeObject;
   if (!isObj(meta.annotations)) meta.annotations = {};
-  (meta.annotations as KubeObject)[ANNOTATIONS.injected] = VERSION;
+  const annotations = meta.annotations as KubeObject;
+  // The pod's own scrape annotations (its app's metrics) win: Prometheus reads one set per pod.
+  if (options.prometheusAnnotations === true && !Object.keys(annotations).some((k) => k.startsWith(PROMETHEUS_ANNOTATION_PREFIX))) {
+    Object.assign(annotations, sidecarPrometheusAnnotations(ann.adminPort));
+  }
+  annotations[ANNOTATIONS.injected] = VERSION;
   return out;
+}
+
+/** Prefix of the annotations Prometheus' kubernetes_sd pod scrape convention reads. */
+export const PROMETHEUS_ANNOTATION_PREFIX = 'prometheus.io/';
+
+/** The scrape annotations of an injected pod: the sidecar's admin port and its metrics path. */
+export function sidecarPrometheusAnnotations(adminPort: number): Record<string, string> {
+  return { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(adminPort), 'prometheus.io/path': SIDECAR_ADMIN_PATHS.metrics };
 }
 
 /** Where the API server's ServiceAccount admission plugin mounts the token into every container of a pod. */

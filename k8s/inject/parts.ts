@@ -17,11 +17,24 @@ type Obj = Record<string, unknown>;
 /** Capabilities both injected containers need: NET_ADMIN installs/changes rules, NET_RAW runs iptables. */
 const NET_CAPS = Object.freeze(['NET_ADMIN', 'NET_RAW']);
 
-/** Resource requests of the injected containers (requests only: a memory limit would OOM-kill the mesh). */
+/**
+ * Resource requests of the injected containers. The proxy's memory request covers its measured use (~64 MB idle,
+ * 70–115 MB under load, docs/proxy.md), so a node the scheduler fills by requests does not run out under load. No
+ * limit unless the install or the pod asks for one (docs/kubernetes.md, "Resources").
+ */
 export const INJECTED_REQUESTS = Object.freeze({
   initializer: Object.freeze({ cpu: '50m', memory: '64Mi' }),
-  proxy: Object.freeze({ cpu: '100m', memory: '64Mi' }),
+  proxy: Object.freeze({ cpu: '100m', memory: '128Mi' }),
 });
+
+/** The proxy container's resources: requests always, limits only where set. */
+export interface ProxyResources {
+  readonly requests: { readonly cpu: string; readonly memory: string };
+  readonly limits: { readonly cpu?: string; readonly memory?: string };
+}
+
+/** Seccomp profile of both injected containers: the runtime's default filter (Pod Security "restricted" asks for it). */
+const SECCOMP = Object.freeze({ type: 'RuntimeDefault' });
 
 /** Name of the sidecar's admin container port. */
 export const ADMIN_PORT_NAME = 'ccmesh-admin';
@@ -53,6 +66,8 @@ export interface PartsInput {
   readonly configMounts: readonly { readonly name: string; readonly mountPath: string }[];
   /** The pod's `securityContext.runAsUser`: the app's uid, which gets the workload secret. */
   readonly secretOwner?: number;
+  /** The proxy's resources (defaults, the install's limit and the pod's overrides already applied). */
+  readonly proxyResources: ProxyResources;
 }
 
 /** Name of the in-memory volume holding the verified copy of config volume `name`. */
@@ -107,6 +122,7 @@ export function buildInitializer(p: PartsInput): Obj {
       readOnlyRootFilesystem: true,
       // CHOWN: the TLS files go to the sidecar's uid (it renews into that directory), the secret to the app's.
       capabilities: { add: [...NET_CAPS, 'CHOWN'], drop: ['ALL'] },
+      seccompProfile: { ...SECCOMP },
     },
     // Each config volume twice: the host-synced original (read-only, at the path its digests are keyed by) and the
     // in-memory volume the verified bytes are copied into, which the app mounts at that path instead.
@@ -154,7 +170,7 @@ export function buildProxy(p: PartsInput): Obj {
     livenessProbe: httpProbe(SIDECAR_ADMIN_PATHS.live, p.adminPort, 10, 3),
     // Drift found by the watchdog makes /ready fail: the pod leaves its Services' endpoints.
     readinessProbe: httpProbe(SIDECAR_ADMIN_PATHS.ready, p.adminPort, 5, 3),
-    resources: { requests: { ...INJECTED_REQUESTS.proxy } },
+    resources: proxyResourcesField(p.proxyResources),
     securityContext: {
       runAsUser: PROXY_UID,
       runAsGroup: PROXY_UID,
@@ -162,9 +178,18 @@ export function buildProxy(p: PartsInput): Obj {
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
       capabilities: { add: [...NET_CAPS], drop: ['ALL'] },
+      seccompProfile: { ...SECCOMP },
     },
     volumeMounts: [{ name: INJECTED.volume, mountPath: PATHS.root }],
     terminationMessagePath: '/dev/termination-log',
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
+}
+
+/** The `resources` field of the proxy: requests, then limits only when one is set (fixed key order). */
+function proxyResourcesField(r: ProxyResources): Obj {
+  const limits: Record<string, string> = {};
+  if (r.limits.cpu !== undefined) limits.cpu = r.limits.cpu;
+  if (r.limits.memory !== undefined) limits.memory = r.limits.memory;
+  return { requests: { cpu: r.requests.cpu, memory: r.requests.memory }, ...(Object.keys(limits).length > 0 ? { limits } : {}) };
 }

@@ -43,11 +43,14 @@ void t.test('the default install has exactly the expected objects, in apply orde
     'ServiceAccount/ccmesh-injector',
     'ClusterRole/ccmesh-injector',
     'ClusterRoleBinding/ccmesh-injector',
+    'Role/ccmesh-injector',
+    'RoleBinding/ccmesh-injector',
     'Service/coordinator',
     'Service/coordinator-ready',
     'Service/ccmesh-injector',
     'StatefulSet/coordinator',
     'PodDisruptionBudget/coordinator',
+    'PodDisruptionBudget/ccmesh-injector',
     'Deployment/ccmesh-injector',
     'MutatingWebhookConfiguration/ccmesh-injector',
   ]);
@@ -103,7 +106,17 @@ void t.test('injector RBAC is one rule: get and patch on its own webhook configu
   const binding = find(objs, 'ClusterRoleBinding', 'ccmesh-injector');
   t.same(binding.subjects, [{ kind: 'ServiceAccount', name: 'ccmesh-injector', namespace: 'ccmesh-system' }]);
   t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ccmesh-injector' });
-  t.equal(objs.filter((o) => /Role/.test(String(o.kind))).length, 2, 'no other role or binding');
+  // The shared CA Secret: get by name, create (RBAC can't name what doesn't exist yet) — in its own namespace only.
+  t.same(find(objs, 'Role', 'ccmesh-injector').rules, [
+    { apiGroups: [''], resources: ['secrets'], resourceNames: ['ccmesh-injector-ca'], verbs: ['get'] },
+    { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+  ]);
+  t.equal(at(find(objs, 'Role', 'ccmesh-injector'), 'metadata', 'namespace'), 'ccmesh-system');
+  t.same(find(objs, 'RoleBinding', 'ccmesh-injector').subjects, [{ kind: 'ServiceAccount', name: 'ccmesh-injector', namespace: 'ccmesh-system' }]);
+  t.equal(objs.filter((o) => /Role/.test(String(o.kind))).length, 4, 'no other role or binding');
+  const inMemory = build(values('injector: {replicas: 1, caSecret: ""}'));
+  t.equal(inMemory.filter((o) => /Role/.test(String(o.kind))).length, 2, 'no Secret access with an in-memory CA');
+  t.equal(build(values('injector: {tlsSecret: from-cert-manager}')).filter((o) => /Role/.test(String(o.kind))).length, 2, 'nor with a supplied certificate');
 });
 
 void t.test('webhook: pods on CREATE, opted-in namespaces minus kube-system and its own, through the Service', async (t) => {
@@ -125,7 +138,8 @@ void t.test('webhook: pods on CREATE, opted-in namespaces minus kube-system and 
   t.same(at(svc, 'spec', 'ports', 0), { name: 'https', port: 443, targetPort: 'webhook', protocol: 'TCP' });
   const dep = find(objs, 'Deployment', 'ccmesh-injector');
   t.same(at(dep, 'spec', 'template', 'spec', 'containers', 0, 'ports', 0), { name: 'webhook', containerPort: 9443, protocol: 'TCP' });
-  t.equal(at(dep, 'spec', 'replicas'), 1, 'one injector: each generates its own CA');
+  t.equal(at(dep, 'spec', 'replicas'), 2, 'two injectors sharing the CA Secret');
+  t.equal((at(dep, 'spec', 'template', 'spec', 'containers', 0, 'args') as string[]).join(' ').includes('--ca-secret ccmesh-injector-ca'), true);
   const args = at(dep, 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
   t.equal(args[args.indexOf('--coordinator') + 1], 'coordinator-ready.mesh-ops.svc:7777');
   t.equal(args[args.indexOf('--namespace') + 1], 'mesh-ops');
@@ -172,7 +186,7 @@ void t.test('values reach the objects: limits, storage, runtime class, node sele
   t.equal(at(pod, 'containers', 0, 'image'), 'r.example/ccmesh:dev');
   t.equal(at(pod, 'containers', 0, 'imagePullPolicy'), 'Always');
   t.same(at(sts, 'spec', 'volumeClaimTemplates', 0, 'spec'), { accessModes: ['ReadWriteOnce'], storageClassName: 'fast', resources: { requests: { storage: '3Gi' } } });
-  t.notOk(objs.some((o) => o.kind === 'PodDisruptionBudget'));
+  t.notOk(objs.some((o) => o.kind === 'PodDisruptionBudget' && at(o, 'metadata', 'name') === 'coordinator'));
   const dep = find(objs, 'Deployment', 'ccmesh-injector');
   const args = at(dep, 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
   t.equal(args[args.indexOf('--image') + 1], 'r.example/ccmesh:dev', 'injected containers use the same image');
@@ -270,25 +284,41 @@ void t.test('property: any accepted values build an install whose objects all va
   const doc = fc.record({
     image: fc.record({ repository: fc.constantFrom('ghcr.io/ccmesh/ccmesh', 'localhost:5000/x/y', 'ccmesh'), tag: fc.constantFrom('', 'v1', '1.2.3-rc.1'), pullPolicy: fc.constantFrom('Always', 'IfNotPresent', 'Never') }, { requiredKeys: [] }),
     coordinator: fc.record({
-      replicas: fc.integer({ min: 1, max: 7 }),
+      replicas: fc.integer({ min: 0, max: 7 }),
       runtimeClassName: fc.oneof(fc.constant(''), name),
-      store: fc.record({ type: fc.constantFrom('file', 'etcd'), size: quantity, storageClassName: fc.oneof(fc.constant(''), name) }, { requiredKeys: [] }),
+      store: fc.record({
+        type: fc.constantFrom('file', 'etcd'), size: quantity, storageClassName: fc.oneof(fc.constant(''), name),
+        etcdEndpoints: fc.constantFrom([], ['https://etcd-0.etcd:2379'], ['https://a:2379', 'https://[fd00::1]:2379'], ['http://127.0.0.1:2379']),
+        etcdTlsSecret: fc.constantFrom('', 'etcd-client'),
+      }, { requiredKeys: [] }),
       resources,
       nodeSelector: labelMap,
+      tolerations: fc.constantFrom([], [{ key: 'tee', operator: 'Exists', effect: 'NoSchedule' }]),
+      podAntiAffinity: fc.constantFrom('preferred', 'required'),
+      priorityClassName: fc.oneof(fc.constant(''), name),
+      podLabels: labelMap,
       podDisruptionBudget: fc.record({ enabled: fc.boolean(), maxUnavailable: fc.integer({ min: 1, max: 7 }) }, { requiredKeys: [] }),
     }, { requiredKeys: [] }),
     injector: fc.record({
       failurePolicy: fc.constantFrom('Fail', 'Ignore'), timeoutSeconds: fc.integer({ min: 1, max: 30 }), reinvocationPolicy: fc.constantFrom('Never', 'IfNeeded'),
       tee: fc.constantFrom('auto', 'configfs-tsm', 'sev-guest', 'tdx-guest'), resources, nodeSelector: labelMap,
+      replicas: fc.integer({ min: 1, max: 3 }), tlsSecret: fc.constantFrom('', 'injector-tls'), caSecret: fc.constantFrom('', 'ccmesh-injector-ca'), proxyMemoryLimit: fc.constantFrom('', '256Mi', '1Gi'),
       coordinatorPolicy: fc.oneof(fc.constant(''), pin), meshOwner: fc.oneof(fc.constant(''), pin),
       coordinatorMeasurements: fc.array(fc.stringMatching(/^[0-9a-f]{96}$/), { maxLength: 2 }),
     }, { requiredKeys: [] }),
-    metrics: fc.record({ podAnnotations: fc.boolean(), serviceMonitor: fc.record({ enabled: fc.boolean(), interval: fc.constantFrom('10s', '1m', '500ms'), labels: labelMap }, { requiredKeys: [] }) }, { requiredKeys: [] }),
+    metrics: fc.record({ podAnnotations: fc.boolean(), sidecarPodAnnotations: fc.boolean(), podMonitor: fc.record({ enabled: fc.boolean() }, { requiredKeys: [] }), serviceMonitor: fc.record({ enabled: fc.boolean(), interval: fc.constantFrom('10s', '1m', '500ms'), labels: labelMap }, { requiredKeys: [] }) }, { requiredKeys: [] }),
   }, { requiredKeys: [] });
   fc.assert(fc.property(doc, name, (d, ns) => {
     const pinsSet = [(d.injector?.coordinatorPolicy ?? '') !== '', (d.injector?.meshOwner ?? '') !== '', (d.injector?.coordinatorMeasurements ?? []).length > 0];
     const partialPins = new Set(pinsSet).size > 1;
-    const refused = (d.coordinator?.replicas ?? 1) > 1 || d.coordinator?.store?.type === 'etcd' || partialPins;
+    const st = d.coordinator?.store;
+    const etcd = st?.type === 'etcd';
+    const endpoints = st?.etcdEndpoints ?? [];
+    const refused = partialPins
+      || (!etcd && ((d.coordinator?.replicas ?? 0) > 1 || endpoints.length > 0 || (st?.etcdTlsSecret ?? '') !== ''))
+      || (etcd && endpoints.length === 0)
+      || (etcd && endpoints.some((e) => e.startsWith('http:')) && (st?.etcdTlsSecret ?? '') !== '')
+      || ((d.injector?.replicas ?? 2) > 1 && (d.injector?.tlsSecret ?? '') === '' && (d.injector?.caSecret ?? 'ccmesh-injector-ca') === '');
     let v: InstallValues;
     try {
       v = parseInstallValues(d, 'prop');
@@ -296,10 +326,12 @@ void t.test('property: any accepted values build an install whose objects all va
       if (!refused) throw err;
       return;
     }
-    if (refused) throw new Error('etcd / replicas > 1 / partial pins accepted');
+    if (refused) throw new Error(`refused combination accepted: ${JSON.stringify(d)}`);
     // buildInstall validates every object; it must not throw for accepted values.
     const objs = buildInstall({ values: v, namespace: ns, version: '1.0.0' });
-    const expected = 11 + (v.coordinator.podDisruptionBudget.enabled ? 1 : 0) + (v.metrics.serviceMonitor.enabled ? 2 : 0);
+    const expected = 11 + (v.coordinator.podDisruptionBudget.enabled ? 1 : 0) + (v.metrics.serviceMonitor.enabled ? 2 : 0)
+      + (v.injector.replicas > 1 && v.injector.podDisruptionBudget.enabled ? 1 : 0) + (v.metrics.podMonitor.enabled ? 1 : 0)
+      + (v.injector.tlsSecret === '' && v.injector.caSecret !== '' ? 2 : 0);
     if (objs.length !== expected) throw new Error(`${objs.length} objects, expected ${expected}`);
     const args = at(objs.find((o) => o.kind === 'Deployment'), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
     const pinned = v.injector.coordinatorPolicy !== '';
@@ -307,6 +339,11 @@ void t.test('property: any accepted values build an install whose objects all va
     if (args.includes('--coordinator-policy') !== pinned || args.includes('--mesh-owner') !== pinned || measurementArgs !== v.injector.coordinatorMeasurements.length) {
       throw new Error(`pins in the args: ${args.join(' ')}`);
     }
+    const sts = objs.find((o) => o.kind === 'StatefulSet');
+    const cargs = at(sts, 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
+    const replicas = at(sts, 'spec', 'replicas') as number;
+    if (v.coordinator.store.type === 'file' && (replicas !== 1 || cargs.includes('--peers') || at(sts, 'spec', 'volumeClaimTemplates') === undefined)) throw new Error(`file store: ${replicas} replicas, ${cargs.join(' ')}`);
+    if (v.coordinator.store.type === 'etcd' && (!cargs.includes('--peers') || at(sts, 'spec', 'volumeClaimTemplates') !== undefined || cargs[cargs.indexOf('--store') + 1] !== `etcd:${v.coordinator.store.etcdEndpoints.join(',')}`)) throw new Error(`etcd store: ${cargs.join(' ')}`);
   }), { numRuns: 200 });
   t.pass('200 random value sets');
 });

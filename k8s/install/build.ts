@@ -9,6 +9,7 @@ import { ConfigError } from '../../lib/errors.js';
 import { buildCoordinator } from './coordinator.js';
 import { buildInjector } from './injector.js';
 import { APP_NAME } from './pod-parts.js';
+import { buildPodMonitors } from './pod-monitor.js';
 import { buildServiceMonitors } from './service-monitor.js';
 import type { InstallValues } from './values.js';
 
@@ -37,20 +38,30 @@ export function buildInstall(input: InstallInput): Record<string, unknown>[] {
     },
   });
   ns.validate();
-  const coordinator = buildCoordinator(values, namespace, version);
-  const injector = buildInjector(values, namespace, version);
-  const byKind = (kind: string): object[] => [...coordinator, ...injector].filter((o) => o.kind === kind);
+  let coordinator: object[];
+  let injector: object[];
+  try {
+    coordinator = buildCoordinator(values, namespace, version);
+    injector = buildInjector(values, namespace, version);
+  } catch (err) {
+    // The pass-through values (tolerations, affinity, topology spread) are checked only by the Kubernetes schema.
+    throw new ConfigError('install values', [{ field: 'coordinator/injector pod values', value: '(see the message)', expected: `values the Kubernetes schema accepts: ${err instanceof Error ? err.message : String(err)}` }]);
+  }
+  const byKind = (kind: string): object[] => [...coordinator, ...injector].filter((o) => (o as { kind?: string }).kind === kind);
   const ordered: object[] = [
     ns,
     ...byKind('ServiceAccount'),
     ...byKind('ClusterRole'),
     ...byKind('ClusterRoleBinding'),
+    ...byKind('Role'),
+    ...byKind('RoleBinding'),
     ...byKind('Service'),
     ...byKind('StatefulSet'),
     ...byKind('PodDisruptionBudget'),
     ...byKind('Deployment'),
     ...byKind('MutatingWebhookConfiguration'),
-    ...buildServiceMonitors(values, namespace),
+    ...buildServiceMonitors(values, namespace, version),
+    ...buildPodMonitors(values, namespace, version),
   ];
   // toJSON drops the models' class identity and undefined fields, leaving exactly what is printed.
   return ordered.map((o) => JSON.parse(JSON.stringify(o)) as Record<string, unknown>);

@@ -18,7 +18,13 @@ import { ANNOTATIONS, INJECTION_NAMESPACE_LABEL, INSTALL_NAMES } from '../consta
 import { buildInstall } from './build.js';
 import { findIncludes, findValuesRefs, inlineIncludes, plainHelpers, readDefines, stripActions } from './helm-static.js';
 import { NONROOT_ID, TMP_DIR, WEBHOOK_SERVICE_PORT } from './pod-parts.js';
-import { DEFAULT_VALUES, ETCD_NOT_BUILT, parseInstallValues, PINS_PARTIAL, REPLICAS_NOT_BUILT, UNPINNED_WARNING, VALUES_SPEC, type ValueSpec } from './values.js';
+import { ETCD_TLS_DIR } from './coordinator.js';
+import { INJECTOR_TLS_DIR } from './injector.js';
+import { SIDECAR_POD_MONITOR } from './pod-monitor.js';
+import { renderValuesSchema } from './values-schema.js';
+import { DEFAULT_VALUES, ETCD_DEFAULT_REPLICAS, parseInstallValues, PINS_PARTIAL, UNPINNED_WARNING, VALUE_RULES, VALUES_SPEC, type ValueSpec } from './values.js';
+import { ADMIN_PORT_NAME } from '../inject/parts.js';
+import { SIDECAR_ADMIN_PATHS } from '../../lib/mesh-ports.js';
 
 const CHART = join(repoRoot, 'charts', 'ccmesh');
 const read = (rel: string): string => readFileSync(join(CHART, rel), 'utf8');
@@ -109,8 +115,15 @@ void t.test('values.schema.json describes exactly the same keys, types and const
         t.equal(s.type, 'array', `${where}: list`);
         t.same(s.items, { type: 'string', ...(spec.pattern ? { pattern: spec.pattern } : {}) }, `${where}: of strings`);
         return;
+      case 'mapList':
+        t.same([s.type, s.items], ['array', { type: 'object' }], `${where}: list of maps`);
+        return;
+      case 'map':
+        t.same([s.type, s.additionalProperties, Object.keys(s.properties ?? {})], ['object', false, spec.keys], `${where}: map of the allowed keys`);
+        return;
     }
   };
+  t.equal(read('values.schema.json'), renderValuesSchema(), 'the file is the rendering of VALUES_SPEC (values-schema.ts)');
   compare(VALUES_SPEC, schema, '');
   // Every pattern in the schema accepts its default (Helm validates values.yaml against the schema).
   for (const p of leafPaths(VALUES_SPEC)) {
@@ -128,10 +141,7 @@ void t.test('every .Values reference exists in values.yaml and the schema; every
     t.not(atPath(valuesYaml, keys), undefined, `${ref} is in values.yaml`);
     t.ok(atPath(schema, keys.flatMap((k) => ['properties', k])), `${ref} is in values.schema.json`);
   }
-  // Planned values the chart deliberately does not render yet.
-  const unusedOnPurpose = new Set(['coordinator.store.etcdEndpoints']);
   for (const leaf of leafPaths(VALUES_SPEC)) {
-    if (unusedOnPurpose.has(leaf)) continue;
     t.ok(refs.some((r) => leaf === r || leaf.startsWith(`${r}.`)), `${leaf} is used by a template`);
   }
   t.same(findValuesRefs('{{ .Values.a.b_c }} {{ $.Values.d }} {{ .Valuesx }}'), ['a.b_c', 'd'], 'the reference finder itself');
@@ -159,6 +169,12 @@ const EXPECTED_CONSTANTS: Readonly<Record<string, string>> = {
   webhookPath: INSTALL_NAMES.webhookPath,
   injectionNamespaceLabel: INJECTION_NAMESPACE_LABEL,
   podRoleAnnotation: ANNOTATIONS.podRole,
+  etcdTlsDir: ETCD_TLS_DIR,
+  injectorTlsDir: INJECTOR_TLS_DIR,
+  sidecarAdminPortName: ADMIN_PORT_NAME,
+  sidecarPodMonitorName: SIDECAR_POD_MONITOR,
+  sidecarMetricsPath: SIDECAR_ADMIN_PATHS.metrics,
+  etcdDefaultReplicas: String(ETCD_DEFAULT_REPLICAS),
 };
 
 void t.test('ccmesh.const.* helpers equal the shared constants; templates hold no literal of their own', async (t) => {
@@ -174,56 +190,83 @@ void t.test('ccmesh.const.* helpers equal the shared constants; templates hold n
   for (const name of findIncludes(allTemplates)) t.ok(defs.has(name), `include "${name}" is defined`);
 });
 
-void t.test('the chart fails on etcd, replicas > 1 and partial Coordinator pins with the CLI\'s sentences', async (t) => {
+void t.test('the chart fails on every cross-value rule and on partial Coordinator pins with the CLI\'s sentences', async (t) => {
   const validate = readDefines(helpers).get('ccmesh.validate') ?? '';
-  t.match(validate, /if ne \.Values\.coordinator\.store\.type "file"/);
-  t.match(validate, /if gt \(int \.Values\.coordinator\.replicas\) 1/);
   // JSON string escaping is Go's for these sentences (only `"` needs escaping).
-  t.ok(validate.includes(`fail ${JSON.stringify(ETCD_NOT_BUILT)}`), 'etcd message');
-  t.ok(validate.includes(`fail ${JSON.stringify(REPLICAS_NOT_BUILT)}`), 'replicas message');
+  for (const [rule, sentence] of Object.entries(VALUE_RULES)) t.ok(validate.includes(`fail ${JSON.stringify(sentence)}`), `${rule} message`);
+  t.equal(validate.match(/\bfail "/g)?.length, Object.keys(VALUE_RULES).length + 1, 'no other fail');
+  t.match(validate, /if and \(not \$etcd\) \(gt \(int \.Values\.coordinator\.replicas\) 1\) -\}\}\n\{\{- fail "coordinator\.replicas above 1/, 'the file store with replicas > 1');
+  t.match(validate, /if and \(gt \(int \.Values\.injector\.replicas\) 1\) \(not \.Values\.injector\.tlsSecret\) \(not \.Values\.injector\.caSecret\) -\}\}\n\{\{- fail "injector\.replicas above 1/, 'injector replicas without a shared certificate');
   t.match(validate, /\$pinsUnset := list \(empty \.Values\.injector\.coordinatorPolicy\) \(empty \.Values\.injector\.meshOwner\) \(empty \.Values\.injector\.coordinatorMeasurements\) -\}\}\n\{\{- if gt \(len \(uniq \$pinsUnset\)\) 1 -\}\}/, 'some pins set and others empty');
   t.ok(validate.includes(`fail ${JSON.stringify(PINS_PARTIAL)}`), 'partial pins message');
   t.match(read('templates/coordinator.yaml'), /^\{\{- include "ccmesh\.validate" \. \}\}/, 'checked before anything renders');
 });
 
+/**
+ * The chart's literal text against `install --print` of several value sets between them turning every conditional on.
+ * The stripped templates keep the text of every branch, so a list item is compared by membership (its literal must be
+ * an item of the printed list in some variant; items of objects are matched by `name`, else by position), scalars of
+ * maps by path.
+ */
 void t.test('YAML outside actions parses, and its literal fields equal install --print at the same place', async (t) => {
-  // Every conditional on: the stripped templates keep the text of every branch.
-  // One measurement: the stripped `range` body holds one `--coordinator-measurement`.
-  const pins = `injector: {coordinatorPolicy: ${'6a'.repeat(32)}, meshOwner: ${'2b'.repeat(32)}, coordinatorMeasurements: [${'1c'.repeat(48)}]}`;
-  const printed = buildInstall({ values: parseInstallValues(parse(`metrics: {podAnnotations: true, serviceMonitor: {enabled: true}}\n${pins}`), 't'), namespace: 'ccmesh-system', version: VERSION });
+  const pins = `injector: {coordinatorPolicy: ${'6a'.repeat(32)}, meshOwner: ${'2b'.repeat(32)}, coordinatorMeasurements: [${'1c'.repeat(48)}], replicas: 2, tlsSecret: injector-tls, proxyMemoryLimit: 256Mi, podAnnotations: {a: b}}`;
+  const metrics = 'metrics: {podAnnotations: true, sidecarPodAnnotations: true, serviceMonitor: {enabled: true}, podMonitor: {enabled: true}}';
+  const variants = [
+    `${metrics}\n${pins}\ncoordinator: {podAntiAffinity: required, store: {type: etcd, etcdEndpoints: ['https://etcd-0.etcd:2379'], etcdTlsSecret: etcd-client}}`,
+    `${metrics}\ncoordinator: {replicas: 1}`,
+  ].map((doc) => buildInstall({ values: parseInstallValues(parse(doc), 't'), namespace: 'ccmesh-system', version: VERSION }));
   const plain = plainHelpers(readDefines(helpers));
   t.ok(plain.has('ccmesh.podSecurityContext') && plain.has('ccmesh.containerSecurityContext'), 'security contexts are inlined and compared too');
   const covered = new Set<string>();
   let compared = 0;
+  const key = (o: Record<string, unknown>): string => `${String(o.kind)}/${String(atPath(o, ['metadata', 'name']))}`;
+  const compare = (node: unknown, twins: unknown[], path: string, where: string): void => {
+    if (node === null || node === undefined) return;
+    if (Array.isArray(node)) {
+      const lists = twins.filter(Array.isArray) as unknown[][];
+      node.forEach((item, i) => {
+        if (item === null || item === undefined) return;
+        if (typeof item !== 'object') {
+          compared++;
+          t.ok(lists.some((l) => l.includes(item)), `${where} ${path}[${i}] = ${JSON.stringify(item)} is printed`);
+          return;
+        }
+        const name = (item as Record<string, unknown>).name;
+        const matches = lists.map((l) => (typeof name === 'string' ? l.find((x) => (x as Record<string, unknown> | null)?.name === name) : l[i])).filter((x) => x !== undefined);
+        t.ok(matches.length > 0, `${where} ${path}[${typeof name === 'string' ? name : i}] has a printed counterpart`);
+        compare(item, matches, `${path}[${typeof name === 'string' ? name : i}]`, where);
+      });
+      return;
+    }
+    if (typeof node === 'object') {
+      for (const [k, v] of Object.entries(node)) compare(v, twins.map((tw) => (tw !== null && typeof tw === 'object' ? (tw as Record<string, unknown>)[k] : undefined)).filter((x) => x !== undefined), `${path}.${k}`, where);
+      return;
+    }
+    compared++;
+    t.ok(twins.includes(node), `${where} ${path} = ${JSON.stringify(node)} (printed: ${JSON.stringify(twins)})`);
+  };
   for (const f of templateFiles) {
     const stripped = stripActions(inlineIncludes(read(`templates/${f}`), plain));
-    const docs = parseAllDocuments(stripped);
-    for (const doc of docs) {
+    for (const doc of parseAllDocuments(stripped)) {
       t.same(doc.errors.map((e) => e.message), [], `${f}: parses`);
       const obj = doc.toJS() as Record<string, unknown> | null;
       if (obj === null) continue;
       const name = atPath(obj, ['metadata', 'name']);
-      const twin = printed.find((p) => p.kind === obj.kind && (typeof name !== 'string' || atPath(p, ['metadata', 'name']) === name));
-      if (!twin) {
+      const twins = variants.flatMap((printed) => printed.filter((p) => p.kind === obj.kind && (typeof name !== 'string' || atPath(p, ['metadata', 'name']) === name)));
+      if (twins.length === 0) {
         t.fail(`${f}: ${String(obj.kind)}/${String(name)} has no counterpart in install --print`);
         continue;
       }
-      covered.add(`${String(twin.kind)}/${String(atPath(twin, ['metadata', 'name']))}`);
-      const walk = (node: unknown, path: (string | number)[]): void => {
-        if (node === null || node === undefined) return;
-        if (typeof node === 'object') {
-          for (const [k, v] of Object.entries(node)) walk(v, [...path, Array.isArray(node) ? Number(k) : k]);
-          return;
-        }
-        compared++;
-        t.equal(atPath(twin, path), node, `${f} ${String(obj.kind)} ${path.join('.')}`);
-      };
-      walk(obj, []);
+      for (const tw of twins) covered.add(key(tw));
+      compare(obj, twins, '', `${f} ${String(obj.kind)}`);
     }
   }
-  t.ok(compared > 150, `compared ${compared} literal fields`);
-  const expected = printed.filter((p) => p.kind !== 'Namespace' && !(p.kind === 'ServiceMonitor' && atPath(p, ['metadata', 'name']) !== INSTALL_NAMES.coordinator));
-  for (const p of expected) t.ok(covered.has(`${String(p.kind)}/${String(atPath(p, ['metadata', 'name']))}`), `chart renders ${String(p.kind)}/${String(atPath(p, ['metadata', 'name']))}`);
+  t.ok(compared > 200, `compared ${compared} literal fields`);
+  // The ServiceMonitors come from one `range` body (its name is an action); every other printed object has its template.
+  for (const p of variants.flat()) {
+    if (p.kind === 'Namespace' || p.kind === 'ServiceMonitor') continue;
+    t.ok(covered.has(key(p)), `chart renders ${key(p)}`);
+  }
 });
 
 void t.test('the injector gets the pin args only when pinned, quoted, right after --coordinator', async (t) => {

@@ -11,22 +11,52 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { ADMIN_HTTP_PATHS, PORTS } from '../../lib/mesh-ports.js';
 import { COORDINATOR_STORE_DIR } from '../../lib/pod-layout.js';
 import { ANNOTATIONS, INSTALL_NAMES } from '../constants.js';
-import { baseContainer, httpProbe, objectLabels, podSecurityContext, prometheusAnnotations, selectorLabels, TMP_DIR } from './pod-parts.js';
-import type { InstallValues } from './values.js';
+import { baseContainer, httpProbe, objectLabels, podLabels, podSecurityContext, prometheusAnnotations, schedulingFields, selectorLabels, stableLabels, TMP_DIR } from './pod-parts.js';
+import { coordinatorReplicas, type InstallValues } from './values.js';
 
 /** Name of the store's volumeClaimTemplate (PVCs are named `store-coordinator-<n>`). */
 export const STORE_VOLUME = 'store';
+
+/** Where the etcd client TLS Secret (`ca.crt`, `tls.crt`, `tls.key`) is mounted in the Coordinator. */
+export const ETCD_TLS_DIR = '/var/run/ccmesh/etcd-tls';
+
+/** The peer address replicas find each other by: the headless Service's name, on the mesh port. */
+export function coordinatorPeersAddress(namespace: string): string {
+  return `${INSTALL_NAMES.coordinator}.${namespace}.svc:${PORTS.coordinatorMesh}`;
+}
+
+/** The Coordinator's `--store …` and etcd TLS args. */
+function storeArgs(values: InstallValues): string[] {
+  const st = values.coordinator.store;
+  if (st.type === 'file') return ['--store', `file:${COORDINATOR_STORE_DIR}`];
+  const tls = st.etcdTlsSecret !== '' ? ['--etcd-ca', `${ETCD_TLS_DIR}/ca.crt`, '--etcd-cert', `${ETCD_TLS_DIR}/tls.crt`, '--etcd-key', `${ETCD_TLS_DIR}/tls.key`] : [];
+  return ['--store', `etcd:${st.etcdEndpoints.join(',')}`, ...tls];
+}
 
 /** The address injected pods and the CLI use for the Coordinator's mesh API. */
 export function coordinatorMeshAddress(namespace: string): string {
   return `${INSTALL_NAMES.coordinatorReady}.${namespace}.svc:${PORTS.coordinatorMesh}`;
 }
 
+/** Volume of the etcd client TLS Secret. */
+const ETCD_TLS_VOLUME = 'etcd-tls';
+
+/** One replica per node: preferred (scheduling still succeeds on fewer nodes) or required. */
+function antiAffinity(mode: 'preferred' | 'required'): Record<string, unknown> {
+  const term = { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selectorLabels('coordinator') } };
+  return mode === 'required'
+    ? { requiredDuringSchedulingIgnoredDuringExecution: [term] }
+    : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] };
+}
+
 /** Coordinator objects, in apply order. */
 export function buildCoordinator(values: InstallValues, namespace: string, version: string): (ServiceAccount | Service | StatefulSet | PodDisruptionBudget)[] {
   const name = INSTALL_NAMES.coordinator;
-  const meta = (n: string): { name: string; namespace: string; labels: Record<string, string> } => ({ name: n, namespace, labels: objectLabels('coordinator') });
+  const meta = (n: string): { name: string; namespace: string; labels: Record<string, string> } => ({ name: n, namespace, labels: objectLabels('coordinator', version) });
   const c = values.coordinator;
+  const replicas = coordinatorReplicas(values);
+  const etcd = c.store.type === 'etcd';
+  const etcdTls = etcd && c.store.etcdTlsSecret !== '';
 
   const sa = new ServiceAccount({ metadata: meta(name), automountServiceAccountToken: false });
 
@@ -60,7 +90,9 @@ export function buildCoordinator(values: InstallValues, namespace: string, versi
     ...baseContainer('coordinator', values, version, c.resources),
     args: [
       'coordinator',
-      '--store', `file:${COORDINATOR_STORE_DIR}`,
+      ...storeArgs(values),
+      // Replicas recover the seed from each other through the headless Service (docs/operations.md).
+      ...(replicas > 1 || etcd ? ['--peers', coordinatorPeersAddress(namespace)] : []),
       '--user-port', String(PORTS.coordinatorUser),
       '--mesh-port', String(PORTS.coordinatorMesh),
       '--metrics-port', String(PORTS.coordinatorMetrics),
@@ -75,8 +107,9 @@ export function buildCoordinator(values: InstallValues, namespace: string, versi
     livenessProbe: httpProbe(ADMIN_HTTP_PATHS.livenessProbe, 10, 3),
     readinessProbe: httpProbe(ADMIN_HTTP_PATHS.readinessProbe, 5, 3),
     volumeMounts: [
-      { name: STORE_VOLUME, mountPath: COORDINATOR_STORE_DIR },
+      ...(etcd ? [] : [{ name: STORE_VOLUME, mountPath: COORDINATOR_STORE_DIR }]),
       { name: 'tmp', mountPath: TMP_DIR },
+      ...(etcdTls ? [{ name: ETCD_TLS_VOLUME, mountPath: ETCD_TLS_DIR, readOnly: true }] : []),
     ],
   };
 
@@ -84,42 +117,43 @@ export function buildCoordinator(values: InstallValues, namespace: string, versi
     metadata: meta(name),
     spec: {
       serviceName: name,
-      replicas: c.replicas,
+      replicas,
       podManagementPolicy: 'Parallel',
       selector: { matchLabels: selectorLabels('coordinator') },
       template: {
         metadata: {
-          labels: objectLabels('coordinator'),
+          labels: podLabels(c, 'coordinator', version),
           // The injector must never inject the Coordinator itself.
-          annotations: { [ANNOTATIONS.podRole]: 'coordinator', ...prometheusAnnotations(values, PORTS.coordinatorMetrics) },
+          annotations: { ...c.podAnnotations, [ANNOTATIONS.podRole]: 'coordinator', ...prometheusAnnotations(values, PORTS.coordinatorMetrics) },
         },
         spec: {
           serviceAccountName: name,
           automountServiceAccountToken: false,
           ...(c.runtimeClassName ? { runtimeClassName: c.runtimeClassName } : {}),
-          ...(Object.keys(c.nodeSelector).length > 0 ? { nodeSelector: { ...c.nodeSelector } } : {}),
+          ...schedulingFields(values, c),
           securityContext: podSecurityContext(),
-          affinity: {
-            podAntiAffinity: {
-              preferredDuringSchedulingIgnoredDuringExecution: [
-                { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selectorLabels('coordinator') } } },
-              ],
-            },
-          },
+          affinity: { ...structuredClone(c.affinity), podAntiAffinity: antiAffinity(c.podAntiAffinity) },
           containers: [container],
-          volumes: [{ name: 'tmp', emptyDir: { medium: 'Memory' } }],
+          volumes: [
+            { name: 'tmp', emptyDir: { medium: 'Memory' } },
+            // Group-readable by the pod's fsGroup only: the client key never needs to be world-readable.
+            ...(etcdTls ? [{ name: ETCD_TLS_VOLUME, secret: { secretName: c.store.etcdTlsSecret, defaultMode: 0o440 } }] : []),
+          ],
         },
       },
-      volumeClaimTemplates: [
-        {
-          metadata: { name: STORE_VOLUME, labels: objectLabels('coordinator') },
-          spec: {
-            accessModes: ['ReadWriteOnce'],
-            ...(c.store.storageClassName ? { storageClassName: c.store.storageClassName } : {}),
-            resources: { requests: { storage: c.store.size } },
+      // The file store's volume; etcd replicas keep nothing on disk. Stable labels only: volumeClaimTemplates can't be updated.
+      ...(etcd ? {} : {
+        volumeClaimTemplates: [
+          {
+            metadata: { name: STORE_VOLUME, labels: stableLabels('coordinator') },
+            spec: {
+              accessModes: ['ReadWriteOnce'],
+              ...(c.store.storageClassName ? { storageClassName: c.store.storageClassName } : {}),
+              resources: { requests: { storage: c.store.size } },
+            },
           },
-        },
-      ],
+        ],
+      }),
     },
   });
 

@@ -13,6 +13,8 @@ import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
@@ -21,6 +23,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { installCommand } from '../../cli/commands/k8s/install.js';
 import { assertGolden, type GoldenAsserts } from '../../test/golden.js';
 import { repoRoot } from '../../test/fixtures.js';
+import { validatePodMonitor, type PodMonitor } from './pod-monitor.js';
 import { validateServiceMonitor, type ServiceMonitor } from './service-monitor.js';
 import { UNPINNED_WARNING } from './values.js';
 
@@ -36,12 +39,15 @@ const VALIDATORS: Readonly<Record<string, (doc: Record<string, unknown>) => void
   ServiceAccount: (d) => new ServiceAccount(d as never).validate(),
   ClusterRole: (d) => new ClusterRole(d as never).validate(),
   ClusterRoleBinding: (d) => new ClusterRoleBinding(d as never).validate(),
+  Role: (d) => new Role(d as never).validate(),
+  RoleBinding: (d) => new RoleBinding(d as never).validate(),
   Service: (d) => new Service(d as never).validate(),
   StatefulSet: (d) => new StatefulSet(d as never).validate(),
   PodDisruptionBudget: (d) => new PodDisruptionBudget(d as never).validate(),
   Deployment: (d) => new Deployment(d as never).validate(),
   MutatingWebhookConfiguration: (d) => new MutatingWebhookConfiguration(d as never).validate(),
   ServiceMonitor: (d) => validateServiceMonitor(d as unknown as ServiceMonitor),
+  PodMonitor: (d) => validatePodMonitor(d as unknown as PodMonitor),
 };
 
 async function print(argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -81,8 +87,10 @@ for (const file of ciFiles) {
     const { code, out, err } = await print(['--print', '--values', join(CI_DIR, file)]);
     t.equal(code, 0);
     golden(t, file, out);
-    // default: 12 objects; monitoring adds two ServiceMonitors; custom turns the PodDisruptionBudget off.
-    const expected: Record<string, number> = { 'default.yaml': 12, 'monitoring.yaml': 14, 'custom.yaml': 11, 'pinned-values.yaml': 12 };
+    // default: 15 objects (with the injector's Role, RoleBinding and PodDisruptionBudget); monitoring adds two
+    // ServiceMonitors; custom turns the Coordinator's PodDisruptionBudget off; etcd-ha has the injector on a supplied
+    // certificate (no Role, RoleBinding) and adds the sidecars' PodMonitor.
+    const expected: Record<string, number> = { 'default.yaml': 15, 'monitoring.yaml': 17, 'custom.yaml': 14, 'pinned-values.yaml': 15, 'etcd-ha.yaml': 14 };
     const n = validateStream(t, out);
     if (expected[file] !== undefined) t.equal(n, expected[file], 'document count');
     const pins = pinsOf(file);

@@ -8,7 +8,7 @@ import type { IPodSecurityContext } from 'kubernetes-models/v1/PodSecurityContex
 import type { IResourceRequirements } from 'kubernetes-models/v1/ResourceRequirements';
 import type { ISecurityContext } from 'kubernetes-models/v1/SecurityContext';
 import { ADMIN_HTTP_PATHS } from '../../lib/mesh-ports.js';
-import type { InstallValues, Resources } from './values.js';
+import type { InstallValues, Resources, Scheduling } from './values.js';
 
 /** uid/gid the ccmesh containers run as (the conventional "nonroot" id of distroless images); never 0. */
 export const NONROOT_ID = 65532;
@@ -30,14 +30,50 @@ export function selectorLabels(component: Component): Record<string, string> {
   return { 'app.kubernetes.io/name': APP_NAME, 'app.kubernetes.io/component': component };
 }
 
-/** Labels on every object of a component. */
-export function objectLabels(component: Component): Record<string, string> {
+/** `app.kubernetes.io/instance` of `install --print`: the release name the chart is conventionally installed as. */
+export const INSTANCE = 'ccmesh';
+/** `app.kubernetes.io/managed-by` of `install --print` (Helm writes its own, `Helm`). */
+export const MANAGED_BY_CLI = 'ccmesh-install';
+
+/**
+ * Labels that never change for the life of an install: the selector labels and `part-of`. Used where Kubernetes
+ * forbids updates (a StatefulSet's volumeClaimTemplates), so an upgrade never has to change them.
+ */
+export function stableLabels(component: Component): Record<string, string> {
   return { ...selectorLabels(component), 'app.kubernetes.io/part-of': APP_NAME };
 }
 
-/** `repository:tag`, the tag defaulting to the ccmesh version. */
+/** Labels on every object of a component: the stable ones plus the standard instance, version, managed-by and chart. */
+export function objectLabels(component: Component, version: string): Record<string, string> {
+  return {
+    ...stableLabels(component),
+    'app.kubernetes.io/instance': INSTANCE,
+    'app.kubernetes.io/version': version,
+    'app.kubernetes.io/managed-by': MANAGED_BY_CLI,
+    'helm.sh/chart': `${APP_NAME}-${version}`,
+  };
+}
+
+/** `repository@digest` when a digest is set, else `repository:tag` (the tag defaulting to the ccmesh version). */
 export function imageRef(values: InstallValues, version: string): string {
+  if (values.image.digest !== '') return `${values.image.repository}@${values.image.digest}`;
   return `${values.image.repository}:${values.image.tag || version}`;
+}
+
+/** Pod labels: the value's extra labels first, the install's own after them (ours win on a clash). */
+export function podLabels(s: Scheduling, component: Component, version: string): Record<string, string> {
+  return { ...s.podLabels, ...objectLabels(component, version) };
+}
+
+/** The pod spec fields a component's scheduling values set, each only when given. */
+export function schedulingFields(values: InstallValues, s: Scheduling): Record<string, unknown> {
+  return {
+    ...(values.imagePullSecrets.length > 0 ? { imagePullSecrets: values.imagePullSecrets.map((name) => ({ name })) } : {}),
+    ...(s.priorityClassName !== '' ? { priorityClassName: s.priorityClassName } : {}),
+    ...(Object.keys(s.nodeSelector).length > 0 ? { nodeSelector: { ...s.nodeSelector } } : {}),
+    ...(s.tolerations.length > 0 ? { tolerations: structuredClone(s.tolerations) } : {}),
+    ...(s.topologySpreadConstraints.length > 0 ? { topologySpreadConstraints: structuredClone(s.topologySpreadConstraints) } : {}),
+  };
 }
 
 /** Pod-level security: non-root with a fixed id, RuntimeDefault seccomp, volumes group-owned by that id. */

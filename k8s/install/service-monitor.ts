@@ -20,8 +20,10 @@ export interface ServiceMonitor {
   };
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const INTERVAL = /^[0-9]+(ms|s|m|h)$/;
+/** A DNS-1123 name. */
+export const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A Prometheus duration. */
+export const INTERVAL = /^[0-9]+(ms|s|m|h)$/;
 
 /** Structural check of the CRD's required shape; throws on the first problem (a builder bug, not user input). */
 export function validateServiceMonitor(sm: ServiceMonitor): void {
@@ -41,13 +43,13 @@ export function validateServiceMonitor(sm: ServiceMonitor): void {
 }
 
 /** One ServiceMonitor per component, scraping the Services' `metrics` port; nothing when disabled. */
-export function buildServiceMonitors(values: InstallValues, namespace: string): ServiceMonitor[] {
+export function buildServiceMonitors(values: InstallValues, namespace: string, version: string): ServiceMonitor[] {
   const sm = values.metrics.serviceMonitor;
   if (!sm.enabled) return [];
   const one = (component: Component, name: string): ServiceMonitor => ({
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'ServiceMonitor',
-    metadata: { name, namespace, labels: { ...sm.labels, ...objectLabels(component) } },
+    metadata: { name, namespace, labels: { ...sm.labels, ...objectLabels(component, version) } },
     spec: {
       selector: { matchLabels: selectorLabels(component) },
       namespaceSelector: { matchNames: [namespace] },

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { parse } from 'yaml';
 import { ConfigError } from '../../lib/errors.js';
-import { DEFAULT_VALUES, ETCD_NOT_BUILT, parseInstallValues, PINS_PARTIAL, REPLICAS_NOT_BUILT, withInjectorPins } from './values.js';
+import { coordinatorReplicas, DEFAULT_VALUES, parseInstallValues, PINS_PARTIAL, VALUE_RULES, withInjectorPins } from './values.js';
 
 function issuesOf(yamlText: string): { field: string; value: string | undefined; expected: string }[] {
   try {
@@ -22,7 +22,11 @@ void t.test('an empty document means the defaults', async (t) => {
   t.same(parseInstallValues({}, 'x'), DEFAULT_VALUES);
   // The defaults a reader of the chart expects (written out here, not taken from the code under test).
   t.equal(DEFAULT_VALUES.image.repository, 'ghcr.io/ccmesh/ccmesh');
-  t.equal(DEFAULT_VALUES.coordinator.replicas, 1);
+  t.equal(DEFAULT_VALUES.coordinator.replicas, 0, 'automatic');
+  t.equal(coordinatorReplicas(DEFAULT_VALUES), 1, 'one on the file store');
+  t.equal(DEFAULT_VALUES.injector.replicas, 2, 'two injectors on the shared CA Secret');
+  t.equal(DEFAULT_VALUES.injector.caSecret, 'ccmesh-injector-ca');
+  t.equal(DEFAULT_VALUES.injector.proxyMemoryLimit, '', 'no proxy memory limit unless a value sets one');
   t.equal(DEFAULT_VALUES.coordinator.store.type, 'file');
   t.equal(DEFAULT_VALUES.injector.failurePolicy, 'Fail');
   t.equal(DEFAULT_VALUES.metrics.serviceMonitor.enabled, false);
@@ -59,7 +63,7 @@ function pins(over: { coordinatorPolicy?: string; meshOwner?: string; coordinato
 }
 
 const REFUSED: readonly { name: string; yaml: string; field: string; value: string; expected: RegExp; issues?: number }[] = [
-  { name: 'unknown top-level key', yaml: 'imagee:\n  tag: x\n', field: 'imagee', value: '{"tag":"x"}', expected: /no such key .*image, coordinator, injector, metrics/ },
+  { name: 'unknown top-level key', yaml: 'imagee:\n  tag: x\n', field: 'imagee', value: '{"tag":"x"}', expected: /no such key .*image, imagePullSecrets, coordinator, injector, metrics/ },
   { name: 'unknown nested key', yaml: 'coordinator:\n  store:\n    sise: 1Gi\n', field: 'coordinator.store.sise', value: '1Gi', expected: /no such key .*"coordinator.store" has type, size/ },
   { name: 'integer as string', yaml: 'injector:\n  timeoutSeconds: "10"\n', field: 'injector.timeoutSeconds', value: '10 (a string)', expected: /an integer from 1 to 30/ },
   { name: 'integer out of range', yaml: 'injector:\n  timeoutSeconds: 31\n', field: 'injector.timeoutSeconds', value: '31', expected: /an integer from 1 to 30/ },
@@ -73,7 +77,7 @@ const REFUSED: readonly { name: string; yaml: string; field: string; value: stri
   { name: 'map of non-strings', yaml: 'coordinator:\n  nodeSelector:\n    tee: true\n', field: 'coordinator.nodeSelector.tee', value: 'true (a boolean)', expected: /^a string$/ },
   { name: 'list instead of map', yaml: 'metrics:\n  serviceMonitor:\n    labels: [a]\n', field: 'metrics.serviceMonitor.labels', value: '["a"] (a list)', expected: /map/ },
   { name: 'bad interval', yaml: 'metrics:\n  serviceMonitor:\n    interval: 30\n', field: 'metrics.serviceMonitor.interval', value: '30 (a number)', expected: /matching/ },
-  { name: 'null object', yaml: 'image: null\n', field: 'image', value: 'null (a null)', expected: /a map with keys repository, tag, pullPolicy/ },
+  { name: 'null object', yaml: 'image: null\n', field: 'image', value: 'null (a null)', expected: /a map with keys repository, tag, digest, pullPolicy/ },
   { name: 'document is a list', yaml: '- a\n', field: '(document)', value: '["a"] (a list)', expected: /a map with keys image/ },
   { name: 'coordinatorPolicy in upper case', yaml: pins({ coordinatorPolicy: 'AB'.repeat(32) }), field: 'injector.coordinatorPolicy', value: 'AB'.repeat(32), expected: /^64 lowercase hex digits \(the Coordinator's policy hash\), or empty$/ },
   { name: 'coordinatorPolicy too short', yaml: pins({ coordinatorPolicy: 'ab'.repeat(31) }), field: 'injector.coordinatorPolicy', value: 'ab'.repeat(31), expected: /64 lowercase hex digits/ },
@@ -87,7 +91,23 @@ const REFUSED: readonly { name: string; yaml: string; field: string; value: stri
   { name: 'meshOwner missing', yaml: pins({ meshOwner: '""' }), field: 'injector.meshOwner', value: '', expected: /^64 lowercase hex digits, since injector\.coordinatorPolicy and injector\.coordinatorMeasurements are set \(/ },
   { name: 'coordinatorPolicy missing', yaml: pins({ coordinatorPolicy: '""' }), field: 'injector.coordinatorPolicy', value: '', expected: /since injector\.meshOwner and injector\.coordinatorMeasurements are set/ },
   { name: 'measurements missing', yaml: pins({ coordinatorMeasurements: '[]' }), field: 'injector.coordinatorMeasurements', value: '[]', expected: /^at least one launch measurement \(96 lowercase hex digits\), since injector\.coordinatorPolicy and injector\.meshOwner are set/ },
-  { name: 'etcd endpoint not a URL', yaml: 'coordinator:\n  store:\n    etcdEndpoints: [etcd:2379]\n', field: 'coordinator.store.etcdEndpoints[0]', value: 'etcd:2379', expected: /a string matching/ },
+  { name: 'etcd endpoint not a URL', yaml: 'coordinator:\n  store:\n    type: etcd\n    etcdEndpoints: [etcd:2379]\n', field: 'coordinator.store.etcdEndpoints[0]', value: 'etcd:2379', expected: /an etcd client URL, https:\/\/HOST:PORT/ },
+  { name: 'etcd endpoint with a path', yaml: 'coordinator:\n  store:\n    type: etcd\n    etcdEndpoints: [https://etcd:2379/x]\n', field: 'coordinator.store.etcdEndpoints[0]', value: 'https://etcd:2379/x', expected: /etcd client URL/ },
+  { name: 'image digest without algorithm', yaml: `image:\n  digest: ${'ab'.repeat(32)}\n`, field: 'image.digest', value: 'ab'.repeat(32), expected: /^"sha256:" and 64 lowercase hex digits, or empty$/ },
+  { name: 'pull secret name', yaml: 'imagePullSecrets: [My_Secret]\n', field: 'imagePullSecrets[0]', value: 'My_Secret', expected: /a Secret name/ },
+  { name: 'tolerations not a list of maps', yaml: 'coordinator:\n  tolerations: [tee]\n', field: 'coordinator.tolerations', value: '["tee"]', expected: /a list of maps/ },
+  { name: 'podAntiAffinity inside affinity', yaml: 'coordinator:\n  affinity:\n    podAntiAffinity: {}\n', field: 'coordinator.affinity.podAntiAffinity', value: '{}', expected: /no such key \("coordinator.affinity" has nodeAffinity, podAffinity\)/ },
+  { name: 'affinity term not a map', yaml: 'injector:\n  affinity:\n    nodeAffinity: [x]\n', field: 'injector.affinity.nodeAffinity', value: '["x"]', expected: /a map/ },
+  { name: 'anti-affinity mode', yaml: 'coordinator:\n  podAntiAffinity: hard\n', field: 'coordinator.podAntiAffinity', value: 'hard', expected: /one of preferred, required/ },
+  { name: 'proxy memory limit in millibytes', yaml: 'injector:\n  proxyMemoryLimit: 256m\n', field: 'injector.proxyMemoryLimit', value: '256m', expected: /matching/ },
+  { name: 'proxy memory limit below the request', yaml: 'injector:\n  proxyMemoryLimit: 64Mi\n', field: 'injector.proxyMemoryLimit', value: '64Mi', expected: /at least the proxy's request 128Mi/ },
+  { name: 'file store with 3 replicas', yaml: 'coordinator:\n  replicas: 3\n', field: 'coordinator.replicas', value: '3', expected: /^1 or 0 with the file store \(coordinator\.replicas above 1 needs coordinator\.store\.type "etcd"/ },
+  { name: 'etcd without endpoints', yaml: 'coordinator:\n  store:\n    type: etcd\n', field: 'coordinator.store.etcdEndpoints', value: '[]', expected: /needs coordinator\.store\.etcdEndpoints/ },
+  { name: 'etcd endpoints with the file store', yaml: 'coordinator:\n  store:\n    etcdEndpoints: [https://e:2379]\n', field: 'coordinator.store.etcdEndpoints', value: 'https://e:2379', expected: /read only with coordinator\.store\.type "etcd"/ },
+  { name: 'etcd TLS secret with the file store', yaml: 'coordinator:\n  store:\n    etcdTlsSecret: etcd-client\n', field: 'coordinator.store.etcdTlsSecret', value: 'etcd-client', expected: /read only with/ },
+  { name: 'mixed etcd schemes', yaml: 'coordinator:\n  store:\n    type: etcd\n    etcdEndpoints: [https://a:2379, http://b:2379]\n', field: 'coordinator.store.etcdEndpoints', value: 'https://a:2379,http://b:2379', expected: /one scheme/ },
+  { name: 'etcd TLS with http endpoints', yaml: 'coordinator:\n  store:\n    type: etcd\n    etcdEndpoints: [http://a:2379]\n    etcdTlsSecret: etcd-client\n', field: 'coordinator.store.etcdTlsSecret', value: 'etcd-client', expected: /only for https:\/\// },
+  { name: 'two injectors without a shared certificate', yaml: 'injector:\n  replicas: 2\n  caSecret: ""\n', field: 'injector.replicas', value: '2', expected: /1 without injector\.caSecret or injector\.tlsSecret \(injector\.replicas above 1 needs injector\.caSecret or injector\.tlsSecret/ },
 ];
 
 for (const c of REFUSED) {
@@ -126,22 +146,17 @@ void t.test('withInjectorPins: later sources override key by key; the result is 
 });
 
 void t.test('every problem is reported at once', async (t) => {
-  const issues = issuesOf('bogus: 1\nimage:\n  pullPolicy: Sometimes\ncoordinator:\n  replicas: 0\ninjector:\n  timeoutSeconds: x\n');
+  const issues = issuesOf('bogus: 1\nimage:\n  pullPolicy: Sometimes\ncoordinator:\n  replicas: -1\ninjector:\n  timeoutSeconds: x\n');
   t.same(issues.map((i) => i.field).sort(), ['bogus', 'coordinator.replicas', 'image.pullPolicy', 'injector.timeoutSeconds']);
 });
 
-void t.test('etcd and more than one replica are refused as not built yet', async (t) => {
-  const etcd = issuesOf('coordinator:\n  store:\n    type: etcd\n    etcdEndpoints: [https://etcd-0:2379]\n');
-  t.equal(etcd.length, 1);
-  t.equal(etcd[0]?.field, 'coordinator.store.type');
-  t.match(etcd[0]?.expected ?? '', /not built/);
-  t.ok(etcd[0]?.expected.includes(ETCD_NOT_BUILT));
-  const replicas = issuesOf('coordinator:\n  replicas: 3\n');
-  t.equal(replicas.length, 1);
-  t.equal(replicas[0]?.field, 'coordinator.replicas');
-  t.ok(replicas[0]?.expected.includes(REPLICAS_NOT_BUILT));
-  t.match(REPLICAS_NOT_BUILT, /etcd store backend is not built/);
-  t.same(issuesOf('coordinator:\n  replicas: 1\n'), [], 'one replica is fine');
+void t.test('replicas: automatic is 1 on the file store and 3 on etcd; etcd takes any count', async (t) => {
+  const etcd = parseInstallValues(parse('coordinator:\n  store:\n    type: etcd\n    etcdEndpoints: [https://etcd-0.etcd:2379, "https://[fd00::1]:2379"]\n    etcdTlsSecret: etcd-client\n'), 'x');
+  t.equal(coordinatorReplicas(etcd), 3);
+  t.equal(coordinatorReplicas(parseInstallValues(parse('coordinator:\n  replicas: 5\n  store:\n    type: etcd\n    etcdEndpoints: [http://127.0.0.1:2379]\n'), 'x')), 5);
+  t.equal(coordinatorReplicas(parseInstallValues(parse('coordinator:\n  replicas: 1\n'), 'x')), 1, 'an explicit 1 on the file store');
+  t.same(issuesOf('injector:\n  replicas: 3\n  tlsSecret: injector-tls\n'), [], 'injector replicas with a shared certificate');
+  for (const rule of Object.values(VALUE_RULES)) t.match(rule, /coordinator\.|injector\./, 'each rule names its values');
 });
 
 void t.test('the error names the values file and is a config error (exit 64)', async (t) => {

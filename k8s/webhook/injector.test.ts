@@ -165,3 +165,28 @@ void t.test('--tls-dir with a key that does not match the certificate is refused
   writeFileSync(join(dir, 'tls.crt'), b.certPem);
   await t.rejects(startInjector(config(dir), { logger, metrics: createInjectorMetrics(createRegistry()), clock: systemClock, kube: undefined }), /tls.key is not the key of tls.crt/);
 });
+
+void t.test('--ca-secret: an existing Secret is served as is; an unusable one is refused naming it; no API is a usage error', async (t) => {
+  const { api, kube, logger } = await harness(t);
+  const c = await createSelfManagedCredentials(serviceDnsNames('ccmesh-injector', 'ccmesh-system'), systemClock);
+  const other = await createSelfManagedCredentials([SVC], systemClock);
+  const put = (data: Record<string, string>): void => {
+    api.secrets.set('ccmesh-system/shared-ca', { kind: 'Secret', metadata: { name: 'shared-ca' }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) });
+  };
+  const cfg = { ...config(), caSecret: 'shared-ca' };
+  const rt = { logger, metrics: createInjectorMetrics(createRegistry()), clock: systemClock, kube, backoff: FAST };
+  put({ 'tls.crt': c.certPem, 'tls.key': c.keyPem, 'ca.crt': other.caPem! });
+  await t.rejects(startInjector(cfg, rt), /secret ccmesh-system\/shared-ca are unusable: tls\.crt is not signed by ca\.crt/, 'a leaf the published CA did not sign');
+  put({ 'tls.crt': c.certPem, 'tls.key': other.keyPem, 'ca.crt': c.caPem! });
+  await t.rejects(startInjector(cfg, rt), /tls\.key is not the key of tls\.crt/);
+  put({ 'tls.crt': c.certPem, 'tls.key': c.keyPem });
+  await t.rejects(startInjector(cfg, rt), /needs tls\.crt, tls\.key and ca\.crt/);
+  put({ 'tls.crt': c.certPem, 'tls.key': c.keyPem, 'ca.crt': c.caPem! });
+  const inj = await startInjector(cfg, rt);
+  t.teardown(() => inj.close());
+  await inj.ready;
+  t.equal(trustedBundle(api), c.caPem, 'the Secret\'s CA is published');
+  t.equal((await post(inj.port, c.caPem!, '/healthz')).status, 200, 'and its certificate served');
+  t.notOk(api.requests.some((q) => q.method === 'POST'), 'an existing Secret is never replaced');
+  await t.rejects(startInjector(cfg, { ...rt, kube: undefined }), /shared serving CA lives in secret ccmesh-system\/shared-ca, but no Kubernetes API is configured/);
+});

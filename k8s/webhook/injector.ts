@@ -13,7 +13,7 @@ import { syncCaBundle, type Backoff } from './ca-bundle.js';
 import type { KubeClient } from './kube-client.js';
 import type { InjectorMetrics } from './metrics.js';
 import { checkCredentials, startWebhookServer, type WebhookServerConfig } from './server.js';
-import { createSelfManagedCredentials, loadTlsDir, serviceDnsNames, type ServingCredentials } from './serving-cert.js';
+import { createSelfManagedCredentials, credentialsFromSecret, loadTlsDir, serviceDnsNames, TLS_DIR_FILES, type ServingCredentials } from './serving-cert.js';
 
 /** Plain settings of the injector, parsed at the edge. */
 export interface InjectorConfig {
@@ -27,8 +27,20 @@ export interface InjectorConfig {
   readonly webhookConfiguration: string;
   /** Directory with tls.crt, tls.key and optionally ca.crt; undefined = self-managed certificate. */
   readonly tlsDir: string | undefined;
+  /**
+   * Self-managed, shared: the CA and serving certificate live in this Secret of `namespace`, made by whichever replica
+   * starts first and read by every other, so all replicas serve one certificate and publish one CA. Undefined (and no
+   * `tlsDir`): a per-process in-memory CA.
+   */
+  readonly caSecret?: string;
   /** How often `tlsDir` is checked for changes. */
   readonly reloadIntervalMs: number;
+  /**
+   * How long `close()` keeps serving, unready, before it stops accepting: a terminating pod leaves its Service's
+   * endpoints only after the endpoint controller and every node's proxy have caught up, and an AdmissionReview routed
+   * to it meanwhile must still be answered (with `failurePolicy: Fail` a refused connection refuses the pod). 0: none.
+   */
+  readonly shutdownDelayMs?: number;
 }
 
 /** Live handles of the injector. */
@@ -37,7 +49,7 @@ export interface InjectorRuntime {
   readonly metrics: InjectorMetrics;
   readonly clock: Clock;
   /** The API client; undefined when no API is configured (then a CA to publish is a configuration error). */
-  readonly kube: Pick<KubeClient, 'getWebhooks' | 'patchCaBundle'> | undefined;
+  readonly kube: Pick<KubeClient, 'getWebhooks' | 'patchCaBundle' | 'getSecret' | 'createSecret'> | undefined;
   readonly signal?: AbortSignal;
   readonly backoff?: Backoff;
 }
@@ -51,6 +63,31 @@ export interface RunningInjector {
   close(): Promise<void>;
 }
 
+/** Labels on the shared CA Secret an injector creates. */
+const CA_SECRET_LABELS = Object.freeze({ 'app.kubernetes.io/name': 'ccmesh', 'app.kubernetes.io/component': 'injector' });
+
+/**
+ * The credentials of the shared CA Secret: read it; when it does not exist, make a CA and leaf and create it — and
+ * when another replica created it first (409), read theirs. Every replica ends up serving the same certificate.
+ */
+async function sharedCredentials(config: InjectorConfig, rt: InjectorRuntime): Promise<ServingCredentials> {
+  const name = config.caSecret!;
+  const where = `secret ${config.namespace}/${name}`;
+  if (rt.kube === undefined) throw new CcmeshError(ErrorCode.USAGE, `the shared serving CA lives in ${where}, but no Kubernetes API is configured (not in a cluster and no --kube-api)`);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const existing = await rt.kube.getSecret(config.namespace, name);
+    if (existing !== undefined) return credentialsFromSecret(existing, where);
+    const made = await createSelfManagedCredentials(serviceDnsNames(config.service, config.namespace), rt.clock);
+    const data = { [TLS_DIR_FILES.cert]: made.certPem, [TLS_DIR_FILES.key]: made.keyPem, [TLS_DIR_FILES.ca]: made.caPem! };
+    if (await rt.kube.createSecret(config.namespace, name, data, CA_SECRET_LABELS)) {
+      rt.logger.info('created the shared serving CA secret', { secret: where });
+      return made;
+    }
+    // Another replica created it between our read and our create: use theirs.
+  }
+  throw new CcmeshError(ErrorCode.K8S_API, `${where}: neither readable nor creatable after 5 attempts (created and deleted concurrently?)`);
+}
+
 /** Starts the injector; resolves once the server listens (readiness follows through `ready`). */
 export async function startInjector(config: InjectorConfig, rt: InjectorRuntime): Promise<RunningInjector> {
   const { logger, metrics } = rt;
@@ -59,7 +96,9 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
   inject({ kind: 'ConfigMap' }, config.inject);
   let creds: ServingCredentials = config.tlsDir !== undefined
     ? await loadTlsDir(config.tlsDir)
-    : await createSelfManagedCredentials(serviceDnsNames(config.service, config.namespace), rt.clock);
+    : config.caSecret !== undefined
+      ? await sharedCredentials(config, rt)
+      : await createSelfManagedCredentials(serviceDnsNames(config.service, config.namespace), rt.clock);
   if (creds.caPem !== undefined && rt.kube === undefined) {
     throw new CcmeshError(
       ErrorCode.USAGE,
@@ -69,7 +108,7 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
   let ready = false;
   metrics.ready.set(0);
   const server = await startWebhookServer(config.server, creds, { logger, metrics, ready: () => ready, review: (body) => reviewAdmission(body, config.inject) });
-  logger.info('webhook listening', { port: server.port, path: config.server.path, credentials: config.tlsDir === undefined ? 'self-managed' : config.tlsDir });
+  logger.info('webhook listening', { port: server.port, path: config.server.path, credentials: config.tlsDir ?? (config.caSecret !== undefined ? `secret ${config.caSecret}` : 'self-managed') });
 
   const publish = async (caPem: string | undefined): Promise<void> => {
     if (caPem === undefined) {
@@ -128,9 +167,13 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
     ready: readyPromise,
     isReady: () => ready,
     close: async () => {
-      if (timer) clearInterval(timer);
       ready = false;
       metrics.ready.set(0);
+      if ((config.shutdownDelayMs ?? 0) > 0) {
+        logger.info('injector draining: still serving while the Service stops routing here', { delayMs: config.shutdownDelayMs });
+        await new Promise<void>((resolve) => setTimeout(resolve, config.shutdownDelayMs));
+      }
+      if (timer) clearInterval(timer);
       await server.close();
     },
   };

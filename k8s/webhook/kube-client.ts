@@ -74,7 +74,7 @@ export class KubeClient {
     this.#agent = new Agent({ connect: { ca: config.caPem }, connections: 2 });
   }
 
-  async #call(method: 'GET' | 'PATCH', path: string, what: string, body?: { type: string; data: unknown }): Promise<JsonValue> {
+  async #call(method: 'GET' | 'PATCH' | 'POST', path: string, what: string, body?: { type: string; data: unknown }): Promise<JsonValue> {
     let token: string;
     try {
       token = (await readFile(this.#config.tokenFile, 'utf8')).trim();
@@ -138,6 +138,41 @@ export class KubeClient {
       type: 'application/json-patch+json',
       data: ops,
     });
+  }
+
+  /** The string data of Secret `namespace/name` (values base64-decoded), or undefined when it does not exist. */
+  async getSecret(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+    const what = `reading secret ${namespace}/${name}`;
+    let obj: JsonValue;
+    try {
+      obj = await this.#call('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`, what);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw err;
+    }
+    const data = isJsonObject(obj) && isJsonObject(obj.data) ? obj.data : {};
+    return Object.fromEntries(Object.entries(data).filter((e): e is [string, string] => typeof e[1] === 'string').map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  }
+
+  /**
+   * Creates Secret `namespace/name` holding `data` (encoded here); `false` when one by that name already exists
+   * (HTTP 409: another replica was first), so the caller reads that one instead.
+   */
+  async createSecret(namespace: string, name: string, data: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): Promise<boolean> {
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace, labels },
+      type: 'kubernetes.io/tls',
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])),
+    };
+    try {
+      await this.#call('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`, `creating secret ${namespace}/${name}`, { type: 'application/json', data: body });
+      return true;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 409) return false;
+      throw err;
+    }
   }
 
   /** Releases the connection pool. */

@@ -104,6 +104,25 @@ export async function createSelfManagedCredentials(names: readonly string[], clo
 /** File names inside `--tls-dir` (the keys of a `kubernetes.io/tls` Secret, plus cert-manager's `ca.crt`). */
 export const TLS_DIR_FILES = Object.freeze({ cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt' });
 
+/**
+ * Serving credentials from the string data of a Secret (`tls.crt`, `tls.key`, `ca.crt`), checked like a
+ * {@link loadTlsDir} directory; `where` names the Secret in errors.
+ */
+export function credentialsFromSecret(data: Readonly<Record<string, string>>, where: string): ServingCredentials {
+  const certPem = data[TLS_DIR_FILES.cert];
+  const keyPem = data[TLS_DIR_FILES.key];
+  const caPem = data[TLS_DIR_FILES.ca];
+  try {
+    if (certPem === undefined || keyPem === undefined || caPem === undefined) throw new Error(`needs ${TLS_DIR_FILES.cert}, ${TLS_DIR_FILES.key} and ${TLS_DIR_FILES.ca}`);
+    const leaf = new X509Certificate(certPem);
+    if (!leaf.checkPrivateKey(createPrivateKey(keyPem))) throw new Error(`${TLS_DIR_FILES.key} is not the key of ${TLS_DIR_FILES.cert}`);
+    if (!leaf.verify(new X509Certificate(caPem).publicKey)) throw new Error(`${TLS_DIR_FILES.cert} is not signed by ${TLS_DIR_FILES.ca}`);
+  } catch (err) {
+    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `the webhook serving credentials in ${where} are unusable: ${describeError(err)}`, { cause: err });
+  }
+  return { keyPem, certPem, caPem, fingerprint: fingerprintOf(keyPem, certPem, caPem) };
+}
+
 /** Reads and checks the credentials in `dir`: the key must match the leaf; `ca.crt` is optional. */
 export async function loadTlsDir(dir: string): Promise<ServingCredentials> {
   const read = async (name: string, optional: boolean): Promise<string | undefined> => {

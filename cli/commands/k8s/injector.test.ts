@@ -28,6 +28,9 @@ void t.test('--help and flag errors', async (t) => {
   const bad: string[] = [];
   t.equal(await runCli(['injector', '--namespace', 'n', '--coordinator', 'no-port', '--kube-api', 'https://127.0.0.1:1', '--service-account-dir', '/nonexistent'], { stdout: () => undefined, stderr: (s) => bad.push(s) }), 64, 'unreadable service-account CA is a usage error');
   t.match(bad.join(''), /ca\.crt/);
+  const mem: string[] = [];
+  t.equal(await runCli(['injector', '--namespace', 'n', '--proxy-memory-limit', '256m', '--kube-api', 'https://127.0.0.1:1'], { stdout: () => undefined, stderr: (s) => mem.push(s) }), 64, 'a malformed proxy memory limit is a usage error');
+  t.match(mem.join(''), /--proxy-memory-limit.*256m[\s\S]*thousandths of a byte/);
   bad.length = 0;
   t.equal(await runCli(['injector', '--namespace', 'n', '--coordinator', 'no-port'], { stdout: () => undefined, stderr: (s) => bad.push(s) }), 64, 'a bad inject option fails at startup');
   t.match(bad.join(''), /invalid inject option coordinator: got "no-port"/);
@@ -51,7 +54,7 @@ void t.test('starts, patches the caBundle, serves, reports ready, stops on the s
   const lines: string[] = [];
   const ac = new AbortController();
   const done = injectorCommand(
-    ['--port', '0', '--metrics-port', '0', '--listen-host', '127.0.0.1', '--kube-api', api.url, '--service-account-dir', sa, '--image', 'registry.example/ccmesh:test'],
+    ['--port', '0', '--metrics-port', '0', '--listen-host', '127.0.0.1', '--kube-api', api.url, '--service-account-dir', sa, '--image', 'registry.example/ccmesh:test', '--shutdown-delay', '200ms'],
     { stdout: () => undefined, stderr: (s) => lines.push(...s.trimEnd().split('\n')), signal: ac.signal },
   );
   const log = (msg: string): Record<string, unknown> | undefined => lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === msg);
@@ -82,6 +85,7 @@ void t.test('starts, patches the caBundle, serves, reports ready, stops on the s
 
   ac.abort();
   t.equal(await done, 0, 'exit 0 after the signal');
+  t.equal(log('injector draining: still serving while the Service stops routing here')?.delayMs, 200, '--shutdown-delay reaches the injector');
   t.ok(log('injector stopped'));
   await t.rejects(fetch(`http://127.0.0.1:${adminPort}${ADMIN_HTTP_PATHS.livenessProbe}`), 'admin port closed');
 });
@@ -89,7 +93,7 @@ void t.test('starts, patches the caBundle, serves, reports ready, stops on the s
 void t.test('bin/ccmesh injector in a process: in-cluster env, ready, SIGTERM → exit 0', async (t) => {
   const { api, sa } = await fakeCluster(t, 'ccmesh-system');
   const apiPort = new URL(api.url).port;
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'ccmesh'), 'injector', '--port', '0', '--metrics-port', '0', '--listen-host', '127.0.0.1', '--service-account-dir', sa], {
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'ccmesh'), 'injector', '--port', '0', '--metrics-port', '0', '--listen-host', '127.0.0.1', '--service-account-dir', sa, '--shutdown-delay', '100ms'], {
     env: { ...process.env, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: apiPort },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

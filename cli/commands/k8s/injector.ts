@@ -15,6 +15,8 @@ import { EXIT } from '../../../lib/exit-codes.js';
 import { ADMIN_HTTP_PATHS, PORTS } from '../../../lib/mesh-ports.js';
 import { INSTALL_NAMES } from '../../../k8s/constants.js';
 import type { InjectOptions } from '../../../k8s/inject/inject.js';
+import { INJECTED_REQUESTS } from '../../../k8s/inject/parts.js';
+import { expectedQuantity, parseQuantity } from '../../../k8s/quantity.js';
 import { type RunningInjector, startInjector } from '../../../k8s/webhook/injector.js';
 import { inClusterApiUrl, KubeClient, SERVICE_ACCOUNT_DIR, serviceAccountConfig } from '../../../k8s/webhook/kube-client.js';
 import { createInjectorMetrics } from '../../../k8s/webhook/metrics.js';
@@ -30,13 +32,17 @@ const FLAGS = {
   namespace: { type: 'string' },
   'webhook-config': { type: 'string' },
   'tls-dir': { type: 'string' },
+  'ca-secret': { type: 'string' },
   'reload-interval': { type: 'string' },
+  'shutdown-delay': { type: 'string' },
   image: { type: 'string' },
   coordinator: { type: 'string' },
   'coordinator-policy': { type: 'string' },
   'mesh-owner': { type: 'string' },
   'coordinator-measurement': { type: 'string', multiple: true },
   tee: { type: 'string' },
+  'proxy-memory-limit': { type: 'string' },
+  'prometheus-annotations': { type: 'boolean' },
   'metrics-port': { type: 'string' },
   'log-level': { type: 'string' },
   'kube-api': { type: 'string' },
@@ -44,14 +50,17 @@ const FLAGS = {
   help: { type: 'boolean' },
 } as const;
 
+/** Default of --shutdown-delay: longer than endpoint removal usually takes to reach every node's proxy. */
+export const DEFAULT_SHUTDOWN_DELAY_MS = 5_000;
+
 const TEES = ['auto', 'configfs-tsm', 'sev-guest', 'tdx-guest'] as const satisfies readonly InjectOptions['tee'][];
 
 /** Usage of `ccmesh injector`. */
 export const INJECTOR_USAGE = `Usage:
   ccmesh injector [--port ${PORTS.injectorWebhook}] [--service ${INSTALL_NAMES.injector}] [--namespace NS]
-                  [--webhook-config ${INSTALL_NAMES.webhookConfiguration}] [--tls-dir DIR [--reload-interval 10s]] [--metrics-port ${PORTS.injectorMetrics}]
+                  [--webhook-config ${INSTALL_NAMES.webhookConfiguration}] [--tls-dir DIR [--reload-interval 10s]] [--ca-secret NAME] [--shutdown-delay 5s] [--metrics-port ${PORTS.injectorMetrics}]
                   [--image IMAGE] [--coordinator HOST:PORT] [--coordinator-policy HASH --mesh-owner HEX32 --coordinator-measurement HEX48...]
-                  [--tee auto|configfs-tsm|sev-guest|tdx-guest]
+                  [--tee auto|configfs-tsm|sev-guest|tdx-guest] [--proxy-memory-limit QUANTITY] [--prometheus-annotations]
                   [--kube-api https://HOST:PORT] [--service-account-dir DIR] [--log-level info]
 
 Serves the sidecar-injection admission webhook: AdmissionReview v1 over HTTPS on POST ${INSTALL_NAMES.webhookPath},
@@ -65,9 +74,21 @@ annotation was computed before injection are refused, not mutated.
   --webhook-config    MutatingWebhookConfiguration whose caBundle is set (default ${INSTALL_NAMES.webhookConfiguration})
   --tls-dir           use tls.crt, tls.key (and ca.crt, if present) from DIR instead of a self-managed CA;
                       re-read every --reload-interval (default 10s). Without ca.crt the caBundle is left alone.
+  --ca-secret         self-managed and shared: the CA and serving certificate live in Secret NAME of --namespace
+                      (tls.crt, tls.key, ca.crt); the first replica to start creates it, the others read it, so
+                      every replica serves one certificate (needs get on that Secret and create on Secrets)
+  --shutdown-delay    on SIGTERM, keep answering (unready) this long before closing, so reviews the Service still
+                      routes here during a rolling update are answered (default 5s; keep it below the pod's
+                      terminationGracePeriodSeconds)
   --image, --coordinator, --coordinator-policy, --mesh-owner, --coordinator-measurement, --tee
                       passed to inject (the injected containers' image, Coordinator address, the Coordinator
                       policy hash pods verify, evidence source)
+  --proxy-memory-limit
+                      memory limit of every injected proxy (e.g. 256Mi; at least its 128Mi request); default none.
+                      A pod's ccmesh.dev/proxy-memory-limit annotation overrides it
+  --prometheus-annotations
+                      add prometheus.io/scrape, /port (the sidecar admin port) and /path to injected pods that
+                      have no prometheus.io/* annotation of their own
   --metrics-port      plain-HTTP port of ${ADMIN_HTTP_PATHS.livenessProbe}, ${ADMIN_HTTP_PATHS.readinessProbe}, ${ADMIN_HTTP_PATHS.startupProbe} and ${ADMIN_HTTP_PATHS.metrics}
                       (default ${PORTS.injectorMetrics}; 0 = any free port)
   --kube-api          API server URL (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)
@@ -75,9 +96,9 @@ annotation was computed before injection are refused, not mutated.
                       token, ca.crt and namespace of the API credentials (default ${SERVICE_ACCOUNT_DIR})
   --log-level         debug, info, warn or error (default info); JSON lines on stderr
 
-Without --tls-dir a fresh CA and serving certificate are made at every start and kept in memory only; the webhook
-reports ready once the webhook configuration's caBundle holds that CA. Run one replica in that mode (each replica
-would publish its own CA); use --tls-dir (e.g. a cert-manager Certificate) for several replicas.
+Without --tls-dir or --ca-secret a fresh CA and serving certificate are made at every start and kept in memory only;
+the webhook reports ready once the webhook configuration's caBundle holds that CA. Run one replica in that mode (each
+replica would publish its own CA); use --ca-secret, or --tls-dir (e.g. a cert-manager Certificate), for several.
 `;
 
 /** Runs the webhook until the process is signalled. */
@@ -94,10 +115,13 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
   const tee = r.oneOf('tee', TEES, 'auto');
   const level = r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info');
   const reloadMs = r.duration('reload-interval', 10_000);
+  const shutdownDelayMs = r.duration('shutdown-delay', DEFAULT_SHUTDOWN_DELAY_MS);
   if (reloadMs !== undefined && reloadMs < 100) r.issue('reload-interval', r.raw('reload-interval'), 'at least 100ms');
   const saDir = r.raw('service-account-dir') ?? SERVICE_ACCOUNT_DIR;
   const kubeApi = r.raw('kube-api') ?? inClusterApiUrl(process.env.KUBERNETES_SERVICE_HOST, process.env.KUBERNETES_SERVICE_PORT);
   if (kubeApi !== undefined && !/^https:\/\/[^/?#]+\/?$/.test(kubeApi)) r.issue('kube-api', kubeApi, 'an https://HOST:PORT URL');
+  if (r.raw('ca-secret') !== undefined && r.raw('tls-dir') !== undefined) r.issue('ca-secret', r.raw('ca-secret'), 'not with --tls-dir (the certificate comes from one place)');
+  if (r.raw('ca-secret') !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(r.raw('ca-secret')!)) r.issue('ca-secret', r.raw('ca-secret'), 'a Secret name (DNS-1123 subdomain)');
   for (const f of ['service', 'namespace', 'webhook-config', 'image', 'coordinator', 'tls-dir', 'listen-host'] as const) {
     if (r.raw(f) === '') r.issue(f, '', 'a non-empty value');
   }
@@ -118,6 +142,12 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
   if ((r.raw('coordinator-policy') === undefined) !== (r.raw('mesh-owner') === undefined)) {
     r.issue(r.raw('mesh-owner') === undefined ? 'mesh-owner' : 'coordinator-policy', undefined, 'both --coordinator-policy and --mesh-owner (pods that verify the Coordinator pin whose mesh it serves), or neither');
   }
+  const memLimit = r.raw('proxy-memory-limit');
+  if (memLimit !== undefined) {
+    const bytes = parseQuantity(memLimit, 'memory');
+    if (bytes === undefined) r.issue('proxy-memory-limit', memLimit, expectedQuantity('memory'));
+    else if (bytes < parseQuantity(INJECTED_REQUESTS.proxy.memory, 'memory')!) r.issue('proxy-memory-limit', memLimit, `at least the proxy's memory request ${INJECTED_REQUESTS.proxy.memory}`);
+  }
   r.finish();
 
   const injectOpts: Partial<InjectOptions> = {
@@ -127,6 +157,8 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
     ...(r.raw('coordinator-policy') !== undefined ? { coordinatorPolicy: r.raw('coordinator-policy')! } : {}),
     ...(r.raw('mesh-owner') !== undefined ? { meshOwner: r.raw('mesh-owner')! } : {}),
     ...(coordinatorMeasurements.length > 0 ? { coordinatorMeasurements } : {}),
+    ...(r.raw('proxy-memory-limit') !== undefined ? { proxyMemoryLimit: r.raw('proxy-memory-limit')! } : {}),
+    ...(r.raw('prometheus-annotations') === 'true' ? { prometheusAnnotations: true } : {}),
   };
   const logger = createLogger({ component: 'injector', level: level!, sink: (line) => io.stderr(line + '\n') });
   const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'injector' } });
@@ -153,7 +185,9 @@ export async function injectorCommand(argv: readonly string[], io: CliIo): Promi
         namespace: namespace!,
         webhookConfiguration: r.raw('webhook-config') ?? INSTALL_NAMES.webhookConfiguration,
         tlsDir: r.raw('tls-dir'),
+        ...(r.raw('ca-secret') !== undefined ? { caSecret: r.raw('ca-secret')! } : {}),
         reloadIntervalMs: reloadMs!,
+        shutdownDelayMs: shutdownDelayMs!,
       },
       { logger, metrics, clock: systemClock, kube, ...(io.signal ? { signal: io.signal } : {}) },
     ).catch((err: unknown) => { throw systemErrorCode(err) === 'EADDRINUSE' || systemErrorCode(err) === 'EADDRNOTAVAIL' || systemErrorCode(err) === 'EACCES' ? listenFailed('--port', host, port!, err) : err; });

@@ -1,6 +1,6 @@
 /**
  * `ccmesh install` through the CLI router: exit codes and messages for --help, a missing --print, bad values
- * files (unknown key, etcd, replicas > 1, a lone or malformed pin, unreadable, malformed YAML) and a bad namespace;
+ * files (unknown key, etcd without endpoints, replicas > 1 on the file store, a lone or malformed pin, unreadable, malformed YAML) and a bad namespace;
  * that the printed Coordinator args are accepted by the real `ccmesh coordinator` flag parser; and the Coordinator
  * pins: the warning without them, `--workspace` filling both from a workspace made by `ccmesh manifest init`
  * (before and after the first set), flags overriding it, `--print-pins`, and the refusals of unusable workspaces.
@@ -57,8 +57,8 @@ void t.test('--print with default values prints YAML, and warns on stderr that p
 
 const BAD: readonly { name: string; text: string; stderr: RegExp }[] = [
   { name: 'unknown key', text: 'coordinator:\n  replica: 2\n', stderr: /coordinator\.replica: got "2", expected no such key/ },
-  { name: 'etcd', text: 'coordinator:\n  store:\n    type: etcd\n', stderr: /coordinator\.store\.type: got "etcd".*etcd store backend is not built/ },
-  { name: 'replicas', text: 'coordinator:\n  replicas: 3\n', stderr: /coordinator\.replicas: got "3".*need a shared store/ },
+  { name: 'etcd without endpoints', text: 'coordinator:\n  store:\n    type: etcd\n', stderr: /coordinator\.store\.etcdEndpoints: got "\[\]".*needs coordinator\.store\.etcdEndpoints/ },
+  { name: 'replicas on the file store', text: 'coordinator:\n  replicas: 3\n', stderr: /coordinator\.replicas: got "3".*file store lives on one pod's volume/ },
   { name: 'malformed YAML', text: 'coordinator: [\n', stderr: /not valid YAML/ },
   { name: 'duplicate key', text: 'image:\n  tag: a\n  tag: b\n', stderr: /not valid YAML/ },
   { name: 'policy without owner', text: `injector:\n  coordinatorPolicy: ${'ab'.repeat(32)}\n`, stderr: /injector\.meshOwner: got "", expected 64 lowercase hex digits, since injector\.coordinatorPolicy is set/ },
@@ -110,7 +110,7 @@ void t.test('every flag given to the injector container is one `ccmesh injector`
   const args = dep?.spec?.template.spec.containers[0]?.args ?? [];
   t.equal(args[0], 'injector', 'the subcommand');
   const flags = args.filter((a) => a.startsWith('--'));
-  t.equal(flags.length, 8);
+  t.equal(flags.length, 9);
   for (const f of flags) t.match(INJECTOR_USAGE, new RegExp(`\\[${f} `), `${f} is in the injector usage`);
   const pinned = await run(['--print', '--coordinator-policy', 'ab'.repeat(32), '--mesh-owner', 'cd'.repeat(32), '--coordinator-measurement', 'ef'.repeat(48)]);
   const pinnedArgs = parseAllDocuments(pinned.stdout).map((d) => d.toJS() as { kind?: string; spec?: { template: { spec: { containers: { args: string[] }[] } } } }).find((o) => o.kind === 'Deployment')?.spec?.template.spec.containers[0]?.args ?? [];

@@ -73,6 +73,8 @@ export class FakeKubeApi {
     const fail = this.failNext.shift();
     if (fail !== undefined) return [fail, status(fail, fail === 409 ? 'Conflict' : fail === 403 ? 'Forbidden' : 'InternalError', `scripted failure ${fail}`)];
     if (authorization !== `Bearer ${this.token}`) return [401, status(401, 'Unauthorized', 'Unauthorized')];
+    const secret = /^\/api\/v1\/namespaces\/([^/]+)\/secrets(?:\/([^/]+))?$/.exec(path);
+    if (secret) return this.#secret(method, decodeURIComponent(secret[1]!), secret[2] === undefined ? undefined : decodeURIComponent(secret[2]), body);
     if (!path.startsWith(BASE)) return [404, status(404, 'NotFound', 'the server could not find the requested resource')];
     const name = decodeURIComponent(path.slice(BASE.length));
     if (this.config === undefined || (this.config.metadata as { name?: string }).name !== name) {
@@ -105,6 +107,33 @@ export class FakeKubeApi {
     meta.resourceVersion = String(++this.#rv);
     this.config = next as { [key: string]: JsonValue };
     return [200, JSON.stringify(this.config)];
+  }
+
+  /** Secrets by `namespace/name`, as stored (data base64-encoded). */
+  readonly secrets = new Map<string, { [key: string]: JsonValue }>();
+
+  /** GET of one Secret, POST (create) of one; 404 and 409 as the API server answers them. */
+  #secret(method: string, namespace: string, name: string | undefined, body: string): [number, string] {
+    if (method === 'GET' && name !== undefined) {
+      const found = this.secrets.get(`${namespace}/${name}`);
+      return found ? [200, JSON.stringify(found)] : [404, status(404, 'NotFound', `secrets "${name}" not found`)];
+    }
+    if (method === 'POST' && name === undefined) {
+      let obj: { [key: string]: JsonValue };
+      try {
+        obj = JSON.parse(body) as { [key: string]: JsonValue };
+      } catch {
+        return [400, status(400, 'BadRequest', 'body is not JSON')];
+      }
+      const meta = (isJsonObject(obj.metadata) ? obj.metadata : {}) as { [key: string]: JsonValue };
+      const key = `${namespace}/${String(meta.name)}`;
+      if (obj.kind !== 'Secret' || typeof meta.name !== 'string') return [422, status(422, 'Invalid', 'not a named Secret')];
+      if (this.secrets.has(key)) return [409, status(409, 'AlreadyExists', `secrets "${meta.name}" already exists`)];
+      meta.resourceVersion = String(++this.#rv);
+      this.secrets.set(key, { ...obj, metadata: meta });
+      return [201, JSON.stringify(this.secrets.get(key))];
+    }
+    return [405, status(405, 'MethodNotAllowed', 'method not allowed')];
   }
 
   /** Stops the server. */
