@@ -2,8 +2,8 @@
  * The container image, really built (scripts/build-image.sh: mmdebstrap, npm, buildah) and run: `ccmesh version`,
  * `ccmesh attest verify` on a sample and `ccmesh iptables plan` inside it, its user, entrypoint, size budget, SBOM,
  * that it ships no tests or sources, no setuid files and file capabilities only where the sidecar needs them — and
- * that the sidecar's uid, with the security context `inject` gives it, really installs its rules with the image's
- * iptables in a fresh network namespace.
+ * that the sidecar's uid and the initializer, each with the security context `inject` gives it, really install
+ * rules with the image's iptables in a fresh network namespace (and what the sidecar can't do yet: policy routing).
  *
  * Root only (mmdebstrap, buildah's vfs storage, chroot, network namespaces); skipped with the reason otherwise, a
  * failure under CI. The image is built once per run of this file into a temporary directory (about 3.5 minutes on
@@ -15,7 +15,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { buildProxy } from '../k8s/inject/parts.js';
+import { buildInitializer, buildProxy } from '../k8s/inject/parts.js';
 import { DEFAULT_INJECT_OPTIONS } from '../k8s/inject/inject.js';
 import { imageRef } from '../k8s/install/pod-parts.js';
 import { DEFAULT_VALUES } from '../k8s/install/values.js';
@@ -183,13 +183,22 @@ if (skip && process.env.CI) {
 
   // The pod, as far as a chroot can show it: uid 1337, bounding set NET_ADMIN + NET_RAW (what inject adds), no
   // capabilities held by the process itself (Kubernetes gives a non-root container none), no_new_privs exactly when
-  // the injected proxy's allowPrivilegeEscalation is false; a fresh network namespace. setpriv keeps the permitted
+  // the injected proxy's allowPrivilegeEscalation is false; a fresh network namespace with loopback up (as in a pod). setpriv keeps the permitted
   // set up to its exec, as runc does.
   // env -i: tap's process tracking puts its loader into NODE_OPTIONS of every child, which the image can't resolve.
-  const asSidecar = (nnp: boolean, script: string) => run('env', ['-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'unshare', '--net', '--mount', '--fork', 'sh', '-c',
-    'mount -t proc proc "$1/proc" && exec chroot "$@"', 'sh', mnt, '/usr/bin/setpriv', '--reuid', String(PROXY_UID), '--regid', String(PROXY_UID), '--clear-groups',
-    '--inh-caps=-all', '--bounding-set=-all,+net_admin,+net_raw', ...(nnp ? ['--no-new-privs'] : []),
+  const inPod = (uid: number, caps: readonly string[], nnp: boolean, script: string) => run('env', ['-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'unshare', '--net', '--mount', '--fork', 'sh', '-c',
+    'mount -t proc proc "$1/proc" && ip link set lo up && exec chroot "$@"', 'sh', mnt, '/usr/bin/setpriv', '--reuid', String(uid), '--regid', String(uid), '--clear-groups',
+    '--inh-caps=-all', `--bounding-set=-all,${caps.map((c) => `+${c.toLowerCase()}`).join(',')}`, ...(nnp ? ['--no-new-privs'] : []),
     '/bin/sh', '-c', `ccmesh() { ${ENTRYPOINT.join(' ')} "$@"; }; ${script}`]);
+  const asSidecar = (nnp: boolean, script: string) => inPod(PROXY_UID, ['NET_ADMIN', 'NET_RAW'], nnp, script);
+  const PLAN = `--ingress 'web#8080#mtls' --proxy-uid ${PROXY_UID}`;
+
+  void t.test('the initializer, root with its injected security context, installs the guard and the whole plan', async (t) => {
+    const sc = buildInitializer({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [] }).securityContext as { allowPrivilegeEscalation: boolean; runAsUser: number; capabilities: { add: string[] } };
+    t.equal(sc.runAsUser, 0);
+    const r = await inPod(0, sc.capabilities.add, !sc.allowPrivilegeEscalation, `ccmesh iptables guard && ccmesh iptables apply ${PLAN} && ccmesh iptables verify ${PLAN} && ccmesh iptables unguard`);
+    t.equal(r.code, 0, `guard, apply, verify, unguard as root with ${sc.capabilities.add.join(',')}${sc.allowPrivilegeEscalation ? '' : ' and no_new_privs'}: ${r.stderr.slice(-2000)}`);
+  });
 
   void t.test('the sidecar uid installs and verifies its rules with the security context inject gives it', async (t) => {
     const sc = buildProxy({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [] }).securityContext as { allowPrivilegeEscalation: boolean; runAsUser: number; capabilities: { add: string[] } };
@@ -206,8 +215,7 @@ if (skip && process.env.CI) {
     // The whole capture plan also adds TPROXY's policy routing with iproute2's `ip`, which drops its file
     // capabilities when run by a non-root uid without CAP_NET_ADMIN in its inheritable set (which Kubernetes
     // leaves empty): the non-root sidecar can't install that part yet (docs/kubernetes.md, "Tested, and not verified").
-    const plan = `--ingress 'web#8080#mtls' --proxy-uid ${PROXY_UID}`;
-    const full = await asSidecar(!sc.allowPrivilegeEscalation, `ccmesh iptables apply ${plan} && ccmesh iptables verify ${plan}`);
+    const full = await asSidecar(!sc.allowPrivilegeEscalation, `ccmesh iptables apply ${PLAN} && ccmesh iptables verify ${PLAN}`);
     t.equal(full.code, 0, `apply then verify the full plan as uid ${PROXY_UID}: ${full.stderr.slice(-500)}`, { todo: 'policy routing needs ip with CAP_NET_ADMIN; iproute2 drops file capabilities for non-root' });
   });
 }
