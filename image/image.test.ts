@@ -7,7 +7,7 @@
  *
  * Root only (mmdebstrap, buildah's vfs storage, chroot, network namespaces); skipped with the reason otherwise, a
  * failure under CI. The image is built once per run of this file into a temporary directory (about 3.5 minutes on
- * two cores, most of it npm ci and the Debian download; BUILD_TIMEOUT_MS below is the stated limit), or taken from
+ * two idle cores, up to ~7.5 under load; BUILD_TIMEOUT_MS below is the stated limit), or taken from
  * CCMESH_IMAGE_DIR when that names the --out directory of an earlier build.
  */
 import { execFile, spawnSync } from 'node:child_process';
@@ -25,7 +25,7 @@ import type { Sbom } from './sbom.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 const PINS = JSON.parse(readFileSync(join(REPO, 'image/pins.json'), 'utf8')) as { node: { version: string }; budgetBytes: number };
-/** The whole build may take this long (measured: ~210 s on two shared cores with a warm npm cache). */
+/** The whole build may take this long (measured on two cores, warm npm cache: ~210 s idle, 350–440 s under load). */
 const BUILD_TIMEOUT_MS = 600_000;
 const ENTRYPOINT = ['/usr/local/bin/node', '/opt/ccmesh/bin/ccmesh'];
 const NONROOT = '65532:65532';
