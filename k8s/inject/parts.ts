@@ -175,7 +175,12 @@ export function buildProxy(p: PartsInput): Obj {
       runAsUser: PROXY_UID,
       runAsGroup: PROXY_UID,
       runAsNonRoot: true,
-      allowPrivilegeEscalation: false,
+      // SECURITY: true on purpose. A non-root container's process holds no capabilities (Kubernetes sets no ambient
+      // ones); it reaches NET_ADMIN/NET_RAW only by exec of the image's file-capability iptables and ip binaries.
+      // false sets no_new_privs, under which exec gains no file capabilities: the sidecar could then never install
+      // its rules (image/image.test.ts shows both). The image has no setuid/setgid files and no other file
+      // capabilities, and the bounding set holds only NET_ADMIN and NET_RAW, so nothing else can be gained.
+      allowPrivilegeEscalation: true,
       readOnlyRootFilesystem: true,
       capabilities: { add: [...NET_CAPS], drop: ['ALL'] },
       seccompProfile: { ...SECCOMP },
