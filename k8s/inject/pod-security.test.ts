@@ -40,12 +40,14 @@ void t.test('injected: baseline fails only on the two network capabilities of th
   ]);
 });
 
-void t.test('injected: restricted adds only the initializer running as root with CHOWN; seccomp and the rest pass', async (t) => {
+void t.test('injected: restricted adds the initializer running as root with CHOWN and the sidecar\'s privilege escalation; seccomp and the rest pass', async (t) => {
   const got = checkPodSecurity(specOf(inject(restrictedApp())), 'restricted');
   t.same(got.filter((v) => v.level === 'restricted').map((v) => `${v.control} ${v.field} ${v.detail}`), [
     'Capabilities spec.initContainers[0].securityContext.capabilities.add CHOWN',
     'Running as Non-root spec.initContainers[0].securityContext.runAsNonRoot false',
     'Running as Non-root user spec.initContainers[0].securityContext.runAsUser 0',
+    // The sidecar (uid 1337) runs iptables through its file capabilities, which no_new_privs would block.
+    'Privilege Escalation spec.initContainers[1].securityContext.allowPrivilegeEscalation true',
   ]);
   t.notOk(got.some((v) => v.control === 'Seccomp'), 'both injected containers carry seccompProfile RuntimeDefault');
 });
