@@ -25,6 +25,10 @@ interface StreamLink {
   readonly done: StreamSpliceDone;
   closed: number;
   failed: boolean;
+  /** END_STREAM arrived from the peer sidecar (a real one: Node also marks a destroyed stream's sides ended). */
+  peerEnded: boolean;
+  /** We sent END_STREAM (the app's FIN). */
+  sentEnd: boolean;
 }
 
 const LINK = Symbol('ccmesh.stream-splice');
@@ -57,7 +61,9 @@ function onStreamDrain(this: Http2Stream): void {
 
 /** FIN from the app → END_STREAM towards the peer sidecar. */
 function onSocketEnd(this: Socket): void {
-  linkOf(this).h.end();
+  const l = linkOf(this);
+  l.sentEnd = true;
+  l.h.end();
 }
 
 /**
@@ -67,7 +73,9 @@ function onSocketEnd(this: Socket): void {
  */
 function onStreamEnd(this: Http2Stream): void {
   if (this.aborted || (this.rstCode !== undefined && this.rstCode !== h2.NGHTTP2_NO_ERROR)) return;
-  linkOf(this).s.end();
+  const l = linkOf(this);
+  l.peerEnded = true;
+  l.s.end();
 }
 
 const RESET = new Error('ccmesh: the tunnelled connection was reset');
@@ -110,11 +118,11 @@ function onSocketClose(this: Socket): void {
 
 function onStreamClose(this: Http2Stream): void {
   const l = linkOf(this);
-  // Clean only with NO_ERROR after both directions ended (END_STREAM received, and ours sent: Node closes a stream
-  // with NO_ERROR only once both flags went out, but may emit 'close' before its writable 'finish'); an RST_STREAM
+  // Clean only with NO_ERROR after both directions ended (END_STREAM received, and ours sent; Node's own flags are no
+  // proof: a stream destroyed with its session reports both sides ended, and 'close' may precede 'finish'); an RST_STREAM
   // (any code), a GOAWAY that cut the stream, a session that died, or a close while the app still had bytes to send
   // are a reset for the app.
-  if (this.rstCode !== h2.NGHTTP2_NO_ERROR || !this.readableEnded || !this.writableEnded) fault(l);
+  if (this.rstCode !== h2.NGHTTP2_NO_ERROR || !l.peerEnded || !l.sentEnd) fault(l);
   finish(l);
 }
 
@@ -123,7 +131,7 @@ function onStreamClose(this: Http2Stream): void {
  * Node resets it on every read and write of the socket, which every byte of the stream passes through.
  */
 export function spliceStream(s: Socket, h: Http2Stream, idleTimeoutMs: number, done: StreamSpliceDone): void {
-  const l: StreamLink = { s, h, done, closed: 0, failed: false };
+  const l: StreamLink = { s, h, done, closed: 0, failed: false, peerEnded: false, sentEnd: false };
   live.add(l);
   (s as Linked<Socket>)[LINK] = l;
   (h as Linked<Http2Stream>)[LINK] = l;
