@@ -356,7 +356,9 @@ void t.test('the pooled connection passes the identity gate; tls listeners never
     session.on('error', () => undefined);
     void connectStatus(session, `127.0.0.1:${rig.in('echo')}`);
   });
-  await closed;
+  const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 5000))]);
+  tls.destroy();
+  t.equal(outcome, 'closed', 'the sidecar closed the connection');
   t.equal(rig.echo.connections, 0, 'a leaf of another CA gets no stream to the app');
   t.ok(await metric(rig.ingress, 'ccmesh_proxy_tls_handshake_failures_total', { reason: 'untrusted-cert' }) >= 1, 'refused by the gate as untrusted-cert');
   t.equal(await metric(rig.ingress, 'ccmesh_proxy_tunnel_connections'), 0, 'no pooled connection was made');
