@@ -42,6 +42,10 @@ export const PROXY_FLAGS = {
   'max-handshakes': { type: 'string' },
   'max-unauthenticated-per-source': { type: 'string' },
   drain: { type: 'string' },
+  tunnel: { type: 'string' },
+  'tunnel-pool': { type: 'string' },
+  'tunnel-streams': { type: 'string' },
+  'tunnel-drain': { type: 'string' },
   'ready-file': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean' },
@@ -96,6 +100,17 @@ export interface RenewalTeeConfig {
   readonly hostData: Uint8Array | undefined;
 }
 
+/** `--tunnel`, `--tunnel-pool`, `--tunnel-streams`, `--tunnel-drain`. */
+export interface TunnelConfig {
+  readonly enabled: boolean;
+  /** Pooled connections per destination (egress entry, or original destination of a captured connection). */
+  readonly poolSize: number;
+  /** Concurrent streams per pooled connection (advertised as SETTINGS_MAX_CONCURRENT_STREAMS, and used as such). */
+  readonly maxStreams: number;
+  /** How long a pooled connection made with replaced credentials may finish its streams before they are cut. */
+  readonly drainMs: number;
+}
+
 /** Parsed proxy configuration. */
 export interface ProxyConfig {
   readonly inbound: readonly InboundListenerConfig[];
@@ -126,6 +141,8 @@ export interface ProxyConfig {
   /** Connections without a verified mesh identity (handshaking, or on a `tls` port) per source address. */
   readonly maxUnauthenticatedPerSource: number;
   readonly drainMs: number;
+  /** The pooled, multiplexed transport between sidecars (`proxy/tunnel/`); off = per-connection mTLS only. */
+  readonly tunnel: TunnelConfig;
   /** Where readiness is announced as a file; undefined = no file. */
   readonly readyFile: string | undefined;
   readonly logLevel: LogLevel;
@@ -144,6 +161,8 @@ export const PROXY_DEFAULTS = Object.freeze({
   maxUnauthenticatedPerSource: 64,
   drainMs: 20_000,
   trustRefreshMs: 30_000,
+  // Off by default until a stream refused during the peer's GOAWAY is retried (docs/proxy.md, "Known gaps").
+  tunnel: Object.freeze({ enabled: false, poolSize: 2, maxStreams: 1024, drainMs: 5 * 60_000 }),
 });
 
 /** Upper bound of `--workers`. */
@@ -183,6 +202,12 @@ The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, 
   --max-handshakes ${PROXY_DEFAULTS.maxHandshakes}      inbound connections in the TLS handshake at once (unauthenticated work)
   --max-unauthenticated-per-source ${PROXY_DEFAULTS.maxUnauthenticatedPerSource}  connections without a mesh identity (in the handshake, or on a
                              tls port) from one source address
+  --tunnel on|off            carry each connection to another ccmesh sidecar as one HTTP/2 CONNECT stream over a
+                             pool of long-lived mTLS connections (ALPN ccmesh-tunnel/1; default off); a peer without
+                             it gets per-connection mTLS
+  --tunnel-pool ${PROXY_DEFAULTS.tunnel.poolSize}  --tunnel-streams ${PROXY_DEFAULTS.tunnel.maxStreams}  --tunnel-drain 5m
+                             pooled connections per destination, streams per connection, and how long a pooled
+                             connection made with replaced credentials may finish its streams
   --ready-file PATH|none     written once ready (default ${PATHS.readyFile})
   --workers N                N listener processes (node:cluster; default 1)
   --log-level info
@@ -287,6 +312,7 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
     maxConnections: r.integer('max-connections', 1, 1_000_000, PROXY_DEFAULTS.maxConnections) ?? PROXY_DEFAULTS.maxConnections,
     ...handshakeLimits(r),
     drainMs: r.duration('drain', PROXY_DEFAULTS.drainMs) ?? PROXY_DEFAULTS.drainMs,
+    tunnel: readTunnel(r),
     readyFile: readyRaw === 'none' ? undefined : readyRaw,
     logLevel: r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info') ?? 'info',
   });
@@ -338,6 +364,19 @@ function readRenewalTee(r: FieldReader, withCoordinator: boolean): RenewalTeeCon
     else hostData = new Uint8Array(Buffer.from(hostDataRaw, 'hex'));
   }
   return Object.freeze({ kind, simDir, hostData });
+}
+
+function readTunnel(r: FieldReader): TunnelConfig {
+  const d = PROXY_DEFAULTS.tunnel;
+  const choice = r.oneOf('tunnel', ['on', 'off'] as const, d.enabled ? 'on' : 'off'); // undefined: a bad value, reported
+  const enabled = choice === 'on';
+  const poolSize = r.integer('tunnel-pool', 1, 64, d.poolSize) ?? d.poolSize;
+  const maxStreams = r.integer('tunnel-streams', 1, 65_536, d.maxStreams) ?? d.maxStreams;
+  const drainMs = positive(r, 'tunnel-drain', d.drainMs);
+  if (choice === 'off') {
+    for (const f of ['tunnel-pool', 'tunnel-streams', 'tunnel-drain']) if (r.raw(f) !== undefined) r.issue(f, r.raw(f), 'only with --tunnel on (the pooled tunnel is off)');
+  }
+  return Object.freeze({ enabled, poolSize, maxStreams, drainMs });
 }
 
 function handshakeLimits(r: FieldReader): { maxHandshakes: number; maxUnauthenticatedPerSource: number } {

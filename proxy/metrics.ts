@@ -57,6 +57,41 @@ export const GUARD_STATES = ['unmanaged', 'installed', 'lifted', 'install-failed
 /** One of {@link GUARD_STATES}. */
 export type GuardState = (typeof GUARD_STATES)[number];
 
+/** How a tunnel stream ended (`proxy/tunnel/`): `refused` = the inbound side refused it (port, identity, request). */
+export const TUNNEL_STREAM_RESULTS = ['ok', 'error', 'refused'] as const;
+/** One of {@link TUNNEL_STREAM_RESULTS}. */
+export type TunnelStreamResult = (typeof TUNNEL_STREAM_RESULTS)[number];
+
+/**
+ * Why the inbound side refused a tunnel stream: `port-not-served` = the CONNECT port has no mTLS route;
+ * `san-not-allowed` = the pooled connection's verified identity is not on that port's allow-list; `identity-expired`
+ * = the peer's leaf expired (or no longer verifies) since the pooled connection was made; `bad-request` = not a
+ * CONNECT to 127.0.0.1:PORT; `app-connect` = the app did not accept the forwarded connection.
+ */
+export const TUNNEL_REFUSALS = ['port-not-served', 'san-not-allowed', 'identity-expired', 'bad-request', 'app-connect'] as const;
+/** One of {@link TUNNEL_REFUSALS}. */
+export type TunnelRefusal = (typeof TUNNEL_REFUSALS)[number];
+
+/**
+ * Why an outbound connection went over per-connection mTLS although the tunnel is on: `peer-without-tunnel` = the
+ * peer did not negotiate the tunnel ALPN; `pool-full` = every pooled connection to it is at its stream limit.
+ */
+export const TUNNEL_FALLBACKS = ['peer-without-tunnel', 'pool-full'] as const;
+/** One of {@link TUNNEL_FALLBACKS}. */
+export type TunnelFallback = (typeof TUNNEL_FALLBACKS)[number];
+
+/**
+ * Why a pooled connection was retired or closed: `rotated` = the sidecar's credentials or trust changed (no new
+ * streams, drains); `untrusted` = the peer's identity is not acceptable under the new trust (closed at once);
+ * `expired` = the peer's leaf expired; `drain-timeout` = streams still open at the end of the drain grace were cut.
+ */
+export const TUNNEL_CLOSES = ['rotated', 'untrusted', 'expired', 'drain-timeout'] as const;
+/** One of {@link TUNNEL_CLOSES}. */
+export type TunnelClose = (typeof TUNNEL_CLOSES)[number];
+
+/** State of a pooled connection: `active` takes new streams, `draining` only finishes the ones it has. */
+export type TunnelConnectionState = 'active' | 'draining';
+
 /** Every metric family of the proxy. */
 export interface ProxyMetrics {
   readonly open: Gauge<'direction' | 'port'>;
@@ -75,6 +110,12 @@ export interface ProxyMetrics {
   readonly ready: Gauge;
   readonly guardState: Gauge<'state'>;
   readonly pendingHandshakes: Gauge;
+  readonly tunnelStreams: Counter<'direction' | 'result'>;
+  readonly tunnelStreamsOpen: Gauge<'direction'>;
+  readonly tunnelConnections: Gauge<'direction' | 'state'>;
+  readonly tunnelRefusals: Counter<'reason'>;
+  readonly tunnelFallbacks: Counter<'reason'>;
+  readonly tunnelCloses: Counter<'direction' | 'reason'>;
 }
 
 /** Registers the proxy metric families on `registry`; `pendingHandshakes` is read at each scrape. */
@@ -103,6 +144,12 @@ export function createProxyMetrics(registry: Registry, pendingHandshakes: () => 
     credentialReloads: new Counter({ name: 'ccmesh_proxy_credential_reloads_total', help: 'Credential generations applied or rejected', labelNames: ['result'], registers }),
     credentialRefusals: new Counter({ name: 'ccmesh_proxy_credential_refusals_total', help: 'Credential generations refused, by where they came from (files, renewal, trust-refresh) and why (root-changed, foreign-ca, invalid)', labelNames: ['source', 'reason'], registers }),
     ready: new Gauge({ name: 'ccmesh_proxy_ready', help: '1 when /ready answers 200', registers, aggregator: 'min' }),
+    tunnelStreams: new Counter({ name: 'ccmesh_proxy_tunnel_streams_total', help: 'Tunnel streams (one application connection each) by how they ended: ok, error, refused', labelNames: ['direction', 'result'], registers }),
+    tunnelStreamsOpen: new Gauge({ name: 'ccmesh_proxy_tunnel_streams_open', help: 'Tunnel streams open now', labelNames: ['direction'], registers }),
+    tunnelConnections: new Gauge({ name: 'ccmesh_proxy_tunnel_connections', help: 'Pooled tunnel connections by state (active, draining)', labelNames: ['direction', 'state'], registers }),
+    tunnelRefusals: new Counter({ name: 'ccmesh_proxy_tunnel_stream_refusals_total', help: 'Tunnel streams the inbound side refused, by reason', labelNames: ['reason'], registers }),
+    tunnelFallbacks: new Counter({ name: 'ccmesh_proxy_tunnel_fallbacks_total', help: 'Outbound connections carried over per-connection mTLS although the tunnel is on, by reason', labelNames: ['reason'], registers }),
+    tunnelCloses: new Counter({ name: 'ccmesh_proxy_tunnel_connection_closes_total', help: 'Pooled tunnel connections retired or closed, by reason (rotated, untrusted, expired, drain-timeout)', labelNames: ['direction', 'reason'], registers }),
     guardState: new Gauge({ name: 'ccmesh_proxy_guard_state', help: 'The inbound guard state as the sidecar knows it: 1 for the current state, 0 for the others', labelNames: ['state'], registers, aggregator: 'max' }),
   };
 }

@@ -28,6 +28,7 @@ import { startEgressListener } from './outbound/egress.js';
 import { startTransparentOutbound } from './outbound/transparent.js';
 import type { TransparentHooks } from './startup/hooks.js';
 import { systemTimers, type Timers } from './timers.js';
+import { TunnelServer } from './tunnel/server.js';
 
 /** Live handles the proxy runs with. */
 export interface ProxyRuntime {
@@ -105,6 +106,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   let renewal: RenewalLoop | undefined;
   let trustRefresh: TrustRefresh | undefined;
   let watchdog: { stop(): void } | undefined;
+  let tunnel: TunnelServer | undefined;
 
   const stage = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = rt.clock.nowMs();
@@ -141,8 +143,9 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
 
   try {
     if (!rt.worker) admin = await stage('admin server', () => startAdminServer(cfg.adminHost, cfg.adminPort, { notReadyReason }, rt.metricsSource ?? registry));
-    const options: DataPathOptions = { idleTimeoutMs: cfg.idleTimeoutMs, handshakeTimeoutMs: cfg.handshakeTimeoutMs, maxConnections: cfg.maxConnections };
-    const data = { store, metrics, tracker, logger, clock: rt.clock, admission };
+    const options: DataPathOptions = { idleTimeoutMs: cfg.idleTimeoutMs, handshakeTimeoutMs: cfg.handshakeTimeoutMs, maxConnections: cfg.maxConnections, tunnel: cfg.tunnel };
+    tunnel = cfg.tunnel.enabled ? new TunnelServer(cfg.tunnel, cfg.idleTimeoutMs, { store, metrics, tracker, logger, clock: rt.clock }) : undefined;
+    const data = { store, metrics, tracker, logger, clock: rt.clock, admission, tunnel };
     await stage('listeners', async () => {
       for (const l of cfg.inbound) {
         const running: RunningListener = await startInboundListener(l, cfg.listenHost, options, data);
@@ -230,6 +233,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
       metrics.ready.set(0);
       logger.info('draining', { open: tracker.size, graceMs: cfg.drainMs });
       const closing = Promise.all(listeners.map((l) => l.stopAccepting()));
+      tunnel?.close();
       const clean = await tracker.drain(cfg.drainMs);
       await closing;
       await stopAll();

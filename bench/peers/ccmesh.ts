@@ -27,9 +27,9 @@ export const CCMESH_NOT_BUILT = 'not available yet (proxy not built)';
 const LOOPBACK_ONLY = ['--listen-host', '127.0.0.1', '--admin-host', '127.0.0.1', '--ready-file', 'none'];
 
 /** argv (after `ccmesh`) of the ingress sidecar: app ports `h1` and `h2`, mTLS listeners on the ingress ports. */
-export function ccmeshIngressArgs(ports: PeerPorts, tlsDir: string): string[] {
+export function ccmeshIngressArgs(ports: PeerPorts, tlsDir: string, extra: readonly string[] = []): string[] {
   return [
-    'proxy', '--no-iptables', '--tls-dir', tlsDir,
+    'proxy', ...extra, '--no-iptables', '--tls-dir', tlsDir,
     '--ingress', `h1#${ports.upstreamH1}#mtls##h2#${ports.upstreamH2}#mtls`,
     '--inbound-port-map', `${ports.upstreamH1}=${ports.ingressH1},${ports.upstreamH2}=${ports.ingressH2}`,
     '--admin-port', String(ports.adminIngress),
@@ -41,9 +41,9 @@ export function ccmeshIngressArgs(ports: PeerPorts, tlsDir: string): string[] {
  * argv (after `ccmesh`) of the egress sidecar: plaintext loopback listeners → mTLS to the ingress listeners, whose
  * leaf must carry `serverSan` (the remotes are IP addresses, from which no identity can be derived).
  */
-export function ccmeshEgressArgs(ports: PeerPorts, tlsDir: string, serverSan: string): string[] {
+export function ccmeshEgressArgs(ports: PeerPorts, tlsDir: string, serverSan: string, extra: readonly string[] = []): string[] {
   return [
-    'proxy', '--no-iptables', '--tls-dir', tlsDir,
+    'proxy', ...extra, '--no-iptables', '--tls-dir', tlsDir,
     '--egress', `h1#127.0.0.1:${ports.egressH1}#127.0.0.1:${ports.ingressH1}#${serverSan}##h2#127.0.0.1:${ports.egressH2}#127.0.0.1:${ports.ingressH2}#${serverSan}`,
     '--admin-port', String(ports.adminEgress),
     ...LOOPBACK_ONLY,
@@ -59,25 +59,36 @@ function writeTlsDir(dir: string, pki: TestPki, id: WorkloadFiles): void {
   copyFileSync(pki.rootCa, join(dir, PATHS.rootCaFile));
 }
 
-/** ccmesh sidecars. */
-export const ccmeshPeer: PeerAdapter = {
-  name: 'ccmesh',
-  availability(): Promise<PeerAvailability> {
-    if (!existsSync(CCMESH_BIN)) return Promise.resolve({ ok: false, reason: `${CCMESH_NOT_BUILT}: no ${CCMESH_BIN}` });
-    const help = spawnSync(process.execPath, [CCMESH_BIN, 'proxy', '--help'], { stdio: 'ignore', timeout: 10_000 });
-    if (help.status !== 0) return Promise.resolve({ ok: false, reason: CCMESH_NOT_BUILT });
-    const v = spawnSync(process.execPath, [CCMESH_BIN, 'version'], { encoding: 'utf8', timeout: 10_000 });
-    return Promise.resolve({ ok: true, version: v.stdout.trim() || 'unknown' });
-  },
-  start(ports, pki, cpuSet) {
-    const side = (role: 'ingress' | 'egress') => (runDir: string) => {
-      const tlsDir = join(runDir, `${role}-tls`);
-      writeTlsDir(tlsDir, pki, role === 'ingress' ? pki.workloadB : pki.workloadA);
-      const args = role === 'ingress' ? ccmeshIngressArgs(ports, tlsDir) : ccmeshEgressArgs(ports, tlsDir, pki.workloadB.dnsName);
-      const proc = startProcess(`ccmesh ${role}`, process.execPath, [CCMESH_BIN, ...args], join(runDir, `${role}.log`), cpuSet);
-      const admin = role === 'ingress' ? ports.adminIngress : ports.adminEgress;
-      return { proc, ready: waitForHttp200(admin, '/ready', 10_000, proc) };
-    };
-    return startSidecarPair('ccmesh', ports, side('ingress'), side('egress'));
-  },
-};
+/**
+ * A ccmesh adapter: `ccmesh` runs the pooled tunnel between the two sidecars (`--tunnel on`), `ccmesh-per-conn` the same
+ * sidecars with `--tunnel off` (one mTLS connection per app connection, the path of a peer without the tunnel).
+ */
+function ccmeshAdapter(name: string, extra: readonly string[]): PeerAdapter {
+  return {
+    name,
+    availability(): Promise<PeerAvailability> {
+      if (!existsSync(CCMESH_BIN)) return Promise.resolve({ ok: false, reason: `${CCMESH_NOT_BUILT}: no ${CCMESH_BIN}` });
+      const help = spawnSync(process.execPath, [CCMESH_BIN, 'proxy', '--help'], { stdio: 'ignore', timeout: 10_000 });
+      if (help.status !== 0) return Promise.resolve({ ok: false, reason: CCMESH_NOT_BUILT });
+      const v = spawnSync(process.execPath, [CCMESH_BIN, 'version'], { encoding: 'utf8', timeout: 10_000 });
+      return Promise.resolve({ ok: true, version: v.stdout.trim() || 'unknown' });
+    },
+    start(ports, pki, cpuSet) {
+      const side = (role: 'ingress' | 'egress') => (runDir: string) => {
+        const tlsDir = join(runDir, `${role}-tls`);
+        writeTlsDir(tlsDir, pki, role === 'ingress' ? pki.workloadB : pki.workloadA);
+        const args = role === 'ingress' ? ccmeshIngressArgs(ports, tlsDir, extra) : ccmeshEgressArgs(ports, tlsDir, pki.workloadB.dnsName, extra);
+        const proc = startProcess(`${name} ${role}`, process.execPath, [CCMESH_BIN, ...args], join(runDir, `${role}.log`), cpuSet);
+        const admin = role === 'ingress' ? ports.adminIngress : ports.adminEgress;
+        return { proc, ready: waitForHttp200(admin, '/ready', 10_000, proc) };
+      };
+      return startSidecarPair(name, ports, side('ingress'), side('egress'));
+    },
+  };
+}
+
+/** ccmesh sidecars with the pooled tunnel (`--tunnel on`; off by default until its known gaps are closed, docs/proxy.md). */
+export const ccmeshPeer: PeerAdapter = ccmeshAdapter('ccmesh', ['--tunnel', 'on']);
+
+/** ccmesh sidecars with `--tunnel off` (the default): per-connection mTLS. */
+export const ccmeshPerConnPeer: PeerAdapter = ccmeshAdapter('ccmesh-per-conn', ['--tunnel', 'off']);

@@ -25,7 +25,8 @@ function tlsGet(port: number, pki: TestPki, client: WorkloadFiles | undefined): 
     s.setTimeout(3000, () => s.destroy(new Error('timeout')));
     s.once('secureConnect', () => s.write(REQUEST));
     s.on('data', (d: Buffer) => (data += d.toString('latin1')));
-    s.once('error', (err) => resolve(data.startsWith('HTTP/') ? data.split('\r\n')[0]! : `refused: ${err.message}`));
+    // on, not once: a timeout can destroy the socket with a second error after the first (a busy machine).
+    s.on('error', (err) => resolve(data.startsWith('HTTP/') ? data.split('\r\n')[0]! : `refused: ${err.message}`));
     s.once('close', () => resolve(data.startsWith('HTTP/') ? data.split('\r\n')[0]! : 'refused: closed without a response'));
   });
 }

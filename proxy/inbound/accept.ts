@@ -24,6 +24,8 @@ import { bindPortMetrics, type PortMetrics, type ProxyMetrics } from '../metrics
 import type { HandshakeAdmission } from './admission.js';
 import { forwardToApp, type InboundForwarder } from './forward.js';
 import { buildSanAllowList, checkClientIdentity, type SanAllowList } from './identity.js';
+import { TUNNEL_ALPN } from '../tunnel/protocol.js';
+import type { TunnelServer } from '../tunnel/server.js';
 
 /** Live handles of the inbound side. */
 export interface InboundRuntime {
@@ -34,6 +36,8 @@ export interface InboundRuntime {
   readonly clock: Clock;
   /** Pending-handshake limits, shared by every inbound listener of the process. */
   readonly admission: HandshakeAdmission;
+  /** The inbound end of the pooled tunnel; undefined with `--tunnel off`. */
+  readonly tunnel?: TunnelServer | undefined;
 }
 
 /** A listening server of the data path. */
@@ -66,6 +70,11 @@ export interface InboundServerSpec {
   readonly route: InboundRouter;
   /** Runs after listen() and before the port is reported started (IP_TRANSPARENT goes here). */
   readonly afterListen?: (server: NetServer) => Promise<void>;
+  /**
+   * The route of a tunnel stream's CONNECT port on this listener (`listenPort` = the bound port); undefined = the
+   * listener serves no tunnel streams for that port.
+   */
+  readonly tunnelRoute?: (port: number, listenPort: number) => InboundRoute | undefined;
 }
 
 /** What is known of an accepted TCP connection (the TLS socket's parent) by the time its handshake ends. */
@@ -86,7 +95,9 @@ export function startInboundListener(cfg: InboundListenerConfig, host: string, o
     mtls: cfg.mode.kind === 'mtls',
     allow: cfg.mode.kind === 'mtls' ? buildSanAllowList(cfg.mode.allow) : undefined,
   };
-  return startInboundServer({ name: cfg.name, host, port: cfg.listenPort, requestCert: route.mtls, route: () => route }, options, rt);
+  // A tunnel stream reaches this entry by naming the listener's own port, as a per-connection client dials it.
+  const tunnelRoute = (port: number, listenPort: number): InboundRoute | undefined => (port === listenPort ? route : undefined);
+  return startInboundServer({ name: cfg.name, host, port: cfg.listenPort, requestCert: route.mtls, route: () => route, tunnelRoute }, options, rt);
 }
 
 /** Starts one inbound TLS server. */
@@ -94,6 +105,8 @@ export async function startInboundServer(spec: InboundServerSpec, options: DataP
   const metrics = bindPortMetrics(rt.metrics, 'inbound', spec.port);
   const forwarder: InboundForwarder = { metrics, tracker: rt.tracker, options };
   const role: ServerRole = spec.requestCert ? 'mtls' : 'tls';
+  // SECURITY: only listeners that require a client certificate offer the tunnel; a `tls` port's never does.
+  const tunnel = spec.requestCert ? rt.tunnel : undefined;
   const tlsServer: Server = createServer({
     ...rt.store.current.contextOptions,
     requestCert: spec.requestCert,
@@ -103,13 +116,16 @@ export async function startInboundServer(spec: InboundServerSpec, options: DataP
     handshakeTimeout: options.handshakeTimeoutMs,
     allowHalfOpen: true,
     highWaterMark: 64 * 1024,
+    // A client that offers ALPN without the tunnel's is refused (no_application_protocol); ccmesh's per-connection
+    // client offers none.
+    ...(tunnel === undefined ? {} : { ALPNProtocols: [TUNNEL_ALPN] }),
   });
   tlsServer.on('tlsClientError', (err: Error, socket: TLSSocket) => {
     metrics.failure[classifyHandshakeError(err)].inc();
     metrics.result.refused.inc();
     socket.destroy();
   });
-  tlsServer.on('secureConnection', (socket: TLSSocket) => onSecure(socket, metrics, forwarder, rt));
+  tlsServer.on('secureConnection', (socket: TLSSocket) => onSecure(socket, metrics, forwarder, rt, tunnel));
   // SECURITY: each role has its own contexts (ticket keys, session-id context); see GenerationContexts.
   installContext(tlsServer, serverContext(rt.store.current, role));
   rt.store.onGeneration((g) => installContext(tlsServer, serverContext(g, role)));
@@ -146,6 +162,13 @@ export async function startInboundServer(spec: InboundServerSpec, options: DataP
     await closeServer(server);
     throw err;
   }
+  const tunnelRoute = spec.tunnelRoute;
+  if (tunnel !== undefined && tunnelRoute !== undefined) {
+    tunnel.addRoutes((p) => {
+      const r = tunnelRoute(p, port);
+      return r === undefined ? undefined : { route: r, metrics };
+    });
+  }
   rt.logger.info('inbound listener started', { name: spec.name, host: spec.host, port, requestCert: spec.requestCert });
   return { name: spec.name, port, stopAccepting: () => closeServer(server) };
 }
@@ -164,7 +187,7 @@ function installContext(server: Server, context: SecureContext): void {
   s._sharedCreds = context;
 }
 
-function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundForwarder, rt: InboundRuntime): void {
+function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundForwarder, rt: InboundRuntime, tunnel: TunnelServer | undefined): void {
   socket.on('error', ignoreSocketError);
   // Node keeps the accepted TCP socket as the TLS socket's parent; the route and the handshake clock live there.
   const parent = (socket as unknown as { _parent?: Socket })._parent;
@@ -192,6 +215,20 @@ function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundFor
   // The handshake slot is free now; only a verified mesh identity frees the per-source slot too (a `tls` port's
   // connection keeps it until it closes, so one source can't hold unbounded unauthenticated connections).
   rt.admission.handshakeDone(parent!, route.mtls);
+  if (socket.alpnProtocol === TUNNEL_ALPN) {
+    // SECURITY: a pooled tunnel connection passed the same gate as any other (above); its verified leaf is the
+    // identity every stream on it is checked with. Only an mTLS route with a tunnel may get here.
+    const peer = socket.getPeerX509Certificate();
+    if (tunnel === undefined || !route.mtls || peer === undefined) {
+      metrics.failure['handshake-error'].inc();
+      metrics.result.refused.inc();
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    tunnel.serve(socket, peer);
+    return;
+  }
   metrics.open.inc();
   socket.setNoDelay(true);
   forwardToApp(forwarder, route.appPort, socket);

@@ -10,11 +10,11 @@ import { CcmeshError } from '../../lib/errors.js';
 import { setTransparent } from '../../lib/net/transparent.js';
 import type { TransparentInboundConfig } from '../config.js';
 import type { DataPathOptions } from '../transport/options.js';
-import { startInboundServer, type InboundRoute, type InboundRouter, type InboundRuntime, type RunningListener } from './accept.js';
+import { startInboundServer, type InboundRoute, type InboundRouter, type InboundRuntime, type InboundServerSpec, type RunningListener } from './accept.js';
 import { buildSanAllowList } from './identity.js';
 
 /** The routers of both listeners, built once; exported for unit tests. */
-export function buildTransparentRouters(cfg: TransparentInboundConfig): { mtls: InboundRouter; tls: InboundRouter } {
+export function buildTransparentRouters(cfg: TransparentInboundConfig): { mtls: InboundRouter; tls: InboundRouter; mtlsByPort: (port: number) => InboundRoute | undefined } {
   const own = new Set(cfg.ownPorts);
   const mtlsRoutes = new Map<number, InboundRoute>();
   const tlsRoutes = new Map<number, InboundRoute>();
@@ -22,15 +22,16 @@ export function buildTransparentRouters(cfg: TransparentInboundConfig): { mtls: 
     if (e.mode.kind === 'mtls') mtlsRoutes.set(e.port, { appPort: e.port, mtls: true, allow: buildSanAllowList(e.mode.allow) });
     else if (e.mode.kind === 'tls') tlsRoutes.set(e.port, { appPort: e.port, mtls: false, allow: undefined });
   }
+  const mtlsByPort = (port: number | undefined): InboundRoute | undefined => {
+    if (port === undefined || own.has(port)) return undefined;
+    return mtlsRoutes.get(port) ?? { appPort: port, mtls: true, allow: undefined };
+  };
   return {
+    mtlsByPort,
     // SECURITY: every port that is not an mtls entry — unlisted, and also a tls or plain entry that reached this
     // listener against the rules — gets the restrictive default: mTLS, any mesh identity. The sidecar's own ports
     // are never forwarded (127.0.0.1:15006 would be this very listener).
-    mtls: (raw: Socket) => {
-      const port = raw.localPort;
-      if (port === undefined || own.has(port)) return undefined;
-      return mtlsRoutes.get(port) ?? { appPort: port, mtls: true, allow: undefined };
-    },
+    mtls: (raw: Socket) => mtlsByPort(raw.localPort),
     // SECURITY: the TLS-only listener serves exactly the `tls` entries; any other port arriving here would skip
     // client authentication, so it is refused.
     tls: (raw: Socket) => (raw.localPort === undefined ? undefined : tlsRoutes.get(raw.localPort)),
@@ -41,24 +42,26 @@ export function buildTransparentRouters(cfg: TransparentInboundConfig): { mtls: 
  * Binds `::` (one dual-stack socket serves IPv4 and IPv6 captures) and falls back to 0.0.0.0 on a kernel without
  * IPv6; IP_TRANSPARENT / IPV6_TRANSPARENT is set on the listening fd before the port is reported started.
  */
-async function startTransparent(name: string, port: number, requestCert: boolean, route: InboundRouter, options: DataPathOptions, rt: InboundRuntime): Promise<RunningListener> {
+async function startTransparent(name: string, port: number, requestCert: boolean, route: InboundRouter, tunnelRoute: InboundServerSpec['tunnelRoute'], options: DataPathOptions, rt: InboundRuntime): Promise<RunningListener> {
   const afterListen = (server: Server): Promise<void> => setTransparent(server);
+  const extra = tunnelRoute === undefined ? {} : { tunnelRoute };
   try {
-    return await startInboundServer({ name, host: '::', port, requestCert, route, afterListen }, options, rt);
+    return await startInboundServer({ name, host: '::', port, requestCert, route, afterListen, ...extra }, options, rt);
   } catch (err) {
     const code = err instanceof CcmeshError ? (err.cause as { code?: unknown } | undefined)?.code : undefined;
     if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
     rt.logger.warn('no IPv6 in this kernel; transparent listener on IPv4 only', { name, port });
-    return startInboundServer({ name, host: '0.0.0.0', port, requestCert, route, afterListen }, options, rt);
+    return startInboundServer({ name, host: '0.0.0.0', port, requestCert, route, afterListen, ...extra }, options, rt);
   }
 }
 
 /** Starts the transparent mTLS (15006) and TLS-only (15007) listeners. */
 export async function startTransparentInbound(cfg: TransparentInboundConfig, options: DataPathOptions, rt: InboundRuntime): Promise<RunningListener[]> {
   const routers = buildTransparentRouters(cfg);
-  const mtls = await startTransparent('transparent-mtls', cfg.mtlsPort, true, routers.mtls, options, rt);
+  // A tunnel stream names the original destination port, as a captured connection arrives with it.
+  const mtls = await startTransparent('transparent-mtls', cfg.mtlsPort, true, routers.mtls, (p) => routers.mtlsByPort(p), options, rt);
   try {
-    return [mtls, await startTransparent('transparent-tls', cfg.tlsPort, false, routers.tls, options, rt)];
+    return [mtls, await startTransparent('transparent-tls', cfg.tlsPort, false, routers.tls, undefined, options, rt)];
   } catch (err) {
     await mtls.stopAccepting();
     throw err;

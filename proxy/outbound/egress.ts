@@ -13,13 +13,14 @@ import { HIGH_WATER_MARK, type DataPathOptions } from '../transport/options.js';
 import type { RunningListener } from '../inbound/accept.js';
 import { bindPortMetrics, type PortMetrics } from '../metrics.js';
 import { buildServerIdentityCheck, type ServerIdentityCheck } from './upstream-identity.js';
-import { connectUpstream, type OutboundRuntime } from './upstream.js';
+import { TunnelPool } from '../tunnel/pool.js';
+import { connectUpstream, type OutboundRuntime, type UpstreamContext } from './upstream.js';
 
 /** Live handles of the egress side. */
 export type EgressRuntime = OutboundRuntime;
 
 /** The per-listener state built once at startup; a connection only reads it (and updates `session`). */
-interface EgressRoute {
+interface EgressRoute extends UpstreamContext {
   readonly cfg: EgressListenerConfig;
   readonly servername: string | undefined;
   readonly check: ServerIdentityCheck;
@@ -40,6 +41,7 @@ export async function startEgressListener(cfg: EgressListenerConfig, options: Da
     metrics: bindPortMetrics(rt.metrics, 'outbound', cfg.listen.port),
     options,
     rt,
+    tunnel: options.tunnel.enabled ? new TunnelPool(options.tunnel, rt) : undefined,
     session: undefined,
     onSession: (s: Buffer) => {
       route.session = s;
@@ -55,7 +57,14 @@ export async function startEgressListener(cfg: EgressListenerConfig, options: Da
   const port = await listenOn(server, cfg.listen.host, cfg.listen.port, `egress listener "${cfg.name}"`);
   rt.logger.info('egress listener started', { name: cfg.name, listen: `${cfg.listen.host}:${port}`, remote: `${cfg.remote.host}:${cfg.remote.port}`,
     identity: describeEgressIdentity(cfg.identity), identitySource: cfg.identitySource });
-  return { name: cfg.name, port, stopAccepting: () => closeServer(server) };
+  return {
+    name: cfg.name,
+    port,
+    stopAccepting: () => {
+      route.tunnel?.close();
+      return closeServer(server);
+    },
+  };
 }
 
 function onAppConnection(route: EgressRoute, app: Socket): void {

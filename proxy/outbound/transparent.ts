@@ -23,6 +23,7 @@ import { HIGH_WATER_MARK, type DataPathOptions } from '../transport/options.js';
 import type { RunningListener } from '../inbound/accept.js';
 import { bindPortMetrics } from '../metrics.js';
 import { buildServerIdentityCheck } from './upstream-identity.js';
+import { TunnelPool } from '../tunnel/pool.js';
 import { connectUpstream, type OutboundRuntime, type UpstreamContext } from './upstream.js';
 
 /** TLS sessions kept for resumption, one per original destination; the oldest goes first. */
@@ -53,7 +54,8 @@ export function originalDestination(raw: Pick<Socket, 'localAddress' | 'localPor
 export async function startTransparentOutbound(cfg: TransparentOutboundConfig, options: DataPathOptions, rt: OutboundRuntime): Promise<RunningListener> {
   const own = new Set(cfg.ownPorts);
   // SECURITY: any mesh leaf is accepted as the server — there is no name to pin for an IP destination (above).
-  const ctx: UpstreamContext = { check: buildServerIdentityCheck(ANY_MESH_IDENTITY), metrics: bindPortMetrics(rt.metrics, 'outbound', cfg.port), options, rt };
+  const tunnel = options.tunnel.enabled ? new TunnelPool(options.tunnel, rt) : undefined;
+  const ctx: UpstreamContext = { check: buildServerIdentityCheck(ANY_MESH_IDENTITY), metrics: bindPortMetrics(rt.metrics, 'outbound', cfg.port), options, rt, tunnel };
   const sessions = new Map<string, Buffer>();
   rt.store.onGeneration(() => sessions.clear());
   const onConnection = (app: Socket): void => {
@@ -101,5 +103,12 @@ export async function startTransparentOutbound(cfg: TransparentOutboundConfig, o
     bound = await listen('0.0.0.0');
   }
   rt.logger.info('transparent outbound listener started', { port: bound.port, identity: describeEgressIdentity(ANY_MESH_IDENTITY) });
-  return { name: 'transparent-outbound', port: bound.port, stopAccepting: () => closeServer(bound.server) };
+  return {
+    name: 'transparent-outbound',
+    port: bound.port,
+    stopAccepting: () => {
+      tunnel?.close();
+      return closeServer(bound.server);
+    },
+  };
 }

@@ -15,7 +15,8 @@ import { ignoreSocketError } from '../transport/listen.js';
 import { HIGH_WATER_MARK, type DataPathOptions } from '../transport/options.js';
 import { splice } from '../transport/splice.js';
 import type { ConnectionTracker } from '../transport/tracker.js';
-import type { PortMetrics, ProxyMetrics } from '../metrics.js';
+import type { HandshakeFailure, PortMetrics, ProxyMetrics } from '../metrics.js';
+import type { TunnelPool } from '../tunnel/pool.js';
 import type { ServerIdentityCheck } from './upstream-identity.js';
 
 /** Live handles of the outbound side. */
@@ -44,14 +45,74 @@ export interface UpstreamContext {
   readonly metrics: PortMetrics;
   readonly options: DataPathOptions;
   readonly rt: OutboundRuntime;
+  /** The listener's pool of tunnel connections; undefined with `--tunnel off`. */
+  readonly tunnel?: TunnelPool | undefined;
 }
 
-/** Opens mTLS to `target` for the accepted app socket `app` and splices the two once the server is verified. */
+/**
+ * Carries the accepted app socket `app` to `target`: over a pooled tunnel stream when the listener has a pool
+ * (`proxy/tunnel/pool.ts`, which falls back to {@link connectPerConnection} by itself), else over its own mTLS.
+ */
 export function connectUpstream(ctx: UpstreamContext, app: Socket, target: UpstreamTarget): void {
-  const { metrics, rt, options } = ctx;
   app.on('error', ignoreSocketError);
-  rt.tracker.add(app);
-  metrics.open.inc();
+  ctx.rt.tracker.add(app);
+  ctx.metrics.open.inc();
+  if (ctx.tunnel !== undefined) ctx.tunnel.carry(ctx, app, target);
+  else connectPerConnection(ctx, app, target);
+}
+
+/** Counts an app connection that never reached its server (it was counted open) and closes it. */
+export function failUpstream(metrics: PortMetrics, app: Socket, reason: HandshakeFailure): void {
+  metrics.failure[reason].inc();
+  metrics.result[reason === 'upstream-connect' ? 'upstream-error' : 'refused'].inc();
+  metrics.open.dec();
+  app.destroy();
+}
+
+/** Opens mTLS to `target` for `app` (already tracked and counted open) and splices the two once the server is verified. */
+export function connectPerConnection(ctx: UpstreamContext, app: Socket, target: UpstreamTarget): void {
+  let done = false;
+  const onAppClose = (): void => {
+    up.destroy();
+  };
+  const up = dialUpstream(ctx, target, undefined, (reason) => {
+    done = true;
+    app.off('close', onAppClose);
+    failUpstream(ctx.metrics, app, reason);
+  }, (tls, seconds) => {
+    done = true;
+    app.off('close', onAppClose);
+    if (app.destroyed) {
+      // The app gave up while the handshake ran.
+      tls.destroy();
+      failUpstream(ctx.metrics, app, 'handshake-error');
+      return;
+    }
+    spliceUpstream(ctx, app, tls, seconds);
+  });
+  // The app may give up during the handshake: the dial then fails as `handshake-error`.
+  if (!done) app.once('close', onAppClose);
+}
+
+/** Splices `app` with an established, verified upstream TLS socket and counts the connection when it ends. */
+export function spliceUpstream(ctx: UpstreamContext, app: Socket, up: TLSSocket, handshakeSeconds: number): void {
+  const { metrics, options } = ctx;
+  metrics.handshake.observe(handshakeSeconds);
+  splice(app, up, options.idleTimeoutMs, (failed) => {
+    metrics.open.dec();
+    metrics.result[failed ? 'error' : 'ok'].inc();
+    metrics.received.inc(app.bytesRead);
+    metrics.sent.inc(app.bytesWritten);
+  });
+}
+
+/**
+ * Opens mTLS to `target` with the generation's client context, offering `alpn` (the tunnel's) when given. Exactly one
+ * of `onFail` (a classified failure before the handshake completed; the socket is destroyed) and `onSecure` (the
+ * server chains to the mesh CA bundle and passed `ctx.check`) is called.
+ */
+export function dialUpstream(ctx: UpstreamContext, target: UpstreamTarget, alpn: string[] | undefined, onFail: (reason: HandshakeFailure) => void, onSecure: (up: TLSSocket, handshakeSeconds: number) => void): TLSSocket {
+  const { rt, options } = ctx;
   const started = performance.now();
   // tls.connect hands allowHalfOpen and highWaterMark to its TLSSocket; @types/node does not list them.
   // SECURITY: rejectUnauthorized stays at its default (true): the server must chain to the mesh CA bundle of the
@@ -65,45 +126,36 @@ export function connectUpstream(ctx: UpstreamContext, app: Socket, target: Upstr
     checkServerIdentity: ctx.check,
     allowHalfOpen: true,
     highWaterMark: HIGH_WATER_MARK,
+    ...(alpn === undefined ? {} : { ALPNProtocols: alpn }),
   };
   const up: TLSSocket = tlsConnect(opts);
   up.on('error', ignoreSocketError);
   rt.tracker.add(up);
   let settled = false;
-  const fail = (reason: ReturnType<typeof classifyHandshakeError>): void => {
+  const fail = (reason: HandshakeFailure): void => {
     if (settled) return;
     settled = true;
-    metrics.failure[reason].inc();
-    metrics.result[reason === 'upstream-connect' ? 'upstream-error' : 'refused'].inc();
-    metrics.open.dec();
-    app.destroy();
     up.destroy();
+    onFail(reason);
   };
   const onTimeout = (): void => fail('handshake-timeout');
   const onUpError = (err: Error): void => fail(classifyHandshakeError(err));
-  // The server may close without an error (a refusal after the handshake's last flight), or the app may give up.
+  // The server may close without an error (a refusal after the handshake's last flight), or the caller gave up.
   const onClose = (): void => fail('handshake-error');
   up.setTimeout(options.handshakeTimeoutMs, onTimeout);
   up.once('error', onUpError);
   up.once('close', onClose);
-  app.once('close', onClose);
   up.on('session', target.onSession);
   up.once('secureConnect', () => {
     if (settled) return;
     settled = true;
-    // Pre-handshake listeners go, so the pipeline owns error and close handling from here on.
+    // Pre-handshake listeners go, so the data path owns error and close handling from here on.
     up.off('timeout', onTimeout);
     up.off('error', onUpError);
     up.off('close', onClose);
-    app.off('close', onClose);
-    metrics.handshake.observe((performance.now() - started) / 1000);
     up.setTimeout(0);
     up.setNoDelay(true);
-    splice(app, up, options.idleTimeoutMs, (failed) => {
-      metrics.open.dec();
-      metrics.result[failed ? 'error' : 'ok'].inc();
-      metrics.received.inc(app.bytesRead);
-      metrics.sent.inc(app.bytesWritten);
-    });
+    onSecure(up, (performance.now() - started) / 1000);
   });
+  return up;
 }

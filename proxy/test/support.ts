@@ -29,6 +29,7 @@ export function testConfig(over: Partial<ProxyConfig> & Pick<ProxyConfig, 'tlsDi
     maxHandshakes: PROXY_DEFAULTS.maxHandshakes,
     maxUnauthenticatedPerSource: PROXY_DEFAULTS.maxUnauthenticatedPerSource,
     drainMs: 2000,
+    tunnel: PROXY_DEFAULTS.tunnel,
     readyFile: undefined,
     logLevel: 'error',
     ...over,

@@ -1,10 +1,13 @@
 /** Data-path tunables shared by every listener, fixed at startup. */
+import type { TunnelConfig } from '../config.js';
 
 /** Limits of the data path. */
 export interface DataPathOptions {
   readonly idleTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
   readonly maxConnections: number;
+  /** The pooled tunnel between sidecars (`proxy/tunnel/`). */
+  readonly tunnel: TunnelConfig;
 }
 
 /**

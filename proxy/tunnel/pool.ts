@@ -1,0 +1,257 @@
+/**
+ * The outbound end of the tunnel: per destination (host, port, SNI) of one listener, up to `poolSize` long-lived mTLS
+ * connections that negotiated {@link TUNNEL_ALPN}, each an HTTP/2 client session; every app connection becomes one
+ * CONNECT stream on the least-loaded one. The identity check is the listener's (`ctx.check`), run on every pooled
+ * connection's full handshake (the pool never resumes a session), so a stream is sent only to a server verified
+ * exactly like a per-connection one.
+ *
+ * Fallbacks to per-connection mTLS (`outbound/upstream.ts`), counted in `ccmesh_proxy_tunnel_fallbacks_total`:
+ * - the peer did not select the tunnel ALPN (an older sidecar, or one with `--tunnel off`): the handshake just made is
+ *   an ordinary per-connection link and carries the first waiting app connection; for {@link NO_TUNNEL_RETRY_MS}
+ *   the destination gets per-connection mTLS only. SECURITY: HTTP/2 is never spoken on a connection that did not
+ *   negotiate the tunnel, and nothing of the tunnel is inferred from anything but the ALPN of a verified handshake
+ *   (TLS authenticates the ALPN exchange with the rest of the handshake, so a host can't strip it without breaking
+ *   the handshake);
+ * - every pooled connection is at its stream limit and the pool is full.
+ *
+ * When the sidecar's credentials change, every pooled connection retires: no new streams, GOAWAY, the open streams may
+ * finish for `drainMs`, then they are cut. New streams go over new connections made with the new credentials.
+ */
+import { connect as h2Connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { TunnelConfig } from '../config.js';
+import type { TunnelClose } from '../metrics.js';
+import { ignoreSocketError } from '../transport/listen.js';
+import { connectPerConnection, dialUpstream, failUpstream, spliceUpstream, type OutboundRuntime, type UpstreamContext, type UpstreamTarget } from '../outbound/upstream.js';
+import { CONNECTION_WINDOW, MAX_SESSION_MEMORY_MB, TUNNEL_ALPN, tunnelAuthority, tunnelSettings } from './protocol.js';
+import { spliceStream } from './stream-splice.js';
+
+/** How long a destination that did not negotiate the tunnel gets per-connection mTLS before the tunnel is tried again. */
+export const NO_TUNNEL_RETRY_MS = 60_000;
+
+/** Destinations one pool keeps state for (the transparent outbound listener has one per original destination). */
+export const MAX_DESTINATIONS = 1024;
+
+/** One pooled connection. */
+interface Pooled {
+  readonly session: ClientHttp2Session;
+  readonly tls: TLSSocket;
+  /** Streams open on it now. */
+  active: number;
+  /** Streams it may carry at once: ours, or the server's SETTINGS_MAX_CONCURRENT_STREAMS when lower. */
+  limit: number;
+  /** The server leaf's notAfter: no stream is sent after it. */
+  readonly notAfterMs: number;
+  draining: boolean;
+  drainTimer: NodeJS.Timeout | undefined;
+}
+
+/** The pool of one destination. */
+interface Destination {
+  readonly key: string;
+  readonly sessions: Pooled[];
+  connecting: boolean;
+  /** App connections waiting for the connection being made. */
+  readonly waiters: Socket[];
+  noTunnelUntilMs: number;
+}
+
+/** The tunnel connections of one outbound listener. */
+export class TunnelPool {
+  readonly #cfg: TunnelConfig;
+  readonly #rt: OutboundRuntime;
+  readonly #dests = new Map<string, Destination>();
+
+  constructor(cfg: TunnelConfig, rt: OutboundRuntime) {
+    this.#cfg = cfg;
+    this.#rt = rt;
+    rt.store.onGeneration(() => {
+      for (const d of this.#dests.values()) for (const p of d.sessions) this.#retire(p, 'rotated');
+    });
+  }
+
+  /** Pooled connections now (active and draining). */
+  get connections(): number {
+    let n = 0;
+    for (const d of this.#dests.values()) n += d.sessions.length;
+    return n;
+  }
+
+  /** SIGTERM: every pooled connection stops taking streams; open ones finish within the tracker's drain. */
+  close(): void {
+    for (const d of this.#dests.values()) for (const p of d.sessions) this.#retire(p, undefined);
+  }
+
+  /** Carries `app` (tracked, counted open) to `target` over a tunnel stream, or per-connection when it can't. */
+  carry(ctx: UpstreamContext, app: Socket, target: UpstreamTarget): void {
+    const key = `${target.host}|${target.port}|${target.servername ?? ''}`;
+    let d = this.#dests.get(key);
+    if (d === undefined) {
+      if (this.#dests.size >= MAX_DESTINATIONS) return this.#fallback(ctx, app, target, 'pool-full');
+      d = { key, sessions: [], connecting: false, waiters: [], noTunnelUntilMs: 0 };
+      this.#dests.set(key, d);
+    }
+    this.#dispatch(ctx, d, app, target);
+  }
+
+  #dispatch(ctx: UpstreamContext, d: Destination, app: Socket, target: UpstreamTarget): void {
+    if (app.destroyed) {
+      // The app left while it waited for a pooled connection.
+      failUpstream(ctx.metrics, app, 'handshake-error');
+      return;
+    }
+    if (Date.now() < d.noTunnelUntilMs) return this.#fallback(ctx, app, target, 'peer-without-tunnel');
+    const p = this.#pick(d);
+    if (p !== undefined) return this.#open(ctx, p, app, target);
+    const live = d.sessions.filter((s) => !s.draining).length;
+    if (d.connecting) {
+      if (d.waiters.length >= this.#cfg.maxStreams) return this.#fallback(ctx, app, target, 'pool-full');
+      d.waiters.push(app);
+      return;
+    }
+    if (live >= this.#cfg.poolSize) return this.#fallback(ctx, app, target, 'pool-full');
+    d.waiters.push(app);
+    this.#connect(ctx, d, target);
+  }
+
+  #fallback(ctx: UpstreamContext, app: Socket, target: UpstreamTarget, reason: 'pool-full' | 'peer-without-tunnel'): void {
+    this.#rt.metrics.tunnelFallbacks.labels(reason).inc();
+    connectPerConnection(ctx, app, target);
+  }
+
+  /** The least-loaded pooled connection that may take a stream now. */
+  #pick(d: Destination): Pooled | undefined {
+    const now = Date.now();
+    let best: Pooled | undefined;
+    for (const p of d.sessions) {
+      if (p.draining || p.session.destroyed || p.session.closed) continue;
+      if (now >= p.notAfterMs) {
+        // SECURITY: the server's leaf expired since it was verified; no stream goes to it any more.
+        this.#retire(p, 'expired');
+        continue;
+      }
+      if (p.active < p.limit && (best === undefined || p.active < best.active)) best = p;
+    }
+    return best;
+  }
+
+  #connect(ctx: UpstreamContext, d: Destination, target: UpstreamTarget): void {
+    d.connecting = true;
+    const generation = this.#rt.store.generationNumber;
+    // SECURITY: no session resumption on pooled connections; every one is a full handshake, verified by ctx.check.
+    const dialTarget: UpstreamTarget = { ...target, session: undefined, onSession: () => undefined };
+    dialUpstream(ctx, dialTarget, [TUNNEL_ALPN], (reason) => {
+      d.connecting = false;
+      // Each waiting app connection fails as it would have on its own handshake.
+      for (const app of d.waiters.splice(0)) failUpstream(ctx.metrics, app, reason);
+    }, (tls, seconds) => {
+      d.connecting = false;
+      ctx.metrics.handshake.observe(seconds);
+      const waiters = d.waiters.splice(0);
+      // SECURITY: only a handshake that selected the tunnel ALPN carries HTTP/2; anything else is per-connection mTLS.
+      if (tls.alpnProtocol !== TUNNEL_ALPN) {
+        d.noTunnelUntilMs = Date.now() + NO_TUNNEL_RETRY_MS;
+        const first = waiters.findIndex((a) => !a.destroyed);
+        if (first < 0) tls.destroy();
+        for (const [i, app] of waiters.entries()) {
+          if (i === first) {
+            this.#rt.metrics.tunnelFallbacks.labels('peer-without-tunnel').inc();
+            spliceUpstream(ctx, app, tls, 0);
+          } else {
+            this.#dispatch(ctx, d, app, target);
+          }
+        }
+        return;
+      }
+      const p = this.#adopt(d, tls);
+      for (const app of waiters) this.#dispatch(ctx, d, app, target);
+      // Made with credentials that were replaced while it handshook: it served the waiters, it takes no more.
+      if (generation !== this.#rt.store.generationNumber) this.#retire(p, 'rotated');
+    });
+  }
+
+  #adopt(d: Destination, tls: TLSSocket): Pooled {
+    const cfg = this.#cfg;
+    // The peer's FIN ends the whole pooled connection (HTTP/2 has no half-closed connection); with the data path's
+    // allowHalfOpen the session would never notice a peer that went away.
+    tls.allowHalfOpen = false;
+    const session = h2Connect('http://ccmesh-tunnel', {
+      createConnection: () => tls,
+      settings: tunnelSettings(cfg.maxStreams),
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+      peerMaxConcurrentStreams: cfg.maxStreams,
+    });
+    const peer = tls.getPeerX509Certificate();
+    const p: Pooled = { session, tls, active: 0, limit: cfg.maxStreams, notAfterMs: peer === undefined ? 0 : Date.parse(peer.validTo), draining: false, drainTimer: undefined };
+    d.sessions.push(p);
+    const gauge = this.#rt.metrics.tunnelConnections;
+    gauge.labels('outbound', 'active').inc();
+    session.on('error', ignoreSocketError);
+    session.once('localSettings', () => {
+      if (!session.destroyed) session.setLocalWindowSize(CONNECTION_WINDOW);
+    });
+    session.on('remoteSettings', (s) => {
+      p.limit = Math.min(cfg.maxStreams, s.maxConcurrentStreams ?? cfg.maxStreams);
+    });
+    // The server retires the connection (its credentials changed, or it drains): no new streams on it.
+    session.once('goaway', () => this.#retire(p, undefined));
+    session.once('close', () => {
+      if (p.drainTimer) clearTimeout(p.drainTimer);
+      gauge.labels('outbound', p.draining ? 'draining' : 'active').dec();
+      const i = d.sessions.indexOf(p);
+      if (i >= 0) d.sessions.splice(i, 1);
+      if (d.sessions.length === 0 && !d.connecting && d.waiters.length === 0 && Date.now() >= d.noTunnelUntilMs) this.#dests.delete(d.key);
+    });
+    return p;
+  }
+
+  #open(ctx: UpstreamContext, p: Pooled, app: Socket, target: UpstreamTarget): void {
+    let h: ClientHttp2Stream;
+    try {
+      h = p.session.request({ ':method': 'CONNECT', ':authority': tunnelAuthority(target.port) });
+    } catch {
+      // Out of stream ids, or closing under us: this connection is done; the app connection goes on without it.
+      this.#retire(p, undefined);
+      this.#fallback(ctx, app, target, 'pool-full');
+      return;
+    }
+    p.active++;
+    const m = this.#rt.metrics;
+    const { metrics } = ctx;
+    m.tunnelStreamsOpen.labels('outbound').inc();
+    let refused = false;
+    h.once('response', (headers: IncomingHttpHeaders) => {
+      if (Number(headers[':status']) === 200) return;
+      // Refused by the peer (port, identity) or its app is unreachable: a reset for the app, as a refused handshake is.
+      refused = true;
+      app.resetAndDestroy();
+    });
+    spliceStream(app, h, ctx.options.idleTimeoutMs, (failed) => {
+      p.active--;
+      m.tunnelStreamsOpen.labels('outbound').dec();
+      m.tunnelStreams.labels('outbound', refused ? 'refused' : failed ? 'error' : 'ok').inc();
+      metrics.open.dec();
+      metrics.result[refused ? 'refused' : failed ? 'error' : 'ok'].inc();
+      metrics.received.inc(app.bytesRead);
+      metrics.sent.inc(app.bytesWritten);
+    });
+  }
+
+  /** No new streams on `p`; the open ones may finish for the drain grace, then they are cut. */
+  #retire(p: Pooled, reason: TunnelClose | undefined): void {
+    if (p.draining || p.session.destroyed) return;
+    p.draining = true;
+    const m = this.#rt.metrics;
+    m.tunnelConnections.labels('outbound', 'active').dec();
+    m.tunnelConnections.labels('outbound', 'draining').inc();
+    if (reason !== undefined) m.tunnelCloses.labels('outbound', reason).inc();
+    if (!p.session.closed) p.session.close();
+    p.drainTimer = setTimeout(() => {
+      if (p.session.destroyed) return;
+      m.tunnelCloses.labels('outbound', 'drain-timeout').inc();
+      p.session.destroy(undefined, h2.NGHTTP2_CANCEL);
+    }, this.#cfg.drainMs);
+    p.drainTimer.unref();
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The wire contract of the tunnel between two ccmesh sidecars (docs/proxy.md, "Pooled tunnel"): TLS 1.2+/1.3 mTLS
+ * with ALPN {@link TUNNEL_ALPN}, HTTP/2 on top, one CONNECT stream per application connection with
+ * `:authority = 127.0.0.1:PORT` (the port the per-connection path would have dialled: the peer's listener port, or
+ * the original destination port of a captured connection). The inbound side answers 200 once the app accepted the
+ * forwarded connection, 403 when it refuses the stream, 502 when the app is unreachable.
+ */
+import type { Settings } from 'node:http2';
+
+/** The ALPN protocol id; a peer that does not select it gets per-connection mTLS. */
+export const TUNNEL_ALPN = 'ccmesh-tunnel/1';
+
+/**
+ * Per-stream receive window. The peer may send at most this much before we read it, so it bounds the memory one stream
+ * holds on the receiving side (plus the sockets' and stream's 64 KiB buffers); 512 KiB keeps one bulk stream at
+ * loopback speed (the window covers a few milliseconds of transfer).
+ */
+export const STREAM_WINDOW = 512 * 1024;
+
+/**
+ * Connection receive window. Node hands connection-level window back as soon as data arrives (only the stream level
+ * waits for the reader), so this never stalls other streams behind a slow one; it only needs to cover several
+ * streams at full speed.
+ */
+export const CONNECTION_WINDOW = 32 * 1024 * 1024;
+
+/**
+ * nghttp2 and Node's per-session memory bound (MB; Node's default is 10). A session over it is torn down with
+ * ENHANCE_YOUR_CALM, so it must hold maxStreams streams with their header state and outstanding writes.
+ */
+export const MAX_SESSION_MEMORY_MB = 256;
+
+/** The SETTINGS both sides send. */
+export function tunnelSettings(maxStreams: number): Settings {
+  return { enablePush: false, initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: maxStreams, maxFrameSize: 64 * 1024 - 1 };
+}
+
+/** The `:authority` of a stream to `port`. */
+export function tunnelAuthority(port: number): string {
+  return `127.0.0.1:${port}`;
+}
+
+const AUTHORITY = /^127\.0\.0\.1:([1-9][0-9]{0,4})$/;
+
+/** The port a CONNECT `:authority` names, or undefined when it is not exactly `127.0.0.1:PORT` with PORT 1–65535. */
+export function parseTunnelAuthority(authority: unknown): number | undefined {
+  if (typeof authority !== 'string') return undefined;
+  const m = AUTHORITY.exec(authority);
+  if (!m) return undefined;
+  const port = Number(m[1]);
+  return port <= 65_535 ? port : undefined;
+}
