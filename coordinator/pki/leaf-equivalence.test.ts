@@ -124,14 +124,16 @@ void t.test('IP SANs: IPv4-mapped IPv6 is encoded correctly and zone ids are ref
   await t.rejects(issueLeaf({ ...base, sans: ['fe80::1%eth0'] }), { code: ErrorCode.PKI_INPUT_INVALID, message: /fe80::1%eth0/ });
 });
 
-void t.test('SPKI bytes that are not in canonical form are re-exported, never copied verbatim', async (t) => {
+void t.test('SPKI bytes that are not in canonical form are refused, never copied into a certificate', async (t) => {
   const clock = new FixedClock(Date.UTC(2026, 0, 1));
   const { mesh, key } = await meshCa(clock);
   const pod = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spki = pod.publicKey.export({ format: 'der', type: 'spki' });
-  // OpenSSL ignores trailing bytes after the SPKI; copying them into the certificate would corrupt it.
+  const base = { sans: [], spiffeId: spiffeIdFor(trustDomain, 'w'), policyHash, lifetimeMs: 3_600_000, meshCa: { cert: mesh.cert, key }, clock };
+  // OpenSSL ignores trailing bytes after the SPKI; ccmesh reads the key itself (lib/pki/key-details.ts) and refuses them.
   const trailing = Buffer.concat([spki, Buffer.of(0, 0)]);
-  const leaf = await issueLeaf({ publicKey: trailing, sans: [], spiffeId: spiffeIdFor(trustDomain, 'w'), policyHash, lifetimeMs: 3_600_000, meshCa: { cert: mesh.cert, key }, clock });
-  t.same(leaf.cert.publicKey.export({ format: 'der', type: 'spki' }), spki);
+  await t.rejects(issueLeaf({ ...base, publicKey: trailing }), { code: ErrorCode.PKI_INPUT_INVALID, message: /is not an SPKI DER public key/ }, 'trailing bytes after the SPKI: refused');
+  const leaf = await issueLeaf({ ...base, publicKey: spki });
+  t.same(leaf.cert.publicKey.export({ format: 'der', type: 'spki' }), spki, 'control: the canonical SPKI is certified as it is');
   t.ok(leaf.cert.verify(mesh.cert.publicKey));
 });
