@@ -283,7 +283,10 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
   const workers = r.integer('workers', 1, MAX_WORKERS, 1);
   const readyRaw = r.raw('ready-file') ?? PATHS.readyFile;
   const adminPort = r.port('admin-port', PORTS.sidecarAdmin) ?? PORTS.sidecarAdmin;
-  const ownPorts = Object.freeze([...new Set([PORTS.inboundMtls, PORTS.inboundTls, PORTS.outbound, adminPort])]);
+  // SECURITY: an egress listener on 127.0.0.1 is the sidecar's own too. Routed like an app port, a mesh peer's captured
+  // connection to POD_IP:PORT (or a tunnel stream to 127.0.0.1:PORT) would reach it, and it dials the remote with this
+  // pod's leaf: the peer would speak as this pod.
+  const ownPorts = Object.freeze([...new Set([PORTS.inboundMtls, PORTS.inboundTls, PORTS.outbound, adminPort, ...egressLoopbackPorts(egress.entries)])]);
   const transparent: TransparentInboundConfig | undefined = noIptables ? undefined : Object.freeze({
     mtlsPort: PORTS.inboundMtls,
     tlsPort: PORTS.inboundTls,
@@ -364,6 +367,14 @@ function readRenewalTee(r: FieldReader, withCoordinator: boolean): RenewalTeeCon
     else hostData = new Uint8Array(Buffer.from(hostDataRaw, 'hex'));
   }
   return Object.freeze({ kind, simDir, hostData });
+}
+
+/**
+ * The ports of egress listeners on 127.0.0.1, where the transparent inbound side forwards: never an inbound route
+ * (`ownPorts`). `portOf` gives the bound port where the configured one is 0.
+ */
+export function egressLoopbackPorts(entries: readonly EgressEntry[], portOf: (e: EgressEntry) => number = (e) => e.listen.port): number[] {
+  return entries.filter((e) => e.listen.host === '127.0.0.1' || e.listen.host === 'localhost').map(portOf);
 }
 
 function readTunnel(r: FieldReader): TunnelConfig {

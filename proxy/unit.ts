@@ -23,6 +23,7 @@ import { ConnectionTracker } from './transport/tracker.js';
 import { startInboundListener, type RunningListener } from './inbound/accept.js';
 import { HandshakeAdmission } from './inbound/admission.js';
 import { startTransparentInbound } from './inbound/transparent.js';
+import { egressLoopbackPorts } from './config.js';
 import { createProxyMetrics, setGuardState, type ProxyMetrics } from './metrics.js';
 import { startEgressListener } from './outbound/egress.js';
 import { startTransparentOutbound } from './outbound/transparent.js';
@@ -162,7 +163,10 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
     const transparent = cfg.noIptables ? undefined : cfg.transparent;
     if (transparent) {
       await stage('transparent listeners', async () => {
-        for (const running of await startTransparentInbound(transparent, options, data)) {
+        // SECURITY: the egress listeners on 127.0.0.1 (their bound ports) are never an inbound route: a mesh peer
+        // reaching one would make this sidecar dial the remote with this pod's leaf.
+        const ownPorts = [...new Set([...transparent.ownPorts, ...egressLoopbackPorts(cfg.egress, (e) => ports.get(e.name) ?? e.listen.port)])];
+        for (const running of await startTransparentInbound({ ...transparent, ownPorts }, options, data)) {
           listeners.push(running);
           ports.set(running.name, running.port);
         }

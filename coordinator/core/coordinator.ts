@@ -522,7 +522,8 @@ export class Coordinator {
     if (!verdict.ok) throw new PeerRecoveryFailure('untrusted_peer', `peer ${peer.address}: its evidence is refused: ${verdict.reasons.join('; ')}`);
     let differences: string[];
     try {
-      differences = identityDifferences(identityOfOwn(own), identityOfWire(evidence), verdict.peer.anchor.startsWith('simulated:'));
+      const simulated = manifest.referenceValues.simulated.find((r) => `simulated:${r.name}` === verdict.peer.anchor);
+      differences = identityDifferences(identityOfOwn(own), identityOfWire(evidence, simulated ? new X509Certificate(simulated.arkPem) : undefined), verdict.peer.anchor.startsWith('simulated:'));
     } catch (err) {
       return bad(`its evidence can't be read: ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -33,12 +33,16 @@ export function identityOfOwn(ev: Evidence): ReplicaIdentity {
   return { ...snpIdentity(ev.report), ...(ev.certificates.ark ? { arkSha256: sha256hex(ev.certificates.ark) } : {}) };
 }
 
-/** The identity stated by evidence as it travels (a peer's, after it verified: its chain is ASK then ARK, PEM). */
-export function identityOfWire(ev: WireEvidence): ReplicaIdentity {
+/**
+ * The identity stated by a peer's evidence that verified under `anchorArk` — the root certificate of the trust anchor
+ * the verifier used (for a simulated root, the manifest's ARK; undefined for the vendors' roots). SECURITY: never a
+ * certificate read out of the chain bytes: the verifier reads them as DER when no PEM starts in the first 4 KiB and
+ * ignores what follows the first certificate, so a host could append this replica's own ARK as PEM behind a chain
+ * that verifies under its own root.
+ */
+export function identityOfWire(ev: WireEvidence, anchorArk: X509Certificate | undefined): ReplicaIdentity {
   if (ev.format === 'tdx') return tdxIdentity(ev.quote);
-  const pems = Buffer.from(ev.chain).toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-  const ark = pems.at(-1);
-  return { ...snpIdentity(ev.report), ...(ark ? { arkSha256: sha256hex(new X509Certificate(ark).raw) } : {}) };
+  return { ...snpIdentity(ev.report), ...(anchorArk ? { arkSha256: sha256hex(anchorArk.raw) } : {}) };
 }
 
 /**

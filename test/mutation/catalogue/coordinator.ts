@@ -745,4 +745,12 @@ export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
     replace: "return Buffer.concat([Buffer.from(PEER_SEED_LABEL, 'latin1'), Buffer.of(0)]);",
     tests: [PEER_SEED_TEST],
   },
+  {
+    id: 'coordinator-peer-identity-anchor-ark',
+    defence: 'A peer\'s simulated root is the anchor its evidence verified under, never a certificate read out of the chain bytes (a host could append the requester\'s own ARK).',
+    file: 'coordinator/peer/self-identity.ts',
+    find: "return { ...snpIdentity(ev.report), ...(anchorArk ? { arkSha256: sha256hex(anchorArk.raw) } : {}) };",
+    replace: "const pems = Buffer.from(ev.chain).toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];\n  const ark = pems.at(-1);\n  return { ...snpIdentity(ev.report), ...(ark ? { arkSha256: sha256hex(new X509Certificate(ark).raw) } : {}) };",
+    tests: ['coordinator/test/attack-peer-identity.test.ts'],
+  },
 ];

@@ -578,4 +578,12 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     replace: 'if (false) {',
     tests: ['proxy/test/tunnel.test.ts'],
   },
+  {
+    id: 'proxy-egress-listener-not-inbound-route',
+    defence: 'An egress listener on 127.0.0.1 is never an inbound route: a mesh peer cannot make the sidecar dial the remote with this pod\'s leaf.',
+    file: 'proxy/unit.ts',
+    find: "const ownPorts = [...new Set([...transparent.ownPorts, ...egressLoopbackPorts(cfg.egress, (e) => ports.get(e.name) ?? e.listen.port)])];",
+    replace: 'const ownPorts = [...transparent.ownPorts];',
+    tests: ['proxy/test/attack-tunnel.test.ts'],
+  },
 ];
