@@ -9,7 +9,7 @@
  * is extended at run time and left out. Neither is checked against hardware here (no TDX machine): see
  * docs/limitations.md.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import type { Evidence } from '../../attestation/issuers/evidence.js';
 import { parseSnpReport } from '../../attestation/snp/report.js';
 import { parseTdxQuote } from '../../attestation/tdx/quote.js';
