@@ -24,13 +24,14 @@ import { writeTlsDir } from '../../proxy/test/pki.js';
 import { TestApp, testConfig } from '../../proxy/test/support.js';
 
 /** What the parent sends. */
-export type SoakCommand = { readonly cmd: 'update' | 'status' | 'stop' };
+export type SoakCommand = { readonly cmd: 'update' | 'status' | 'gc' | 'stop' };
 /** One sidecar's leaf as the status reports it. */
 export interface LeafStatus { readonly issuer: string; readonly serial: string }
 /** What the host sends. */
 export type SoakEvent =
   | { readonly kind: 'ready'; readonly ports: { readonly hash: number; readonly echo: number } }
   | { readonly kind: 'updated'; readonly ca: string }
+  | { readonly kind: 'collected' }
   | { readonly kind: 'status'; readonly web: LeafStatus; readonly api: LeafStatus; readonly bundle: readonly string[] }
   | { readonly kind: 'error'; readonly message: string };
 
@@ -87,6 +88,10 @@ async function main(): Promise<void> {
         version++;
         const res = await user.call('SetManifest', await h.signedSet(user, h.manifest([], [...SANS, `web-v${version}`]), policies));
         send({ kind: 'updated', ca: new X509Certificate(res.meshCaBundle).subject });
+      } else if (m.cmd === 'gc') {
+        // A full collection before an RSS reading, so growth means retained memory, not a collection not yet run.
+        (globalThis as { gc?: () => void }).gc?.();
+        send({ kind: 'collected' });
       } else if (m.cmd === 'status') {
         send({ kind: 'status', web: leafOf(web), api: leafOf(api), bundle: api.store.current.bundle.map((c) => c.subject) });
       } else {
