@@ -3,10 +3,10 @@
  * fault test can `kill -9` it, restart it with the same arguments, and read its fd count and RSS from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../fixtures.js';
+import { sleep } from '../support/proc.js';
 
 const BIN = join(repoRoot, 'bin', 'ccmesh');
 
@@ -19,9 +19,6 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   return port;
 }
 
-export const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
-export const rssBytes = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** One sidecar process; `start()` again after `kill()` restarts it with the same arguments. */
 export class SidecarProcess {

@@ -23,7 +23,8 @@ import type { MeshApiMethods } from '../../lib/protocol/messages.js';
 import type { PinnedClient } from '../../lib/protocol/client.js';
 import { writeTlsDir } from '../../proxy/test/pki.js';
 import { TestApp } from '../../proxy/test/support.js';
-import { fdCount, freePort, rssBytes, SidecarProcess, sleep } from './sidecar-process.js';
+import { fdCount, fdsSettle, rssBytes, sleep } from '../support/proc.js';
+import { freePort, SidecarProcess } from './sidecar-process.js';
 
 const EGRESS_IP = '127.0.0.9';
 const SAN = 'web.default.svc';
@@ -94,16 +95,6 @@ function request(port: number, body: Buffer): Promise<string> {
     s.once('connect', () => s.end(body));
     s.once('end', () => s.destroy());
   });
-}
-
-/** Waits until `pid`'s fd count is at most `limit` (5 s); returns the last count. */
-async function fdsSettle(pid: number, limit: number): Promise<number> {
-  let n = fdCount(pid);
-  for (let i = 0; i < 50 && n > limit; i++) {
-    await sleep(100);
-    n = fdCount(pid);
-  }
-  return n;
 }
 
 void t.test('faults under load: Coordinator, sidecar kills, upstream resets and stalls, stalled handshakes', { skip }, async (t) => {

@@ -17,9 +17,9 @@
 import t from 'tap';
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { fdCount, fdsSettle, rssBytes, sleep } from '../support/proc.js';
 import type { SoakCommand, SoakEvent } from './host.js';
 
 const SOAK_SECONDS = Number(process.env.CCMESH_SOAK_SECONDS ?? 60);
@@ -37,9 +37,6 @@ const RSS_CEILING = 768 * 1024 * 1024;
 const EGRESS_IP = '127.0.0.9';
 const HOST_JS = fileURLToPath(new URL('./host.js', import.meta.url));
 
-const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
-const rssBytes = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 
 /** The forked host and a typed request/answer channel to it. */
@@ -173,11 +170,7 @@ void t.test('load and soak through two sidecars, with a CA transition under load
   await Promise.all(held.map((s) => ping(s).then(() => void stillUp++, () => undefined)));
   t.equal(stillUp, CONCURRENT, 'a second round trip on every held connection');
   for (const s of held.splice(0)) s.destroy();
-  let fdAfterBurst = fdCount(pid);
-  for (let i = 0; i < 50 && fdAfterBurst > fdIdle + 8; i++) {
-    await sleep(100);
-    fdAfterBurst = fdCount(pid);
-  }
+  const fdAfterBurst = await fdsSettle(pid, fdIdle + 8);
   t.ok(fdAfterBurst <= fdIdle + 8, `fds back to idle after the burst (${fdAfterBurst}, idle ${fdIdle})`);
 
   // 2. The soak.
@@ -240,11 +233,7 @@ void t.test('load and soak through two sidecars, with a CA transition under load
   }
   t.equal(after.bundle[0], updatedCa, 'the new CA leads the trusted bundle');
 
-  let fdEnd = fdCount(pid);
-  for (let i = 0; i < 50 && fdEnd > fdIdle + 8; i++) {
-    await sleep(100);
-    fdEnd = fdCount(pid);
-  }
+  const fdEnd = await fdsSettle(pid, fdIdle + 8);
   t.ok(fdEnd <= fdIdle + 8, `no fd growth: ${fdEnd} after the soak, ${fdIdle} before`);
   // Retained memory: RSS after a full collection at the end of warm-up and once the load stopped.
   const rssEnd = await rssAfterGc();
