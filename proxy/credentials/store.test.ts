@@ -106,6 +106,15 @@ void t.test('a renewal cut by a crash between the key\'s rename and the leaf\'s 
   t.equal(store.current.leaf.serialNumber, new X509Certificate(next.chain).serialNumber, 'the sidecar starts with the new key and its staged leaf');
   t.same(readdirSync(cut).sort(), ['chain.pem', 'key.pem', 'mesh-ca.pem', 'root-ca.pem'], 'the staged files are gone');
 
+  // A worker (it loads with the primary's pinned root) never touches staged files: they may be the primary's
+  // renewal in flight. Here it sees the cut pair as it is, and refuses it, leaving everything in place.
+  const inFlight = tlsDirAt(join(base, 'in-flight'), old);
+  writeFileSync(join(inFlight, 'key.pem'), next.key, { mode: 0o600 });
+  writeFileSync(join(inFlight, staged('chain.pem')), next.chain);
+  const root = new X509Certificate(old.rootCa).fingerprint256;
+  await t.rejects(CredentialStore.load(inFlight, runtime(), { rootFingerprint: root }), { code: 'CCMESH_ERR_PROXY_CREDENTIALS_INVALID' }, 'a worker reads the files as they are');
+  t.same(readdirSync(inFlight).sort(), [staged('chain.pem'), 'chain.pem', 'key.pem', 'mesh-ca.pem', 'root-ca.pem'].sort(), 'and leaves the staged leaf alone');
+
   // Crash before either rename: the old pair is whole; the staged files are only removed.
   const early = tlsDirAt(join(base, 'early'), old);
   writeFileSync(join(early, staged('key.pem')), next.key, { mode: 0o600 });

@@ -84,7 +84,9 @@ export class CredentialStore {
       // SECURITY: the directory the root is pinned from must be ours (not made or swapped in by another container).
       const unsafe = await tlsDirProblem(dir);
       if (unsafe !== undefined) throw new CcmeshError(ErrorCode.PROXY_CREDENTIALS_INVALID, `the TLS directory ${dir} ${unsafe}: refusing to load credentials from it`);
-      const interrupted = await finishInterruptedWrite(dir);
+      // Only the primary (no pinned root given) finishes or cleans up a cut write: a worker loading later (a
+      // respawn) could otherwise remove the files a renewal of the primary has just staged, or race its renames.
+      const interrupted = opts.rootFingerprint === undefined ? await finishInterruptedWrite(dir) : 'none';
       if (interrupted === 'completed') rt.logger.warn('a credential write cut short by a crash was completed (the staged leaf matched the new key)', { dir });
       files = await readTlsFiles(dir);
     } catch (err) {
