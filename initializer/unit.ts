@@ -22,6 +22,11 @@ export interface InitializerRuntime {
   readonly verifyCoordinator?: CoordinatorVerifier;
   /** Installs the fail-closed inbound guard (iptables); undefined only in tests without privileges. */
   readonly installGuard: (() => Promise<void>) | undefined;
+  /**
+   * Installs the TPROXY policy routing the sidecar's capture needs (`ip rule`/`ip route`), which the non-root sidecar
+   * cannot add itself; runs right after the guard. Undefined in tests without privileges.
+   */
+  readonly installRouting?: () => Promise<void>;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -59,6 +64,10 @@ async function obtainAndWrite(cfg: InitializerConfig, rt: InitializerRuntime): P
   if (rt.installGuard) {
     await rt.installGuard();
     log.info('inbound guard installed');
+    if (rt.installRouting) {
+      await rt.installRouting();
+      log.info('policy routing for the sidecar\'s capture installed');
+    }
   } else {
     log.warn('no guard installer configured (tests only)');
   }

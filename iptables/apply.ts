@@ -8,7 +8,7 @@ import { CcmeshError, ErrorCode } from '../lib/errors.js';
 import { detectTools, type IptablesTools, restore, saveTable } from './backend.js';
 import type { Executor } from './executor.js';
 import { describeAddresses, probeIpv6 } from './host-ipv6.js';
-import type { Family, Ipv6Mode, Plan, TablePlan } from './plan.js';
+import { type Family, type Ipv6Mode, PLAN_DEFAULTS, type Plan, type PolicyRouting, type TablePlan } from './plan.js';
 import { applyRouting, removeRouting } from './policy-routing.js';
 import { type PresentState, renderCleanup, renderTables } from './render.js';
 import { parseSave, presentState } from './saved.js';
@@ -75,18 +75,45 @@ export async function removeTables(exec: Executor, tools: IptablesTools, tables:
 export async function applyPlan(exec: Executor, plan: Plan, families: FamilyTools): Promise<void> {
   for (const [family, tools] of families) {
     await installTables(exec, tools, plan[family].tables, `installing the ${family} capture rules`);
-    try {
-      await applyRouting(exec, family, plan[family].routing);
-    } catch (err) {
-      // The IPv6 local route lives on lo; a pod with IPv6 disabled on lo gets a cryptic iproute2 error otherwise.
-      if (family !== 'v6' || !/IPv6 is disabled/i.test(String((err as Error).message))) throw err;
+    await installRouting(exec, family, plan[family].routing, plan.ipv6);
+  }
+}
+
+/** Adds the policy routing of one family that is missing, with a plain message for the one cryptic iproute2 failure. */
+async function installRouting(exec: Executor, family: Family, routing: PolicyRouting, ipv6: Ipv6Mode): Promise<void> {
+  try {
+    await applyRouting(exec, family, routing);
+  } catch (err) {
+    if (/Operation not permitted/i.test(String((err as Error).message))) {
       throw new CcmeshError(
         ErrorCode.IPTABLES_APPLY,
-        `installing the v6 policy routing failed: IPv6 is disabled on lo (net.ipv6.conf.lo.disable_ipv6=1) while the kernel has IPv6 (--ipv6 ${plan.ipv6}); enable IPv6 on lo, or pass --ipv6 off to keep IPv6 closed by the guard instead of capturing it`,
+        `the ${family} policy routing (ip rule fwmark 0x${routing.mark.toString(16)} lookup ${routing.table}) is missing and this process may not add it: in a pod the initializer installs it as root before the sidecar starts (ccmesh iptables routing); run that step, or run this one with CAP_NET_ADMIN`,
         { cause: err },
       );
     }
+    // The IPv6 local route lives on lo; a pod with IPv6 disabled on lo gets a cryptic iproute2 error otherwise.
+    if (family !== 'v6' || !/IPv6 is disabled/i.test(String((err as Error).message))) throw err;
+    throw new CcmeshError(
+      ErrorCode.IPTABLES_APPLY,
+      `installing the v6 policy routing failed: IPv6 is disabled on lo (net.ipv6.conf.lo.disable_ipv6=1) while the kernel has IPv6 (--ipv6 ${ipv6}); enable IPv6 on lo, or pass --ipv6 off to keep IPv6 closed by the guard instead of capturing it`,
+      { cause: err },
+    );
   }
+}
+
+/**
+ * Installs the TPROXY policy routing of the default plan (marks and table of PLAN_DEFAULTS, the families `ipv6`
+ * decides) — the initializer's half of the capture. Changing `ip rule`/`ip route` needs CAP_NET_ADMIN in the calling
+ * process, which the non-root sidecar cannot hold through iproute2 (it drops file capabilities unless CAP_NET_ADMIN
+ * is inheritable, and Kubernetes leaves the inheritable set empty). The initializer runs as root, so it adds the
+ * routing; the sidecar's `applyPlan` then finds it present and only reads it (`ip -j … show` needs no privilege).
+ * Returns the families routed. Idempotent.
+ */
+export async function applyPodRouting(exec: Executor, ipv6: Ipv6Mode = 'auto'): Promise<Family[]> {
+  const families = [...(await resolveFamilies(exec, ipv6)).keys()];
+  const routing: PolicyRouting = { mark: PLAN_DEFAULTS.tproxyMark, table: PLAN_DEFAULTS.routeTable, priority: PLAN_DEFAULTS.rulePriority };
+  for (const family of families) await installRouting(exec, family, routing, ipv6);
+  return families;
 }
 
 /** Verifies every family in `families` and merges the reports. */

@@ -6,7 +6,9 @@
 import t from 'tap';
 import { iptablesCommand } from '../cli/commands/iptables.js';
 import { FieldReader } from '../lib/config/fields.js';
-import { applyPlan, resolveFamilies, verifyPlan } from './apply.js';
+import { applyPlan, applyPodRouting, resolveFamilies, verifyPlan } from './apply.js';
+import type { Executor } from './executor.js';
+import { readRouting } from './policy-routing.js';
 import { parseIptablesConfig } from './config.js';
 import { installGuard, liftGuard, verifyGuard } from './guard.js';
 import { buildPlan, type Plan } from './plan.js';
@@ -175,5 +177,35 @@ if (reason !== undefined && process.env.CI) {
       t.match(await verifyGuard(pair.podExec), { ok: true }, 'the guard stays in every family');
       await liftGuard(pair.podExec);
     });
+  });
+
+  void t.test('the initializer\'s policy routing: installed once by root, then the sidecar\'s apply only reads it', async (t) => {
+    const pair = await NetnsPair.create();
+    t.teardown(() => pair.destroy());
+    const plan = testPlan();
+    const out: string[] = [];
+    t.equal(await iptablesCommand(['routing', '--ipv6', 'on'], { stdout: (s) => void out.push(s), stderr: (s) => void out.push(s) }, pair.podExec), 0, 'ccmesh iptables routing');
+    t.match(out.join(''), /policy routing installed \(v4, v6\)/);
+    t.same(await applyPodRouting(pair.podExec, 'on'), ['v4', 'v6'], 'and again (idempotent)');
+    for (const family of ['v4', 'v6'] as const) t.same(await readRouting(pair.podExec, family, plan[family].routing), { rules: 1, route: true }, `${family}: one rule, the local route`);
+    // The sidecar, non-root in a pod, may read but not change routing: its apply must not try.
+    const writes: string[] = [];
+    const recording: Executor = { run: (cmd, args, stdin) => {
+      if (cmd === 'ip' && args[0] !== '-j') writes.push(`${cmd} ${args.join(' ')}`);
+      return pair.podExec.run(cmd, args, stdin);
+    } };
+    const families = await resolveFamilies(recording, plan.ipv6);
+    await applyPlan(recording, plan, families);
+    t.same(writes, [], 'the sidecar\'s apply ran no ip command that changes anything');
+    t.match(await verifyPlan(pair.podExec, plan, families), { ok: true }, 'and the whole plan verifies');
+    // Control: without the initializer's step the same apply has to change routing.
+    const bare = await NetnsPair.create();
+    t.teardown(() => bare.destroy());
+    const bareWrites: string[] = [];
+    await applyPlan({ run: (cmd, args, stdin) => {
+      if (cmd === 'ip' && args[0] !== '-j') bareWrites.push(`${cmd} ${args.join(' ')}`);
+      return bare.podExec.run(cmd, args, stdin);
+    } }, plan, await resolveFamilies(bare.podExec, plan.ipv6));
+    t.ok(bareWrites.some((w) => /rule add fwmark/.test(w)), `control: without it, apply adds the rule itself (${bareWrites.length} ip changes)`);
   });
 }

@@ -139,15 +139,14 @@ add_user nonroot 65532
 # No setuid/setgid files: the sidecar runs without no_new_privs (file capabilities need that), so nothing in the
 # image may raise privileges on exec except the capabilities below.
 find "$mnt" -xdev -type f -perm /6000 -exec chmod ug-s {} +
-# File capabilities: the sidecar (uid 1337) runs iptables-save/-restore and `ip rule/route` itself. With
-# NET_ADMIN/NET_RAW in the container's bounding set (the pod spec adds them), exec of these binaries gains them.
+# File capabilities: the sidecar (uid 1337) runs iptables-save/-restore itself. With NET_ADMIN/NET_RAW in the
+# container's bounding set (the pod spec adds them), exec of these binaries gains them. Not on `ip`: iproute2 drops
+# file capabilities when run by a non-root uid without CAP_NET_ADMIN inheritable, so the initializer (root) installs
+# the TPROXY policy routing instead (`ccmesh iptables routing`, docs/operations.md).
 for f in usr/sbin/xtables-nft-multi usr/sbin/xtables-legacy-multi; do
   [ -f "$mnt/$f" ] && [ ! -L "$mnt/$f" ] || die "$f is not a regular file in the image"
   setcap cap_net_admin,cap_net_raw+ep "$mnt/$f"
 done
-ip_bin=usr/bin/ip; [ -f "$mnt/$ip_bin" ] && [ ! -L "$mnt/$ip_bin" ] || ip_bin=usr/sbin/ip
-[ -f "$mnt/$ip_bin" ] && [ ! -L "$mnt/$ip_bin" ] || die "ip is not a regular file in the image"
-setcap cap_net_admin+ep "$mnt/$ip_bin"
 
 # Fixed timestamps on every file.
 find "$mnt" -xdev -newermt "@$SOURCE_DATE_EPOCH" -print0 | xargs -0r touch --no-dereference --date="@$SOURCE_DATE_EPOCH"

@@ -7,6 +7,7 @@ import { createIssuer } from '../../attestation/issuers/select.js';
 import { coordinatorTrustManifest } from '../../contract/coordinator-trust.js';
 import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { ProcessExecutor } from '../../iptables/executor.js';
+import { applyPodRouting } from '../../iptables/apply.js';
 import { installGuard } from '../../iptables/guard.js';
 import { type CoordinatorCheck, INITIALIZER_FLAGS, INITIALIZER_USAGE, readInitializerSettings } from '../../initializer/config.js';
 import { runInitializer } from '../../initializer/unit.js';
@@ -34,6 +35,7 @@ export async function initializerCommand(argv: readonly string[], io: CliIo): Pr
   const written = await runInitializer(s.config, {
     issuer: () => createIssuer(s.tee, {}, { logger, simulated: () => SimulatedSnpIssuer.load(s.simDir!, s.hostData ? { hostData: s.hostData } : {}) }),
     installGuard: s.noGuard ? undefined : () => installGuard(exec),
+    ...(s.noGuard ? {} : { installRouting: async () => void (await applyPodRouting(exec)) }),
     ...(s.coordinatorCheck ? { verifyCoordinator: coordinatorVerifier(s.coordinatorCheck, s.config.meshOwner) } : {}),
     logger,
     ...(io.signal ? { signal: io.signal } : {}),

@@ -1,12 +1,12 @@
 /**
- * `ccmesh iptables plan|apply|verify|guard|unguard|cleanup`: the capture rules of iptables/ from the command line.
+ * `ccmesh iptables plan|apply|verify|guard|routing|unguard|cleanup`: the capture rules of iptables/ from the command line.
  * `plan` prints the restore text of both families without touching anything; `apply --dry-run` prints every command
  * it would run (reads answered as "nothing installed"); `verify` exits 3 with a diff when the kernel differs.
  */
 import { closest } from '../../lib/config/argv.js';
 import { quoteValue } from '../../lib/errors.js';
 import { EXIT } from '../../lib/exit-codes.js';
-import { applyPlan, cleanupPlan, resolveFamilies, verifyPlan } from '../../iptables/apply.js';
+import { applyPlan, applyPodRouting, cleanupPlan, resolveFamilies, verifyPlan } from '../../iptables/apply.js';
 import { detectTools } from '../../iptables/backend.js';
 import { IPTABLES_FLAGS, parseIptablesConfig } from '../../iptables/config.js';
 import { DryRunExecutor, type Executor, ProcessExecutor } from '../../iptables/executor.js';
@@ -17,7 +17,7 @@ import { formatReport } from '../../iptables/verify.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
 
-const VERBS = ['plan', 'apply', 'verify', 'guard', 'unguard', 'cleanup'] as const;
+const VERBS = ['plan', 'apply', 'verify', 'guard', 'routing', 'unguard', 'cleanup'] as const;
 type Verb = (typeof VERBS)[number];
 
 /** Usage text of `ccmesh iptables`. */
@@ -28,6 +28,10 @@ export const IPTABLES_USAGE = `Usage:
   ccmesh iptables apply   …same flags… [--dry-run]
   ccmesh iptables verify  …same flags…     exit 0 when the kernel matches the plan, 3 with a diff otherwise
   ccmesh iptables guard                    drop every inbound packet except loopback (IPv4 and IPv6)
+  ccmesh iptables routing [--ipv6 auto|on|off]
+                                           add the TPROXY policy routing (ip rule/route, default marks and table):
+                                           the initializer's step after the guard, which the non-root sidecar
+                                           cannot do itself
   ccmesh iptables unguard                  lift the guard in both families (refused if IPv6 is up but ip6tables
                                            is unusable)
   ccmesh iptables cleanup  …same flags…    remove the capture rules and policy routing (not the guard)
@@ -103,6 +107,14 @@ export async function iptablesCommand(argv: readonly string[], io: CliIo, exec: 
       const { plan } = readPlan(verb, rest);
       await cleanupPlan(exec, plan, await allFamilies(exec));
       io.stdout('capture rules and policy routing removed (the guard, if any, stays)\n');
+      return EXIT.ok;
+    }
+    case 'routing': {
+      const { r } = readCommandFlags(`iptables ${verb}`, rest, { ipv6: IPTABLES_FLAGS.ipv6, help: { type: 'boolean' } });
+      const ipv6 = r.oneOf('ipv6', ['auto', 'on', 'off'] as const, 'auto') ?? 'auto';
+      r.finish();
+      const families = await applyPodRouting(exec, ipv6);
+      io.stdout(`policy routing installed (${families.join(', ')})\n`);
       return EXIT.ok;
     }
     case 'guard':

@@ -74,11 +74,15 @@ void t.test('the guard is in place before the Coordinator is contacted or eviden
         guardInstalled = true;
         events.push('guard installed');
       },
+      installRouting: () => {
+        events.push(`routing (guard installed: ${guardInstalled})`);
+        return Promise.resolve();
+      },
       logger: quiet,
     },
   );
   t.equal(written.length, 5, 'control: the initializer obtained its identity through the relay');
-  t.same(events.slice(0, 2), ['guard install started', 'guard installed'], 'the guard install completes first');
+  t.same(events.slice(0, 3), ['guard install started', 'guard installed', 'routing (guard installed: true)'], 'the guard install completes first, then the policy routing goes in');
   const contacts = events.filter((e) => e.startsWith('connect'));
   t.ok(contacts.length >= 1, 'the Coordinator was contacted through the relay');
   t.same(contacts, contacts.map(() => 'connect to the Coordinator (guard installed: true)'), 'every connection to the Coordinator was opened with the guard in place');
@@ -114,6 +118,33 @@ void t.test('a guard that fails to install stops the initializer with that error
   t.equal(contacts, 0, 'the Coordinator was never contacted');
   t.notOk(issuerBuilt, 'no evidence issuer was even built');
   t.notOk(retried, 'nothing was attempted');
+  t.notOk(existsSync(dir), 'nothing written');
+});
+
+void t.test('policy routing that fails to install stops the initializer, guard in place, before the Coordinator is contacted', async (t) => {
+  const { h, user } = await Harness.started(t);
+  await user.call('SetManifest', await h.signedSet(user, h.manifest(), [h.coordinatorDoc, h.podDoc]));
+  let contacts = 0;
+  const r = await relay(h.coordinator!.meshPort, () => contacts++);
+  t.teardown(r.close);
+  let guard = false;
+  const failure = new CcmeshError(ErrorCode.IPTABLES_APPLY, 'ip rule add: exit 2 (routing test)');
+  const dir = join(h.dir, 'pod');
+  const outcome = await runInitializer(
+    { coordinator: `127.0.0.1:${r.port}`, tlsDir: join(dir, 'tls'), secretPath: join(dir, 'secret'), meshDisabled: false, maxBackoffMs: 1000 },
+    {
+      issuer: () => Promise.resolve(new SimulatedSnpIssuer(h.platform, { hostData: Buffer.from(sha256hex(h.podDoc), 'hex') })),
+      installGuard: () => {
+        guard = true;
+        return Promise.resolve();
+      },
+      installRouting: () => Promise.reject(failure),
+      logger: quiet,
+    },
+  ).then((w) => w, (err: unknown) => err);
+  t.equal(outcome, failure, 'the initializer rejects with the routing step\'s own error');
+  t.ok(guard, 'the guard went in first');
+  t.equal(contacts, 0, 'the Coordinator was never contacted');
   t.notOk(existsSync(dir), 'nothing written');
 });
 
