@@ -22,6 +22,7 @@ import { EXIT } from '../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { writingUserPath } from '../user-paths.js';
+import { forbidDumpsOrWarn } from '../../lib/process/dumpable.js';
 
 /** Runs the Coordinator until the process is signalled. */
 export async function coordinatorCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -33,6 +34,7 @@ export async function coordinatorCommand(argv: readonly string[], io: CliIo): Pr
   const cfg = readCoordinatorConfig(r);
   r.finish();
   const logger = createLogger({ component: 'coordinator', level: cfg.logLevel, sink: (line) => io.stderr(line + '\n') });
+  await forbidDumpsOrWarn(logger);
   const issuer = await createIssuer(cfg.tee, {}, { logger, simulated: () => SimulatedSnpIssuer.load(cfg.simDir!) });
   const registry = createRegistry({ processMetrics: true, defaultLabels: { component: 'coordinator' } });
   // What is opened here is closed again when a later step fails: a failed start exits instead of hanging on an

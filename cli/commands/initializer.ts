@@ -16,6 +16,7 @@ import { EXIT } from '../../lib/exit-codes.js';
 import { verifyCoordinator } from '../coordinator-session.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
+import { forbidDumpsOrWarn } from '../../lib/process/dumpable.js';
 
 export { INITIALIZER_USAGE };
 
@@ -29,6 +30,7 @@ export async function initializerCommand(argv: readonly string[], io: CliIo): Pr
   const s = readInitializerSettings(r, tok, process.getuid?.() === 0);
   r.finish();
   const logger = createLogger({ component: 'initializer', level: s.logLevel, sink: (l) => io.stderr(l + '\n') });
+  await forbidDumpsOrWarn(logger);
   if (s.anyMeshOwner) logger.warn('SECURITY: the Coordinator\'s mesh owner is not checked (--any-mesh-owner): a Coordinator whose store was wiped and re-set by anyone is accepted');
   if (s.coordinatorCheck?.measurements === 'any') logger.warn('SECURITY: the Coordinator is verified without a launch measurement (--coordinator-allow-unmeasured): any genuine guest with its policy hash passes');
   const exec = new ProcessExecutor();

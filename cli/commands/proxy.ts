@@ -23,6 +23,7 @@ import { startProxy } from '../../proxy/unit.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { buildCaptureHooks, readCaptureConfig } from './proxy-capture.js';
+import { forbidDumpsOrWarn } from '../../lib/process/dumpable.js';
 
 /** Runs the sidecar until the process is signalled. */
 export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -37,6 +38,7 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
   // Draining may take --drain; the pool's workers get 2 s more, and the process ends at the latest 5 s after that.
   io.drainWithin?.(cfg.drainMs + 5000);
   const logger = createLogger({ component: 'proxy', level: cfg.logLevel, sink: (line) => io.stderr(line + '\n') });
+  await forbidDumpsOrWarn(logger);
   const coordinator = cfg.coordinator;
   const address = coordinator ? (coordinator.host.includes(':') ? `[${coordinator.host}]:${coordinator.port}` : `${coordinator.host}:${coordinator.port}`) : undefined;
   const renewalIssuer = cfg.renewalTee ? renewalIssuerFactory(cfg.renewalTee, logger) : undefined;

@@ -13,7 +13,7 @@
  * `--changed REV` keeps the mutants whose source or test files differ from REV (`git diff --name-only REV`).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
@@ -60,6 +60,8 @@ export function transpile(source: string, fileName: string): string {
 /** A scratch copy of the built repository. */
 function makeScratch(): string {
   const dir = mkdtempSync(join(tmpdir(), 'ccmesh-mutants-'));
+  // Readable by other uids, as the repository is: some tests run the built code as another uid (lib/process).
+  chmodSync(dir, 0o755);
   const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard'], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
     .split('\n')
     .filter((f) => f && f !== 'node_modules' && !f.startsWith('node_modules/') && existsSync(join(repoRoot, f)));

@@ -29,6 +29,14 @@ const SELF = 'coordinator/peer/self-identity.ts';
 export const COORDINATOR_MUTATIONS: readonly SecurityMutation[] = [
   // RenewMeshCert
   {
+    id: 'coordinator-dumpable',
+    defence: '`ccmesh coordinator` makes itself non-dumpable (PR_SET_DUMPABLE 0): a same-uid process cannot read the CA keys or the seed out of its memory through /proc.',
+    file: 'cli/commands/coordinator.ts',
+    find: '  await forbidDumpsOrWarn(logger);\n',
+    replace: '',
+    tests: ['lib/process/dumpable.test.ts'],
+  },
+  {
     id: 'coordinator-renew-issuer',
     defence: 'RenewMeshCert renews only leaves issued by the current or previous mesh CA.',
     file: CORE,

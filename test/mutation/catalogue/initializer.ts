@@ -53,6 +53,22 @@ export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
     privileged: true,
   },
   {
+    id: 'initializer-dumpable',
+    defence: '`ccmesh initializer` makes itself non-dumpable (PR_SET_DUMPABLE 0) before it holds a key: a same-uid process cannot read its memory through /proc.',
+    file: 'cli/commands/initializer.ts',
+    find: '  await forbidDumpsOrWarn(logger);\n',
+    replace: '',
+    tests: ['lib/process/dumpable.test.ts'],
+  },
+  {
+    id: 'process-dumpable-not-set',
+    defence: 'forbidDumps really calls prctl(PR_SET_DUMPABLE, 0) and reads it back.',
+    file: 'lib/process/dumpable.ts',
+    find: 'if (b.prctl(PR_SET_DUMPABLE, 0) !== 0)',
+    replace: 'if (b.prctl(PR_SET_DUMPABLE, 1) !== 0)',
+    tests: ['lib/process/dumpable.test.ts'],
+  },
+  {
     id: 'initializer-config-mismatch-retried',
     defence: 'A config digest mismatch or failed copy is final: the initializer stops, it does not retry until the host wins a race.',
     file: UNIT,
