@@ -156,7 +156,8 @@ if (etcdBin !== undefined) {
     for (const r of replicas) start(r);
     for (const r of replicas) await eventually(async () => (await get(r.metrics, '/probe/liveness')).status === 200, `${r.name} is alive`);
     const set = await ccmesh('set', '-c', `127.0.0.1:${a.user}`, '--dir', ws);
-    t.equal(set.code, 0, `ccmesh set on A: ${set.stderr}${set.stdout}`);
+    if (set.code !== 0) t.comment(set.stderr + set.stdout);
+    t.equal(set.code, 0, 'ccmesh set on A exits 0');
     rootCa = readFileSync(join(ws, 'root-ca.pem'), 'utf8');
     const root = new X509Certificate(rootCa);
     newest = { manifest: h.manifest(), hash: (await trustBundle(a)).manifestHash };
@@ -315,7 +316,8 @@ if (etcdBin !== undefined) {
     // The operator's workspace holds the newest manifest (the updates above were set with its owner key).
     writeFileSync(join(ws, 'manifest.json'), newest.manifest);
     const recover = await ccmesh('recover', '-c', `127.0.0.1:${a.user}`, '--dir', ws);
-    t.equal(recover.code, 0, `ccmesh recover on A: ${recover.stderr}${recover.stdout}`);
+    if (recover.code !== 0) t.comment(recover.stderr + recover.stdout);
+    t.equal(recover.code, 0, 'ccmesh recover on A exits 0');
     t.match(recover.stdout, /recovered and ready/, 'ccmesh recover says A is ready');
     t.equal(await readiness(a), 200, 'A is ready');
     for (const r of [b, c]) await eventually(ready(r), `${r.name} healed from A`);
