@@ -5,7 +5,7 @@ import { parseBenchArgs } from './args.js';
 const peers = ['direct', 'haproxy', 'nginx', 'ccmesh'];
 
 void t.test('defaults, --quick, --only and --peers', (t) => {
-  t.same(parseBenchArgs([], peers).args.only, ['proxy', 'attestation', 'coordinator']);
+  t.same(parseBenchArgs([], peers).args.only, ['proxy', 'attestation', 'coordinator', 'replicas']);
   const { args, problems } = parseBenchArgs(['--quick', '--only', 'proxy', '--peers', 'direct,haproxy'], peers);
   t.same(problems, []);
   t.equal(args.quick, true);

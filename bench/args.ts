@@ -1,7 +1,7 @@
-/** The benchmark command line: `[--quick] [--only proxy,attestation,coordinator] [--peers a,b] [--out DIR]`. */
+/** The benchmark command line: `[--quick] [--only proxy,attestation,coordinator,replicas] [--peers a,b] [--out DIR]`. */
 
 /** Benchmark groups `--only` selects. */
-export const GROUPS = ['proxy', 'attestation', 'coordinator'] as const;
+export const GROUPS = ['proxy', 'attestation', 'coordinator', 'replicas'] as const;
 
 /** One benchmark group. */
 export type BenchGroup = (typeof GROUPS)[number];
@@ -19,7 +19,7 @@ export interface BenchArgs {
 /** Usage text. */
 export const BENCH_USAGE = `Usage: npm run bench -- [--quick] [--only ${GROUPS.join('|')}[,…]] [--peers direct,haproxy,nginx,ccmesh] [--out DIR]
   --quick   short runs (proxy: 3 × 2 s per implementation and scenario; micro-benchmarks: 3 × 0.5 s rounds)
-  --only    run only these groups (default: all)
+  --only    run only these groups (default: all); replicas needs an etcd binary (skipped without one)
   --peers   proxy implementations to run (default: all; direct is the reference for ratios, haproxy for the headline)
   --out     output directory (default: bench/out)
 `;

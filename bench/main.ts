@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only proxy|attestation|coordinator] [-- --out DIR]`: runs the benchmarks and
+ * `npm run bench [-- --quick] [-- --only proxy|attestation|coordinator|replicas] [-- --out DIR]`: runs the benchmarks and
  * writes JSON lines, a Markdown report and the proxy chart (SVG) to bench/out/ (never part of `npm test`).
  */
 import { cpus } from 'node:os';
@@ -18,6 +18,7 @@ import { toolVersions } from './proxy/versions.js';
 import { renderJsonLines, renderMarkdown, runInfo } from './report.js';
 import { runAttestationSuite, runSimulatedIssuanceSuite } from './suites/attestation.js';
 import { runCoordinatorSuite } from './suites/coordinator.js';
+import { renderRestartMarkdown, type ReplicasResult, runReplicasSuite } from './suites/replicas.js';
 
 const repo = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const argv = process.argv.slice(2);
@@ -53,6 +54,13 @@ if (args.only.includes('coordinator')) {
   log('coordinator NewMeshCert (evidence prepared outside the timed rounds)…');
   results.push(...(await runCoordinatorSuite(opts, quick ? 1000 : 2000)));
 }
+let replicas: ReplicasResult | undefined;
+if (args.only.includes('replicas')) {
+  log('coordinator replicas on a 3-member etcd cluster (replicas are processes; evidence prepared outside the timed rounds)…');
+  replicas = await runReplicasSuite(opts, quick ? 600 : 1500, quick ? 3 : 5, log);
+  if ('skipped' in replicas) log(`  skipped: ${replicas.skipped}`);
+  else results.push(...replicas.rates);
+}
 for (const m of results) log(`  ${m.scenario}: ${Math.round(m.median)} ops/s`);
 
 let proxy: ProxyBenchData | undefined;
@@ -71,9 +79,13 @@ if (args.only.includes('proxy')) {
 }
 
 mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, 'results.jsonl'), renderJsonLines(info, results) + (proxy ? renderProxyJsonLines(proxy) : ''));
+const restartLine = replicas && !('skipped' in replicas) ? JSON.stringify({ type: 'restart', suite: 'replicas', etcd: replicas.etcd, ...replicas.restart }) + '\n' : '';
+writeFileSync(join(outDir, 'results.jsonl'), renderJsonLines(info, results) + restartLine + (proxy ? renderProxyJsonLines(proxy) : ''));
 const sections: string[] = [];
 if (results.length > 0) sections.push('## Attestation and the Coordinator (one core)\n', renderMarkdown(info, results));
+if (replicas) {
+  sections.push('## Coordinator replicas on one etcd cluster\n', 'skipped' in replicas ? `Skipped: ${replicas.skipped}.\n` : `etcd: ${replicas.etcd}, 3 members on loopback.\n\n${renderRestartMarkdown(replicas.restart)}`);
+}
 if (proxy) {
   const pinned = proxy.settings.serverCpus !== undefined;
   const chart = renderProxyChart(proxy, `${info.command} — ${info.date}, commit ${info.commit}, ${info.cpu} (${info.cores} cores)`);

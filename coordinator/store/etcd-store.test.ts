@@ -3,7 +3,7 @@
  * revisions are etcd's mod_revision; two handles on one prefix see each other's writes, conflicts and watch events;
  * keys that are not store keys, or outside the prefix, are invisible; a watch cut off while etcd compacted the
  * revisions it missed catches up (every changed key, current value) and goes on; an unreachable cluster fails open()
- * with STORE_UNAVAILABLE in bounded time; https with client certificates (etcd with --client-cert-auth) works only
+ * with STORE_UNAVAILABLE in bounded time; a watch whose connection goes silent moves on after the HTTP/2 keepalive; https with client certificates (etcd with --client-cert-auth) works only
  * with the right client certificate and CA.
  * Without an etcd binary the file skips with the reason, except as root or under CI, where that fails.
  */
@@ -36,6 +36,9 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 
 class Relay {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  /** Pairs of stalled connections, destroyed at close(). */
+  readonly #stalled: Socket[] = [];
+  readonly #open: Socket[] = [];
   #cut = false;
 
   private constructor(target: number) {
@@ -44,6 +47,7 @@ class Relay {
       const upstream = connect(target, '127.0.0.1');
       for (const s of [client, upstream]) {
         this.#sockets.add(s);
+        this.#open.push(s);
         s.on('error', () => undefined);
         s.on('close', () => this.#sockets.delete(s));
       }
@@ -71,8 +75,22 @@ class Relay {
     this.#cut = false;
   }
 
+  /**
+   * Every open connection goes silent both ways but stays open (a frozen member, a partition that drops packets);
+   * new connections are relayed as before.
+   */
+  stall(): void {
+    for (const s of this.#sockets) {
+      s.unpipe();
+      s.pause();
+    }
+    this.#sockets.clear();
+    this.#stalled.push(...this.#open.splice(0));
+  }
+
   async close(): Promise<void> {
     this.cut();
+    for (const s of this.#stalled) s.destroy();
     await new Promise((resolve) => this.#server.close(resolve));
   }
 }
@@ -152,6 +170,30 @@ if (etcdBin !== undefined) {
     await host.put(`${prefix}c`).value('c1');
     await until(() => seen.some(([k]) => k === 'c'), 'a change after the catch-up');
     t.pass('the re-opened watch delivers new changes');
+  });
+
+  void t.test('a watch whose connection goes silent (a frozen member, dropped packets) moves to one that answers after the keepalive', async (t) => {
+    const relay = await Relay.start(etcd.clientPort);
+    t.teardown(() => relay.close());
+    const prefix = `/ccmesh-etcd-store/${n++}/`;
+    const watched = await open(t, prefix, `http://127.0.0.1:${relay.port}`);
+    const direct = await open(t, prefix);
+    const seen: string[] = [];
+    watched.watch('', (key, e) => seen.push(`${key}=${dec(e?.value)}`));
+    const first = await direct.compareAndSwap('latest', 0, enc('one'));
+    if (!first.ok) throw new Error('create failed');
+    await until(() => seen.length === 1, 'the watch delivered the first write');
+    relay.stall();
+    const second = await direct.compareAndSwap('latest', first.revision, enc('two'));
+    t.ok(second.ok, 'a write while the watch\'s connection is silent');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    t.same(seen, ['latest=one'], 'the silent connection delivers nothing');
+    const stalledAt = Date.now();
+    // HTTP/2 keepalive (ETCD_KEEPALIVE): a ping within 10 s, unanswered for 5 s, closes the connection; the watch
+    // re-opens on a new one from the last revision it delivered. Without keepalive it waits as long as the silence.
+    await until(() => seen.includes('latest=two'), 'the watch delivered the write made while it was silent', 40_000);
+    t.same(seen, ['latest=one', 'latest=two'], `the write made during the silence, once, ${Date.now() - stalledAt} ms later`);
+    t.ok(Date.now() - stalledAt <= 25_000, 'within the keepalive interval and timeout (and the reconnect)');
   });
 
   void t.test('an unreachable cluster fails open() with STORE_UNAVAILABLE, in bounded time', async (t) => {

@@ -17,7 +17,8 @@
  *                in-process stores). The `etcd3` client re-attaches a dropped watch from the last revision it saw;
  *                if etcd has compacted that revision meanwhile the watch is cancelled, and this store opens a new one
  *                after delivering every key changed in the gap (its current value; a key deleted in the gap is
- *                missed, and nothing of ours deletes).
+ *                missed, and nothing of ours deletes). A connection that goes silent (a frozen member, dropped packets)
+ *                is closed by HTTP/2 keepalive ({@link ETCD_KEEPALIVE}), and the watch re-attaches through another.
  *
  * Writes are not retried here beyond what the client does for a request that failed to reach a server; a request
  * whose outcome is unknown (a timeout) fails with STORE_UNAVAILABLE, and a compare-and-swap retried after it was in
@@ -35,6 +36,18 @@ export const DEFAULT_ETCD_PREFIX = '/ccmesh/coordinator/';
 /** Deadline of each etcd request (not of the watch stream). */
 export const DEFAULT_ETCD_REQUEST_TIMEOUT_MS = 5_000;
 
+/**
+ * HTTP/2 keepalive on a connection to a member while a call is open on it — the watch stream is: a member that stops
+ * answering without closing the connection (a frozen process, a partition that drops packets) would otherwise hold
+ * the watch silently for as long as it stays so. A missed ping closes the connection; the client then re-opens the
+ * watch on a member that answers, from the last revision it delivered. etcd refuses pings more often than its
+ * --grpc-keepalive-min-time (5 s by default) and pings on a connection without calls, hence 10 s and only with calls.
+ */
+export const ETCD_KEEPALIVE = Object.freeze({
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 0,
+});
 const PREFIX_RE = /^\/(?:[A-Za-z0-9._-]+\/)*$/;
 const REWATCH_BACKOFF_MS = [100, 500, 2_000, 5_000];
 
@@ -261,6 +274,7 @@ function clientOptions(opts: EtcdStoreOptions): IOptions {
   return {
     hosts: [...opts.endpoints],
     dialTimeout: timeout,
+    grpcOptions: ETCD_KEEPALIVE,
     // Unary requests get a deadline, so a cluster that stops answering fails requests instead of holding them.
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
     ...(tls && (tls.ca || tls.cert || tls.key)

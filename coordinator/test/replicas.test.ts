@@ -214,6 +214,74 @@ if (etcdBin !== undefined) {
     t.ok(contested >= 1, `at least one round was a real race (${contested} of 4)`);
   });
 
+  void t.test('replicas: racing first sets on two fresh replicas — one wins, the other is refused FAILED_PRECONDITION and joins the winner\'s mesh', async (t) => {
+    const prefix = `/ccmesh-replicas/${tests++}/`;
+    const open = (): Promise<Store> => EtcdStore.open({ endpoints: [etcd.endpoint], prefix });
+    // No periodic read: B's only read of `latest` after its start is the first set's check for a history.
+    const h = await Harness.create({ openStore: open, historySyncMs: 600_000 });
+    t.teardown(() => h.close());
+    let rival: (() => Promise<void>) | undefined;
+    // B's store lets A's whole first set land right after B found no history (B's read of `latest`).
+    const interposing = (inner: Store): Store => ({
+      get: async (key) => {
+        const got = await inner.get(key);
+        const run = key === 'latest' ? rival : undefined;
+        if (run) {
+          rival = undefined;
+          await run();
+        }
+        return got;
+      },
+      compareAndSwap: (key, expected, value) => inner.compareAndSwap(key, expected, value),
+      list: (p) => inner.list(p),
+      watch: (p, l) => inner.watch(p, l),
+      close: () => inner.close(),
+    });
+    const a = await h.start();
+    const b = await h.startReplica(interposing(await open()));
+    const [ua, ub] = [await PinnedClient.connect(`127.0.0.1:${a.userPort}`, UserApi), await PinnedClient.connect(`127.0.0.1:${b.userPort}`, UserApi)];
+    t.teardown(() => {
+      ua.close();
+      ub.close();
+    });
+    const docs = [h.coordinatorDoc, h.podDoc];
+    const [reqA, reqB] = [await h.signedSet(ua, h.manifest(), docs), await h.signedSet(ub, h.manifest(), docs)];
+    let won: SetManifestResponse | undefined;
+    rival = async () => {
+      won = await ua.call('SetManifest', reqA);
+    };
+    await refused(t, ub.call('SetManifest', reqB), 'FAILED_PRECONDITION', /the store already holds the root CA of another seed/, 'B, whose check for a history A\'s first set overtook, is refused at the root CA');
+    t.ok(won, 'A\'s first set landed in between');
+    await eventually(() => b.core.state === 'recovery', 'B sees A\'s history and goes to recovery');
+    const { seed, salt } = decryptSeedShare(seedShareFromMessage(won!.seedShares[0]!), h.seedshare.privateKey);
+    await ub.call('Recover', await h.recoverRequest(ub, seed, salt));
+    const mb = await PinnedClient.connect(`127.0.0.1:${b.meshPort}`, MeshApi);
+    t.teardown(() => mb.close());
+    t.equal((await mb.call('GetTrustBundle', {})).rootCa, won!.rootCa, 'B, recovered, serves the winner\'s root CA');
+    t.same((await ub.call('GetManifests', {})).transitions, [won!.transitionHash], 'the history is the winner\'s one transition');
+    t.same(await host.getAll().prefix(`${prefix}state/mesh-ca/`).keys(), [`${prefix}state/mesh-ca/${won!.transitionHash}`], 'the loser left no mesh CA behind');
+
+    // Both sent at once on two more fresh replicas of another store: whichever order they run in, one wins and the
+    // other is refused FAILED_PRECONDITION (it found the winner's history, or the winner's root CA).
+    const prefix2 = `/ccmesh-replicas/${tests++}/`;
+    const open2 = (): Promise<Store> => EtcdStore.open({ endpoints: [etcd.endpoint], prefix: prefix2 });
+    const h2 = await Harness.create({ openStore: open2 });
+    t.teardown(() => h2.close());
+    const [c, d] = [await h2.start(), await h2.startReplica(await open2())];
+    const [uc, ud] = [await PinnedClient.connect(`127.0.0.1:${c.userPort}`, UserApi), await PinnedClient.connect(`127.0.0.1:${d.userPort}`, UserApi)];
+    t.teardown(() => {
+      uc.close();
+      ud.close();
+    });
+    const docs2 = [h2.coordinatorDoc, h2.podDoc];
+    const [reqC, reqD] = [await h2.signedSet(uc, h2.manifest(), docs2), await h2.signedSet(ud, h2.manifest(), docs2)];
+    const answers = await Promise.all([outcome(uc.call('SetManifest', reqC)), outcome(ud.call('SetManifest', reqD))]);
+    t.same([...answers].sort(), ['FAILED_PRECONDITION', 'OK'], `one first set wins, the other is refused FAILED_PRECONDITION (${answers.join(', ')})`);
+    const loser = answers[0] === 'OK' ? d : c;
+    await eventually(() => loser.core.state === 'recovery', 'the loser goes to recovery');
+    t.equal((await host.getAll().prefix(`${prefix2}state/mesh-ca/`).keys()).length, 1, 'one mesh CA in the store: the winner\'s');
+  });
+
   void t.test('replicas: a latest pointer the host writes back, forks or forges is refused by both, and they keep serving', async (t) => {
     const { h, a, b, first, seed, salt, prefix } = await twoReplicas(t);
     const key = `${prefix}latest`;

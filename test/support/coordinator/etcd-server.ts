@@ -55,25 +55,37 @@ export async function etcdOrSkip(t: { fail(m: string): unknown; comment(m: strin
 
 const KEEP = 32 * 1024;
 
-/** One running etcd member. */
+/** One running etcd member (alone, or one of an {@link EtcdCluster}). */
 export class EtcdServer {
   readonly #bin: string;
   readonly dir: string;
+  readonly name: string;
   readonly clientPort: number;
   readonly peerPort: number;
   readonly #extraArgs: readonly string[];
   readonly #scheme: 'http' | 'https';
+  /** `--initial-cluster`: every member's `name=peer URL` (this one alone unless part of a cluster). */
+  #initialCluster: string;
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #log = '';
 
-  private constructor(bin: string, dir: string, clientPort: number, peerPort: number, scheme: 'http' | 'https', extraArgs: readonly string[]) {
+  private constructor(bin: string, dir: string, name: string, clientPort: number, peerPort: number, scheme: 'http' | 'https', extraArgs: readonly string[]) {
     this.#bin = bin;
     this.dir = dir;
+    this.name = name;
     this.clientPort = clientPort;
     this.peerPort = peerPort;
     this.#scheme = scheme;
     this.#extraArgs = extraArgs;
+    this.#initialCluster = `${name}=${this.peerUrl}`;
+  }
+
+  /** A member that is not started yet, for {@link EtcdCluster.start}. */
+  static async unstarted(bin: string, name: string): Promise<EtcdServer> {
+    const dir = mkdtempSync(join(tmpdir(), `ccmesh-etcd-${name}-`));
+    const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
+    return new EtcdServer(bin, dir, name, clientPort, peerPort, 'http', []);
   }
 
   /**
@@ -87,7 +99,7 @@ export class EtcdServer {
     const extra = tls
       ? [`--cert-file=${tls.certFile}`, `--key-file=${tls.keyFile}`, ...(tls.clientCaFile ? [`--trusted-ca-file=${tls.clientCaFile}`, '--client-cert-auth'] : [])]
       : [];
-    const server = new EtcdServer(bin, dir, clientPort, peerPort, tls ? 'https' : 'http', extra);
+    const server = new EtcdServer(bin, dir, 'ccmesh-test', clientPort, peerPort, tls ? 'https' : 'http', extra);
     try {
       await server.resume();
     } catch (err) {
@@ -102,6 +114,22 @@ export class EtcdServer {
     return `${this.#scheme}://127.0.0.1:${this.clientPort}`;
   }
 
+  /** The peer URL (always http on loopback). */
+  get peerUrl(): string {
+    return `http://127.0.0.1:${this.peerPort}`;
+  }
+
+  /** Sets `--initial-cluster` before the first start (cluster members only). */
+  setInitialCluster(initial: string): void {
+    if (this.#child) throw new Error('etcd is already running');
+    this.#initialCluster = initial;
+  }
+
+  /** Whether the process runs (started and not paused or exited). */
+  get running(): boolean {
+    return this.#child !== undefined;
+  }
+
   /** What the member printed last (for failure messages). */
   get log(): string {
     return this.#log;
@@ -110,12 +138,13 @@ export class EtcdServer {
   /** (Re)starts the member on the same ports and data directory; resolves once its client port answers. */
   async resume(timeoutMs = 20_000): Promise<void> {
     if (this.#child) throw new Error('etcd is already running');
-    const peer = `http://127.0.0.1:${this.peerPort}`;
+    const peer = this.peerUrl;
     const child = spawn(this.#bin, [
-      '--name=ccmesh-test', `--data-dir=${join(this.dir, 'data')}`,
+      `--name=${this.name}`, `--data-dir=${join(this.dir, 'data')}`,
       `--listen-client-urls=${this.endpoint}`, `--advertise-client-urls=${this.endpoint}`,
-      `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`, `--initial-cluster=ccmesh-test=${peer}`,
-      // Info level: "serving client traffic" is how the member says it is ready (after electing itself leader).
+      // A restarted member reads its cluster from its data directory; these two count only at the first start.
+      `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`, `--initial-cluster=${this.#initialCluster}`,
+      // Info level: "serving client traffic" is how the member says it is ready (once the cluster has a leader).
       '--initial-cluster-state=new', '--logger=zap', '--log-level=info', '--log-outputs=stderr',
       ...this.#extraArgs,
     ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } });
@@ -169,5 +198,43 @@ export class EtcdServer {
   async stop(): Promise<void> {
     await this.pause();
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A real etcd cluster for tests: `size` members on free loopback ports, each with its own temporary data directory,
+ * started together (a member serves clients only once a quorum has elected a leader). Members can be paused and
+ * resumed one by one; {@link stop} stops and removes them all.
+ */
+export class EtcdCluster {
+  readonly members: readonly EtcdServer[];
+
+  private constructor(members: readonly EtcdServer[]) {
+    this.members = members;
+  }
+
+  static async start(bin: string, size = 3, opts: { namePrefix?: string } = {}): Promise<EtcdCluster> {
+    const members: EtcdServer[] = [];
+    for (let i = 0; i < size; i++) members.push(await EtcdServer.unstarted(bin, `${opts.namePrefix ?? 'ccmesh-member'}-${i}`));
+    const initial = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
+    for (const m of members) m.setInitialCluster(initial);
+    const cluster = new EtcdCluster(members);
+    const started = await Promise.allSettled(members.map((m) => m.resume(30_000)));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await cluster.stop();
+      throw failed.reason;
+    }
+    return cluster;
+  }
+
+  /** Every member's client URL. */
+  get endpoints(): string[] {
+    return this.members.map((m) => m.endpoint);
+  }
+
+  /** Stops every member and removes their directories. */
+  async stop(): Promise<void> {
+    await Promise.all(this.members.map((m) => m.stop()));
   }
 }
