@@ -8,9 +8,13 @@ import { EXIT } from '../lib/exit-codes.js';
 import type { CliIo, Command } from './io.js';
 import { VERSION } from '../lib/version.js';
 
-/** Deliberate errors that mean "the user's input is wrong" (exit 64); any other CcmeshError exits 1 with its message. */
+/**
+ * Deliberate errors that mean "the user's input is wrong" (exit 64); any other CcmeshError exits 1 with its message.
+ * A Kubernetes resource `generate` refuses to inject, or whose policy it refuses, is input too.
+ */
 const USAGE_CODES: ReadonlySet<string> = new Set([
   ErrorCode.INPUT_UNREADABLE, ErrorCode.INPUT_MALFORMED, ErrorCode.USAGE, ErrorCode.CONFIG_INVALID, ErrorCode.OUTPUT_UNWRITABLE, ErrorCode.LISTEN_FAILED,
+  ErrorCode.K8S_INJECT_REFUSED, ErrorCode.K8S_POLICY_INVALID,
 ]);
 
 interface Route {

@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { CcmeshError, ErrorCode } from '../lib/errors.js';
-import { isOptedOut, readPodAnnotations, type PodMeshAnnotations } from './annotations.js';
+import { isOptedOut, readPodAnnotations, unknownAnnotationWarnings, type PodMeshAnnotations } from './annotations.js';
 
 const tpl = (annotations?: unknown): Record<string, unknown> => ({ metadata: annotations === undefined ? {} : { annotations }, spec: {} });
 
@@ -40,11 +40,14 @@ void t.test('accepted values', async (t) => {
     proxyResources: { cpuRequest: '250m', memoryRequest: '160Mi', cpuLimit: '1', memoryLimit: '0.25Gi' },
   });
   t.equal(readPodAnnotations(tpl({ 'ccmesh.dev/inject': 'false' }), 'x').inject, false);
+  t.equal(readPodAnnotations(tpl({ 'ccmesh.dev/inject': 'disabled' }), 'x').inject, false, '"disabled" opts out as "false" does');
+  t.equal(readPodAnnotations(tpl({ 'ccmesh.dev/inject': 'enabled' }), 'x').inject, true, '"enabled" as "true"');
   t.equal(readPodAnnotations(tpl({ 'ccmesh.dev/pod-role': 'coordinator' }), 'x').podRole, 'coordinator');
 });
 
 const BAD: [string, Record<string, unknown>, string][] = [
   ['inject', { 'ccmesh.dev/inject': 'True' }, '"True"'],
+  ['inject Disabled', { 'ccmesh.dev/inject': 'Disabled' }, '"true", "enabled", "false" or "disabled"'],
   ['inject not a string', { 'ccmesh.dev/inject': false }, 'string'],
   ['pod-role', { 'ccmesh.dev/pod-role': 'Coordinator' }, '"Coordinator"'],
   ['admin-port zero', { 'ccmesh.dev/admin-port': '0' }, '"0"'],
@@ -82,6 +85,27 @@ void t.test('isOptedOut reads only inject and pod-role', async (t) => {
   t.equal(isOptedOut(tpl({ 'ccmesh.dev/pod-role': 'coordinator' }), 'x'), true);
   t.equal(isOptedOut(tpl({ 'ccmesh.dev/inject': 'true' }), 'x'), false);
   t.throws(() => isOptedOut(tpl({ 'ccmesh.dev/inject': 'no' }), 'x'), { code: ErrorCode.K8S_INJECT_REFUSED });
+  t.equal(isOptedOut(tpl({ 'ccmesh.dev/inject': 'disabled', 'ccmesh.dev/ingress': '#bad#' }), 'x'), true, '"disabled" opts out');
+  t.equal(isOptedOut(tpl({ 'ccmesh.dev/inject': 'enabled' }), 'x'), false, '"enabled" stays in');
+  t.throws(() => isOptedOut(tpl({ 'ccmesh.dev/inject': 'enable' }), 'x'), { code: ErrorCode.K8S_INJECT_REFUSED });
+});
+
+void t.test('unknown ccmesh.dev/* annotation keys are warned about, with the nearest known key', async (t) => {
+  t.same(unknownAnnotationWarnings(tpl()), []);
+  t.same(unknownAnnotationWarnings(tpl({
+    'ccmesh.dev/inject': 'true',
+    'ccmesh.dev/ingress': 'a#80',
+    'ccmesh.dev/injected': '0.1.0',
+    'other.io/ingres': 'x',
+    'io.katacontainers.config.agent.policy': 'cGFja2FnZSB4Cg==',
+  })), [], 'known keys and foreign prefixes are not warned about');
+  t.same(unknownAnnotationWarnings(tpl({ 'ccmesh.dev/ingres': 'a#80', 'ccmesh.dev/egres': 'b' })), [
+    'unknown annotation ccmesh.dev/egres (ignored): did you mean ccmesh.dev/egress?',
+    'unknown annotation ccmesh.dev/ingres (ignored): did you mean ccmesh.dev/ingress?',
+  ]);
+  const far = unknownAnnotationWarnings(tpl({ 'ccmesh.dev/zzzzzzzzzzzz': '1' }));
+  t.equal(far.length, 1);
+  t.match(far[0], /^unknown annotation ccmesh\.dev\/zzzzzzzzzzzz \(ignored\); ccmesh reads ccmesh\.dev\/inject, /, 'no close key: the list of known keys');
 });
 
 void t.test('proxy resource annotations: malformed quantities are refused naming annotation, value and form', async (t) => {

@@ -5,6 +5,7 @@
  *
  * Absent annotations mean the most restrictive mesh: injected, every port mTLS, no egress, the default admin port.
  */
+import { closest } from '../lib/config/argv.js';
 import { CcmeshError, ErrorCode, formatIssue, type ConfigIssue } from '../lib/errors.js';
 import { parseEgressSpec } from '../lib/mesh-config/egress.js';
 import { parseIngressSpec, parsePortText } from '../lib/mesh-config/ingress.js';
@@ -17,7 +18,7 @@ type Obj = Record<string, unknown>;
 
 /** The mesh settings of one pod template, validated. */
 export interface PodMeshAnnotations {
-  /** False only for `ccmesh.dev/inject: "false"`; absent or `"true"` = inject. */
+  /** False only for `ccmesh.dev/inject: "false"` or `"disabled"`; absent, `"true"` or `"enabled"` = inject. */
   inject: boolean;
   /** The ingress spec exactly as written (validated); '' = every port requires mTLS. */
   ingress: string;
@@ -63,6 +64,18 @@ const VOLUME_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 // eslint-disable-next-line no-control-regex
 const SECRET_ID_RE = /^[^\u0000-\u001f\u007f-\u009f]{1,256}$/;
 
+/**
+ * Values of `ccmesh.dev/inject`: `true`/`false` and, as linkerd and Istio users write them, `enabled`/`disabled`.
+ * The value decides whether a pod is in the mesh, so anything else is refused rather than guessed.
+ */
+const INJECT_VALUES: Readonly<Record<string, boolean>> = Object.freeze({ true: true, enabled: true, false: false, disabled: false });
+const INJECT_EXPECTED = '"true", "enabled", "false" or "disabled"';
+
+/** Whether `text` (a `ccmesh.dev/inject` value) opts the pod out; undefined when it is none of the allowed values. */
+function injectValue(text: string): boolean | undefined {
+  return Object.hasOwn(INJECT_VALUES, text) ? INJECT_VALUES[text] : undefined;
+}
+
 /** The annotations map of a pod template (`metadata.annotations`), or an empty one. */
 export function templateAnnotations(template: Obj): Readonly<Record<string, unknown>> {
   const meta = template.metadata;
@@ -82,14 +95,33 @@ export function isOptedOut(template: Obj, where: string): boolean {
   const issues: ConfigIssue[] = [];
   const inject = ann[ANNOTATIONS.inject];
   const role = ann[ANNOTATIONS.podRole];
-  if (inject !== undefined && inject !== null && inject !== 'true' && inject !== 'false') {
-    issues.push({ field: ANNOTATIONS.inject, value: typeof inject === 'string' ? inject : JSON.stringify(inject), expected: '"true" or "false"' });
+  if (inject !== undefined && inject !== null && (typeof inject !== 'string' || injectValue(inject) === undefined)) {
+    issues.push({ field: ANNOTATIONS.inject, value: typeof inject === 'string' ? inject : JSON.stringify(inject), expected: INJECT_EXPECTED });
   }
   if (role !== undefined && role !== null && role !== '' && role !== 'coordinator') {
     issues.push({ field: ANNOTATIONS.podRole, value: typeof role === 'string' ? role : JSON.stringify(role), expected: '"coordinator" or nothing' });
   }
   if (issues.length > 0) throw invalid(where, issues);
-  return inject === 'false' || role === 'coordinator';
+  return (typeof inject === 'string' && injectValue(inject) === false) || role === 'coordinator';
+}
+
+/** Prefix of the annotation keys ccmesh reads; a key under it that ccmesh does not know is most likely a typo. */
+const MESH_ANNOTATION_PREFIX = 'ccmesh.dev/';
+
+/**
+ * One warning per `ccmesh.dev/*` annotation of the pod template that ccmesh does not read (a typo such as
+ * `ccmesh.dev/ingres` would otherwise silently leave the default, most restrictive mesh), naming the nearest known
+ * key when one is close. Warnings, not refusals: an unknown key changes nothing.
+ */
+export function unknownAnnotationWarnings(template: Obj): string[] {
+  const known: string[] = Object.values(ANNOTATIONS).filter((k) => k.startsWith(MESH_ANNOTATION_PREFIX));
+  const out: string[] = [];
+  for (const key of Object.keys(templateAnnotations(template)).sort()) {
+    if (!key.startsWith(MESH_ANNOTATION_PREFIX) || known.includes(key)) continue;
+    const near = closest(key.slice(MESH_ANNOTATION_PREFIX.length), known.map((k) => k.slice(MESH_ANNOTATION_PREFIX.length)));
+    out.push(`unknown annotation ${key} (ignored)${near === undefined ? `; ccmesh reads ${known.join(', ')}` : `: did you mean ${MESH_ANNOTATION_PREFIX}${near}?`}`);
+  }
+  return out;
 }
 
 function invalid(where: string, issues: readonly ConfigIssue[]): CcmeshError {
@@ -116,8 +148,11 @@ export function readPodAnnotations(template: Obj, where: string): PodMeshAnnotat
 
   const injectText = str(ANNOTATIONS.inject);
   let inject = true;
-  if (injectText === 'false') inject = false;
-  else if (injectText !== undefined && injectText !== 'true') issues.push({ field: ANNOTATIONS.inject, value: injectText, expected: '"true" or "false"' });
+  if (injectText !== undefined) {
+    const v = injectValue(injectText);
+    if (v === undefined) issues.push({ field: ANNOTATIONS.inject, value: injectText, expected: INJECT_EXPECTED });
+    else inject = v;
+  }
 
   const roleText = str(ANNOTATIONS.podRole);
   let podRole: PodMeshAnnotations['podRole'] = '';

@@ -2,6 +2,7 @@
  * Names that the injector, `ccmesh generate`, `ccmesh install --print` and the Helm chart must agree on. Ports and
  * pod paths live in `lib/mesh-ports.ts` and `lib/pod-layout.ts`; this file holds only the Kubernetes-facing names. Define each once here.
  */
+import { PORTS } from '../lib/mesh-ports.js';
 
 /** Annotation keys read from pod templates (docs/design.md §5). */
 export const ANNOTATIONS = Object.freeze({
@@ -53,3 +54,14 @@ export const INSTALL_NAMES = Object.freeze({
   /** Name of the one webhook inside the MutatingWebhookConfiguration (must be a fully qualified name). */
   webhookName: 'inject.ccmesh.dev',
 });
+
+/**
+ * The Coordinator mesh API address injected pods and `ccmesh generate` use: the `coordinator-ready` Service of the
+ * install (only ready replicas) by its namespace-qualified name, so it resolves from every app namespace.
+ */
+export function coordinatorMeshAddress(namespace: string): string {
+  return `${INSTALL_NAMES.coordinatorReady}.${namespace}.svc:${PORTS.coordinatorMesh}`;
+}
+
+/** {@link coordinatorMeshAddress} of an install in the default namespace: the default of `inject` and `generate`. */
+export const DEFAULT_COORDINATOR_ADDRESS = coordinatorMeshAddress(INSTALL_NAMES.namespace);

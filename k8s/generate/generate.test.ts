@@ -116,6 +116,36 @@ void t.test('the Coordinator\'s pod gets role coordinator and is not injected', 
   t.end();
 });
 
+void t.test('ccmesh\'s own injector pod (app.kubernetes.io/name: ccmesh) is left alone; the Coordinator\'s still gets its entry', async (t) => {
+  const own = (name: string, ann: Record<string, string>): string => deployment(name, ann).replace(`labels: {app: ${name}, tier: t}`, 'labels: {app.kubernetes.io/name: ccmesh}');
+  // The injector's liveness probe on a port the mesh would capture is what inject would refuse.
+  const injector = own('ccmesh-injector', {}).replace('containers: [{name: app, image: example/app:1}]', 'containers: [{name: injector, image: x, livenessProbe: {httpGet: {port: 9103}}}]');
+  const res = await run([{ name: 'install.yaml', text: `${injector}---\n${own('coordinator', { [ANNOTATIONS.podRole]: 'coordinator', [ANNOTATIONS.kataPolicy]: b64('package c\n') })}` }]);
+  t.equal(res.outputs[0]!.text, undefined, 'nothing injected');
+  t.match(res.reports.find((r) => r.ref.name === 'ccmesh-injector')?.skipped, /ccmesh's own control-plane pod/);
+  t.same(res.entries.map((e) => [e.role, e.workloadSecretId]), [['coordinator', 'apps/v1/Deployment/team/coordinator']]);
+  await t.rejects(run([{ name: 'x.yaml', text: injector.replace('app.kubernetes.io/name: ccmesh', 'app.kubernetes.io/name: other') }]), { code: ErrorCode.K8S_INJECT_REFUSED }, 'the same pod without the label is injected (and refused for its probe)');
+  t.end();
+});
+
+void t.test('every refusal of a run is reported at once, inject\'s first (then genpolicy does not run)', async (t) => {
+  const gen = new FakePolicyGenerator();
+  const both = await run([
+    { name: 'a.yaml', text: deployment('h', {}, '      hostNetwork: true\n') },
+    { name: 'b.yaml', text: `${deployment('ok', {})}---\n${deployment('s', {}, '      shareProcessNamespace: true\n')}` },
+  ], gen).then(() => undefined, (err: unknown) => err);
+  t.same(gen.calls, [], 'genpolicy did not run');
+  t.ok(both instanceof CcmeshError && both.code === ErrorCode.K8S_INJECT_REFUSED, 'one K8S_INJECT_REFUSED');
+  t.match((both as Error).message, /^2 resources refused:\n- a\.yaml: refusing to inject Deployment h: [^\n]*hostNetwork[^\n]*\n- b\.yaml: refusing to inject Deployment s: [^\n]*shareProcessNamespace/);
+  t.notMatch((both as Error).message, /Deployment ok/);
+  const policies = await run([
+    { name: 'a.yaml', text: deployment('i', { [ANNOTATIONS.workloadSecretId]: 'has space', [ANNOTATIONS.kataPolicy]: b64('package i\n') }) },
+    { name: 'b.yaml', text: deployment('p', { [ANNOTATIONS.kataPolicy]: 'not base64!' }) },
+  ]).then(() => undefined, (err: unknown) => err);
+  t.match((policies as Error).message, /^2 resources refused:\n- [^\n]*team\/i[^\n]*not a SPIFFE path[\s\S]*\n- Deployment team\/p \(b\.yaml\)[^\n]*base64/, 'the policy stage\'s refusals too');
+  t.end();
+});
+
 void t.test('refusals: inject\'s, an id that is no SPIFFE path, malformed policies', async (t) => {
   const cases: [string, string, string, RegExp][] = [
     ['hostNetwork', deployment('h', {}, '      hostNetwork: true\n'), ErrorCode.K8S_INJECT_REFUSED, /hostNetwork/],

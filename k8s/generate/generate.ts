@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
-import { readPodAnnotations, templateAnnotations } from '../annotations.js';
+import { readPodAnnotations, templateAnnotations, unknownAnnotationWarnings } from '../annotations.js';
 import { ANNOTATIONS } from '../constants.js';
 import { inject, podTemplateOf, POD_SPAWNING_KINDS, type InjectOptions } from '../inject/inject.js';
+import { APP_NAME } from '../install/pod-parts.js';
 import { readPolicyIdentity } from '../policy/identity.js';
 import { buildConfigDigests, configSourceKey, type ConfigSources } from './config-digests.js';
 import type { PolicyGenerator } from './genpolicy.js';
@@ -42,7 +43,15 @@ export interface GenerateRuntime {
   readonly policyGenerator: PolicyGenerator;
   /** An empty private directory for genpolicy's working copies. */
   readonly scratchDir: string;
+  /** Progress lines while genpolicy runs (one per file, and one every {@link PROGRESS_EVERY_MS} while it runs). */
+  readonly progress?: (line: string) => void;
 }
+
+/** How often a still-running genpolicy is reported through {@link GenerateRuntime.progress}. */
+export const PROGRESS_EVERY_MS = 10_000;
+
+/** Error codes of a resource refusal: collected over every input, then reported together. */
+const REFUSAL_CODES: ReadonlySet<string> = new Set([ErrorCode.K8S_INJECT_REFUSED, ErrorCode.K8S_POLICY_INVALID]);
 
 /** The outcome for one pod-spawning resource. */
 export interface ResourceReport {
@@ -79,13 +88,37 @@ interface InjectedFile {
 
 const refKey = (r: ResourceRef): string => `${r.kind}/${r.namespace}/${r.name}`;
 
-/** Stage 1: inject the documents of one file. */
-export function injectFile(input: GenerateInput, config: GenerateConfig): InjectedFile {
+/**
+ * Whether a pod template is one of ccmesh's own control-plane pods other than the Coordinator (the injector): the
+ * install labels them `app.kubernetes.io/name: ccmesh`, and the webhook's objectSelector keeps them out of the mesh
+ * the same way. They are left as they are and get no entry, so `ccmesh generate` can run over the output of
+ * `ccmesh install --print` to put the Coordinator pod's policy into the manifest.
+ */
+function isOwnControlPlanePod(template: Obj): boolean {
+  const labels = objAt(objAt(template, 'metadata'), 'labels');
+  return labels['app.kubernetes.io/name'] === APP_NAME && templateAnnotations(template)[ANNOTATIONS.podRole] !== 'coordinator';
+}
+
+/**
+ * Stage 1: inject the documents of one file. A document inject refuses is kept as it is and its refusal added to
+ * `refusals`, so one run reports every refused resource.
+ */
+function injectFile(input: GenerateInput, config: GenerateConfig, refusals: CcmeshError[]): InjectedFile {
   const docs = parseYamlStream(input.text, input.name);
   const stale = new Set<string>();
   let hasPods = false;
   const injected = docs.map((d) => {
-    const out = inject(d.data, config.inject);
+    let out: typeof d.data;
+    const template = podTemplateOf(d.data)?.template;
+    if (isObj(template) && isOwnControlPlanePod(template)) return d.data;
+    try {
+      out = inject(d.data, config.inject);
+    } catch (err) {
+      if (!(err instanceof CcmeshError) || !REFUSAL_CODES.has(err.code)) throw err;
+      // inject names the resource; the file it came from helps when several are generated at once.
+      refusals.push(new CcmeshError(err.code, `${input.name}: ${err.message}`, { cause: err }));
+      return d.data;
+    }
     const t = podTemplateOf(d.data);
     if (t && POD_SPAWNING_KINDS.includes(String(d.data.kind))) {
       hasPods = true;
@@ -98,19 +131,45 @@ export function injectFile(input: GenerateInput, config: GenerateConfig): Inject
   return { name: input.name, text: renderYamlStream(docs, injected), stalePolicies: stale, hasPods };
 }
 
+/** The one refusal as it was, or one K8S_INJECT_REFUSED listing every refusal (each names its resource). */
+function throwRefusals(refusals: readonly CcmeshError[]): void {
+  if (refusals.length === 0) return;
+  if (refusals.length === 1) throw refusals[0]!;
+  throw new CcmeshError(ErrorCode.K8S_INJECT_REFUSED, `${refusals.length} resources refused:\n${refusals.map((e) => `- ${e.message.replace(/\n/g, '\n  ')}`).join('\n')}`);
+}
+
 /** Stage 2: genpolicy over copies of the files with pods; returns whether it ran. */
 async function annotatePolicies(files: readonly InjectedFile[], inputs: readonly GenerateInput[], runtime: GenerateRuntime): Promise<boolean> {
   let i = 0;
-  for (const f of files) {
-    if (!f.hasPods) continue;
+  const withPods = files.filter((f) => f.hasPods);
+  for (const f of withPods) {
     const copy = join(runtime.scratchDir, `${i++}.yaml`);
     const before = f.text ?? inputs.find((x) => x.name === f.name)!.text;
     await writeFileAtomic(copy, before, 0o600);
-    if (!(await runtime.policyGenerator.annotate(copy))) return false;
+    const annotated = await withProgress(runtime, `${f.name} (${i} of ${withPods.length})`, () => runtime.policyGenerator.annotate(copy));
+    if (!annotated) return false;
     const after = await readFile(copy, 'utf8');
     f.text = after === before ? f.text : after;
   }
   return true;
+}
+
+/** Runs `fn` (one genpolicy run), reporting its start, every {@link PROGRESS_EVERY_MS} while it runs, and its end. */
+async function withProgress(runtime: GenerateRuntime, what: string, fn: () => Promise<boolean>): Promise<boolean> {
+  const say = runtime.progress;
+  if (say === undefined) return fn();
+  const started = Date.now();
+  const seconds = (): string => ((Date.now() - started) / 1000).toFixed(1);
+  say(`genpolicy: ${what}…`);
+  const timer = setInterval(() => say(`genpolicy: still running on ${what} (${seconds()} s)`), PROGRESS_EVERY_MS);
+  timer.unref();
+  try {
+    const ran = await fn();
+    if (ran) say(`genpolicy: ${what} done in ${seconds()} s`);
+    return ran;
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /** The ConfigMaps, Secrets and Services of the final documents. */
@@ -130,11 +189,12 @@ function collectObjects(docs: readonly { data: Obj; file: string }[], namespace:
 /** Stage 3: the report (and entry) of one pod-spawning resource. */
 function reportFor(data: Obj, ref: ResourceRef, config: GenerateConfig, objects: ReturnType<typeof collectObjects>, stale: boolean): ResourceReport {
   const template = podTemplateOf(data)!.template;
+  if (isOwnControlPlanePod(template)) return { ref, skipped: `ccmesh's own control-plane pod (app.kubernetes.io/name: ${APP_NAME}), never in the mesh`, warnings: [] };
   const ann = readPodAnnotations(template, ref.where);
-  if (!ann.inject) return { ref, skipped: `not in the mesh (${ANNOTATIONS.inject}: "false")`, warnings: [] };
+  const warnings = unknownAnnotationWarnings(template);
+  if (!ann.inject) return { ref, skipped: `not in the mesh (${ANNOTATIONS.inject}: "${String(templateAnnotations(template)[ANNOTATIONS.inject])}")`, warnings };
   const identity = readPolicyIdentity(templateAnnotations(template), ref.where);
-  if (!identity) return { ref, skipped: `no policy (no ${ANNOTATIONS.kataPolicy} or ${ANNOTATIONS.kataInitData} annotation)`, warnings: [] };
-  const warnings: string[] = [];
+  if (!identity) return { ref, skipped: `no policy (no ${ANNOTATIONS.kataPolicy} or ${ANNOTATIONS.kataInitData} annotation)`, warnings };
   if (stale) warnings.push('its policy annotation predates injection: the policy no longer matches the injected pod spec and must be regenerated (run genpolicy on the output)');
   const workloadSecretId = ann.workloadSecretId ?? defaultWorkloadSecretId(ref.apiVersion, ref.kind, ref.namespace, ref.name);
   if (!isSpiffePath(workloadSecretId)) {
@@ -161,9 +221,15 @@ function reportFor(data: Obj, ref: ResourceRef, config: GenerateConfig, objects:
   return { ref, entry, warnings };
 }
 
-/** Runs the three stages over `inputs`. Throws CcmeshError (K8S_INJECT_REFUSED, K8S_POLICY_INVALID, INPUT_MALFORMED). */
+/**
+ * Runs the three stages over `inputs`. Throws CcmeshError INPUT_MALFORMED for YAML that does not parse, and one
+ * K8S_INJECT_REFUSED listing every resource inject or the policy stage refused (each naming the resource and the
+ * problem) — before genpolicy runs when inject refused any.
+ */
 export async function generate(inputs: readonly GenerateInput[], config: GenerateConfig, runtime: GenerateRuntime): Promise<GenerateResult> {
-  const files = inputs.map((i) => injectFile(i, config));
+  const refusals: CcmeshError[] = [];
+  const files = inputs.map((i) => injectFile(i, config, refusals));
+  throwRefusals(refusals);
   const needed = files.some((f) => f.hasPods);
   const ran = needed ? await annotatePolicies(files, inputs, runtime) : false;
   const docs = files.flatMap((f, i) => parseYamlStream(f.text ?? inputs[i]!.text, f.name).map((d) => ({ data: d.data, file: f.name, stale: f.stalePolicies })));
@@ -172,8 +238,14 @@ export async function generate(inputs: readonly GenerateInput[], config: Generat
   for (const { data, file, stale } of docs) {
     if (!POD_SPAWNING_KINDS.includes(String(data.kind)) || !isObj(podTemplateOf(data)?.template)) continue;
     const ref = resourceRef(data, config.namespace, file);
-    reports.push(reportFor(data, ref, config, objects, !ran && stale.has(refKey(ref))));
+    try {
+      reports.push(reportFor(data, ref, config, objects, !ran && stale.has(refKey(ref))));
+    } catch (err) {
+      if (!(err instanceof CcmeshError) || !REFUSAL_CODES.has(err.code)) throw err;
+      refusals.push(err);
+    }
   }
+  throwRefusals(refusals);
   return {
     outputs: files.map((f) => ({ name: f.name, text: f.text })),
     reports,

@@ -48,9 +48,9 @@ void t.test('podTemplateOf finds the template of every pod-spawning kind', async
   t.same([...POD_SPAWNING_KINDS].sort(), ['CronJob', 'DaemonSet', 'Deployment', 'Job', 'Pod', 'ReplicaSet', 'StatefulSet']);
 });
 
-void t.test('defaults: the versioned image, the Coordinator Service on the mesh port, auto TEE', async (t) => {
+void t.test('defaults: the versioned image, the install\'s coordinator-ready Service on the mesh port (resolves from any namespace), auto TEE', async (t) => {
   t.equal(DEFAULT_INJECT_OPTIONS.image, `ghcr.io/ccmesh/ccmesh:${VERSION}`);
-  t.equal(DEFAULT_INJECT_OPTIONS.coordinator, 'coordinator:7777');
+  t.equal(DEFAULT_INJECT_OPTIONS.coordinator, 'coordinator-ready.ccmesh-system.svc:7777');
   t.equal(DEFAULT_INJECT_OPTIONS.tee, 'auto');
 });
 

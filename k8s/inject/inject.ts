@@ -22,9 +22,9 @@ import { VERSION } from '../../lib/version.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import { parseEgressSpec, parseHostPort, renderEgressSpec } from '../../lib/mesh-config/egress.js';
 import { parseIngressSpec } from '../../lib/mesh-config/ingress.js';
-import { PORTS, SIDECAR_ADMIN_PATHS } from '../../lib/mesh-ports.js';
+import { SIDECAR_ADMIN_PATHS } from '../../lib/mesh-ports.js';
 import { isOptedOut, readPodAnnotations, templateAnnotations } from '../annotations.js';
-import { ANNOTATIONS, IMAGE_REPOSITORY, INJECTED } from '../constants.js';
+import { ANNOTATIONS, DEFAULT_COORDINATOR_ADDRESS, IMAGE_REPOSITORY, INJECTED } from '../constants.js';
 import { expectedQuantity, parseQuantity } from '../quantity.js';
 import { checkMeshVolumeMounts, checkProbes, checkUserContainer, configMounts, hasAppMount, isObj, mountsOf, refuse, type UserContainer } from './checks.js';
 import { buildAppMount, buildConfigCopyVolume, buildInitializer, buildProxy, buildVolume, configCopyVolume, INJECTED_REQUESTS, TEE_ARG, type PartsInput } from './parts.js';
@@ -37,7 +37,7 @@ export type KubeObject = Record<string, unknown>;
 export interface InjectOptions {
   /** Image of both injected containers; default `${IMAGE_REPOSITORY}:${VERSION}`. */
   readonly image: string;
-  /** Coordinator mesh API HOST:PORT pinned in args; default `coordinator:${PORTS.coordinatorMesh}`. */
+  /** Coordinator mesh API HOST:PORT pinned in args; default {@link DEFAULT_COORDINATOR_ADDRESS} (`install`'s Service). */
   readonly coordinator: string;
   /** Evidence source of the initializer (see attestation/issuers/select.ts); default 'auto'. */
   readonly tee: 'auto' | 'configfs-tsm' | 'sev-guest' | 'tdx-guest';
@@ -69,7 +69,7 @@ export interface InjectOptions {
 /** Defaults of {@link InjectOptions}. */
 export const DEFAULT_INJECT_OPTIONS: InjectOptions = Object.freeze({
   image: `${IMAGE_REPOSITORY}:${VERSION}`,
-  coordinator: `coordinator:${PORTS.coordinatorMesh}`,
+  coordinator: DEFAULT_COORDINATOR_ADDRESS,
   tee: 'auto',
 });
 

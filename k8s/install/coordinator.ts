@@ -33,10 +33,8 @@ function storeArgs(values: InstallValues): string[] {
   return ['--store', `etcd:${st.etcdEndpoints.join(',')}`, ...tls];
 }
 
-/** The address injected pods and the CLI use for the Coordinator's mesh API. */
-export function coordinatorMeshAddress(namespace: string): string {
-  return `${INSTALL_NAMES.coordinatorReady}.${namespace}.svc:${PORTS.coordinatorMesh}`;
-}
+/** The address injected pods and the CLI use for the Coordinator's mesh API (defined once, in k8s/constants.ts). */
+export { coordinatorMeshAddress } from '../constants.js';
 
 /** Volume of the etcd client TLS Secret. */
 const ETCD_TLS_VOLUME = 'etcd-tls';

@@ -211,7 +211,7 @@ void t.test('a regenerated resource replaces its entry and its document', (t) =>
   t.end();
 });
 
-void t.test('exit codes: 64 for usage errors, 1 when inject refuses', (t) => {
+void t.test('exit codes: 64 for usage errors and when inject refuses', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ccmesh-gen-exit-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ version: 1, policies: {}, referenceValues: { snp: [{ measurements: ['ab'.repeat(48)] }], tdx: [] }, workloadOwnerKeys: [], seedshareOwnerKeys: [] }));
@@ -224,7 +224,7 @@ void t.test('exit codes: 64 for usage errors, 1 when inject refuses', (t) => {
   t.equal(ccmesh(['generate', '--workspace', join(dir, 'missing'), hostNet]).status, 64, 'no workspace manifest');
   t.equal(ccmesh(['generate', '--workspace', dir, join(dir, 'nope.yaml')]).status, 64, 'unreadable input');
   const refused = ccmesh(['generate', '--workspace', dir, hostNet]);
-  t.equal(refused.status, 1);
+  t.equal(refused.status, 64);
   t.match(refused.stderr, /hostNetwork/);
   t.ok(existsSync(hostNet) && !readFileSync(hostNet, 'utf8').includes('ccmesh'), 'nothing written on refusal');
   t.match(ccmesh(['generate', '--help']).stdout, /Usage:\n {2}ccmesh generate/);

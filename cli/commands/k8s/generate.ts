@@ -3,9 +3,10 @@
  * `k8s/generate/`; this command adds what a unit may not do: read the inputs and the workspace, validate the
  * merged manifest with the Coordinator's own parser (so `ccmesh set` accepts it), and write everything.
  */
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, delimiter, dirname, join, relative } from 'node:path';
 import { launchMeasurements } from '../../../contract/manifest/lookup.js';
 import { parseManifest, parseManifestValue } from '../../../contract/manifest/parse.js';
 import { manifestTrustWarnings, trustWarningLine } from '../../../contract/manifest/trust-warnings.js';
@@ -78,13 +79,19 @@ are kept. SANs: the resource name and the Services that select it, as n, n.ns, n
                     keys), so a Coordinator whose store was wiped and re-set by someone else is refused, and its
                     launch measurements (--coordinator-measurement HEX48, repeatable; default every measurement the
                     workspace manifest's reference values name)
-  --genpolicy BINARY, --genpolicy-arg=ARG  how genpolicy is run: BINARY [ARG...] -y FILE (default: genpolicy;
-                    write --genpolicy-arg=--flag for arguments that start with --)
+  --genpolicy BINARY, --genpolicy-arg=ARG  how genpolicy is run: BINARY [ARG...] -y FILE (default: genpolicy
+                    when it is on PATH; a BINARY named here must exist; write --genpolicy-arg=--flag for
+                    arguments that start with --). Progress is printed on stderr while it runs
   --no-genpolicy    don't run genpolicy even if it is installed
   --snp-measurement HEX48, --tdx-mrtd HEX48  the launch measurement of the pod VM image (SEV-SNP MEASUREMENT,
                     TDX MRTD; repeatable): added to every referenceValues.snp / .tdx alternative (one is created
                     when the list is empty; an alternative's "allowUnmeasured" is dropped). The manifest must pin
                     one: a policy hash proves nothing about an image the host chose
+With "-" the YAML is read from standard input and the injected YAML written to standard output (the report goes
+to stderr), as in "ccmesh generate --workspace owner/ - < app.yaml | kubectl apply -f -".
+Every resource that cannot be injected is reported (resource and problem), then generate exits 64 having written
+nothing. ${ANNOTATIONS.inject} takes "true"/"enabled" or "false"/"disabled"; an unknown ccmesh.dev/* annotation
+is reported as a warning (with the key it most likely meant).
 Comments inside rewritten documents are lost; documents that need no change are kept as they are.
 `;
 
@@ -96,6 +103,8 @@ interface GenerateFlags {
   readonly clusterDomain: string;
   readonly inject: { -readonly [K in keyof InjectOptions]?: InjectOptions[K] };
   readonly genpolicy: string | false;
+  /** The binary was named with --genpolicy: it must exist (the default may be absent). */
+  readonly genpolicyNamed: boolean;
   readonly genpolicyArgs: readonly string[];
   readonly measurements: PinnedMeasurements;
 }
@@ -131,6 +140,7 @@ function readFlags(argv: readonly string[]): GenerateFlags {
     clusterDomain,
     inject,
     genpolicy: r.raw('no-genpolicy') === 'true' ? false : (r.raw('genpolicy') ?? 'genpolicy'),
+    genpolicyNamed: r.raw('no-genpolicy') !== 'true' && r.raw('genpolicy') !== undefined,
     genpolicyArgs: tok.lists['genpolicy-arg'] ?? [],
     measurements,
   };
@@ -206,6 +216,7 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
     return EXIT.ok;
   }
   const flags = readFlags(argv);
+  const runGenpolicy = await genpolicyPresent(flags);
   const ws = workspacePaths(flags.workspace);
   // Read once, its shape checked: a malformed manifest.json is refused naming the field before anything runs.
   const manifestBefore = await readManifestDocumentFile(ws.manifest);
@@ -235,8 +246,12 @@ export async function generateCommand(argv: readonly string[], io: CliIo): Promi
   const scratchDir = await mkdtemp(join(tmpdir(), 'ccmesh-generate-'));
   let result: GenerateResult;
   try {
-    const policyGenerator = flags.genpolicy === false ? NO_POLICY_GENERATOR : new ProcessPolicyGenerator(flags.genpolicy, flags.genpolicyArgs);
-    result = await generate(inputs, { namespace: flags.namespace, clusterDomain: flags.clusterDomain, inject: flags.inject }, { policyGenerator, scratchDir });
+    const policyGenerator = runGenpolicy && flags.genpolicy !== false ? new ProcessPolicyGenerator(flags.genpolicy, flags.genpolicyArgs) : NO_POLICY_GENERATOR;
+    result = await generate(inputs, { namespace: flags.namespace, clusterDomain: flags.clusterDomain, inject: flags.inject }, {
+      policyGenerator,
+      scratchDir,
+      ...(runGenpolicy ? { progress: (line: string) => io.stderr(`${line}\n`) } : {}),
+    });
   } finally {
     await rm(scratchDir, { recursive: true, force: true });
   }
@@ -316,6 +331,31 @@ async function readStdin(io: CliIo): Promise<string> {
     chunks.push(b);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Whether `binary` is an executable file: a path (with a "/") as it is, a bare name on PATH. */
+async function isExecutable(binary: string): Promise<boolean> {
+  const candidates = binary.includes('/') ? [binary] : (process.env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, binary));
+  for (const c of candidates) {
+    const st = await stat(c).catch(() => undefined);
+    if (st?.isFile() && (await access(c, constants.X_OK).then(() => true, () => false))) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether genpolicy runs. A `--genpolicy BINARY` named on the command line must be there (exit 64 when it is not);
+ * only the default may be absent (then generate says policies must be supplied, and prints no progress).
+ */
+async function genpolicyPresent(flags: GenerateFlags): Promise<boolean> {
+  if (flags.genpolicy === false) return false;
+  if (await isExecutable(flags.genpolicy)) return true;
+  if (!flags.genpolicyNamed) return false;
+  const binary = flags.genpolicy;
+  throw new CcmeshError(
+    ErrorCode.USAGE,
+    binary.includes('/') ? `--genpolicy ${showPath(binary)}: no executable file there (install genpolicy, or leave --genpolicy out to skip it when it is absent)` : `--genpolicy ${binary}: not found on PATH (give its path, or leave --genpolicy out to skip it when it is absent)`,
+  );
 }
 
 /** `--output` must be a directory or not exist yet (it is created); anything else is refused before any work. */

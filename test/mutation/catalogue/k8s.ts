@@ -67,6 +67,22 @@ export const K8S_MUTATIONS: readonly SecurityMutation[] = [
     tests: ['k8s/inject/proxy-resources.test.ts'],
   },
   {
+    id: 'k8s-generate-inject-refusals-reported',
+    defence: 'A resource inject refuses (hostNetwork, a shared PID namespace, bad annotations) stops ccmesh generate with exit 64 while the other resources are still checked: it is never written out uninjected, nor given a manifest entry for its policy.',
+    file: 'k8s/generate/generate.ts',
+    find: '      refusals.push(new CcmeshError(err.code, `${input.name}: ${err.message}`, { cause: err }));\n',
+    replace: '',
+    tests: ['k8s/generate/generate.test.ts'],
+  },
+  {
+    id: 'k8s-generate-own-pods-coordinator-kept',
+    defence: 'Only ccmesh\'s own non-Coordinator pods are skipped by generate: the Coordinator\'s pod (also labelled app.kubernetes.io/name: ccmesh) still gets its role "coordinator" entry, the one set attests it against.',
+    file: 'k8s/generate/generate.ts',
+    find: "  return labels['app.kubernetes.io/name'] === APP_NAME && templateAnnotations(template)[ANNOTATIONS.podRole] !== 'coordinator';",
+    replace: "  return labels['app.kubernetes.io/name'] === APP_NAME;",
+    tests: ['k8s/generate/generate.test.ts'],
+  },
+  {
     id: 'k8s-install-webhook-object-selector',
     defence: 'The webhook never receives ccmesh\'s own pods (objectSelector on app.kubernetes.io/name), so an injector never needs itself to start.',
     file: 'k8s/install/injector.ts',
