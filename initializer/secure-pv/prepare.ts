@@ -167,7 +167,7 @@ async function filesystemState(path: string): Promise<string> {
 }
 
 /** True when `dir` is the root of a mount (its device differs from its parent's, or it is `/`). */
-async function isMountPoint(dir: string): Promise<boolean> {
+export async function isMountPoint(dir: string): Promise<boolean> {
   const [a, b] = await Promise.all([fsp.stat(dir), fsp.stat(dirname(dir.replace(/\/+$/, '') || '/'))]);
   return a.dev !== b.dev || a.ino === b.ino;
 }
