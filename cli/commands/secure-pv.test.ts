@@ -36,10 +36,11 @@ const io = (): { io: { stdout: (s: string) => void; stderr: (s: string) => void 
 
 void t.test('bad flags exit 64 naming each flag, before anything runs', async (t) => {
   const c = io();
-  const code = await runCli(['secure-pv', '--device', 'dev/loop0', '--volume', 'Data', '--mount-dir', mnt], c.io);
+  const code = await runCli(['secure-pv', '--device', 'dev/loop0', '--volume', 'Data', '--mount-dir', mnt, '--owner', '1000'], c.io);
   t.equal(code, 64);
   t.match(c.err(), /--device: got "dev\/loop0", expected an absolute path/);
   t.match(c.err(), /--volume: got "Data", expected the pod volume name of the block volume/);
+  t.match(c.err(), /--owner: got "1000", expected UID:GID/);
   t.notMatch(c.err(), /--mount-dir/, 'a good flag is not reported');
 });
 

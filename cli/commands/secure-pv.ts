@@ -38,7 +38,7 @@ export async function securePvCommand(argv: readonly string[], io: CliIo, runner
   }
   const log = (line: string): void => io.stderr(`${line}\n`);
   try {
-    await prepareSecureVolume({ device: s.device, volume: s.volume, mountDir: s.mountDir, workloadSecret: secret }, runner, log);
+    await prepareSecureVolume({ device: s.device, volume: s.volume, mountDir: s.mountDir, workloadSecret: secret, ...(s.owner !== undefined ? { rootOwner: s.owner } : {}) }, runner, log);
   } finally {
     secret.fill(0);
   }

@@ -13,12 +13,13 @@ export const SECURE_PV_FLAGS = {
   'mount-dir': { type: 'string' },
   'workload-secret': { type: 'string' },
   'check-mounted': { type: 'boolean' },
+  owner: { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
 /** Usage text. */
 export const SECURE_PV_USAGE = `Usage:
-  ccmesh secure-pv --device DEV --volume NAME --mount-dir DIR [--workload-secret FILE]
+  ccmesh secure-pv --device DEV --volume NAME --mount-dir DIR [--workload-secret FILE] [--owner UID:GID]
   ccmesh secure-pv --check-mounted --mount-dir DIR
 
 Opens the encrypted persistent volume of a pod (ccmesh.dev/secure-pv) and keeps it open until SIGTERM:
@@ -28,14 +29,18 @@ Opens the encrypted persistent volume of a pod (ccmesh.dev/secure-pv) and keeps 
   - The keyslot key is HKDF-SHA256 of the workload secret (default ${PATHS.workloadSecret}) and NAME (the block
     volume's pod volume name), passed to cryptsetup on stdin only.
   - The ext4 filesystem inside is created on first use and mounted at DIR (nosuid, nodev); on SIGTERM it is
-    unmounted and the mapping closed.
+    unmounted and the mapping closed. With --owner the new filesystem's root directory goes to UID:GID when it is
+    made (the app's user; inject passes the pod's runAsUser and its fsGroup, runAsGroup or runAsUser).
 --check-mounted exits 0 when DIR is a mount point and 1 otherwise (the helper's startup probe).
 `;
 
 /** The validated settings. */
 export type SecurePvSettings =
   | { readonly mode: 'check'; readonly mountDir: string }
-  | { readonly mode: 'run'; readonly device: string; readonly volume: string; readonly mountDir: string; readonly workloadSecretPath: string };
+  | { readonly mode: 'run'; readonly device: string; readonly volume: string; readonly mountDir: string; readonly workloadSecretPath: string; readonly owner?: { readonly uid: number; readonly gid: number } };
+
+/** Largest uid/gid (2^32 − 2; 2^32 − 1 means "no change" to chown). */
+const MAX_ID = 4294967294;
 
 const VOLUME_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -57,13 +62,17 @@ export function readSecurePvSettings(r: FieldReader): SecurePvSettings | undefin
   const check = r.raw('check-mounted') === 'true';
   const mountDir = absolutePath(r, 'mount-dir', true);
   if (check) {
-    for (const f of ['device', 'volume', 'workload-secret']) if (r.raw(f) !== undefined) r.issue(f, r.raw(f), 'nothing with --check-mounted (it only checks --mount-dir)');
+    for (const f of ['device', 'volume', 'workload-secret', 'owner']) if (r.raw(f) !== undefined) r.issue(f, r.raw(f), 'nothing with --check-mounted (it only checks --mount-dir)');
     return mountDir === undefined ? undefined : { mode: 'check', mountDir };
   }
   const device = absolutePath(r, 'device', true);
   const workloadSecretPath = absolutePath(r, 'workload-secret', false, PATHS.workloadSecret);
   const volume = r.raw('volume');
   if (volume === undefined || !VOLUME_NAME_RE.test(volume)) r.issue('volume', volume, 'the pod volume name of the block volume (a lowercase DNS label); it is bound into the key');
+  const ownerText = r.raw('owner');
+  const m = ownerText === undefined ? undefined : /^(\d{1,10}):(\d{1,10})$/.exec(ownerText);
+  const owner = m ? { uid: Number(m[1]), gid: Number(m[2]) } : undefined;
+  if (ownerText !== undefined && (owner === undefined || owner.uid > MAX_ID || owner.gid > MAX_ID)) r.issue('owner', ownerText, `UID:GID, two numbers from 0 to ${MAX_ID}`);
   if (device === undefined || mountDir === undefined || workloadSecretPath === undefined || volume === undefined || !VOLUME_NAME_RE.test(volume)) return undefined;
-  return { mode: 'run', device, volume, mountDir, workloadSecretPath };
+  return { mode: 'run', device, volume, mountDir, workloadSecretPath, ...(owner !== undefined ? { owner } : {}) };
 }

@@ -25,6 +25,8 @@ export interface SecureVolumeSpec {
   readonly mountDir: string;
   /** The pod's workload secret (64 bytes as the initializer writes it). */
   readonly workloadSecret: Uint8Array;
+  /** Owner given to the new filesystem's root directory when it is made (the app's uid and gid); absent: root's. */
+  readonly rootOwner?: { readonly uid: number; readonly gid: number };
   /** Leading bytes that must be zero before a format (tests use less than the default 16 MiB). */
   readonly blankBytes?: number;
 }
@@ -130,6 +132,9 @@ export async function prepareSecureVolume(spec: SecureVolumeSpec, runner: Runner
     const r = await runner.run('mount', ['-t', 'ext4', '-o', 'nosuid,nodev', mapper, spec.mountDir]);
     if (r.code !== 0) throw failed(`mount at ${spec.mountDir}`, mapper, r);
   }
+  // A new filesystem's root is root's and 0755: hand it to the app once, when it is made (later starts keep
+  // whatever the app did with it).
+  if (fs === 'blank' && spec.rootOwner !== undefined) await fsp.chown(spec.mountDir, spec.rootOwner.uid, spec.rootOwner.gid);
   log(`secure volume ${spec.volume}: ${spec.device} open as ${mapper}, mounted at ${spec.mountDir}${formatted ? ' (formatted now)' : ''}`);
   return { formatted, mapper };
 }

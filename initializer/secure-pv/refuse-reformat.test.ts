@@ -13,7 +13,7 @@
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
@@ -213,8 +213,9 @@ if ((!root || !tools) && process.env.CI) {
   const mkfs = spawnSync('mkfs.ext4', ['-V']).status === 0;
   void t.test('first use formats, opens, makes ext4 and mounts; a later start opens the same data without formatting', { skip: dm ?? (mkfs ? false : 'needs mkfs.ext4 (e2fsprogs)') }, async (t) => {
     const { dev } = loop(t, base, 'roundtrip.img', 96 * MiB);
-    const first = await prepareSecureVolume({ device: dev, volume: VOLUME, mountDir, workloadSecret: SECRET }, new ProcessRunner(), (l) => t.comment(l));
+    const first = await prepareSecureVolume({ device: dev, volume: VOLUME, mountDir, workloadSecret: SECRET, rootOwner: { uid: 1000, gid: 2000 } }, new ProcessRunner(), (l) => t.comment(l));
     t.equal(first.formatted, true);
+    t.same([statSync(mountDir).uid, statSync(mountDir).gid], [1000, 2000], 'the new filesystem\'s root is the app\'s');
     writeFileSync(join(mountDir, 'state'), 'kept');
     await closeSecureVolume(VOLUME, mountDir, new ProcessRunner());
     t.notOk(existsSync(join(mountDir, 'state')), 'unmounted');

@@ -216,6 +216,9 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
     ...(typeof podSecurity?.runAsUser === 'number' ? { secretOwner: podSecurity.runAsUser } : {}),
     proxyResources: resolveProxyResources(ann.proxyResources, options.proxyMemoryLimit, where, at('metadata.annotations')),
     ...(ann.securePv !== undefined ? { securePv: ann.securePv } : {}),
+    ...(ann.securePv !== undefined && typeof podSecurity?.runAsUser === 'number'
+      ? { securePvOwner: { uid: podSecurity.runAsUser, gid: [podSecurity.fsGroup, podSecurity.runAsGroup, podSecurity.runAsUser].find((g): g is number => typeof g === 'number')! } }
+      : {}),
   };
   if (ann.securePv !== undefined) {
     const claimTemplates = kind === 'StatefulSet' && isObj(out.spec) ? listAt(out.spec, 'volumeClaimTemplates', 'spec.volumeClaimTemplates', where) : [];

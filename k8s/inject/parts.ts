@@ -69,6 +69,8 @@ export interface PartsInput {
   readonly secretOwner?: number;
   /** The proxy's resources (defaults, the install's limit and the pod's overrides already applied). */
   readonly proxyResources: ProxyResources;
+  /** Owner of a new secure-pv filesystem's root: the pod's runAsUser and its fsGroup, runAsGroup or runAsUser. */
+  readonly securePvOwner?: { readonly uid: number; readonly gid: number };
   /** `ccmesh.dev/secure-pv`, checked against the pod's volumes: adds the secure-pv helper. */
   readonly securePv?: { readonly block: string; readonly mount: string };
 }
@@ -229,7 +231,8 @@ export function buildSecurePv(p: PartsInput, sp: { readonly block: string; reado
     name: INJECTED.securePv,
     image: p.image,
     imagePullPolicy: 'IfNotPresent',
-    args: ['secure-pv', '--device', device, '--volume', sp.block, '--mount-dir', mountDir, '--workload-secret', PATHS.workloadSecret],
+    args: ['secure-pv', '--device', device, '--volume', sp.block, '--mount-dir', mountDir, '--workload-secret', PATHS.workloadSecret,
+      ...(p.securePvOwner !== undefined ? ['--owner', `${p.securePvOwner.uid}:${p.securePvOwner.gid}`] : [])],
     restartPolicy: 'Always',
     startupProbe: {
       exec: { command: [...IMAGE_ENTRYPOINT, 'secure-pv', '--check-mounted', '--mount-dir', mountDir] },

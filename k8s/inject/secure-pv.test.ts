@@ -64,6 +64,9 @@ void t.test('a StatefulSet with a Block claim template gets the helper after the
   const app = (pod(out).containers as Obj[])[0]!;
   t.same((app.volumeMounts as Obj[])[0], { name: 'files', mountPath: '/var/lib/db', mountPropagation: 'HostToContainer' });
   t.same(inject(out), out, 'injecting again changes nothing');
+  const owned = statefulSet();
+  pod(owned).securityContext = { runAsUser: 1000, fsGroup: 2000 };
+  t.same((inits(inject(owned))[2]!.args as string[]).slice(-2), ['--owner', '1000:2000'], 'the new filesystem goes to the app\'s uid and fsGroup');
 });
 
 void t.test('a Pod with an ephemeral Block volume is accepted; the helper is dropped when the annotation is removed', async (t) => {
