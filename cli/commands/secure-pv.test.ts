@@ -61,10 +61,11 @@ void t.test('a missing or short workload secret, or a missing mount directory, i
   }
 });
 
-void t.test('--check-mounted: 0 for a mount point, 1 for a plain directory; other flags are refused with it', async (t) => {
-  t.equal(await securePvCommand(['--check-mounted', '--mount-dir', '/proc'], io().io, new NoRunner()), 0);
-  t.equal(await securePvCommand(['--check-mounted', '--mount-dir', mnt], io().io, new NoRunner()), 1);
+void t.test('--check-mounted: 1 for a plain directory and for a mount point of anything but the volume; other flags are refused with it', async (t) => {
+  // In the helper the mount volume is itself a bind mount: being a mount point must not pass the probe.
+  t.equal(await securePvCommand(['--check-mounted', '--volume', 'data', '--mount-dir', '/proc'], io().io, new NoRunner()), 1);
+  t.equal(await securePvCommand(['--check-mounted', '--volume', 'data', '--mount-dir', mnt], io().io, new NoRunner()), 1);
   const c = io();
-  t.equal(await runCli(['secure-pv', '--check-mounted', '--mount-dir', mnt, '--device', '/dev/x'], c.io), 64);
+  t.equal(await runCli(['secure-pv', '--check-mounted', '--volume', 'data', '--mount-dir', mnt, '--device', '/dev/x'], c.io), 64);
   t.match(c.err(), /--device: got "\/dev\/x", expected nothing with --check-mounted/);
 });

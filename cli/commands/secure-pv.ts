@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import { type Runner, ProcessRunner } from '../../initializer/secure-pv/cryptsetup.js';
 import { readSecurePvSettings, SECURE_PV_FLAGS, SECURE_PV_USAGE } from '../../initializer/secure-pv/config.js';
 import { MIN_WORKLOAD_SECRET_BYTES } from '../../initializer/secure-pv/key.js';
-import { closeSecureVolume, isMountPoint, prepareSecureVolume } from '../../initializer/secure-pv/prepare.js';
+import { closeSecureVolume, isMountedFrom, mapperName, prepareSecureVolume } from '../../initializer/secure-pv/prepare.js';
 import { ConfigError } from '../../lib/errors.js';
 import { EXIT } from '../../lib/exit-codes.js';
 import { readCommandFlags, wantsHelp } from '../flags.js';
@@ -26,7 +26,7 @@ export async function securePvCommand(argv: readonly string[], io: CliIo, runner
   const s = readSecurePvSettings(r);
   r.finish();
   if (s === undefined) return EXIT.usage; // unreachable: finish() threw for every undefined
-  if (s.mode === 'check') return (await isMountPoint(s.mountDir).catch(() => false)) ? EXIT.ok : EXIT.internal;
+  if (s.mode === 'check') return (await isMountedFrom(s.mountDir, `/dev/mapper/${mapperName(s.volume)}`).catch(() => false)) ? EXIT.ok : EXIT.internal;
 
   // Inputs checked before anything reads the device: a missing secret or mount point is a configuration error.
   const dir = await fsp.stat(s.mountDir).catch(() => undefined);

@@ -20,7 +20,7 @@ export const SECURE_PV_FLAGS = {
 /** Usage text. */
 export const SECURE_PV_USAGE = `Usage:
   ccmesh secure-pv --device DEV --volume NAME --mount-dir DIR [--workload-secret FILE] [--owner UID:GID]
-  ccmesh secure-pv --check-mounted --mount-dir DIR
+  ccmesh secure-pv --check-mounted --volume NAME --mount-dir DIR
 
 Opens the encrypted persistent volume of a pod (ccmesh.dev/secure-pv) and keeps it open until SIGTERM:
   - DEV (the raw block volume) is formatted with LUKS2 + HMAC-SHA256 integrity only when it is blank: no LUKS header
@@ -31,12 +31,13 @@ Opens the encrypted persistent volume of a pod (ccmesh.dev/secure-pv) and keeps 
   - The ext4 filesystem inside is created on first use and mounted at DIR (nosuid, nodev); on SIGTERM it is
     unmounted and the mapping closed. With --owner the new filesystem's root directory goes to UID:GID when it is
     made (the app's user; inject passes the pod's runAsUser and its fsGroup, runAsGroup or runAsUser).
---check-mounted exits 0 when DIR is a mount point and 1 otherwise (the helper's startup probe).
+--check-mounted exits 0 when the volume NAME is open and its filesystem mounted at DIR, 1 otherwise (the helper's
+startup probe).
 `;
 
 /** The validated settings. */
 export type SecurePvSettings =
-  | { readonly mode: 'check'; readonly mountDir: string }
+  | { readonly mode: 'check'; readonly volume: string; readonly mountDir: string }
   | { readonly mode: 'run'; readonly device: string; readonly volume: string; readonly mountDir: string; readonly workloadSecretPath: string; readonly owner?: { readonly uid: number; readonly gid: number } };
 
 /** Largest uid/gid (2^32 − 2; 2^32 − 1 means "no change" to chown). */
@@ -61,14 +62,14 @@ function absolutePath(r: FieldReader, field: string, required: boolean, fallback
 export function readSecurePvSettings(r: FieldReader): SecurePvSettings | undefined {
   const check = r.raw('check-mounted') === 'true';
   const mountDir = absolutePath(r, 'mount-dir', true);
+  const volume = r.raw('volume');
+  if (volume === undefined || !VOLUME_NAME_RE.test(volume)) r.issue('volume', volume, 'the pod volume name of the block volume (a lowercase DNS label); it is bound into the key');
   if (check) {
-    for (const f of ['device', 'volume', 'workload-secret', 'owner']) if (r.raw(f) !== undefined) r.issue(f, r.raw(f), 'nothing with --check-mounted (it only checks --mount-dir)');
-    return mountDir === undefined ? undefined : { mode: 'check', mountDir };
+    for (const f of ['device', 'workload-secret', 'owner']) if (r.raw(f) !== undefined) r.issue(f, r.raw(f), 'nothing with --check-mounted (it only checks --volume and --mount-dir)');
+    return mountDir === undefined || volume === undefined || !VOLUME_NAME_RE.test(volume) ? undefined : { mode: 'check', volume, mountDir };
   }
   const device = absolutePath(r, 'device', true);
   const workloadSecretPath = absolutePath(r, 'workload-secret', false, PATHS.workloadSecret);
-  const volume = r.raw('volume');
-  if (volume === undefined || !VOLUME_NAME_RE.test(volume)) r.issue('volume', volume, 'the pod volume name of the block volume (a lowercase DNS label); it is bound into the key');
   const ownerText = r.raw('owner');
   const m = ownerText === undefined ? undefined : /^(\d{1,10}):(\d{1,10})$/.exec(ownerText);
   const owner = m ? { uid: Number(m[1]), gid: Number(m[2]) } : undefined;

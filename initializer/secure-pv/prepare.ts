@@ -126,7 +126,7 @@ export async function prepareSecureVolume(spec: SecureVolumeSpec, runner: Runner
   } else if (fs !== 'ext4') {
     throw refused(mapper, `the opened volume holds neither an ext4 filesystem nor zeros (${fs}); not making a filesystem on it`);
   }
-  if (await isMountPoint(spec.mountDir)) {
+  if (await isMountedFrom(spec.mountDir, mapper)) {
     log(`secure volume ${spec.volume}: ${spec.mountDir} is already mounted`);
   } else {
     const r = await runner.run('mount', ['-t', 'ext4', '-o', 'nosuid,nodev', mapper, spec.mountDir]);
@@ -141,7 +141,7 @@ export async function prepareSecureVolume(spec: SecureVolumeSpec, runner: Runner
 
 /** Unmounts and closes the volume (the helper's SIGTERM); each step is skipped when already undone. */
 export async function closeSecureVolume(volume: string, mountDir: string, runner: Runner): Promise<void> {
-  if (await isMountPoint(mountDir)) {
+  if (await isMountedFrom(mountDir, `/dev/mapper/${mapperName(volume)}`)) {
     const r = await runner.run('umount', [mountDir]);
     if (r.code !== 0) throw failed(`umount ${mountDir}`, mountDir, r);
   }
@@ -171,10 +171,14 @@ async function filesystemState(path: string): Promise<string> {
   }
 }
 
-/** True when `dir` is the root of a mount (its device differs from its parent's, or it is `/`). */
-export async function isMountPoint(dir: string): Promise<boolean> {
-  const [a, b] = await Promise.all([fsp.stat(dir), fsp.stat(dirname(dir.replace(/\/+$/, '') || '/'))]);
-  return a.dev !== b.dev || a.ino === b.ino;
+/**
+ * True when the filesystem at `dir` is the one on block device `device` (its st_dev is the device's st_rdev) and `dir`
+ * is that filesystem's root. Not "is a mount point": in the helper the mount volume is itself a bind mount of the
+ * emptyDir, a mount point before anything was mounted on it.
+ */
+export async function isMountedFrom(dir: string, device: string): Promise<boolean> {
+  const [d, dev, parent] = await Promise.all([fsp.stat(dir), fsp.stat(device).catch(() => undefined), fsp.stat(dirname(dir.replace(/\/+$/, '') || '/'))]);
+  return dev !== undefined && dev.isBlockDevice() && d.dev === dev.rdev && (d.dev !== parent.dev || d.ino === parent.ino);
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {

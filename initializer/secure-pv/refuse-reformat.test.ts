@@ -20,7 +20,7 @@ import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import { ProcessRunner, type RunResult, type Runner } from './cryptsetup.js';
 import { BLANK_CHECK_BYTES, classify } from './device.js';
 import { deriveVolumeKey } from './key.js';
-import { closeSecureVolume, prepareSecureVolume } from './prepare.js';
+import { closeSecureVolume, isMountedFrom, prepareSecureVolume } from './prepare.js';
 
 const MiB = 1024 * 1024;
 const SECRET = randomBytes(64);
@@ -200,6 +200,21 @@ if ((!root || !tools) && process.env.CI) {
     } else {
       await closeSecureVolume(VOLUME, mountDir, runner);
     }
+  });
+
+  void t.test('isMountedFrom: true only for the root of the filesystem on that device, not for any mount point', { skip: spawnSync('mkfs.ext4', ['-V']).status === 0 ? false : 'needs mkfs.ext4 (e2fsprogs)' }, async (t) => {
+    const { dev } = loop(t, base, 'mounted.img', 8 * MiB);
+    sh('mkfs.ext4', ['-q', dev]);
+    const at = join(base, 'mounted');
+    mkdirSync(at);
+    t.equal(await isMountedFrom(at, dev), false, 'before the mount');
+    sh('mount', ['-t', 'ext4', dev, at]);
+    t.teardown(() => void spawnSync('umount', [at]));
+    mkdirSync(join(at, 'sub'));
+    t.equal(await isMountedFrom(at, dev), true, 'mounted from that device');
+    t.equal(await isMountedFrom(join(at, 'sub'), dev), false, 'a directory inside it is not its root');
+    t.equal(await isMountedFrom('/proc', dev), false, 'another mount point');
+    t.equal(await isMountedFrom(at, '/dev/null'), false, 'another device');
   });
 
   const dm = ((): string | undefined => {

@@ -235,7 +235,7 @@ export function buildSecurePv(p: PartsInput, sp: { readonly block: string; reado
       ...(p.securePvOwner !== undefined ? ['--owner', `${p.securePvOwner.uid}:${p.securePvOwner.gid}`] : [])],
     restartPolicy: 'Always',
     startupProbe: {
-      exec: { command: [...IMAGE_ENTRYPOINT, 'secure-pv', '--check-mounted', '--mount-dir', mountDir] },
+      exec: { command: [...IMAGE_ENTRYPOINT, 'secure-pv', '--check-mounted', '--volume', sp.block, '--mount-dir', mountDir] },
       ...SECURE_PV_STARTUP,
       timeoutSeconds: 5,
       successThreshold: 1,

@@ -60,7 +60,7 @@ void t.test('a StatefulSet with a Block claim template gets the helper after the
     { name: 'files', mountPath: '/ccmesh-pv/files', mountPropagation: 'Bidirectional' },
   ]);
   t.equal((h.securityContext as Obj).privileged, true);
-  t.same(((h.startupProbe as Obj).exec as Obj).command, ['/usr/local/bin/node', '/opt/ccmesh/bin/ccmesh', 'secure-pv', '--check-mounted', '--mount-dir', '/ccmesh-pv/files'], 'the app starts only once the filesystem is mounted');
+  t.same(((h.startupProbe as Obj).exec as Obj).command, ['/usr/local/bin/node', '/opt/ccmesh/bin/ccmesh', 'secure-pv', '--check-mounted', '--volume', 'data', '--mount-dir', '/ccmesh-pv/files'], 'the app starts only once the filesystem is mounted');
   const app = (pod(out).containers as Obj[])[0]!;
   t.same((app.volumeMounts as Obj[])[0], { name: 'files', mountPath: '/var/lib/db', mountPropagation: 'HostToContainer' });
   t.same(inject(out), out, 'injecting again changes nothing');

@@ -334,6 +334,14 @@ export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
     privileged: true,
   },
   {
+    id: 'initializer-secure-pv-probe-any-mount-point',
+    defence: 'The helper\'s startup probe passes only when the encrypted volume is mounted, not for any mount point (the app would write plaintext into the emptyDir).',
+    file: PV_PREPARE,
+    find: '  return dev !== undefined && dev.isBlockDevice() && d.dev === dev.rdev && (d.dev !== parent.dev || d.ino === parent.ino);',
+    replace: '  return d.dev !== parent.dev || d.ino === parent.ino;',
+    tests: ['cli/commands/secure-pv.test.ts', PV_TEST],
+  },
+  {
     id: 'initializer-secure-pv-format-without-integrity',
     defence: 'The format is authenticated: luksFormat gets --integrity hmac-sha256.',
     file: PV_CRYPTSETUP,
