@@ -33,6 +33,7 @@ const ROUTES: readonly Route[] = [
   { words: ['attest', 'simulate', 'init'], summary: 'create a simulated SEV-SNP platform (development and tests only)', run: lazy(async () => (await import('./commands/attest/simulate-init.js')).simulateInitCommand) },
   { words: ['coordinator'], summary: 'run the Coordinator (manifest history, CA, attestation, recovery)', run: lazy(async () => (await import('./commands/coordinator.js')).coordinatorCommand) },
   { words: ['iptables'], summary: 'plan, apply, verify or clean up the traffic capture rules; install or lift the inbound guard', run: lazy(async () => { const m = await import('./commands/iptables.js'); return (argv, io) => m.iptablesCommand(argv, io); }) },
+  { words: ['secure-pv'], summary: 'native sidecar: format (blank devices only), open and mount a pod\'s encrypted persistent volume', run: lazy(async () => (await import('./commands/secure-pv.js')).securePvCommand) },
   { words: ['initializer'], summary: 'init container: install the guard, attest, write the mesh identity and workload secret', run: lazy(async () => (await import('./commands/initializer.js')).initializerCommand) },
   { words: ['proxy'], summary: 'run the sidecar proxy (mTLS data plane, egress listeners, admin, cert renewal)', run: lazy(async () => (await import('./commands/proxy.js')).proxyCommand) },
   { words: ['manifest', 'init'], summary: 'create owner keys and a skeleton manifest in a workspace', run: lazy(async () => (await import('./commands/mesh/manifest-init.js')).manifestInitCommand) },

@@ -34,6 +34,16 @@ export interface PodMeshAnnotations {
   configVolumes: readonly string[];
   /** Per-pod overrides of the proxy's resources, each a validated quantity as written; absent = the install's. */
   proxyResources: ProxyResourceOverrides;
+  /** `ccmesh.dev/secure-pv`: the raw block volume to encrypt and the volume its filesystem is mounted into. */
+  securePv?: SecurePvAnnotation;
+}
+
+/** The parsed `ccmesh.dev/secure-pv: <blockVolume>:<mountVolume>`. */
+export interface SecurePvAnnotation {
+  /** Pod volume (or StatefulSet volumeClaimTemplate) of the raw block device, `volumeMode: Block`. */
+  readonly block: string;
+  /** emptyDir the helper mounts the decrypted filesystem into; the app containers mount it. */
+  readonly mount: string;
 }
 
 /** The `ccmesh.dev/proxy-{cpu,memory}-{request,limit}` annotations, validated, as written. */
@@ -203,6 +213,18 @@ export function readPodAnnotations(template: Obj, where: string): PodMeshAnnotat
     }
   }
 
+  const securePvText = str(ANNOTATIONS.securePv);
+  let securePv: SecurePvAnnotation | undefined;
+  if (securePvText !== undefined) {
+    const parts = securePvText.split(':');
+    const expected = '"<blockVolume>:<mountVolume>": two different pod volume names (lowercase DNS labels) joined by ":"';
+    if (parts.length !== 2 || !parts.every((p) => VOLUME_NAME_RE.test(p))) issues.push({ field: ANNOTATIONS.securePv, value: securePvText, expected });
+    else if (parts[0] === parts[1]) issues.push({ field: ANNOTATIONS.securePv, value: securePvText, expected: `${expected} (the block volume and the mount volume are two volumes)` });
+    else if (parts.some((p) => p === INJECTED.volume || p.startsWith(INJECTED.configCopyPrefix))) issues.push({ field: ANNOTATIONS.securePv, value: securePvText, expected: `volumes other than ccmesh's own ("${INJECTED.volume}", "${INJECTED.configCopyPrefix}*")` });
+    else if (parts.some((p) => configVolumes.includes(p))) issues.push({ field: ANNOTATIONS.securePv, value: securePvText, expected: `volumes not listed in ${ANNOTATIONS.configVolumes}` });
+    else securePv = { block: parts[0]!, mount: parts[1]! };
+  }
+
   const proxyResources: { -readonly [K in keyof ProxyResourceOverrides]: ProxyResourceOverrides[K] } = {};
   for (const a of PROXY_RESOURCE_ANNOTATIONS) {
     const text = str(a.key);
@@ -221,5 +243,6 @@ export function readPodAnnotations(template: Obj, where: string): PodMeshAnnotat
     podRole,
     configVolumes,
     proxyResources,
+    ...(securePv !== undefined ? { securePv } : {}),
   };
 }

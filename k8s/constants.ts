@@ -13,7 +13,7 @@ export const ANNOTATIONS = Object.freeze({
   workloadSecretId: 'ccmesh.dev/workload-secret-id',
   podRole: 'ccmesh.dev/pod-role',
   configVolumes: 'ccmesh.dev/config-volumes',
-  secureVolume: 'ccmesh.dev/secure-pv',
+  securePv: 'ccmesh.dev/secure-pv',
   /** Per-pod overrides of the proxy sidecar's resources (Kubernetes quantities). */
   proxyCpuRequest: 'ccmesh.dev/proxy-cpu-request',
   proxyMemoryRequest: 'ccmesh.dev/proxy-memory-request',
@@ -34,7 +34,12 @@ export const INJECTED = Object.freeze({
   volume: 'ccmesh',
   /** Prefix of the in-memory volume holding the verified copy of a pinned config volume (`ccmesh-config-<volume>`). */
   configCopyPrefix: 'ccmesh-config-',
+  /** The native sidecar that opens and mounts the encrypted volume of `ccmesh.dev/secure-pv`. */
+  securePv: 'ccmesh-secure-pv',
 });
+
+/** The image's entrypoint (scripts/build-image.sh), for exec probes that run ccmesh inside an injected container. */
+export const IMAGE_ENTRYPOINT: readonly string[] = Object.freeze(['/usr/local/bin/node', '/opt/ccmesh/bin/ccmesh']);
 
 /** Namespace label that opts a namespace into the admission webhook. */
 export const INJECTION_NAMESPACE_LABEL = 'ccmesh.dev/injection';

@@ -74,6 +74,13 @@ export const ErrorCode = {
   CONFIG_DIGEST_MISMATCH: 'CCMESH_ERR_CONFIG_DIGEST_MISMATCH',
   /** The verified copy of a pinned config volume could not be written (or its destination is unsafe); no secret was written. */
   CONFIG_COPY_FAILED: 'CCMESH_ERR_CONFIG_COPY_FAILED',
+  /**
+   * An encrypted persistent volume was not opened because the device is in a state ccmesh will not touch (a LUKS
+   * header it can't open or verify, a truncated device, data that is not a blank device); nothing was written to it.
+   */
+  SECURE_PV_REFUSED: 'CCMESH_ERR_SECURE_PV_REFUSED',
+  /** A step of preparing an encrypted persistent volume failed (cryptsetup, mkfs or mount); the message names it. */
+  SECURE_PV_FAILED: 'CCMESH_ERR_SECURE_PV_FAILED',
   /** `inject` cannot make this Kubernetes resource safe (hostNetwork, a clashing container, a bad annotation). */
   K8S_INJECT_REFUSED: 'CCMESH_ERR_K8S_INJECT_REFUSED',
   /** A pod's Kata policy / initdata annotation is malformed, or injection would change a pinned policy's hash. */

@@ -25,6 +25,10 @@ export const PATHS = Object.freeze({
    * separate volumes (a subPath of an emptyDir is not backed by the guest's tmpfs under Kata).
    */
   configCopyRoot: '/ccmesh-config',
+  /** Where the secure-pv helper gets the raw block device of `ccmesh.dev/secure-pv` (`<dir>/<blockVolume>`). */
+  securePvDeviceDir: '/dev/ccmesh-pv',
+  /** Where the secure-pv helper mounts the mount volume it mounts the decrypted filesystem into (`<dir>/<mountVolume>`). */
+  securePvMountRoot: '/ccmesh-pv',
   configfsTsmReport: '/sys/kernel/config/tsm/report',
   sevGuestDevice: '/dev/sev-guest',
   tdxGuestDevice: '/dev/tdx_guest',

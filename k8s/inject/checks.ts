@@ -203,3 +203,53 @@ export function hasAppMount(u: UserContainer, where: string): boolean {
   if (m.name !== INJECTED.volume) throw refuse(where, `${u.field}.volumeMounts[${i}]`, `container "${nameOf(u.c)}" mounts volume ${JSON.stringify(m.name)} at ${PATHS.root}, where ccmesh mounts its own volume "${INJECTED.volume}"`);
   return true;
 }
+
+/** Kinds of the `mountPropagation` an app container may have on the secure-pv mount volume (set to HostToContainer). */
+const APP_PROPAGATION: ReadonlySet<unknown> = new Set([undefined, null, 'None', 'HostToContainer']);
+
+/**
+ * Checks `ccmesh.dev/secure-pv` against the pod: the block volume must be a raw block claim — a pod volume of kind
+ * `persistentVolumeClaim` (its claim's volumeMode can't be seen here: kubelet refuses a Filesystem claim in
+ * `volumeDevices`), an `ephemeral` volume or, for a StatefulSet, a `volumeClaimTemplates` entry, both with
+ * `volumeMode: Block` — that no user container uses (only the helper touches the ciphertext); the mount volume must be
+ * an `emptyDir` (only a mount point: the data lives on the encrypted device) that user containers mount without
+ * subPath and without Bidirectional propagation. `claimTemplates` is the StatefulSet's `spec.volumeClaimTemplates`.
+ */
+export function checkSecurePv(sp: { readonly block: string; readonly mount: string }, volumes: readonly Obj[], claimTemplates: readonly Obj[], users: readonly UserContainer[], where: string, field: string): void {
+  const block = volumes.find((v) => v.name === sp.block);
+  const kindOf = (v: Obj): string => Object.keys(v).filter((k) => k !== 'name').join(', ') || 'no source';
+  if (block !== undefined) {
+    const ephemeral = isObj(block.ephemeral) && isObj(block.ephemeral.volumeClaimTemplate) ? block.ephemeral.volumeClaimTemplate : undefined;
+    const ephemeralMode = ephemeral !== undefined && isObj(ephemeral.spec) ? ephemeral.spec.volumeMode : undefined;
+    if (isObj(block.persistentVolumeClaim)) {
+      // accepted: the claim itself must be volumeMode Block (docs/kubernetes.md)
+    } else if (ephemeral !== undefined) {
+      if (ephemeralMode !== 'Block') throw refuse(where, field, `block volume "${sp.block}" is an ephemeral volume with volumeMode ${JSON.stringify(ephemeralMode ?? 'Filesystem')}; expected volumeMode "Block" (the raw device is encrypted, not a filesystem the node made)`);
+    } else {
+      throw refuse(where, field, `block volume "${sp.block}" is a ${kindOf(block)} volume; expected a persistentVolumeClaim or ephemeral volume with volumeMode "Block"`);
+    }
+  } else {
+    const tmpl = claimTemplates.find((c) => isObj(c.metadata) && c.metadata.name === sp.block);
+    if (tmpl === undefined) throw refuse(where, field, `block volume "${sp.block}" is neither in the pod's volumes nor a volumeClaimTemplate of the StatefulSet`);
+    const mode = isObj(tmpl.spec) ? tmpl.spec.volumeMode : undefined;
+    if (mode !== 'Block') throw refuse(where, field, `block volume "${sp.block}" is a volumeClaimTemplate with volumeMode ${JSON.stringify(mode ?? 'Filesystem')}; expected volumeMode "Block"`);
+  }
+  const mount = volumes.find((v) => v.name === sp.mount);
+  if (mount === undefined) throw refuse(where, field, `mount volume "${sp.mount}" is not in the pod's volumes (expected an emptyDir the decrypted filesystem is mounted into)`);
+  if (!isObj(mount.emptyDir)) throw refuse(where, field, `mount volume "${sp.mount}" is a ${kindOf(mount)} volume; expected an emptyDir (only a mount point: the data lives on the encrypted block volume)`);
+  for (const u of users) {
+    const devices = u.c.volumeDevices;
+    if (devices !== undefined && devices !== null && !(Array.isArray(devices) && devices.every(isObj))) throw refuse(where, `${u.field}.volumeDevices`, 'is not a list of objects');
+    for (const [list, what] of [[Array.isArray(devices) ? (devices as Obj[]) : [], 'volumeDevices'], [mountsOf(u, where), 'volumeMounts']] as const) {
+      list.forEach((m, i) => {
+        if (m.name === sp.block) throw refuse(where, `${u.field}.${what}[${i}]`, `container "${nameOf(u.c)}" uses the block volume "${sp.block}" of ${ANNOTATIONS.securePv}; only ccmesh's helper opens it (mount "${sp.mount}" for the decrypted filesystem)`);
+      });
+    }
+    mountsOf(u, where).forEach((m, i) => {
+      if (m.name !== sp.mount) return;
+      const sub = typeof m.subPath === 'string' && m.subPath !== '' ? 'subPath' : typeof m.subPathExpr === 'string' && m.subPathExpr !== '' ? 'subPathExpr' : undefined;
+      if (sub !== undefined) throw refuse(where, `${u.field}.volumeMounts[${i}].${sub}`, `container "${nameOf(u.c)}" mounts the secure-pv mount volume "${sp.mount}" with a ${sub}; a subPath does not receive the filesystem mounted later (mount the whole volume)`);
+      if (!APP_PROPAGATION.has(m.mountPropagation)) throw refuse(where, `${u.field}.volumeMounts[${i}].mountPropagation`, `container "${nameOf(u.c)}" mounts "${sp.mount}" with mountPropagation ${JSON.stringify(m.mountPropagation)}; app containers get "HostToContainer" (only ccmesh's helper mounts into it)`);
+    });
+  }
+}

@@ -26,8 +26,8 @@ import { SIDECAR_ADMIN_PATHS } from '../../lib/mesh-ports.js';
 import { isOptedOut, readPodAnnotations, templateAnnotations } from '../annotations.js';
 import { ANNOTATIONS, DEFAULT_COORDINATOR_ADDRESS, IMAGE_REPOSITORY, INJECTED } from '../constants.js';
 import { expectedQuantity, parseQuantity } from '../quantity.js';
-import { checkMeshVolumeMounts, checkProbes, checkUserContainer, configMounts, hasAppMount, isObj, mountsOf, refuse, type UserContainer } from './checks.js';
-import { buildAppMount, buildConfigCopyVolume, buildInitializer, buildProxy, buildVolume, configCopyVolume, INJECTED_REQUESTS, TEE_ARG, type PartsInput } from './parts.js';
+import { checkMeshVolumeMounts, checkProbes, checkSecurePv, checkUserContainer, configMounts, hasAppMount, isObj, mountsOf, refuse, type UserContainer } from './checks.js';
+import { buildAppMount, buildConfigCopyVolume, buildInitializer, buildProxy, buildSecurePv, buildVolume, configCopyVolume, INJECTED_REQUESTS, TEE_ARG, type PartsInput } from './parts.js';
 import { resolveProxyResources } from './proxy-resources.js';
 
 /** JSON-shaped resource as parsed from YAML. */
@@ -86,7 +86,7 @@ const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = Object.freez
   CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
 });
 
-const OUR_CONTAINERS: ReadonlySet<string> = new Set([INJECTED.initializer, INJECTED.proxy]);
+const OUR_CONTAINERS: ReadonlySet<string> = new Set([INJECTED.initializer, INJECTED.proxy, INJECTED.securePv]);
 
 /** Where the pod template lives: Pod → the object itself; Deployment etc. → spec.template; CronJob → spec.jobTemplate.spec.template. */
 export function podTemplateOf(resource: KubeObject): { readonly path: readonly string[]; readonly template: KubeObject } | undefined {
@@ -215,19 +215,30 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
     configMounts: configMounts(ann.configVolumes, volumes, users, where, at(`metadata.annotations["${ANNOTATIONS.configVolumes}"]`)),
     ...(typeof podSecurity?.runAsUser === 'number' ? { secretOwner: podSecurity.runAsUser } : {}),
     proxyResources: resolveProxyResources(ann.proxyResources, options.proxyMemoryLimit, where, at('metadata.annotations')),
+    ...(ann.securePv !== undefined ? { securePv: ann.securePv } : {}),
+    ...(ann.securePv !== undefined && typeof podSecurity?.runAsUser === 'number'
+      ? { securePvOwner: { uid: podSecurity.runAsUser, gid: [podSecurity.fsGroup, podSecurity.runAsGroup, podSecurity.runAsUser].find((g): g is number => typeof g === 'number')! } }
+      : {}),
   };
+  if (ann.securePv !== undefined) {
+    const claimTemplates = kind === 'StatefulSet' && isObj(out.spec) ? listAt(out.spec, 'volumeClaimTemplates', 'spec.volumeClaimTemplates', where) : [];
+    checkSecurePv(ann.securePv, volumes, claimTemplates, users, where, at(`metadata.annotations["${ANNOTATIONS.securePv}"]`));
+  }
   const wantInit = buildInitializer(parts);
   const wantProxy = buildProxy(parts);
+  const wantSecurePv = parts.securePv !== undefined ? buildSecurePv(parts, parts.securePv) : undefined;
+  const wantOurs = [wantInit, wantProxy, ...(wantSecurePv !== undefined ? [wantSecurePv] : [])];
 
   // Our containers: kept as given when exactly right and in place; replaced when the marker says a previous
   // injection made them; otherwise they are someone else's containers under our names.
-  const inPlace = sameContainer(initContainers[0], wantInit) && sameContainer(initContainers[1], wantProxy)
-    && initContainers.slice(2).every((c) => !OUR_CONTAINERS.has(c.name as string));
+  const inPlace = wantOurs.every((want, i) => sameContainer(initContainers[i], want))
+    && initContainers.slice(wantOurs.length).every((c) => !OUR_CONTAINERS.has(c.name as string));
   const marked = typeof templateAnnotations(template)[ANNOTATIONS.injected] === 'string';
   if (!inPlace) {
     initContainers.forEach((c, i) => {
       if (marked || !OUR_CONTAINERS.has(c.name as string)) return;
-      const want = c.name === INJECTED.initializer ? wantInit : wantProxy;
+      const want = wantOurs.find((w) => w.name === c.name);
+      if (want === undefined) throw refuse(where, at(`spec.initContainers[${i}]`), `a container named "${String(c.name)}" is one ccmesh injects only for ${ANNOTATIONS.securePv}, which this pod template does not set, and it has no ${ANNOTATIONS.injected} annotation`);
       const differs = [...new Set([...Object.keys(c), ...Object.keys(want)])].filter((k) => !isDeepStrictEqual(c[k], want[k]));
       const why = differs.length > 0 ? `differs in ${differs.join(', ')}` : `is at position ${i}`;
       throw refuse(where, at(`spec.initContainers[${i}]`), `a container named "${String(c.name)}" ${why} from the one ccmesh injects, and the pod template has no ${ANNOTATIONS.injected} annotation`);
@@ -278,6 +289,9 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
     // the sidecar's TLS directory away and put its own (root, mesh CA, leaves) in its place, or read the key a
     // renewal writes there: each of its mounts of the volume, wherever it is, becomes read-only.
     for (const m of mountsOf(u, where)) if (m.name === INJECTED.volume) m.readOnly = true;
+    // The helper mounts the decrypted filesystem into the mount volume after the app's mount was set up: the app sees
+    // it only through propagation from the host's mount namespace (checkSecurePv refused anything else).
+    if (parts.securePv !== undefined) for (const m of mountsOf(u, where)) if (m.name === parts.securePv.mount) m.mountPropagation = 'HostToContainer';
     if (!needsMount[i]) return;
     const mounts = mountsOf(u, where);
     if (Array.isArray(u.c.volumeMounts)) mounts.push(buildAppMount());
@@ -285,7 +299,7 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
   });
   if (!inPlace) {
     const userInit = initContainers.filter((c) => !OUR_CONTAINERS.has(c.name as string));
-    spec.initContainers = [wantInit, wantProxy, ...userInit];
+    spec.initContainers = [...wantOurs, ...userInit];
   }
   if (unpinnedCopies.size > 0) spec.volumes = volumes.filter((v) => !unpinnedCopies.has(v.name as string));
   const addVolumes = [...(volIndex < 0 ? [wantVolume] : []), ...missingCopies];

@@ -9,7 +9,7 @@
  */
 import { SIDECAR_ADMIN_PATHS } from '../../lib/mesh-ports.js';
 import { PATHS, PROXY_UID } from '../../lib/pod-layout.js';
-import { INJECTED } from '../constants.js';
+import { IMAGE_ENTRYPOINT, INJECTED } from '../constants.js';
 
 /** JSON-shaped Kubernetes object. */
 type Obj = Record<string, unknown>;
@@ -24,6 +24,7 @@ const NET_CAPS = Object.freeze(['NET_ADMIN', 'NET_RAW']);
  */
 export const INJECTED_REQUESTS = Object.freeze({
   initializer: Object.freeze({ cpu: '50m', memory: '64Mi' }),
+  securePv: Object.freeze({ cpu: '50m', memory: '64Mi' }),
   proxy: Object.freeze({ cpu: '100m', memory: '128Mi' }),
 });
 
@@ -68,6 +69,10 @@ export interface PartsInput {
   readonly secretOwner?: number;
   /** The proxy's resources (defaults, the install's limit and the pod's overrides already applied). */
   readonly proxyResources: ProxyResources;
+  /** Owner of a new secure-pv filesystem's root: the pod's runAsUser and its fsGroup, runAsGroup or runAsUser. */
+  readonly securePvOwner?: { readonly uid: number; readonly gid: number };
+  /** `ccmesh.dev/secure-pv`, checked against the pod's volumes: adds the secure-pv helper. */
+  readonly securePv?: { readonly block: string; readonly mount: string };
 }
 
 /** Name of the in-memory volume holding the verified copy of config volume `name`. */
@@ -197,4 +202,58 @@ function proxyResourcesField(r: ProxyResources): Obj {
   if (r.limits.cpu !== undefined) limits.cpu = r.limits.cpu;
   if (r.limits.memory !== undefined) limits.memory = r.limits.memory;
   return { requests: { cpu: r.requests.cpu, memory: r.requests.memory }, ...(Object.keys(limits).length > 0 ? { limits } : {}) };
+}
+
+/** The secure-pv helper's paths: the raw device, and where it mounts the mount volume. */
+export function securePvPaths(sp: { readonly block: string; readonly mount: string }): { readonly device: string; readonly mountDir: string } {
+  return { device: `${PATHS.securePvDeviceDir}/${sp.block}`, mountDir: `${PATHS.securePvMountRoot}/${sp.mount}` };
+}
+
+/** How long the secure-pv helper may take to become ready: the first format wipes the whole device (integrity tags). */
+const SECURE_PV_STARTUP = Object.freeze({ periodSeconds: 2, failureThreshold: 1800 });
+
+/**
+ * The secure-pv helper (`ccmesh.dev/secure-pv`, docs/kubernetes.md "Encrypted persistent volumes"): a native sidecar
+ * after the proxy that formats the raw block device with LUKS2 on first use (only when blank), opens it with a key
+ * derived from the workload secret, mounts its ext4 filesystem into the mount volume with `Bidirectional`
+ * propagation (the app containers see it through `HostToContainer`), and on SIGTERM — after the app containers have
+ * stopped — unmounts and closes it. Its startup probe passes once the filesystem is mounted, so the app never starts
+ * on the empty mount volume.
+ *
+ * SECURITY: privileged, as nothing less works: cryptsetup needs CAP_SYS_ADMIN and the device-mapper control device,
+ * mount needs CAP_SYS_ADMIN, and Kubernetes allows `mountPropagation: Bidirectional` only in privileged containers.
+ * It runs ccmesh's own image and code only, reads the workload secret through a read-only mount, and never runs app
+ * code; the pod fails the `baseline` Pod Security Standard because of it (docs/kubernetes.md, "Pod Security").
+ */
+export function buildSecurePv(p: PartsInput, sp: { readonly block: string; readonly mount: string }): Obj {
+  const { device, mountDir } = securePvPaths(sp);
+  return {
+    name: INJECTED.securePv,
+    image: p.image,
+    imagePullPolicy: 'IfNotPresent',
+    args: ['secure-pv', '--device', device, '--volume', sp.block, '--mount-dir', mountDir, '--workload-secret', PATHS.workloadSecret,
+      ...(p.securePvOwner !== undefined ? ['--owner', `${p.securePvOwner.uid}:${p.securePvOwner.gid}`] : [])],
+    restartPolicy: 'Always',
+    startupProbe: {
+      exec: { command: [...IMAGE_ENTRYPOINT, 'secure-pv', '--check-mounted', '--volume', sp.block, '--mount-dir', mountDir] },
+      ...SECURE_PV_STARTUP,
+      timeoutSeconds: 5,
+      successThreshold: 1,
+    },
+    resources: { requests: { ...INJECTED_REQUESTS.securePv } },
+    securityContext: {
+      privileged: true,
+      runAsUser: 0,
+      runAsNonRoot: false,
+      readOnlyRootFilesystem: true,
+      seccompProfile: { ...SECCOMP },
+    },
+    volumeDevices: [{ name: sp.block, devicePath: device }],
+    volumeMounts: [
+      { name: INJECTED.volume, mountPath: PATHS.root, readOnly: true },
+      { name: sp.mount, mountPath: mountDir, mountPropagation: 'Bidirectional' },
+    ],
+    terminationMessagePath: '/dev/termination-log',
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
 }

@@ -9,6 +9,10 @@ const COPY = 'initializer/config-copy.ts';
 const COPY_TEST = 'initializer/config-copy.test.ts';
 const VOLUME_ROOT = 'initializer/volume-root.ts';
 const VOLUME_ROOT_TEST = 'initializer/volume-root.test.ts';
+const PV_DEVICE = 'initializer/secure-pv/device.ts';
+const PV_PREPARE = 'initializer/secure-pv/prepare.ts';
+const PV_CRYPTSETUP = 'initializer/secure-pv/cryptsetup.ts';
+const PV_TEST = 'initializer/secure-pv/refuse-reformat.test.ts';
 
 export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
   {
@@ -271,6 +275,95 @@ export const INITIALIZER_MUTATIONS: readonly SecurityMutation[] = [
     find: "if (coordinator !== undefined && coordinator !== '' && parseHostPort(coordinator) === undefined) {",
     replace: 'if (false) {',
     tests: ['cli/commands/initializer-flags-first.test.ts', 'cli/bad-input.test.ts'],
+    privileged: true,
+  },
+  {
+    id: 'initializer-secure-pv-nonzero-formatted',
+    defence: 'A device whose first 16 MiB are not all zero (existing data, another format) is never formatted.',
+    file: PV_DEVICE,
+    find: '  if (nonZero >= 0) {\n',
+    replace: '  if (false) {\n',
+    tests: [PV_TEST],
+    privileged: true,
+  },
+  {
+    id: 'initializer-secure-pv-blank-check-shortened',
+    defence: 'The zero check covers 16 MiB, not just a first sector (a filesystem or header further in is data).',
+    file: PV_DEVICE,
+    find: 'export const BLANK_CHECK_BYTES = 16 * 1024 * 1024;',
+    replace: 'export const BLANK_CHECK_BYTES = 4096;',
+    tests: [PV_TEST],
+    privileged: true,
+  },
+  {
+    id: 'initializer-secure-pv-header-checksum-unchecked',
+    defence: 'A LUKS2 header whose checksum fails is refused before cryptsetup loads it (and could repair it from the backup copy).',
+    file: PV_DEVICE,
+    find: "  if (!createHash('sha256').update(area).digest().equals(stored)) return 'fails its checksum (damaged)';\n",
+    replace: '',
+    tests: [PV_TEST],
+    privileged: true,
+  },
+  {
+    id: 'initializer-secure-pv-secondary-header-ignored',
+    defence: 'A device with a damaged primary LUKS header but an intact secondary one is refused as a LUKS device, not judged as data.',
+    file: PV_DEVICE,
+    find: '    if (head.length >= off + LUKS2_SECONDARY_MAGIC.length && head.subarray(off, off + LUKS2_SECONDARY_MAGIC.length).equals(LUKS2_SECONDARY_MAGIC)) {',
+    replace: '    if (false) {',
+    tests: [PV_TEST],
+    privileged: true,
+  },
+  {
+    id: 'initializer-secure-pv-truncation-unchecked',
+    defence: 'A LUKS2 device shorter than its data offset (truncated) is refused, naming both sizes.',
+    file: PV_DEVICE,
+    find: '    if (size <= dataOffset) return refused(',
+    replace: '    if (false) return refused(',
+    tests: [PV_TEST],
+    privileged: true,
+  },
+  {
+    id: 'initializer-secure-pv-refused-state-ignored',
+    defence: 'A device inspection that refused stops the helper with that reason before any cryptsetup command.',
+    file: PV_PREPARE,
+    find: "    if (state.kind === 'refused') throw new CcmeshError(ErrorCode.SECURE_PV_REFUSED, state.reason);\n",
+    replace: '',
+    tests: [PV_TEST],
+    privileged: true,
+  },
+  {
+    id: 'initializer-secure-pv-key-unchecked',
+    defence: 'A LUKS2 header the derived key does not open is refused as such (another workload\'s volume, a replaced header).',
+    file: PV_PREPARE,
+    find: "  const test = await runner.run('cryptsetup', testKeyArgs(device, key.length), key);",
+    replace: "  const test = { code: 0, stderr: '' }; void testKeyArgs;",
+    tests: [PV_TEST],
+    privileged: true,
+  },
+  {
+    id: 'initializer-secure-pv-integrity-unchecked',
+    defence: 'Only a volume whose header declares aes-xts-plain64 with hmac(sha256) integrity is opened (the host can edit the metadata).',
+    file: PV_PREPARE,
+    find: '  if (seg.encryption !== EXPECTED_SEGMENT.encryption || integrity !== EXPECTED_SEGMENT.integrity) {',
+    replace: '  if (false) {',
+    tests: [PV_TEST],
+    privileged: true,
+  },
+  {
+    id: 'initializer-secure-pv-probe-any-mount-point',
+    defence: 'The helper\'s startup probe passes only when the encrypted volume is mounted, not for any mount point (the app would write plaintext into the emptyDir).',
+    file: PV_PREPARE,
+    find: '  return dev !== undefined && dev.isBlockDevice() && d.dev === dev.rdev && (d.dev !== parent.dev || d.ino === parent.ino);',
+    replace: '  return d.dev !== parent.dev || d.ino === parent.ino;',
+    tests: ['cli/commands/secure-pv.test.ts', PV_TEST],
+  },
+  {
+    id: 'initializer-secure-pv-format-without-integrity',
+    defence: 'The format is authenticated: luksFormat gets --integrity hmac-sha256.',
+    file: PV_CRYPTSETUP,
+    find: "    '--integrity', 'hmac-sha256', '--pbkdf'",
+    replace: "    '--pbkdf'",
+    tests: [PV_TEST],
     privileged: true,
   },
 ];

@@ -1,6 +1,8 @@
 /** Security mutations of injection: what `inject` makes of a pod so that only ccmesh's containers write its volume. */
 import type { SecurityMutation } from '../types.js';
 
+const SECURE_PV_TEST = 'k8s/inject/secure-pv.test.ts';
+
 export const K8S_MUTATIONS: readonly SecurityMutation[] = [
   {
     id: 'k8s-inject-mesh-volume-read-only',
@@ -113,5 +115,45 @@ export const K8S_MUTATIONS: readonly SecurityMutation[] = [
     find: 'if (!leaf.verify(new X509Certificate(caPem).publicKey)) throw',
     replace: 'if (false) throw',
     tests: ['k8s/webhook/injector.test.ts'],
+  },
+  {
+    id: 'k8s-secure-pv-annotation-malformed',
+    defence: 'A ccmesh.dev/secure-pv value that is not two volume names joined by ":" is refused, naming the value.',
+    file: 'k8s/annotations.ts',
+    find: 'if (parts.length !== 2 || !parts.every((p) => VOLUME_NAME_RE.test(p))) issues.push(',
+    replace: 'if (false) issues.push(',
+    tests: [SECURE_PV_TEST],
+  },
+  {
+    id: 'k8s-secure-pv-raw-device-used-by-app',
+    defence: 'No app container gets the encrypted block volume (only the helper touches the ciphertext).',
+    file: 'k8s/inject/checks.ts',
+    find: 'if (m.name === sp.block) throw refuse(',
+    replace: 'if (false) throw refuse(',
+    tests: [SECURE_PV_TEST],
+  },
+  {
+    id: 'k8s-secure-pv-filesystem-claim',
+    defence: 'A volumeClaimTemplate named as the block volume must have volumeMode Block.',
+    file: 'k8s/inject/checks.ts',
+    find: "if (mode !== 'Block') throw refuse(",
+    replace: 'if (false) throw refuse(',
+    tests: [SECURE_PV_TEST],
+  },
+  {
+    id: 'k8s-secure-pv-mount-volume-kind',
+    defence: 'The mount volume must be an emptyDir (a host-backed volume would put plaintext outside the encrypted device).',
+    file: 'k8s/inject/checks.ts',
+    find: 'if (!isObj(mount.emptyDir)) throw refuse(',
+    replace: 'if (false) throw refuse(',
+    tests: [SECURE_PV_TEST],
+  },
+  {
+    id: 'k8s-secure-pv-app-propagation',
+    defence: 'App containers mount the secure-pv mount volume with HostToContainer only, never Bidirectional.',
+    file: 'k8s/inject/checks.ts',
+    find: 'if (!APP_PROPAGATION.has(m.mountPropagation)) throw refuse(',
+    replace: 'if (false) throw refuse(',
+    tests: [SECURE_PV_TEST],
   },
 ];
