@@ -130,6 +130,15 @@ if (skip && process.env.CI) {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  void t.test('the encrypted-volume helper\'s tools (ccmesh secure-pv: cryptsetup, mkfs.ext4, mount)', async (t) => {
+    for (const [tool, flag] of [['cryptsetup', '--version'], ['mkfs.ext4', '-V'], ['mount', '--version'], ['umount', '--version']] as const) {
+      const r = spawnSync('chroot', [mnt, tool, flag], { encoding: 'utf8' });
+      t.equal(r.status, 0, `${tool} runs in the image: ${(r.stdout + r.stderr).split('\n')[0]}`);
+    }
+    const help = await inImage(['secure-pv', '--help']);
+    t.equal(help.code, 0, `ccmesh secure-pv --help: ${help.stderr.slice(-300)}`);
+  });
+
   void t.test('ccmesh iptables plan', async (t) => {
     const r = await inImage(['iptables', 'plan', '--ingress', 'web#8080#mtls', '--proxy-uid', String(PROXY_UID)]);
     t.equal(r.code, 0, r.stderr);
