@@ -147,6 +147,10 @@ void t.test('one pooled connection can not make the sidecar hold more than its w
   const opened = await Promise.all(Array.from({ length: STREAMS }, () => connectStream(session, `127.0.0.1:${ingress.ports.get('slow')!}`, 3000)));
   const accepted = opened.filter((o) => o.status === 200);
   t.ok(accepted.length > 0 && accepted.length <= limit, `${accepted.length} of ${STREAMS} streams accepted on one pooled connection (--tunnel-streams ${limit})`);
+  // What the sidecar granted: its streams' windows together fit the budget (whatever else — the connection window,
+  // the client's pacing — limits a given run, this is the bound it promises).
+  const granted = (session.remoteSettings.initialWindowSize ?? 0) * (session.remoteSettings.maxConcurrentStreams ?? Infinity);
+  t.ok(granted <= SESSION_WINDOW_BUDGET, `advertised stream window × streams = ${granted} bytes ≤ the ${SESSION_WINDOW_BUDGET}-byte budget`);
   // The client side keeps references to one shared block. Node hands every DATA frame to the stream's JS buffer as it
   // arrives and returns stream window only as it is read, so a stalled stream's window is in what streamBufferedBytes
   // counts (the links of this process are the sidecar's only: the client is a raw HTTP/2 session).
