@@ -140,12 +140,15 @@ void t.test('--egress listeners, which take plaintext from the app, are on loopb
 
 void t.test('--tunnel flags', (t) => {
   const d = parse(['--no-iptables']);
-  t.same(d.tunnel, { enabled: false, poolSize: 2, maxStreams: 1024, drainMs: 300_000 }, 'off by default (pool 2, 1 024 streams, 5 min drain once on)');
+  t.same(d.tunnel, { enabled: false, poolSize: 2, maxStreams: 128, drainMs: 300_000 }, 'off by default (pool 2, 128 streams, 5 min drain once on)');
   const c = parse(['--no-iptables', '--tunnel', 'on', '--tunnel-pool', '4', '--tunnel-streams', '100', '--tunnel-drain', '30s']);
   t.same(c.tunnel, { enabled: true, poolSize: 4, maxStreams: 100, drainMs: 30_000 });
   t.equal(parse(['--no-iptables', '--tunnel', 'off']).tunnel.enabled, false, '--tunnel off');
   const err = t.throws(() => parse(['--no-iptables', '--tunnel', 'maybe', '--tunnel-pool', '0', '--tunnel-streams', 'x', '--tunnel-drain', '0'])) as ConfigError;
   t.same(err.issues.map((i) => i.field), ['--tunnel', '--tunnel-pool', '--tunnel-streams', '--tunnel-drain'], 'each bad value named');
+  // Above 1 024 streams the per-stream window (SESSION_WINDOW_BUDGET / streams) would fall below 32 KiB.
+  const many = t.throws(() => parse(['--no-iptables', '--tunnel', 'on', '--tunnel-streams', '1025'])) as ConfigError;
+  t.match(many.message, /--tunnel-streams.*1025/, 'more than 1 024 streams per connection: refused, naming the value');
   const off = t.throws(() => parse(['--no-iptables', '--tunnel', 'off', '--tunnel-pool', '3'])) as ConfigError;
   t.match(off.message, /--tunnel-pool.*only with --tunnel on/);
   const unset = t.throws(() => parse(['--no-iptables', '--tunnel-pool', '3'])) as ConfigError;

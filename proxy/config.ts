@@ -12,6 +12,7 @@ import { EGRESS_IDENTITY_EXPECTED, parseEgressIdentity, parseEgressSpec, parseHo
 import { parseIngressSpec, parsePortText, type IngressEntry, type IngressMode } from '../lib/mesh-config/ingress.js';
 import { PORTS } from '../lib/mesh-ports.js';
 import { PATHS } from '../lib/pod-layout.js';
+import { MAX_STREAMS_LIMIT } from './tunnel/protocol.js';
 
 /** Flags of `ccmesh proxy`. */
 export const PROXY_FLAGS = {
@@ -162,7 +163,7 @@ export const PROXY_DEFAULTS = Object.freeze({
   drainMs: 20_000,
   trustRefreshMs: 30_000,
   // Off by default until a stream refused during the peer's GOAWAY is retried (docs/proxy.md, "Known gaps").
-  tunnel: Object.freeze({ enabled: false, poolSize: 2, maxStreams: 1024, drainMs: 5 * 60_000 }),
+  tunnel: Object.freeze({ enabled: false, poolSize: 2, maxStreams: 128, drainMs: 5 * 60_000 }),
 });
 
 /** Upper bound of `--workers`. */
@@ -382,7 +383,7 @@ function readTunnel(r: FieldReader): TunnelConfig {
   const choice = r.oneOf('tunnel', ['on', 'off'] as const, d.enabled ? 'on' : 'off'); // undefined: a bad value, reported
   const enabled = choice === 'on';
   const poolSize = r.integer('tunnel-pool', 1, 64, d.poolSize) ?? d.poolSize;
-  const maxStreams = r.integer('tunnel-streams', 1, 65_536, d.maxStreams) ?? d.maxStreams;
+  const maxStreams = r.integer('tunnel-streams', 1, MAX_STREAMS_LIMIT, d.maxStreams) ?? d.maxStreams;
   const drainMs = positive(r, 'tunnel-drain', d.drainMs);
   if (choice === 'off') {
     for (const f of ['tunnel-pool', 'tunnel-streams', 'tunnel-drain']) if (r.raw(f) !== undefined) r.issue(f, r.raw(f), 'only with --tunnel on (the pooled tunnel is off)');

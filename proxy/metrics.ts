@@ -17,6 +17,7 @@ export type ConnectionResult = (typeof CONNECTION_RESULTS)[number];
 export const HANDSHAKE_FAILURES = [
   'no-client-cert', 'untrusted-cert', 'cert-expired', 'san-not-allowed', 'not-tls', 'handshake-timeout', 'handshake-error',
   'server-untrusted', 'server-san-mismatch', 'upstream-connect', 'port-not-served', 'too-many-handshakes', 'too-many-from-source',
+  'too-many-connections',
 ] as const;
 /** One of {@link HANDSHAKE_FAILURES}. */
 export type HandshakeFailure = (typeof HANDSHAKE_FAILURES)[number];
@@ -57,8 +58,12 @@ export const GUARD_STATES = ['unmanaged', 'installed', 'lifted', 'install-failed
 /** One of {@link GUARD_STATES}. */
 export type GuardState = (typeof GUARD_STATES)[number];
 
-/** How a tunnel stream ended (`proxy/tunnel/`): `refused` = the inbound side refused it (port, identity, request). */
-export const TUNNEL_STREAM_RESULTS = ['ok', 'error', 'refused'] as const;
+/**
+ * How a tunnel stream ended (`proxy/tunnel/`): `refused` = the inbound side refused it (port, identity, request,
+ * limit); `retried` (outbound) = the peer refused it before processing it (REFUSED_STREAM, its GOAWAY, its connection
+ * closed before any response) and the app connection was sent again on another stream.
+ */
+export const TUNNEL_STREAM_RESULTS = ['ok', 'error', 'refused', 'retried'] as const;
 /** One of {@link TUNNEL_STREAM_RESULTS}. */
 export type TunnelStreamResult = (typeof TUNNEL_STREAM_RESULTS)[number];
 
@@ -66,9 +71,10 @@ export type TunnelStreamResult = (typeof TUNNEL_STREAM_RESULTS)[number];
  * Why the inbound side refused a tunnel stream: `port-not-served` = the CONNECT port has no mTLS route;
  * `san-not-allowed` = the pooled connection's verified identity is not on that port's allow-list; `identity-expired`
  * = the peer's leaf expired (or no longer verifies) since the pooled connection was made; `bad-request` = not a
- * CONNECT to 127.0.0.1:PORT; `app-connect` = the app did not accept the forwarded connection.
+ * CONNECT to 127.0.0.1:PORT; `app-connect` = the app did not accept the forwarded connection; `too-many-connections`
+ * = the listener's connections and tunnel streams reached `--max-connections`.
  */
-export const TUNNEL_REFUSALS = ['port-not-served', 'san-not-allowed', 'identity-expired', 'bad-request', 'app-connect'] as const;
+export const TUNNEL_REFUSALS = ['port-not-served', 'san-not-allowed', 'identity-expired', 'bad-request', 'app-connect', 'too-many-connections'] as const;
 /** One of {@link TUNNEL_REFUSALS}. */
 export type TunnelRefusal = (typeof TUNNEL_REFUSALS)[number];
 
@@ -144,7 +150,7 @@ export function createProxyMetrics(registry: Registry, pendingHandshakes: () => 
     credentialReloads: new Counter({ name: 'ccmesh_proxy_credential_reloads_total', help: 'Credential generations applied or rejected', labelNames: ['result'], registers }),
     credentialRefusals: new Counter({ name: 'ccmesh_proxy_credential_refusals_total', help: 'Credential generations refused, by where they came from (files, renewal, trust-refresh) and why (root-changed, foreign-ca, invalid)', labelNames: ['source', 'reason'], registers }),
     ready: new Gauge({ name: 'ccmesh_proxy_ready', help: '1 when /ready answers 200', registers, aggregator: 'min' }),
-    tunnelStreams: new Counter({ name: 'ccmesh_proxy_tunnel_streams_total', help: 'Tunnel streams (one application connection each) by how they ended: ok, error, refused', labelNames: ['direction', 'result'], registers }),
+    tunnelStreams: new Counter({ name: 'ccmesh_proxy_tunnel_streams_total', help: 'Tunnel streams (one application connection each) by how they ended: ok, error, refused, retried', labelNames: ['direction', 'result'], registers }),
     tunnelStreamsOpen: new Gauge({ name: 'ccmesh_proxy_tunnel_streams_open', help: 'Tunnel streams open now', labelNames: ['direction'], registers }),
     tunnelConnections: new Gauge({ name: 'ccmesh_proxy_tunnel_connections', help: 'Pooled tunnel connections by state (active, draining)', labelNames: ['direction', 'state'], registers }),
     tunnelRefusals: new Counter({ name: 'ccmesh_proxy_tunnel_stream_refusals_total', help: 'Tunnel streams the inbound side refused, by reason', labelNames: ['reason'], registers }),

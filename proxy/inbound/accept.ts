@@ -25,7 +25,7 @@ import type { HandshakeAdmission } from './admission.js';
 import { forwardToApp, type InboundForwarder } from './forward.js';
 import { buildSanAllowList, checkClientIdentity, type SanAllowList } from './identity.js';
 import { TUNNEL_ALPN } from '../tunnel/protocol.js';
-import type { TunnelServer } from '../tunnel/server.js';
+import type { TunnelServer, TunnelSlots } from '../tunnel/server.js';
 
 /** Live handles of the inbound side. */
 export interface InboundRuntime {
@@ -132,7 +132,30 @@ export async function startInboundServer(spec: InboundServerSpec, options: DataP
 
   const server: NetServer = createNetServer({ allowHalfOpen: true, noDelay: true, highWaterMark: 64 * 1024 });
   server.maxConnections = options.maxConnections;
+  // SECURITY: every tunnel stream this listener carries is an app connection, so it counts against --max-connections
+  // with the accepted TCP connections (a pooled connection is one of those too): a peer can't make the sidecar open
+  // more app connections through one pooled connection than it could open TCP connections.
+  const load = { connections: 0, streams: 0 };
+  const slots: TunnelSlots = {
+    take: () => {
+      if (load.connections + load.streams >= options.maxConnections) return false;
+      load.streams++;
+      return true;
+    },
+    release: () => {
+      load.streams--;
+    },
+  };
   server.on('connection', (raw: Socket) => {
+    load.connections++;
+    raw.once('close', () => load.connections--);
+    if (load.connections + load.streams > options.maxConnections) {
+      // Node's own maxConnections counts TCP connections only; with tunnel streams the listener may be full earlier.
+      metrics.failure['too-many-connections'].inc();
+      metrics.result.refused.inc();
+      raw.destroy();
+      return;
+    }
     const route = spec.route(raw);
     if (route === undefined) {
       // Refused before the handshake: nothing of this connection reaches TLS or the app.
@@ -166,7 +189,7 @@ export async function startInboundServer(spec: InboundServerSpec, options: DataP
   if (tunnel !== undefined && tunnelRoute !== undefined) {
     tunnel.addRoutes((p) => {
       const r = tunnelRoute(p, port);
-      return r === undefined ? undefined : { route: r, metrics };
+      return r === undefined ? undefined : { route: r, metrics, slots };
     });
   }
   rt.logger.info('inbound listener started', { name: spec.name, host: spec.host, port, requestCert: spec.requestCert });

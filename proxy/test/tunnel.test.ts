@@ -8,13 +8,13 @@
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { connect as h2Connect, type ClientHttp2Session } from 'node:http2';
+import { connect as h2Connect, constants as h2c, createServer as createH2Server, type ClientHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { systemClock } from '../../lib/clock.js';
 import { PROXY_DEFAULTS, type ProxyConfig, type TunnelConfig } from '../config.js';
 import { HIGH_WATER_MARK } from '../transport/options.js';
-import { STREAM_WINDOW, TUNNEL_ALPN } from '../tunnel/protocol.js';
+import { MAX_STREAM_WINDOW, TUNNEL_ALPN } from '../tunnel/protocol.js';
 import { streamBufferedBytes } from '../tunnel/stream-splice.js';
 import { startProxy, type RunningProxy } from '../unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
@@ -220,7 +220,9 @@ void t.test('a reset travels both ways as a reset', async (t) => {
 });
 
 void t.test('1 000 concurrent streams', async (t) => {
-  const rig = await startRig(t);
+  // The default 128 streams per pooled connection (SESSION_WINDOW_BUDGET): 1 000 streams need 8 pooled connections.
+  const POOL = 8;
+  const rig = await startRig(t, { egressTunnel: { poolSize: POOL } });
   const N = 1000;
   const sockets = await Promise.all(Array.from({ length: N }, () => open(rig.out('echo'))));
   const answers = sockets.map((s, i) => new Promise<string>((resolve, reject) => {
@@ -235,7 +237,7 @@ void t.test('1 000 concurrent streams', async (t) => {
   const got = await Promise.all(answers);
   t.ok(got.every((g, i) => g === `hello ${i}\n`), 'every stream echoed its own line');
   t.equal(await metric(rig.egress, 'ccmesh_proxy_tunnel_streams_open', { direction: 'outbound' }), N, '1 000 streams open at once');
-  t.ok(await metric(rig.egress, 'ccmesh_proxy_tunnel_connections') <= PROXY_DEFAULTS.tunnel.poolSize, 'on at most --tunnel-pool connections');
+  t.ok(await metric(rig.egress, 'ccmesh_proxy_tunnel_connections') <= POOL, 'on at most --tunnel-pool connections');
   t.equal(await metric(rig.egress, 'ccmesh_proxy_tunnel_fallbacks_total'), 0, 'none fell back');
   await Promise.all(sockets.map((s) => {
     const done = readAll(s);
@@ -270,7 +272,7 @@ void t.test('a slow reader: bounded buffers, and its neighbours keep flowing', a
   await new Promise((r) => setTimeout(r, 1500));
   const held = streamBufferedBytes();
   t.equal(held.links, 2, 'one stream link on each sidecar');
-  const bound = STREAM_WINDOW + 4 * HIGH_WATER_MARK;
+  const bound = MAX_STREAM_WINDOW + 4 * HIGH_WATER_MARK;
   t.ok(held.bytes <= bound, `both sidecars hold ${held.bytes} bytes for the stalled stream (bound: one stream window + four 64 KiB buffers = ${bound}; 32 MiB were sent)`);
   t.ok(s.bytesWritten < 32 * 1024 * 1024, 'the sender is held back');
   // Another stream on the same pooled connection is not blocked by the stalled one.
@@ -441,4 +443,110 @@ void t.test("a stream after the peer's leaf expired is refused on the pooled con
   s.write('stale');
   t.equal(await closed, 'ECONNRESET', 'refused: a reset for the client');
   t.equal(await metric(rig.ingress, 'ccmesh_proxy_tunnel_stream_refusals_total', { reason: 'identity-expired' }), 1, 'counted identity-expired');
+});
+
+type Misbehaviour = 'refuse' | 'goaway' | 'drop' | 'refuse-all';
+
+/**
+ * A tunnel peer of our own (the `api` leaf, the tunnel ALPN, plain node:http2) that does `first` to one stream —
+ * REFUSED_STREAM without a response, or closing the pooled connection, to the first stream; a graceful GOAWAY whose
+ * last stream id is the first stream's, to the second — and echoes every other one (`refuse-all`: refuses every
+ * stream). It records the bytes each stream carried to it.
+ */
+async function misbehavingPeer(t: { teardown(fn: () => unknown): void }, mesh: TestMesh, first: Misbehaviour): Promise<{ port: number; streams: number; bytesOnStream: number[]; connections: number }> {
+  const files = (await mesh.leaf(['api'])).files;
+  const h2 = createH2Server();
+  const peer = { port: 0, streams: 0, bytesOnStream: [] as number[], connections: 0 };
+  const tlsSockets: TLSSocket[] = [];
+  h2.on('stream', (stream: ServerHttp2Stream) => {
+    const n = peer.streams++;
+    peer.bytesOnStream[n] = 0;
+    stream.on('error', () => undefined);
+    stream.on('data', (d: Buffer) => (peer.bytesOnStream[n]! += d.length));
+    if (first === 'refuse-all' || (n === 0 && first !== 'goaway')) {
+      if (first === 'refuse' || first === 'refuse-all') return void stream.close(h2c.NGHTTP2_REFUSED_STREAM);
+      // The pooled connection closes under the stream (its TLS socket: the session's socket is a guarded proxy).
+      return void tlsSockets.at(-1)?.destroy();
+    }
+    if (n === 1 && first === 'goaway') {
+      // Graceful: the first stream (id 1) was processed and goes on; this one (id 3) was not. The connection stays up.
+      return void stream.session?.goaway(h2c.NGHTTP2_NO_ERROR, 1);
+    }
+    stream.respond({ ':status': 200 });
+    stream.on('data', (d: Buffer) => stream.write(d));
+    stream.on('end', () => stream.end());
+  });
+  const server = createTlsServer({ key: files.key, cert: files.chain, ALPNProtocols: [TUNNEL_ALPN] }, (tls) => {
+    peer.connections++;
+    tlsSockets.push(tls);
+    tls.on('error', () => undefined);
+    h2.emit('connection', tls);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  peer.port = (server.address() as AddressInfo).port;
+  t.teardown(() => new Promise<void>((r) => {
+    server.close(() => r());
+    h2.close();
+  }));
+  return peer;
+}
+
+for (const first of ['refuse', 'goaway', 'drop'] as const) {
+  void t.test(`a stream the peer did not process (${first}) is sent again on another pooled connection: the app sees no reset`, async (t) => {
+    const mesh = await TestMesh.create();
+    const dir = writeTlsDir((await mesh.leaf(['web'])).files);
+    const peer = await misbehavingPeer(t, mesh, first);
+    const egress = await startProxy(testConfig({
+      tlsDir: dir,
+      tunnel: { ...PROXY_DEFAULTS.tunnel, enabled: true },
+      egress: [{ name: 'p', listen: { host: '127.0.0.1', port: 0 }, remote: { host: '127.0.0.1', port: peer.port }, identity: { kind: 'dns', value: 'api' }, identitySource: 'field' }],
+    }), { clock: systemClock, logger: testLogger });
+    t.teardown(async () => {
+      await egress.drain();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    // With `goaway`, a first app connection is carried (and stays open) on the connection the peer then retires.
+    const before = first === 'goaway' ? await open(egress.ports.get('p')!) : undefined;
+    if (before !== undefined) t.equal(await roundTrip(before, 'first'), 'first', 'a first stream is served');
+    const tested = first === 'goaway' ? 1 : 0;
+    // The app writes at once, before any stream was answered; its bytes must reach the peer exactly once.
+    const s = await open(egress.ports.get('p')!);
+    const got = readAll(s);
+    const closed = closedWith(s);
+    s.end('written before the answer');
+    t.equal((await got).toString(), 'written before the answer', 'the app connection got its echo over the retried stream');
+    t.equal(await closed, '', 'and closed cleanly, no reset');
+    t.equal(peer.streams, tested + 2, 'the peer saw the refused stream and the retry');
+    t.equal(peer.bytesOnStream[tested], 0, 'the refused stream carried no app byte (nothing is sent before the 200)');
+    t.equal(await metric(egress, 'ccmesh_proxy_tunnel_streams_total', { result: 'retried' }), 1, 'counted retried');
+    t.equal(await settled(egress, 'ccmesh_proxy_tunnel_streams_total', { result: 'ok' }, 1), 1, 'the retry ended ok');
+    if (first !== 'refuse') t.equal(peer.connections, 2, 'the retry went over a new pooled connection (the first one is gone or retiring)');
+    if (before !== undefined) {
+      t.equal(await roundTrip(before, 'still'), 'still', 'the stream the GOAWAY let finish keeps working');
+      before.destroy();
+    }
+  });
+}
+
+void t.test('a stream refused unprocessed twice is a reset for the app (one retry only)', async (t) => {
+  const mesh = await TestMesh.create();
+  const dir = writeTlsDir((await mesh.leaf(['web'])).files);
+  const peer = await misbehavingPeer(t, mesh, 'refuse-all');
+  const egress = await startProxy(testConfig({
+    tlsDir: dir,
+    tunnel: { ...PROXY_DEFAULTS.tunnel, enabled: true },
+    egress: [{ name: 'p', listen: { host: '127.0.0.1', port: 0 }, remote: { host: '127.0.0.1', port: peer.port }, identity: { kind: 'dns', value: 'api' }, identitySource: 'field' }],
+  }), { clock: systemClock, logger: testLogger });
+  t.teardown(async () => {
+    await egress.drain();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const s = await open(egress.ports.get('p')!);
+  const closed = closedWith(s);
+  s.write('never delivered');
+  t.equal(await closed, 'ECONNRESET', 'the app connection is reset');
+  t.equal(peer.streams, 2, 'after exactly one retry');
+  t.same(peer.bytesOnStream, [0, 0], 'no app byte on either refused stream');
+  t.equal(await metric(egress, 'ccmesh_proxy_tunnel_streams_total', { result: 'retried' }), 1, 'one retry counted');
+  t.equal(await settled(egress, 'ccmesh_proxy_tunnel_streams_total', { result: 'error' }, 1), 1, 'the second refusal counted as error');
 });

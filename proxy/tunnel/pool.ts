@@ -45,6 +45,19 @@ interface Pooled {
   readonly notAfterMs: number;
   draining: boolean;
   drainTimer: NodeJS.Timeout | undefined;
+  /** The last stream id of the peer's GOAWAY: streams above it were never processed. */
+  goawayLastStreamId: number | undefined;
+}
+
+/**
+ * Whether `h`, closed before any response, never reached the peer's app: refused (REFUSED_STREAM), above the last
+ * stream id of the peer's GOAWAY, or on a pooled connection that is gone. The peer answers 200 only after its app
+ * accepted the connection and we send nothing before that 200, so such a stream carried no app byte either way.
+ */
+function unprocessed(p: Pooled, h: ClientHttp2Stream): boolean {
+  if (h.rstCode === h2.NGHTTP2_REFUSED_STREAM) return true;
+  if (p.goawayLastStreamId !== undefined && (h.id === undefined || h.id > p.goawayLastStreamId)) return true;
+  return p.session.destroyed;
 }
 
 /** The pool of one destination. */
@@ -62,6 +75,8 @@ export class TunnelPool {
   readonly #cfg: TunnelConfig;
   readonly #rt: OutboundRuntime;
   readonly #dests = new Map<string, Destination>();
+  /** App connections whose stream was refused unprocessed once already: a second refusal resets them. */
+  readonly #retried = new WeakSet<Socket>();
 
   constructor(cfg: TunnelConfig, rt: OutboundRuntime) {
     this.#cfg = cfg;
@@ -103,7 +118,7 @@ export class TunnelPool {
     }
     if (Date.now() < d.noTunnelUntilMs) return this.#fallback(ctx, app, target, 'peer-without-tunnel');
     const p = this.#pick(d);
-    if (p !== undefined) return this.#open(ctx, p, app, target);
+    if (p !== undefined) return this.#open(ctx, d, p, app, target);
     const live = d.sessions.filter((s) => !s.draining).length;
     if (d.connecting) {
       if (d.waiters.length >= this.#cfg.maxStreams) return this.#fallback(ctx, app, target, 'pool-full');
@@ -183,7 +198,7 @@ export class TunnelPool {
       peerMaxConcurrentStreams: cfg.maxStreams,
     });
     const peer = tls.getPeerX509Certificate();
-    const p: Pooled = { session, tls, active: 0, limit: cfg.maxStreams, notAfterMs: peer === undefined ? 0 : Date.parse(peer.validTo), draining: false, drainTimer: undefined };
+    const p: Pooled = { session, tls, active: 0, limit: cfg.maxStreams, notAfterMs: peer === undefined ? 0 : Date.parse(peer.validTo), draining: false, drainTimer: undefined, goawayLastStreamId: undefined };
     d.sessions.push(p);
     const gauge = this.#rt.metrics.tunnelConnections;
     gauge.labels('outbound', 'active').inc();
@@ -195,7 +210,10 @@ export class TunnelPool {
       p.limit = Math.min(cfg.maxStreams, s.maxConcurrentStreams ?? cfg.maxStreams);
     });
     // The server retires the connection (its credentials changed, or it drains): no new streams on it.
-    session.once('goaway', () => this.#retire(p, undefined));
+    session.once('goaway', (_code: number, lastStreamId: number) => {
+      p.goawayLastStreamId = lastStreamId;
+      this.#retire(p, undefined);
+    });
     session.once('close', () => {
       if (p.drainTimer) clearTimeout(p.drainTimer);
       gauge.labels('outbound', p.draining ? 'draining' : 'active').dec();
@@ -206,35 +224,85 @@ export class TunnelPool {
     return p;
   }
 
-  #open(ctx: UpstreamContext, p: Pooled, app: Socket, target: UpstreamTarget): void {
+  /**
+   * Opens a CONNECT stream for `app` on `p`. The app's bytes stay where they are (its socket's bounded read buffer,
+   * then the kernel's) until the peer answered 200: a stream the peer refused or never processed — REFUSED_STREAM,
+   * above the last stream id of its GOAWAY, or on a pooled connection that closed before any response — carried
+   * nothing and is sent once more over another (or a new) pooled connection. Any other failure before the response,
+   * a second such refusal, or no response within the handshake timeout reset the app connection.
+   */
+  #open(ctx: UpstreamContext, d: Destination, p: Pooled, app: Socket, target: UpstreamTarget): void {
     let h: ClientHttp2Stream;
     try {
       h = p.session.request({ ':method': 'CONNECT', ':authority': tunnelAuthority(target.port) });
     } catch {
-      // Out of stream ids, or closing under us: this connection is done; the app connection goes on without it.
+      // Out of stream ids, or closing under us: this connection takes no more streams; the app goes to another one.
       this.#retire(p, undefined);
-      this.#fallback(ctx, app, target, 'pool-full');
+      this.#dispatch(ctx, d, app, target);
       return;
     }
     p.active++;
     const m = this.#rt.metrics;
     const { metrics } = ctx;
     m.tunnelStreamsOpen.labels('outbound').inc();
-    let refused = false;
-    h.once('response', (headers: IncomingHttpHeaders) => {
-      if (Number(headers[':status']) === 200) return;
-      // Refused by the peer (port, identity) or its app is unreachable: a reset for the app, as a refused handshake is.
-      refused = true;
-      app.resetAndDestroy();
-    });
-    spliceStream(app, h, ctx.options.idleTimeoutMs, (failed) => {
+    let settled = false;
+    let timedOut = false;
+    const end = (result: 'ok' | 'error' | 'refused' | 'retried'): void => {
       p.active--;
       m.tunnelStreamsOpen.labels('outbound').dec();
-      m.tunnelStreams.labels('outbound', refused ? 'refused' : failed ? 'error' : 'ok').inc();
+      m.tunnelStreams.labels('outbound', result).inc();
+    };
+    const onAppClose = (): void => {
+      // The app left before the response: nothing to carry any more.
+      if (!h.destroyed) h.close(h2.NGHTTP2_CANCEL);
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (!h.destroyed) h.close(h2.NGHTTP2_CANCEL);
+    }, ctx.options.handshakeTimeoutMs);
+    const settle = (): void => {
+      settled = true;
+      clearTimeout(timer);
+      app.off('close', onAppClose);
+    };
+    h.on('error', ignoreSocketError);
+    app.once('close', onAppClose);
+    h.once('response', (headers: IncomingHttpHeaders) => {
+      if (settled) return;
+      settle();
+      if (Number(headers[':status']) !== 200 || app.destroyed) {
+        // Refused by the peer (port, identity, limit) or its app is unreachable: a reset for the app, as a refused
+        // handshake is.
+        const refused = !app.destroyed;
+        if (!h.destroyed) h.close(h2.NGHTTP2_CANCEL);
+        end(refused ? 'refused' : 'error');
+        metrics.open.dec();
+        metrics.result[refused ? 'refused' : 'error'].inc();
+        if (!app.destroyed) app.resetAndDestroy();
+        return;
+      }
+      spliceStream(app, h, ctx.options.idleTimeoutMs, (failed) => {
+        end(failed ? 'error' : 'ok');
+        metrics.open.dec();
+        metrics.result[failed ? 'error' : 'ok'].inc();
+        metrics.received.inc(app.bytesRead);
+        metrics.sent.inc(app.bytesWritten);
+      });
+    });
+    h.once('close', () => {
+      if (settled) return;
+      settle();
+      if (!timedOut && !app.destroyed && !this.#retried.has(app) && unprocessed(p, h)) {
+        // Nothing of the app reached the peer: one more try, on a connection that is not retiring.
+        end('retried');
+        this.#retried.add(app);
+        this.#dispatch(ctx, d, app, target);
+        return;
+      }
+      end('error');
       metrics.open.dec();
-      metrics.result[refused ? 'refused' : failed ? 'error' : 'ok'].inc();
-      metrics.received.inc(app.bytesRead);
-      metrics.sent.inc(app.bytesWritten);
+      metrics.result.error.inc();
+      if (!app.destroyed) app.resetAndDestroy();
     });
   }
 

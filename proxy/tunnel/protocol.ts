@@ -11,18 +11,36 @@ import type { Settings } from 'node:http2';
 export const TUNNEL_ALPN = 'ccmesh-tunnel/1';
 
 /**
- * Per-stream receive window. The peer may send at most this much before we read it, so it bounds the memory one stream
- * holds on the receiving side (plus the sockets' and stream's 64 KiB buffers); 512 KiB keeps one bulk stream at
- * loopback speed (the window covers a few milliseconds of transfer).
+ * What the stream windows of one pooled connection may add up to. Node hands connection-level window back as soon as
+ * data arrives (only the stream level waits for the reader), so a peer that opens many streams to an app that does not
+ * read makes this side hold every stream's full window: the bound per pooled connection is streams × window, which
+ * {@link streamWindow} keeps at or below this budget.
  */
-export const STREAM_WINDOW = 512 * 1024;
+export const SESSION_WINDOW_BUDGET = 32 * 1024 * 1024;
 
 /**
- * Connection receive window. Node hands connection-level window back as soon as data arrives (only the stream level
- * waits for the reader), so this never stalls other streams behind a slow one; it only needs to cover several
- * streams at full speed.
+ * The largest per-stream receive window. The peer may send at most a window before we read it, so it bounds the memory
+ * one stream holds on the receiving side (plus the sockets' and stream's 64 KiB buffers); 512 KiB keeps one bulk stream
+ * at loopback speed (the window covers a few milliseconds of transfer).
  */
-export const CONNECTION_WINDOW = 32 * 1024 * 1024;
+export const MAX_STREAM_WINDOW = 512 * 1024;
+
+/** The most streams one pooled connection may carry (`--tunnel-streams`): their window is then 32 KiB. */
+export const MAX_STREAMS_LIMIT = 1024;
+
+/**
+ * The per-stream receive window with `maxStreams` streams per connection: {@link MAX_STREAM_WINDOW}, or less so that
+ * `maxStreams` full windows fit {@link SESSION_WINDOW_BUDGET} (default 128 streams: 256 KiB).
+ */
+export function streamWindow(maxStreams: number): number {
+  return Math.min(MAX_STREAM_WINDOW, Math.floor(SESSION_WINDOW_BUDGET / Math.max(1, maxStreams)));
+}
+
+/**
+ * Connection receive window: the whole budget, so several streams move at full speed; it never stalls other streams
+ * behind a slow one (see {@link SESSION_WINDOW_BUDGET}).
+ */
+export const CONNECTION_WINDOW = SESSION_WINDOW_BUDGET;
 
 /**
  * nghttp2 and Node's per-session memory bound (MB; Node's default is 10). A session over it is torn down with
@@ -32,7 +50,7 @@ export const MAX_SESSION_MEMORY_MB = 256;
 
 /** The SETTINGS both sides send. */
 export function tunnelSettings(maxStreams: number): Settings {
-  return { enablePush: false, initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: maxStreams, maxFrameSize: 64 * 1024 - 1 };
+  return { enablePush: false, initialWindowSize: streamWindow(maxStreams), maxConcurrentStreams: maxStreams, maxFrameSize: 64 * 1024 - 1 };
 }
 
 /** The `:authority` of a stream to `port`. */

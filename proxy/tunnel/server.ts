@@ -29,10 +29,19 @@ import type { ConnectionTracker } from '../transport/tracker.js';
 import { CONNECTION_WINDOW, MAX_SESSION_MEMORY_MB, parseTunnelAuthority, tunnelSettings } from './protocol.js';
 import { spliceStream } from './stream-splice.js';
 
-/** A route a stream may take, with the metrics of the listener that serves that port. */
+/** The `--max-connections` budget of one listener, which its TCP connections and tunnel streams share. */
+export interface TunnelSlots {
+  /** Takes a slot for one stream; false when the listener is full. */
+  take(): boolean;
+  /** Gives back a slot {@link take} gave. */
+  release(): void;
+}
+
+/** A route a stream may take, with the metrics and connection budget of the listener that serves that port. */
 export interface TunnelRoute {
   readonly route: InboundRoute;
   readonly metrics: PortMetrics;
+  readonly slots: TunnelSlots;
 }
 
 /** Looks up the route of a CONNECT port; registered by each mTLS listener. */
@@ -135,6 +144,7 @@ export class TunnelServer {
     if (metrics !== undefined) {
       if (reason === 'san-not-allowed') metrics.failure['san-not-allowed'].inc();
       else if (reason === 'identity-expired') metrics.failure['cert-expired'].inc();
+      else if (reason === 'too-many-connections') metrics.failure['too-many-connections'].inc();
       metrics.result[reason === 'app-connect' ? 'upstream-error' : 'refused'].inc();
     }
     if (stream.destroyed || stream.session === undefined || stream.session.destroyed) return;
@@ -183,13 +193,17 @@ export class TunnelServer {
     if (problem !== undefined) return this.#refuse(stream, problem, 403, metrics);
     // SECURITY: the port's allow-list against the pooled connection's verified leaf, on every stream.
     if (route.allow !== undefined && !sansAllowed(st.peer.subjectAltName ?? '', route.allow)) return this.#refuse(stream, 'san-not-allowed', 403, metrics);
-    this.#forward(stream, route.appPort, metrics);
+    // SECURITY: each stream is an app connection of the listener: it takes one of its --max-connections slots.
+    if (!found.slots.take()) return this.#refuse(stream, 'too-many-connections', 503, metrics);
+    this.#forward(stream, route.appPort, metrics, found.slots);
   }
 
-  #forward(stream: ServerHttp2Stream, appPort: number, metrics: PortMetrics): void {
+  #forward(stream: ServerHttp2Stream, appPort: number, metrics: PortMetrics, slots: TunnelSlots): void {
     const opts: NetConnectOpts & { highWaterMark: number } = { host: '127.0.0.1', port: appPort, allowHalfOpen: true, noDelay: true, highWaterMark: HIGH_WATER_MARK };
     const app: Socket = connect(opts);
     app.on('error', ignoreSocketError);
+    // The slot is the app connection's: it is free again once that socket closed, however the stream ended.
+    app.once('close', () => slots.release());
     this.#rt.tracker.add(app);
     const m = this.#rt.metrics;
     let connected = false;

@@ -326,6 +326,10 @@ if (reason !== undefined && process.env.CI) {
       // The impostor holds B's address and presents B's SAN (and B's IP addresses) under its own CA; then a real
       // mesh leaf of another workload (m), which chains to the mesh but lacks B's SAN.
       const impostor = await foreign.leaf([SAN.b, addr4('b'), addr6('b')], { workload: 'e2e/b' });
+      // With `--tunnel on` (off by default), A still holds a pooled connection to the real B for each family. Once B's
+      // addresses are the attacker's, a stream on it meets a TCP reset (no such connection there): the pooled
+      // connection closed before any response, so the stream is retried once on a new pooled connection — a new dial,
+      // which reaches the impostor. So the control below holds both with and without the tunnel.
       const undo = await topo.takeOver('b', 'atk');
       try {
         for (const [label, cert, key, reason] of [

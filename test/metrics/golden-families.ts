@@ -65,6 +65,7 @@ export const PROXY_FAMILIES: GoldenFamilies = {
       reason: [
         'no-client-cert', 'untrusted-cert', 'cert-expired', 'san-not-allowed', 'not-tls', 'handshake-timeout', 'handshake-error',
         'server-untrusted', 'server-san-mismatch', 'upstream-connect', 'port-not-served', 'too-many-handshakes', 'too-many-from-source',
+        'too-many-connections',
       ],
     },
   },
@@ -76,10 +77,10 @@ export const PROXY_FAMILIES: GoldenFamilies = {
   ccmesh_proxy_credential_refusals_total: { type: 'counter', labels: { source: ['files', 'renewal', 'trust-refresh'], reason: ['root-changed', 'foreign-ca', 'identity-changed', 'invalid'] } },
   ccmesh_proxy_ready: { type: 'gauge', labels: {} },
   ccmesh_proxy_guard_state: { type: 'gauge', labels: { state: ['unmanaged', 'installed', 'lifted', 'install-failed'] } },
-  ccmesh_proxy_tunnel_streams_total: { type: 'counter', labels: { direction: DIRECTION, result: ['ok', 'error', 'refused'] } },
+  ccmesh_proxy_tunnel_streams_total: { type: 'counter', labels: { direction: DIRECTION, result: ['ok', 'error', 'refused', 'retried'] } },
   ccmesh_proxy_tunnel_streams_open: { type: 'gauge', labels: { direction: DIRECTION } },
   ccmesh_proxy_tunnel_connections: { type: 'gauge', labels: { direction: DIRECTION, state: ['active', 'draining'] } },
-  ccmesh_proxy_tunnel_stream_refusals_total: { type: 'counter', labels: { reason: ['port-not-served', 'san-not-allowed', 'identity-expired', 'bad-request', 'app-connect'] } },
+  ccmesh_proxy_tunnel_stream_refusals_total: { type: 'counter', labels: { reason: ['port-not-served', 'san-not-allowed', 'identity-expired', 'bad-request', 'app-connect', 'too-many-connections'] } },
   ccmesh_proxy_tunnel_fallbacks_total: { type: 'counter', labels: { reason: ['peer-without-tunnel', 'pool-full'] } },
   ccmesh_proxy_tunnel_connection_closes_total: { type: 'counter', labels: { direction: DIRECTION, reason: ['rotated', 'untrusted', 'expired', 'drain-timeout'] } },
 };
