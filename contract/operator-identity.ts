@@ -30,3 +30,15 @@ export function operatorIdFor(trustDomain: string, ownerSpki: Uint8Array): strin
 export function isOperatorSanText(sanText: string | undefined): boolean {
   return sanText !== undefined && sanText.toLowerCase().includes(`${OPERATOR_URI_SCHEME}:`);
 }
+
+/** The TLS server name of a port-forward connection to `port`: `port-<port>.forward.ccmesh.invalid`. */
+export function forwardServerName(port: number): string {
+  return `port-${port}.forward.ccmesh.invalid`;
+}
+
+/** The port a port-forward server name names (1-65535, decimal without leading zeros), or undefined. */
+export function parseForwardServerName(name: string): number | undefined {
+  const m = /^port-([1-9][0-9]{0,4})\.forward\.ccmesh\.invalid$/.exec(name);
+  const port = m ? Number(m[1]) : NaN;
+  return port >= 1 && port <= 65535 ? port : undefined;
+}

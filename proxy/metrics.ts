@@ -17,6 +17,7 @@ export type ConnectionResult = (typeof CONNECTION_RESULTS)[number];
 export const HANDSHAKE_FAILURES = [
   'no-client-cert', 'untrusted-cert', 'cert-expired', 'san-not-allowed', 'not-tls', 'handshake-timeout', 'handshake-error',
   'server-untrusted', 'server-san-mismatch', 'upstream-connect', 'port-not-served', 'too-many-handshakes', 'too-many-from-source',
+  'operator-not-allowed',
 ] as const;
 /** One of {@link HANDSHAKE_FAILURES}. */
 export type HandshakeFailure = (typeof HANDSHAKE_FAILURES)[number];

@@ -64,7 +64,7 @@ export const PROXY_FAMILIES: GoldenFamilies = {
       direction: DIRECTION,
       reason: [
         'no-client-cert', 'untrusted-cert', 'cert-expired', 'san-not-allowed', 'not-tls', 'handshake-timeout', 'handshake-error',
-        'server-untrusted', 'server-san-mismatch', 'upstream-connect', 'port-not-served', 'too-many-handshakes', 'too-many-from-source',
+        'server-untrusted', 'server-san-mismatch', 'upstream-connect', 'port-not-served', 'too-many-handshakes', 'too-many-from-source', 'operator-not-allowed',
       ],
     },
   },
