@@ -71,6 +71,8 @@ export async function portForwardCommand(argv: readonly string[], io: CliIo): Pr
         checkServerIdentity: check,
       });
       let secure = false;
+      let failed = false;
+      let received = 0;
       const timer = setTimeout(() => tls.destroy(new Error(`no TLS handshake within ${HANDSHAKE_TIMEOUT_MS / 1000} s`)), HANDSHAKE_TIMEOUT_MS);
       tls.once('secureConnect', () => {
         clearTimeout(timer);
@@ -80,13 +82,18 @@ export async function portForwardCommand(argv: readonly string[], io: CliIo): Pr
         local.pipe(tls);
         tls.pipe(local);
       });
+      tls.on('data', (d: Buffer) => (received += d.length));
       tls.on('error', (err) => {
         clearTimeout(timer);
+        failed = true;
         io.stderr(`connection ${id}: ${secure ? 'ended' : 'refused'}: ${describeError(err)}\n`);
         local.destroy();
       });
       tls.once('close', () => {
         clearTimeout(timer);
+        // The sidecar checks the operator certificate after the TLS 1.3 handshake has completed on this side, so a
+        // refusal shows up as a connection closed without an answer.
+        if (!failed) io.stderr(received > 0 ? `connection ${id}: closed (${received} bytes from the pod)\n` : `connection ${id}: closed by the pod without an answer (refused? port ${cfg.remotePort} must have an mtls+operator ingress entry)\n`);
         if (!local.destroyed) local.end();
       });
       local.once('close', () => tls.destroy());
