@@ -300,8 +300,8 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     id: 'proxy-transparent-default-mtls',
     defence: 'A captured port that is not an mtls entry gets the restrictive default on 15006: mTLS.',
     file: 'proxy/inbound/transparent.ts',
-    find: 'return mtlsRoutes.get(port) ?? { appPort: port, mtls: true, allow: undefined };',
-    replace: 'return mtlsRoutes.get(port) ?? { appPort: port, mtls: false, allow: undefined };',
+    find: 'return mtlsRoutes.get(port) ?? { appPort: port, mtls: true, allow: undefined, operators: false };',
+    replace: 'return mtlsRoutes.get(port) ?? { appPort: port, mtls: false, allow: undefined, operators: false };',
     tests: ['proxy/inbound/transparent.test.ts'],
   },
   {
@@ -534,8 +534,8 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     id: 'proxy-tunnel-connection-identity',
     defence: 'A connection that negotiates the tunnel passes the same identity gate as any inbound connection (a leaf of another CA gets no pooled connection).',
     file: 'proxy/inbound/accept.ts',
-    find: 'const refusal = checkClientIdentity(socket, route.allow, { bundle: g.bundle, nowMs: rt.clock.nowMs(), recheck });',
-    replace: 'const refusal = socket.alpnProtocol === TUNNEL_ALPN ? undefined : checkClientIdentity(socket, route.allow, { bundle: g.bundle, nowMs: rt.clock.nowMs(), recheck });',
+    find: 'const refusal = checkClientIdentity(socket, route.allow, { bundle: g.bundle, nowMs: rt.clock.nowMs(), recheck }, route.operators);',
+    replace: 'const refusal = socket.alpnProtocol === TUNNEL_ALPN ? undefined : checkClientIdentity(socket, route.allow, { bundle: g.bundle, nowMs: rt.clock.nowMs(), recheck }, route.operators);',
     tests: ['proxy/test/tunnel.test.ts'],
   },
   {
