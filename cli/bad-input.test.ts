@@ -149,6 +149,9 @@ void t.test('bad input: one short complaint, the right exit code, nothing half-d
     { name: 'group without a subcommand', args: ['attest'], code: 64, says: /ccmesh attest: a subcommand is needed/ },
     { name: 'group help', args: ['attest', '--help'], code: 0, says: /ccmesh attest verify[\s\S]*ccmesh attest issue/, stdout: true },
     { name: 'help COMMAND', args: ['help', 'coordinator'], code: 0, says: /^Usage:\n {2}ccmesh coordinator/, stdout: true },
+    // port-forward
+    { name: 'port-forward: bad LOCAL:REMOTE and no identity', args: ['port-forward', 'web-0', '8080', '-c', '127.0.0.1:1313'], code: 64, says: /LOCAL:REMOTE: got "8080", expected two port numbers[\s\S]*--identity: got nothing/ },
+    { name: 'port-forward help', args: ['port-forward', '--help'], code: 0, says: /^Usage:\n {2}ccmesh port-forward POD-OR-ADDRESS LOCAL:REMOTE/, stdout: true },
     // attest verify
     { name: 'verify: missing flags, a typo suggested', args: ['attest', 'verify', '--formt', 'snp'], code: 64, says: /--formt: got nothing, expected a known flag \(did you mean --format\?\)/ },
     { name: 'verify: a stray argument is not "--(positional)"', args: ['attest', 'verify', 'x.bin'], code: 64, says: /^ {2}argument: got "x.bin"/m },

@@ -1,4 +1,5 @@
 /** `ccmesh coordinator` flags → a frozen CoordinatorConfig, every problem reported at once. */
+import { MAX_OPERATOR_CERT_LIFETIME_MS } from '../contract/operator-identity.js';
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { type FlagSpec } from '../lib/config/argv.js';
@@ -28,6 +29,7 @@ export const COORDINATOR_FLAGS = {
   'tdx-collateral': { type: 'string' },
   'collateral-cache': { type: 'string' },
   'fetch-collateral': { type: 'boolean' },
+  'operator-cert-lifetime': { type: 'string' },
   help: { type: 'boolean' },
 } as const satisfies FlagSpec;
 
@@ -66,6 +68,8 @@ export interface CoordinatorConfig {
   readonly tdxCollateral: TdxCollateralConfig;
   /** Peer replicas' mesh API for automatic recovery, `host:port` each (a DNS name may resolve to several); [] = none. */
   readonly peers: readonly string[];
+  /** Lifetime of operator certificates (IssueOperatorCert, `ccmesh port-forward`): 1 min to 1 h, default 1 h. */
+  readonly operatorCertLifetimeMs: number;
 }
 
 /** Usage text of `ccmesh coordinator`. */
@@ -90,6 +94,8 @@ Runs the Coordinator: the user API (manifests, recovery) on --user-port, the mes
   --collateral-cache DIR  the collateral disk cache instead (cache-only: filled earlier or by another process)
   --fetch-collateral    with --collateral-cache: fetch missing or stale TDX collateral from Intel PCS (network)
   Without collateral, TDX evidence passes only manifest alternatives with "allowUnevaluatedTcb": true.
+  --operator-cert-lifetime 1h  lifetime of the operator certificates that workload owners obtain for
+                     "ccmesh port-forward" (1m to 1h)
 `;
 
 /** Reads the Coordinator flags from a reader (issues are collected; the caller calls finish()). */
@@ -115,7 +121,12 @@ export function readCoordinatorConfig(r: FieldReader): CoordinatorConfig {
   const logLevel = r.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, 'info');
   const tdxCollateral = readTdxCollateral(r);
   const peers = readPeers(r, store.kind === 'etcd');
+  const operatorCertLifetimeMs = r.duration('operator-cert-lifetime', MAX_OPERATOR_CERT_LIFETIME_MS);
+  if (operatorCertLifetimeMs !== undefined && (operatorCertLifetimeMs < 60_000 || operatorCertLifetimeMs > MAX_OPERATOR_CERT_LIFETIME_MS)) {
+    r.issue('operator-cert-lifetime', r.raw('operator-cert-lifetime'), 'a duration from 1m to 1h (operator certificates live at most one hour)');
+  }
   return Object.freeze({
+    operatorCertLifetimeMs: operatorCertLifetimeMs ?? MAX_OPERATOR_CERT_LIFETIME_MS,
     peers,
     store,
     tee: tee ?? 'auto',

@@ -20,6 +20,12 @@ export type HistoryRollbackReason = 'older' | 'diverged' | 'unverified';
 /** How one peer recovery attempt ended (`coordinator/peer/peer-recovery.ts`; a closed set: the `result` label). */
 export type PeerRecoveryResult = 'recovered' | 'unreachable' | 'refused' | 'untrusted_peer' | 'bad_answer' | 'seed_mismatch' | 'error';
 
+/** How one IssueOperatorCert request ended (a closed set: the `result` label). */
+export type OperatorCertResult = 'issued' | 'not_owner' | 'bad_signature' | 'bad_nonce' | 'refused';
+
+/** Every {@link OperatorCertResult}, for pre-binding. */
+export const OPERATOR_CERT_RESULTS: readonly OperatorCertResult[] = ['issued', 'not_owner', 'bad_signature', 'bad_nonce', 'refused'];
+
 /** Every {@link PeerRecoveryResult}, for pre-binding. */
 export const PEER_RECOVERY_RESULTS: readonly PeerRecoveryResult[] = ['recovered', 'unreachable', 'refused', 'untrusted_peer', 'bad_answer', 'seed_mismatch', 'error'];
 
@@ -41,6 +47,8 @@ export interface CoordinatorMetrics {
   readonly historyRollbackRefusals: Counter<'reason'>;
   /** Attempts to recover from a ready peer replica, by outcome. */
   readonly peerRecoveries: Counter<'result'>;
+  /** IssueOperatorCert requests, by result. */
+  readonly operatorCerts: Counter<'result'>;
   /** Marks that the Coordinator has just read the store's `latest` (ccmesh_coordinator_history_sync_age_seconds restarts). */
   historySynced(): void;
 }
@@ -61,8 +69,11 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
   for (const reason of ROLLBACK_REASONS) rollbackRefusals.inc({ reason }, 0);
   const peerRecoveries = new Counter({ name: 'ccmesh_coordinator_peer_recoveries_total', help: 'Attempts of this Coordinator, in recovery, to obtain the seed from a ready peer replica (ShareSeed), by result', labelNames: ['result'], registers });
   for (const result of PEER_RECOVERY_RESULTS) peerRecoveries.inc({ result }, 0);
+  const operatorCerts = new Counter({ name: 'ccmesh_coordinator_operator_certificates_total', help: 'IssueOperatorCert requests (operator client certificates for port-forward), by result: issued, or refused as not_owner, bad_signature, bad_nonce or refused (anything else)', labelNames: ['result'], registers });
+  for (const result of OPERATOR_CERT_RESULTS) operatorCerts.inc({ result }, 0);
   return {
     peerRecoveries,
+    operatorCerts,
     storeOperationSeconds: new Histogram({ name: 'ccmesh_coordinator_store_operation_seconds', help: 'Time of each store operation (file or etcd), by operation and result', labelNames: ['op', 'result'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers }),
     historyRollbackRefusals: rollbackRefusals,
     historySynced: () => {

@@ -35,6 +35,8 @@ export interface CoordinatorUnitRuntime {
   readonly historySyncMs?: number;
   /** Peer recovery (`--peers`): where ready replicas are and how often to look; none = recovery by `ccmesh recover` only. */
   readonly peerRecovery?: PeerRecoveryConfig;
+  /** Lifetime of operator certificates (`--operator-cert-lifetime`; default and maximum 1 h). */
+  readonly operatorCertLifetimeMs?: number;
 }
 
 /** A running Coordinator. */
@@ -77,6 +79,7 @@ export async function startCoordinator(
     ...(rt.parseManifest ? { parseManifest: rt.parseManifest } : {}),
     ...(rt.nonceSpendLimits ? { nonceSpendLimits: rt.nonceSpendLimits } : {}),
     ...(rt.historySyncMs !== undefined ? { historySyncMs: rt.historySyncMs } : {}),
+    ...(rt.operatorCertLifetimeMs !== undefined ? { operatorCertLifetimeMs: rt.operatorCertLifetimeMs } : {}),
     ...(rt.tdxCollateral ? { tdxCollateral: rt.tdxCollateral } : {}),
   });
   let started = false;

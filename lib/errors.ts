@@ -52,6 +52,8 @@ export const ErrorCode = {
   ATTEST_COORDINATOR_REFUSED: 'CCMESH_ERR_ATTEST_COORDINATOR_REFUSED',
   /** A genuine Coordinator that serves another mesh owner than the pinned one, or none (fresh, recovery). */
   ATTEST_COORDINATOR_WRONG_OWNER: 'CCMESH_ERR_ATTEST_COORDINATOR_WRONG_OWNER',
+  /** `ccmesh port-forward`: kubectl is missing, or `kubectl port-forward` failed or ended. */
+  PORT_FORWARD_KUBECTL: 'CCMESH_ERR_PORT_FORWARD_KUBECTL',
   /** iptables/ip6tables/iproute2 is missing, or the kernel lacks what the rules need. */
   IPTABLES_UNAVAILABLE: 'CCMESH_ERR_IPTABLES_UNAVAILABLE',
   /** Installing, reading back or removing rules failed; the message carries the tool's stderr. */

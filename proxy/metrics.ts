@@ -18,6 +18,7 @@ export const HANDSHAKE_FAILURES = [
   'no-client-cert', 'untrusted-cert', 'cert-expired', 'san-not-allowed', 'not-tls', 'handshake-timeout', 'handshake-error',
   'server-untrusted', 'server-san-mismatch', 'upstream-connect', 'port-not-served', 'too-many-handshakes', 'too-many-from-source',
   'too-many-connections',
+  'operator-not-allowed',
 ] as const;
 /** One of {@link HANDSHAKE_FAILURES}. */
 export type HandshakeFailure = (typeof HANDSHAKE_FAILURES)[number];

@@ -46,7 +46,7 @@ export async function coordinatorCommand(argv: readonly string[], io: CliIo): Pr
     store = await openStore(cfg.store, logger);
     running = await startCoordinator(
       { host: cfg.listenHost, userPort: cfg.userPort, meshPort: cfg.meshPort, metricsPort: cfg.metricsPort, names: { user: '--user-port', mesh: '--mesh-port', metrics: '--metrics-port' } },
-      { store, issuer, clock: systemClock, logger, registry, ...(tdxCollateral ? { tdxCollateral } : {}), ...(cfg.peers.length > 0 ? { peerRecovery: { peers: cfg.peers } } : {}) },
+      { store, issuer, clock: systemClock, logger, registry, operatorCertLifetimeMs: cfg.operatorCertLifetimeMs, ...(tdxCollateral ? { tdxCollateral } : {}), ...(cfg.peers.length > 0 ? { peerRecovery: { peers: cfg.peers } } : {}) },
     );
   } catch (err) {
     await store?.close().catch(() => undefined);

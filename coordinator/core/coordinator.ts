@@ -15,8 +15,8 @@ import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
 import { formatMeshOwnerPin, NO_MESH_OWNER, parseMeshOwnerPin } from '../../lib/protocol/mesh-owner.js';
-import { coordinatorReportData, meshCertReportData, recoverSignedData, renewKeyPossessionData, renewSignedData, setManifestSignedDigests, sha256, shareSeedAnswerReportData, shareSeedReportData, verifyBinding } from '../../lib/protocol/binding.js';
-import { COORDINATOR_STATE, evidenceMessage, FRESH_EVIDENCE_REQUIRED, type RecoverRequest as WireRecoverRequest, type SetManifestRequest as WireSetManifestRequest, type GetManifestsResponse, type MeshCertResponse, type SetManifestResponse, type ShareSeedRequest, type ShareSeedResponse, type TrustBundleResponse, type WireEvidence } from '../../lib/protocol/messages.js';
+import { coordinatorReportData, meshCertReportData, operatorCertSignedData, recoverSignedData, renewKeyPossessionData, renewSignedData, setManifestSignedDigests, sha256, shareSeedAnswerReportData, shareSeedReportData, verifyBinding } from '../../lib/protocol/binding.js';
+import { COORDINATOR_STATE, evidenceMessage, FRESH_EVIDENCE_REQUIRED, type RecoverRequest as WireRecoverRequest, type SetManifestRequest as WireSetManifestRequest, type GetManifestsResponse, type MeshCertResponse, type OperatorCertRequest, type OperatorCertResponse, type SetManifestResponse, type ShareSeedRequest, type ShareSeedResponse, type TrustBundleResponse, type WireEvidence } from '../../lib/protocol/messages.js';
 import { readEvidence } from '../../lib/protocol/limits.js';
 import { toCheckedEvidence } from '../../attestation/issuers/wire-evidence.js';
 import { ephemeralKey, openPeerSeed, readP256Spki, sealPeerSeed } from '../../contract/peer-seed.js';
@@ -35,6 +35,8 @@ import type { Manifest, ManifestPublicKey } from '../../contract/manifest/types.
 import type { CoordinatorMetrics, HistoryRollbackReason, PeerRecoveryResult } from '../metrics.js';
 import { createMeshCa, createRootCa, meshCaBundle } from '../pki/ca.js';
 import { issueLeaf, readLeafPolicyHash } from '../pki/leaf.js';
+import { issueOperatorCert } from '../pki/operator-cert.js';
+import { isOperatorSanText, MAX_OPERATOR_CERT_LIFETIME_MS, operatorIdFor } from '../../contract/operator-identity.js';
 import { spiffeIdFor } from '../../contract/spiffe-id.js';
 import { deriveSecrets, type DerivedSecrets, generateSalt, generateSeed } from '../pki/seed.js';
 import { encryptSeedShares, seedShareMessage } from '../../contract/seed-shares.js';
@@ -69,6 +71,8 @@ export interface CoordinatorRuntime {
   readonly parseManifest?: ManifestParser;
   /** Per-client bound on nonce-consuming requests; default DEFAULT_NONCE_SPEND_LIMITS (the bench raises it). */
   readonly nonceSpendLimits?: AttestLimits;
+  /** Lifetime of operator certificates (IssueOperatorCert); default and maximum MAX_OPERATOR_CERT_LIFETIME_MS (1 h). */
+  readonly operatorCertLifetimeMs?: number;
   /** How often the store's `latest` is read besides the watch (default {@link DEFAULT_HISTORY_SYNC_MS}; 0 = never). */
   readonly historySyncMs?: number;
 }
@@ -759,6 +763,8 @@ export class Coordinator {
     } catch {
       throw refuse.invalid('certChain does not start with a readable certificate');
     }
+    // SECURITY: an operator certificate is never a workload identity: it renews nothing (it also lacks the policy hash).
+    if (isOperatorSanText(leaf.subjectAltName)) throw refuse.denied('the presented certificate is an operator certificate: operator certificates are never renewed; ask IssueOperatorCert for a new one', 'unauthorized');
     const now = this.#rt.clock.nowMs();
     const issuedBy = [ready.mesh, ready.previousMesh].find((ca) => ca !== undefined && leaf.checkIssued(ca.cert) && leaf.verify(ca.cert.publicKey));
     if (!issuedBy) throw refuse.unauthenticated('the presented leaf was not issued by the current or previous mesh CA', 'unauthorized');
@@ -787,6 +793,41 @@ export class Coordinator {
     this.#rt.metrics.certificatesIssued.inc({ kind: 'renew' });
     this.#rt.metrics.issuanceDuration.observe({ kind: 'renew' }, (performance.now() - started) / 1000);
     return { certChain: pem + ready.mesh.certPem, meshCaBundle: this.#bundle(), rootCa: ready.root.certPem };
+  }
+
+  /**
+   * IssueOperatorCert: a workload owner key of the current manifest signs for an operator key, over a single-use nonce
+   * and this Coordinator's TLS key; the answer is a short-lived client certificate whose only SAN is the operator URI.
+   * SECURITY: the same authorisation as a manifest update (the key must be in the *current* manifest's
+   * workloadOwnerKeys; an immutable manifest has none, so it has no operators either), checked before anything is
+   * issued; the nonce is consumed before the signature is checked, so neither a good nor a bad request replays.
+   */
+  async issueOperatorCert(req: OperatorCertRequest & { readonly client?: string }): Promise<OperatorCertResponse> {
+    const ready = this.#requireReady();
+    const count = this.#rt.metrics.operatorCerts;
+    try {
+      const owner = findKey(ready.manifest.workloadOwnerKeys, req.ownerKey);
+      if (!owner) throw refuse.denied('ownerKey is not one of the current manifest\'s workloadOwnerKeys: only a workload owner may have operator certificates issued', 'unauthorized');
+      this.#consumeNonce(req.nonce, req.client);
+      if (!verifyBinding(operatorCertSignedData(req.publicKey, req.nonce, this.#rt.tlsSpki), owner.key, req.signature)) {
+        throw refuse.denied('the workload owner signature over the operator key does not verify', 'signature');
+      }
+      const operatorKey = parseP256Spki(req.publicKey);
+      const operatorId = operatorIdFor(ready.manifest.trustDomain, new Uint8Array(Buffer.from(owner.spkiHex, 'hex')));
+      const cert = issueOperatorCert({
+        publicKey: operatorKey,
+        operatorId,
+        lifetimeMs: this.#rt.operatorCertLifetimeMs ?? MAX_OPERATOR_CERT_LIFETIME_MS,
+        meshCa: { cert: ready.mesh.cert, key: ready.mesh.key },
+        clock: this.#rt.clock,
+      });
+      count.inc({ result: 'issued' });
+      this.#rt.logger.info('operator certificate issued', { operator: operatorId, notAfter: cert.cert.validTo, client: req.client });
+      return { certChain: cert.certPem + ready.mesh.certPem, meshCaBundle: this.#bundle(), rootCa: ready.root.certPem, operatorId, meshOwner: formatMeshOwnerPin(ready.meshOwner) };
+    } catch (err) {
+      count.inc({ result: err instanceof Refusal && err.failure === 'unauthorized' ? 'not_owner' : err instanceof Refusal && err.failure === 'signature' ? 'bad_signature' : err instanceof Refusal && err.failure === 'nonce' ? 'bad_nonce' : 'refused' });
+      throw err;
+    }
   }
 
   async #issue(ready: Ready, key: KeyObject, sans: readonly string[], workloadSecretId: string, policyHash: string): Promise<string> {

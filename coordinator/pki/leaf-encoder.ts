@@ -54,6 +54,8 @@ const BASIC_CONSTRAINTS = extension('2.5.29.19', true, encodeSequence()); // cA 
 const KEY_USAGE = extension('2.5.29.15', true, encodeBitString(Uint8Array.of(0x80), 7));
 const EXT_KEY_USAGE = extension('2.5.29.37', false, encodeSequence(encodeOid('1.3.6.1.5.5.7.3.1'), encodeOid('1.3.6.1.5.5.7.3.2')));
 const OID_POLICY_HASH = encodeOid(CCMESH_POLICY_HASH_OID);
+// SECURITY: an operator certificate is a TLS client only (clientAuth), so it can never serve as a sidecar's server leaf.
+const EXT_KEY_USAGE_CLIENT_ONLY = extension('2.5.29.37', false, encodeSequence(encodeOid('1.3.6.1.5.5.7.3.2')));
 
 /** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE (omitted when false, as DER requires), extnValue }. */
 function extension(oid: string, critical: boolean, value: Uint8Array): Buffer {
@@ -84,6 +86,43 @@ export function encodeLeafTbs(f: LeafTbsFields): Buffer {
     f.issuerName,
     encodeSequence(encodeTime(f.notBefore), encodeTime(f.notAfter)),
     EMPTY_NAME, // SECURITY: no subject; peers must authorise on SANs (the SPIFFE URI), never on the subject.
+    f.spki,
+    encodeExplicit(3, extensions),
+  );
+}
+
+/** Fields of one operator certificate's TBSCertificate (see contract/operator-identity.ts). */
+export interface OperatorTbsFields {
+  readonly serial: Uint8Array;
+  readonly issuerName: Uint8Array;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** The operator's P-256 SubjectPublicKeyInfo, complete DER TLV. */
+  readonly spki: Uint8Array;
+  /** `ccmesh-operator://…`, the only SAN. */
+  readonly operatorId: string;
+  readonly authorityKeyId: Uint8Array;
+}
+
+/**
+ * DER of an operator certificate's TBSCertificate: the leaf profile with the operator URI as its only SAN, extKeyUsage
+ * clientAuth only, and no policy-hash extension (so RenewMeshCert, which needs one, can never renew it).
+ */
+export function encodeOperatorTbs(f: OperatorTbsFields): Buffer {
+  const extensions = encodeSequence(
+    BASIC_CONSTRAINTS,
+    KEY_USAGE,
+    EXT_KEY_USAGE_CLIENT_ONLY,
+    encodeSequence(OID_SAN, CRITICAL, encodeOctetString(encodeSequence(encodeImplicit(GN_URI, encodeIa5String(f.operatorId))))),
+    encodeSequence(OID_AKI, encodeOctetString(encodeSequence(encodeContextPrimitive(0, f.authorityKeyId)))),
+  );
+  return encodeSequence(
+    VERSION_V3,
+    encodeInteger(f.serial),
+    ECDSA_WITH_SHA256_ALGORITHM,
+    f.issuerName,
+    encodeSequence(encodeTime(f.notBefore), encodeTime(f.notAfter)),
+    EMPTY_NAME,
     f.spki,
     encodeExplicit(3, extensions),
   );

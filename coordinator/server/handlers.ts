@@ -8,7 +8,7 @@ import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { decodeMessage, readEvidence } from '../../lib/protocol/limits.js';
 import { formatMeshOwnerPin } from '../../lib/protocol/mesh-owner.js';
-import { type AttestRequest, type AttestResponse, evidenceMessage, type NewMeshCertRequest, type RecoverRequest, type RenewMeshCertRequest, type SetManifestRequest, type ShareSeedRequest } from '../../lib/protocol/messages.js';
+import { type AttestRequest, type AttestResponse, evidenceMessage, type NewMeshCertRequest, type OperatorCertRequest, type RecoverRequest, type RenewMeshCertRequest, type SetManifestRequest, type ShareSeedRequest } from '../../lib/protocol/messages.js';
 import { WireError } from '../../lib/protocol/wire.js';
 import type { Coordinator } from '../core/coordinator.js';
 import { Refusal } from '../core/refusal.js';
@@ -103,6 +103,7 @@ export function userApiImplementation(core: Coordinator, logger: Logger, metrics
       await core.recover({ ...req, client: clientAddressOf(call) });
       return empty();
     }, logger, metrics),
+    IssueOperatorCert: unary<OperatorCertRequest>(s, 'IssueOperatorCert', 'OperatorCertRequest', (req, call) => core.issueOperatorCert({ ...req, client: clientAddressOf(call) }), logger, metrics),
   };
 }
 

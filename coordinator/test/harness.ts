@@ -54,6 +54,8 @@ export interface HarnessOptions {
   readonly historySyncMs?: number;
   /** The simulated platform's own HOST_DATA is the coordinator policy's hash (for `ccmesh coordinator --sim-dir`). */
   readonly platformIsCoordinator?: boolean;
+  /** The simulated platform's certificates are valid from this time (default: now), for a Coordinator clock set back. */
+  readonly platformNotBefore?: Date;
 }
 
 /** What one replica may differ in (startReplica). */
@@ -87,7 +89,8 @@ export class Harness {
   static async create(options: HarnessOptions = {}): Promise<Harness> {
     const dir = mkdtempSync(join(tmpdir(), 'ccmesh-coord-'));
     const hostData = options.platformIsCoordinator ? { hostData: createHash('sha256').update(COORDINATOR_DOC).digest() } : {};
-    return new Harness(dir, await initSimulatedPlatform(join(dir, 'platform'), { rsaBits: 2048, ...hostData }), options);
+    const notBefore = options.platformNotBefore ? { notBefore: options.platformNotBefore } : {};
+    return new Harness(dir, await initSimulatedPlatform(join(dir, 'platform'), { rsaBits: 2048, ...hostData, ...notBefore }), options);
   }
 
   spkiHex(k: KeyObject): string {

@@ -10,6 +10,8 @@ void t.test('ingress: table of valid specs', (t) => {
     ['web#8080#mtls##metrics#9090#plain', [{ name: 'web', port: 8080, mode: { kind: 'mtls', allow: [] } }, { name: 'metrics', port: 9090, mode: { kind: 'plain' } }]],
     ['api#443#tls', [{ name: 'api', port: 443, mode: { kind: 'tls' } }]],
     ['db#5432#mtls:allow=api,spiffe://ccmesh.local/apps/api', [{ name: 'db', port: 5432, mode: { kind: 'mtls', allow: ['api', 'spiffe://ccmesh.local/apps/api'] } }]],
+    ['fwd#8080#mtls+operator', [{ name: 'fwd', port: 8080, mode: { kind: 'mtls', allow: [], operators: true } }]],
+    ['db#5432#mtls+operator:allow=api,::1', [{ name: 'db', port: 5432, mode: { kind: 'mtls', allow: ['api', '::1'], operators: true } }]],
     ['a#1#true##b#2#false', [{ name: 'a', port: 1, mode: { kind: 'plain' } }, { name: 'b', port: 2, mode: { kind: 'mtls', allow: [] } }]],
   ];
   for (const [spec, want] of table) {
@@ -23,6 +25,8 @@ void t.test('ingress: table of valid specs', (t) => {
 void t.test('ingress: every problem at once, with the entry index', (t) => {
   const r = parseIngressSpec('Web#8080##web2#0##dup#70000#mtls##x#22#open##y#22##z', '--ingress');
   t.same(r.issues.map((i) => i.field), ['--ingress[0].name', '--ingress[1].port', '--ingress[2].port', '--ingress[3].mode', '--ingress[5]']);
+  const op = parseIngressSpec('a#1#mtls+operator:##b#2#mtls+operator:allow=##c#3#tls+operator##d#4#mtls+operators##e#5#mtls:allow=x+operator');
+  t.same(op.issues.map((i) => i.field), ['ingress[0].mode', 'ingress[1].mode', 'ingress[2].mode', 'ingress[3].mode', 'ingress[4].mode'], 'malformed operator modes are refused, each named');
   const dup = parseIngressSpec('a#80##b#80##a#81');
   t.same(dup.issues.map((i) => i.field), ['ingress[1].port', 'ingress[2].name']);
   t.end();

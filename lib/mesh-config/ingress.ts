@@ -2,12 +2,17 @@
  * The sidecar's ingress spec (docs/design.md §5): `name#port#mode` entries joined by `##`, parsed once into types with every
  * problem reported. Modes: `mtls` (the default; `mtls:allow=<san>,<san>` restricts peer identities), `tls`
  * (server-auth only) and `plain` (not redirected). Contrast's "disable TLS" flag is accepted too: `false` = mtls,
- * `true` = plain. Ports not listed still require mTLS — the restrictive default.
+ * `true` = plain. Ports not listed still require mTLS — the restrictive default. `mtls+operator` (optionally
+ * `mtls+operator:allow=…`) also admits operator certificates (`ccmesh port-forward`, contract/operator-identity.ts);
+ * every other port refuses them.
  */
 import type { ConfigIssue } from '../errors.js';
 
 /** How inbound connections to one port are handled. */
-export type IngressMode = { readonly kind: 'mtls'; readonly allow: readonly string[] } | { readonly kind: 'tls' } | { readonly kind: 'plain' };
+export type IngressMode =
+  | { readonly kind: 'mtls'; readonly allow: readonly string[]; /** Operator certificates admitted too (`mtls+operator`); absent = refused. */ readonly operators?: true }
+  | { readonly kind: 'tls' }
+  | { readonly kind: 'plain' };
 
 /** One ingress entry. */
 export interface IngressEntry {
@@ -37,7 +42,7 @@ export function parseIngressSpec(spec: string, field = 'ingress'): { entries: In
     const where = `${field}[${i}]`;
     const parts = raw.split('#');
     if (parts.length < 2 || parts.length > 3) {
-      issues.push({ field: where, value: raw, expected: 'name#port or name#port#mode (mode: mtls, mtls:allow=<san>,…, tls, plain, true, false)' });
+      issues.push({ field: where, value: raw, expected: 'name#port or name#port#mode (mode: mtls, mtls:allow=<san>,…, mtls+operator[:allow=…], tls, plain, true, false)' });
       return;
     }
     const [name = '', portText = '', modeText = ''] = parts;
@@ -66,7 +71,19 @@ export function parseIngressSpec(spec: string, field = 'ingress'): { entries: In
   return { entries, issues };
 }
 
+const MODE_EXPECTED = 'one of mtls, mtls:allow=<san>,…, mtls+operator, mtls+operator:allow=<san>,…, tls, plain (or Contrast\'s true = plain, false = mtls)';
+
 function parseMode(text: string, field: string, issues: ConfigIssue[]): IngressMode | undefined {
+  const OPERATOR = 'mtls+operator';
+  if (text === OPERATOR || text.startsWith(`${OPERATOR}:allow=`)) {
+    const probe: ConfigIssue[] = [];
+    const inner = parseMode(`mtls${text.slice(OPERATOR.length)}`, field, probe);
+    if (inner?.kind !== 'mtls' || probe.length > 0) {
+      issues.push({ field, value: text, expected: 'mtls+operator:allow= followed by distinct DNS names, wildcard DNS names, IPs or spiffe:// IDs, comma-separated' });
+      return undefined;
+    }
+    return { kind: 'mtls', allow: inner.allow, operators: true };
+  }
   if (text === '' || text === 'mtls' || text === 'false') return { kind: 'mtls', allow: [] };
   if (text === 'tls') return { kind: 'tls' };
   if (text === 'plain' || text === 'true') return { kind: 'plain' };
@@ -80,6 +97,6 @@ function parseMode(text: string, field: string, issues: ConfigIssue[]): IngressM
     }
     return { kind: 'mtls', allow: sans };
   }
-  issues.push({ field, value: text, expected: 'one of mtls, mtls:allow=<san>,…, tls, plain (or Contrast\'s true = plain, false = mtls)' });
+  issues.push({ field, value: text, expected: MODE_EXPECTED });
   return undefined;
 }

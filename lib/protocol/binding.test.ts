@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { coordinatorReportData, LABELS, meshCertReportData, recoverSignedData, renewKeyPossessionData, renewSignedData, setManifestSignedData, setManifestSignedDigests, shareSeedAnswerReportData, shareSeedReportData } from './binding.js';
+import { coordinatorReportData, LABELS, meshCertReportData, operatorCertSignedData, recoverSignedData, renewKeyPossessionData, renewSignedData, setManifestSignedData, setManifestSignedDigests, shareSeedAnswerReportData, shareSeedReportData } from './binding.js';
 import { formatMeshOwnerPin, MESH_OWNER_LENGTH, meshOwnerPin, NO_MESH_OWNER, parseMeshOwnerPin } from './mesh-owner.js';
 
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));
@@ -83,6 +83,11 @@ const cases: Case[] = [
     name: 'renewKeyPossessionData', alg: 'sha256', label: 'ccmesh/renew-key-possession/v1', parts: [sha256(pod), nonce, sha256(tls)],
     actual: renewKeyPossessionData(pod, nonce, tls),
     known: '68bd5f3367473ccb3cb20edb6886aa24f8d09242c9625e7835261d7d53d4384c',
+  },
+  {
+    name: 'operatorCertSignedData', alg: 'sha256', label: 'ccmesh/operator-cert/v1', parts: [sha256(pod), nonce, sha256(tls)],
+    actual: operatorCertSignedData(pod, nonce, tls),
+    known: '55c0cd505b939eb14fb43e48901b896f6eae5d4ee901610feff8ffa115157104',
   },
   {
     name: 'setManifestSignedData', alg: 'sha256', label: 'ccmesh/set-manifest/v1', parts: [sha256(manifest), ...policies.map(sha256), nonce, sha256(tls)],

@@ -20,6 +20,7 @@ export const LABELS = Object.freeze({
   recover: 'ccmesh/recover/v1',
   shareSeed: 'ccmesh/share-seed/v1',
   shareSeedAnswer: 'ccmesh/share-seed-answer/v1',
+  operatorCert: 'ccmesh/operator-cert/v1',
 });
 
 /** SHA-256 of DER bytes (a SPKI, a certificate). */
@@ -73,6 +74,14 @@ export function setManifestSignedData(manifest: Uint8Array, policies: readonly U
 /** {@link setManifestSignedData} from the SHA-256 of the manifest and of each policy document (request order). */
 export function setManifestSignedDigests(manifestSha256: Uint8Array, policySha256s: readonly Uint8Array[], coordinatorNonce: Uint8Array, coordinatorTlsSpki: Uint8Array): Uint8Array {
   return digest('sha256', LABELS.setManifest, [manifestSha256, ...policySha256s, coordinatorNonce, sha256(coordinatorTlsSpki)]);
+}
+
+/**
+ * What a workload owner signs to have an operator certificate issued for `operatorSpki`: that key, the Coordinator's
+ * single-use nonce and TLS key. The nonce makes the request unreplayable; the TLS key ties it to this Coordinator.
+ */
+export function operatorCertSignedData(operatorSpki: Uint8Array, coordinatorNonce: Uint8Array, coordinatorTlsSpki: Uint8Array): Uint8Array {
+  return digest('sha256', LABELS.operatorCert, [sha256(operatorSpki), coordinatorNonce, sha256(coordinatorTlsSpki)]);
 }
 
 /** What a seed-share owner signs to recover a Coordinator. */

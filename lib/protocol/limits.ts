@@ -41,6 +41,7 @@ export const REQUEST_LIMITS: Readonly<Record<string, Readonly<Record<string, Fie
     signature: bytes(8, KiB, true),
   },
   RecoverRequest: { seed: bytes(64, 64), salt: bytes(32, 32), nonce, ownerKey: string(ownerKey), signature: bytes(64, KiB) },
+  OperatorCertRequest: { publicKey: bytes(32, KiB), nonce, ownerKey: string(ownerKey), signature: bytes(8, KiB) },
   NewMeshCertRequest: { evidence: message('Evidence'), publicKey: bytes(32, KiB), nonce },
   RenewMeshCertRequest: { certChain: string(64 * KiB), publicKey: bytes(32, KiB), nonce, signature: bytes(8, KiB), evidence: message('Evidence', true), newKeySignature: bytes(8, KiB) },
   ShareSeedRequest: { evidence: message('Evidence'), publicKey: bytes(32, KiB), nonce },

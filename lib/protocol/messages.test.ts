@@ -26,6 +26,10 @@ const user: Samples<UserApiMethods> = {
     response: { manifests: [b(5, 13), b(6, 14)], policies: { ['a'.repeat(64)]: b(7, 15) }, transitions: ['t1', 't2'], rootCa: 'r', meshCaBundle: 'm', state: COORDINATOR_STATE.recovery, meshOwner: 'o', recoveryStatus: 'waiting', readyPeers: 2 },
   },
   Recover: { request: { seed: b(64, 16), salt: b(32, 17), nonce: b(32, 18), ownerKey: '03', signature: b(256, 19) }, response: {} },
+  IssueOperatorCert: {
+    request: { publicKey: b(91, 32), nonce: b(32, 33), ownerKey: '07', signature: b(72, 34) },
+    response: { certChain: 'chain', meshCaBundle: 'bundle', rootCa: 'root', operatorId: 'ccmesh-operator://ccmesh.local/ab', meshOwner: '08'.repeat(32) },
+  },
 };
 
 const mesh: Samples<MeshApiMethods> = {

@@ -69,6 +69,17 @@ export interface RecoverRequest {
   readonly signature: Uint8Array;
 }
 
+/** IssueOperatorCert request: a workload owner asks for an operator certificate for `publicKey`. */
+export interface OperatorCertRequest {
+  /** The operator's P-256 key, SPKI DER. */
+  readonly publicKey: Uint8Array;
+  readonly nonce: Uint8Array;
+  /** Hex SPKI DER of a workload owner key of the current manifest. */
+  readonly ownerKey: string;
+  /** By the owner key over `operatorCertSignedData(publicKey, nonce, Coordinator TLS key)`. */
+  readonly signature: Uint8Array;
+}
+
 export interface NewMeshCertRequest {
   readonly evidence?: EvidenceMessage;
   readonly publicKey: Uint8Array;
@@ -125,6 +136,18 @@ export interface SetManifestResponse {
   /** Only on the very first SetManifest; empty afterwards. */
   readonly seedShares: readonly SeedShareMessage[];
   /** The mesh owner the Coordinator serves (hex pin, `lib/protocol/mesh-owner.ts`). */
+  readonly meshOwner: string;
+}
+
+/** IssueOperatorCert response. */
+export interface OperatorCertResponse {
+  /** The operator certificate then the mesh CA, PEM. */
+  readonly certChain: string;
+  readonly meshCaBundle: string;
+  readonly rootCa: string;
+  /** The certificate's `ccmesh-operator://` URI SAN. */
+  readonly operatorId: string;
+  /** Hex pin of the mesh owner the Coordinator serves. */
   readonly meshOwner: string;
 }
 
@@ -205,6 +228,7 @@ export interface UserApiMethods {
   SetManifest: Rpc<SetManifestRequest, SetManifestResponse>;
   GetManifests: Rpc<GetManifestsRequest, GetManifestsResponse>;
   Recover: Rpc<RecoverRequest, RecoverResponse>;
+  IssueOperatorCert: Rpc<OperatorCertRequest, OperatorCertResponse>;
 }
 
 /** MeshAPI (port 7777). */

@@ -24,6 +24,7 @@ import { bindPortMetrics, type PortMetrics, type ProxyMetrics } from '../metrics
 import type { HandshakeAdmission } from './admission.js';
 import { forwardToApp, type InboundForwarder } from './forward.js';
 import { buildSanAllowList, checkClientIdentity, type SanAllowList } from './identity.js';
+import { isOperatorSanText, parseForwardServerName } from '../../contract/operator-identity.js';
 import { TUNNEL_ALPN } from '../tunnel/protocol.js';
 import type { TunnelServer, TunnelSlots } from '../tunnel/server.js';
 
@@ -55,6 +56,13 @@ export interface InboundRoute {
   readonly mtls: boolean;
   /** SAN allow-list; undefined = any mesh identity. */
   readonly allow: SanAllowList | undefined;
+  /** Operator certificates admitted (ingress `mtls+operator`); otherwise they are refused (`operator-not-allowed`). */
+  readonly operators: boolean;
+  /**
+   * The port-forward path (a connection to the mTLS listener's own port): the real route is the one of the port the
+   * client's TLS server name names (`forwardServerName`), looked up here after the handshake; only operators use it.
+   */
+  readonly forward?: (port: number) => InboundRoute | undefined;
 }
 
 /** Picks the route of an accepted TCP connection; undefined refuses it before any TLS work. */
@@ -94,6 +102,7 @@ export function startInboundListener(cfg: InboundListenerConfig, host: string, o
     appPort: cfg.appPort,
     mtls: cfg.mode.kind === 'mtls',
     allow: cfg.mode.kind === 'mtls' ? buildSanAllowList(cfg.mode.allow) : undefined,
+    operators: cfg.mode.kind === 'mtls' && cfg.mode.operators === true,
   };
   // A tunnel stream reaches this entry by naming the listener's own port, as a per-connection client dials it.
   const tunnelRoute = (port: number, listenPort: number): InboundRoute | undefined => (port === listenPort ? route : undefined);
@@ -222,12 +231,18 @@ function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundFor
     socket.destroy();
     return;
   }
-  const route = at.route;
   metrics.handshake.observe((performance.now() - at.at) / 1000);
+  const route = at.route.forward === undefined ? at.route : forwardedRoute(socket, at.route.forward);
+  if (typeof route === 'string') {
+    metrics.failure[route].inc();
+    metrics.result.refused.inc();
+    socket.destroy();
+    return;
+  }
   if (route.mtls) {
     const g = rt.store.current;
     const recheck = socket.isSessionReused() || at.generation !== rt.store.generationNumber;
-    const refusal = checkClientIdentity(socket, route.allow, { bundle: g.bundle, nowMs: rt.clock.nowMs(), recheck });
+    const refusal = checkClientIdentity(socket, route.allow, { bundle: g.bundle, nowMs: rt.clock.nowMs(), recheck }, route.operators);
     if (refusal !== undefined) {
       metrics.failure[refusal].inc();
       metrics.result.refused.inc();
@@ -242,6 +257,13 @@ function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundFor
     // SECURITY: a pooled tunnel connection passed the same gate as any other (above); its verified leaf is the
     // identity every stream on it is checked with. Only an mTLS route with a tunnel may get here.
     const peer = socket.getPeerX509Certificate();
+    // SECURITY: the pooled tunnel is sidecar to sidecar; an operator certificate never gets a pooled connection.
+    if (peer !== undefined && isOperatorSanText(peer.subjectAltName)) {
+      metrics.failure['operator-not-allowed'].inc();
+      metrics.result.refused.inc();
+      socket.destroy();
+      return;
+    }
     if (tunnel === undefined || !route.mtls || peer === undefined) {
       metrics.failure['handshake-error'].inc();
       metrics.result.refused.inc();
@@ -255,4 +277,21 @@ function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundFor
   metrics.open.inc();
   socket.setNoDelay(true);
   forwardToApp(forwarder, route.appPort, socket);
+}
+
+/**
+ * The route of a port-forward connection (one made to the mTLS listener's own port): the port its TLS server name
+ * names, which the handshake transcript authenticates (a relay that rewrote it would break the handshake). Only an
+ * operator certificate may take this path — a workload reaches a port by connecting to it — and only to a port whose
+ * ingress entry says `mtls+operator` (checked with the rest of the identity by the caller). Returns the refusal
+ * reason otherwise.
+ */
+function forwardedRoute(socket: TLSSocket, lookup: (port: number) => InboundRoute | undefined): InboundRoute | 'port-not-served' | 'operator-not-allowed' {
+  const peer = socket.getPeerX509Certificate();
+  // SECURITY: workloads never use the port-forward path; it exists for operators only.
+  if (peer === undefined || !isOperatorSanText(peer.subjectAltName)) return 'operator-not-allowed';
+  const servername = (socket as TLSSocket & { servername?: string | false }).servername;
+  const port = typeof servername === 'string' ? parseForwardServerName(servername) : undefined;
+  const route = port === undefined ? undefined : lookup(port);
+  return route === undefined || route.forward !== undefined ? 'port-not-served' : route;
 }

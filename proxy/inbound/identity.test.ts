@@ -1,7 +1,7 @@
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import { TestMesh, withSwappedKey } from '../test/pki.js';
-import { buildSanAllowList, canonicalIpv6, checkClientIdentity, sansAllowed, verifyLeaf, type CurrentTrust, type HandshakenSocket } from './identity.js';
+import { buildSanAllowList, canonicalIpv6, checkClientIdentity, identityRefusal, sansAllowed, verifyLeaf, type CurrentTrust, type HandshakenSocket } from './identity.js';
 
 void t.test('SAN allow-lists', (t) => {
   const allow = buildSanAllowList(['web.default.svc', '*.ns.svc', 'spiffe://ccmesh.local/batch', '::1', '10.0.0.1'])!;
@@ -82,4 +82,17 @@ void t.test('verifyLeaf checks the issuer signature, not just the issuer name', 
   const forged = withSwappedKey(mesh.meshCas[0]!.cert);
   t.ok(leaf.checkIssued(forged), 'control: by name and key identifier the forged CA issued the leaf');
   t.equal(verifyLeaf(leaf, [forged], Date.now()), 'untrusted-cert', 'a CA whose key did not sign the leaf: refused');
+});
+
+void t.test('operator certificates are never workload identities', (t) => {
+  const op = 'URI:ccmesh-operator://ccmesh.local/00112233445566778899aabbccddeeff';
+  const allowAll = buildSanAllowList(['*.ccmesh.local', 'spiffe://ccmesh.local/x', 'web']);
+  t.equal(identityRefusal(op, undefined, false), 'operator-not-allowed', 'a port open to any mesh identity refuses an operator');
+  t.equal(identityRefusal(op, allowAll, false), 'operator-not-allowed', 'an allow-list port refuses an operator');
+  t.equal(identityRefusal(op, undefined, true), undefined, 'an mtls+operator port admits it');
+  t.equal(identityRefusal(op, allowAll, true), undefined, 'its allow-list (for workloads) does not apply to operators');
+  t.equal(identityRefusal(`DNS:web, ${op}`, allowAll, false), 'operator-not-allowed', 'an operator URI next to a workload name still makes it an operator');
+  t.equal(identityRefusal('DNS:web, URI:spiffe://ccmesh.local/web', allowAll, true), undefined, 'control: a workload on the allow-list of an operator port');
+  t.equal(identityRefusal('DNS:db', allowAll, true), 'san-not-allowed', 'and a workload off it is still refused there');
+  t.end();
 });

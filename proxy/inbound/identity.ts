@@ -6,6 +6,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { isOperatorSanText } from '../../contract/operator-identity.js';
 import { parseSubjectAltNames } from '../transport/subject-alt-names.js';
 import type { HandshakeFailure } from '../metrics.js';
 
@@ -62,7 +63,7 @@ export type HandshakenSocket = Pick<TLSSocket, 'authorized' | 'authorizationErro
  * that refusals can be classified and counted here; this function is the gate, and the app connection is opened
  * only when it returns undefined.
  */
-export function checkClientIdentity(socket: HandshakenSocket, allow: SanAllowList | undefined, trust: CurrentTrust): HandshakeFailure | undefined {
+export function checkClientIdentity(socket: HandshakenSocket, allow: SanAllowList | undefined, trust: CurrentTrust, operators = false): HandshakeFailure | undefined {
   // SECURITY: `authorized` alone is not proof of a client certificate: Node reports a resumed TLS 1.3 session as
   // authorized even when none was ever presented (a session from a server-auth-only listener, say). A peer
   // certificate is required in every case.
@@ -77,8 +78,19 @@ export function checkClientIdentity(socket: HandshakenSocket, allow: SanAllowLis
     const refusal = verifyLeaf(peer, trust.bundle, trust.nowMs);
     if (refusal !== undefined) return refusal;
   }
+  return identityRefusal(peer.subjectAltName, allow, operators);
+}
+
+/**
+ * The port's identity rule against a verified peer's SAN text: an operator certificate (contract/operator-identity.ts)
+ * passes only where `operators` is set and is never judged by the allow-list; any other identity must be on the
+ * allow-list when there is one.
+ */
+export function identityRefusal(sanText: string | undefined, allow: SanAllowList | undefined, operators: boolean): HandshakeFailure | undefined {
+  // SECURITY: an operator is never a workload identity: without the port's explicit `mtls+operator` it is refused
+  // even where "any mesh identity" would pass, and with it the workload allow-list does not apply to it.
+  if (isOperatorSanText(sanText)) return operators ? undefined : 'operator-not-allowed';
   if (!allow) return undefined;
-  const sanText = peer.subjectAltName;
   return sanText !== undefined && sansAllowed(sanText, allow) ? undefined : 'san-not-allowed';
 }
 

@@ -19,19 +19,22 @@ export function buildTransparentRouters(cfg: TransparentInboundConfig): { mtls: 
   const mtlsRoutes = new Map<number, InboundRoute>();
   const tlsRoutes = new Map<number, InboundRoute>();
   for (const e of cfg.entries) {
-    if (e.mode.kind === 'mtls') mtlsRoutes.set(e.port, { appPort: e.port, mtls: true, allow: buildSanAllowList(e.mode.allow) });
-    else if (e.mode.kind === 'tls') tlsRoutes.set(e.port, { appPort: e.port, mtls: false, allow: undefined });
+    if (e.mode.kind === 'mtls') mtlsRoutes.set(e.port, { appPort: e.port, mtls: true, allow: buildSanAllowList(e.mode.allow), operators: e.mode.operators === true });
+    else if (e.mode.kind === 'tls') tlsRoutes.set(e.port, { appPort: e.port, mtls: false, allow: undefined, operators: false });
   }
   const mtlsByPort = (port: number | undefined): InboundRoute | undefined => {
     if (port === undefined || own.has(port)) return undefined;
-    return mtlsRoutes.get(port) ?? { appPort: port, mtls: true, allow: undefined };
+    return mtlsRoutes.get(port) ?? { appPort: port, mtls: true, allow: undefined, operators: false };
   };
+  // A connection to the mTLS listener's own port (kubectl port-forward into the pod, or a direct dial of it) is the
+  // port-forward path: the target port is the one its TLS server name names, looked up after the handshake.
+  const forward: InboundRoute = { appPort: 0, mtls: true, allow: undefined, operators: true, forward: (p) => mtlsByPort(p) };
   return {
     mtlsByPort,
     // SECURITY: every port that is not an mtls entry — unlisted, and also a tls or plain entry that reached this
     // listener against the rules — gets the restrictive default: mTLS, any mesh identity. The sidecar's own ports
     // are never forwarded (127.0.0.1:15006 would be this very listener).
-    mtls: (raw: Socket) => mtlsByPort(raw.localPort),
+    mtls: (raw: Socket) => (raw.localPort === cfg.mtlsPort ? forward : mtlsByPort(raw.localPort)),
     // SECURITY: the TLS-only listener serves exactly the `tls` entries; any other port arriving here would skip
     // client authentication, so it is refused.
     tls: (raw: Socket) => (raw.localPort === undefined ? undefined : tlsRoutes.get(raw.localPort)),

@@ -29,6 +29,8 @@ void t.test('server identity: each kind matches only SANs of its own kind', (t) 
     [{ kind: 'uri', value: 'spiffe://ccmesh.local/db' }, 'URI:spiffe://ccmesh.local/cache, DNS:spiffe://ccmesh.local/db', false, 'another URI, and a DNS SAN spelling the URI'],
     [{ kind: 'dns', value: 'db.shop.svc' }, 'URI:"x, DNS:db.shop.svc, y"', false, 'a quoted value is one name, never split'],
     [{ kind: 'any' }, 'DNS:whatever', true, '* admits any leaf that chains'],
+    [{ kind: 'any' }, 'URI:ccmesh-operator://ccmesh.local/00112233445566778899aabbccddeeff', false, 'but never an operator certificate'],
+    [{ kind: 'dns', value: 'db.shop.svc' }, 'DNS:db.shop.svc, URI:ccmesh-operator://ccmesh.local/00', false, 'nor one that also names the server'],
   ];
   for (const [id, san, want, why] of table) t.equal(admits(id, san), want, why);
   const err = buildServerIdentityCheck({ kind: 'dns', value: 'db.shop.svc' })('h', cert('DNS:cache')) as Error & { code: string };

@@ -10,12 +10,26 @@ import type { EgressIdentity } from '../../lib/mesh-config/egress.js';
 import { SAN_MISMATCH_CODE } from '../transport/handshake-failure.js';
 import { parseSubjectAltNames } from '../transport/subject-alt-names.js';
 import { canonicalIpv6 } from '../inbound/identity.js';
+import { isOperatorSanText } from '../../contract/operator-identity.js';
 
 /** A `checkServerIdentity` for tls.connect, built once per egress listener. */
 export type ServerIdentityCheck = (host: string, cert: PeerCertificate) => Error | undefined;
 
 /** Builds the check for one identity. */
 export function buildServerIdentityCheck(identity: EgressIdentity): ServerIdentityCheck {
+  const check = buildWorkloadCheck(identity);
+  // SECURITY: an operator certificate is never a workload identity, so never a server, even where "any" would pass
+  // (it is issued for TLS clients only, which OpenSSL enforces too; this does not rely on that).
+  return (host, cert) => (isOperatorSanText(cert.subjectaltname) ? mismatch('the server presented an operator certificate, which is never a workload identity') : check(host, cert));
+}
+
+function mismatch(message: string): Error {
+  const err = new Error(message) as Error & { code: string };
+  err.code = SAN_MISMATCH_CODE;
+  return err;
+}
+
+function buildWorkloadCheck(identity: EgressIdentity): ServerIdentityCheck {
   if (identity.kind === 'any') {
     // SECURITY: "any mesh identity" — only asked for explicitly (`*`, or the transparent outbound listener, whose IP
     // destinations name no workload). The chain to the mesh CA bundle is then the whole authentication: any meshed
@@ -27,9 +41,7 @@ export function buildServerIdentityCheck(identity: EgressIdentity): ServerIdenti
   const matches = identity.kind === 'dns' ? (san: string) => dnsMatches(want, san.toLowerCase()) : identity.kind === 'ip' ? (san: string) => canonicalIp(san) === want : (san: string) => san === want;
   return (_host, cert) => {
     for (const [k, v] of parseSubjectAltNames(cert.subjectaltname ?? '')) if (k === kind && matches(v)) return undefined;
-    const err = new Error(`the server's certificate does not carry the expected ${kind} SAN ${identity.value}`) as Error & { code: string };
-    err.code = SAN_MISMATCH_CODE;
-    return err;
+    return mismatch(`the server's certificate does not carry the expected ${kind} SAN ${identity.value}`);
   };
 }
 

@@ -65,7 +65,7 @@ export const PROXY_FAMILIES: GoldenFamilies = {
       reason: [
         'no-client-cert', 'untrusted-cert', 'cert-expired', 'san-not-allowed', 'not-tls', 'handshake-timeout', 'handshake-error',
         'server-untrusted', 'server-san-mismatch', 'upstream-connect', 'port-not-served', 'too-many-handshakes', 'too-many-from-source',
-        'too-many-connections',
+        'too-many-connections', 'operator-not-allowed',
       ],
     },
   },
@@ -104,6 +104,7 @@ export const COORDINATOR_FAMILIES: GoldenFamilies = {
   ccmesh_coordinator_store_operation_seconds: { type: 'histogram', labels: { op: ['get', 'compare_and_swap', 'list'], result: ['ok', 'error'] } },
   ccmesh_coordinator_history_sync_age_seconds: { type: 'gauge', labels: {} },
   ccmesh_coordinator_history_rollback_refusals_total: { type: 'counter', labels: { reason: ['older', 'diverged', 'unverified'] } },
+  ccmesh_coordinator_operator_certificates_total: { type: 'counter', labels: { result: ['issued', 'not_owner', 'bad_signature', 'bad_nonce', 'refused'] } },
   ccmesh_coordinator_peer_recoveries_total: { type: 'counter', labels: { result: ['recovered', 'unreachable', 'refused', 'untrusted_peer', 'bad_answer', 'seed_mismatch', 'error'] } },
 };
 
