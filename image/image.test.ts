@@ -194,14 +194,14 @@ if (skip && process.env.CI) {
   const PLAN = `--ingress 'web#8080#mtls' --proxy-uid ${PROXY_UID}`;
 
   void t.test('the initializer, root with its injected security context, installs the guard and the whole plan', async (t) => {
-    const sc = buildInitializer({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [], proxyResources: { requests: INJECTED_REQUESTS.proxy, limits: {} } }).securityContext as { allowPrivilegeEscalation: boolean; runAsUser: number; capabilities: { add: string[] } };
+    const sc = buildInitializer({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [], proxyResources: { requests: INJECTED_REQUESTS.proxy, limits: {} }, appProbes: [] }).securityContext as { allowPrivilegeEscalation: boolean; runAsUser: number; capabilities: { add: string[] } };
     t.equal(sc.runAsUser, 0);
     const r = await inPod(0, sc.capabilities.add, !sc.allowPrivilegeEscalation, `ccmesh iptables guard && ccmesh iptables apply ${PLAN} && ccmesh iptables verify ${PLAN} && ccmesh iptables unguard`);
     t.equal(r.code, 0, `guard, apply, verify, unguard as root with ${sc.capabilities.add.join(',')}${sc.allowPrivilegeEscalation ? '' : ' and no_new_privs'}: ${r.stderr.slice(-2000)}`);
   });
 
   void t.test('the sidecar uid installs and verifies its rules with the security context inject gives it', async (t) => {
-    const sc = buildProxy({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [], proxyResources: { requests: INJECTED_REQUESTS.proxy, limits: {} } }).securityContext as { allowPrivilegeEscalation: boolean; runAsUser: number; capabilities: { add: string[] } };
+    const sc = buildProxy({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [], proxyResources: { requests: INJECTED_REQUESTS.proxy, limits: {} }, appProbes: [] }).securityContext as { allowPrivilegeEscalation: boolean; runAsUser: number; capabilities: { add: string[] } };
     t.equal(sc.runAsUser, PROXY_UID);
     t.strictSame([...sc.capabilities.add].sort(), ['NET_ADMIN', 'NET_RAW'], 'the bounding set this test uses');
     // iptables alone: the guard (iptables-restore/-save in both families) installed, read back and lifted.

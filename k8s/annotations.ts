@@ -33,6 +33,8 @@ export interface PodMeshAnnotations {
   configVolumes: readonly string[];
   /** Per-pod overrides of the proxy's resources, each a validated quantity as written; absent = the install's. */
   proxyResources: ProxyResourceOverrides;
+  /** False only for `ccmesh.dev/rewrite-probes: "false"`: probes on captured ports are refused, not rewritten. */
+  rewriteProbes: boolean;
 }
 
 /** The `ccmesh.dev/proxy-{cpu,memory}-{request,limit}` annotations, validated, as written. */
@@ -176,6 +178,9 @@ export function readPodAnnotations(template: Obj, where: string): PodMeshAnnotat
     else proxyResources[a.field] = text;
   }
 
+  const rewriteText = str(ANNOTATIONS.rewriteProbes);
+  if (rewriteText !== undefined && rewriteText !== 'true' && rewriteText !== 'false') issues.push({ field: ANNOTATIONS.rewriteProbes, value: rewriteText, expected: '"true" or "false"' });
+
   if (issues.length > 0) throw invalid(where, issues);
   return {
     inject,
@@ -186,5 +191,6 @@ export function readPodAnnotations(template: Obj, where: string): PodMeshAnnotat
     podRole,
     configVolumes,
     proxyResources,
+    rewriteProbes: rewriteText !== 'false',
   };
 }

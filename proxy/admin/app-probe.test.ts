@@ -91,7 +91,7 @@ void t.test('an http app probe mirrors the app: 2xx/3xx → 200, else 503, nothi
   t.ok(a.seen.every((s) => s.headers['x-probe'] === 'pinned'), 'the pinned header');
 });
 
-void t.test('app down → 503; app too slow → 503 after the probe timeout', async (t) => {
+void t.test('app down → 503; app too slow → 503 after the probe timeout', { timeout: 20_000 }, async (t) => {
   const down = await closedPort();
   const a = await app(t);
   a.answer('hang');
@@ -155,7 +155,7 @@ void t.test('attack: the host can only pick among the configured probes', async 
   t.equal(a.seen.length, 1, 'the POST did not reach the app');
 });
 
-void t.test('attack: a flood of calls opens one connection to the app per probe at a time', async (t) => {
+void t.test('attack: a flood of calls opens one connection to the app per probe at a time', { timeout: 20_000 }, async (t) => {
   const a = await app(t);
   a.answer('hang');
   const adm = await admin(t, [httpProbe('web', 'liveness', a.port)]);
