@@ -130,4 +130,20 @@ export const K8S_MUTATIONS: readonly SecurityMutation[] = [
     replace: "if (typeof value !== 'string') return undefined;",
     tests: ['k8s/inject/probes.test.ts', 'proxy/admin/app-probe.test.ts'],
   },
+  {
+    id: 'k8s-injector-serving-leaf-renewed',
+    defence: 'A self-managed serving leaf is renewed from its CA before it expires, so admission never fails on an expired certificate.',
+    file: 'k8s/webhook/injector.ts',
+    find: '    if (!dueForRenewal(creds.certPem, now)) return;',
+    replace: '    return;',
+    tests: ['k8s/webhook/rotation.test.ts'],
+  },
+  {
+    id: 'k8s-injector-ca-rotation-overlap',
+    defence: 'A rotated serving CA is published next to the current one, so leaves of the current CA stay trusted while the API server catches up.',
+    file: 'k8s/webhook/injector.ts',
+    find: '      const bundle = next.certPem + ca.certPem;',
+    replace: '      const bundle = next.certPem;',
+    tests: ['k8s/webhook/rotation.test.ts'],
+  },
 ];
