@@ -27,9 +27,9 @@ const NAME = 'ccmesh-injector';
 const SVC = 'ccmesh-injector.ccmesh-system.svc';
 const REVIEW = readFileSync(join(repoRoot, 'k8s', 'webhook', 'testdata', 'admission', 'pod-from-replicaset.json'), 'utf8');
 /** How far behind the published caBundle the "API server" trusts. */
-const API_LAG_MS = 400;
+const API_LAG_MS = 1_000;
 // Whole seconds matter: X.509 validity has a resolution of one second.
-const ROTATION: RotationConfig = { caLifetimeMs: 15_000, leafLifetimeMs: 6_000, checkIntervalMs: 100, propagationMs: 1_000 };
+const ROTATION: RotationConfig = { caLifetimeMs: 15_000, leafLifetimeMs: 6_000, checkIntervalMs: 100, propagationMs: 2_000 };
 
 /** One AdmissionReview trusting only `ca`; the leaf it was served and what went wrong, if anything. */
 function review(port: number, ca: string): Promise<{ error?: string; leaf?: string }> {

@@ -146,4 +146,12 @@ export const K8S_MUTATIONS: readonly SecurityMutation[] = [
     replace: '      const bundle = next.certPem;',
     tests: ['k8s/webhook/rotation.test.ts'],
   },
+  {
+    id: 'k8s-injector-ca-rotation-propagation',
+    defence: 'A leaf of a new serving CA is served only after the caBundle holding that CA has had time to reach the API servers.',
+    file: 'k8s/webhook/injector.ts',
+    find: '      pending = { ca: next, bundle, servableAtMs: rt.clock.nowMs() + rot.propagationMs };',
+    replace: '      pending = { ca: next, bundle, servableAtMs: 0 };',
+    tests: ['k8s/webhook/rotation.test.ts'],
+  },
 ];
