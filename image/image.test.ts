@@ -202,14 +202,14 @@ if (skip && process.env.CI) {
   const PLAN = `--ingress 'web#8080#mtls' --proxy-uid ${PROXY_UID}`;
 
   void t.test('the initializer, root with its injected security context, installs the guard and the whole plan', async (t) => {
-    const sc = buildInitializer({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [], proxyResources: { requests: INJECTED_REQUESTS.proxy, limits: {} } }).securityContext as { allowPrivilegeEscalation: boolean; runAsUser: number; capabilities: { add: string[] } };
+    const sc = buildInitializer({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [], proxyResources: { requests: INJECTED_REQUESTS.proxy, limits: {} }, appProbes: [] }).securityContext as { allowPrivilegeEscalation: boolean; runAsUser: number; capabilities: { add: string[] } };
     t.equal(sc.runAsUser, 0);
     const r = await inPod(0, sc.capabilities.add, !sc.allowPrivilegeEscalation, `ccmesh iptables guard && ccmesh iptables apply ${PLAN} && ccmesh iptables verify ${PLAN} && ccmesh iptables unguard`);
     t.equal(r.code, 0, `guard, apply, verify, unguard as root with ${sc.capabilities.add.join(',')}${sc.allowPrivilegeEscalation ? '' : ' and no_new_privs'}: ${r.stderr.slice(-2000)}`);
   });
 
   void t.test('the sidecar uid installs and verifies its rules with the security context inject gives it', async (t) => {
-    const sc = buildProxy({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [], proxyResources: { requests: INJECTED_REQUESTS.proxy, limits: {} } }).securityContext as { allowPrivilegeEscalation: boolean; runAsUser: number; capabilities: { add: string[] } };
+    const sc = buildProxy({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [], proxyResources: { requests: INJECTED_REQUESTS.proxy, limits: {} }, appProbes: [] }).securityContext as { allowPrivilegeEscalation: boolean; runAsUser: number; capabilities: { add: string[] } };
     t.equal(sc.runAsUser, PROXY_UID);
     t.strictSame([...sc.capabilities.add].sort(), ['NET_ADMIN', 'NET_RAW'], 'the bounding set this test uses');
     // iptables alone: the guard (iptables-restore/-save in both families) installed, read back and lifted.
@@ -229,8 +229,8 @@ if (skip && process.env.CI) {
   });
 
   void t.test('pod order: the initializer (root) installs guard and policy routing, then the sidecar uid applies and verifies the whole plan', async (t) => {
-    const init = buildInitializer({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [], proxyResources: { requests: INJECTED_REQUESTS.proxy, limits: {} } }).securityContext as { capabilities: { add: string[] } };
-    const proxy = buildProxy({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [], proxyResources: { requests: INJECTED_REQUESTS.proxy, limits: {} } }).securityContext as { allowPrivilegeEscalation: boolean; capabilities: { add: string[] } };
+    const init = buildInitializer({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [], appProbes: [], proxyResources: { requests: INJECTED_REQUESTS.proxy, limits: {} } }).securityContext as { capabilities: { add: string[] } };
+    const proxy = buildProxy({ image: 'i', coordinator: 'c:1', tee: 'auto', ingress: '', egress: '', adminPort: 15020, configMounts: [], appProbes: [], proxyResources: { requests: INJECTED_REQUESTS.proxy, limits: {} } }).securityContext as { allowPrivilegeEscalation: boolean; capabilities: { add: string[] } };
     // One network namespace for both, as in a pod: root with the initializer's capabilities runs its two steps, then
     // drops to the sidecar's uid and bounding set (setresuid from root clears the capabilities, as runc's exec does).
     // Dropping needs SETUID/SETGID/SETPCAP, which the initializer doesn't have: that root with only its own

@@ -9,7 +9,7 @@ import { isOptedOut, readPodAnnotations, unknownAnnotationWarnings, type PodMesh
 const tpl = (annotations?: unknown): Record<string, unknown> => ({ metadata: annotations === undefined ? {} : { annotations }, spec: {} });
 
 void t.test('defaults when nothing is annotated', async (t) => {
-  const want: PodMeshAnnotations = { inject: true, ingress: '', egress: '', adminPort: 15020, podRole: '', configVolumes: [], proxyResources: {} };
+  const want: PodMeshAnnotations = { inject: true, ingress: '', egress: '', adminPort: 15020, podRole: '', configVolumes: [], proxyResources: {}, rewriteProbes: true };
   t.same(readPodAnnotations(tpl(), 'Pod a/b'), want);
   t.same(readPodAnnotations({}, 'Pod a/b'), want, 'no metadata at all');
   t.same(readPodAnnotations(tpl({ 'other.io/x': '1' }), 'Pod a/b'), want, 'foreign annotations are ignored');
@@ -28,6 +28,7 @@ void t.test('accepted values', async (t) => {
     'ccmesh.dev/proxy-memory-request': '160Mi',
     'ccmesh.dev/proxy-cpu-limit': '1',
     'ccmesh.dev/proxy-memory-limit': '0.25Gi',
+    'ccmesh.dev/rewrite-probes': 'false',
   }), 'Pod a/b');
   t.same(got, {
     inject: true,
@@ -38,7 +39,9 @@ void t.test('accepted values', async (t) => {
     podRole: '',
     configVolumes: ['settings', 'creds'],
     proxyResources: { cpuRequest: '250m', memoryRequest: '160Mi', cpuLimit: '1', memoryLimit: '0.25Gi' },
+    rewriteProbes: false,
   });
+  t.equal(readPodAnnotations(tpl({ 'ccmesh.dev/rewrite-probes': 'true' }), 'x').rewriteProbes, true);
   t.equal(readPodAnnotations(tpl({ 'ccmesh.dev/inject': 'false' }), 'x').inject, false);
   t.equal(readPodAnnotations(tpl({ 'ccmesh.dev/inject': 'disabled' }), 'x').inject, false, '"disabled" opts out as "false" does');
   t.equal(readPodAnnotations(tpl({ 'ccmesh.dev/inject': 'enabled' }), 'x').inject, true, '"enabled" as "true"');
@@ -49,6 +52,7 @@ const BAD: [string, Record<string, unknown>, string][] = [
   ['inject', { 'ccmesh.dev/inject': 'True' }, '"True"'],
   ['inject Disabled', { 'ccmesh.dev/inject': 'Disabled' }, '"true", "enabled", "false" or "disabled"'],
   ['inject not a string', { 'ccmesh.dev/inject': false }, 'string'],
+  ['rewrite-probes', { 'ccmesh.dev/rewrite-probes': 'off' }, '"off"'],
   ['pod-role', { 'ccmesh.dev/pod-role': 'Coordinator' }, '"Coordinator"'],
   ['admin-port zero', { 'ccmesh.dev/admin-port': '0' }, '"0"'],
   ['admin-port leading zero', { 'ccmesh.dev/admin-port': '08080' }, '"08080"'],

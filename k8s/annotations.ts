@@ -36,6 +36,8 @@ export interface PodMeshAnnotations {
   proxyResources: ProxyResourceOverrides;
   /** `ccmesh.dev/secure-pv`: the raw block volume to encrypt and the volume its filesystem is mounted into. */
   securePv?: SecurePvAnnotation;
+  /** False only for `ccmesh.dev/rewrite-probes: "false"`: probes on captured ports are refused, not rewritten. */
+  rewriteProbes: boolean;
 }
 
 /** The parsed `ccmesh.dev/secure-pv: <blockVolume>:<mountVolume>`. */
@@ -233,6 +235,9 @@ export function readPodAnnotations(template: Obj, where: string): PodMeshAnnotat
     else proxyResources[a.field] = text;
   }
 
+  const rewriteText = str(ANNOTATIONS.rewriteProbes);
+  if (rewriteText !== undefined && rewriteText !== 'true' && rewriteText !== 'false') issues.push({ field: ANNOTATIONS.rewriteProbes, value: rewriteText, expected: '"true" or "false"' });
+
   if (issues.length > 0) throw invalid(where, issues);
   return {
     inject,
@@ -244,5 +249,6 @@ export function readPodAnnotations(template: Obj, where: string): PodMeshAnnotat
     configVolumes,
     proxyResources,
     ...(securePv !== undefined ? { securePv } : {}),
+    rewriteProbes: rewriteText !== 'false',
   };
 }

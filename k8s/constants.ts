@@ -19,6 +19,8 @@ export const ANNOTATIONS = Object.freeze({
   proxyMemoryRequest: 'ccmesh.dev/proxy-memory-request',
   proxyCpuLimit: 'ccmesh.dev/proxy-cpu-limit',
   proxyMemoryLimit: 'ccmesh.dev/proxy-memory-limit',
+  /** `"false"`: refuse kubelet probes on captured ports instead of rewriting them through the sidecar. */
+  rewriteProbes: 'ccmesh.dev/rewrite-probes',
   /** Set by `inject` on every resource it changed (value: the ccmesh version that injected it). */
   injected: 'ccmesh.dev/injected',
   /** Kata agent policy: base64 of the Rego document. */

@@ -9,6 +9,7 @@ import type { FieldReader } from '../lib/config/fields.js';
 import { ISSUER_KINDS, type IssuerKind } from '../attestation/issuers/select.js';
 import type { LogLevel } from '../lib/log.js';
 import { EGRESS_IDENTITY_EXPECTED, parseEgressIdentity, parseEgressSpec, parseHostPort, type EgressEntry, type EgressIdentity, type HostPort } from '../lib/mesh-config/egress.js';
+import { APP_PROBE_EXPECTED, parseAppProbe, type AppProbe } from '../lib/mesh-config/app-probe.js';
 import { parseIngressSpec, parsePortText, type IngressEntry, type IngressMode } from '../lib/mesh-config/ingress.js';
 import { PORTS } from '../lib/mesh-ports.js';
 import { PATHS } from '../lib/pod-layout.js';
@@ -23,6 +24,7 @@ export const PROXY_FLAGS = {
   'listen-host': { type: 'string' },
   'admin-port': { type: 'string' },
   'admin-host': { type: 'string' },
+  'app-probe': { type: 'string', multiple: true },
   'tls-dir': { type: 'string' },
   coordinator: { type: 'string' },
   'trust-refresh': { type: 'string' },
@@ -120,6 +122,8 @@ export interface ProxyConfig {
   readonly listenHost: string;
   readonly adminHost: string;
   readonly adminPort: number;
+  /** App probes served on the admin port (`--app-probe`, pinned by the injector from the pod's kubelet probes). */
+  readonly appProbes: readonly AppProbe[];
   readonly tlsDir: string;
   readonly coordinator: HostPort | undefined;
   /** How often the Coordinator's mesh CA bundle is polled (0 = never); only with `coordinator`. */
@@ -192,6 +196,8 @@ The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, 
   --inbound-port-map MAP     APP_PORT=LISTEN_PORT,… (each listener forwards to 127.0.0.1:APP_PORT)
   --listen-host HOST         address of the explicit inbound listeners (default 0.0.0.0)
   --admin-host HOST          address of the admin server (default 0.0.0.0)
+  --app-probe JSON           serve /app-health/<container>/<kind> on the admin port: a GET (or TCP connect) to
+                             the app on 127.0.0.1 answered 200/503 only (repeatable; the injector writes these)
   --coordinator HOST:PORT    renew the leaf at ~50 % of its life through the Coordinator's mesh API
   --trust-refresh 30s        with --coordinator: poll the mesh CA bundle; a new CA (manifest update) is trusted at
                              once and the leaf renewed 2 intervals later, so no restart is needed (0 = off)
@@ -303,6 +309,7 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
     listenHost: host('listen-host', '0.0.0.0'),
     adminHost: host('admin-host', '0.0.0.0'),
     adminPort,
+    appProbes: readAppProbes(r, lists['app-probe'] ?? [], ownPorts),
     tlsDir: r.raw('tls-dir') ?? PATHS.tlsDir,
     coordinator,
     trustRefreshMs,
@@ -345,6 +352,23 @@ function readEgressPins(values: readonly string[]): { byName: Map<string, Egress
     items.set(m[1]!, item);
   }
   return { byName, items, issues };
+}
+
+/**
+ * `--app-probe` values: each a pinned probe (lib/mesh-config/app-probe.ts), one per container and kind.
+ * SECURITY: a probe never targets one of the sidecar's own ports (its listeners, admin port or a loopback egress
+ * listener, which would dial a remote as this pod); the host can trigger a probe at will.
+ */
+function readAppProbes(r: FieldReader, values: readonly string[], ownPorts: readonly number[]): AppProbe[] {
+  const out: AppProbe[] = [];
+  for (const text of values) {
+    const p = parseAppProbe(text);
+    if (p === undefined) r.issue('app-probe', text, APP_PROBE_EXPECTED);
+    else if (ownPorts.includes(p.check.port)) r.issue('app-probe', text, `a port other than ${p.check.port} (one of the sidecar's own: ${ownPorts.join(', ')})`);
+    else if (out.some((o) => o.container === p.container && o.kind === p.kind)) r.issue('app-probe', text, `one probe per container and kind (${p.container}/${p.kind} twice)`);
+    else out.push(Object.freeze(p));
+  }
+  return out;
 }
 
 /** `--tee`, `--sim-dir`, `--host-data` (checked like the initializer's; only with --coordinator). */

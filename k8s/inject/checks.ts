@@ -1,14 +1,12 @@
 /**
  * What `inject` reads from the user's containers before changing anything, and the refusals that protect the
  * mesh: a user container that would bypass capture or clash with a mesh port, a config volume the initializer can't
- * verify and copy for the app, a kubelet probe on a port the sidecar captures. Every refusal names the field and the
- * reason.
+ * verify and copy for the app (kubelet probes: probes.ts). Every refusal names the field and the reason.
  */
 import { mountPathProblem } from '../../contract/manifest/file-paths.js';
 import { MANIFEST_LIMITS } from '../../contract/manifest/limits.js';
 import { isJsonObject as isObj } from '../../lib/config/json-reader.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
-import type { IngressEntry } from '../../lib/mesh-config/ingress.js';
 import { PATHS, PROXY_UID } from '../../lib/pod-layout.js';
 import { RESERVED_MESH_PORTS } from '../annotations.js';
 import { ANNOTATIONS, INJECTED } from '../constants.js';
@@ -31,11 +29,13 @@ export function refuse(where: string, field: string, reason: string): CcmeshErro
 /** True for a non-null, non-array object (the shared JSON-object check under a shorter name). */
 export { isObj };
 
-function nameOf(c: Obj): string {
+/** A container's name ('' when it has none). */
+export function nameOf(c: Obj): string {
   return typeof c.name === 'string' ? c.name : '';
 }
 
-function int(v: unknown): number | undefined {
+/** `v` when it is an integer. */
+export function int(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
 }
 
@@ -68,69 +68,6 @@ export function checkUserContainer(u: UserContainer, pod: { readonly security: O
     const clash = RESERVED_MESH_PORTS.get(port) ?? (port === adminPort ? 'the sidecar admin port' : undefined);
     if (clash) throw refuse(where, `${u.field}.ports[${i}].containerPort`, `container "${nameOf(u.c)}" declares port ${port}, which is ${clash}`);
   });
-}
-
-/** The probe fields of a container, with the word kubelet and `kubectl describe` use for each. */
-const PROBES = [
-  ['startupProbe', 'startup'],
-  ['livenessProbe', 'liveness'],
-  ['readinessProbe', 'readiness'],
-] as const;
-
-/** Probe handlers that connect to a port of the pod (`exec` runs inside the container and needs nothing). */
-const NETWORK_HANDLERS = ['httpGet', 'tcpSocket', 'grpc'] as const;
-
-/**
- * Refuses kubelet probes that would reach a captured port. Kubelet probes from the node in plaintext, so such a
- * probe can only pass if the port is not captured — and a port that isn't captured is open in plaintext to every
- * source, not just the kubelet.
- *
- * SECURITY: ccmesh never excludes a probed port from capture on its own (that silently undid "every port needs
- * mTLS"). A probe is accepted only on a port that isn't captured anyway: one the ingress annotation declares
- * `plain` (the pod's explicit opt-in) or the sidecar admin port. Named ports are resolved against the container's
- * own `ports[].name`, as kubelet does; a name that can't be resolved is refused. Probes with their own `host` go
- * elsewhere, not into this pod, and `exec` probes need no port.
- */
-export function checkProbes(users: readonly UserContainer[], ingress: readonly IngressEntry[], adminPort: number, where: string): void {
-  for (const u of users) {
-    for (const [probe, kind] of PROBES) {
-      const pr = u.c[probe];
-      if (!isObj(pr)) continue;
-      for (const handler of NETWORK_HANDLERS) {
-        const h = pr[handler];
-        if (!isObj(h)) continue;
-        if (typeof h.host === 'string' && h.host !== '') continue;
-        const field = `${u.field}.${probe}.${handler}.port`;
-        const what = `container "${nameOf(u.c)}" has a ${kind} probe (${handler}) on port`;
-        const port = resolvePort(u.c, h.port);
-        if (port === undefined) {
-          throw refuse(where, field, `${what} ${JSON.stringify(h.port ?? null)}, which is neither a port number nor the name of one of the container's ports`);
-        }
-        const named = typeof h.port === 'string' && !/^\d+$/.test(h.port) ? h.port : undefined;
-        const shown = named === undefined ? String(port) : `${port} ("${named}")`;
-        const clash = RESERVED_MESH_PORTS.get(port);
-        if (clash) throw refuse(where, field, `${what} ${shown}, which is ${clash}`);
-        if (port === adminPort) continue;
-        const entry = ingress.find((e) => e.port === port);
-        if (entry?.mode.kind === 'plain') continue;
-        const required = entry ? `${entry.mode.kind} (${ANNOTATIONS.ingress} entry "${entry.name}")` : `mtls (as every port not listed in ${ANNOTATIONS.ingress} does)`;
-        const example = `${entry?.name ?? named ?? 'probe'}#${port}#plain`;
-        throw refuse(where, field, `${what} ${shown}, which requires ${required}; kubelet probes in plaintext from the node, and excluding the port from capture would open it to every source in plaintext. Use an exec probe, or probe a separate port declared plain in ${ANNOTATIONS.ingress} (declaring this port plain, "${example}", opens it to every source)`);
-      }
-    }
-  }
-}
-
-function resolvePort(c: Obj, port: unknown): number | undefined {
-  if (typeof port === 'number') return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined;
-  if (typeof port !== 'string' || port === '') return undefined;
-  if (/^\d+$/.test(port)) {
-    const n = Number(port);
-    return n >= 1 && n <= 65535 ? n : undefined;
-  }
-  const ports = Array.isArray(c.ports) ? c.ports : [];
-  for (const p of ports) if (isObj(p) && p.name === port) return int(p.containerPort);
-  return undefined;
 }
 
 /**

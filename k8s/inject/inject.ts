@@ -26,8 +26,9 @@ import { SIDECAR_ADMIN_PATHS } from '../../lib/mesh-ports.js';
 import { isOptedOut, readPodAnnotations, templateAnnotations } from '../annotations.js';
 import { ANNOTATIONS, DEFAULT_COORDINATOR_ADDRESS, IMAGE_REPOSITORY, INJECTED } from '../constants.js';
 import { expectedQuantity, parseQuantity } from '../quantity.js';
-import { checkMeshVolumeMounts, checkProbes, checkSecurePv, checkUserContainer, configMounts, hasAppMount, isObj, mountsOf, refuse, type UserContainer } from './checks.js';
+import { checkMeshVolumeMounts, checkSecurePv, checkUserContainer, configMounts, hasAppMount, isObj, mountsOf, refuse, type UserContainer } from './checks.js';
 import { buildAppMount, buildConfigCopyVolume, buildInitializer, buildProxy, buildSecurePv, buildVolume, configCopyVolume, INJECTED_REQUESTS, TEE_ARG, type PartsInput } from './parts.js';
+import { applyProbeRewrites, pinnedAppProbes, planProbes } from './probes.js';
 import { resolveProxyResources } from './proxy-resources.js';
 
 /** JSON-shaped resource as parsed from YAML. */
@@ -199,7 +200,7 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
   if (spec.shareProcessNamespace === true) throw refuse(where, at('spec.shareProcessNamespace'), 'is true: containers sharing the sidecar\'s PID namespace can reach its files through /proc; meshed pods keep their own');
   for (const u of users) checkUserContainer(u, { security: podSecurity, field: at('spec.securityContext') }, ann.adminPort, where);
 
-  checkProbes(users, parseIngressSpec(ann.ingress).entries, ann.adminPort, where);
+  const probeRewrites = planProbes(users, { ingress: parseIngressSpec(ann.ingress).entries, adminPort: ann.adminPort, rewrite: ann.rewriteProbes, pinned: pinnedAppProbes(initContainers) }, where);
   const parts: PartsInput = {
     image: options.image,
     coordinator: options.coordinator,
@@ -219,6 +220,7 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
     ...(ann.securePv !== undefined && typeof podSecurity?.runAsUser === 'number'
       ? { securePvOwner: { uid: podSecurity.runAsUser, gid: [podSecurity.fsGroup, podSecurity.runAsGroup, podSecurity.runAsUser].find((g): g is number => typeof g === 'number')! } }
       : {}),
+    appProbes: probeRewrites.map((r) => r.probe),
   };
   if (ann.securePv !== undefined) {
     const claimTemplates = kind === 'StatefulSet' && isObj(out.spec) ? listAt(out.spec, 'volumeClaimTemplates', 'spec.volumeClaimTemplates', where) : [];
@@ -297,6 +299,7 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
     if (Array.isArray(u.c.volumeMounts)) mounts.push(buildAppMount());
     else u.c.volumeMounts = [buildAppMount()];
   });
+  applyProbeRewrites(probeRewrites, ann.adminPort);
   if (!inPlace) {
     const userInit = initContainers.filter((c) => !OUR_CONTAINERS.has(c.name as string));
     spec.initContainers = [...wantOurs, ...userInit];

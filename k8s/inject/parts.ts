@@ -7,6 +7,7 @@
  * scheme) are written out explicitly: a stored, defaulted object then still deep-equals what `inject` builds, so a
  * webhook UPDATE of an injected workload is recognised as already injected instead of being refused.
  */
+import { renderAppProbe, type AppProbe } from '../../lib/mesh-config/app-probe.js';
 import { SIDECAR_ADMIN_PATHS } from '../../lib/mesh-ports.js';
 import { PATHS, PROXY_UID } from '../../lib/pod-layout.js';
 import { IMAGE_ENTRYPOINT, INJECTED } from '../constants.js';
@@ -73,6 +74,8 @@ export interface PartsInput {
   readonly securePvOwner?: { readonly uid: number; readonly gid: number };
   /** `ccmesh.dev/secure-pv`, checked against the pod's volumes: adds the secure-pv helper. */
   readonly securePv?: { readonly block: string; readonly mount: string };
+  /** The app probes the sidecar serves on its admin port (probes.ts), in container and kind order. */
+  readonly appProbes: readonly AppProbe[];
 }
 
 /** Name of the in-memory volume holding the verified copy of config volume `name`. */
@@ -149,8 +152,10 @@ export function proxyArgs(p: PartsInput): string[] {
   if (p.ingress.trim() !== '') args.push('--ingress', p.ingress);
   if (p.egress.trim() !== '') args.push('--egress', p.egress);
   args.push('--admin-port', String(p.adminPort), '--coordinator', p.coordinator);
-  // SECURITY: never --exclude-ports: it uncaptures a port for every source. A probe on a captured port is refused
-  // instead (checkProbes); the only uncaptured app ports are the ones the pod declares `plain`.
+  for (const a of p.appProbes) args.push('--app-probe', renderAppProbe(a));
+  // SECURITY: never --exclude-ports: it uncaptures a port for every source. A probe on a captured port is rewritten
+  // through the admin port or refused instead (probes.ts); the only uncaptured app ports are the ones the pod
+  // declares `plain`.
   return args;
 }
 

@@ -195,9 +195,22 @@ const CASES: readonly Case[] = [
     says: ['ccmesh.dev/config-volumes', '"/etc/../web"', "can't be pinned"],
   },
   {
-    name: 'a probe on a port the ingress requires mTLS on',
-    edit: (o) => void (ctr(o, 0).livenessProbe = { httpGet: { path: '/', port: 8080 } }),
-    says: ['spec.template.spec.containers[0].livenessProbe.httpGet.port', 'port 8080', '"web"', 'exec probe'],
+    name: 'a grpc probe on a port the ingress requires mTLS on',
+    edit: (o) => void (ctr(o, 0).livenessProbe = { grpc: { port: 8080 } }),
+    says: ['spec.template.spec.containers[0].livenessProbe.grpc.port', 'port 8080', '"web"', 'exec probe', 'not grpc ones'],
+  },
+  {
+    name: 'an http probe on a port the ingress requires mTLS on, with probe rewriting turned off',
+    edit: (o) => {
+      ctr(o, 0).livenessProbe = { httpGet: { path: '/', port: 8080 } };
+      ann(o)['ccmesh.dev/rewrite-probes'] = 'false';
+    },
+    says: ['spec.template.spec.containers[0].livenessProbe.httpGet.port', 'port 8080', '"web"', 'exec probe', 'ccmesh.dev/rewrite-probes is "false"'],
+  },
+  {
+    name: 'a bad ccmesh.dev/rewrite-probes value',
+    edit: (o) => void (ann(o)['ccmesh.dev/rewrite-probes'] = 'no'),
+    says: ['ccmesh.dev/rewrite-probes', '"no"', '"true" or "false"'],
   },
   {
     name: 'a probe on an unknown named port',

@@ -96,8 +96,21 @@ void t.test('hostNetwork Pod is refused with the reason', async (t) => {
   t.match(r.review.response.status?.message, /^refusing to inject Pod web-7d9f8b6c5-\*: spec\.hostNetwork: is true/);
 });
 
-void t.test('a Pod whose readiness probe targets a captured port is refused with the container, probe and port; declared plain it is injected', async (t) => {
+void t.test('a Pod whose readiness probe targets a captured port: rewritten through the admin port; refused with rewriting off; declared plain it stays', async (t) => {
   const review = fixture('pod-probe-captured-port.json');
+  const annotations = (review.request.object.metadata as { annotations: Record<string, string> }).annotations;
+  const original = structuredClone(review.request.object) as { spec: { containers: { readinessProbe: unknown }[] } };
+  type Patched = { spec: { initContainers: { name: string; args: string[] }[]; containers: { readinessProbe: unknown }[] } };
+
+  const rewritten = answered(reviewAdmission(review));
+  t.equal(rewritten.outcome, 'injected');
+  const p1 = applyPatch(review.request.object, rewritten.ops) as Patched;
+  t.same(p1.spec.containers[0]?.readinessProbe, { ...(original.spec.containers[0]?.readinessProbe as object), httpGet: { path: '/app-health/web/readiness', port: 15020, scheme: 'HTTP' } }, 'the probe asks the sidecar, its other fields kept');
+  const args = p1.spec.initContainers.find((c) => c.name === INJECTED.proxy)?.args ?? [];
+  t.equal(args[args.indexOf('--app-probe') + 1], JSON.stringify({ container: 'web', kind: 'readiness', type: 'http', port: 8081, path: '/healthz', scheme: 'HTTP', headers: [], timeoutSeconds: 1 }), 'the original check pinned');
+  t.notOk(args.includes('--exclude-ports'), 'no capture exclusion');
+
+  annotations[ANNOTATIONS.rewriteProbes] = 'false';
   const r = answered(reviewAdmission(review));
   t.equal(r.outcome, 'refused');
   t.equal(r.review.response.uid, review.request.uid, 'uid echoed');
@@ -109,13 +122,15 @@ void t.test('a Pod whose readiness probe targets a captured port is refused with
     /^refusing to inject Pod web-7d9f8b6c5-\*: spec\.containers\[0\]\.readinessProbe\.httpGet\.port: container "web" has a readiness probe \(httpGet\) on port 8081 \("health"\), which requires mtls/,
   );
 
-  (review.request.object.metadata as { annotations: Record<string, string> }).annotations[ANNOTATIONS.ingress] = 'http#8080##health#8081#plain';
+  annotations[ANNOTATIONS.ingress] = 'http#8080##health#8081#plain';
   const plain = answered(reviewAdmission(review));
   t.equal(plain.outcome, 'injected', 'the port declared plain: the probe is allowed');
-  const patched = applyPatch(review.request.object, plain.ops) as { spec: { initContainers: { name: string; args: string[] }[] } };
+  const patched = applyPatch(review.request.object, plain.ops) as Patched;
   const proxy = patched.spec.initContainers.find((c) => c.name === INJECTED.proxy);
   t.same(proxy?.args.slice(0, 3), ['proxy', '--ingress', 'http#8080##health#8081#plain']);
   t.notOk(proxy?.args.includes('--exclude-ports'), 'no capture exclusion beyond what plain means');
+  t.notOk(proxy?.args.includes('--app-probe'), 'nothing to probe through the sidecar');
+  t.same(patched.spec.containers[0]?.readinessProbe, original.spec.containers[0]?.readinessProbe, 'the probe unchanged');
 });
 
 void t.test('a Kata policy computed over the un-injected Pod is refused, not invalidated', async (t) => {

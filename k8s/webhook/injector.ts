@@ -13,7 +13,7 @@ import { syncCaBundle, type Backoff } from './ca-bundle.js';
 import type { KubeClient } from './kube-client.js';
 import type { InjectorMetrics } from './metrics.js';
 import { checkCredentials, startWebhookServer, type WebhookServerConfig } from './server.js';
-import { createSelfManagedCredentials, credentialsFromSecret, loadTlsDir, serviceDnsNames, TLS_DIR_FILES, type ServingCredentials } from './serving-cert.js';
+import { caFromSecret, createSelfManagedCredentials, createServingCa, credentialsFromSecret, dueForRenewal, issueServingLeaf, loadTlsDir, SELF_MANAGED_LIFETIME_MS, SERVING_LEAF_LIFETIME_MS, serviceDnsNames, TLS_DIR_FILES, type SelfManagedCa, type ServingCredentials } from './serving-cert.js';
 
 /** Plain settings of the injector, parsed at the edge. */
 export interface InjectorConfig {
@@ -41,7 +41,21 @@ export interface InjectorConfig {
    * to it meanwhile must still be answered (with `failurePolicy: Fail` a refused connection refuses the pod). 0: none.
    */
   readonly shutdownDelayMs?: number;
+  /** Lifetimes and check interval of the self-managed CA and leaf (tests shorten them); defaults {@link DEFAULT_ROTATION}. */
+  readonly rotation?: Partial<RotationConfig>;
 }
+
+/** When self-managed credentials are replaced: each at 2/3 of its life, checked every `checkIntervalMs`. */
+export interface RotationConfig {
+  readonly caLifetimeMs: number;
+  readonly leafLifetimeMs: number;
+  readonly checkIntervalMs: number;
+  /** How long a new CA is in the published caBundle before a leaf of it is served (API servers re-read it lazily). */
+  readonly propagationMs: number;
+}
+
+/** Default rotation: a two-year CA, 90-day leaves, checked every minute, a new CA served 5 minutes after publishing. */
+export const DEFAULT_ROTATION: RotationConfig = Object.freeze({ caLifetimeMs: SELF_MANAGED_LIFETIME_MS, leafLifetimeMs: SERVING_LEAF_LIFETIME_MS, checkIntervalMs: 60_000, propagationMs: 5 * 60_000 });
 
 /** Live handles of the injector. */
 export interface InjectorRuntime {
@@ -68,20 +82,25 @@ const CA_SECRET_LABELS = Object.freeze({ 'app.kubernetes.io/name': 'ccmesh', 'ap
 
 /**
  * The credentials of the shared CA Secret: read it; when it does not exist, make a CA and leaf and create it — and
- * when another replica created it first (409), read theirs. Every replica ends up serving the same certificate.
+ * when another replica created it first (409), read theirs. Every replica ends up serving the same certificate, and
+ * with the CA's key (`ca.key`) renews its leaf from the same CA.
  */
-async function sharedCredentials(config: InjectorConfig, rt: InjectorRuntime): Promise<ServingCredentials> {
+async function sharedCredentials(config: InjectorConfig, rt: InjectorRuntime, rot: RotationConfig): Promise<{ creds: ServingCredentials; ca: SelfManagedCa | undefined }> {
   const name = config.caSecret!;
   const where = `secret ${config.namespace}/${name}`;
   if (rt.kube === undefined) throw new CcmeshError(ErrorCode.USAGE, `the shared serving CA lives in ${where}, but no Kubernetes API is configured (not in a cluster and no --kube-api)`);
   for (let attempt = 0; attempt < 5; attempt++) {
     const existing = await rt.kube.getSecret(config.namespace, name);
-    if (existing !== undefined) return credentialsFromSecret(existing, where);
-    const made = await createSelfManagedCredentials(serviceDnsNames(config.service, config.namespace), rt.clock);
-    const data = { [TLS_DIR_FILES.cert]: made.certPem, [TLS_DIR_FILES.key]: made.keyPem, [TLS_DIR_FILES.ca]: made.caPem! };
+    if (existing !== undefined) {
+      const ca = caFromSecret(existing, where);
+      if (ca === undefined) rt.logger.warn('the shared serving CA secret holds no ca.key: the serving certificate is not renewed before it expires', { secret: where });
+      return { creds: credentialsFromSecret(existing, where), ca };
+    }
+    const made = await createSelfManagedCredentials(serviceDnsNames(config.service, config.namespace), rt.clock, rot.caLifetimeMs, rot.leafLifetimeMs);
+    const data = { [TLS_DIR_FILES.cert]: made.certPem, [TLS_DIR_FILES.key]: made.keyPem, [TLS_DIR_FILES.ca]: made.caPem!, [TLS_DIR_FILES.caKey]: made.ca.keyPem };
     if (await rt.kube.createSecret(config.namespace, name, data, CA_SECRET_LABELS)) {
       rt.logger.info('created the shared serving CA secret', { secret: where });
-      return made;
+      return { creds: made, ca: made.ca };
     }
     // Another replica created it between our read and our create: use theirs.
   }
@@ -94,11 +113,20 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
   // inject checks its options before anything else: a resource it ignores surfaces a bad --image or --coordinator
   // now, as a usage error, instead of as a failure of every admission request.
   inject({ kind: 'ConfigMap' }, config.inject);
-  let creds: ServingCredentials = config.tlsDir !== undefined
-    ? await loadTlsDir(config.tlsDir)
-    : config.caSecret !== undefined
-      ? await sharedCredentials(config, rt)
-      : await createSelfManagedCredentials(serviceDnsNames(config.service, config.namespace), rt.clock);
+  const rot: RotationConfig = { ...DEFAULT_ROTATION, ...config.rotation };
+  const names = serviceDnsNames(config.service, config.namespace);
+  // The CA that renews the serving leaf: self-managed modes only (undefined with --tls-dir, or a legacy shared Secret).
+  let ca: SelfManagedCa | undefined;
+  let creds: ServingCredentials;
+  if (config.tlsDir !== undefined) {
+    creds = await loadTlsDir(config.tlsDir);
+  } else if (config.caSecret !== undefined) {
+    ({ creds, ca } = await sharedCredentials(config, rt, rot));
+  } else {
+    const made = await createSelfManagedCredentials(names, rt.clock, rot.caLifetimeMs, rot.leafLifetimeMs);
+    ca = made.ca;
+    creds = { keyPem: made.keyPem, certPem: made.certPem, caPem: made.caPem, fingerprint: made.fingerprint };
+  }
   if (creds.caPem !== undefined && rt.kube === undefined) {
     throw new CcmeshError(
       ErrorCode.USAGE,
@@ -136,6 +164,52 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
         reloading = false;
       }).catch(() => undefined);
     }, config.reloadIntervalMs);
+  }
+
+  if (config.tlsDir === undefined && ca !== undefined) {
+    timer = setInterval(() => {
+      if (reloading) return;
+      reloading = true;
+      renew().catch((err: unknown) => {
+        // Retried at the next check; the current leaf is still valid (renewal starts at 2/3 of its life).
+        logger.error('serving certificate renewal failed; retrying', { error: describeError(err) });
+      }).finally(() => {
+        reloading = false;
+      });
+    }, rot.checkIntervalMs);
+  }
+
+  /**
+   * Self-managed rotation. The leaf is renewed from the CA at 2/3 of its life (no caBundle change: same CA). The
+   * in-memory CA is rotated at 2/3 of its life with an overlap: the caBundle becomes new CA + current CA *before* a
+   * leaf of the new CA is served, so the API server trusts every certificate any replica serves meanwhile; the old
+   * CA leaves the bundle at the next rotation. The shared Secret's CA is not rotated (docs/kubernetes.md).
+   */
+  let pending: { readonly ca: SelfManagedCa; readonly bundle: string; readonly servableAtMs: number } | undefined;
+  async function renew(): Promise<void> {
+    if (ca === undefined) return;
+    const now = rt.clock.nowMs();
+    if (pending !== undefined && now >= pending.servableAtMs) {
+      const leaf = await issueServingLeaf(pending.ca, names, rt.clock, rot.leafLifetimeMs, pending.bundle);
+      server.setCredentials(leaf);
+      ca = pending.ca;
+      creds = leaf;
+      pending = undefined;
+      logger.info('serving CA rotated', { configuration: config.webhookConfiguration });
+      return;
+    }
+    if (pending === undefined && config.caSecret === undefined && dueForRenewal(ca.certPem, now)) {
+      const next = await createServingCa(rt.clock, rot.caLifetimeMs);
+      const bundle = next.certPem + ca.certPem;
+      await publish(bundle);
+      pending = { ca: next, bundle, servableAtMs: rt.clock.nowMs() + rot.propagationMs };
+      logger.info('new serving CA published next to the current one', { configuration: config.webhookConfiguration, servableInMs: rot.propagationMs });
+    }
+    if (!dueForRenewal(creds.certPem, now)) return;
+    const leaf = await issueServingLeaf(ca, names, rt.clock, rot.leafLifetimeMs, creds.caPem);
+    server.setCredentials(leaf);
+    creds = leaf;
+    logger.info('serving certificate renewed', { configuration: config.webhookConfiguration });
   }
 
   async function reload(dir: string): Promise<void> {

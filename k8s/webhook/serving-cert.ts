@@ -1,6 +1,7 @@
 /**
  * The webhook's serving certificate. Self-managed (the default): at startup a fresh ECDSA P-256 CA and a leaf for
- * the Service's DNS names, held only in memory; the CA goes into the webhook configuration's caBundle. Supplied:
+ * the Service's DNS names, held only in memory (or in the shared CA Secret, `--ca-secret`); the CA goes into the
+ * webhook configuration's caBundle, and the leaf is renewed from the CA before it expires (injector.ts). Supplied:
  * `tls.crt`, `tls.key` and optionally `ca.crt` read from a directory (e.g. a cert-manager Secret volume).
  */
 import { createHash, createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
@@ -29,7 +30,7 @@ export function serviceDnsNames(service: string, namespace: string): string[] {
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY_MS = 86_400_000;
-/** Lifetime of the self-managed CA and leaf. The pair lives as long as the process; a restart makes a new one. */
+/** Lifetime of a self-managed CA (the in-memory one is rotated at {@link RENEW_FRACTION} of it, with an overlap). */
 export const SELF_MANAGED_LIFETIME_MS = 2 * 365 * DAY_MS;
 
 function serial(): string {
@@ -53,22 +54,31 @@ export function fingerprintOf(keyPem: string, certPem: string, caPem: string | u
   return createHash('sha256').update(keyPem).update('\0').update(certPem).update('\0').update(caPem ?? '').digest('hex');
 }
 
-/**
- * Makes a CA (`CN=ccmesh injector CA`) and a serving leaf whose SANs are `names` (DNS names; IP literals become IP
- * SANs), both valid from one minute ago.
- */
-export async function createSelfManagedCredentials(names: readonly string[], clock: Clock, lifetimeMs = SELF_MANAGED_LIFETIME_MS): Promise<ServingCredentials> {
-  if (names.length === 0) throw new CcmeshError(ErrorCode.PKI_INPUT_INVALID, 'the serving certificate needs at least one name');
+/** A self-managed serving CA: certificate and private key, PEM. */
+export interface SelfManagedCa {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+/** Lifetime of a serving leaf issued by a self-managed CA; renewed at {@link RENEW_FRACTION} of it. */
+export const SERVING_LEAF_LIFETIME_MS = 90 * DAY_MS;
+/** Share of a certificate's life after which it is replaced (the leaf renewed, the CA rotated). */
+export const RENEW_FRACTION = 2 / 3;
+
+/** Backdating of notBefore against clock skew: a minute, or a tenth of a short lifetime (tests). */
+function backdateMs(lifetimeMs: number): number {
+  return Math.min(60_000, Math.floor(lifetimeMs / 10));
+}
+
+/** Makes a CA (`CN=ccmesh injector CA`) valid for `lifetimeMs` (backdated against clock skew). */
+export async function createServingCa(clock: Clock, lifetimeMs = SELF_MANAGED_LIFETIME_MS): Promise<SelfManagedCa> {
   const now = clock.nowMs();
-  const notBefore = new Date(now - 60_000);
-  const notAfter = new Date(now + lifetimeMs);
   const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const caName = 'CN=ccmesh injector CA';
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
-    name: caName,
-    notBefore,
-    notAfter,
+    name: 'CN=ccmesh injector CA',
+    notBefore: new Date(now - backdateMs(lifetimeMs)),
+    notAfter: new Date(now + lifetimeMs),
     keys: caKeys,
     signingAlgorithm: ALG,
     extensions: [
@@ -77,32 +87,79 @@ export async function createSelfManagedCredentials(names: readonly string[], clo
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
+  return { certPem: pemOf(ca), keyPem: await pkcs8Pem(caKeys.privateKey) };
+}
+
+/**
+ * Issues a serving leaf whose SANs are `names` (DNS names; IP literals become IP SANs) from `ca`, valid for
+ * `lifetimeMs` but never past the CA. `caPem` is the bundle to publish (default: the CA alone).
+ */
+export async function issueServingLeaf(ca: SelfManagedCa, names: readonly string[], clock: Clock, lifetimeMs = SERVING_LEAF_LIFETIME_MS, caPem: string = ca.certPem): Promise<ServingCredentials> {
+  if (names.length === 0) throw new CcmeshError(ErrorCode.PKI_INPUT_INVALID, 'the serving certificate needs at least one name');
+  const now = clock.nowMs();
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const caKey = await webcrypto.subtle.importKey('pkcs8', pemBody(ca.keyPem), ALG, false, ['sign']);
+  const caPublic = await caCert.publicKey.export(ALG, ['verify']);
   const leafKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const leaf = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${names[0]!}`,
-    issuer: ca.subject,
-    notBefore,
-    notAfter,
+    issuer: caCert.subject,
+    notBefore: new Date(now - backdateMs(lifetimeMs)),
+    notAfter: new Date(Math.min(now + lifetimeMs, caCert.notAfter.getTime())),
     publicKey: leafKeys.publicKey,
-    signingKey: caKeys.privateKey,
+    signingKey: caKey,
     signingAlgorithm: ALG,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
       new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: isIP(value) !== 0 ? ('ip' as const) : ('dns' as const), value })), false),
-      await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(caPublic),
     ],
   });
   const keyPem = await pkcs8Pem(leafKeys.privateKey);
   const certPem = pemOf(leaf);
-  const caPem = pemOf(ca);
   return { keyPem, certPem, caPem, fingerprint: fingerprintOf(keyPem, certPem, caPem) };
 }
 
+/** True once the certificate (the first in `pem`) is past {@link RENEW_FRACTION} of its life. */
+export function dueForRenewal(pem: string, nowMs: number): boolean {
+  const c = new X509Certificate(pem);
+  const from = Date.parse(c.validFrom);
+  const to = Date.parse(c.validTo);
+  return nowMs >= from + (to - from) * RENEW_FRACTION;
+}
+
+/** A new CA and a serving leaf from it (the in-memory default, and the first replica's shared Secret). */
+export async function createSelfManagedCredentials(names: readonly string[], clock: Clock, lifetimeMs = SELF_MANAGED_LIFETIME_MS, leafLifetimeMs = lifetimeMs): Promise<ServingCredentials & { readonly ca: SelfManagedCa }> {
+  if (names.length === 0) throw new CcmeshError(ErrorCode.PKI_INPUT_INVALID, 'the serving certificate needs at least one name');
+  const ca = await createServingCa(clock, lifetimeMs);
+  return { ...(await issueServingLeaf(ca, names, clock, leafLifetimeMs)), ca };
+}
+
+function pemBody(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----(BEGIN|END) [A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
+}
+
+/**
+ * The CA key of a shared Secret (`ca.key`), when present and the key of the Secret's (first) `ca.crt`: with it each
+ * replica renews its own serving leaf. A Secret made before `ca.key` was stored has none: its leaf is not renewed.
+ */
+export function caFromSecret(data: Readonly<Record<string, string>>, where: string): SelfManagedCa | undefined {
+  const keyPem = data[TLS_DIR_FILES.caKey];
+  const certPem = data[TLS_DIR_FILES.ca];
+  if (keyPem === undefined || certPem === undefined) return undefined;
+  try {
+    if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem))) throw new Error(`${TLS_DIR_FILES.caKey} is not the key of ${TLS_DIR_FILES.ca}`);
+  } catch (err) {
+    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `the webhook serving CA in ${where} is unusable: ${describeError(err)}`, { cause: err });
+  }
+  return { certPem, keyPem };
+}
+
 /** File names inside `--tls-dir` (the keys of a `kubernetes.io/tls` Secret, plus cert-manager's `ca.crt`). */
-export const TLS_DIR_FILES = Object.freeze({ cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt' });
+export const TLS_DIR_FILES = Object.freeze({ cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt', /** Shared CA Secret only: the CA's key, for leaf renewal. */ caKey: 'ca.key' });
 
 /**
  * Serving credentials from the string data of a Secret (`tls.crt`, `tls.key`, `ca.crt`), checked like a

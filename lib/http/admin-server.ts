@@ -22,11 +22,14 @@ export interface RunningAdminHttp {
   close(): Promise<void>;
 }
 
+/** A probe handler: answers at once, or later (an app probe the sidecar runs on loopback). */
+export type ProbeHandler = () => ProbeAnswer | Promise<ProbeAnswer>;
+
 /** Starts the server on host:port (0 = any free port); `probes` maps a path to its answer. */
 export async function startAdminHttp(
   host: string,
   port: number,
-  probes: Readonly<Record<string, () => ProbeAnswer>>,
+  probes: Readonly<Record<string, ProbeHandler>>,
   metrics: MetricsSource,
 ): Promise<RunningAdminHttp> {
   const server = createServer((req, res) => {
@@ -46,7 +49,15 @@ export async function startAdminHttp(
     const probe = Object.hasOwn(probes, path) ? probes[path] : undefined;
     if (!probe) return send(404, 'not found\n');
     const answer = probe();
-    return send(answer.ok ? 200 : 503, answer.body + '\n');
+    if (!(answer instanceof Promise)) return send(answer.ok ? 200 : 503, answer.body + '\n');
+    answer.then(
+      (a) => {
+        if (!res.destroyed) send(a.ok ? 200 : 503, a.body + '\n');
+      },
+      () => {
+        if (!res.destroyed) send(503, 'probe failed\n');
+      },
+    );
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;

@@ -1,10 +1,13 @@
 /**
  * The admin server (port 15020): `/live` (the process answers), `/ready` (200 only while the sidecar should get
- * traffic — see {@link Readiness}), `/metrics`. Nothing else is served, and it never touches the data path.
+ * traffic — see {@link Readiness}), `/metrics`, and `/app-health/<container>/<kind>` for each pinned app probe
+ * (`--app-probe`, see app-probe.ts). Nothing else is served, and it never touches the data path.
  */
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import { type MetricsSource, type RunningAdminHttp, startAdminHttp } from '../../lib/http/admin-server.js';
+import type { AppProbe } from '../../lib/mesh-config/app-probe.js';
 import { SIDECAR_ADMIN_PATHS } from '../../lib/mesh-ports.js';
+import { appProbeHandlers } from './app-probe.js';
 
 export type { MetricsSource };
 
@@ -16,12 +19,13 @@ export interface Readiness {
 /** A running admin server. */
 export type RunningAdmin = RunningAdminHttp;
 
-/** Starts the admin server on host:port. */
-export function startAdminServer(host: string, port: number, readiness: Readiness, registry: MetricsSource): Promise<RunningAdmin> {
+/** Starts the admin server on host:port; `appProbes` are run against the app on loopback (`appProbeHost`: tests only). */
+export function startAdminServer(host: string, port: number, readiness: Readiness, registry: MetricsSource, appProbes: readonly AppProbe[] = [], appProbeHost?: string): Promise<RunningAdmin> {
   return startAdminHttp(
     host,
     port,
     {
+      ...appProbeHandlers(appProbes, appProbeHost),
       [SIDECAR_ADMIN_PATHS.live]: () => ({ ok: true, body: 'alive' }),
       [SIDECAR_ADMIN_PATHS.ready]: () => {
         const reason = readiness.notReadyReason();

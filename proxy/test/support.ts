@@ -17,6 +17,7 @@ export function testConfig(over: Partial<ProxyConfig> & Pick<ProxyConfig, 'tlsDi
     listenHost: '127.0.0.1',
     adminHost: '127.0.0.1',
     adminPort: 0,
+    appProbes: [],
     coordinator: undefined,
     trustRefreshMs: 0,
     noIptables: true,
