@@ -15,7 +15,7 @@ import { ignoreSocketError } from '../transport/listen.js';
 import { HIGH_WATER_MARK, type DataPathOptions } from '../transport/options.js';
 import { splice } from '../transport/splice.js';
 import type { ConnectionTracker } from '../transport/tracker.js';
-import type { HandshakeFailure, PortMetrics, ProxyMetrics } from '../metrics.js';
+import { endConnection, type ConnectionMetrics, type HandshakeFailure, type PortMetrics, type ProxyMetrics } from '../metrics.js';
 import type { TunnelPool } from '../tunnel/pool.js';
 import type { ServerIdentityCheck } from './upstream-identity.js';
 
@@ -42,11 +42,23 @@ export interface UpstreamTarget {
 /** Everything a listener fixes once and every connection only reads. */
 export interface UpstreamContext {
   readonly check: ServerIdentityCheck;
+  /** The children of the destination's port (the remote's, or the original destination's in capture mode). */
   readonly metrics: PortMetrics;
   readonly options: DataPathOptions;
   readonly rt: OutboundRuntime;
   /** The listener's pool of tunnel connections; undefined with `--tunnel off`. */
   readonly tunnel?: TunnelPool | undefined;
+}
+
+/** performance.now() when each app connection was accepted, for the connection-duration histogram. */
+const acceptedAt = new WeakMap<Socket, number>();
+
+/**
+ * The metric children an outbound connection ends with: its port's, and those of `peerLabel` (from
+ * `PeerLabels.of` on the verified server leaf; `unknown` when no server was verified).
+ */
+export function outboundConnection(metrics: PortMetrics, app: Socket, peerLabel: string | undefined): ConnectionMetrics {
+  return { port: metrics, peer: peerLabel === undefined ? metrics : metrics.peer(peerLabel), startedAt: acceptedAt.get(app) ?? performance.now() };
 }
 
 /**
@@ -56,6 +68,7 @@ export interface UpstreamContext {
 export function connectUpstream(ctx: UpstreamContext, app: Socket, target: UpstreamTarget): void {
   app.on('error', ignoreSocketError);
   ctx.rt.tracker.add(app);
+  acceptedAt.set(app, performance.now());
   ctx.metrics.open.inc();
   if (ctx.tunnel !== undefined) ctx.tunnel.carry(ctx, app, target);
   else connectPerConnection(ctx, app, target);
@@ -64,8 +77,7 @@ export function connectUpstream(ctx: UpstreamContext, app: Socket, target: Upstr
 /** Counts an app connection that never reached its server (it was counted open) and closes it. */
 export function failUpstream(metrics: PortMetrics, app: Socket, reason: HandshakeFailure): void {
   metrics.failure[reason].inc();
-  metrics.result[reason === 'upstream-connect' ? 'upstream-error' : 'refused'].inc();
-  metrics.open.dec();
+  endConnection(outboundConnection(metrics, app, undefined), reason === 'upstream-connect' ? 'upstream-error' : 'refused');
   app.destroy();
 }
 
@@ -98,11 +110,12 @@ export function connectPerConnection(ctx: UpstreamContext, app: Socket, target: 
 export function spliceUpstream(ctx: UpstreamContext, app: Socket, up: TLSSocket, handshakeSeconds: number): void {
   const { metrics, options } = ctx;
   metrics.handshake.observe(handshakeSeconds);
+  // SECURITY (cardinality): `up` passed the chain check and ctx.check; its leaf's label is read once, here.
+  const m = outboundConnection(metrics, app, ctx.rt.metrics.traffic.peers.of(up.getPeerX509Certificate()));
   splice(app, up, options.idleTimeoutMs, (failed) => {
-    metrics.open.dec();
-    metrics.result[failed ? 'error' : 'ok'].inc();
-    metrics.received.inc(app.bytesRead);
-    metrics.sent.inc(app.bytesWritten);
+    endConnection(m, failed ? 'error' : 'ok');
+    m.peer.received.inc(app.bytesRead);
+    m.peer.sent.inc(app.bytesWritten);
   });
 }
 

@@ -21,9 +21,9 @@ import { connect as h2Connect, constants as h2, type ClientHttp2Session, type Cl
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { TunnelConfig } from '../config.js';
-import type { TunnelClose } from '../metrics.js';
+import { endConnection, type TunnelClose } from '../metrics.js';
 import { ignoreSocketError } from '../transport/listen.js';
-import { connectPerConnection, dialUpstream, failUpstream, spliceUpstream, type OutboundRuntime, type UpstreamContext, type UpstreamTarget } from '../outbound/upstream.js';
+import { connectPerConnection, dialUpstream, failUpstream, outboundConnection, spliceUpstream, type OutboundRuntime, type UpstreamContext, type UpstreamTarget } from '../outbound/upstream.js';
 import { CONNECTION_WINDOW, MAX_SESSION_MEMORY_MB, TUNNEL_ALPN, tunnelAuthority, tunnelSettings } from './protocol.js';
 import { spliceStream } from './stream-splice.js';
 
@@ -43,6 +43,8 @@ interface Pooled {
   limit: number;
   /** The server leaf's notAfter: no stream is sent after it. */
   readonly notAfterMs: number;
+  /** The `peer` label of its streams, read once from the verified server leaf. */
+  readonly peerLabel: string;
   draining: boolean;
   drainTimer: NodeJS.Timeout | undefined;
 }
@@ -183,7 +185,9 @@ export class TunnelPool {
       peerMaxConcurrentStreams: cfg.maxStreams,
     });
     const peer = tls.getPeerX509Certificate();
-    const p: Pooled = { session, tls, active: 0, limit: cfg.maxStreams, notAfterMs: peer === undefined ? 0 : Date.parse(peer.validTo), draining: false, drainTimer: undefined };
+    // SECURITY (cardinality): the server leaf passed the chain check and the listener's identity check (dialUpstream).
+    const peerLabel = this.#rt.metrics.traffic.peers.of(peer);
+    const p: Pooled = { session, tls, active: 0, limit: cfg.maxStreams, notAfterMs: peer === undefined ? 0 : Date.parse(peer.validTo), peerLabel, draining: false, drainTimer: undefined };
     d.sessions.push(p);
     const gauge = this.#rt.metrics.tunnelConnections;
     gauge.labels('outbound', 'active').inc();
@@ -218,7 +222,7 @@ export class TunnelPool {
     }
     p.active++;
     const m = this.#rt.metrics;
-    const { metrics } = ctx;
+    const counted = outboundConnection(ctx.metrics, app, p.peerLabel);
     m.tunnelStreamsOpen.labels('outbound').inc();
     let refused = false;
     h.once('response', (headers: IncomingHttpHeaders) => {
@@ -231,10 +235,9 @@ export class TunnelPool {
       p.active--;
       m.tunnelStreamsOpen.labels('outbound').dec();
       m.tunnelStreams.labels('outbound', refused ? 'refused' : failed ? 'error' : 'ok').inc();
-      metrics.open.dec();
-      metrics.result[refused ? 'refused' : failed ? 'error' : 'ok'].inc();
-      metrics.received.inc(app.bytesRead);
-      metrics.sent.inc(app.bytesWritten);
+      endConnection(counted, refused ? 'refused' : failed ? 'error' : 'ok');
+      counted.peer.received.inc(app.bytesRead);
+      counted.peer.sent.inc(app.bytesWritten);
     });
   }
 
