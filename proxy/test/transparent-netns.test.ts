@@ -161,7 +161,7 @@ if (reason !== undefined && process.env.CI) {
       t.match(m.data, /ccmesh_proxy_connections_total\{direction="inbound",port="other",peer="unknown",result="refused"[^}]*\} [1-9]/, 'refusals on the unlisted port have no peer');
       t.notMatch(m.data, /port="(15006|15007|15001|9090)"/, 'no series carries a listener port or the unlisted port');
       t.notMatch(m.data, /peer="(?!unknown"|client\.ns\.svc"|stranger\.ns\.svc")/, 'no peer label other than the verified workloads and unknown');
-      t.match(m.data, /ccmesh_proxy_connection_duration_seconds_count\{direction="inbound",port="8080",result="ok"[^}]*\} 2\n/, 'their durations are observed by port and result');
+      t.match(m.data, /ccmesh_proxy_connection_duration_seconds_count\{[^}]*direction="inbound",port="8080",result="ok"[^}]*\} 2\n/, 'their durations are observed by port and result');
       t.match(m.data, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",port="8080",reason="san-not-allowed"[^}]*\} [1-9]/, 'the allow-list refusal is counted on 8080');
       for (const r of ['untrusted-cert', 'san-not-allowed', 'no-client-cert', 'not-tls']) {
         t.match(m.data, new RegExp(`ccmesh_proxy_tls_handshake_failures_total\\{direction="inbound",port="[^"]*",reason="${r}"[^}]*\\} [1-9]`), `refusal counted: ${r}`);

@@ -27,7 +27,7 @@ import { endConnection, type PeerMetrics, type PortMetrics, type ProxyMetrics, t
 import { ignoreSocketError } from '../transport/listen.js';
 import { HIGH_WATER_MARK } from '../transport/options.js';
 import type { ConnectionTracker } from '../transport/tracker.js';
-import { CONNECTION_WINDOW, MAX_SESSION_MEMORY_MB, parseTunnelAuthority, tunnelSettings } from './protocol.js';
+import { CONNECTION_WINDOW, MAX_SESSION_MEMORY_MB, readTunnelRequest, tunnelSettings } from './protocol.js';
 import { spliceStream } from './stream-splice.js';
 
 /** A route a stream may take, with the metrics of its port (labelled as a per-connection client's would be). */
@@ -174,8 +174,9 @@ export class TunnelServer {
       stream.close(h2.NGHTTP2_REFUSED_STREAM);
       return;
     }
-    const port = headers[':method'] === 'CONNECT' ? parseTunnelAuthority(headers[':authority']) : undefined;
-    if (port === undefined) return this.#refuse(stream, 'bad-request', 400, undefined);
+    const request = readTunnelRequest(headers);
+    if (!request.ok) return this.#refuse(stream, 'bad-request', 400, undefined);
+    const port = request.port;
     let found: TunnelRoute | undefined;
     for (const lookup of this.#lookups) {
       found = lookup(port);
