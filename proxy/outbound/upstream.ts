@@ -16,6 +16,7 @@ import { HIGH_WATER_MARK, type DataPathOptions } from '../transport/options.js';
 import { splice } from '../transport/splice.js';
 import type { ConnectionTracker } from '../transport/tracker.js';
 import { endConnection, type ConnectionMetrics, type HandshakeFailure, type PortMetrics, type ProxyMetrics } from '../metrics.js';
+import { UNKNOWN_PEER } from '../transport/peer-label.js';
 import type { TunnelPool } from '../tunnel/pool.js';
 import type { ServerIdentityCheck } from './upstream-identity.js';
 
@@ -91,7 +92,7 @@ export function connectPerConnection(ctx: UpstreamContext, app: Socket, target: 
     done = true;
     app.off('close', onAppClose);
     failUpstream(ctx.metrics, app, reason);
-  }, (tls, seconds) => {
+  }, (tls, seconds, peer) => {
     done = true;
     app.off('close', onAppClose);
     if (app.destroyed) {
@@ -100,18 +101,20 @@ export function connectPerConnection(ctx: UpstreamContext, app: Socket, target: 
       failUpstream(ctx.metrics, app, 'handshake-error');
       return;
     }
-    spliceUpstream(ctx, app, tls, seconds);
+    spliceUpstream(ctx, app, tls, seconds, peer);
   });
   // The app may give up during the handshake: the dial then fails as `handshake-error`.
   if (!done) app.once('close', onAppClose);
 }
 
-/** Splices `app` with an established, verified upstream TLS socket and counts the connection when it ends. */
-export function spliceUpstream(ctx: UpstreamContext, app: Socket, up: TLSSocket, handshakeSeconds: number): void {
+/**
+ * Splices `app` with an established, verified upstream TLS socket and counts the connection when it ends; `peer` is
+ * the server's label from {@link dialUpstream}.
+ */
+export function spliceUpstream(ctx: UpstreamContext, app: Socket, up: TLSSocket, handshakeSeconds: number, peer: string): void {
   const { metrics, options } = ctx;
   metrics.handshake.observe(handshakeSeconds);
-  // SECURITY (cardinality): `up` passed the chain check and ctx.check; its leaf's label is read once, here.
-  const m = outboundConnection(metrics, app, ctx.rt.metrics.traffic.peers.of(up.getPeerX509Certificate()));
+  const m = outboundConnection(metrics, app, peer);
   splice(app, up, options.idleTimeoutMs, (failed) => {
     endConnection(m, failed ? 'error' : 'ok');
     m.peer.received.inc(app.bytesRead);
@@ -120,11 +123,17 @@ export function spliceUpstream(ctx: UpstreamContext, app: Socket, up: TLSSocket,
 }
 
 /**
+ * The `peer` label of the server of each TLS session this process keeps for resumption, recorded when the session's
+ * full handshake was verified: a resumed client-side session has no peer certificate to read it from.
+ */
+const sessionPeers = new WeakMap<Buffer, string>();
+
+/**
  * Opens mTLS to `target` with the generation's client context, offering `alpn` (the tunnel's) when given. Exactly one
  * of `onFail` (a classified failure before the handshake completed; the socket is destroyed) and `onSecure` (the
- * server chains to the mesh CA bundle and passed `ctx.check`) is called.
+ * server chains to the mesh CA bundle and passed `ctx.check`; `peer` = its `peer` label) is called.
  */
-export function dialUpstream(ctx: UpstreamContext, target: UpstreamTarget, alpn: string[] | undefined, onFail: (reason: HandshakeFailure) => void, onSecure: (up: TLSSocket, handshakeSeconds: number) => void): TLSSocket {
+export function dialUpstream(ctx: UpstreamContext, target: UpstreamTarget, alpn: string[] | undefined, onFail: (reason: HandshakeFailure) => void, onSecure: (up: TLSSocket, handshakeSeconds: number, peer: string) => void): TLSSocket {
   const { rt, options } = ctx;
   const started = performance.now();
   // tls.connect hands allowHalfOpen and highWaterMark to its TLSSocket; @types/node does not list them.
@@ -158,7 +167,14 @@ export function dialUpstream(ctx: UpstreamContext, target: UpstreamTarget, alpn:
   up.setTimeout(options.handshakeTimeoutMs, onTimeout);
   up.once('error', onUpError);
   up.once('close', onClose);
-  up.on('session', target.onSession);
+  // Sessions may arrive before the handshake is verified (TLS 1.2) or after (1.3): labelled once it is.
+  let verifiedPeer: string | undefined;
+  const unlabelled: Buffer[] = [];
+  up.on('session', (session: Buffer) => {
+    if (verifiedPeer === undefined) unlabelled.push(session);
+    else sessionPeers.set(session, verifiedPeer);
+    target.onSession(session);
+  });
   up.once('secureConnect', () => {
     if (settled) return;
     settled = true;
@@ -168,7 +184,12 @@ export function dialUpstream(ctx: UpstreamContext, target: UpstreamTarget, alpn:
     up.off('close', onClose);
     up.setTimeout(0);
     up.setNoDelay(true);
-    onSecure(up, (performance.now() - started) / 1000);
+    // SECURITY (cardinality): the server passed the chain check and ctx.check; its label is read once, here. A resumed
+    // session keeps the label of the verified handshake that made it.
+    const resumed = up.isSessionReused() && target.session !== undefined;
+    verifiedPeer = resumed ? (sessionPeers.get(target.session!) ?? UNKNOWN_PEER) : rt.metrics.traffic.peers.of(up.getPeerX509Certificate());
+    for (const s of unlabelled.splice(0)) sessionPeers.set(s, verifiedPeer);
+    onSecure(up, (performance.now() - started) / 1000, verifiedPeer);
   });
   return up;
 }

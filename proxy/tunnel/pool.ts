@@ -147,7 +147,7 @@ export class TunnelPool {
       d.connecting = false;
       // Each waiting app connection fails as it would have on its own handshake.
       for (const app of d.waiters.splice(0)) failUpstream(ctx.metrics, app, reason);
-    }, (tls, seconds) => {
+    }, (tls, seconds, peer) => {
       d.connecting = false;
       ctx.metrics.handshake.observe(seconds);
       const waiters = d.waiters.splice(0);
@@ -159,21 +159,21 @@ export class TunnelPool {
         for (const [i, app] of waiters.entries()) {
           if (i === first) {
             this.#rt.metrics.tunnelFallbacks.labels('peer-without-tunnel').inc();
-            spliceUpstream(ctx, app, tls, 0);
+            spliceUpstream(ctx, app, tls, 0, peer);
           } else {
             this.#dispatch(ctx, d, app, target);
           }
         }
         return;
       }
-      const p = this.#adopt(d, tls);
+      const p = this.#adopt(d, tls, peer);
       for (const app of waiters) this.#dispatch(ctx, d, app, target);
       // Made with credentials that were replaced while it handshook: it served the waiters, it takes no more.
       if (generation !== this.#rt.store.generationNumber) this.#retire(p, 'rotated');
     });
   }
 
-  #adopt(d: Destination, tls: TLSSocket): Pooled {
+  #adopt(d: Destination, tls: TLSSocket, peerLabel: string): Pooled {
     const cfg = this.#cfg;
     // The peer's FIN ends the whole pooled connection (HTTP/2 has no half-closed connection); with the data path's
     // allowHalfOpen the session would never notice a peer that went away.
@@ -185,8 +185,6 @@ export class TunnelPool {
       peerMaxConcurrentStreams: cfg.maxStreams,
     });
     const peer = tls.getPeerX509Certificate();
-    // SECURITY (cardinality): the server leaf passed the chain check and the listener's identity check (dialUpstream).
-    const peerLabel = this.#rt.metrics.traffic.peers.of(peer);
     const p: Pooled = { session, tls, active: 0, limit: cfg.maxStreams, notAfterMs: peer === undefined ? 0 : Date.parse(peer.validTo), peerLabel, draining: false, drainTimer: undefined };
     d.sessions.push(p);
     const gauge = this.#rt.metrics.tunnelConnections;
