@@ -5,6 +5,7 @@
  * `check` on top of the chain, then the two are spliced. Failures before the handshake completed are classified and
  * counted once; after it, the pipeline owns error and close handling.
  */
+import type { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
@@ -131,9 +132,14 @@ const sessionPeers = new WeakMap<Buffer, string>();
 /**
  * Opens mTLS to `target` with the generation's client context, offering `alpn` (the tunnel's) when given. Exactly one
  * of `onFail` (a classified failure before the handshake completed; the socket is destroyed) and `onSecure` (the
- * server chains to the mesh CA bundle and passed `ctx.check`; `peer` = its `peer` label) is called.
+ * server chains to the mesh CA bundle and passed `ctx.check`; `peer` = its `peer` label, `leaf` = its leaf, undefined
+ * for a resumed session) is called. Callers use `leaf` and never read the peer certificate of `up` themselves: on a
+ * client socket Node 20 hands the leaf out once (a second `getPeerX509Certificate()` gave no certificate here).
  */
-export function dialUpstream(ctx: UpstreamContext, target: UpstreamTarget, alpn: string[] | undefined, onFail: (reason: HandshakeFailure) => void, onSecure: (up: TLSSocket, handshakeSeconds: number, peer: string) => void): TLSSocket {
+export function dialUpstream(
+  ctx: UpstreamContext, target: UpstreamTarget, alpn: string[] | undefined, onFail: (reason: HandshakeFailure) => void,
+  onSecure: (up: TLSSocket, handshakeSeconds: number, peer: string, leaf: X509Certificate | undefined) => void,
+): TLSSocket {
   const { rt, options } = ctx;
   const started = performance.now();
   // tls.connect hands allowHalfOpen and highWaterMark to its TLSSocket; @types/node does not list them.
@@ -187,9 +193,10 @@ export function dialUpstream(ctx: UpstreamContext, target: UpstreamTarget, alpn:
     // SECURITY (cardinality): the server passed the chain check and ctx.check; its label is read once, here. A resumed
     // session keeps the label of the verified handshake that made it.
     const resumed = up.isSessionReused() && target.session !== undefined;
-    verifiedPeer = resumed ? (sessionPeers.get(target.session!) ?? UNKNOWN_PEER) : rt.metrics.traffic.peers.of(up.getPeerX509Certificate());
+    const leaf = resumed ? undefined : up.getPeerX509Certificate();
+    verifiedPeer = resumed ? (sessionPeers.get(target.session!) ?? UNKNOWN_PEER) : rt.metrics.traffic.peers.of(leaf);
     for (const s of unlabelled.splice(0)) sessionPeers.set(s, verifiedPeer);
-    onSecure(up, (performance.now() - started) / 1000, verifiedPeer);
+    onSecure(up, (performance.now() - started) / 1000, verifiedPeer, leaf);
   });
   return up;
 }

@@ -17,6 +17,7 @@
  * When the sidecar's credentials change, every pooled connection retires: no new streams, GOAWAY, the open streams may
  * finish for `drainMs`, then they are cut. New streams go over new connections made with the new credentials.
  */
+import type { X509Certificate } from 'node:crypto';
 import { connect as h2Connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -147,7 +148,7 @@ export class TunnelPool {
       d.connecting = false;
       // Each waiting app connection fails as it would have on its own handshake.
       for (const app of d.waiters.splice(0)) failUpstream(ctx.metrics, app, reason);
-    }, (tls, seconds, peer) => {
+    }, (tls, seconds, peer, leaf) => {
       d.connecting = false;
       ctx.metrics.handshake.observe(seconds);
       const waiters = d.waiters.splice(0);
@@ -166,14 +167,14 @@ export class TunnelPool {
         }
         return;
       }
-      const p = this.#adopt(d, tls, peer);
+      const p = this.#adopt(d, tls, peer, leaf);
       for (const app of waiters) this.#dispatch(ctx, d, app, target);
       // Made with credentials that were replaced while it handshook: it served the waiters, it takes no more.
       if (generation !== this.#rt.store.generationNumber) this.#retire(p, 'rotated');
     });
   }
 
-  #adopt(d: Destination, tls: TLSSocket, peerLabel: string): Pooled {
+  #adopt(d: Destination, tls: TLSSocket, peerLabel: string, peer: X509Certificate | undefined): Pooled {
     const cfg = this.#cfg;
     // The peer's FIN ends the whole pooled connection (HTTP/2 has no half-closed connection); with the data path's
     // allowHalfOpen the session would never notice a peer that went away.
@@ -184,7 +185,7 @@ export class TunnelPool {
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
       peerMaxConcurrentStreams: cfg.maxStreams,
     });
-    const peer = tls.getPeerX509Certificate();
+    // `peer` is the verified leaf dialUpstream read (the socket gives it only once); none = no stream goes to it.
     const p: Pooled = { session, tls, active: 0, limit: cfg.maxStreams, notAfterMs: peer === undefined ? 0 : Date.parse(peer.validTo), peerLabel, draining: false, drainTimer: undefined };
     d.sessions.push(p);
     const gauge = this.#rt.metrics.tunnelConnections;
