@@ -80,6 +80,8 @@ export interface TransparentOutboundConfig {
   readonly port: number;
   /** Original destination ports never dialled: the sidecar's own listeners and admin port (a loop otherwise). */
   readonly ownPorts: readonly number[];
+  /** `--egress-ports` (empty = every port is captured): route ports for the metrics' `port` label. */
+  readonly capturedPorts: readonly number[];
 }
 
 /** Flags that only mean something with transparent capture. */
@@ -302,7 +304,8 @@ export function readProxyConfig(r: FieldReader, lists: Readonly<Record<string, r
   });
   const transparentOutbound: TransparentOutboundConfig | undefined = noIptables || r.raw('egress-capture') === undefined
     ? undefined
-    : Object.freeze({ port: PORTS.outbound, ownPorts });
+    // --egress-ports is checked (and a bad one reported) by the capture settings' parser; only valid ports are kept here.
+    : Object.freeze({ port: PORTS.outbound, ownPorts, capturedPorts: Object.freeze((r.raw('egress-ports') ?? '').split(',').map(parsePortText).filter((p) => p !== undefined)) });
   return Object.freeze({
     inbound: Object.freeze(inbound),
     egress: Object.freeze(egress.entries.map((e) => Object.freeze({ ...e }))),

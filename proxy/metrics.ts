@@ -1,9 +1,13 @@
 /**
- * The sidecar's metrics on an explicit registry. Every label value comes from a closed set known at startup
- * (directions, configured ports, the reason and result unions below), so the series count is bounded. Hot-path
- * children are bound once per listener ({@link bindPortMetrics}); a connection only increments prebound children.
+ * The sidecar's metrics on an explicit registry. Every label value comes from a set bounded at startup (directions,
+ * the configured route ports plus `other`, at most MAX_PEER_LABELS workload ids plus `unknown`, the reason and result
+ * unions below), so the series count is bounded. Hot-path children are bound once per direction and port
+ * ({@link bindDirectionMetrics}) and once per peer label; a connection resolves its children once (its port when it
+ * is accepted, its peer when the identity is verified) and then only increments them — nothing per chunk.
  */
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { PeerLabels, UNKNOWN_PEER } from './transport/peer-label.js';
 
 /** Traffic direction of a connection. */
 export type Direction = 'inbound' | 'outbound';
@@ -99,14 +103,30 @@ export type TunnelClose = (typeof TUNNEL_CLOSES)[number];
 /** State of a pooled connection: `active` takes new streams, `draining` only finishes the ones it has. */
 export type TunnelConnectionState = 'active' | 'draining';
 
-/** Every metric family of the proxy. */
+/** The `port` label of a connection whose original destination port is not a configured route's port. */
+export const OTHER_PORT = 'other';
+
+/** Upper bounds of the connection-duration histogram: a few ms to a day (the idle timeout is 1 h by default). */
+export const CONNECTION_DURATION_BUCKETS = [0.005, 0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600];
+
+/** How the traffic families choose their `port` and `peer` labels; built once per process. */
+export interface TrafficLabels {
+  /** Route ports that get their own `port` label (ingress entries, egress remotes, `--egress-ports`); else `other`. */
+  readonly ports: ReadonlySet<number>;
+  /** The bounded `peer` label of verified leaves. */
+  readonly peers: PeerLabels;
+}
+
+/** Every metric family of the proxy, and how its traffic labels are chosen. */
 export interface ProxyMetrics {
+  readonly traffic: TrafficLabels;
   readonly open: Gauge<'direction' | 'port'>;
-  readonly connections: Counter<'direction' | 'port' | 'result'>;
-  readonly receivedBytes: Counter<'direction' | 'port'>;
-  readonly sentBytes: Counter<'direction' | 'port'>;
-  readonly handshakeSeconds: Histogram<'direction'>;
-  readonly handshakeFailures: Counter<'direction' | 'reason'>;
+  readonly connections: Counter<'direction' | 'port' | 'peer' | 'result'>;
+  readonly receivedBytes: Counter<'direction' | 'port' | 'peer'>;
+  readonly sentBytes: Counter<'direction' | 'port' | 'peer'>;
+  readonly connectionSeconds: Histogram<'direction' | 'port' | 'result'>;
+  readonly handshakeSeconds: Histogram<'direction' | 'port'>;
+  readonly handshakeFailures: Counter<'direction' | 'port' | 'reason'>;
   readonly leafExpiry: Gauge;
   /** Labelled by {@link RENEWAL_RESULTS}. */
   readonly renewals: Counter<'result'>;
@@ -125,10 +145,22 @@ export interface ProxyMetrics {
   readonly tunnelCloses: Counter<'direction' | 'reason'>;
 }
 
-/** Registers the proxy metric families on `registry`; `pendingHandshakes` is read at each scrape. */
-export function createProxyMetrics(registry: Registry, pendingHandshakes: () => number = () => 0): ProxyMetrics {
+/** What {@link createProxyMetrics} needs besides the registry; every field has a default for tests. */
+export interface ProxyMetricsOptions {
+  /** Read at each scrape. */
+  readonly pendingHandshakes?: () => number;
+  /** Ports with their own `port` label (see {@link TrafficLabels}). */
+  readonly routePorts?: Iterable<number>;
+  /** The `peer` labels (default: {@link PeerLabels} with its default cap). */
+  readonly peers?: PeerLabels;
+}
+
+/** Registers the proxy metric families on `registry`. */
+export function createProxyMetrics(registry: Registry, options: ProxyMetricsOptions = {}): ProxyMetrics {
   const registers = [registry];
+  const pendingHandshakes = options.pendingHandshakes ?? (() => 0);
   return {
+    traffic: { ports: new Set(options.routePorts ?? []), peers: options.peers ?? new PeerLabels() },
     pendingHandshakes: new Gauge({
       name: 'ccmesh_proxy_handshakes_pending', help: 'Inbound connections accepted and still in the TLS handshake (bounded by --max-handshakes)', registers,
       collect() {
@@ -136,14 +168,18 @@ export function createProxyMetrics(registry: Registry, pendingHandshakes: () => 
       },
     }),
     open: new Gauge({ name: 'ccmesh_proxy_connections_open', help: 'Connections currently open', labelNames: ['direction', 'port'], registers }),
-    connections: new Counter({ name: 'ccmesh_proxy_connections_total', help: 'Connections by how they ended', labelNames: ['direction', 'port', 'result'], registers }),
-    receivedBytes: new Counter({ name: 'ccmesh_proxy_received_bytes_total', help: 'Bytes received from the accepting side (client → server direction)', labelNames: ['direction', 'port'], registers }),
-    sentBytes: new Counter({ name: 'ccmesh_proxy_sent_bytes_total', help: 'Bytes sent back to the accepting side (server → client direction)', labelNames: ['direction', 'port'], registers }),
+    connections: new Counter({ name: 'ccmesh_proxy_connections_total', help: 'Connections by original destination port, verified peer workload and how they ended', labelNames: ['direction', 'port', 'peer', 'result'], registers }),
+    receivedBytes: new Counter({ name: 'ccmesh_proxy_received_bytes_total', help: 'Bytes received from the accepting side (client → server direction)', labelNames: ['direction', 'port', 'peer'], registers }),
+    sentBytes: new Counter({ name: 'ccmesh_proxy_sent_bytes_total', help: 'Bytes sent back to the accepting side (server → client direction)', labelNames: ['direction', 'port', 'peer'], registers }),
+    connectionSeconds: new Histogram({
+      name: 'ccmesh_proxy_connection_duration_seconds', help: 'Lifetime of connections counted open, from accept to close, by how they ended', labelNames: ['direction', 'port', 'result'], registers,
+      buckets: CONNECTION_DURATION_BUCKETS,
+    }),
     handshakeSeconds: new Histogram({
-      name: 'ccmesh_proxy_tls_handshake_duration_seconds', help: 'TLS handshake duration', labelNames: ['direction'], registers,
+      name: 'ccmesh_proxy_tls_handshake_duration_seconds', help: 'TLS handshake duration', labelNames: ['direction', 'port'], registers,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
     }),
-    handshakeFailures: new Counter({ name: 'ccmesh_proxy_tls_handshake_failures_total', help: 'Refused or failed TLS handshakes and identity checks by reason', labelNames: ['direction', 'reason'], registers }),
+    handshakeFailures: new Counter({ name: 'ccmesh_proxy_tls_handshake_failures_total', help: 'Refused or failed TLS handshakes and identity checks by reason', labelNames: ['direction', 'port', 'reason'], registers }),
     // Aggregators apply only to the `--workers` primary's aggregate: the earliest expiry, and ready only if all are.
     leafExpiry: new Gauge({ name: 'ccmesh_proxy_leaf_expiry_timestamp_seconds', help: 'notAfter of the leaf certificate in use', registers, aggregator: 'min' }),
     renewals: new Counter({ name: 'ccmesh_proxy_cert_renewals_total', help: 'Leaf renewal attempts by result', labelNames: ['result'], registers }),
@@ -166,29 +202,90 @@ export function setGuardState(m: ProxyMetrics, state: GuardState): void {
   for (const s of GUARD_STATES) m.guardState.labels(s).set(s === state ? 1 : 0);
 }
 
-/** Prebound children of one listener: what a connection on that port touches. */
-export interface PortMetrics {
-  readonly open: { inc(): void; dec(): void };
+/** Prebound children of one (direction, port, peer): what a connection adds to when it ends. */
+export interface PeerMetrics {
   readonly result: Readonly<Record<ConnectionResult, { inc(): void }>>;
   readonly received: { inc(n: number): void };
   readonly sent: { inc(n: number): void };
-  readonly handshake: { observe(seconds: number): void };
-  readonly failure: Readonly<Record<HandshakeFailure, { inc(): void }>>;
 }
 
-/** Binds the children of one listener once, at startup. */
-export function bindPortMetrics(m: ProxyMetrics, direction: Direction, port: number): PortMetrics {
-  const p = String(port);
+/**
+ * Prebound children of one (direction, port label). `result`, `received` and `sent` are the `peer="unknown"` children
+ * (refusals, and connections without a verified identity); {@link PortMetrics.peer} gives a peer's own.
+ */
+export interface PortMetrics extends PeerMetrics {
+  /** The `port` label value: the route port, or `other`. */
+  readonly port: string;
+  readonly open: { inc(): void; dec(): void };
+  readonly handshake: { observe(seconds: number): void };
+  readonly failure: Readonly<Record<HandshakeFailure, { inc(): void }>>;
+  readonly duration: Readonly<Record<ConnectionResult, { observe(seconds: number): void }>>;
+  /** The children of a peer label from {@link PeerLabels.of}; bound at its first use, then looked up. */
+  peer(label: string): PeerMetrics;
+}
+
+/** The children of one direction: a connection picks its port's once, by its original destination port. */
+export interface DirectionMetrics {
+  /** The children of `port` (undefined or not a route port: `other`). */
+  forPort(port: number | undefined): PortMetrics;
+}
+
+function bindPeer(m: ProxyMetrics, direction: Direction, port: string, peer: string): PeerMetrics {
   const result = {} as Record<ConnectionResult, { inc(): void }>;
-  for (const r of CONNECTION_RESULTS) result[r] = m.connections.labels(direction, p, r);
+  for (const r of CONNECTION_RESULTS) result[r] = m.connections.labels(direction, port, peer, r);
+  return { result, received: m.receivedBytes.labels(direction, port, peer), sent: m.sentBytes.labels(direction, port, peer) };
+}
+
+function bindPort(m: ProxyMetrics, direction: Direction, port: string): PortMetrics {
   const failure = {} as Record<HandshakeFailure, { inc(): void }>;
-  for (const r of HANDSHAKE_FAILURES) failure[r] = m.handshakeFailures.labels(direction, r);
+  for (const r of HANDSHAKE_FAILURES) failure[r] = m.handshakeFailures.labels(direction, port, r);
+  const duration = {} as Record<ConnectionResult, { observe(seconds: number): void }>;
+  for (const r of CONNECTION_RESULTS) duration[r] = m.connectionSeconds.labels(direction, port, r);
+  const unknown = bindPeer(m, direction, port, UNKNOWN_PEER);
+  // Bounded by the PeerLabels cap (+1 for unknown): the labels come only from PeerLabels.of.
+  const peers = new Map<string, PeerMetrics>([[UNKNOWN_PEER, unknown]]);
   return {
-    open: m.open.labels(direction, p),
-    result,
-    received: m.receivedBytes.labels(direction, p),
-    sent: m.sentBytes.labels(direction, p),
-    handshake: m.handshakeSeconds.labels(direction),
+    ...unknown,
+    port,
+    open: m.open.labels(direction, port),
+    handshake: m.handshakeSeconds.labels(direction, port),
     failure,
+    duration,
+    peer(label: string): PeerMetrics {
+      let p = peers.get(label);
+      if (p === undefined) {
+        p = bindPeer(m, direction, port, label);
+        peers.set(label, p);
+      }
+      return p;
+    },
   };
+}
+
+/**
+ * Binds the children of one direction once, at startup: one {@link PortMetrics} per route port and one for `other`.
+ * SECURITY (cardinality): a port outside {@link TrafficLabels.ports} never becomes a label value of its own.
+ */
+export function bindDirectionMetrics(m: ProxyMetrics, direction: Direction): DirectionMetrics {
+  const byPort = new Map<number, PortMetrics>();
+  for (const p of m.traffic.ports) byPort.set(p, bindPort(m, direction, String(p)));
+  const other = bindPort(m, direction, OTHER_PORT);
+  return { forPort: (port) => (port === undefined ? other : byPort.get(port) ?? other) };
+}
+
+/** The metric children of one admitted connection, resolved once when it was admitted. */
+export interface ConnectionMetrics {
+  /** Its port's children (open, duration). */
+  readonly port: PortMetrics;
+  /** Its peer's children (result, bytes). */
+  readonly peer: PeerMetrics;
+  /** performance.now() at accept. */
+  readonly startedAt: number;
+}
+
+/** Counts a connection that was counted open as ended with `result`: open, result and duration. */
+export function endConnection(m: ConnectionMetrics, result: ConnectionResult): void {
+  m.port.open.dec();
+  m.peer.result[result].inc();
+  m.port.duration[result].observe((performance.now() - m.startedAt) / 1000);
 }

@@ -25,6 +25,7 @@ import { HandshakeAdmission } from './inbound/admission.js';
 import { startTransparentInbound } from './inbound/transparent.js';
 import { egressLoopbackPorts } from './config.js';
 import { createProxyMetrics, setGuardState, type ProxyMetrics } from './metrics.js';
+import { MAX_PEER_LABELS, PeerLabels } from './transport/peer-label.js';
 import { startEgressListener } from './outbound/egress.js';
 import { startTransparentOutbound } from './outbound/transparent.js';
 import type { TransparentHooks } from './startup/hooks.js';
@@ -94,7 +95,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   const timers = rt.timers ?? systemTimers;
   const registry = rt.registry ?? createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
   const admission = new HandshakeAdmission({ maxHandshakes: cfg.maxHandshakes, maxUnauthenticatedPerSource: cfg.maxUnauthenticatedPerSource });
-  const metrics = createProxyMetrics(registry, () => admission.pending);
+  const metrics = createProxyMetrics(registry, { pendingHandshakes: () => admission.pending, routePorts: routePorts(cfg), peers: new PeerLabels(MAX_PEER_LABELS, (max) => rt.logger.warn('peer label limit reached; further workload identities are counted as peer="unknown"', { max })) });
   // In capture mode the initializer's guard is in place until the sidecar lifts it (docs/design.md §4.1).
   setGuardState(metrics, cfg.noIptables ? 'unmanaged' : 'installed');
   const logger = rt.logger;
@@ -245,4 +246,18 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
       return { clean };
     },
   };
+}
+
+/**
+ * The ports the traffic metrics label by number (docs/metrics.md): every ingress entry's port (the app port a peer
+ * dials; also an explicit listener's APP port), every egress entry's remote port and `--egress-ports`. Any other
+ * original destination port is `other`, so the series count does not grow with what peers or the app dial.
+ */
+export function routePorts(cfg: ProxyConfig): number[] {
+  const ports = new Set<number>();
+  for (const l of cfg.inbound) ports.add(l.appPort);
+  for (const e of cfg.transparent?.entries ?? []) ports.add(e.port);
+  for (const e of cfg.egress) ports.add(e.remote.port);
+  for (const p of cfg.transparentOutbound?.capturedPorts ?? []) ports.add(p);
+  return [...ports].sort((a, b) => a - b);
 }

@@ -44,7 +44,7 @@ void t.test('--egress-capture as the proxy uid: plan marks the blocks, exempts t
   t.ok(pre6.some((r) => r.includes('TPROXY --on-port 15001')), 'the v6 loop lands on 15001');
   const { tok, r } = readCommandFlags('proxy', argv, PROXY_FLAGS);
   const cfg = readProxyConfig(r, tok.lists);
-  t.same(cfg.transparentOutbound, { port: 15001, ownPorts: [15006, 15007, 15001, 15020] }, 'the proxy config carries the outbound listener');
+  t.same(cfg.transparentOutbound, { port: 15001, ownPorts: [15006, 15007, 15001, 15020], capturedPorts: [] }, 'the proxy config carries the outbound listener');
   const { tok: tok2, r: r2 } = readCommandFlags('proxy', ['--ingress', 'web#8080'], PROXY_FLAGS);
   t.equal(readProxyConfig(r2, tok2.lists).transparentOutbound, undefined, 'no outbound listener without --egress-capture');
   t.end();

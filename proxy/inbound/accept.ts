@@ -20,11 +20,12 @@ import { classifyHandshakeError } from '../transport/handshake-failure.js';
 import { closeServer, ignoreSocketError, listenOn } from '../transport/listen.js';
 import type { DataPathOptions } from '../transport/options.js';
 import type { ConnectionTracker } from '../transport/tracker.js';
-import { bindPortMetrics, type PortMetrics, type ProxyMetrics } from '../metrics.js';
+import { bindDirectionMetrics, type DirectionMetrics, type PortMetrics, type ProxyMetrics } from '../metrics.js';
 import type { HandshakeAdmission } from './admission.js';
 import { forwardToApp, type InboundForwarder } from './forward.js';
 import { buildSanAllowList, checkClientIdentity, type SanAllowList } from './identity.js';
 import { isOperatorSanText, parseForwardServerName } from '../../contract/operator-identity.js';
+import { UNKNOWN_PEER } from '../transport/peer-label.js';
 import { TUNNEL_ALPN } from '../tunnel/protocol.js';
 import type { TunnelServer, TunnelSlots } from '../tunnel/server.js';
 
@@ -88,6 +89,8 @@ export interface InboundServerSpec {
 /** What is known of an accepted TCP connection (the TLS socket's parent) by the time its handshake ends. */
 interface Accepted {
   readonly route: InboundRoute;
+  /** The children of the route's port (its original destination port in capture mode), picked once at accept. */
+  readonly metrics: PortMetrics;
   /** performance.now() at accept, for the handshake-duration histogram. */
   readonly at: number;
   /** The credential generation whose context the handshake uses. */
@@ -111,8 +114,9 @@ export function startInboundListener(cfg: InboundListenerConfig, host: string, o
 
 /** Starts one inbound TLS server. */
 export async function startInboundServer(spec: InboundServerSpec, options: DataPathOptions, rt: InboundRuntime): Promise<RunningListener> {
-  const metrics = bindPortMetrics(rt.metrics, 'inbound', spec.port);
-  const forwarder: InboundForwarder = { metrics, tracker: rt.tracker, options };
+  // Labelled by the route's port (the port the peer dialled, not this listener's), bound once per port at startup.
+  const byPort: DirectionMetrics = bindDirectionMetrics(rt.metrics, 'inbound');
+  const forwarder: InboundForwarder = { tracker: rt.tracker, options };
   const role: ServerRole = spec.requestCert ? 'mtls' : 'tls';
   // SECURITY: only listeners that require a client certificate offer the tunnel; a `tls` port's never does.
   const tunnel = spec.requestCert ? rt.tunnel : undefined;
@@ -130,11 +134,12 @@ export async function startInboundServer(spec: InboundServerSpec, options: DataP
     ...(tunnel === undefined ? {} : { ALPNProtocols: [TUNNEL_ALPN] }),
   });
   tlsServer.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    const metrics = acceptedOf(socket)?.metrics ?? byPort.forPort(undefined);
     metrics.failure[classifyHandshakeError(err)].inc();
     metrics.result.refused.inc();
     socket.destroy();
   });
-  tlsServer.on('secureConnection', (socket: TLSSocket) => onSecure(socket, metrics, forwarder, rt, tunnel));
+  tlsServer.on('secureConnection', (socket: TLSSocket) => onSecure(socket, byPort, forwarder, rt, tunnel));
   // SECURITY: each role has its own contexts (ticket keys, session-id context); see GenerationContexts.
   installContext(tlsServer, serverContext(rt.store.current, role));
   rt.store.onGeneration((g) => installContext(tlsServer, serverContext(g, role)));
@@ -158,21 +163,24 @@ export async function startInboundServer(spec: InboundServerSpec, options: DataP
   server.on('connection', (raw: Socket) => {
     load.connections++;
     raw.once('close', () => load.connections--);
+    const route = spec.route(raw);
     if (load.connections + load.streams > options.maxConnections) {
       // Node's own maxConnections counts TCP connections only; with tunnel streams the listener may be full earlier.
+      const metrics = byPort.forPort(route?.appPort);
       metrics.failure['too-many-connections'].inc();
       metrics.result.refused.inc();
       raw.destroy();
       return;
     }
-    const route = spec.route(raw);
     if (route === undefined) {
       // Refused before the handshake: nothing of this connection reaches TLS or the app.
+      const metrics = byPort.forPort(raw.localPort);
       metrics.failure['port-not-served'].inc();
       metrics.result.refused.inc();
       raw.destroy();
       return;
     }
+    const metrics = byPort.forPort(route.appPort);
     const refusal = rt.admission.admit(raw);
     if (refusal !== undefined) {
       // Refused before any TLS state is allocated: an unauthenticated flood costs an accept and a close.
@@ -183,7 +191,7 @@ export async function startInboundServer(spec: InboundServerSpec, options: DataP
     }
     // Refused sockets above are destroyed at once; only admitted ones are tracked for drain.
     rt.tracker.add(raw);
-    accepted.set(raw, { route, at: performance.now(), generation: rt.store.generationNumber });
+    accepted.set(raw, { route, metrics, at: performance.now(), generation: rt.store.generationNumber });
     tlsServer.emit('connection', raw);
   });
   server.on('error', (err) => rt.logger.error('inbound listener error', { err, name: spec.name, port: spec.port }));
@@ -198,7 +206,7 @@ export async function startInboundServer(spec: InboundServerSpec, options: DataP
   if (tunnel !== undefined && tunnelRoute !== undefined) {
     tunnel.addRoutes((p) => {
       const r = tunnelRoute(p, port);
-      return r === undefined ? undefined : { route: r, metrics, slots };
+      return r === undefined ? undefined : { route: r, metrics: byPort.forPort(r.appPort), slots };
     });
   }
   rt.logger.info('inbound listener started', { name: spec.name, host: spec.host, port, requestCert: spec.requestCert });
@@ -219,18 +227,26 @@ function installContext(server: Server, context: SecureContext): void {
   s._sharedCreds = context;
 }
 
-function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundForwarder, rt: InboundRuntime, tunnel: TunnelServer | undefined): void {
-  socket.on('error', ignoreSocketError);
-  // Node keeps the accepted TCP socket as the TLS socket's parent; the route and the handshake clock live there.
+/** What was recorded at accept for the TLS socket's parent (Node keeps the accepted TCP socket there). */
+function acceptedOf(socket: TLSSocket): Accepted | undefined {
   const parent = (socket as unknown as { _parent?: Socket })._parent;
-  const at = parent === undefined ? undefined : accepted.get(parent);
+  return parent === undefined ? undefined : accepted.get(parent);
+}
+
+function onSecure(socket: TLSSocket, byPort: DirectionMetrics, forwarder: InboundForwarder, rt: InboundRuntime, tunnel: TunnelServer | undefined): void {
+  socket.on('error', ignoreSocketError);
+  // The route, its port's metrics and the handshake clock live on the accepted TCP socket (the TLS socket's parent).
+  const parent = (socket as unknown as { _parent?: Socket })._parent;
+  const at = acceptedOf(socket);
   if (at === undefined) {
     // SECURITY: no route means we can't tell which checks apply; never forward such a connection.
+    const metrics = byPort.forPort(undefined);
     metrics.failure['port-not-served'].inc();
     metrics.result.refused.inc();
     socket.destroy();
     return;
   }
+  let metrics = at.metrics;
   metrics.handshake.observe((performance.now() - at.at) / 1000);
   const route = at.route.forward === undefined ? at.route : forwardedRoute(socket, at.route.forward);
   if (typeof route === 'string') {
@@ -239,6 +255,8 @@ function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundFor
     socket.destroy();
     return;
   }
+  // The port-forward path: from here on the connection is counted under the app port it named.
+  if (route !== at.route) metrics = byPort.forPort(route.appPort);
   if (route.mtls) {
     const g = rt.store.current;
     const recheck = socket.isSessionReused() || at.generation !== rt.store.generationNumber;
@@ -276,7 +294,9 @@ function onSecure(socket: TLSSocket, metrics: PortMetrics, forwarder: InboundFor
   }
   metrics.open.inc();
   socket.setNoDelay(true);
-  forwardToApp(forwarder, route.appPort, socket);
+  // SECURITY (cardinality): the peer label is read only from a leaf the gate above verified; a `tls` route has none.
+  const peer = metrics.peer(route.mtls ? rt.metrics.traffic.peers.of(socket.getPeerX509Certificate()) : UNKNOWN_PEER);
+  forwardToApp(forwarder, route.appPort, socket, { port: metrics, peer, startedAt: at.at });
 }
 
 /**

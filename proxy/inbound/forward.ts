@@ -8,11 +8,10 @@ import { ignoreSocketError } from '../transport/listen.js';
 import { HIGH_WATER_MARK, type DataPathOptions } from '../transport/options.js';
 import { splice } from '../transport/splice.js';
 import type { ConnectionTracker } from '../transport/tracker.js';
-import type { PortMetrics } from '../metrics.js';
+import { endConnection, type ConnectionMetrics } from '../metrics.js';
 
-/** Everything one inbound port's forwarder needs; built once per listener. */
+/** Everything one inbound listener's forwarder needs; built once per listener. */
 export interface InboundForwarder {
-  readonly metrics: PortMetrics;
   readonly tracker: ConnectionTracker;
   readonly options: DataPathOptions;
 }
@@ -21,7 +20,7 @@ export interface InboundForwarder {
  * Connects to 127.0.0.1:appPort and splices `client` with it. IPv6 clients are forwarded over IPv4 loopback too:
  * an app bound to 0.0.0.0 or a dual-stack `::` receives them, and the explicit and transparent paths behave alike.
  */
-export function forwardToApp(f: InboundForwarder, appPort: number, client: TLSSocket): void {
+export function forwardToApp(f: InboundForwarder, appPort: number, client: TLSSocket, m: ConnectionMetrics): void {
   // highWaterMark reaches the Duplex constructor through net.Socket's options; @types/node does not list it.
   const opts: NetConnectOpts & { highWaterMark: number } = { host: '127.0.0.1', port: appPort, allowHalfOpen: true, noDelay: true, highWaterMark: HIGH_WATER_MARK };
   const app: Socket = connect(opts);
@@ -36,18 +35,16 @@ export function forwardToApp(f: InboundForwarder, appPort: number, client: TLSSo
   app.once('close', () => {
     if (!connected) {
       client.destroy();
-      f.metrics.open.dec();
-      f.metrics.result['upstream-error'].inc();
+      endConnection(m, 'upstream-error');
     }
   });
   app.once('connect', () => {
     connected = true;
     client.off('close', abort);
     splice(client, app, f.options.idleTimeoutMs, (failed) => {
-      f.metrics.open.dec();
-      f.metrics.result[failed ? 'error' : 'ok'].inc();
-      f.metrics.received.inc(app.bytesWritten);
-      f.metrics.sent.inc(app.bytesRead);
+      endConnection(m, failed ? 'error' : 'ok');
+      m.peer.received.inc(app.bytesWritten);
+      m.peer.sent.inc(app.bytesRead);
     });
   });
 }

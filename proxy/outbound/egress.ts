@@ -11,7 +11,7 @@ import type { EgressListenerConfig } from '../config.js';
 import { closeServer, listenOn } from '../transport/listen.js';
 import { HIGH_WATER_MARK, type DataPathOptions } from '../transport/options.js';
 import type { RunningListener } from '../inbound/accept.js';
-import { bindPortMetrics, type PortMetrics } from '../metrics.js';
+import { bindDirectionMetrics, type PortMetrics } from '../metrics.js';
 import { buildServerIdentityCheck, type ServerIdentityCheck } from './upstream-identity.js';
 import { TunnelPool } from '../tunnel/pool.js';
 import { connectUpstream, type OutboundRuntime, type UpstreamContext } from './upstream.js';
@@ -38,7 +38,8 @@ export async function startEgressListener(cfg: EgressListenerConfig, options: Da
     // SNI must not be an IP address (RFC 6066).
     servername: isIP(cfg.remote.host) === 0 ? cfg.remote.host : undefined,
     check: buildServerIdentityCheck(cfg.identity),
-    metrics: bindPortMetrics(rt.metrics, 'outbound', cfg.listen.port),
+    // Labelled by the remote's port (where the connection goes), not the loopback port the app dialled.
+    metrics: bindDirectionMetrics(rt.metrics, 'outbound').forPort(cfg.remote.port),
     options,
     rt,
     tunnel: options.tunnel.enabled ? new TunnelPool(options.tunnel, rt) : undefined,

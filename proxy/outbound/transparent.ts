@@ -21,7 +21,7 @@ import type { TransparentOutboundConfig } from '../config.js';
 import { closeServer, listenOn } from '../transport/listen.js';
 import { HIGH_WATER_MARK, type DataPathOptions } from '../transport/options.js';
 import type { RunningListener } from '../inbound/accept.js';
-import { bindPortMetrics } from '../metrics.js';
+import { bindDirectionMetrics, type PortMetrics } from '../metrics.js';
 import { buildServerIdentityCheck } from './upstream-identity.js';
 import { TunnelPool } from '../tunnel/pool.js';
 import { connectUpstream, type OutboundRuntime, type UpstreamContext } from './upstream.js';
@@ -55,17 +55,27 @@ export async function startTransparentOutbound(cfg: TransparentOutboundConfig, o
   const own = new Set(cfg.ownPorts);
   // SECURITY: any mesh leaf is accepted as the server — there is no name to pin for an IP destination (above).
   const tunnel = options.tunnel.enabled ? new TunnelPool(options.tunnel, rt) : undefined;
-  const ctx: UpstreamContext = { check: buildServerIdentityCheck(ANY_MESH_IDENTITY), metrics: bindPortMetrics(rt.metrics, 'outbound', cfg.port), options, rt, tunnel };
+  const check = buildServerIdentityCheck(ANY_MESH_IDENTITY);
+  // One context per port label (the route ports and `other`), built at startup; a connection picks its own by its
+  // original destination port (the listener's 15001 says nothing).
+  const byPort = bindDirectionMetrics(rt.metrics, 'outbound');
+  const contexts = new Map<PortMetrics, UpstreamContext>();
+  for (const port of [...rt.metrics.traffic.ports, undefined]) {
+    const metrics = byPort.forPort(port);
+    contexts.set(metrics, { check, metrics, options, rt, tunnel });
+  }
   const sessions = new Map<string, Buffer>();
   rt.store.onGeneration(() => sessions.clear());
   const onConnection = (app: Socket): void => {
     const dst = originalDestination(app, own);
     if (dst === undefined) {
-      ctx.metrics.failure['port-not-served'].inc();
-      ctx.metrics.result.refused.inc();
+      const metrics = byPort.forPort(app.localPort);
+      metrics.failure['port-not-served'].inc();
+      metrics.result.refused.inc();
       app.destroy();
       return;
     }
+    const ctx = contexts.get(byPort.forPort(dst.port))!;
     const key = `${dst.host}|${dst.port}`;
     connectUpstream(ctx, app, {
       host: dst.host,

@@ -5,6 +5,7 @@
  * `check` on top of the chain, then the two are spliced. Failures before the handshake completed are classified and
  * counted once; after it, the pipeline owns error and close handling.
  */
+import type { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
@@ -15,7 +16,8 @@ import { ignoreSocketError } from '../transport/listen.js';
 import { HIGH_WATER_MARK, type DataPathOptions } from '../transport/options.js';
 import { splice } from '../transport/splice.js';
 import type { ConnectionTracker } from '../transport/tracker.js';
-import type { HandshakeFailure, PortMetrics, ProxyMetrics } from '../metrics.js';
+import { endConnection, type ConnectionMetrics, type HandshakeFailure, type PortMetrics, type ProxyMetrics } from '../metrics.js';
+import { UNKNOWN_PEER } from '../transport/peer-label.js';
 import type { TunnelPool } from '../tunnel/pool.js';
 import type { ServerIdentityCheck } from './upstream-identity.js';
 
@@ -42,11 +44,23 @@ export interface UpstreamTarget {
 /** Everything a listener fixes once and every connection only reads. */
 export interface UpstreamContext {
   readonly check: ServerIdentityCheck;
+  /** The children of the destination's port (the remote's, or the original destination's in capture mode). */
   readonly metrics: PortMetrics;
   readonly options: DataPathOptions;
   readonly rt: OutboundRuntime;
   /** The listener's pool of tunnel connections; undefined with `--tunnel off`. */
   readonly tunnel?: TunnelPool | undefined;
+}
+
+/** performance.now() when each app connection was accepted, for the connection-duration histogram. */
+const acceptedAt = new WeakMap<Socket, number>();
+
+/**
+ * The metric children an outbound connection ends with: its port's, and those of `peerLabel` (from
+ * `PeerLabels.of` on the verified server leaf; `unknown` when no server was verified).
+ */
+export function outboundConnection(metrics: PortMetrics, app: Socket, peerLabel: string | undefined): ConnectionMetrics {
+  return { port: metrics, peer: peerLabel === undefined ? metrics : metrics.peer(peerLabel), startedAt: acceptedAt.get(app) ?? performance.now() };
 }
 
 /**
@@ -56,6 +70,7 @@ export interface UpstreamContext {
 export function connectUpstream(ctx: UpstreamContext, app: Socket, target: UpstreamTarget): void {
   app.on('error', ignoreSocketError);
   ctx.rt.tracker.add(app);
+  acceptedAt.set(app, performance.now());
   ctx.metrics.open.inc();
   if (ctx.tunnel !== undefined) ctx.tunnel.carry(ctx, app, target);
   else connectPerConnection(ctx, app, target);
@@ -64,8 +79,7 @@ export function connectUpstream(ctx: UpstreamContext, app: Socket, target: Upstr
 /** Counts an app connection that never reached its server (it was counted open) and closes it. */
 export function failUpstream(metrics: PortMetrics, app: Socket, reason: HandshakeFailure): void {
   metrics.failure[reason].inc();
-  metrics.result[reason === 'upstream-connect' ? 'upstream-error' : 'refused'].inc();
-  metrics.open.dec();
+  endConnection(outboundConnection(metrics, app, undefined), reason === 'upstream-connect' ? 'upstream-error' : 'refused');
   app.destroy();
 }
 
@@ -79,7 +93,7 @@ export function connectPerConnection(ctx: UpstreamContext, app: Socket, target: 
     done = true;
     app.off('close', onAppClose);
     failUpstream(ctx.metrics, app, reason);
-  }, (tls, seconds) => {
+  }, (tls, seconds, peer) => {
     done = true;
     app.off('close', onAppClose);
     if (app.destroyed) {
@@ -88,30 +102,44 @@ export function connectPerConnection(ctx: UpstreamContext, app: Socket, target: 
       failUpstream(ctx.metrics, app, 'handshake-error');
       return;
     }
-    spliceUpstream(ctx, app, tls, seconds);
+    spliceUpstream(ctx, app, tls, seconds, peer);
   });
   // The app may give up during the handshake: the dial then fails as `handshake-error`.
   if (!done) app.once('close', onAppClose);
 }
 
-/** Splices `app` with an established, verified upstream TLS socket and counts the connection when it ends. */
-export function spliceUpstream(ctx: UpstreamContext, app: Socket, up: TLSSocket, handshakeSeconds: number): void {
+/**
+ * Splices `app` with an established, verified upstream TLS socket and counts the connection when it ends; `peer` is
+ * the server's label from {@link dialUpstream}.
+ */
+export function spliceUpstream(ctx: UpstreamContext, app: Socket, up: TLSSocket, handshakeSeconds: number, peer: string): void {
   const { metrics, options } = ctx;
   metrics.handshake.observe(handshakeSeconds);
+  const m = outboundConnection(metrics, app, peer);
   splice(app, up, options.idleTimeoutMs, (failed) => {
-    metrics.open.dec();
-    metrics.result[failed ? 'error' : 'ok'].inc();
-    metrics.received.inc(app.bytesRead);
-    metrics.sent.inc(app.bytesWritten);
+    endConnection(m, failed ? 'error' : 'ok');
+    m.peer.received.inc(app.bytesRead);
+    m.peer.sent.inc(app.bytesWritten);
   });
 }
 
 /**
+ * The `peer` label of the server of each TLS session this process keeps for resumption, recorded when the session's
+ * full handshake was verified: a resumed client-side session has no peer certificate to read it from.
+ */
+const sessionPeers = new WeakMap<Buffer, string>();
+
+/**
  * Opens mTLS to `target` with the generation's client context, offering `alpn` (the tunnel's) when given. Exactly one
  * of `onFail` (a classified failure before the handshake completed; the socket is destroyed) and `onSecure` (the
- * server chains to the mesh CA bundle and passed `ctx.check`) is called.
+ * server chains to the mesh CA bundle and passed `ctx.check`; `peer` = its `peer` label, `leaf` = its leaf, undefined
+ * for a resumed session) is called. Callers use `leaf` and never read the peer certificate of `up` themselves: on a
+ * client socket Node 20 hands the leaf out once (a second `getPeerX509Certificate()` gave no certificate here).
  */
-export function dialUpstream(ctx: UpstreamContext, target: UpstreamTarget, alpn: string[] | undefined, onFail: (reason: HandshakeFailure) => void, onSecure: (up: TLSSocket, handshakeSeconds: number) => void): TLSSocket {
+export function dialUpstream(
+  ctx: UpstreamContext, target: UpstreamTarget, alpn: string[] | undefined, onFail: (reason: HandshakeFailure) => void,
+  onSecure: (up: TLSSocket, handshakeSeconds: number, peer: string, leaf: X509Certificate | undefined) => void,
+): TLSSocket {
   const { rt, options } = ctx;
   const started = performance.now();
   // tls.connect hands allowHalfOpen and highWaterMark to its TLSSocket; @types/node does not list them.
@@ -145,7 +173,14 @@ export function dialUpstream(ctx: UpstreamContext, target: UpstreamTarget, alpn:
   up.setTimeout(options.handshakeTimeoutMs, onTimeout);
   up.once('error', onUpError);
   up.once('close', onClose);
-  up.on('session', target.onSession);
+  // Sessions may arrive before the handshake is verified (TLS 1.2) or after (1.3): labelled once it is.
+  let verifiedPeer: string | undefined;
+  const unlabelled: Buffer[] = [];
+  up.on('session', (session: Buffer) => {
+    if (verifiedPeer === undefined) unlabelled.push(session);
+    else sessionPeers.set(session, verifiedPeer);
+    target.onSession(session);
+  });
   up.once('secureConnect', () => {
     if (settled) return;
     settled = true;
@@ -155,7 +190,13 @@ export function dialUpstream(ctx: UpstreamContext, target: UpstreamTarget, alpn:
     up.off('close', onClose);
     up.setTimeout(0);
     up.setNoDelay(true);
-    onSecure(up, (performance.now() - started) / 1000);
+    // SECURITY (cardinality): the server passed the chain check and ctx.check; its label is read once, here. A resumed
+    // session keeps the label of the verified handshake that made it.
+    const resumed = up.isSessionReused() && target.session !== undefined;
+    const leaf = resumed ? undefined : up.getPeerX509Certificate();
+    verifiedPeer = resumed ? (sessionPeers.get(target.session!) ?? UNKNOWN_PEER) : rt.metrics.traffic.peers.of(leaf);
+    for (const s of unlabelled.splice(0)) sessionPeers.set(s, verifiedPeer);
+    onSecure(up, (performance.now() - started) / 1000, verifiedPeer, leaf);
   });
   return up;
 }

@@ -132,12 +132,12 @@ if (reason !== undefined && process.env.CI) {
     let ma = '';
     for (let i = 0; i < 40; i++) {
       [mb, ma] = [await metrics('b'), await metrics('a')];
-      if (/port="15006",result="ok"[^}]*\} 2/.test(mb) && /port="15001",result="ok"[^}]*\} 2/.test(ma)) break;
+      if (/port="8080",peer="a\.pod\.svc",result="ok"[^}]*\} 2/.test(mb) && /port="other",peer="b\.pod\.svc",result="ok"[^}]*\} 2/.test(ma)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    t.match(mb, /ccmesh_proxy_connections_total\{direction="inbound",port="15006",result="ok"[^}]*\} 2/, 'B\'s sidecar admitted two mTLS connections on 15006');
-    t.match(mb, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",reason="not-tls"[^}]*\} 1/, 'and refused the uncaptured plaintext one');
-    t.match(ma, /ccmesh_proxy_connections_total\{direction="outbound",port="15001",result="ok"[^}]*\} 2/, 'A\'s 15001 carried both');
+    t.match(mb, /ccmesh_proxy_connections_total\{direction="inbound",port="8080",peer="a\.pod\.svc",result="ok"[^}]*\} 2/, 'B\'s sidecar admitted two mTLS connections from A\'s workload, labelled with the original port 8080');
+    t.match(mb, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",port="[^"]*",reason="not-tls"[^}]*\} 1/, 'and refused the uncaptured plaintext one');
+    t.match(ma, /ccmesh_proxy_connections_total\{direction="outbound",port="other",peer="b\.pod\.svc",result="ok"[^}]*\} 2/, 'A\'s 15001 carried both to B\'s verified workload; 8080 is no route port of A (no ingress, egress entry or --egress-ports): "other"');
     t.notMatch(ma, /ccmesh_proxy_tls_handshake_failures_total\{direction="outbound",[^}]*\} [1-9]/, 'A verified B without a single outbound handshake failure');
   });
 }

@@ -123,7 +123,7 @@ void t.test('an idle-connection flood from one source neither locks a mesh peer 
   t.ok(rssDuring - rssBefore < RSS_GROWTH_BOUND_MB, `sidecar RSS grew by less than ${RSS_GROWTH_BOUND_MB} MB under the flood (${rssBefore.toFixed(1)} → ${rssDuring.toFixed(1)} MB)`);
 
   const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
-  const refused = Number(/ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",reason="too-many-from-source"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0);
+  const refused = Number(/ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",port="[^"]*",reason="too-many-from-source"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0);
   t.ok(refused >= FLOOD - 64, `refusals counted as too-many-from-source (${refused})`);
   const pending = Number(/ccmesh_proxy_handshakes_pending\{[^}]*\} (\d+)/.exec(metrics)?.[1] ?? -1);
   t.ok(pending >= 1 && pending <= 64, `the pending-handshake gauge shows the held flood (${pending})`);

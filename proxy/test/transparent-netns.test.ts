@@ -147,14 +147,24 @@ if (reason !== undefined && process.env.CI) {
       t.match(strangerAgain, { reused: true, data: '' }, 'a resumed session of an identity outside the allow-list: refused on that port');
     });
 
-    await t.test('metrics: guard lifted, refusals by reason', async (t) => {
+    await t.test('metrics: guard lifted, refusals by reason, traffic by original port and peer workload', async (t) => {
       const m = await attempt(ADDR.pod4, ADMIN, 'GET /metrics HTTP/1.0\r\nHost: pod\r\n\r\n');
       t.match(m.data, /ccmesh_proxy_guard_state\{state="lifted"[^}]*\} 1/, 'guard state lifted');
       t.match(m.data, /ccmesh_proxy_guard_state\{state="installed"[^}]*\} 0/, 'and only lifted');
-      t.match(m.data, /ccmesh_proxy_connections_total\{direction="inbound",port="15006",result="ok"[^}]*\} 6/, 'six admitted on 15006');
-      t.match(m.data, /ccmesh_proxy_connections_total\{direction="inbound",port="15007",result="ok"[^}]*\} 3/, 'three admitted on 15007');
+      // Six admitted on 15006 and three on 15007, labelled by the port the client dialled and the workload id of
+      // its verified leaf (spiffe://ccmesh.local/<id>); an unlisted port is `other`, no client identity `unknown`.
+      const ok = (port: string, peer: string, n: number): RegExp => new RegExp(`ccmesh_proxy_connections_total\\{direction="inbound",port="${port}",peer="${peer}",result="ok"[^}]*\\} ${n}\n`);
+      t.match(m.data, ok(String(WEB), 'client\\.ns\\.svc', 2), 'two from client.ns.svc on 8080 (IPv4 and IPv6)');
+      t.match(m.data, ok('other', 'client\\.ns\\.svc', 2), 'two from client.ns.svc on the unlisted 9090: port "other"');
+      t.match(m.data, ok('other', 'stranger\\.ns\\.svc', 2), 'two from stranger.ns.svc on the unlisted 9090');
+      t.match(m.data, ok(String(API), 'unknown', 3), 'three on the tls port 8443, which asks for no client identity: peer "unknown"');
+      t.match(m.data, /ccmesh_proxy_connections_total\{direction="inbound",port="other",peer="unknown",result="refused"[^}]*\} [1-9]/, 'refusals on the unlisted port have no peer');
+      t.notMatch(m.data, /port="(15006|15007|15001|9090)"/, 'no series carries a listener port or the unlisted port');
+      t.notMatch(m.data, /peer="(?!unknown"|client\.ns\.svc"|stranger\.ns\.svc")/, 'no peer label other than the verified workloads and unknown');
+      t.match(m.data, /ccmesh_proxy_connection_duration_seconds_count\{[^}]*direction="inbound",port="8080",result="ok"[^}]*\} 2\n/, 'their durations are observed by port and result');
+      t.match(m.data, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",port="8080",reason="san-not-allowed"[^}]*\} [1-9]/, 'the allow-list refusal is counted on 8080');
       for (const r of ['untrusted-cert', 'san-not-allowed', 'no-client-cert', 'not-tls']) {
-        t.match(m.data, new RegExp(`ccmesh_proxy_tls_handshake_failures_total\\{direction="inbound",reason="${r}"[^}]*\\} [1-9]`), `refusal counted: ${r}`);
+        t.match(m.data, new RegExp(`ccmesh_proxy_tls_handshake_failures_total\\{direction="inbound",port="[^"]*",reason="${r}"[^}]*\\} [1-9]`), `refusal counted: ${r}`);
       }
       t.match(m.data, /ccmesh_proxy_ready\{[^}]*\} 1/, 'ready');
     });
@@ -227,7 +237,7 @@ if (reason !== undefined && process.env.CI) {
       // raw test client half-closes right after its request, which Node's HTTP server answers by closing.
       const scrape = await pair.podExec.run(process.execPath, ['-e', `fetch('http://127.0.0.1:${ADMIN}/metrics').then((r) => r.text()).then((x) => process.stdout.write(x))`]);
       const m = { data: scrape.stdout };
-      t.match(m.data, /ccmesh_proxy_connections_total\{direction="inbound",port="15006",result="ok"[^}]*\} 6/, 'the primary aggregates both workers\' counts');
+      t.match(m.data, /ccmesh_proxy_connections_total\{direction="inbound",port="8080",peer="client\.ns\.svc",result="ok"[^}]*\} 6/, 'the primary aggregates both workers\' counts');
       primary.kill('SIGTERM');
       t.equal(await primaryExited, 0, 'SIGTERM drains the workers and the primary exits 0');
     });

@@ -191,6 +191,15 @@ void t.test('bulk both ways and half-close both ways over one pooled connection'
   t.equal(await metric(rig.egress, 'ccmesh_proxy_tunnel_connections'), 2, 'over one pooled connection per destination (two destinations)');
   t.equal(await metric(rig.egress, 'ccmesh_proxy_tunnel_fallbacks_total'), 0, 'no fallback');
   t.equal(await settled(rig.ingress, 'ccmesh_proxy_connections_total', { result: 'ok' }, 2), 2, 'the ingress counts the streams on the listeners they reached');
+  // Labelled as per-connection ones: the other side's verified workload (spiffe://ccmesh.local/web and …/api), the
+  // egress remote's port outbound, the route's app port inbound (never `other`: all are route ports).
+  t.equal(await metric(rig.ingress, 'ccmesh_proxy_connections_total', { direction: 'inbound', peer: 'web', result: 'ok' }), 2, 'inbound: both streams from the web workload');
+  t.equal(await metric(rig.egress, 'ccmesh_proxy_connections_total', { direction: 'outbound', port: String(rig.in('hash')), peer: 'api', result: 'ok' }), 1, 'outbound: one to the hash remote\'s port, served by the api workload');
+  t.equal(await metric(rig.egress, 'ccmesh_proxy_connections_total', { direction: 'outbound', port: String(rig.in('ctl')), peer: 'api', result: 'ok' }), 1, 'and one to the ctl remote\'s port');
+  t.equal(await metric(rig.ingress, 'ccmesh_proxy_received_bytes_total', { peer: 'web' }), 24 * 1024 * 1024 + 3 * 1024 * 1024, 'the bytes the app received carry the peer label too');
+  t.equal(await metric(rig.ingress, 'ccmesh_proxy_connections_total', { port: 'other' }) + await metric(rig.egress, 'ccmesh_proxy_connections_total', { port: 'other' }), 0, 'nothing on port "other"');
+  const lifetimes = (await rig.ingress.metrics.connectionSeconds.get()).values.filter((v) => v.metricName === 'ccmesh_proxy_connection_duration_seconds_count' && v.labels.result === 'ok');
+  t.equal(lifetimes.reduce((n, v) => n + v.value, 0), 2, 'each stream\'s lifetime observed once on the ingress');
 });
 
 void t.test('a reset travels both ways as a reset', async (t) => {

@@ -72,8 +72,9 @@ void t.test('--workers 2: two-sidecar path served by workers, metrics aggregated
   t.pass(`${CONNECTIONS} connections echoed through both sidecars`);
 
   // Results are counted when both legs closed; poll briefly.
-  const out = new RegExp(`ccmesh_proxy_connections_total\\{direction="outbound",port="${outPort}",result="ok"[^}]*\\} (\\d+)`);
-  const inb = new RegExp(`ccmesh_proxy_connections_total\\{direction="inbound",port="${inPort}",result="ok"[^}]*\\} (\\d+)`);
+  // Labelled by where each connection goes (the egress remote's port, the ingress entry's app port) and the other side's workload.
+  const out = new RegExp(`ccmesh_proxy_connections_total\\{direction="outbound",port="${inPort}",peer="b\\.local",result="ok"[^}]*\\} (\\d+)`);
+  const inb = new RegExp(`ccmesh_proxy_connections_total\\{direction="inbound",port="${appPort}",peer="a\\.local",result="ok"[^}]*\\} (\\d+)`);
   let [na, nb] = [0 as number | undefined, 0 as number | undefined];
   for (let i = 0; i < 50 && (na !== CONNECTIONS || nb !== CONNECTIONS); i++) {
     [na, nb] = [await metricValue(adminA, out), await metricValue(adminB, inb)];

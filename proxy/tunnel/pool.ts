@@ -17,13 +17,14 @@
  * When the sidecar's credentials change, every pooled connection retires: no new streams, GOAWAY, the open streams may
  * finish for `drainMs`, then they are cut. New streams go over new connections made with the new credentials.
  */
+import type { X509Certificate } from 'node:crypto';
 import { connect as h2Connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { TunnelConfig } from '../config.js';
-import type { TunnelClose } from '../metrics.js';
+import { endConnection, type TunnelClose } from '../metrics.js';
 import { ignoreSocketError } from '../transport/listen.js';
-import { connectPerConnection, dialUpstream, failUpstream, spliceUpstream, type OutboundRuntime, type UpstreamContext, type UpstreamTarget } from '../outbound/upstream.js';
+import { connectPerConnection, dialUpstream, failUpstream, outboundConnection, spliceUpstream, type OutboundRuntime, type UpstreamContext, type UpstreamTarget } from '../outbound/upstream.js';
 import { CONNECTION_WINDOW, MAX_SESSION_MEMORY_MB, TUNNEL_ALPN, tunnelAuthority, tunnelSettings } from './protocol.js';
 import { spliceStream } from './stream-splice.js';
 
@@ -43,6 +44,8 @@ interface Pooled {
   limit: number;
   /** The server leaf's notAfter: no stream is sent after it. */
   readonly notAfterMs: number;
+  /** The `peer` label of its streams, read once from the verified server leaf. */
+  readonly peerLabel: string;
   draining: boolean;
   drainTimer: NodeJS.Timeout | undefined;
   /** The last stream id of the peer's GOAWAY: streams above it were never processed. */
@@ -160,7 +163,7 @@ export class TunnelPool {
       d.connecting = false;
       // Each waiting app connection fails as it would have on its own handshake.
       for (const app of d.waiters.splice(0)) failUpstream(ctx.metrics, app, reason);
-    }, (tls, seconds) => {
+    }, (tls, seconds, peer, leaf) => {
       d.connecting = false;
       ctx.metrics.handshake.observe(seconds);
       const waiters = d.waiters.splice(0);
@@ -172,21 +175,21 @@ export class TunnelPool {
         for (const [i, app] of waiters.entries()) {
           if (i === first) {
             this.#rt.metrics.tunnelFallbacks.labels('peer-without-tunnel').inc();
-            spliceUpstream(ctx, app, tls, 0);
+            spliceUpstream(ctx, app, tls, 0, peer);
           } else {
             this.#dispatch(ctx, d, app, target);
           }
         }
         return;
       }
-      const p = this.#adopt(d, tls);
+      const p = this.#adopt(d, tls, peer, leaf);
       for (const app of waiters) this.#dispatch(ctx, d, app, target);
       // Made with credentials that were replaced while it handshook: it served the waiters, it takes no more.
       if (generation !== this.#rt.store.generationNumber) this.#retire(p, 'rotated');
     });
   }
 
-  #adopt(d: Destination, tls: TLSSocket): Pooled {
+  #adopt(d: Destination, tls: TLSSocket, peerLabel: string, peer: X509Certificate | undefined): Pooled {
     const cfg = this.#cfg;
     // The peer's FIN ends the whole pooled connection (HTTP/2 has no half-closed connection); with the data path's
     // allowHalfOpen the session would never notice a peer that went away.
@@ -197,8 +200,8 @@ export class TunnelPool {
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
       peerMaxConcurrentStreams: cfg.maxStreams,
     });
-    const peer = tls.getPeerX509Certificate();
-    const p: Pooled = { session, tls, active: 0, limit: cfg.maxStreams, notAfterMs: peer === undefined ? 0 : Date.parse(peer.validTo), draining: false, drainTimer: undefined, goawayLastStreamId: undefined };
+    // `peer` is the verified leaf dialUpstream read (the socket gives it only once); none = no stream goes to it.
+    const p: Pooled = { session, tls, active: 0, limit: cfg.maxStreams, notAfterMs: peer === undefined ? 0 : Date.parse(peer.validTo), peerLabel, draining: false, drainTimer: undefined, goawayLastStreamId: undefined };
     d.sessions.push(p);
     const gauge = this.#rt.metrics.tunnelConnections;
     gauge.labels('outbound', 'active').inc();
@@ -243,7 +246,7 @@ export class TunnelPool {
     }
     p.active++;
     const m = this.#rt.metrics;
-    const { metrics } = ctx;
+    const counted = outboundConnection(ctx.metrics, app, p.peerLabel);
     m.tunnelStreamsOpen.labels('outbound').inc();
     let settled = false;
     let timedOut = false;
@@ -276,17 +279,15 @@ export class TunnelPool {
         const refused = !app.destroyed;
         if (!h.destroyed) h.close(h2.NGHTTP2_CANCEL);
         end(refused ? 'refused' : 'error');
-        metrics.open.dec();
-        metrics.result[refused ? 'refused' : 'error'].inc();
+        endConnection(counted, refused ? 'refused' : 'error');
         if (!app.destroyed) app.resetAndDestroy();
         return;
       }
       spliceStream(app, h, ctx.options.idleTimeoutMs, (failed) => {
         end(failed ? 'error' : 'ok');
-        metrics.open.dec();
-        metrics.result[failed ? 'error' : 'ok'].inc();
-        metrics.received.inc(app.bytesRead);
-        metrics.sent.inc(app.bytesWritten);
+        endConnection(counted, failed ? 'error' : 'ok');
+        counted.peer.received.inc(app.bytesRead);
+        counted.peer.sent.inc(app.bytesWritten);
       });
     });
     h.once('close', () => {
@@ -300,8 +301,7 @@ export class TunnelPool {
         return;
       }
       end('error');
-      metrics.open.dec();
-      metrics.result.error.inc();
+      endConnection(counted, 'error');
       if (!app.destroyed) app.resetAndDestroy();
     });
   }

@@ -68,3 +68,22 @@ export function parseTunnelAuthority(authority: unknown): number | undefined {
   const port = Number(m[1]);
   return port <= 65_535 ? port : undefined;
 }
+
+/** What the inbound side makes of a stream's request headers: the CONNECT port, or a refusal (`bad-request`). */
+export type TunnelRequest = { readonly ok: true; readonly port: number } | { readonly ok: false };
+
+/**
+ * Reads a stream's request headers (attacker-controlled: any mesh peer with a pooled connection sends them). Only a
+ * plain CONNECT (RFC 9113 §8.5: `:method` CONNECT, `:authority` `127.0.0.1:PORT`, no `:scheme` and no `:path`, so
+ * no extended CONNECT either) is a request; anything else — other methods, repeated or non-string values, a
+ * `:protocol` — is refused. Never throws, whatever `headers` is.
+ */
+export function readTunnelRequest(headers: unknown): TunnelRequest {
+  if (typeof headers !== 'object' || headers === null) return { ok: false };
+  const h = headers as Readonly<Record<string, unknown>>;
+  const own = (name: string): unknown => (Object.hasOwn(h, name) ? h[name] : undefined);
+  if (own(':method') !== 'CONNECT') return { ok: false };
+  if (own(':scheme') !== undefined || own(':path') !== undefined || own(':protocol') !== undefined) return { ok: false };
+  const port = parseTunnelAuthority(own(':authority'));
+  return port === undefined ? { ok: false } : { ok: true, port };
+}

@@ -14,6 +14,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { constants as h2, createServer as createH2Server, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
@@ -22,11 +23,11 @@ import type { CredentialGeneration } from '../credentials/generation.js';
 import type { CredentialStore } from '../credentials/store.js';
 import type { InboundRoute } from '../inbound/accept.js';
 import { sansAllowed, verifyLeaf } from '../inbound/identity.js';
-import type { PortMetrics, ProxyMetrics, TunnelClose, TunnelRefusal } from '../metrics.js';
+import { endConnection, type PeerMetrics, type PortMetrics, type ProxyMetrics, type TunnelClose, type TunnelRefusal } from '../metrics.js';
 import { ignoreSocketError } from '../transport/listen.js';
 import { HIGH_WATER_MARK } from '../transport/options.js';
 import type { ConnectionTracker } from '../transport/tracker.js';
-import { CONNECTION_WINDOW, MAX_SESSION_MEMORY_MB, parseTunnelAuthority, tunnelSettings } from './protocol.js';
+import { CONNECTION_WINDOW, MAX_SESSION_MEMORY_MB, readTunnelRequest, tunnelSettings } from './protocol.js';
 import { spliceStream } from './stream-splice.js';
 
 /** The `--max-connections` budget of one listener, which its TCP connections and tunnel streams share. */
@@ -37,7 +38,10 @@ export interface TunnelSlots {
   release(): void;
 }
 
-/** A route a stream may take, with the metrics and connection budget of the listener that serves that port. */
+/**
+ * A route a stream may take, with the metrics of its port (labelled as a per-connection client's would be) and the
+ * connection budget of the listener that serves that port.
+ */
 export interface TunnelRoute {
   readonly route: InboundRoute;
   readonly metrics: PortMetrics;
@@ -59,6 +63,8 @@ export interface TunnelServerRuntime {
 /** What is known of one pooled server connection. */
 interface PeerState {
   readonly peer: X509Certificate;
+  /** The `peer` label of its streams, read once from the verified leaf. */
+  readonly peerLabel: string;
   readonly notAfterMs: number;
   /** The credential generation the peer leaf was last verified under. */
   verifiedGeneration: number;
@@ -104,7 +110,8 @@ export class TunnelServer {
   serve(socket: TLSSocket, peer: X509Certificate): void {
     // The peer's FIN ends the whole pooled connection (see pool.ts).
     socket.allowHalfOpen = false;
-    this.#pending = { peer, notAfterMs: Date.parse(peer.validTo), verifiedGeneration: this.#rt.store.generationNumber, draining: false, drainTimer: undefined };
+    // SECURITY (cardinality): `peer` passed the listener's identity gate; its label is read once per connection.
+    this.#pending = { peer, peerLabel: this.#rt.metrics.traffic.peers.of(peer), notAfterMs: Date.parse(peer.validTo), verifiedGeneration: this.#rt.store.generationNumber, draining: false, drainTimer: undefined };
     try {
       this.#h2.emit('connection', socket);
     } finally {
@@ -138,14 +145,14 @@ export class TunnelServer {
     });
   }
 
-  #refuse(stream: ServerHttp2Stream, reason: TunnelRefusal, status: number, metrics: PortMetrics | undefined): void {
+  #refuse(stream: ServerHttp2Stream, reason: TunnelRefusal, status: number, metrics: PortMetrics | undefined, peer: PeerMetrics | undefined = metrics): void {
     this.#rt.metrics.tunnelRefusals.labels(reason).inc();
     this.#rt.metrics.tunnelStreams.labels('inbound', 'refused').inc();
-    if (metrics !== undefined) {
+    if (metrics !== undefined && peer !== undefined) {
       if (reason === 'san-not-allowed') metrics.failure['san-not-allowed'].inc();
       else if (reason === 'identity-expired') metrics.failure['cert-expired'].inc();
       else if (reason === 'too-many-connections') metrics.failure['too-many-connections'].inc();
-      metrics.result[reason === 'app-connect' ? 'upstream-error' : 'refused'].inc();
+      peer.result[reason === 'app-connect' ? 'upstream-error' : 'refused'].inc();
     }
     if (stream.destroyed || stream.session === undefined || stream.session.destroyed) return;
     if (!stream.headersSent) stream.respond({ ':status': status }, { endStream: true });
@@ -172,6 +179,7 @@ export class TunnelServer {
   }
 
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const startedAt = performance.now();
     stream.on('error', ignoreSocketError);
     const session = stream.session as ServerHttp2Session | undefined;
     const st = session === undefined ? undefined : this.#sessions.get(session);
@@ -179,8 +187,9 @@ export class TunnelServer {
       stream.close(h2.NGHTTP2_REFUSED_STREAM);
       return;
     }
-    const port = headers[':method'] === 'CONNECT' ? parseTunnelAuthority(headers[':authority']) : undefined;
-    if (port === undefined) return this.#refuse(stream, 'bad-request', 400, undefined);
+    const request = readTunnelRequest(headers);
+    if (!request.ok) return this.#refuse(stream, 'bad-request', 400, undefined);
+    const port = request.port;
     let found: TunnelRoute | undefined;
     for (const lookup of this.#lookups) {
       found = lookup(port);
@@ -195,10 +204,10 @@ export class TunnelServer {
     if (route.allow !== undefined && !sansAllowed(st.peer.subjectAltName ?? '', route.allow)) return this.#refuse(stream, 'san-not-allowed', 403, metrics);
     // SECURITY: each stream is an app connection of the listener: it takes one of its --max-connections slots.
     if (!found.slots.take()) return this.#refuse(stream, 'too-many-connections', 503, metrics);
-    this.#forward(stream, route.appPort, metrics, found.slots);
+    this.#forward(stream, route.appPort, metrics, metrics.peer(st.peerLabel), startedAt, found.slots);
   }
 
-  #forward(stream: ServerHttp2Stream, appPort: number, metrics: PortMetrics, slots: TunnelSlots): void {
+  #forward(stream: ServerHttp2Stream, appPort: number, metrics: PortMetrics, peer: PeerMetrics, startedAt: number, slots: TunnelSlots): void {
     const opts: NetConnectOpts & { highWaterMark: number } = { host: '127.0.0.1', port: appPort, allowHalfOpen: true, noDelay: true, highWaterMark: HIGH_WATER_MARK };
     const app: Socket = connect(opts);
     app.on('error', ignoreSocketError);
@@ -212,7 +221,7 @@ export class TunnelServer {
     };
     stream.once('close', abort);
     app.once('close', () => {
-      if (!connected) this.#refuse(stream, 'app-connect', 502, metrics);
+      if (!connected) this.#refuse(stream, 'app-connect', 502, metrics, peer);
     });
     app.once('connect', () => {
       connected = true;
@@ -224,11 +233,11 @@ export class TunnelServer {
       stream.respond({ ':status': 200 });
       metrics.open.inc();
       m.tunnelStreamsOpen.labels('inbound').inc();
+      const counted = { port: metrics, peer, startedAt };
       spliceStream(app, stream, this.#idleTimeoutMs, (failed) => {
-        metrics.open.dec();
-        metrics.result[failed ? 'error' : 'ok'].inc();
-        metrics.received.inc(app.bytesWritten);
-        metrics.sent.inc(app.bytesRead);
+        endConnection(counted, failed ? 'error' : 'ok');
+        peer.received.inc(app.bytesWritten);
+        peer.sent.inc(app.bytesRead);
         m.tunnelStreamsOpen.labels('inbound').dec();
         m.tunnelStreams.labels('inbound', failed ? 'error' : 'ok').inc();
       });

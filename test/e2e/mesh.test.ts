@@ -272,7 +272,7 @@ if (reason !== undefined && process.env.CI) {
       }
       t.equal(appB.events.length, before, 'app B saw no connection and no byte');
       const mb = await metrics('b');
-      t.match(mb, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",reason="not-tls"[^}]*\} 2/, 'B\'s sidecar refused both as not TLS');
+      t.match(mb, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",port="[^"]*",reason="not-tls"[^}]*\} 2/, 'B\'s sidecar refused both as not TLS');
     });
 
     await t.test('3. a certificate from another CA, or a mesh certificate whose SAN is not allowed, is refused', async (t) => {
@@ -289,14 +289,14 @@ if (reason !== undefined && process.env.CI) {
       }
       t.equal(appB.events.length, before, 'app B saw nothing of it');
       const m = await metrics('b');
-      t.match(m, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",reason="untrusted-cert"[^}]*\} 2/, 'counted: untrusted-cert ×2');
-      t.match(m, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",reason="san-not-allowed"[^}]*\} 2/, 'counted: san-not-allowed ×2');
+      t.match(m, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",port="[^"]*",reason="untrusted-cert"[^}]*\} 2/, 'counted: untrusted-cert ×2');
+      t.match(m, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",port="[^"]*",reason="san-not-allowed"[^}]*\} 2/, 'counted: san-not-allowed ×2');
       // Control: the same mesh leaf is a valid identity — B's sidecar accepts it on an unlisted port (any mesh
       // identity, mTLS). Nothing listens behind it, so the connection gets no data, but no SAN refusal is counted.
       await attempt('atk', addr4('b'), 9999, 'control', tlsM);
       const after = await metrics('b');
-      t.match(after, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",reason="san-not-allowed"[^}]*\} 2/, 'control: m\'s leaf is not refused on an unlisted port…');
-      t.match(after, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",reason="untrusted-cert"[^}]*\} 2/, '… nor counted untrusted: only the SAN kept it off 8080');
+      t.match(after, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",port="[^"]*",reason="san-not-allowed"[^}]*\} 2/, 'control: m\'s leaf is not refused on an unlisted port…');
+      t.match(after, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",port="[^"]*",reason="untrusted-cert"[^}]*\} 2/, '… nor counted untrusted: only the SAN kept it off 8080');
     });
 
     // The attacker's own PKI: a root and mesh CA the mesh's root never signed (what a host can make at will).
@@ -338,7 +338,7 @@ if (reason !== undefined && process.env.CI) {
         ] as const) {
           const fake = topo.spawn('atk', 'fake-b', NODE, [FAKE_SERVER_JS, JSON.stringify({ port: APP_PORT, cert, key })]);
           if (!(await fake.until(() => fake.eventsOf('listening').length > 0, 10_000))) throw new Error(`the fake server did not listen: ${fake.log}`);
-          const failures = (m: string): number => Number(new RegExp(`ccmesh_proxy_tls_handshake_failures_total\\{direction="outbound",reason="${reason}"[^}]*\\} (\\d+)`).exec(m)?.[1] ?? 0);
+          const failures = (m: string): number => Number(new RegExp(`ccmesh_proxy_tls_handshake_failures_total\\{direction="outbound",port="[^"]*",reason="${reason}"[^}]*\\} (\\d+)`).exec(m)?.[1] ?? 0);
           const counted = failures(await metrics('a'));
           for (const fam of ['v4', 'v6'] as const) {
             const r = await attempt('a', EGRESS[fam].host, EGRESS[fam].port, `to-impostor-${fam}`, undefined, 3000);

@@ -109,6 +109,21 @@ async function build(): Promise<void> {
   add('manifest-document', 'minimal.json', JSON.stringify(minimalDocument(f)));
   for (const [name, spec] of [['modes', 'web#8080#mtls:allow=a.example,spiffe://ccmesh.local/x##m#9090#plain##t#8443#tls'], ['one', 'api#80']]) add('mesh-ingress', `${name}.txt`, spec!);
   for (const [name, spec] of [['two', 'db#127.0.0.10:5432#db.svc:5432##cache#127.0.0.11:6379#10.0.0.5:6379#spiffe://ccmesh.local/cache'], ['any', 'x#127.0.0.1:1#[2001:db8::1]:443#*']]) add('mesh-egress', `${name}.txt`, spec!);
+  // The tunnel's stream requests, as the outbound side sends them and as a hostile peer might; SAN texts of leaves.
+  for (const [name, headers] of [
+    ['connect', { ':method': 'CONNECT', ':authority': '127.0.0.1:8080' }],
+    ['connect-extra-headers', { ':method': 'CONNECT', ':authority': '127.0.0.1:65535', 'user-agent': 'x', 'x-list': ['a', 'b'] }],
+    ['connect-with-path', { ':method': 'CONNECT', ':authority': '127.0.0.1:443', ':path': '/', ':scheme': 'https' }],
+    ['extended-connect', { ':method': 'CONNECT', ':authority': '127.0.0.1:443', ':protocol': 'websocket', ':path': '/', ':scheme': 'https' }],
+    ['get', { ':method': 'GET', ':authority': '127.0.0.1:8080', ':path': '/', ':scheme': 'http' }],
+    ['other-host', { ':method': 'CONNECT', ':authority': '10.0.0.1:8080' }],
+  ] as const) add('tunnel-request', `${name}.json`, headers);
+  for (const [name, san] of [
+    ['generated', 'DNS:web, DNS:web.shop, DNS:web.shop.svc, URI:spiffe://ccmesh.local/apps/v1/Deployment/shop/web'],
+    ['demo', 'DNS:frontend, URI:spiffe://ccmesh.local/demo/frontend'],
+    ['quoted', 'DNS:"a, URI:spiffe://x/evil", URI:spiffe://ccmesh.local/w'],
+    ['ip-only', 'IP Address:10.0.0.1, IP Address:0:0:0:0:0:0:0:1'],
+  ] as const) add('peer-label', `${name}.txt`, san);
   add('mesh-owner-pin', 'pin.txt', '0123456789abcdef'.repeat(4));
   add('mesh-owner-pin', 'zero.txt', '00'.repeat(32));
   add('seed-share-files', 'shares.json', { transitionHash: 'ab'.repeat(32), seedShares: [{ ownerKey: 'cd'.repeat(8), encryptedSeed: 'AAAA' }] });

@@ -24,7 +24,7 @@ import { testConfig, testLogger } from '../../proxy/test/support.js';
 import { ALERTS_FILE, DASHBOARD_FILE, dashboardQueries, documentedFamilies, mentionedMetrics, METRICS_DOC, promqlQueries, readDoc } from './docs.js';
 import { exposedFamilies, expectedFamilies, sampleProblems } from './exposed.js';
 import {
-  ALL_FAMILIES, COLLATERAL_FAMILIES, COORDINATOR_FAMILIES, familyOf, FORBIDDEN_LABEL, INJECTOR_FAMILIES, LABEL_ALLOW_LIST, PORT, PROCESS_FAMILIES, PROXY_FAMILIES, RUNTIME,
+  ALL_FAMILIES, allowedValue, COLLATERAL_FAMILIES, COORDINATOR_FAMILIES, familyOf, FORBIDDEN_LABEL, IDENTITY_LABELS, INJECTOR_FAMILIES, LABEL_ALLOW_LIST, PEER, PORT, PROCESS_FAMILIES, PROXY_FAMILIES, RUNTIME,
 } from './golden-families.js';
 
 void t.test('the Coordinator and the sidecar expose exactly the golden families', async (t) => {
@@ -51,7 +51,7 @@ void t.test('the Coordinator and the sidecar expose exactly the golden families'
   const failures = (await proxy.registry.getSingleMetric('ccmesh_proxy_tls_handshake_failures_total')?.get())?.values ?? [];
   t.match(failures, [{ labels: { direction: 'inbound', reason: 'not-tls' }, value: 1 }], 'the plaintext connection is a not-tls handshake failure');
   const connections = (await proxy.registry.getSingleMetric('ccmesh_proxy_connections_total')?.get())?.values ?? [];
-  t.match(connections, [{ labels: { direction: 'inbound', port: String(listenPort), result: 'refused' }, value: 1 }], 'and a refused connection on its listen port');
+  t.match(connections, [{ labels: { direction: 'inbound', port: '9', peer: 'unknown', result: 'refused' }, value: 1 }], 'and a refused connection on its route\'s port (the app port, not the listener\'s), without a peer');
   const rpcs = (await coordinator.getSingleMetric('ccmesh_coordinator_rpc_handled_total')?.get())?.values ?? [];
   t.ok(rpcs.some((v) => v.labels.method === 'NewMeshCert' && v.labels.code === 'OK'), 'the Coordinator counted the NewMeshCert it answered');
 });
@@ -82,9 +82,13 @@ void t.test('cardinality: label names are allow-listed, none names a peer, value
     t.match(name, name in PROCESS_FAMILIES ? /^(process|nodejs)_[a-z0-9_]+$/ : /^ccmesh_[a-z0-9_]+$/, `${name}: its prefix, snake case`);
     if (family.type === 'counter') t.match(name, /_total$/, `${name}: a counter ends in _total`);
     for (const [label, values] of Object.entries(family.labels)) {
+      if (IDENTITY_LABELS.includes(label)) {
+        t.equal(values, PEER, `${name}: identity label "${label}" takes only bounded workload ids`);
+        continue;
+      }
       t.ok(LABEL_ALLOW_LIST.includes(label), `${name}: label "${label}" is on the allow-list`);
       t.notOk(FORBIDDEN_LABEL.test(label), `${name}: label "${label}" does not name a peer`);
-      if (values === PORT || values === RUNTIME) continue;
+      if (values === PORT || values === RUNTIME || values === PEER) continue;
       t.ok(values.length > 0 && values.length <= 32, `${name}{${label}}: ${values.length} values, a closed set of at most 32`);
       t.equal(new Set(values).size, values.length, `${name}{${label}}: no value listed twice`);
     }
@@ -94,6 +98,9 @@ void t.test('cardinality: label names are allow-listed, none names a peer, value
     t.ok(FORBIDDEN_LABEL.test(bad), `"${bad}" counts as naming a peer`);
   }
   for (const ok of LABEL_ALLOW_LIST) t.notOk(FORBIDDEN_LABEL.test(ok), `allow-listed "${ok}" does not`);
+  // The peer rule admits workload ids and `unknown`, nothing that looks like an address or a free-form string.
+  for (const good of ['unknown', 'demo/frontend', 'apps/v1/Deployment/shop/web', 'client.ns.svc']) t.ok(allowedValue(PEER, good), `peer value "${good}" is allowed`);
+  for (const bad of ['', '10.0.0.1:5555', 'spiffe://ccmesh.local/web', 'a b', '/web', 'x'.repeat(254)]) t.notOk(allowedValue(PEER, bad), `peer value ${JSON.stringify(bad.slice(0, 20))} is not`);
 });
 
 void t.test('docs/metrics.md documents every golden family; the docs and alert rules name only golden families', async (t) => {

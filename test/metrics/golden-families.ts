@@ -5,18 +5,29 @@
  * generated from it: renaming a family or a label, or adding one, fails `families.test.ts` until this list (and
  * docs/metrics.md, which the same test reads) is changed with it.
  *
- * Label values must stay bounded: a label is either a closed list written out here, a configured port number
- * ({@link PORT}), or a name the Node.js runtime chooses from its own small set ({@link RUNTIME}). Nothing derived
- * from a peer (address, SAN, workload) may become a label: see {@link LABEL_ALLOW_LIST} and {@link FORBIDDEN_LABEL}.
+ * Label values must stay bounded: a label is either a closed list written out here, a route port number from the
+ * sidecar's configuration or `other` ({@link PORT}), a name the Node.js runtime chooses from its own small set
+ * ({@link RUNTIME}), or — the one exception to "nothing derived from a peer" — the `peer` label ({@link PEER}), whose
+ * values are workload ids of verified mesh leaves, capped per process (proxy/transport/peer-label.ts). No other
+ * address, SAN or workload of a peer may become a label: see {@link LABEL_ALLOW_LIST}, {@link IDENTITY_LABELS} and
+ * {@link FORBIDDEN_LABEL}.
  */
 
-/** A label whose value is a port number from the sidecar's configuration (listen ports; 15006/15007/15001 in capture mode). */
+/**
+ * A label whose value is a route port from the sidecar's configuration (an ingress entry's port, an egress entry's
+ * remote port, `--egress-ports`), or `other` for any other original destination port.
+ */
 export const PORT = 'port-number';
+/**
+ * The workload id of a verified mesh leaf (`spiffe://<trust-domain>/<id>` → `<id>`), at most MAX_PEER_LABELS of them
+ * per process, else `unknown`.
+ */
+export const PEER = 'peer-workload';
 /** A label whose value Node.js or V8 chooses (resource types, heap spaces, GC kinds, its own version). */
 export const RUNTIME = 'runtime-defined';
 
 /** What values a label may take. */
-export type LabelValues = readonly string[] | typeof PORT | typeof RUNTIME;
+export type LabelValues = readonly string[] | typeof PORT | typeof PEER | typeof RUNTIME;
 
 /** One metric family: its Prometheus type and its own labels (the `component` default label comes on top). */
 export interface GoldenFamily {
@@ -42,7 +53,13 @@ export const LABEL_ALLOW_LIST: readonly string[] = [
   'type', 'space', 'version', 'major', 'minor', 'patch',
 ];
 
-/** Label names that would carry one series per peer: never allowed, whatever the allow-list says. */
+/**
+ * Label names that name a peer and are allowed anyway, each because its values are bounded by something other than
+ * the wire (see {@link PEER}); each must use the {@link PEER} rule.
+ */
+export const IDENTITY_LABELS: readonly string[] = ['peer'];
+
+/** Label names that would carry one series per peer: never allowed, whatever the allow-list says (but {@link IDENTITY_LABELS}). */
 export const FORBIDDEN_LABEL = /(^|_)(peer|ip|ipv4|ipv6|address|addr|remote|host|hostname|client|san|spiffe|workload|pod|nonce|serial)(_|$)/i;
 
 const DIRECTION = ['inbound', 'outbound'];
@@ -54,14 +71,16 @@ const GRPC_CODES = [
 /** The sidecar (`ccmesh proxy`), component="proxy". */
 export const PROXY_FAMILIES: GoldenFamilies = {
   ccmesh_proxy_connections_open: { type: 'gauge', labels: { direction: DIRECTION, port: PORT } },
-  ccmesh_proxy_connections_total: { type: 'counter', labels: { direction: DIRECTION, port: PORT, result: ['ok', 'refused', 'upstream-error', 'error'] } },
-  ccmesh_proxy_received_bytes_total: { type: 'counter', labels: { direction: DIRECTION, port: PORT } },
-  ccmesh_proxy_sent_bytes_total: { type: 'counter', labels: { direction: DIRECTION, port: PORT } },
-  ccmesh_proxy_tls_handshake_duration_seconds: { type: 'histogram', labels: { direction: DIRECTION } },
+  ccmesh_proxy_connections_total: { type: 'counter', labels: { direction: DIRECTION, port: PORT, peer: PEER, result: ['ok', 'refused', 'upstream-error', 'error'] } },
+  ccmesh_proxy_received_bytes_total: { type: 'counter', labels: { direction: DIRECTION, port: PORT, peer: PEER } },
+  ccmesh_proxy_sent_bytes_total: { type: 'counter', labels: { direction: DIRECTION, port: PORT, peer: PEER } },
+  ccmesh_proxy_connection_duration_seconds: { type: 'histogram', labels: { direction: DIRECTION, port: PORT, result: ['ok', 'refused', 'upstream-error', 'error'] } },
+  ccmesh_proxy_tls_handshake_duration_seconds: { type: 'histogram', labels: { direction: DIRECTION, port: PORT } },
   ccmesh_proxy_tls_handshake_failures_total: {
     type: 'counter',
     labels: {
       direction: DIRECTION,
+      port: PORT,
       reason: [
         'no-client-cert', 'untrusted-cert', 'cert-expired', 'san-not-allowed', 'not-tls', 'handshake-timeout', 'handshake-error',
         'server-untrusted', 'server-san-mismatch', 'upstream-connect', 'port-not-served', 'too-many-handshakes', 'too-many-from-source',
@@ -177,9 +196,13 @@ export function familyOf(sample: string): string | undefined {
   return m && ALL_FAMILIES[m[1]!]?.type === 'histogram' ? m[1] : undefined;
 }
 
-/** Whether `value` is allowed for a label whose rule is `rule` (ports: 1-65535; runtime names: short words). */
+/**
+ * Whether `value` is allowed for a label whose rule is `rule` (ports: 1-65535 or `other`; peers: `unknown` or a SPIFFE
+ * path of at most 253 characters; runtime names: short words).
+ */
 export function allowedValue(rule: LabelValues, value: string): boolean {
-  if (rule === PORT) return /^[1-9]\d{0,4}$/.test(value) && Number(value) <= 65535;
+  if (rule === PORT) return value === 'other' || (/^[1-9]\d{0,4}$/.test(value) && Number(value) <= 65535);
+  if (rule === PEER) return value === 'unknown' || (value.length <= 253 && /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(value));
   if (rule === RUNTIME) return /^[\w.-]{1,64}$/.test(value);
   return rule.includes(value);
 }

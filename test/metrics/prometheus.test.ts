@@ -171,6 +171,12 @@ if ('reason' in found && process.env.CI) {
       { what: 'backend: handshake failures not-tls', query: sumOf('ccmesh_proxy_tls_handshake_failures_total', 'backend', 'reason="not-tls"'), expect: (v) => v === 1, want: '1' },
       { what: 'backend: handshake failures untrusted-cert', query: sumOf('ccmesh_proxy_tls_handshake_failures_total', 'backend', 'reason="untrusted-cert"'), expect: (v) => v === 1, want: '1' },
       { what: 'no handshake failure of another reason, on either sidecar', query: `sum(ccmesh_proxy_tls_handshake_failures_total{reason!~"not-tls|untrusted-cert"}) or vector(0)`, expect: (v) => v === 0, want: '0' },
+      // The calling and the called workload, from the verified leaves' SPIFFE ids (spiffe://…/metrics/<party>).
+      { what: 'backend: inbound ok, all from the frontend workload', query: sumOf('ccmesh_proxy_connections_total', 'backend', 'direction="inbound",peer="metrics/frontend",result="ok"'), expect: (v) => v === N, want: `${N}` },
+      { what: 'frontend: outbound ok, all to the backend workload', query: sumOf('ccmesh_proxy_connections_total', 'frontend', 'direction="outbound",peer="metrics/backend",result="ok"'), expect: (v) => v === N, want: `${N}` },
+      { what: 'backend: the refusals have no peer', query: sumOf('ccmesh_proxy_connections_total', 'backend', 'peer="unknown",result="refused"'), expect: (v) => v === 2, want: '2' },
+      { what: 'no series on a port that is not a route port', query: 'count(ccmesh_proxy_connections_total{port="other"}) or vector(0)', expect: (v) => v === 0, want: '0' },
+      { what: 'backend: connection lifetimes observed', query: sumOf('ccmesh_proxy_connection_duration_seconds_count', 'backend', 'direction="inbound",result="ok"'), expect: (v) => v === N, want: `${N}` },
       { what: 'backend: handshakes timed', query: sumOf('ccmesh_proxy_tls_handshake_duration_seconds_count', 'backend', 'direction="inbound"'), expect: (v) => v >= N, want: `≥ ${N}` },
       { what: 'backend: leaf renewed once', query: sumOf('ccmesh_proxy_cert_renewals_total', 'backend', 'result="success"'), expect: (v) => v === 1, want: '1' },
       { what: 'frontend: leaf renewed once', query: sumOf('ccmesh_proxy_cert_renewals_total', 'frontend', 'result="success"'), expect: (v) => v === 1, want: '1' },

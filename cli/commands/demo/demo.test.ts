@@ -32,8 +32,8 @@ void t.test('loopback mode: N/N requests, plaintext refused, metrics, clean shut
   t.match(r.stdout, /7\/7 requests ok, 0 failed/);
   t.match(r.stdout, /answers: "hello from backend";/);
   t.match(r.stdout, /plaintext HTTP to backend's explicit mTLS listener 127\.0\.0\.1:\d+: refused/);
-  t.match(r.stdout, /ccmesh_proxy_connections_total\{direction="inbound",port="\d+",result="ok"[^}]*\} 7\n/, 'metrics excerpt: 7 inbound ok');
-  t.match(r.stdout, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",reason="not-tls"[^}]*\} 1\n/, 'metrics excerpt: the plaintext attempt');
+  t.match(r.stdout, /ccmesh_proxy_connections_total\{direction="inbound",port="\d+",peer="demo\/frontend",result="ok"[^}]*\} 7\n/, 'metrics excerpt: 7 inbound ok');
+  t.match(r.stdout, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",port="[^"]*",reason="not-tls"[^}]*\} 1\n/, 'metrics excerpt: the plaintext attempt');
   t.match(r.stdout, /ccmesh_coordinator_rpc_handled_total\{[^}]*method="NewMeshCert",code="OK"[^}]*\} 2\n/, 'metrics excerpt: two certificates');
   t.match(r.stdout, /shutdown: stopped 4 processes with SIGTERM \(all exited 0\)/);
   t.match(r.stdout, /Demo passed: every check passed/);
@@ -171,7 +171,7 @@ if (netnsSkip !== undefined && process.env.CI) {
     t.match(r.stdout, /pods pin the Coordinator .* and the mesh owner [0-9a-f]{16}…/);
     t.match(r.stdout, /5\/5 requests ok, 0 failed/);
     t.match(r.stdout, /plaintext HTTP to the app port 198\.19\.100\.3:8080 from outside \(captured → 15006\): refused/);
-    t.match(r.stdout, /ccmesh_proxy_connections_total\{direction="inbound",port="15006",result="ok"[^}]*\} 5\n/, 'the 5 requests arrived through the capture listener');
+    t.match(r.stdout, /ccmesh_proxy_connections_total\{direction="inbound",port="8080",peer="demo\/frontend",result="ok"[^}]*\} 5\n/, 'the 5 requests arrived through the capture listener, labelled with the app port and the client workload');
     t.match(r.stdout, /reason="not-tls"[^}]*\} 1\n/);
     t.match(r.stdout, /Demo passed/);
     const left = await host.run('ip', ['netns', 'list']);
