@@ -42,6 +42,7 @@ const ROUTES: readonly Route[] = [
   { words: ['generate'], summary: 'inject sidecars into Kubernetes YAML and write the manifest\'s policy entries', run: lazy(async () => (await import('./commands/k8s/generate.js')).generateCommand) },
   { words: ['injector'], summary: 'serve the sidecar-injection admission webhook (AdmissionReview v1 over TLS)', run: lazy(async () => (await import('./commands/k8s/injector.js')).injectorCommand) },
   { words: ['install'], summary: 'print the Kubernetes install manifests (Coordinator, injector, RBAC) as YAML', run: lazy(async () => (await import('./commands/k8s/install.js')).installCommand) },
+  { words: ['check'], summary: 'check an install: Kubernetes API, Coordinator, manifest, webhook certificates, sidecars, leaves', run: lazy(async () => (await import('./commands/k8s/check.js')).checkCommand) },
   { words: ['recover'], summary: 'hand a recovering Coordinator its seed from this workspace\'s seed share', run: lazy(async () => (await import('./commands/mesh/recover.js')).recoverCommand) },
 ];
 
