@@ -235,6 +235,22 @@ void t.test('ccmesh check against a fake API server and a real Coordinator', asy
     ]);
   });
 
+  await t.test('an API server whose certificate the kubeconfig\'s CA did not issue is refused before any credential is sent', async (t) => {
+    world = fresh();
+    const path = join(tmp, 'wrong-ca.yaml');
+    writeFileSync(path, readFileSync(tokenConfig, 'utf8').replace(b64(apiCreds.caPem!), b64(clientCreds.caPem!)));
+    let asked = 0;
+    const count = (): void => {
+      asked++;
+    };
+    server.on('request', count);
+    t.teardown(() => server.off('request', count));
+    const r = await check('--kubeconfig', path, '--coordinator', coord, '--timeout', '3s');
+    t.equal(r.code, 3);
+    t.match(r.lines[0], new RegExp(`^✖ Kubernetes API at ${apiUrl.replace(/\./g, '\\.')}: .*did not answer.* — check the kubeconfig's server address and CA, and that the cluster is up$`));
+    t.equal(asked, 0, 'no request reached the server');
+  });
+
   await t.test('no ready Coordinator replica', async (t) => {
     world = fresh();
     world.coordinatorReady = 0;
