@@ -265,7 +265,7 @@ void t.test('ccmesh check against a fake API server and a real Coordinator', asy
     world = fresh();
     const r = await check('--kubeconfig', tokenConfig, '--coordinator', `127.0.0.1:${closed}`, '--timeout', '3s', '--dir', ws);
     t.equal(r.code, 3);
-    t.equal(r.lines[2], `✖ Coordinator user API at 127.0.0.1:${closed} does not answer (ECONNREFUSED) — run "kubectl -n ${NS} port-forward statefulset/${INSTALL_NAMES.coordinator} ${PORTS.coordinatorUser}" or pass --coordinator HOST:PORT`);
+    t.equal(r.lines[2], `✖ Coordinator user API at 127.0.0.1:${closed} does not answer (ECONNREFUSED) — run "kubectl -n ${NS} port-forward svc/${INSTALL_NAMES.coordinator} ${PORTS.coordinatorUser}:${PORTS.coordinatorUser}" or pass --coordinator HOST:PORT`);
     t.equal(r.lines[3], '- Coordinator attested and holds a manifest: skipped (the user API did not answer)');
   });
 

@@ -30,7 +30,8 @@ export const CHECK_USAGE = `Usage:
 Checks an install, one line each ("✔ what" or "✖ what — what to do"; "- what: skipped" after a failed prerequisite):
 the Kubernetes API answers and accepts the credentials; the Coordinator StatefulSet has a ready replica; the
 Coordinator's user API answers at --coordinator (reach it with "kubectl -n ccmesh-system port-forward
-statefulset/coordinator 1313"); with --dir, the attested Coordinator has a manifest; the injector's webhook
+svc/coordinator 1313:1313"; a port-forward accepts connections even when no Coordinator answers behind it, so pass
+--dir to attest it); with --dir, the attested Coordinator has a manifest; the injector's webhook
 configuration, its caBundle and serving certificate (valid for more than --min-validity) and its Deployment; the
 ccmesh-proxy sidecar of every injected pod is ready; and the leaf certificates of up to 20 injected pods (their
 /metrics through the API server's pod proxy) are valid for more than --min-validity. Read-only.
@@ -194,7 +195,7 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
       userApiOk = err === undefined;
       emit(userApiOk
         ? { status: 'pass', what: `${userApi} answers` }
-        : { status: 'fail', what: `${userApi} does not answer (${err})`, hint: `run "kubectl -n ${namespace} port-forward statefulset/${INSTALL_NAMES.coordinator} ${PORTS.coordinatorUser}" or pass --coordinator HOST:PORT` });
+        : { status: 'fail', what: `${userApi} does not answer (${err})`, hint: `run "kubectl -n ${namespace} port-forward svc/${INSTALL_NAMES.coordinator} ${PORTS.coordinatorUser}:${PORTS.coordinatorUser}" or pass --coordinator HOST:PORT` });
     }
     const manifestWhat = 'Coordinator attested and holds a manifest';
     if (!userApiOk) emit({ status: 'skip', what: manifestWhat, hint: 'the user API did not answer' });
