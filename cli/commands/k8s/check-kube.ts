@@ -59,7 +59,7 @@ export async function kubeconfigAccess(path: string, context?: string): Promise<
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `kubeconfig ${path}: not YAML: ${describeError(err)}`, { cause: err });
+    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `kubeconfig ${path}: not YAML: ${describeError(err).split('\n')[0]!.slice(0, 200)}`, { cause: err });
   }
   if (!isObj(doc)) throw bad(path, '(document)', typeof doc, 'a kubeconfig mapping (apiVersion: v1, kind: Config)');
   const ctxName = context ?? doc['current-context'];
