@@ -116,6 +116,11 @@ void t.test('ccmesh check against a fake API server and a real Coordinator', asy
     const peer = (req.socket as TLSSocket).getPeerCertificate();
     const byCert = world.clientFingerprint !== undefined && peer.fingerprint256 === world.clientFingerprint;
     const byToken = req.headers.authorization === `Bearer ${world.token}`;
+    if (req.headers.authorization === 'Bearer limited') {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', status: 'Failure', message: 'forbidden: User "limited" cannot get path "/api"', reason: 'Forbidden', code: 403 }));
+      return;
+    }
     const reply = byCert || byToken || req.method !== 'GET' ? (req.method === 'GET' ? answer(req.url ?? '') : { status: 405, body: { kind: 'Status', message: 'read-only test server' } }) : { status: 401, body: { kind: 'Status', status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 } };
     res.writeHead(reply.status, { 'content-type': reply.text !== undefined ? 'text/plain' : 'application/json' });
     res.end(reply.text ?? JSON.stringify(reply.body));
@@ -249,6 +254,24 @@ void t.test('ccmesh check against a fake API server and a real Coordinator', asy
     t.equal(r.code, 3);
     t.match(r.lines[0], new RegExp(`^✖ Kubernetes API at ${apiUrl.replace(/\./g, '\\.')}: .*did not answer.* — check the kubeconfig's server address and CA, and that the cluster is up$`));
     t.equal(asked, 0, 'no request reached the server');
+  });
+
+  await t.test('$KUBECONFIG (its first file) when --kubeconfig is absent; a forbidden account fails the API line', async (t) => {
+    world = fresh();
+    const limited = kubeconfig('limited.yaml', { token: 'limited' });
+    const before = process.env.KUBECONFIG;
+    t.teardown(() => {
+      if (before === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = before;
+    });
+    process.env.KUBECONFIG = `${limited}:${tokenConfig}`;
+    const r = await check('--coordinator', coord, '--timeout', '3s');
+    t.equal(r.code, 3);
+    t.equal(r.lines[0], `✖ Kubernetes API at ${apiUrl}: forbidden (HTTP 403) — the credentials are not allowed to read this: use an account with read access to ccmesh-system and pods`);
+    process.env.KUBECONFIG = `${tokenConfig}:${limited}`;
+    const ok = await check('--coordinator', coord, '--timeout', '3s');
+    t.equal(ok.lines[0], `✔ Kubernetes API at ${apiUrl} answers (kubeconfig ${tokenConfig}, context test)`);
+    t.equal(ok.code, 0);
   });
 
   await t.test('no ready Coordinator replica', async (t) => {
