@@ -39,6 +39,7 @@ const ROUTES: readonly Route[] = [
   { words: ['manifest', 'init'], summary: 'create owner keys and a skeleton manifest in a workspace', run: lazy(async () => (await import('./commands/mesh/manifest-init.js')).manifestInitCommand) },
   { words: ['set'], summary: 'attest the Coordinator and set the workspace manifest', run: lazy(async () => (await import('./commands/mesh/set.js')).setCommand) },
   { words: ['verify'], summary: 'attest the Coordinator and compare its history with the workspace manifest', run: lazy(async () => (await import('./commands/mesh/verify.js')).meshVerifyCommand) },
+  { words: ['check'], summary: 'check an install: Kubernetes API, Coordinator, manifest, webhook certificates, sidecars, leaves', run: lazy(async () => (await import('./commands/k8s/check.js')).checkCommand) },
   { words: ['demo'], summary: 'run a local mesh: Coordinator, two workloads with sidecars, traffic over mTLS', run: lazy(async () => (await import('./commands/demo/demo.js')).demoCommand) },
   { words: ['generate'], summary: 'inject sidecars into Kubernetes YAML and write the manifest\'s policy entries', run: lazy(async () => (await import('./commands/k8s/generate.js')).generateCommand) },
   { words: ['injector'], summary: 'serve the sidecar-injection admission webhook (AdmissionReview v1 over TLS)', run: lazy(async () => (await import('./commands/k8s/injector.js')).injectorCommand) },

@@ -12,6 +12,9 @@ import { PeerLabels, UNKNOWN_PEER } from './transport/peer-label.js';
 /** Traffic direction of a connection. */
 export type Direction = 'inbound' | 'outbound';
 
+/** The gauge of the leaf's notAfter (`ccmesh check` reads it through the pod proxy). */
+export const LEAF_EXPIRY_METRIC = 'ccmesh_proxy_leaf_expiry_timestamp_seconds';
+
 /** How a connection ended. */
 export const CONNECTION_RESULTS = ['ok', 'refused', 'upstream-error', 'error'] as const;
 /** One of {@link CONNECTION_RESULTS}. */
@@ -181,7 +184,7 @@ export function createProxyMetrics(registry: Registry, options: ProxyMetricsOpti
     }),
     handshakeFailures: new Counter({ name: 'ccmesh_proxy_tls_handshake_failures_total', help: 'Refused or failed TLS handshakes and identity checks by reason', labelNames: ['direction', 'port', 'reason'], registers }),
     // Aggregators apply only to the `--workers` primary's aggregate: the earliest expiry, and ready only if all are.
-    leafExpiry: new Gauge({ name: 'ccmesh_proxy_leaf_expiry_timestamp_seconds', help: 'notAfter of the leaf certificate in use', registers, aggregator: 'min' }),
+    leafExpiry: new Gauge({ name: LEAF_EXPIRY_METRIC, help: 'notAfter of the leaf certificate in use', registers, aggregator: 'min' }),
     renewals: new Counter({ name: 'ccmesh_proxy_cert_renewals_total', help: 'Leaf renewal attempts by result', labelNames: ['result'], registers }),
     trustRefreshes: new Counter({ name: 'ccmesh_proxy_trust_bundle_polls_total', help: 'Mesh CA bundle polls by outcome (unchanged, adopted, renewing, failed)', labelNames: ['result'], registers }),
     credentialReloads: new Counter({ name: 'ccmesh_proxy_credential_reloads_total', help: 'Credential generations applied or rejected', labelNames: ['result'], registers }),

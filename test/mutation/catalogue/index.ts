@@ -4,6 +4,7 @@
  */
 import type { SecurityMutation } from '../types.js';
 import { ATTESTATION_MUTATIONS } from './attestation.js';
+import { CHECK_MUTATIONS } from './check.js';
 import { COORDINATOR_MUTATIONS } from './coordinator.js';
 import { E2E_MUTATIONS } from './e2e.js';
 import { INITIALIZER_MUTATIONS } from './initializer.js';
@@ -21,6 +22,7 @@ export const CATALOGUE: readonly SecurityMutation[] = [
   ...PROXY_MUTATIONS,
   ...INITIALIZER_MUTATIONS,
   ...K8S_MUTATIONS,
+  ...CHECK_MUTATIONS,
   ...IPTABLES_MUTATIONS,
   ...E2E_MUTATIONS,
 ];
