@@ -9,9 +9,9 @@
  * table out of the pod's interface instead of reaching the sidecar: an app connection the sidecar should have carried
  * over mTLS leaves the pod in plaintext.
  *
- * Proposed fix: readRouting/verify also list the rules whose priority is below ours and refuse any that could match
- * a marked packet (anything other than the kernel's `0: from all lookup local`), in the initializer's routing step
- * (exit non-zero, the guard stays) and in the sidecar's verify and watchdog (drift).
+ * Fixed here: readRouting lists the rules the kernel evaluates before ours (anything but its own `0: from all lookup
+ * local`); the initializer's routing step and the sidecar's apply refuse to run with any (the guard stays, the pod
+ * never opens), and verify reports them as drift (`routing`/`rule-ahead`), so the watchdog re-guards.
  */
 import t from 'tap';
 import { FieldReader } from '../lib/config/fields.js';
@@ -49,19 +49,16 @@ if (reason !== undefined && process.env.CI) {
     // The attack: the namespace arrives with one extra rule ahead of ccmesh's priority.
     const pair = await NetnsPair.create({ prefix: 'atkrt' });
     t.teardown(() => pair.destroy());
-    const seeded = await pair.podExec.run('ip', ['-4', 'rule', 'add', 'fwmark', `${mark}/${mark}`, 'lookup', 'main', 'priority', '100']);
-    t.equal(seeded.code, 0, 'the host leaves `fwmark 0x1/0x1 lookup main priority 100` in the pod\'s namespace');
-    let refused: unknown;
-    try {
-      await applyPodRouting(pair.podExec, 'off'); // the initializer, as root
-      const families = await resolveFamilies(pair.podExec, plan.ipv6);
-      await applyPlan(pair.podExec, plan, families); // the sidecar
-      const report = await verifyPlan(pair.podExec, plan, families);
-      if (!report.ok) refused = report;
-    } catch (err) {
-      refused = err;
-    }
-    const route = await routeOfMarked(pair);
-    t.ok(refused !== undefined || /^local /.test(route), `the pre-seeded rule is refused (routing step, apply or verify), or marked packets still reach the sidecar; got: routing and verify passed, marked packets routed "${route}"`);
+    const seed = ['-4', 'rule', 'add', 'fwmark', `${mark}/${mark}`, 'lookup', 'main', 'priority', '100'];
+    t.equal((await pair.podExec.run('ip', seed)).code, 0, 'the host leaves `fwmark 0x1/0x1 lookup main priority 100` in the pod\'s namespace');
+    t.notMatch(await routeOfMarked(pair), /^local /, 'with it, marked packets leave through the pod\'s interface');
+    await t.rejects(applyPodRouting(pair.podExec, 'off'), { message: /rules ahead of ccmesh's .*"priority":100/ }, 'the initializer\'s routing step refuses it (the guard stays, the pod never opens)');
+    await t.rejects(applyPlan(pair.podExec, plan, await resolveFamilies(pair.podExec, plan.ipv6)), { message: /rules ahead of ccmesh's/ }, 'and so does the sidecar\'s apply');
+
+    // Drift: the same rule added after a clean start is caught by verify (and so by the watchdog).
+    t.equal((await clean.podExec.run('ip', seed)).code, 0, 'the rule added later to the clean namespace');
+    t.notMatch(await routeOfMarked(clean), /^local /, 'marked packets now leave the pod');
+    const report = await verifyPlan(clean.podExec, plan, await resolveFamilies(clean.podExec, plan.ipv6));
+    t.match(report, { ok: false, extra: [{ table: 'routing', chain: 'rule-ahead', rule: /"priority":100/ }] }, 'verify reports the rule ahead of ours as drift');
   });
 }
