@@ -9,8 +9,9 @@
  * written at once, then paused). Over a 60 s probe timeout that is gigabytes: the sidecar (the pod's whole data path)
  * is OOM-killed.
  *
- * Proposed fix: bound the app-probe answers waiting at once (per process, a small number such as 64); past it, answer
- * 503 at once ("app probe busy"), which is written immediately and so brings Node's backpressure back.
+ * Fixed in lib/http/admin-server.ts: one waiting probe answer per connection; a further call on the same connection is
+ * answered 503 at once ("probe busy"), which is written (queued behind the waiting one) and so brings Node's
+ * backpressure back. kubelet makes one request per connection and is unaffected.
  */
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -19,7 +20,7 @@ import { Registry } from 'prom-client';
 import { APP_PROBE_ANSWERS } from './app-probe.js';
 import { startAdminServer } from './server.js';
 
-/** Most app-probe answers the admin server may keep waiting at once (what the fix should bound them to, or less). */
+/** Most app-probe answers one connection may keep waiting at once (the fix allows 1; any small bound passes). */
 const MAX_WAITING = 256;
 /** Requests pipelined on one connection: far more than any bound. */
 const PIPELINED = 20_000;
