@@ -60,5 +60,12 @@ if (reason !== undefined && process.env.CI) {
     t.notMatch(await routeOfMarked(clean), /^local /, 'marked packets now leave the pod');
     const report = await verifyPlan(clean.podExec, plan, await resolveFamilies(clean.podExec, plan.ipv6));
     t.match(report, { ok: false, extra: [{ table: 'routing', chain: 'rule-ahead', rule: /"priority":100/ }] }, 'verify reports the rule ahead of ours as drift');
+
+    // The same through our own table: a more specific route there wins over `local default`.
+    const third = await NetnsPair.create({ prefix: 'atkrt' });
+    t.teardown(() => third.destroy());
+    const half = ['-4', 'route', 'add', '0.0.0.0/1', 'dev', third.podIf, 'table', String(PLAN_DEFAULTS.routeTable)];
+    t.equal((await third.podExec.run('ip', half)).code, 0, 'the host leaves `0.0.0.0/1 dev <pod interface> table 133`');
+    await t.rejects(applyPodRouting(third.podExec, 'off'), { message: /other routes in its table.*0\.0\.0\.0\/1/ }, 'the routing step refuses a foreign route in the capture table');
   });
 }

@@ -23,9 +23,9 @@ interface IpRouteJson {
 }
 
 /**
- * What of the policy routing is present: how many matching `ip rule`s, whether the local route exists, and the rules
- * the kernel evaluates before ours (`ahead`, as `ip -j rule show` prints them) other than its own `0: from all lookup
- * local`.
+ * What of the policy routing is present: how many matching `ip rule`s, whether the local route exists, and what could
+ * take marked packets elsewhere (`ahead`): the rules the kernel evaluates before ours (as `ip -j rule show` prints
+ * them) other than its own `0: from all lookup local`, and any other route in our table.
  */
 export interface RoutingState {
   readonly rules: number;
@@ -33,9 +33,13 @@ export interface RoutingState {
   readonly ahead: readonly string[];
 }
 
-/** The kernel's first rule (local addresses): the only one allowed ahead of ours. */
+/**
+ * The kernel's first rule, `0: from all lookup local`: the only one allowed ahead of ours. Matched by priority and
+ * table alone (iproute2 versions differ in the keys they print): the local table only delivers to the pod's own
+ * addresses, so no rule of it can take a captured packet elsewhere.
+ */
 function isKernelLocalRule(r: IpRuleJson): boolean {
-  return r.priority === 0 && r.src === 'all' && r.table === 'local' && Object.keys(r).length === 3;
+  return r.priority === 0 && r.table === 'local';
 }
 
 const flag = (family: Family): string => (family === 'v4' ? '-4' : '-6');
@@ -71,8 +75,12 @@ export async function readRouting(exec: Executor, family: Family, want: PolicyRo
   const before = first >= 0 ? rules.slice(0, first) : rules.filter((r) => (r.priority ?? 0) <= want.priority);
   const ahead = before.filter((r) => !isKernelLocalRule(r)).map((r) => JSON.stringify(r));
   const routes = await ipJson<IpRouteJson>(exec, [flag(family), 'route', 'show', 'table', table]);
-  const route = routes.some((r) => r.type === 'local' && r.dst === 'default' && r.dev === 'lo');
-  return { rules: matching.length, route, ahead };
+  const isOurs = (r: IpRouteJson): boolean => r.type === 'local' && r.dst === 'default' && r.dev === 'lo';
+  const route = routes.some(isOurs);
+  // SECURITY: a more specific route in our table (`0.0.0.0/1 dev eth0 table 133`) wins over `local default` for the
+  // marked packets just as a rule ahead of ours does.
+  const others = routes.filter((r) => !isOurs(r)).map((r) => `route in table ${table}: ${JSON.stringify(r)}`);
+  return { rules: matching.length, route, ahead: [...ahead, ...others] };
 }
 
 async function ip(exec: Executor, args: string[]): Promise<void> {
@@ -92,7 +100,7 @@ function routeArgs(family: Family, want: PolicyRouting): string[] {
 export async function applyRouting(exec: Executor, family: Family, want: PolicyRouting): Promise<void> {
   const now = await readRouting(exec, family, want);
   if (now.ahead.length > 0) {
-    throw new CcmeshError(ErrorCode.IPTABLES_APPLY, `the ${family} policy routing has rules ahead of ccmesh's (fwmark ${hex(want.mark)} lookup ${want.table} priority ${want.priority}) that could take captured packets out of the pod: ${now.ahead.join(', ')}; remove them (only the kernel's "0: from all lookup local" may come first)`);
+    throw new CcmeshError(ErrorCode.IPTABLES_APPLY, `the ${family} policy routing has rules ahead of ccmesh's (fwmark ${hex(want.mark)} lookup ${want.table} priority ${want.priority}), or other routes in its table, that could take captured packets out of the pod: ${now.ahead.join(', ')}; remove them (only the kernel's "0: from all lookup local" may come first, and table ${want.table} holds only "local default dev lo")`);
   }
   if (now.rules === 0) await ip(exec, ruleArgs(family, want).map((a) => (a === '%' ? 'add' : a)));
   for (let i = 1; i < now.rules; i++) await ip(exec, ruleArgs(family, want).map((a) => (a === '%' ? 'del' : a)));

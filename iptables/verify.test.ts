@@ -81,6 +81,8 @@ void t.test('attack review: a policy rule evaluated before ours is drift; the ke
   t.match(await verifyPlan(exec(clean, { rule: `[${local},${seeded},${ours},${main}]` }), plan, tools), { ok: false, missing: [], changed: [], extra: [{ table: 'routing', chain: 'rule-ahead', rule: seeded }] }, 'fwmark 0x1 lookup main at priority 100');
   const samePriority = '{"priority":32000,"src":"all","table":"main"}';
   t.match(await verifyPlan(exec(clean, { rule: `[${local},${samePriority},${ours}]` }), plan, tools), { ok: false, extra: [{ chain: 'rule-ahead', rule: samePriority }] }, 'a rule of the same priority listed first');
+  const foreign = '{"dst":"0.0.0.0/1","dev":"eth0","scope":"link","flags":[]}';
+  t.match(await verifyPlan(exec(clean, { route: `[{"type":"local","dst":"default","dev":"lo"},${foreign}]` }), plan, tools), { ok: false, missing: [], extra: [{ table: 'routing', chain: 'rule-ahead', rule: `route in table 133: ${foreign}` }] }, 'a more specific route in the capture table');
 });
 
 void t.test('apply deletes every existing copy of a jump and inserts one', async (t) => {

@@ -107,6 +107,15 @@ export const IPTABLES_MUTATIONS: readonly SecurityMutation[] = [
     privileged: true,
   },
   {
+    id: 'iptables-routing-foreign-route-in-table',
+    defence: 'A route in the capture table other than local default dev lo (a more specific one would win for marked packets) is refused and is drift.',
+    file: 'iptables/policy-routing.ts',
+    find: 'const others = routes.filter((r) => !isOurs(r))',
+    replace: 'const others = routes.filter(() => false)',
+    tests: ['iptables/verify.test.ts', 'iptables/attack-routing-preseed.test.ts'],
+    privileged: true,
+  },
+  {
     id: 'iptables-capture-verify-refuses-drift',
     defence: 'The verify-rules startup stage throws when the read-back differs from the plan, so the guard is not lifted.',
     file: 'cli/commands/proxy-capture.ts',
