@@ -187,7 +187,7 @@ if (reason !== undefined && process.env.CI) {
     t.equal(await iptablesCommand(['routing', '--ipv6', 'on'], { stdout: (s) => void out.push(s), stderr: (s) => void out.push(s) }, pair.podExec), 0, 'ccmesh iptables routing');
     t.match(out.join(''), /policy routing installed \(v4, v6\)/);
     t.same(await applyPodRouting(pair.podExec, 'on'), ['v4', 'v6'], 'and again (idempotent)');
-    for (const family of ['v4', 'v6'] as const) t.same(await readRouting(pair.podExec, family, plan[family].routing), { rules: 1, route: true }, `${family}: one rule, the local route`);
+    for (const family of ['v4', 'v6'] as const) t.same(await readRouting(pair.podExec, family, plan[family].routing), { rules: 1, route: true, ahead: [] }, `${family}: one rule, the local route, nothing ahead of it`);
     // The sidecar, non-root in a pod, may read but not change routing: its apply must not try.
     const writes: string[] = [];
     const recording: Executor = { run: (cmd, args, stdin) => {

@@ -72,6 +72,19 @@ void t.test('a chain of ours the plan does not have, and missing policy routing,
   t.match(await verifyPlan(exec(clean, { route: '[]' }), plan, tools), { ok: false, extra: [], changed: [], missing: [{ table: 'routing', chain: 'route', rule: 'ip -4 route local default dev lo table 133' }] }, 'no local route');
 });
 
+void t.test('attack review: a policy rule evaluated before ours is drift; the kernel\'s local rule is not', async (t) => {
+  const local = '{"priority":0,"src":"all","table":"local"}';
+  const ours = '{"priority":32000,"src":"all","fwmark":"0x1","fwmask":"0x1","table":"133"}';
+  const main = '{"priority":32766,"src":"all","table":"main"}';
+  t.match(await verifyPlan(exec(clean, { rule: `[${local},${ours},${main}]` }), plan, tools), { ok: true }, 'control: the kernel\'s rules around ours');
+  const seeded = '{"priority":100,"src":"all","fwmark":"0x1","fwmask":"0x1","table":"main"}';
+  t.match(await verifyPlan(exec(clean, { rule: `[${local},${seeded},${ours},${main}]` }), plan, tools), { ok: false, missing: [], changed: [], extra: [{ table: 'routing', chain: 'rule-ahead', rule: seeded }] }, 'fwmark 0x1 lookup main at priority 100');
+  const samePriority = '{"priority":32000,"src":"all","table":"main"}';
+  t.match(await verifyPlan(exec(clean, { rule: `[${local},${samePriority},${ours}]` }), plan, tools), { ok: false, extra: [{ chain: 'rule-ahead', rule: samePriority }] }, 'a rule of the same priority listed first');
+  const foreign = '{"dst":"0.0.0.0/1","dev":"eth0","scope":"link","flags":[]}';
+  t.match(await verifyPlan(exec(clean, { route: `[{"type":"local","dst":"default","dev":"lo"},${foreign}]` }), plan, tools), { ok: false, missing: [], extra: [{ table: 'routing', chain: 'rule-ahead', rule: `route in table 133: ${foreign}` }] }, 'a more specific route in the capture table');
+});
+
 void t.test('apply deletes every existing copy of a jump and inserts one', async (t) => {
   const twice = clean.replace('-A PREROUTING -j CCMESH_PREROUTING', '-A PREROUTING -j CCMESH_PREROUTING\n-A PREROUTING -j CCMESH_PREROUTING');
   const { applyPlan } = await import('./apply.js');

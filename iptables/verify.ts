@@ -126,6 +126,8 @@ export async function verifyFamily(exec: Executor, tools: IptablesTools, plan: F
   const ruleText = `ip ${plan.family === 'v4' ? '-4' : '-6'} rule fwmark 0x${plan.routing.mark.toString(16)}/0x${plan.routing.mark.toString(16)} lookup ${plan.routing.table} priority ${plan.routing.priority}`;
   if (routing.rules === 0) report.missing.push({ family: plan.family, table: 'routing', chain: 'rule', rule: ruleText });
   for (let i = 1; i < routing.rules; i++) report.extra.push({ family: plan.family, table: 'routing', chain: 'rule', rule: ruleText });
+  // SECURITY: a rule evaluated before ours can route the captured packets out of the pod (policy-routing.ts).
+  for (const rule of routing.ahead) report.extra.push({ family: plan.family, table: 'routing', chain: 'rule-ahead', rule });
   if (!routing.route) report.missing.push({ family: plan.family, table: 'routing', chain: 'route', rule: `ip ${plan.family === 'v4' ? '-4' : '-6'} route local default dev lo table ${plan.routing.table}` });
   return finish(report);
 }

@@ -4,7 +4,7 @@
  * supplies its probe paths; the serving, binding and closing live here once.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 
 /** What a probe answers: 200 with `body`, or 503 with `body`. */
@@ -32,6 +32,7 @@ export async function startAdminHttp(
   probes: Readonly<Record<string, ProbeHandler>>,
   metrics: MetricsSource,
 ): Promise<RunningAdminHttp> {
+  const waiting = new WeakSet<Socket>();
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     const send = (code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
@@ -50,11 +51,22 @@ export async function startAdminHttp(
     if (!probe) return send(404, 'not found\n');
     const answer = probe();
     if (!(answer instanceof Promise)) return send(answer.ok ? 200 : 503, answer.body + '\n');
+    // SECURITY: Node pauses a connection's pipelined requests only once its answers hold bytes, and a waiting answer
+    // holds none: without this, one connection pipelining a probe path kept a request and a response per call until
+    // the probe ended (hundreds of MiB a second). One waiting answer per connection; the rest are answered at once.
+    const socket = req.socket;
+    if (waiting.has(socket)) {
+      answer.then(undefined, () => undefined);
+      return send(503, 'probe busy: one probe answer at a time per connection\n');
+    }
+    waiting.add(socket);
     answer.then(
       (a) => {
+        waiting.delete(socket);
         if (!res.destroyed) send(a.ok ? 200 : 503, a.body + '\n');
       },
       () => {
+        waiting.delete(socket);
         if (!res.destroyed) send(503, 'probe failed\n');
       },
     );

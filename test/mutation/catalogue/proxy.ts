@@ -665,6 +665,14 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
   },
   // App probes on the admin port (plaintext, callable by the host).
   {
+    id: 'proxy-app-probe-one-waiting-per-connection',
+    defence: 'A connection pipelining app-probe calls keeps at most one answer waiting for the app; the rest are answered at once, so Node\'s backpressure bounds its memory.',
+    file: 'lib/http/admin-server.ts',
+    find: 'if (waiting.has(socket)) {',
+    replace: 'if (false) {',
+    tests: ['proxy/admin/attack-app-probe-pipelining.test.ts'],
+  },
+  {
     id: 'proxy-app-probe-not-own-port',
     defence: 'An --app-probe never targets one of the sidecar\'s own ports (a mesh listener, the admin port, a loopback egress listener that dials a remote as this pod).',
     file: 'proxy/config.ts',
