@@ -215,7 +215,7 @@ if (reason !== undefined && process.env.CI) {
       t.equal(await attempt(DB, 'direct'), '', '5432 refuses it');
       t.equal(await attempt(UNLISTED, 'direct'), '', 'the unlisted port refuses it, although any workload would pass there');
       const m = await pair.podExec.run(process.execPath, [CLIENT, JSON.stringify({ host: '127.0.0.1', port: ADMIN, text: 'GET /metrics HTTP/1.0\r\n\r\n', timeoutMs: 2000 })]);
-      t.match((JSON.parse(m.stdout) as { data: string }).data, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",reason="operator-not-allowed"[^}]*\} [1-9]/, 'refusals counted as operator-not-allowed');
+      t.match((JSON.parse(m.stdout) as { data: string }).data, /ccmesh_proxy_tls_handshake_failures_total\{direction="inbound",[^}]*reason="operator-not-allowed"[^}]*\} [1-9]/, 'refusals counted as operator-not-allowed');
     });
 
     await t.test('a non-owner key gets no operator certificate from the Coordinator', async (t) => {
