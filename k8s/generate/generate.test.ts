@@ -118,13 +118,15 @@ void t.test('the Coordinator\'s pod gets role coordinator and is not injected', 
 
 void t.test('ccmesh\'s own injector pod (app.kubernetes.io/name: ccmesh) is left alone; the Coordinator\'s still gets its entry', async (t) => {
   const own = (name: string, ann: Record<string, string>): string => deployment(name, ann).replace(`labels: {app: ${name}, tier: t}`, 'labels: {app.kubernetes.io/name: ccmesh}');
-  // The injector's liveness probe on a port the mesh would capture is what inject would refuse.
+  // The injector's liveness probe on a port the mesh would capture: inject would rewrite it.
   const injector = own('ccmesh-injector', {}).replace('containers: [{name: app, image: example/app:1}]', 'containers: [{name: injector, image: x, livenessProbe: {httpGet: {port: 9103}}}]');
   const res = await run([{ name: 'install.yaml', text: `${injector}---\n${own('coordinator', { [ANNOTATIONS.podRole]: 'coordinator', [ANNOTATIONS.kataPolicy]: b64('package c\n') })}` }]);
   t.equal(res.outputs[0]!.text, undefined, 'nothing injected');
   t.match(res.reports.find((r) => r.ref.name === 'ccmesh-injector')?.skipped, /ccmesh's own control-plane pod/);
   t.same(res.entries.map((e) => [e.role, e.workloadSecretId]), [['coordinator', 'apps/v1/Deployment/team/coordinator']]);
-  await t.rejects(run([{ name: 'x.yaml', text: injector.replace('app.kubernetes.io/name: ccmesh', 'app.kubernetes.io/name: other') }]), { code: ErrorCode.K8S_INJECT_REFUSED }, 'the same pod without the label is injected (and refused for its probe)');
+  const other = await run([{ name: 'x.yaml', text: injector.replace('app.kubernetes.io/name: ccmesh', 'app.kubernetes.io/name: other') }]);
+  t.match(other.outputs[0]!.text, /name: ccmesh-proxy/, 'control: the same pod without the label is injected…');
+  t.match(other.outputs[0]!.text, /path: \/app-health\/injector\/liveness/, '… its probe rewritten through the sidecar');
   t.end();
 });
 
