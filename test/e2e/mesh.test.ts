@@ -236,7 +236,7 @@ if (reason !== undefined && process.env.CI) {
       // The request app A sent while B was closed: its client half-closed and gave up, but A's sidecar keeps
       // retrying the SYN until its handshake timeout — so it is either delivered now, through B's sidecar, or
       // dropped by A's sidecar. Wait for one of the two so later subtests count only their own traffic.
-      const settled = async (): Promise<boolean> => appBData().includes('no-sidecar-yet') || new RegExp(`direction="outbound",port="${EGRESS.v4.port}",result="(refused|upstream-error)"[^}]*\\} [1-9]`).test(await metrics('a'));
+      const settled = async (): Promise<boolean> => appBData().includes('no-sidecar-yet') || new RegExp(`ccmesh_proxy_connections_total\\{direction="outbound",port="${APP_PORT}",peer="[^"]*",result="(refused|upstream-error)"[^}]*\\} [1-9]`).test(await metrics('a'));
       const deadline = Date.now() + 20_000;
       while (!(await settled()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
       t.ok(await settled(), 'the request A sent while B was closed is settled');
