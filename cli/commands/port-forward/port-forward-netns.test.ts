@@ -116,9 +116,12 @@ if (reason !== undefined && process.env.CI) {
     t.teardown(async () => {
       for (const c of children) {
         if (c.exitCode === null && c.signalCode === null) {
+          // SIGTERM first: `ccmesh port-forward` then stops the kubectl it started (SIGKILL would orphan it).
           const gone = new Promise((r) => c.once('exit', r));
-          c.kill('SIGKILL');
+          c.kill('SIGTERM');
+          const late = setTimeout(() => c.kill('SIGKILL'), 5000);
           await gone;
+          clearTimeout(late);
         }
       }
     });
