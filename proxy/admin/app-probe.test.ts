@@ -8,11 +8,9 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import t from 'tap';
 import type tap from 'tap';
 import { Registry } from 'prom-client';
-import { tokeniseFlags } from '../../lib/config/argv.js';
-import { FieldReader } from '../../lib/config/fields.js';
 import { ConfigError } from '../../lib/errors.js';
 import { parseAppProbe, renderAppProbe, type AppProbe } from '../../lib/mesh-config/app-probe.js';
-import { PROXY_FLAGS, readProxyConfig } from '../config.js';
+import { parseProxyFlags } from '../test/support.js';
 import { APP_PROBE_ANSWERS } from './app-probe.js';
 import { startAdminServer, type RunningAdmin } from './server.js';
 
@@ -167,21 +165,13 @@ void t.test('attack: a flood of calls opens one connection to the app per probe 
   t.equal((await get(adm.port, '/app-health/web/liveness')).status, 200, 'the next call runs a fresh check');
 });
 
-function parse(argv: string[]): ReturnType<typeof readProxyConfig> {
-  const tok = tokeniseFlags(argv, PROXY_FLAGS);
-  const r = new FieldReader('proxy flags', tok.values, '--');
-  const cfg = readProxyConfig(r, tok.lists);
-  r.finish();
-  return cfg;
-}
-
 void t.test('--app-probe: parsed strictly, rendered in one order, never on the sidecar\'s own ports', (t) => {
   const web = httpProbe('web', 'liveness', 8081, '/healthz');
   const text = renderAppProbe(web);
   t.equal(text, '{"container":"web","kind":"liveness","type":"http","port":8081,"path":"/healthz","scheme":"HTTP","headers":[{"name":"X-Probe","value":"pinned"}],"timeoutSeconds":1}');
   t.same(parseAppProbe(text), web, 'round trip');
   const tcp = renderAppProbe({ container: 'db', kind: 'startup', check: { type: 'tcp', port: 5432 }, timeoutSeconds: 3 });
-  t.same(parse(['--app-probe', text, '--app-probe', tcp]).appProbes.map((p) => [p.container, p.kind, p.check.port]), [['web', 'liveness', 8081], ['db', 'startup', 5432]]);
+  t.same(parseProxyFlags(['--app-probe', text, '--app-probe', tcp]).appProbes.map((p) => [p.container, p.kind, p.check.port]), [['web', 'liveness', 8081], ['db', 'startup', 5432]]);
   const bad = (mutate: (o: Record<string, unknown>) => void): string => {
     const o = JSON.parse(text) as Record<string, unknown>;
     mutate(o);
@@ -204,7 +194,7 @@ void t.test('--app-probe: parsed strictly, rendered in one order, never on the s
   ];
   for (const [name, value, message] of refused) {
     const argv = ['--egress', 'api#127.0.0.1:8000#api.default.svc:443', '--app-probe', value, ...(name.startsWith('a second') ? ['--app-probe', text] : [])];
-    const err = t.throws(() => parse(argv), name) as unknown;
+    const err = t.throws(() => parseProxyFlags(argv), name) as unknown;
     t.ok(err instanceof ConfigError, `${name}: a config error`);
     t.match((err as Error).message, message, name);
   }

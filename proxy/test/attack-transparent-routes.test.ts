@@ -8,21 +8,11 @@
  * route of such a port is refused; it FAILS while the egress listener's port is routed like any app port.
  */
 import t from 'tap';
-import { tokeniseFlags } from '../../lib/config/argv.js';
-import { FieldReader } from '../../lib/config/fields.js';
-import { PROXY_FLAGS, readProxyConfig } from '../config.js';
+import { parseProxyFlags } from './support.js';
 import { buildTransparentRouters } from '../inbound/transparent.js';
 
-function parse(argv: string[]): ReturnType<typeof readProxyConfig> {
-  const tok = tokeniseFlags(argv, PROXY_FLAGS);
-  const r = new FieldReader('proxy flags', tok.values, '--');
-  const cfg = readProxyConfig(r, tok.lists);
-  r.finish();
-  return cfg;
-}
-
 void t.test('capture mode: the pod\'s own egress listener port is never an inbound route', (t) => {
-  const cfg = parse(['--ingress', 'web#8080#mtls:allow=api.default.svc', '--egress', 'db#127.0.0.1:5432#db.shop.svc:5432']);
+  const cfg = parseProxyFlags(['--ingress', 'web#8080#mtls:allow=api.default.svc', '--egress', 'db#127.0.0.1:5432#db.shop.svc:5432']);
   t.ok(cfg.transparent, 'capture mode');
   const routers = buildTransparentRouters(cfg.transparent!);
   t.match(routers.mtlsByPort(8080), { appPort: 8080, mtls: true, operators: false }, 'the app port is routed (the control)');

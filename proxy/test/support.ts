@@ -3,11 +3,22 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../lib/log.js';
-import { PROXY_DEFAULTS, type ProxyConfig } from '../config.js';
+import { tokeniseFlags } from '../../lib/config/argv.js';
+import { FieldReader } from '../../lib/config/fields.js';
+import { PROXY_DEFAULTS, PROXY_FLAGS, type ProxyConfig, readProxyConfig } from '../config.js';
 import type { TimerHandle, Timers } from '../timers.js';
 
 /** A quiet logger (set CCMESH_TEST_LOG=1 to see lines). */
 export const testLogger = createLogger({ component: 'proxy-test', level: process.env.CCMESH_TEST_LOG ? 'debug' : 'error', ...(process.env.CCMESH_TEST_LOG ? {} : { sink: () => undefined }) });
+
+/** `ccmesh proxy` flags → ProxyConfig through the real tokeniser and reader (throws ConfigError as the CLI would). */
+export function parseProxyFlags(argv: string[]): ProxyConfig {
+  const tok = tokeniseFlags(argv, PROXY_FLAGS);
+  const r = new FieldReader('proxy flags', tok.values, '--');
+  const cfg = readProxyConfig(r, tok.lists);
+  r.finish();
+  return cfg;
+}
 
 /** A ProxyConfig for loopback tests: explicit listeners, admin on a free port, no ready file. */
 export function testConfig(over: Partial<ProxyConfig> & Pick<ProxyConfig, 'tlsDir'>): ProxyConfig {
