@@ -79,16 +79,7 @@ export function encodeLeafTbs(f: LeafTbsFields): Buffer {
     encodeSequence(OID_AKI, encodeOctetString(encodeSequence(encodeContextPrimitive(0, f.authorityKeyId)))),
     encodeSequence(OID_POLICY_HASH, encodeOctetString(encodeOctetString(f.policyHash))),
   );
-  return encodeSequence(
-    VERSION_V3,
-    encodeInteger(f.serial),
-    ECDSA_WITH_SHA256_ALGORITHM,
-    f.issuerName,
-    encodeSequence(encodeTime(f.notBefore), encodeTime(f.notAfter)),
-    EMPTY_NAME, // SECURITY: no subject; peers must authorise on SANs (the SPIFFE URI), never on the subject.
-    f.spki,
-    encodeExplicit(3, extensions),
-  );
+  return encodeTbsEnvelope(f, extensions);
 }
 
 /** Fields of one operator certificate's TBSCertificate (see contract/operator-identity.ts). */
@@ -116,13 +107,18 @@ export function encodeOperatorTbs(f: OperatorTbsFields): Buffer {
     encodeSequence(OID_SAN, CRITICAL, encodeOctetString(encodeSequence(encodeImplicit(GN_URI, encodeIa5String(f.operatorId))))),
     encodeSequence(OID_AKI, encodeOctetString(encodeSequence(encodeContextPrimitive(0, f.authorityKeyId)))),
   );
+  return encodeTbsEnvelope(f, extensions);
+}
+
+/** The TBSCertificate around `extensions`, the same for workload leaves and operator certificates. */
+function encodeTbsEnvelope(f: { readonly serial: Uint8Array; readonly issuerName: Uint8Array; readonly notBefore: Date; readonly notAfter: Date; readonly spki: Uint8Array }, extensions: Uint8Array): Buffer {
   return encodeSequence(
     VERSION_V3,
     encodeInteger(f.serial),
     ECDSA_WITH_SHA256_ALGORITHM,
     f.issuerName,
     encodeSequence(encodeTime(f.notBefore), encodeTime(f.notAfter)),
-    EMPTY_NAME,
+    EMPTY_NAME, // SECURITY: no subject; peers must authorise on SANs (the SPIFFE URI), never on the subject.
     f.spki,
     encodeExplicit(3, extensions),
   );
