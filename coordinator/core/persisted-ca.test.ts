@@ -11,7 +11,8 @@ import { createMeshCa, createRootCa } from '../pki/ca.js';
 import { toSigningKey } from '../pki/issuance.js';
 import { deriveSecrets, generateSalt, generateSeed } from '../pki/seed.js';
 import { MemoryStore } from '../store/memory-store.js';
-import { loadCa, meshCaKey, ROOT_CA_KEY } from './persisted-ca.js';
+import type { CasResult, Store } from '../store/store.js';
+import { loadCa, loadOrCreateCa, meshCaKey, ROOT_CA_KEY } from './persisted-ca.js';
 
 const clock = new FixedClock(Date.UTC(2026, 0, 1));
 const trustDomain = 'mesh.example';
@@ -77,4 +78,32 @@ void t.test('a stored CA for another key is refused, even a genuine ccmesh CA of
   const expectMesh = { kind: 'mesh' as const, root: ourRoot.cert, generation: gen };
   t.ok(await loadCa(store, meshCaKey(gen), theirs.meshCaKey(gen), expectMesh), 'control: signed by our root, with the right name, for its own key');
   await t.rejects(loadCa(store, meshCaKey(gen), ours.meshCaKey(gen), expectMesh), /holds a certificate for another key/, 'our mesh key: refused');
+});
+
+void t.test('a CA whose store write lost to a writer whose entry then vanished is never handed out; the create is retried', async (t) => {
+  const secrets = deriveSecrets(generateSeed(), generateSalt());
+  const inner = new MemoryStore();
+  let lose = 1;
+  // The host (or a racing replica followed by a wipe) makes the first compare-and-swap fail while the key stays empty.
+  const store: Store = {
+    get: (k) => inner.get(k),
+    list: (p) => inner.list(p),
+    watch: (p, l) => inner.watch(p, l),
+    close: () => inner.close(),
+    compareAndSwap: async (k, e, v): Promise<CasResult> => (lose-- > 0 ? { ok: false, current: undefined } : inner.compareAndSwap(k, e, v)),
+  };
+  let creates = 0;
+  const ca = await loadOrCreateCa(store, ROOT_CA_KEY, secrets.rootCaKey, { kind: 'root' }, () => {
+    creates++;
+    return createRootCa({ key: secrets.rootCaKey, trustDomain, clock });
+  });
+  const stored = await inner.get(ROOT_CA_KEY);
+  t.ok(stored, 'a CA is stored');
+  t.equal(ca.certPem, Buffer.from(stored!.value).toString('utf8'), 'the CA returned is the one the store holds');
+  t.equal(creates, 2, 'created again after the lost write');
+
+  lose = 10;
+  const other = deriveSecrets(generateSeed(), generateSalt());
+  await t.rejects(loadOrCreateCa(store, meshCaKey(gen), other.rootCaKey, { kind: 'root' }, () => createRootCa({ key: other.rootCaKey, trustDomain, clock })),
+    /changed under 3 attempts/, 'a store that never keeps the write: a clear error, no CA');
 });

@@ -70,15 +70,21 @@ export function caProblem(cert: X509Certificate, expect: CaExpectation): string 
   return undefined;
 }
 
-/** Loads the CA at `storeKey` or creates it with `create` and stores it (first writer wins). */
+/** Attempts of {@link loadOrCreateCa} when the key changes under it (another writer stores, then it vanishes). */
+const CA_STORE_ATTEMPTS = 3;
+
+/**
+ * Loads the CA at `storeKey` or creates it with `create` and stores it (first writer wins). The CA returned is always
+ * the one the store holds: a certificate whose compare-and-swap lost, to a writer whose entry is gone again by the time
+ * it is read, is never handed out (pods would anchor on a CA no replica serves); the create is retried instead.
+ */
 export async function loadOrCreateCa(store: Store, storeKey: string, key: KeyObject, expect: CaExpectation, create: () => Promise<{ certPem: string }>): Promise<CaMaterial> {
-  const existing = await loadCa(store, storeKey, key, expect);
-  if (existing) return existing;
-  const { certPem } = await create();
-  const cas = await store.compareAndSwap(storeKey, 0, new Uint8Array(Buffer.from(certPem)));
-  if (!cas.ok) {
-    const raced = await loadCa(store, storeKey, key, expect);
-    if (raced) return raced;
+  for (let attempt = 1; attempt <= CA_STORE_ATTEMPTS; attempt++) {
+    const existing = await loadCa(store, storeKey, key, expect);
+    if (existing) return existing;
+    const { certPem } = await create();
+    const cas = await store.compareAndSwap(storeKey, 0, new Uint8Array(Buffer.from(certPem)));
+    if (cas.ok) return { cert: new X509Certificate(certPem), certPem, key };
   }
-  return { cert: new X509Certificate(certPem), certPem, key };
+  throw new Error(`${storeKey}: the stored CA changed under ${CA_STORE_ATTEMPTS} attempts to create it (another writer stored one, then it vanished); try again`);
 }
