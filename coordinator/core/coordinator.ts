@@ -34,6 +34,7 @@ import { manifestTrustWarnings, TRUST_WARNING_LOG } from '../../contract/manifes
 import type { Manifest, ManifestPublicKey } from '../../contract/manifest/types.js';
 import type { CoordinatorMetrics, HistoryRollbackReason, PeerRecoveryResult } from '../metrics.js';
 import { createMeshCa, createRootCa, meshCaBundle } from '../pki/ca.js';
+import type { IssuedCertificate } from '../pki/issuance.js';
 import { issueLeaf, readLeafPolicyHash } from '../pki/leaf.js';
 import { issueOperatorCert } from '../pki/operator-cert.js';
 import { isOperatorSanText, MAX_OPERATOR_CERT_LIFETIME_MS, operatorIdFor } from '../../contract/operator-identity.js';
@@ -79,6 +80,9 @@ export interface CoordinatorRuntime {
 
 /** Default interval of the periodic read of `latest` that backs up the store's watch. */
 export const DEFAULT_HISTORY_SYNC_MS = 10_000;
+
+/** How long a root CA no history uses must stay unchanged before a first set replaces it (see #firstRootCa). */
+export const ORPHAN_ROOT_GRACE_MS = 120_000;
 
 interface Ready {
   readonly secrets: DerivedSecrets;
@@ -164,6 +168,8 @@ export class Coordinator {
   #unwatch: (() => void) | undefined;
   #syncTimer: NodeJS.Timeout | undefined;
   #peerStatus: PeerRecoveryStatus = { text: '', readyPeers: 0 };
+  /** A root CA of another seed that no history uses, and since when this Coordinator has seen it unchanged. */
+  #orphanRoot: { readonly revision: number; readonly sinceMs: number } | undefined;
 
   constructor(rt: CoordinatorRuntime) {
     this.#rt = rt;
@@ -330,14 +336,36 @@ export class Coordinator {
 
   /**
    * The root CA of a first set. Another replica's first set racing this one stores its own root first (a CA for
-   * another seed); that is a conflict to report, not a fault.
+   * another seed); that is a conflict to report, not a fault. A root CA that no history uses and that stays unchanged
+   * for {@link ORPHAN_ROOT_GRACE_MS} between two first sets seen here is the leftover of a first set that crashed
+   * before its history landed (its seed is lost with it): it is replaced, so such a crash does not need the store
+   * cleaned by hand. A first set in progress takes seconds, so the grace keeps a racing replica's root safe.
+   * Availability only: the host can wipe the store anyway.
    */
   async #firstRootCa(secrets: DerivedSecrets, trustDomain: string): Promise<CaMaterial> {
+    const create = (): Promise<IssuedCertificate> => createRootCa({ key: secrets.rootCaKey, trustDomain, clock: this.#rt.clock });
     try {
-      return await loadOrCreateCa(this.#rt.store, ROOT_CA_KEY, secrets.rootCaKey, { kind: 'root' }, () => createRootCa({ key: secrets.rootCaKey, trustDomain, clock: this.#rt.clock }));
+      return await loadOrCreateCa(this.#rt.store, ROOT_CA_KEY, secrets.rootCaKey, { kind: 'root' }, create);
     } catch (err) {
       if (err instanceof CcmeshError) throw err;
-      throw refuse.state(`the store already holds the root CA of another seed (another Coordinator's first set, in progress or unfinished): ${err instanceof Error ? err.message : String(err)}`);
+      const entry = await this.#rt.store.get(ROOT_CA_KEY);
+      const now = this.#rt.clock.nowMs();
+      const seen = this.#orphanRoot;
+      if (entry && seen?.revision === entry.revision && now - seen.sinceMs >= ORPHAN_ROOT_GRACE_MS && !(await this.#history.exists())) {
+        const root = await create();
+        const cas = await this.#rt.store.compareAndSwap(ROOT_CA_KEY, entry.revision, new Uint8Array(Buffer.from(root.certPem)));
+        if (cas.ok) {
+          this.#orphanRoot = undefined;
+          this.#rt.logger.warn('replaced the root CA of an unfinished first set', { unchangedForMs: now - seen.sinceMs, revision: entry.revision });
+          return { cert: root.cert, certPem: root.certPem, key: secrets.rootCaKey };
+        }
+      }
+      if (entry && seen?.revision !== entry.revision) this.#orphanRoot = { revision: entry.revision, sinceMs: now };
+      const waitS = Math.ceil(Math.max(0, ORPHAN_ROOT_GRACE_MS - (now - (this.#orphanRoot?.sinceMs ?? now))) / 1000);
+      throw refuse.state(
+        `the store already holds the root CA of another seed (another Coordinator's first set, in progress or unfinished): ${err instanceof Error ? err.message : String(err)}; ` +
+          `if no other Coordinator is setting the first manifest, retry in ${waitS} s: a root CA that no history uses and that stays unchanged for ${ORPHAN_ROOT_GRACE_MS / 1000} s is then replaced`,
+      );
     }
   }
 
