@@ -636,6 +636,14 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     tests: ['proxy/inbound/transparent.test.ts'],
   },
   {
+    id: 'proxy-operator-no-tunnel',
+    defence: 'An operator certificate never gets a pooled tunnel connection (on it, streams would be judged by the connection\'s identity), even on an mtls+operator port.',
+    file: 'proxy/inbound/accept.ts',
+    find: 'if (peer !== undefined && isOperatorSanText(peer.subjectAltName)) {',
+    replace: 'if (peer !== undefined && isOperatorSanText(peer.subjectAltName) && false) {',
+    tests: ['proxy/test/attack-operator-tunnel.test.ts'],
+  },
+  {
     id: 'proxy-server-identity-operator',
     defence: 'An egress connection never accepts an operator certificate as the server, even for "any mesh identity".',
     file: SERVER_IDENTITY,
