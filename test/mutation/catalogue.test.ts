@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { repoRoot } from '../fixtures.js';
 import { CATALOGUE } from './catalogue/index.js';
-import { applyMutation, runMutants, transpile } from './run.js';
+import { applyMutation, runMutants, score, transpile } from './run.js';
 import type { SecurityMutation } from './types.js';
 
 void t.test('every catalogue entry matches the current source exactly once and transpiles when applied', async (t) => {
@@ -57,6 +57,27 @@ void t.test('the runner calls a removed check killed and a change that alters no
   t.match(killed?.detail ?? '', /attestation\/x509\/chain\.test\.ts/);
   t.equal(survived?.status, 'survived', 'an equivalent rewrite passes every test');
   t.equal(lines.length, 2, 'one progress line per mutant');
+});
+
+void t.test('a run whose time budget is spent defers the mutants it has not started, and the score leaves them out', async (t) => {
+  const anchor = CATALOGUE.find((m) => m.id === 'attestation-chain-anchor');
+  if (!anchor) {
+    t.fail('the catalogue lists attestation-chain-anchor');
+    return;
+  }
+  const first: SecurityMutation = { ...anchor, tests: ['attestation/x509/chain.test.ts'] };
+  const second: SecurityMutation = { ...first, id: 'attestation-chain-anchor-again' };
+  const results = await runMutants([first, second], 1, () => undefined, { startBy: Date.now() - 1 });
+  t.equal(results[0]?.status, 'deferred', 'nothing starts once the start deadline has passed');
+  t.equal(results[1]?.status, 'deferred');
+  t.match(results[1]?.detail ?? '', /npm run mutants/, 'the deferral says where the mutant runs instead');
+  t.same(score(results), { killed: 0, counted: 0, percent: 100 }, 'deferred mutants are not counted as survived');
+  const inTime = await runMutants([first, second], 1, () => undefined, { startBy: Date.now() + 600_000 });
+  t.same(
+    inTime.map((r) => r.status),
+    ['killed', 'killed'],
+    'with budget left every mutant runs',
+  );
 });
 
 void t.test('every mutant the docs cite is in the catalogue (a `prefix-*` pattern names at least one)', async (t) => {

@@ -76,8 +76,8 @@ interface TestRun {
   readonly summary: string;
 }
 
-/** Runs one compiled test file inside `root`; ok when it exits 0 within the timeout. */
-function runTest(root: string, test: string): Promise<TestRun> {
+/** Runs one compiled test file inside `root`; ok when it exits 0 within `timeoutMs`. */
+function runTest(root: string, test: string, timeoutMs: number): Promise<TestRun> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [compiledPath(test)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TAP_TIMEOUT: '0' } });
     // The first failing line is the innermost failed assertion (tap prints a subtest's children before its own line).
@@ -89,7 +89,7 @@ function runTest(root: string, test: string): Promise<TestRun> {
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGKILL'), TEST_TIMEOUT_MS);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       resolve({ ok: code === 0, summary: code === 0 ? 'passed' : (firstFailure ?? (signal ? `killed by ${signal} (timeout)` : `exit ${code}`)) });
@@ -101,8 +101,22 @@ function hasRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-/** Runs every mutant of `list` over `jobs` scratch copies; `progress` gets one line per finished mutant. */
-export async function runMutants(list: readonly SecurityMutation[], jobs: number, progress: (line: string) => void): Promise<MutantResult[]> {
+/** Limits for one run of the runner. */
+export interface RunLimits {
+  /** Wall-clock time (ms since the epoch) after which no mutant starts (one started runs to its end); the rest are `deferred`. */
+  readonly startBy?: number;
+  /** How long one test file may run before the mutant counts as killed by a hang (default 180 s). */
+  readonly testTimeoutMs?: number;
+}
+
+/**
+ * Runs every mutant of `list` over `jobs` scratch copies; `progress` gets one line per finished mutant.
+ * A mutant's tests first run unmutated (once per test, shared by the mutants naming it), just before the mutant
+ * itself, so a run cut short by `limits.startBy` spends its time on mutants it finishes.
+ */
+export async function runMutants(list: readonly SecurityMutation[], jobs: number, progress: (line: string) => void, limits: RunLimits = {}): Promise<MutantResult[]> {
+  const timeoutMs = limits.testTimeoutMs ?? TEST_TIMEOUT_MS;
+  const late = (): boolean => limits.startBy !== undefined && Date.now() >= limits.startBy;
   const results = new Map<string, MutantResult>();
   const runnable: SecurityMutation[] = [];
   const sources = new Map<string, string>();
@@ -126,23 +140,20 @@ export async function runMutants(list: readonly SecurityMutation[], jobs: number
   if (runnable.length === 0) return list.map((m) => results.get(m.id)!);
 
   const scratches = Array.from({ length: Math.max(1, Math.min(jobs, runnable.length)) }, makeScratch);
+  // Baseline: every test must pass unmutated, or killing a mutant with it proves nothing.
+  const baseline = new Map<string, Promise<TestRun>>();
+  const deferred = (m: SecurityMutation): MutantResult => ({ id: m.id, status: 'deferred', detail: 'the time budget of this run was spent; npm run mutants runs it', seconds: 0 });
+  const baselineThenMutant = async (m: SecurityMutation, root: string): Promise<MutantResult> => {
+    for (const t of m.tests) {
+      if (!baseline.has(t)) baseline.set(t, runTest(root, t, timeoutMs));
+      const b = await baseline.get(t)!;
+      if (!b.ok) return { id: m.id, status: 'baseline-failed', detail: `${t} fails without the mutation: ${b.summary}`, seconds: 0 };
+    }
+    return runOne(m, root, sources.get(m.file)!, timeoutMs);
+  };
   try {
-    // Baseline: every test must pass unmutated, or killing a mutant with it proves nothing.
-    const tests = [...new Set(runnable.flatMap((m) => m.tests))];
-    const baseline = new Map<string, TestRun>();
-    await pool(tests, scratches, async (t, root) => {
-      baseline.set(t, await runTest(root, t));
-    });
-    const queue = runnable.filter((m) => {
-      const broken = m.tests.find((t) => !baseline.get(t)!.ok);
-      if (!broken) return true;
-      const r: MutantResult = { id: m.id, status: 'baseline-failed', detail: `${broken} fails without the mutation: ${baseline.get(broken)!.summary}`, seconds: 0 };
-      results.set(m.id, r);
-      progress(line(r));
-      return false;
-    });
-    await pool(queue, scratches, async (m, root) => {
-      const r = await runOne(m, root, sources.get(m.file)!);
+    await pool(runnable, scratches, async (m, root) => {
+      const r = late() ? deferred(m) : await baselineThenMutant(m, root);
       results.set(m.id, r);
       progress(line(r));
     });
@@ -152,14 +163,14 @@ export async function runMutants(list: readonly SecurityMutation[], jobs: number
   return list.map((m) => results.get(m.id)!);
 }
 
-async function runOne(m: SecurityMutation, root: string, source: string): Promise<MutantResult> {
+async function runOne(m: SecurityMutation, root: string, source: string, timeoutMs: number): Promise<MutantResult> {
   const started = Date.now();
   const target = join(root, compiledPath(m.file));
   const original = readFileSync(target);
   writeFileSync(target, transpile(applyMutation(m, source), m.file));
   try {
     for (const t of m.tests) {
-      const r = await runTest(root, t);
+      const r = await runTest(root, t, timeoutMs);
       if (!r.ok) return { id: m.id, status: 'killed', detail: `${t}: ${r.summary}`, seconds: (Date.now() - started) / 1000 };
     }
     return { id: m.id, status: 'survived', detail: `all of ${m.tests.join(', ')} pass without the check`, seconds: (Date.now() - started) / 1000 };
@@ -179,13 +190,13 @@ async function pool<T>(items: readonly T[], roots: readonly string[], work: (ite
 }
 
 function line(r: MutantResult): string {
-  const mark = { killed: 'killed  ', survived: 'SURVIVED', stale: 'STALE   ', skipped: 'skipped ', 'baseline-failed': 'BASELINE' }[r.status];
+  const mark = { killed: 'killed  ', survived: 'SURVIVED', stale: 'STALE   ', skipped: 'skipped ', 'baseline-failed': 'BASELINE', deferred: 'deferred' }[r.status];
   return `${mark} ${r.id} (${r.seconds.toFixed(1)} s) — ${r.detail}`;
 }
 
-/** Killed over all mutants that ran or should have run (skipped ones excluded), as a percentage. */
+/** Killed over all mutants that ran or should have run (skipped and deferred ones excluded), as a percentage. */
 export function score(results: readonly MutantResult[]): { killed: number; counted: number; percent: number } {
-  const counted = results.filter((r) => r.status !== 'skipped');
+  const counted = results.filter((r) => r.status !== 'skipped' && r.status !== 'deferred');
   const killed = counted.filter((r) => r.status === 'killed').length;
   return { killed, counted: counted.length, percent: counted.length === 0 ? 100 : (100 * killed) / counted.length };
 }

@@ -25,13 +25,14 @@ export interface SecurityMutation {
 }
 
 /** How one mutant ended. */
-export type MutantStatus = 'killed' | 'survived' | 'stale' | 'skipped' | 'baseline-failed';
+/** `deferred`: not started because the run's time budget was spent (the per-commit tier); the bench tier runs it. */
+export type MutantStatus = 'killed' | 'survived' | 'stale' | 'skipped' | 'baseline-failed' | 'deferred';
 
 /** One mutant's result. */
 export interface MutantResult {
   readonly id: string;
   readonly status: MutantStatus;
-  /** The test that failed (killed), or why the mutant did not run (stale, skipped, baseline-failed). */
+  /** The test that failed (killed), or why the mutant did not run (stale, skipped, baseline-failed, deferred). */
   readonly detail: string;
   readonly seconds: number;
 }
