@@ -130,7 +130,7 @@ void t.test('--egress listeners, which take plaintext from the app, are on loopb
 
 void t.test('--tunnel flags', (t) => {
   const d = parseProxyFlags(['--no-iptables']);
-  t.same(d.tunnel, { enabled: false, poolSize: 2, maxStreams: 128, drainMs: 300_000 }, 'off by default (pool 2, 128 streams, 5 min drain once on)');
+  t.same(d.tunnel, { enabled: true, poolSize: 2, maxStreams: 128, drainMs: 300_000 }, 'on by default (pool 2, 128 streams, 5 min drain)');
   const c = parseProxyFlags(['--no-iptables', '--tunnel', 'on', '--tunnel-pool', '4', '--tunnel-streams', '100', '--tunnel-drain', '30s']);
   t.same(c.tunnel, { enabled: true, poolSize: 4, maxStreams: 100, drainMs: 30_000 });
   t.equal(parseProxyFlags(['--no-iptables', '--tunnel', 'off']).tunnel.enabled, false, '--tunnel off');
@@ -141,7 +141,6 @@ void t.test('--tunnel flags', (t) => {
   t.match(many.message, /--tunnel-streams.*1025/, 'more than 1 024 streams per connection: refused, naming the value');
   const off = t.throws(() => parseProxyFlags(['--no-iptables', '--tunnel', 'off', '--tunnel-pool', '3'])) as ConfigError;
   t.match(off.message, /--tunnel-pool.*only with --tunnel on/);
-  const unset = t.throws(() => parseProxyFlags(['--no-iptables', '--tunnel-pool', '3'])) as ConfigError;
-  t.match(unset.message, /--tunnel-pool.*only with --tunnel on/, 'the tunnel settings without --tunnel on: refused');
+  t.same(parseProxyFlags(['--no-iptables', '--tunnel-pool', '3']).tunnel, { enabled: true, poolSize: 3, maxStreams: 128, drainMs: 300_000 }, 'the tunnel settings alone: the tunnel is on by default');
   t.end();
 });

@@ -168,8 +168,8 @@ export const PROXY_DEFAULTS = Object.freeze({
   maxUnauthenticatedPerSource: 64,
   drainMs: 20_000,
   trustRefreshMs: 30_000,
-  // Off by default until a stream refused during the peer's GOAWAY is retried (docs/proxy.md, "Known gaps").
-  tunnel: Object.freeze({ enabled: false, poolSize: 2, maxStreams: 128, drainMs: 5 * 60_000 }),
+  // On by default; `--tunnel off` is per-connection mTLS only (docs/proxy.md, "Pooled tunnel between sidecars").
+  tunnel: Object.freeze({ enabled: true, poolSize: 2, maxStreams: 128, drainMs: 5 * 60_000 }),
 });
 
 /** Upper bound of `--workers`. */
@@ -212,7 +212,7 @@ The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, 
   --max-unauthenticated-per-source ${PROXY_DEFAULTS.maxUnauthenticatedPerSource}  connections without a mesh identity (in the handshake, or on a
                              tls port) from one source address
   --tunnel on|off            carry each connection to another ccmesh sidecar as one HTTP/2 CONNECT stream over a
-                             pool of long-lived mTLS connections (ALPN ccmesh-tunnel/1; default off); a peer without
+                             pool of long-lived mTLS connections (ALPN ccmesh-tunnel/1; default on); a peer without
                              it gets per-connection mTLS
   --tunnel-pool ${PROXY_DEFAULTS.tunnel.poolSize}  --tunnel-streams ${PROXY_DEFAULTS.tunnel.maxStreams}  --tunnel-drain 5m
                              pooled connections per destination, streams per connection, and how long a pooled

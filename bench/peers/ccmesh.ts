@@ -87,8 +87,8 @@ function ccmeshAdapter(name: string, extra: readonly string[]): PeerAdapter {
   };
 }
 
-/** ccmesh sidecars with the pooled tunnel (`--tunnel on`; off by default until its known gaps are closed, docs/proxy.md). */
+/** ccmesh sidecars with the pooled tunnel (`--tunnel on`, the default; pinned so the peer's meaning never changes). */
 export const ccmeshPeer: PeerAdapter = ccmeshAdapter('ccmesh', ['--tunnel', 'on']);
 
-/** ccmesh sidecars with `--tunnel off` (the default): per-connection mTLS. */
+/** ccmesh sidecars with `--tunnel off`: per-connection mTLS. */
 export const ccmeshPerConnPeer: PeerAdapter = ccmeshAdapter('ccmesh-per-conn', ['--tunnel', 'off']);

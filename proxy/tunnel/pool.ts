@@ -40,6 +40,8 @@ interface Pooled {
   readonly tls: TLSSocket;
   /** Streams open on it now. */
   active: number;
+  /** Streams sent that have neither a response nor a close yet: a retiring connection sends its GOAWAY only at 0. */
+  awaiting: number;
   /** Streams it may carry at once: ours, or the server's SETTINGS_MAX_CONCURRENT_STREAMS when lower. */
   limit: number;
   /** The server leaf's notAfter: no stream is sent after it. */
@@ -201,7 +203,7 @@ export class TunnelPool {
       peerMaxConcurrentStreams: cfg.maxStreams,
     });
     // `peer` is the verified leaf dialUpstream read (the socket gives it only once); none = no stream goes to it.
-    const p: Pooled = { session, tls, active: 0, limit: cfg.maxStreams, notAfterMs: peer === undefined ? 0 : Date.parse(peer.validTo), peerLabel, draining: false, drainTimer: undefined, goawayLastStreamId: undefined };
+    const p: Pooled = { session, tls, active: 0, awaiting: 0, limit: cfg.maxStreams, notAfterMs: peer === undefined ? 0 : Date.parse(peer.validTo), peerLabel, draining: false, drainTimer: undefined, goawayLastStreamId: undefined };
     d.sessions.push(p);
     const gauge = this.#rt.metrics.tunnelConnections;
     gauge.labels('outbound', 'active').inc();
@@ -245,6 +247,7 @@ export class TunnelPool {
       return;
     }
     p.active++;
+    p.awaiting++;
     const m = this.#rt.metrics;
     const counted = outboundConnection(ctx.metrics, app, p.peerLabel);
     m.tunnelStreamsOpen.labels('outbound').inc();
@@ -267,6 +270,7 @@ export class TunnelPool {
       settled = true;
       clearTimeout(timer);
       app.off('close', onAppClose);
+      if (--p.awaiting === 0 && p.draining) this.#goaway(p);
     };
     h.on('error', ignoreSocketError);
     app.once('close', onAppClose);
@@ -306,6 +310,17 @@ export class TunnelPool {
     });
   }
 
+  /**
+   * Closes a retiring `p` gracefully: Node sends our GOAWAY and ends the session once its streams closed. Only once no
+   * stream of ours awaits its response: the peer answers our GOAWAY with its own (Node's server closes on a GOAWAY),
+   * whose last stream id is the last stream it had received — and nghttp2 sends a GOAWAY ahead of queued HEADERS — so
+   * streams still on their way would come back refused, and an app connection whose stream was already retried once
+   * (its first pooled connection retired by the peer) would see a reset.
+   */
+  #goaway(p: Pooled): void {
+    if (!p.session.closed && !p.session.destroyed) p.session.close();
+  }
+
   /** No new streams on `p`; the open ones may finish for the drain grace, then they are cut. */
   #retire(p: Pooled, reason: TunnelClose | undefined): void {
     if (p.draining || p.session.destroyed) return;
@@ -314,7 +329,7 @@ export class TunnelPool {
     m.tunnelConnections.labels('outbound', 'active').dec();
     m.tunnelConnections.labels('outbound', 'draining').inc();
     if (reason !== undefined) m.tunnelCloses.labels('outbound', reason).inc();
-    if (!p.session.closed) p.session.close();
+    if (p.awaiting === 0) this.#goaway(p);
     p.drainTimer = setTimeout(() => {
       if (p.session.destroyed) return;
       m.tunnelCloses.labels('outbound', 'drain-timeout').inc();

@@ -262,6 +262,10 @@ if (reason !== undefined && process.env.CI) {
           t.equal(toApp.eventsOf('data').filter((e) => e.text === text).length, 1, 'exactly once');
         }
       }
+      // The sidecars run with their defaults: each app connection went over the pooled tunnel, not its own handshake.
+      for (const r of ['a', 'b'] as const) {
+        t.match(await metrics(r), /ccmesh_proxy_tunnel_streams_total\{direction="outbound",result="ok"[^}]*\} [1-9]/, `${r.toUpperCase()}'s sidecar carried them as tunnel streams`);
+      }
     });
 
     await t.test('2. the attacker\'s plaintext connection to app B\'s port gets no byte of app data', async (t) => {
@@ -326,7 +330,7 @@ if (reason !== undefined && process.env.CI) {
       // The impostor holds B's address and presents B's SAN (and B's IP addresses) under its own CA; then a real
       // mesh leaf of another workload (m), which chains to the mesh but lacks B's SAN.
       const impostor = await foreign.leaf([SAN.b, addr4('b'), addr6('b')], { workload: 'e2e/b' });
-      // With `--tunnel on` (off by default), A still holds a pooled connection to the real B for each family. Once B's
+      // With the tunnel (the default), A still holds a pooled connection to the real B for each family. Once B's
       // addresses are the attacker's, a stream on it meets a TCP reset (no such connection there): the pooled
       // connection closed before any response, so the stream is retried once on a new pooled connection — a new dial,
       // which reaches the impostor. So the control below holds both with and without the tunnel.
