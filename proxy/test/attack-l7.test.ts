@@ -20,9 +20,15 @@ async function rawTunnel(port: number, files: { key: string; chain: string }, ca
   return session;
 }
 
+/** The answer to one request (status 0: reset before a head; -1: no answer within 10 s, the stream is then reset). */
 function send(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
     const r = session.request(headers, { endStream: body === undefined });
+    const timer = setTimeout(() => {
+      resolve({ status: -1, body: '' });
+      r.close();
+    }, 10_000);
+    r.once('close', () => clearTimeout(timer));
     let text = '';
     let status = 0;
     r.setEncoding('utf8');

@@ -107,7 +107,8 @@ export function readHttpRequest(headers: unknown): HttpRequestHead {
   if (typeof method !== 'string' || !METHOD.test(method) || method === 'CONNECT') return { ok: false };
   if (own(':scheme') !== 'http' || own(':protocol') !== undefined || typeof path !== 'string') return { ok: false };
   if (!(path.startsWith('/') || (path === '*' && method === 'OPTIONS')) || hasControlOrSpace(path)) return { ok: false };
-  const port = parseTunnelAuthority(own(':authority'));
+  const authority = own(':authority');
+  const port = parseTunnelAuthority(authority);
   return port === undefined ? { ok: false } : { ok: true, port, method, path };
 }
 

@@ -228,18 +228,19 @@ export class TunnelServer {
   #onHttp(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, session: ServerHttp2Session, st: PeerState, startedAt: number): void {
     const request = readHttpRequest(headers);
     if (!request.ok) return this.#refuse(stream, 'bad-request', 400, undefined);
-    const found = this.#lookup(request.port);
-    if (found === undefined || !found.route.mtls) return this.#refuse(stream, 'port-not-served', 403, undefined);
-    const { route, metrics } = found;
+    const target = this.#lookup(request.port);
+    if (target === undefined || !target.route.mtls) return this.#refuse(stream, 'port-not-served', 403, undefined);
+    const { route, metrics } = target;
     // SECURITY: only ports whose ingress entry says +http/+h2c take L7 requests.
     if (route.protocol === undefined) return this.#refuse(stream, 'not-http-port', 403, metrics);
-    const problem = this.#identityProblem(session, st);
-    if (problem !== undefined) return this.#refuse(stream, problem, 403, metrics);
+    const stale = this.#identityProblem(session, st);
+    if (stale !== undefined) return this.#refuse(stream, stale, 403, metrics);
     // SECURITY: the port's allow-list against the pooled connection's verified leaf, on every request.
-    if (route.allow !== undefined && !sansAllowed(st.peer.subjectAltName ?? '', route.allow)) return this.#refuse(stream, 'san-not-allowed', 403, metrics);
+    const sans = st.peer.subjectAltName ?? '';
+    if (route.allow !== undefined && !sansAllowed(sans, route.allow)) return this.#refuse(stream, 'san-not-allowed', 403, metrics);
     // SECURITY (request smuggling): ambiguous framing is refused before anything reaches the app.
     if (framingProblem(headers) !== undefined) return this.#refuse(stream, 'bad-request', 400, metrics);
-    if (!found.slots.take()) return this.#refuse(stream, 'too-many-connections', 503, metrics);
+    if (!target.slots.take()) return this.#refuse(stream, 'too-many-connections', 503, metrics);
     let http = this.#http.get(metrics.port);
     if (http === undefined) {
       http = bindHttpMetrics(this.#rt.metrics, 'inbound', metrics.port);
@@ -248,7 +249,7 @@ export class TunnelServer {
     const httpMetrics = http;
     const peer = metrics.peer(st.peerLabel);
     this.#apps.forward(stream, { appPort: route.appPort, protocol: route.protocol, method: request.method, path: request.path, headers }, (cls) => {
-      found.slots.release();
+      target.slots.release();
       httpMetrics.end(cls, startedAt);
       peer.result[cls === 'cancelled' ? 'error' : cls === '5xx' ? 'upstream-error' : 'ok'].inc();
     });
