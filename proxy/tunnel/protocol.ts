@@ -101,7 +101,8 @@ const METHOD = /^[A-Z][A-Z0-9-]{0,31}$/;
 export function readHttpRequest(headers: unknown): HttpRequestHead {
   if (typeof headers !== 'object' || headers === null) return { ok: false };
   const h = headers as Readonly<Record<string, unknown>>;
-  const own = (name: string): unknown => (Object.hasOwn(h, name) ? h[name] : undefined);
+  // Only the request's own fields count (an inherited :authority is not one).
+  const own = (field: string): unknown => (Object.hasOwn(h, field) ? h[field] : undefined);
   const method = own(':method');
   const path = own(':path');
   if (typeof method !== 'string' || !METHOD.test(method) || method === 'CONNECT') return { ok: false };
