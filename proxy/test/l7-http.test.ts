@@ -240,3 +240,21 @@ void t.test('a peer without the tunnel: an #http entry falls back to per-connect
   t.ok(await metric(rig.egress, 'ccmesh_proxy_tunnel_fallbacks_total', { reason: 'peer-without-tunnel' }) >= 1, 'counted as a fallback');
   t.equal(await metric(rig.egress, 'ccmesh_proxy_http_requests_total'), 0, 'no L7 request was made');
 });
+
+void t.test('Upgrade after a kept-alive request: the connection becomes a tunnel stream, bytes echo both ways', async (t) => {
+  const rig = await startL7Rig(t);
+  const s = connect({ host: '127.0.0.1', port: rig.out('web') });
+  s.on('error', () => undefined);
+  t.teardown(() => s.destroy());
+  let got = '';
+  s.setEncoding('latin1');
+  s.on('data', (d: string) => (got += d));
+  s.write('GET / HTTP/1.1\r\nHost: web\r\n\r\n');
+  t.ok(await until(() => got.includes('hello')), 'an ordinary request first');
+  s.write('GET /ws HTTP/1.1\r\nHost: web\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly');
+  t.ok(await until(() => got.includes('101 Switching Protocols')), 'the app switched protocols');
+  t.ok(await until(() => got.endsWith('early')), 'bytes sent right behind the head arrive');
+  s.write('ping');
+  t.ok(await until(() => got.endsWith('earlyping')), 'and later ones echo back');
+  t.equal(await metric(rig.egress, 'ccmesh_proxy_tunnel_streams_open', { direction: 'outbound' }), 1, 'it rides a CONNECT stream');
+});

@@ -148,6 +148,13 @@ export async function startL7Rig(t: { teardown(fn: () => unknown): void }, opts:
   const dirs = { web: writeTlsDir(web.files), api: writeTlsDir((await mesh.leaf(['api'])).files) };
   const log: AppLog = { headers: new Map(), aborted: 0, cut: 0, requests: 0 };
   const h1 = h1App(log);
+  // Upgrade: echo: the app switches protocols and echoes every byte from then on (a stand-in for WebSocket).
+  h1.on('upgrade', (req: IncomingMessage, socket: import('node:net').Socket, head: Buffer) => {
+    log.requests++;
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+    if (head.length > 0) socket.write(head);
+    socket.pipe(socket);
+  });
   await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r));
   const h1Port = (h1.address() as AddressInfo).port;
   const g = await grpcApp();
