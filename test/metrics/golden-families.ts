@@ -49,6 +49,8 @@ export const LABEL_ALLOW_LIST: readonly string[] = [
   COMPONENT_LABEL, 'direction', 'port', 'result', 'reason', 'state', 'service', 'method', 'code', 'kind', 'limit', 'source',
   // the Coordinator's store operations: get, compare_and_swap, list
   'op',
+  // the sidecar's L7 requests by status class (1xx … 5xx, cancelled)
+  'code_class',
   // prom-client's default (process) metrics
   'type', 'space', 'version', 'major', 'minor', 'patch',
 ];
