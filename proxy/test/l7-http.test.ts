@@ -164,6 +164,16 @@ void t.test('cancellation mid-body both ways', async (t) => {
   t.ok(await until(() => rig.log.requests >= 2), 'the upload reached the app');
   s.destroy();
   t.ok(await until(() => rig.log.aborted >= 1), "the app's request is aborted when the client leaves mid-body");
+  // The same with a chunked body: the app must not see a complete (truncated) request.
+  const c = connect({ host: '127.0.0.1', port });
+  c.on('error', () => undefined);
+  c.write('POST /hash HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
+  c.write(`${BLOCK.length.toString(16)}\r\n`);
+  c.write(BLOCK);
+  c.write('\r\n');
+  t.ok(await until(() => rig.log.requests >= 3), 'the chunked upload reached the app');
+  c.destroy();
+  t.ok(await until(() => rig.log.aborted >= 2), "a chunked upload cut mid-body is aborted at the app, not completed");
   // The client goes away mid-download: the app's response is cut.
   await new Promise<void>((resolve) => {
     const req = h1Request({ host: '127.0.0.1', port, path: '/slow', agent: false }, (res) => {
@@ -257,4 +267,28 @@ void t.test('Upgrade after a kept-alive request: the connection becomes a tunnel
   s.write('ping');
   t.ok(await until(() => got.endsWith('earlyping')), 'and later ones echo back');
   t.equal(await metric(rig.egress, 'ccmesh_proxy_tunnel_streams_open', { direction: 'outbound' }), 1, 'it rides a CONNECT stream');
+});
+
+void t.test('h2c and gRPC cancellation: a client reset mid-upload aborts the app request; a cancelled gRPC stream ends on the app', async (t) => {
+  const rig = await startL7Rig(t);
+  const h2 = h2Connect(`http://127.0.0.1:${rig.out('web')}`);
+  t.teardown(() => h2.close());
+  const r = h2.request({ ':method': 'POST', ':path': '/hash' });
+  r.on('error', () => undefined);
+  r.write(BLOCK);
+  t.ok(await until(() => rig.log.requests >= 1), 'the upload reached the app');
+  // The client's connection dies mid-upload (node's stream.close() would send END_STREAM before its RST_STREAM, a
+  // complete request followed by a cancel).
+  h2.destroy();
+  t.ok(await until(() => rig.log.aborted >= 1), "the h2c client's loss aborts the app's request");
+  const client = new TestGrpcClient(`127.0.0.1:${rig.out('grpc')}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+  t.teardown(() => client.close());
+  const status = await new Promise<grpc.StatusObject>((resolve) => {
+    const call = client.stream!(Buffer.alloc(200, 1)) as grpc.ClientReadableStream<Buffer>;
+    call.once('data', () => call.cancel());
+    call.on('error', () => undefined);
+    call.on('status', resolve);
+  });
+  t.equal(status.code, grpc.status.CANCELLED, 'the gRPC client sees its own cancellation');
+  t.ok(await until(async () => await metric(rig.ingress, 'ccmesh_proxy_http_requests_total', { direction: 'inbound', code_class: 'cancelled' }) >= 2), 'the ingress counts both as cancelled');
 });

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { createServer as createH1Server, type IncomingHttpHeaders, type IncomingMessage, type Server as H1Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { systemClock } from '../../lib/clock.js';
 import { PROXY_DEFAULTS, type ProxyConfig } from '../config.js';
@@ -40,7 +40,9 @@ function h1App(log: AppLog): H1Server {
     log.requests++;
     const url = new URL(req.url ?? '/', 'http://x');
     log.headers.set(url.pathname, req.headers);
-    req.on('aborted', () => log.aborted++);
+    req.on('close', () => {
+      if (!req.complete) log.aborted++;
+    });
     res.on('close', () => {
       if (!res.writableFinished) log.cut++;
     });
@@ -149,7 +151,7 @@ export async function startL7Rig(t: { teardown(fn: () => unknown): void }, opts:
   const log: AppLog = { headers: new Map(), aborted: 0, cut: 0, requests: 0 };
   const h1 = h1App(log);
   // Upgrade: echo: the app switches protocols and echoes every byte from then on (a stand-in for WebSocket).
-  h1.on('upgrade', (req: IncomingMessage, socket: import('node:net').Socket, head: Buffer) => {
+  h1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     log.requests++;
     socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
     if (head.length > 0) socket.write(head);
