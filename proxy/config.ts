@@ -182,11 +182,11 @@ export const PROXY_USAGE = `Usage:
                [--ipv6 auto|on|off] [--exclude-ports P,…] [--watchdog-interval 10s]
 
 The sidecar data plane: inbound mTLS → app, app → egress listener → mTLS, /live /ready /metrics on --admin-port.
-  --ingress SPEC             name#port#mode entries joined by ## (mode: mtls, mtls:allow=<san>,…, tls, plain);
-                             ports not listed require mTLS
-  --egress SPEC              name#127.x.y.z:port#host:port[#identity] entries joined by ##; the server's leaf
+  --ingress SPEC             name#port#mode entries joined by ## (mode: mtls, mtls:allow=<san>,…, tls, plain;
+                             mtls+http / mtls+h2c[:allow=…] = an L7 port); ports not listed require mTLS
+  --egress SPEC              name#127.x.y.z:port#host:port[#identity[#http]] entries joined by ##; the server's leaf
                              must carry the identity (DNS name, spiffe:// ID, IP, or * = any mesh leaf); default:
-                             the remote's DNS name (an IP remote needs one)
+                             the remote's DNS name (an IP remote needs one); #http = L7 (with --tunnel on)
   --egress-san NAME=SAN      the identity of egress entry NAME, instead of a 4th field (repeatable)
   --no-iptables              no transparent capture: explicit TLS listeners from --inbound-port-map
   --ipv6 auto|on|off         capture IPv6 too: auto = whenever the kernel has IPv6 (default), on = required,

@@ -80,9 +80,10 @@ export type TunnelStreamResult = (typeof TUNNEL_STREAM_RESULTS)[number];
  * `san-not-allowed` = the pooled connection's verified identity is not on that port's allow-list; `identity-expired`
  * = the peer's leaf expired (or no longer verifies) since the pooled connection was made; `bad-request` = not a
  * CONNECT to 127.0.0.1:PORT; `app-connect` = the app did not accept the forwarded connection; `too-many-connections`
- * = the listener's connections and tunnel streams reached `--max-connections`.
+ * = the listener's connections and tunnel streams reached `--max-connections`; `not-http-port` = an L7 request (not
+ * CONNECT) to a port whose ingress entry is not `+http`/`+h2c`.
  */
-export const TUNNEL_REFUSALS = ['port-not-served', 'san-not-allowed', 'identity-expired', 'bad-request', 'app-connect', 'too-many-connections'] as const;
+export const TUNNEL_REFUSALS = ['port-not-served', 'san-not-allowed', 'identity-expired', 'bad-request', 'app-connect', 'too-many-connections', 'not-http-port'] as const;
 /** One of {@link TUNNEL_REFUSALS}. */
 export type TunnelRefusal = (typeof TUNNEL_REFUSALS)[number];
 
@@ -144,6 +145,8 @@ export interface ProxyMetrics {
   readonly tunnelStreamsOpen: Gauge<'direction'>;
   readonly tunnelConnections: Gauge<'direction' | 'state'>;
   readonly tunnelRefusals: Counter<'reason'>;
+  readonly httpRequests: Counter<'direction' | 'port' | 'code_class'>;
+  readonly httpSeconds: Histogram<'direction' | 'port'>;
   readonly tunnelFallbacks: Counter<'reason'>;
   readonly tunnelCloses: Counter<'direction' | 'reason'>;
 }
@@ -193,6 +196,11 @@ export function createProxyMetrics(registry: Registry, options: ProxyMetricsOpti
     tunnelStreams: new Counter({ name: 'ccmesh_proxy_tunnel_streams_total', help: 'Tunnel streams (one application connection each) by how they ended: ok, error, refused, retried', labelNames: ['direction', 'result'], registers }),
     tunnelStreamsOpen: new Gauge({ name: 'ccmesh_proxy_tunnel_streams_open', help: 'Tunnel streams open now', labelNames: ['direction'], registers }),
     tunnelConnections: new Gauge({ name: 'ccmesh_proxy_tunnel_connections', help: 'Pooled tunnel connections by state (active, draining)', labelNames: ['direction', 'state'], registers }),
+    httpRequests: new Counter({ name: 'ccmesh_proxy_http_requests_total', help: 'L7 requests by the status class of their response (cancelled = ended before a response)', labelNames: ['direction', 'port', 'code_class'], registers }),
+    httpSeconds: new Histogram({
+      name: 'ccmesh_proxy_http_request_duration_seconds', help: 'L7 request duration, from the request head to the end of the response', labelNames: ['direction', 'port'], registers,
+      buckets: [0.001, 0.005, 0.025, 0.1, 0.25, 1, 5, 30, 300],
+    }),
     tunnelRefusals: new Counter({ name: 'ccmesh_proxy_tunnel_stream_refusals_total', help: 'Tunnel streams the inbound side refused, by reason', labelNames: ['reason'], registers }),
     tunnelFallbacks: new Counter({ name: 'ccmesh_proxy_tunnel_fallbacks_total', help: 'Outbound connections carried over per-connection mTLS although the tunnel is on, by reason', labelNames: ['reason'], registers }),
     tunnelCloses: new Counter({ name: 'ccmesh_proxy_tunnel_connection_closes_total', help: 'Pooled tunnel connections retired or closed, by reason (rotated, untrusted, expired, drain-timeout)', labelNames: ['direction', 'reason'], registers }),
@@ -203,6 +211,29 @@ export function createProxyMetrics(registry: Registry, options: ProxyMetricsOpti
 /** Sets the guard-state gauge: 1 for `state`, 0 for every other value of the closed set. */
 export function setGuardState(m: ProxyMetrics, state: GuardState): void {
   for (const s of GUARD_STATES) m.guardState.labels(s).set(s === state ? 1 : 0);
+}
+
+/** The `code_class` values of `ccmesh_proxy_http_requests_total`. */
+export const HTTP_CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'cancelled'] as const;
+/** One of {@link HTTP_CODE_CLASSES}. */
+export type HttpCodeClass = (typeof HTTP_CODE_CLASSES)[number];
+
+/** Prebound L7 children of one (direction, port label). */
+export interface HttpMetrics {
+  /** Counts one request that ended with `cls`, started at performance.now() `startedAt`. */
+  end(cls: HttpCodeClass, startedAt: number): void;
+}
+
+/** Binds the L7 children of `port` (a {@link PortMetrics.port} label, so bounded the same way). */
+export function bindHttpMetrics(m: ProxyMetrics, direction: Direction, port: string): HttpMetrics {
+  const byClass = new Map(HTTP_CODE_CLASSES.map((c) => [c, m.httpRequests.labels(direction, port, c)] as const));
+  const seconds = m.httpSeconds.labels(direction, port);
+  return {
+    end: (cls, startedAt) => {
+      byClass.get(cls)!.inc();
+      seconds.observe((performance.now() - startedAt) / 1000);
+    },
+  };
 }
 
 /** Prebound children of one (direction, port, peer): what a connection adds to when it ends. */

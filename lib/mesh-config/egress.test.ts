@@ -34,7 +34,7 @@ void t.test('egress identity: bad 4th fields are issues naming the field, the va
     t.same(r.issues.map(formatIssue), [`  --egress[0].identity: got ${JSON.stringify(id)}, expected a DNS name, a spiffe://<trust-domain>/<path> ID or an IP address the server's leaf carries, or * (any mesh identity)`], `${JSON.stringify(id)}: one precise issue`);
   }
   const five = parseEgressSpec(`db#${L}#db:1#db#x`, 'e');
-  t.same(five.issues.map((i) => i.field), ['e[0]'], 'a fifth field is refused');
+  t.same(five.issues.map((i) => i.field), ['e[0].protocol'], 'a fifth field other than http is refused, naming the protocol field');
   t.end();
 });
 
@@ -91,5 +91,16 @@ void t.test('property: a parsed spec renders to one that parses to the same iden
     const again = parseEgressSpec(renderEgressSpec(first.entries));
     return again.issues.length === 0 && JSON.stringify(again.entries[0]?.identity) === JSON.stringify(first.entries[0]?.identity);
   }), { numRuns: 500 });
+  t.end();
+});
+
+void t.test('egress protocol: a 5th field `http` makes an L7 entry; anything else is an issue naming the field', (t) => {
+  const ok = parseEgressSpec(`web#${L}#web:8080#web#http##db#127.0.0.11:5432#db:5432#db`, '--egress');
+  t.same(ok.issues, []);
+  t.same(ok.entries.map((e) => e.protocol), ['http', undefined]);
+  t.equal(renderEgressSpec(ok.entries), `web#${L}#web:8080#web#http##db#127.0.0.11:5432#db:5432#db`, 'the protocol renders back');
+  const bad = parseEgressSpec(`web#${L}#web:8080#web#h2##x#127.0.0.12:1#x:1#x#http#more`, '--egress');
+  t.same(bad.issues.map((i) => [i.field, i.value]), [['--egress[0].protocol', 'h2'], ['--egress[1]', 'x#127.0.0.12:1#x:1#x#http#more']]);
+  t.match(bad.issues[0]!.expected, /^http/);
   t.end();
 });

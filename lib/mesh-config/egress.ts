@@ -7,6 +7,10 @@
  * `*` = any mesh identity (an explicit opt-in). Absent, it is the remote's host name — the manifest gives every
  * workload DNS SANs in the spellings of its Services' names — and an IP remote without one is an issue: the host
  * controls DNS and routing, so without a pinned identity any meshed workload could answer as the remote.
+ *
+ * An optional 5th field `http` (after an explicit identity: `name#127.0.0.1:8080#web:8080#web#http`) makes the entry
+ * an L7 listener (docs/proxy.md, "L7 HTTP"): the app's client speaks HTTP/1.1 or h2c there, and each request rides
+ * the pooled tunnel as an HTTP/2 request. Without it the entry is L4, as before.
  */
 import { isIP } from 'node:net';
 import type { ConfigIssue } from '../errors.js';
@@ -34,6 +38,8 @@ export interface EgressEntry {
   /** The identity the server's leaf must carry; `any` only when asked for with `*`. */
   readonly identity: EgressIdentity;
   readonly identitySource: EgressIdentitySource;
+  /** `http`: the app's client speaks HTTP/1.1 or h2c and requests are forwarded one by one; absent = L4. */
+  readonly protocol?: 'http';
 }
 
 /** "Any mesh identity": the only identity that does not restrict the server beyond the chain. */
@@ -113,12 +119,16 @@ export function parseEgressSpec(spec: string, field = 'egress', opts: EgressPars
   spec.split('##').forEach((raw, i) => {
     const where = `${field}[${i}]`;
     const parts = raw.split('#');
-    if (parts.length !== 3 && parts.length !== 4) {
-      issues.push({ field: where, value: raw, expected: 'name#127.x.y.z:port#host:port or name#127.x.y.z:port#host:port#identity' });
+    if (parts.length < 3 || parts.length > 5) {
+      issues.push({ field: where, value: raw, expected: 'name#127.x.y.z:port#host:port, name#127.x.y.z:port#host:port#identity or name#127.x.y.z:port#host:port#identity#http' });
       return;
     }
-    const [name = '', listenText = '', remoteText = '', identityText] = parts;
+    const [name = '', listenText = '', remoteText = '', identityText, protocolText] = parts;
     let ok = true;
+    if (protocolText !== undefined && protocolText !== 'http') {
+      issues.push({ field: `${where}.protocol`, value: protocolText, expected: 'http (the app speaks HTTP/1.1 or h2c to this listener), or no 5th field for L4' });
+      ok = false;
+    }
     if (!NAME_RE.test(name) || names.has(name)) {
       issues.push({ field: `${where}.name`, value: name, expected: 'a lowercase DNS label not used by another entry' });
       ok = false;
@@ -140,7 +150,7 @@ export function parseEgressSpec(spec: string, field = 'egress', opts: EgressPars
     if (!ok || !listen || !remote || !identity) return;
     names.add(name);
     listens.add(listenText);
-    entries.push({ name, listen, remote, ...identity });
+    entries.push({ name, listen, remote, ...identity, ...(protocolText === 'http' ? { protocol: 'http' as const } : {}) });
   });
   return { entries, issues };
 }
@@ -197,5 +207,5 @@ export function formatHostPort(hp: HostPort): string {
  * with source `field`.
  */
 export function renderEgressSpec(entries: readonly EgressEntry[]): string {
-  return entries.map((e) => `${e.name}#${formatHostPort(e.listen)}#${formatHostPort(e.remote)}#${formatEgressIdentity(e.identity)}`).join('##');
+  return entries.map((e) => `${e.name}#${formatHostPort(e.listen)}#${formatHostPort(e.remote)}#${formatEgressIdentity(e.identity)}${e.protocol === undefined ? '' : `#${e.protocol}`}`).join('##');
 }

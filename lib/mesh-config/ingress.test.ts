@@ -12,6 +12,9 @@ void t.test('ingress: table of valid specs', (t) => {
     ['db#5432#mtls:allow=api,spiffe://ccmesh.local/apps/api', [{ name: 'db', port: 5432, mode: { kind: 'mtls', allow: ['api', 'spiffe://ccmesh.local/apps/api'] } }]],
     ['fwd#8080#mtls+operator', [{ name: 'fwd', port: 8080, mode: { kind: 'mtls', allow: [], operators: true } }]],
     ['db#5432#mtls+operator:allow=api,::1', [{ name: 'db', port: 5432, mode: { kind: 'mtls', allow: ['api', '::1'], operators: true } }]],
+    ['web#8080#mtls+http', [{ name: 'web', port: 8080, mode: { kind: 'mtls', allow: [], protocol: 'http' } }]],
+    ['g#9000#mtls+h2c:allow=api', [{ name: 'g', port: 9000, mode: { kind: 'mtls', allow: ['api'], protocol: 'h2c' } }]],
+    ['f#80#mtls+operator+http:allow=api', [{ name: 'f', port: 80, mode: { kind: 'mtls', allow: ['api'], operators: true, protocol: 'http' } }]],
     ['a#1#true##b#2#false', [{ name: 'a', port: 1, mode: { kind: 'plain' } }, { name: 'b', port: 2, mode: { kind: 'mtls', allow: [] } }]],
   ];
   for (const [spec, want] of table) {
@@ -27,6 +30,9 @@ void t.test('ingress: every problem at once, with the entry index', (t) => {
   t.same(r.issues.map((i) => i.field), ['--ingress[0].name', '--ingress[1].port', '--ingress[2].port', '--ingress[3].mode', '--ingress[5]']);
   const op = parseIngressSpec('a#1#mtls+operator:##b#2#mtls+operator:allow=##c#3#tls+operator##d#4#mtls+operators##e#5#mtls:allow=x+operator');
   t.same(op.issues.map((i) => i.field), ['ingress[0].mode', 'ingress[1].mode', 'ingress[2].mode', 'ingress[3].mode', 'ingress[4].mode'], 'malformed operator modes are refused, each named');
+  const l7 = parseIngressSpec('a#1#tls+http##b#2#mtls+grpc##c#3#mtls+http:allow=##d#4#plain+h2c##e#5#mtls:allow=x+http##f#6#mtls+http+operator');
+  t.same(l7.issues.map((i) => i.field), ['ingress[0].mode', 'ingress[1].mode', 'ingress[2].mode', 'ingress[3].mode', 'ingress[4].mode', 'ingress[5].mode'], 'malformed protocol suffixes are refused, each named');
+  t.match(l7.issues[2]!.expected, /mtls\+http:allow=/);
   const dup = parseIngressSpec('a#80##b#80##a#81');
   t.same(dup.issues.map((i) => i.field), ['ingress[1].port', 'ingress[2].name']);
   t.end();

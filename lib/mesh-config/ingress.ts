@@ -5,12 +5,23 @@
  * `true` = plain. Ports not listed still require mTLS — the restrictive default. `mtls+operator` (optionally
  * `mtls+operator:allow=…`) also admits operator certificates (`ccmesh port-forward`, contract/operator-identity.ts);
  * every other port refuses them.
+ *
+ * An mTLS mode may name the app's protocol with a `+http` or `+h2c` suffix after `mtls` / `mtls+operator` and before
+ * any `:allow=` (`web#8080#mtls+http`, `grpc#9000#mtls+h2c:allow=api`): the port is then an L7 port (docs/proxy.md,
+ * "L7 HTTP"): requests arrive over the pooled tunnel as HTTP/2 requests and are sent to the app as HTTP/1.1 (`http`)
+ * or as HTTP/2 with prior knowledge (`h2c`, what gRPC servers speak). Without a suffix a port is L4, as before.
  */
 import type { ConfigIssue } from '../errors.js';
 
+/** What the app on an L7 port speaks: HTTP/1.1, or HTTP/2 with prior knowledge (gRPC). */
+export type AppProtocol = 'http' | 'h2c';
+
 /** How inbound connections to one port are handled. */
 export type IngressMode =
-  | { readonly kind: 'mtls'; readonly allow: readonly string[]; /** Operator certificates admitted too (`mtls+operator`); absent = refused. */ readonly operators?: true }
+  | {
+    readonly kind: 'mtls'; readonly allow: readonly string[]; /** Operator certificates admitted too (`mtls+operator`); absent = refused. */ readonly operators?: true;
+    /** The app's protocol on an L7 port (`+http`, `+h2c`); absent = L4 (bytes pass through unparsed). */ readonly protocol?: AppProtocol;
+  }
   | { readonly kind: 'tls' }
   | { readonly kind: 'plain' };
 
@@ -71,9 +82,21 @@ export function parseIngressSpec(spec: string, field = 'ingress'): { entries: In
   return { entries, issues };
 }
 
-const MODE_EXPECTED = 'one of mtls, mtls:allow=<san>,…, mtls+operator, mtls+operator:allow=<san>,…, tls, plain (or Contrast\'s true = plain, false = mtls)';
+const MODE_EXPECTED = 'one of mtls, mtls:allow=<san>,…, mtls+operator, mtls+operator:allow=<san>,…, tls, plain (or Contrast\'s true = plain, false = mtls); mtls modes may add +http or +h2c before :allow';
+
+const PROTOCOL_RE = /^(mtls(?:\+operator)?)\+(http|h2c)(:allow=.*)?$/;
 
 function parseMode(text: string, field: string, issues: ConfigIssue[]): IngressMode | undefined {
+  const proto = PROTOCOL_RE.exec(text);
+  if (proto) {
+    const probe: ConfigIssue[] = [];
+    const inner = parseMode(`${proto[1]!}${proto[3] ?? ''}`, field, probe);
+    if (inner?.kind !== 'mtls' || probe.length > 0) {
+      issues.push({ field, value: text, expected: `${proto[1]!}+${proto[2]!}:allow= followed by distinct DNS names, wildcard DNS names, IPs or spiffe:// IDs, comma-separated` });
+      return undefined;
+    }
+    return { ...inner, protocol: proto[2] as AppProtocol };
+  }
   const OPERATOR = 'mtls+operator';
   if (text === OPERATOR || text.startsWith(`${OPERATOR}:allow=`)) {
     const probe: ConfigIssue[] = [];

@@ -13,6 +13,7 @@ import { createServer, type SecureContext, type Server, type TLSSocket } from 'n
 import type { Clock } from '../../lib/clock.js';
 import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
+import type { AppProtocol } from '../../lib/mesh-config/ingress.js';
 import type { InboundListenerConfig } from '../config.js';
 import { serverContext, type ServerRole } from '../credentials/generation.js';
 import type { CredentialStore } from '../credentials/store.js';
@@ -59,6 +60,8 @@ export interface InboundRoute {
   readonly allow: SanAllowList | undefined;
   /** Operator certificates admitted (ingress `mtls+operator`); otherwise they are refused (`operator-not-allowed`). */
   readonly operators: boolean;
+  /** An L7 port (ingress `+http`/`+h2c`): what the app speaks; absent = L4 only (no L7 request reaches it). */
+  readonly protocol?: AppProtocol | undefined;
   /**
    * The port-forward path (a connection to the mTLS listener's own port): the real route is the one of the port the
    * client's TLS server name names (`forwardServerName`), looked up here after the handshake; only operators use it.
@@ -106,6 +109,7 @@ export function startInboundListener(cfg: InboundListenerConfig, host: string, o
     mtls: cfg.mode.kind === 'mtls',
     allow: cfg.mode.kind === 'mtls' ? buildSanAllowList(cfg.mode.allow) : undefined,
     operators: cfg.mode.kind === 'mtls' && cfg.mode.operators === true,
+    protocol: cfg.mode.kind === 'mtls' ? cfg.mode.protocol : undefined,
   };
   // A tunnel stream reaches this entry by naming the listener's own port, as a per-connection client dials it.
   const tunnelRoute = (port: number, listenPort: number): InboundRoute | undefined => (port === listenPort ? route : undefined);

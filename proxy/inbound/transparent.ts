@@ -19,7 +19,7 @@ export function buildTransparentRouters(cfg: TransparentInboundConfig): { mtls: 
   const mtlsRoutes = new Map<number, InboundRoute>();
   const tlsRoutes = new Map<number, InboundRoute>();
   for (const e of cfg.entries) {
-    if (e.mode.kind === 'mtls') mtlsRoutes.set(e.port, { appPort: e.port, mtls: true, allow: buildSanAllowList(e.mode.allow), operators: e.mode.operators === true });
+    if (e.mode.kind === 'mtls') mtlsRoutes.set(e.port, { appPort: e.port, mtls: true, allow: buildSanAllowList(e.mode.allow), operators: e.mode.operators === true, protocol: e.mode.protocol });
     else if (e.mode.kind === 'tls') tlsRoutes.set(e.port, { appPort: e.port, mtls: false, allow: undefined, operators: false });
   }
   const mtlsByPort = (port: number | undefined): InboundRoute | undefined => {

@@ -14,7 +14,8 @@ import type { RunningListener } from '../inbound/accept.js';
 import { bindDirectionMetrics, type PortMetrics } from '../metrics.js';
 import { buildServerIdentityCheck, type ServerIdentityCheck } from './upstream-identity.js';
 import { TunnelPool } from '../tunnel/pool.js';
-import { connectUpstream, type OutboundRuntime, type UpstreamContext } from './upstream.js';
+import { connectUpstream, type OutboundRuntime, type UpstreamContext, type UpstreamTarget } from './upstream.js';
+import { HttpEgress } from '../http/from-app.js';
 
 /** Live handles of the egress side. */
 export type EgressRuntime = OutboundRuntime;
@@ -29,6 +30,8 @@ interface EgressRoute extends UpstreamContext {
   readonly rt: EgressRuntime;
   session: Buffer | undefined;
   readonly onSession: (s: Buffer) => void;
+  /** The L7 side of an `#http` entry with the tunnel on; undefined = L4. */
+  http: HttpEgress | undefined;
 }
 
 /** Starts the egress listener of one entry. */
@@ -47,7 +50,9 @@ export async function startEgressListener(cfg: EgressListenerConfig, options: Da
     onSession: (s: Buffer) => {
       route.session = s;
     },
+    http: undefined,
   };
+  if (cfg.protocol === 'http' && route.tunnel !== undefined) route.http = new HttpEgress(route, route.tunnel, targetOf(route));
   rt.store.onGeneration(() => {
     route.session = undefined;
   });
@@ -68,12 +73,17 @@ export async function startEgressListener(cfg: EgressListenerConfig, options: Da
   };
 }
 
-function onAppConnection(route: EgressRoute, app: Socket): void {
-  connectUpstream(route, app, {
+function targetOf(route: EgressRoute): UpstreamTarget {
+  return {
     host: route.cfg.remote.host,
     port: route.cfg.remote.port,
     servername: route.servername,
     session: route.session,
     onSession: route.onSession,
-  });
+  };
+}
+
+function onAppConnection(route: EgressRoute, app: Socket): void {
+  const http = route.http;
+  connectUpstream(route, app, targetOf(route), http === undefined ? undefined : (a) => http.serve(a));
 }

@@ -65,14 +65,18 @@ export function outboundConnection(metrics: PortMetrics, app: Socket, peerLabel:
 
 /**
  * Carries the accepted app socket `app` to `target`: over a pooled tunnel stream when the listener has a pool
- * (`proxy/tunnel/pool.ts`, which falls back to {@link connectPerConnection} by itself), else over its own mTLS.
+ * (`proxy/tunnel/pool.ts`, which falls back to {@link connectPerConnection} by itself), else over its own mTLS. With
+ * `l7` (an `#http` egress entry) the connection is handed to it instead of a CONNECT stream when a pooled connection
+ * exists; without the tunnel it is carried as L4.
  */
-export function connectUpstream(ctx: UpstreamContext, app: Socket, target: UpstreamTarget): void {
+export function connectUpstream(ctx: UpstreamContext, app: Socket, target: UpstreamTarget, l7?: (app: Socket) => void): void {
   app.on('error', ignoreSocketError);
   ctx.rt.tracker.add(app);
   acceptedAt.set(app, performance.now());
   ctx.metrics.open.inc();
-  if (ctx.tunnel !== undefined) ctx.tunnel.carry(ctx, app, target);
+  // An L7 listener's connection is parsed once a pooled connection is there (`tunnel/pool.ts` attach), else carried.
+  if (ctx.tunnel !== undefined && l7 !== undefined) ctx.tunnel.attach(ctx, app, target, () => l7(app));
+  else if (ctx.tunnel !== undefined) ctx.tunnel.carry(ctx, app, target);
   else connectPerConnection(ctx, app, target);
 }
 

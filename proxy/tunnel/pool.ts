@@ -72,11 +72,37 @@ interface Destination {
   connecting: boolean;
   /** App connections waiting for the connection being made. */
   readonly waiters: Socket[];
+  /** L7 requests waiting for the connection being made (`acquire`): undefined = no pooled connection for them. */
+  readonly requests: ((lease: TunnelLease | undefined) => void)[];
   noTunnelUntilMs: number;
+}
+
+/**
+ * One L7 request's use of a pooled connection (`proxy/http/egress.ts`): its HTTP/2 session, the verified server's
+ * `peer` label, and {@link TunnelLease.track}, which counts a request stream against the connection's stream limit.
+ */
+export interface TunnelLease {
+  readonly session: ClientHttp2Session;
+  readonly peerLabel: string;
+  /** Counts `h` as open on the pooled connection until it closes. */
+  track(h: ClientHttp2Stream): void;
+}
+
+function leaseOf(p: Pooled): TunnelLease {
+  return {
+    session: p.session,
+    peerLabel: p.peerLabel,
+    track: (h) => {
+      p.active++;
+      h.once('close', () => p.active--);
+    },
+  };
 }
 
 /** The tunnel connections of one outbound listener. */
 export class TunnelPool {
+  /** App connections of an L7 listener (`attach`): called instead of opening a CONNECT stream. */
+  readonly #l7 = new WeakMap<Socket, (lease: TunnelLease) => void>();
   readonly #cfg: TunnelConfig;
   readonly #rt: OutboundRuntime;
   readonly #dests = new Map<string, Destination>();
@@ -109,10 +135,49 @@ export class TunnelPool {
     let d = this.#dests.get(key);
     if (d === undefined) {
       if (this.#dests.size >= MAX_DESTINATIONS) return this.#fallback(ctx, app, target, 'pool-full');
-      d = { key, sessions: [], connecting: false, waiters: [], noTunnelUntilMs: 0 };
+      d = { key, sessions: [], connecting: false, waiters: [], requests: [], noTunnelUntilMs: 0 };
       this.#dests.set(key, d);
     }
     this.#dispatch(ctx, d, app, target);
+  }
+
+  /**
+   * The L7 path's connection-level choice for `app` (tracked, counted open): when the destination has (or gets) a
+   * pooled connection, `onTunnel` is called and the caller parses the app's HTTP; otherwise `app` is carried exactly as
+   * {@link carry} carries it — per-connection mTLS to a peer without the tunnel, the bytes unparsed.
+   */
+  attach(ctx: UpstreamContext, app: Socket, target: UpstreamTarget, onTunnel: (lease: TunnelLease) => void): void {
+    this.#l7.set(app, onTunnel);
+    this.carry(ctx, app, target);
+  }
+
+  /**
+   * A pooled connection for one L7 request to `target`: one there is, or a new one when the pool may grow. Undefined
+   * when the destination is in its no-tunnel period, the handshake failed, or the pool is full.
+   */
+  acquire(ctx: UpstreamContext, target: UpstreamTarget, cb: (lease: TunnelLease | undefined) => void): void {
+    const key = `${target.host}|${target.port}|${target.servername ?? ''}`;
+    let d = this.#dests.get(key);
+    if (d === undefined) {
+      if (this.#dests.size >= MAX_DESTINATIONS) return cb(undefined);
+      d = { key, sessions: [], connecting: false, waiters: [], requests: [], noTunnelUntilMs: 0 };
+      this.#dests.set(key, d);
+    }
+    this.#acquireIn(ctx, d, target, cb);
+  }
+
+  #acquireIn(ctx: UpstreamContext, d: Destination, target: UpstreamTarget, cb: (lease: TunnelLease | undefined) => void): void {
+    if (Date.now() < d.noTunnelUntilMs) return cb(undefined);
+    const p = this.#pick(d);
+    if (p !== undefined) return cb(leaseOf(p));
+    if (d.connecting) {
+      if (d.requests.length >= this.#cfg.maxStreams) return cb(undefined);
+      d.requests.push(cb);
+      return;
+    }
+    if (d.sessions.filter((s) => !s.draining).length >= this.#cfg.poolSize) return cb(undefined);
+    d.requests.push(cb);
+    this.#connect(ctx, d, target);
   }
 
   #dispatch(ctx: UpstreamContext, d: Destination, app: Socket, target: UpstreamTarget): void {
@@ -123,7 +188,14 @@ export class TunnelPool {
     }
     if (Date.now() < d.noTunnelUntilMs) return this.#fallback(ctx, app, target, 'peer-without-tunnel');
     const p = this.#pick(d);
-    if (p !== undefined) return this.#open(ctx, d, p, app, target);
+    if (p !== undefined) {
+      const l7 = this.#l7.get(app);
+      if (l7 !== undefined) {
+        this.#l7.delete(app);
+        return l7(leaseOf(p));
+      }
+      return this.#open(ctx, d, p, app, target);
+    }
     const live = d.sessions.filter((s) => !s.draining).length;
     if (d.connecting) {
       if (d.waiters.length >= this.#cfg.maxStreams) return this.#fallback(ctx, app, target, 'pool-full');
@@ -165,13 +237,17 @@ export class TunnelPool {
       d.connecting = false;
       // Each waiting app connection fails as it would have on its own handshake.
       for (const app of d.waiters.splice(0)) failUpstream(ctx.metrics, app, reason);
+      for (const cb of d.requests.splice(0)) cb(undefined);
     }, (tls, seconds, peer, leaf) => {
       d.connecting = false;
       ctx.metrics.handshake.observe(seconds);
       const waiters = d.waiters.splice(0);
+      const requests = d.requests.splice(0);
       // SECURITY: only a handshake that selected the tunnel ALPN carries HTTP/2; anything else is per-connection mTLS.
       if (tls.alpnProtocol !== TUNNEL_ALPN) {
         d.noTunnelUntilMs = Date.now() + NO_TUNNEL_RETRY_MS;
+        // An L7 request already parsed can't become per-connection bytes: it is answered 502 by its caller.
+        for (const cb of requests) cb(undefined);
         const first = waiters.findIndex((a) => !a.destroyed);
         if (first < 0) tls.destroy();
         for (const [i, app] of waiters.entries()) {
@@ -186,6 +262,7 @@ export class TunnelPool {
       }
       const p = this.#adopt(d, tls, peer, leaf);
       for (const app of waiters) this.#dispatch(ctx, d, app, target);
+      for (const cb of requests) this.#acquireIn(ctx, d, target, cb);
       // Made with credentials that were replaced while it handshook: it served the waiters, it takes no more.
       if (generation !== this.#rt.store.generationNumber) this.#retire(p, 'rotated');
     });
@@ -224,7 +301,7 @@ export class TunnelPool {
       gauge.labels('outbound', p.draining ? 'draining' : 'active').dec();
       const i = d.sessions.indexOf(p);
       if (i >= 0) d.sessions.splice(i, 1);
-      if (d.sessions.length === 0 && !d.connecting && d.waiters.length === 0 && Date.now() >= d.noTunnelUntilMs) this.#dests.delete(d.key);
+      if (d.sessions.length === 0 && !d.connecting && d.waiters.length === 0 && d.requests.length === 0 && Date.now() >= d.noTunnelUntilMs) this.#dests.delete(d.key);
     });
     return p;
   }

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseTunnelAuthority, readTunnelRequest, tunnelAuthority } from './protocol.js';
+import { parseTunnelAuthority, readHttpRequest, readTunnelRequest, tunnelAuthority } from './protocol.js';
 
 void t.test('CONNECT authority: exactly 127.0.0.1:PORT with PORT 1-65535', (t) => {
   const cases: [unknown, number | undefined][] = [
@@ -38,5 +38,21 @@ void t.test('a stream request is a plain CONNECT or refused, and reading it neve
     const r = readTunnelRequest(headers);
     t.same(r, want === undefined ? { ok: false } : { ok: true, port: want }, what);
   }
+  t.end();
+});
+
+void t.test('an L7 request head: a token method (not CONNECT), :scheme http, 127.0.0.1:PORT, an origin-form path; never throws', (t) => {
+  const ok = { ':method': 'GET', ':scheme': 'http', ':authority': '127.0.0.1:8080', ':path': '/a?b=c' };
+  t.same(readHttpRequest(ok), { ok: true, port: 8080, method: 'GET', path: '/a?b=c' });
+  t.same(readHttpRequest({ ...ok, ':method': 'OPTIONS', ':path': '*' }), { ok: true, port: 8080, method: 'OPTIONS', path: '*' });
+  const bad: [string, unknown][] = [
+    ['CONNECT', { ...ok, ':method': 'CONNECT' }], ['lowercase method', { ...ok, ':method': 'get' }], ['https', { ...ok, ':scheme': 'https' }],
+    ['no scheme', { ':method': 'GET', ':authority': '127.0.0.1:8080', ':path': '/' }], ['another host', { ...ok, ':authority': '10.0.0.1:8080' }],
+    ['a name', { ...ok, ':authority': 'web:8080' }], ['absolute path', { ...ok, ':path': 'http://x/' }], ['* for GET', { ...ok, ':path': '*' }],
+    ['space in path', { ...ok, ':path': '/a b' }], ['control in path', { ...ok, ':path': '/a\u0000' }], ['extended CONNECT', { ...ok, ':protocol': 'websocket' }],
+    ['repeated path', { ...ok, ':path': ['/', '/'] }], ['inherited authority', Object.assign(Object.create({ ':authority': '127.0.0.1:8080' }) as object, { ':method': 'GET', ':scheme': 'http', ':path': '/' })],
+    ['null', null], ['a string', 'GET /'],
+  ];
+  for (const [why, h] of bad) t.same(readHttpRequest(h), { ok: false }, why);
   t.end();
 });

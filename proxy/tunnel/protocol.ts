@@ -87,3 +87,37 @@ export function readTunnelRequest(headers: unknown): TunnelRequest {
   const port = parseTunnelAuthority(own(':authority'));
   return port === undefined ? { ok: false } : { ok: true, port };
 }
+
+/** An L7 request's pseudo-headers, read by {@link readHttpRequest}. */
+export type HttpRequestHead = { readonly ok: true; readonly port: number; readonly method: string; readonly path: string } | { readonly ok: false };
+
+const METHOD = /^[A-Z][A-Z0-9-]{0,31}$/;
+
+/**
+ * Reads the pseudo-headers of an L7 request stream (docs/proxy.md, "L7 HTTP"; attacker-controlled like a CONNECT's):
+ * `:method` a token other than CONNECT, `:scheme` http, `:authority` exactly `127.0.0.1:PORT`, `:path` an origin form
+ * (`/…`, or `*` for OPTIONS) without whitespace, and no `:protocol`. Anything else is refused. Never throws.
+ */
+export function readHttpRequest(headers: unknown): HttpRequestHead {
+  if (typeof headers !== 'object' || headers === null) return { ok: false };
+  const h = headers as Readonly<Record<string, unknown>>;
+  // Only the request's own fields count (an inherited :authority is not one).
+  const own = (field: string): unknown => (Object.hasOwn(h, field) ? h[field] : undefined);
+  const method = own(':method');
+  const path = own(':path');
+  if (typeof method !== 'string' || !METHOD.test(method) || method === 'CONNECT') return { ok: false };
+  if (own(':scheme') !== 'http' || own(':protocol') !== undefined || typeof path !== 'string') return { ok: false };
+  if (!(path.startsWith('/') || (path === '*' && method === 'OPTIONS')) || hasControlOrSpace(path)) return { ok: false };
+  const authority = own(':authority');
+  const port = parseTunnelAuthority(authority);
+  return port === undefined ? { ok: false } : { ok: true, port, method, path };
+}
+
+/** Whether `s` holds whitespace, a control character or DEL (never valid in a request target). */
+export function hasControlOrSpace(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}

@@ -27,7 +27,10 @@ import { endConnection, type PeerMetrics, type PortMetrics, type ProxyMetrics, t
 import { ignoreSocketError } from '../transport/listen.js';
 import { HIGH_WATER_MARK } from '../transport/options.js';
 import type { ConnectionTracker } from '../transport/tracker.js';
-import { CONNECTION_WINDOW, MAX_SESSION_MEMORY_MB, readTunnelRequest, tunnelSettings } from './protocol.js';
+import { CONNECTION_WINDOW, MAX_SESSION_MEMORY_MB, readHttpRequest, readTunnelRequest, tunnelSettings } from './protocol.js';
+import { framingProblem } from '../http/headers.js';
+import { AppClients } from '../http/to-app.js';
+import { bindHttpMetrics, type HttpMetrics } from '../metrics.js';
 import { spliceStream } from './stream-splice.js';
 
 /** The `--max-connections` budget of one listener, which its TCP connections and tunnel streams share. */
@@ -81,11 +84,14 @@ export class TunnelServer {
   readonly #lookups: TunnelRouteLookup[] = [];
   readonly #sessions = new Map<ServerHttp2Session, PeerState>();
   #pending: PeerState | undefined;
+  readonly #apps: AppClients;
+  readonly #http = new Map<string, HttpMetrics>();
 
   constructor(cfg: TunnelConfig, idleTimeoutMs: number, rt: TunnelServerRuntime) {
     this.#cfg = cfg;
     this.#idleTimeoutMs = idleTimeoutMs;
     this.#rt = rt;
+    this.#apps = new AppClients(idleTimeoutMs);
     // Never listens: TLS sockets that negotiated the tunnel are handed to it as 'connection's.
     this.#h2 = createH2Server({ settings: tunnelSettings(cfg.maxStreams), maxSessionMemory: MAX_SESSION_MEMORY_MB, peerMaxConcurrentStreams: cfg.maxStreams });
     this.#h2.on('session', (session: ServerHttp2Session) => this.#onSession(session));
@@ -122,6 +128,7 @@ export class TunnelServer {
   /** SIGTERM: every session stops taking streams (GOAWAY); open streams finish within the drain of the tracker. */
   close(): void {
     for (const [session, st] of this.#sessions) this.#retire(session, st, undefined);
+    void this.#apps.close();
   }
 
   #onSession(session: ServerHttp2Session): void {
@@ -187,14 +194,11 @@ export class TunnelServer {
       stream.close(h2.NGHTTP2_REFUSED_STREAM);
       return;
     }
+    if (headers[':method'] !== 'CONNECT') return this.#onHttp(stream, headers, session, st, startedAt);
     const request = readTunnelRequest(headers);
     if (!request.ok) return this.#refuse(stream, 'bad-request', 400, undefined);
     const port = request.port;
-    let found: TunnelRoute | undefined;
-    for (const lookup of this.#lookups) {
-      found = lookup(port);
-      if (found !== undefined) break;
-    }
+    const found = this.#lookup(port);
     // SECURITY: only mTLS routes are reachable through the tunnel (a `tls` port's listener never offers it either).
     if (found === undefined || !found.route.mtls) return this.#refuse(stream, 'port-not-served', 403, undefined);
     const { route, metrics } = found;
@@ -205,6 +209,50 @@ export class TunnelServer {
     // SECURITY: each stream is an app connection of the listener: it takes one of its --max-connections slots.
     if (!found.slots.take()) return this.#refuse(stream, 'too-many-connections', 503, metrics);
     this.#forward(stream, route.appPort, metrics, metrics.peer(st.peerLabel), startedAt, found.slots);
+  }
+
+  #lookup(port: number): TunnelRoute | undefined {
+    for (const lookup of this.#lookups) {
+      const found = lookup(port);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+
+  /**
+   * An L7 request (docs/proxy.md, "L7 HTTP"). SECURITY: the same checks as a CONNECT stream — an mTLS route, the
+   * pooled connection's identity still valid, its SAN on the port's allow-list, a --max-connections slot — and on top:
+   * the port must be declared `+http`/`+h2c` (an L4 port never sees a parsed request), and the request's framing must
+   * be unambiguous (smuggling: 400).
+   */
+  #onHttp(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, session: ServerHttp2Session, st: PeerState, startedAt: number): void {
+    const request = readHttpRequest(headers);
+    if (!request.ok) return this.#refuse(stream, 'bad-request', 400, undefined);
+    const target = this.#lookup(request.port);
+    if (target === undefined || !target.route.mtls) return this.#refuse(stream, 'port-not-served', 403, undefined);
+    const { route, metrics } = target;
+    // SECURITY: only ports whose ingress entry says +http/+h2c take L7 requests.
+    if (route.protocol === undefined) return this.#refuse(stream, 'not-http-port', 403, metrics);
+    const stale = this.#identityProblem(session, st);
+    if (stale !== undefined) return this.#refuse(stream, stale, 403, metrics);
+    // SECURITY: the port's allow-list against the pooled connection's verified leaf, on every request.
+    const sans = st.peer.subjectAltName ?? '';
+    if (route.allow !== undefined && !sansAllowed(sans, route.allow)) return this.#refuse(stream, 'san-not-allowed', 403, metrics);
+    // SECURITY (request smuggling): ambiguous framing is refused before anything reaches the app.
+    if (framingProblem(headers) !== undefined) return this.#refuse(stream, 'bad-request', 400, metrics);
+    if (!target.slots.take()) return this.#refuse(stream, 'too-many-connections', 503, metrics);
+    let http = this.#http.get(metrics.port);
+    if (http === undefined) {
+      http = bindHttpMetrics(this.#rt.metrics, 'inbound', metrics.port);
+      this.#http.set(metrics.port, http);
+    }
+    const httpMetrics = http;
+    const peer = metrics.peer(st.peerLabel);
+    this.#apps.forward(stream, { appPort: route.appPort, protocol: route.protocol, method: request.method, path: request.path, headers }, (cls) => {
+      target.slots.release();
+      httpMetrics.end(cls, startedAt);
+      peer.result[cls === 'cancelled' ? 'error' : cls === '5xx' ? 'upstream-error' : 'ok'].inc();
+    });
   }
 
   #forward(stream: ServerHttp2Stream, appPort: number, metrics: PortMetrics, peer: PeerMetrics, startedAt: number, slots: TunnelSlots): void {

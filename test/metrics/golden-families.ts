@@ -49,6 +49,8 @@ export const LABEL_ALLOW_LIST: readonly string[] = [
   COMPONENT_LABEL, 'direction', 'port', 'result', 'reason', 'state', 'service', 'method', 'code', 'kind', 'limit', 'source',
   // the Coordinator's store operations: get, compare_and_swap, list
   'op',
+  // the sidecar's L7 requests by status class (1xx … 5xx, cancelled)
+  'code_class',
   // prom-client's default (process) metrics
   'type', 'space', 'version', 'major', 'minor', 'patch',
 ];
@@ -99,7 +101,9 @@ export const PROXY_FAMILIES: GoldenFamilies = {
   ccmesh_proxy_tunnel_streams_total: { type: 'counter', labels: { direction: DIRECTION, result: ['ok', 'error', 'refused', 'retried'] } },
   ccmesh_proxy_tunnel_streams_open: { type: 'gauge', labels: { direction: DIRECTION } },
   ccmesh_proxy_tunnel_connections: { type: 'gauge', labels: { direction: DIRECTION, state: ['active', 'draining'] } },
-  ccmesh_proxy_tunnel_stream_refusals_total: { type: 'counter', labels: { reason: ['port-not-served', 'san-not-allowed', 'identity-expired', 'bad-request', 'app-connect', 'too-many-connections'] } },
+  ccmesh_proxy_tunnel_stream_refusals_total: { type: 'counter', labels: { reason: ['port-not-served', 'san-not-allowed', 'identity-expired', 'bad-request', 'app-connect', 'too-many-connections', 'not-http-port'] } },
+  ccmesh_proxy_http_requests_total: { type: 'counter', labels: { direction: DIRECTION, port: PORT, code_class: ['1xx', '2xx', '3xx', '4xx', '5xx', 'cancelled'] } },
+  ccmesh_proxy_http_request_duration_seconds: { type: 'histogram', labels: { direction: DIRECTION, port: PORT } },
   ccmesh_proxy_tunnel_fallbacks_total: { type: 'counter', labels: { reason: ['peer-without-tunnel', 'pool-full'] } },
   ccmesh_proxy_tunnel_connection_closes_total: { type: 'counter', labels: { direction: DIRECTION, reason: ['rotated', 'untrusted', 'expired', 'drain-timeout'] } },
 };

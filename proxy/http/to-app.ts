@@ -1,0 +1,199 @@
+/**
+ * The inbound end of the L7 path: an HTTP/2 request a peer sidecar sent over a pooled tunnel connection (checked by
+ * `tunnel/server.ts`: identity, port, allow-list, framing) is sent to the app on 127.0.0.1:appPort — as HTTP/1.1 over
+ * an undici Pool (`+http` ports), or as HTTP/2 with prior knowledge over one node:http2 session per port (`+h2c`:
+ * gRPC servers speak only h2). The response streams back with its trailers; a reset on either side cancels the other.
+ *
+ * SECURITY: the destination is always 127.0.0.1 and the route's own app port, whatever the request's `Host` says; the
+ * request's fields pass {@link endToEnd} (hop-by-hop and ccmesh-internal fields never reach the app).
+ */
+import { connect as h2Connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { PassThrough, pipeline } from 'node:stream';
+import { Pool } from 'undici';
+import type { AppProtocol } from '../../lib/mesh-config/ingress.js';
+import { ignoreSocketError } from '../transport/listen.js';
+import { endToEnd, endToEndTrailers, statusClass } from './headers.js';
+import type { HttpCodeClass } from '../metrics.js';
+
+/** One checked L7 request: where it goes and what it asks. */
+export interface AppRequest {
+  readonly appPort: number;
+  readonly protocol: AppProtocol;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+/** The app-side clients of one process, one per app port and protocol, made on first use. */
+export class AppClients {
+  readonly #idleTimeoutMs: number;
+  readonly #pools = new Map<number, Pool>();
+  readonly #sessions = new Map<number, ClientHttp2Session>();
+
+  constructor(idleTimeoutMs: number) {
+    this.#idleTimeoutMs = idleTimeoutMs;
+  }
+
+  /** Sends `req` to the app and streams the answer into `stream`; `done` is called once with the outcome. */
+  forward(stream: ServerHttp2Stream, req: AppRequest, done: (cls: HttpCodeClass) => void): void {
+    let finished = false;
+    const finish = (cls: HttpCodeClass): void => {
+      if (finished) return;
+      finished = true;
+      done(cls);
+    };
+    stream.setTimeout(this.#idleTimeoutMs, () => stream.close(h2.NGHTTP2_CANCEL));
+    if (req.protocol === 'h2c') this.#h2c(stream, req, finish);
+    else this.#h1(stream, req, finish);
+  }
+
+  /** Closes every app client (drain). */
+  async close(): Promise<void> {
+    for (const s of this.#sessions.values()) s.close();
+    await Promise.all([...this.#pools.values()].map((p) => p.close().catch(() => undefined)));
+  }
+
+  #h1(stream: ServerHttp2Stream, req: AppRequest, finish: (cls: HttpCodeClass) => void): void {
+    let pool = this.#pools.get(req.appPort);
+    if (pool === undefined) {
+      pool = new Pool(`http://127.0.0.1:${req.appPort}`, { headersTimeout: this.#idleTimeoutMs, bodyTimeout: this.#idleTimeoutMs, connections: 256 });
+      this.#pools.set(req.appPort, pool);
+    }
+    const ac = new AbortController();
+    let cls: HttpCodeClass = 'cancelled';
+    stream.once('close', () => {
+      // The peer cancelled (or the stream ended): an unfinished app request is aborted with it.
+      ac.abort();
+      const clean = stream.rstCode === undefined || stream.rstCode === h2.NGHTTP2_NO_ERROR;
+      finish(clean ? cls : 'cancelled');
+    });
+    const headers = flatten({ ...endToEnd(req.headers), host: authorityOf(req) });
+    // undici destroys a body it has read; the request body is a PassThrough so that never ends the response's stream.
+    const body = stream.endAfterHeaders ? null : stream.pipe(new PassThrough());
+    pool.request({ method: req.method as 'GET', path: req.path, headers, body, signal: ac.signal }).then((res) => {
+      if (stream.destroyed || stream.closed) {
+        res.body.destroy();
+        return;
+      }
+      const out: OutgoingHttpHeaders = { ...endToEnd(res.headers as IncomingHttpHeaders), ':status': res.statusCode };
+      stream.respond(out, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers(endToEndTrailers(res.trailers as IncomingHttpHeaders)));
+      cls = statusClass(res.statusCode);
+      pipeline(res.body, stream, (err) => {
+        if (err) cls = 'cancelled';
+      });
+    }, () => {
+      if (stream.destroyed || stream.closed) return;
+      cls = '5xx';
+      respondError(stream, 502);
+    });
+  }
+
+  #session(port: number): ClientHttp2Session {
+    const live = this.#sessions.get(port);
+    if (live !== undefined && !live.closed && !live.destroyed) return live;
+    const s = h2Connect(`http://127.0.0.1:${port}`);
+    s.on('error', ignoreSocketError);
+    s.once('close', () => {
+      if (this.#sessions.get(port) === s) this.#sessions.delete(port);
+    });
+    s.once('goaway', () => {
+      if (this.#sessions.get(port) === s) this.#sessions.delete(port);
+    });
+    this.#sessions.set(port, s);
+    return s;
+  }
+
+  #h2c(stream: ServerHttp2Stream, req: AppRequest, finish: (cls: HttpCodeClass) => void): void {
+    let up: ClientHttp2Stream;
+    const noBody = stream.endAfterHeaders;
+    try {
+      up = this.#session(req.appPort).request(
+        { ...endToEnd(req.headers), ':method': req.method, ':path': req.path, ':scheme': 'http', ':authority': authorityOf(req) },
+        { endStream: noBody, waitForTrailers: !noBody },
+      );
+    } catch {
+      respondError(stream, 502);
+      finish('5xx');
+      return;
+    }
+    up.on('error', ignoreSocketError);
+    relayH2(stream, up, noBody, finish);
+  }
+}
+
+/**
+ * Relays one HTTP/2 exchange between `down` (the side that asked) and `up` (the side that answers): request body and
+ * trailers down → up, response head, body and trailers up → down, and a reset of either to the other. Used by both
+ * ends of the L7 path wherever both legs are HTTP/2.
+ */
+export function relayH2(down: ServerHttp2Stream, up: ClientHttp2Stream, noBody: boolean, finish: (cls: HttpCodeClass) => void): void {
+  let reqTrailers: OutgoingHttpHeaders = {};
+  let resTrailers: OutgoingHttpHeaders = {};
+  let cls: HttpCodeClass = 'cancelled';
+  down.on('trailers', (t: IncomingHttpHeaders) => {
+    reqTrailers = endToEndTrailers(t);
+  });
+  if (!noBody) {
+    up.once('wantTrailers', () => up.sendTrailers(reqTrailers));
+    down.pipe(up);
+  }
+  up.once('response', (headers: IncomingHttpHeaders, flags: number) => {
+    if (down.destroyed) return;
+    const status = Number(headers[':status']);
+    cls = statusClass(status);
+    const out: OutgoingHttpHeaders = { ...endToEnd(headers), ':status': status };
+    // A trailers-only answer (gRPC errors: grpc-status in the head, END_STREAM) stays one HEADERS frame.
+    if ((flags & h2.NGHTTP2_FLAG_END_STREAM) !== 0) {
+      down.respond(out, { endStream: true });
+      return;
+    }
+    down.respond(out, { waitForTrailers: true });
+    down.once('wantTrailers', () => down.sendTrailers(resTrailers));
+    up.pipe(down);
+  });
+  up.on('trailers', (t: IncomingHttpHeaders) => {
+    resTrailers = endToEndTrailers(t);
+  });
+  up.once('close', () => {
+    if (up.rstCode !== undefined && up.rstCode !== h2.NGHTTP2_NO_ERROR) {
+      // The answering side reset the request: so is the asking side's (before a head: 502).
+      if (!down.headersSent) respondError(down, 502);
+      else if (!down.destroyed) down.close(up.rstCode);
+      finish(down.headersSent && cls !== 'cancelled' ? cls : 'cancelled');
+      return;
+    }
+    if (!down.headersSent && !down.destroyed) {
+      respondError(down, 502);
+      finish('5xx');
+    }
+  });
+  down.once('close', () => {
+    if (!up.destroyed && !up.closed) up.close(h2.NGHTTP2_CANCEL);
+    const clean = down.rstCode === undefined || down.rstCode === h2.NGHTTP2_NO_ERROR;
+    finish(clean ? cls : 'cancelled');
+  });
+}
+
+/** Answers `status` with no body, unless a head was sent already (then the stream is reset). */
+export function respondError(stream: ServerHttp2Stream, status: number): void {
+  if (stream.destroyed || stream.closed) return;
+  if (stream.headersSent) {
+    stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  stream.respond({ ':status': status, 'content-length': '0' }, { endStream: true });
+}
+
+/** The `Host` the app sees: the client's original one (carried in `host`), else 127.0.0.1:PORT. */
+function authorityOf(req: AppRequest): string {
+  const h = req.headers.host;
+  return typeof h === 'string' && h !== '' ? h : `127.0.0.1:${req.appPort}`;
+}
+
+function flatten(h: OutgoingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = Array.isArray(v) ? v : String(v);
+  return out;
+}

@@ -1,0 +1,71 @@
+/**
+ * Attacks on the L7 path from a mesh peer that speaks the tunnel itself (a real mTLS connection with ALPN
+ * ccmesh-tunnel/1 and a valid mesh leaf, `web`), sending hand-made HTTP/2 requests: the allow-list applies per
+ * request on one pooled connection, a request never reaches an L4 port, a host other than 127.0.0.1, or an app with
+ * ambiguous framing, and ccmesh-internal fields never reach the app.
+ */
+import t from 'tap';
+import { connect as h2Connect, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
+import { connect as tlsConnect } from 'node:tls';
+import { TUNNEL_ALPN } from '../tunnel/protocol.js';
+import { metric, startL7Rig } from './l7-rig.js';
+
+async function rawTunnel(port: number, files: { key: string; chain: string }, ca: string): Promise<ClientHttp2Session> {
+  const tls = tlsConnect({ host: '127.0.0.1', port, key: files.key, cert: files.chain, ca, allowPartialTrustChain: true, checkServerIdentity: () => undefined, ALPNProtocols: [TUNNEL_ALPN] });
+  tls.on('error', () => undefined);
+  await new Promise((r) => tls.once('secureConnect', r));
+  if (tls.alpnProtocol !== TUNNEL_ALPN) throw new Error('no tunnel');
+  const session = h2Connect('http://x', { createConnection: () => tls });
+  session.on('error', () => undefined);
+  return session;
+}
+
+/** The answer to one request (status 0: reset before a head; -1: no answer within 10 s, the stream is then reset). */
+function send(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const r = session.request(headers, { endStream: body === undefined });
+    const timer = setTimeout(() => {
+      resolve({ status: -1, body: '' });
+      r.close();
+    }, 10_000);
+    r.once('close', () => clearTimeout(timer));
+    let text = '';
+    let status = 0;
+    r.setEncoding('utf8');
+    r.on('error', () => undefined);
+    r.on('response', (h) => (status = Number(h[':status'])));
+    r.on('data', (d: string) => (text += d));
+    r.on('close', () => resolve({ status, body: text }));
+    if (body !== undefined) r.end(body);
+  });
+}
+
+void t.test('attack: hand-made L7 requests over a pooled connection', async (t) => {
+  const rig = await startL7Rig(t);
+  const session = await rawTunnel(rig.in('web'), rig.files.web, rig.mesh.bundle());
+  t.teardown(() => session.destroy());
+  const req = (port: number, extra: OutgoingHttpHeaders = {}): OutgoingHttpHeaders => ({ ':method': 'GET', ':scheme': 'http', ':authority': `127.0.0.1:${port}`, ':path': '/headers', ...extra });
+  const ok = await send(session, req(rig.in('web'), { 'ccmesh-identity': 'spiffe://x/admin', 'x-ccmesh-port': '1', host: 'evil.example:22' }));
+  t.equal(ok.status, 200, 'a request to the http port the connection was made to is served');
+  const seen = JSON.parse(ok.body) as Record<string, string>;
+  t.notOk('ccmesh-identity' in seen || 'x-ccmesh-port' in seen, 'ccmesh-internal fields are stripped');
+  t.equal(rig.log.requests, 1, 'whatever the Host says, the request went to the route\'s own app on 127.0.0.1');
+
+  t.equal((await send(session, req(rig.in('denied')))).status, 403, 'same pooled connection, a port whose allow-list does not name web: 403');
+  t.equal((await send(session, req(rig.in('l4')))).status, 403, 'an L4 port: 403, no parsed request reaches it');
+  t.equal((await send(session, req(rig.in('web'), { ':authority': `10.0.0.1:${rig.in('web')}` }))).status, 400, 'another host: 400');
+  t.equal((await send(session, req(rig.in('web'), { ':authority': 'evil.example' }))).status, 400, 'a name as authority: 400');
+  t.equal((await send(session, req(rig.in('web'), { ':scheme': 'https' }))).status, 400, 'another scheme: 400');
+  // nghttp2 resets these itself (PROTOCOL_ERROR) before the sidecar sees a request; the sidecar's own framing check
+  // (framingProblem, unit-tested in proxy/http/headers.test.ts) stands behind it.
+  t.equal((await send(session, req(rig.in('web'), { ':path': 'http://evil/' }))).status, 0, 'an absolute path: reset');
+  t.equal((await send(session, req(rig.in('web'), { ':path': '/a b' }))).status, 0, 'a path with a space: reset');
+  t.equal((await send(session, req(rig.in('web'), { ':method': 'POST', 'content-length': 'abc' }), 'hello')).status, 0, 'a malformed Content-Length: reset');
+  t.equal((await send(session, req(rig.in('web'), { ':method': 'POST', 'content-length': '5, 6' }), 'hello')).status, 0, 'conflicting Content-Length: reset');
+  t.equal(rig.log.requests, 1, 'none of the refused requests reached the app');
+  t.equal(rig.l4.connections, 0, 'nor the L4 app');
+  t.equal(await metric(rig.ingress, 'ccmesh_proxy_tunnel_stream_refusals_total', { reason: 'san-not-allowed' }), 1);
+  t.equal(await metric(rig.ingress, 'ccmesh_proxy_tunnel_stream_refusals_total', { reason: 'not-http-port' }), 1);
+  t.equal(await metric(rig.ingress, 'ccmesh_proxy_tunnel_stream_refusals_total', { reason: 'bad-request' }), 3);
+  t.equal((await send(session, req(rig.in('web')))).status, 200, 'the pooled connection still serves allowed requests');
+});
