@@ -165,7 +165,7 @@ export async function startL7Rig(t: { teardown(fn: () => unknown): void }, opts:
   const tunnel: ProxyConfig['tunnel'] = { ...PROXY_DEFAULTS.tunnel, enabled: true };
   const ingress = await startProxy(testConfig({
     tlsDir: dirs.api,
-    tunnel: opts.ingressTunnel === false ? PROXY_DEFAULTS.tunnel : tunnel,
+    tunnel: opts.ingressTunnel === false ? { ...tunnel, enabled: false } : tunnel,
     inbound: [
       { name: 'web', appPort: h1Port, listenPort: 0, mode: { kind: 'mtls', allow: [], protocol: 'http' } },
       { name: 'grpc', appPort: g.port, listenPort: 0, mode: { kind: 'mtls', allow: ['web.default.svc'], protocol: 'h2c' } },
