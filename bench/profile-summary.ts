@@ -44,9 +44,10 @@ export function moduleOf(url: string): string {
   return url.replace(/^file:\/\//, '');
 }
 
-/** Adds one profile into `into` (created when absent). */
+/** `into` (empty when absent) plus one profile, as a new summary. */
 export function summarise(p: CpuProfile, into?: ProfileSummary): ProfileSummary {
-  const s = into ?? { totalUs: 0, idleUs: 0, byFunction: new Map<string, number>(), byModule: new Map<string, number>() };
+  // A new summary each time: `into` stays as it was.
+  const s = { totalUs: into?.totalUs ?? 0, idleUs: into?.idleUs ?? 0, byFunction: new Map(into?.byFunction), byModule: new Map(into?.byModule) };
   const hits = p.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0);
   if (hits === 0) return s;
   const usPerHit = (p.endTime - p.startTime) / hits;
