@@ -23,3 +23,16 @@ void t.test('every problem is reported at once', (t) => {
   t.match(problems.join('\n'), /--out: expected a directory/);
   t.end();
 });
+
+void t.test('--scenarios, --node, --node-flags and --profile', (t) => {
+  const { args, problems } = parseBenchArgs(['--scenarios', 'h1-1k-64', '--node', '/opt/node22/bin/node', '--node-flags', '--max-semi-space-size=2 --optimize-for-size', '--profile', '/tmp/p'], peers, ['h1-1k-64', 'h1-1m-16']);
+  t.same(problems, []);
+  t.same(args.scenarios, ['h1-1k-64']);
+  t.same(args.launch, { node: '/opt/node22/bin/node', nodeFlags: ['--max-semi-space-size=2', '--optimize-for-size'], profileDir: '/tmp/p' });
+  t.same(parseBenchArgs([], peers).args.launch, { nodeFlags: [] });
+  const bad = parseBenchArgs(['--scenarios', 'h9', '--node-flags', 'semi=2', '--node'], peers, ['h1-1k-64']).problems;
+  t.match(bad.join('\n'), /--scenarios: unknown h9; expected h1-1k-64/);
+  t.match(bad.join('\n'), /--node-flags: "semi=2" is not a flag/);
+  t.match(bad.join('\n'), /--node: expected a node binary/);
+  t.end();
+});

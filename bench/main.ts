@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { BENCH_USAGE, parseBenchArgs } from './args.js';
 import type { Measurement } from './measure.js';
 import { ALL_PEERS } from './peers/all.js';
+import { setCcmeshLaunch } from './peers/ccmesh.js';
 import { hasTaskset, killAllChildrenSync } from './proxy/processes.js';
 import { renderProxyChart } from './proxy/proxy-chart.js';
 import { renderProxyJsonLines, renderProxyMarkdown } from './proxy/proxy-report.js';
@@ -22,7 +23,7 @@ import { renderRestartMarkdown, type ReplicasResult, runReplicasSuite } from './
 
 const repo = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const argv = process.argv.slice(2);
-const { args, problems } = parseBenchArgs(argv, ALL_PEERS.map((p) => p.name));
+const { args, problems } = parseBenchArgs(argv, ALL_PEERS.map((p) => p.name), SCENARIOS.map((s) => s.id));
 if (args.help || problems.length > 0) {
   for (const p of problems) process.stderr.write(`bench: ${p}\n`);
   process.stderr.write(BENCH_USAGE);
@@ -74,8 +75,10 @@ if (args.only.includes('proxy')) {
     ...(pin ? { serverCpus: '0', loadCpus: '1' } : {}),
   };
   const peers = ALL_PEERS.filter((p) => !args.peers || args.peers.includes(p.name));
-  log(`proxy path: ${peers.map((p) => p.name).join(', ')} × ${SCENARIOS.length} scenarios`);
-  proxy = await runProxyBench(peers, SCENARIOS, settings, log);
+  const scenarios = SCENARIOS.filter((s) => !args.scenarios || args.scenarios.includes(s.id));
+  setCcmeshLaunch(args.launch);
+  log(`proxy path: ${peers.map((p) => p.name).join(', ')} × ${scenarios.length} scenarios`);
+  proxy = await runProxyBench(peers, scenarios, settings, log);
 }
 
 mkdirSync(outDir, { recursive: true });

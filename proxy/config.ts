@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import type { FlagSpec } from '../lib/config/argv.js';
 import type { FieldReader } from '../lib/config/fields.js';
-import { ISSUER_KINDS, type IssuerKind } from '../attestation/issuers/select.js';
+import { ISSUER_KINDS, type IssuerKind } from '../attestation/issuers/kinds.js';
 import type { LogLevel } from '../lib/log.js';
 import { EGRESS_IDENTITY_EXPECTED, parseEgressIdentity, parseEgressSpec, parseHostPort, type EgressEntry, type EgressIdentity, type HostPort } from '../lib/mesh-config/egress.js';
 import { APP_PROBE_EXPECTED, parseAppProbe, type AppProbe } from '../lib/mesh-config/app-probe.js';

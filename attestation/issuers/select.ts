@@ -22,10 +22,9 @@ import { TDX_GUEST_NEEDS, tdReportIsNotAQuote } from './tdx-guest.js';
 import type { TsmFs } from './tsm-fs.js';
 import { nodeTsmFs } from './tsm-fs.js';
 
-/** Issuer kinds a user can ask for. */
-export const ISSUER_KINDS = ['auto', 'configfs', 'sev-guest', 'tdx-guest', 'simulated'] as const;
-/** One of {@link ISSUER_KINDS}. */
-export type IssuerKind = (typeof ISSUER_KINDS)[number];
+import { ISSUER_KINDS, type IssuerKind } from './kinds.js';
+
+export { ISSUER_KINDS, type IssuerKind };
 
 /** Where to look (every path configurable so tests can point at a fake tree) and what to request. */
 export interface IssuerSelectConfig {

@@ -12,6 +12,7 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PATHS } from '../../lib/pod-layout.js';
+import type { SidecarLaunch } from '../args.js';
 import type { TestPki, WorkloadFiles } from '../proxy/pki.js';
 import { startProcess, waitForHttp200 } from '../proxy/processes.js';
 import type { PeerAdapter, PeerAvailability, PeerPorts } from './peer.js';
@@ -50,6 +51,22 @@ export function ccmeshEgressArgs(ports: PeerPorts, tlsDir: string, serverSan: st
   ];
 }
 
+let launch: SidecarLaunch = { nodeFlags: [] };
+/** Pairs started so far, so that each pair's profiles land in their own directory. */
+let started = 0;
+
+/** Sets how the ccmesh sidecars of this run are started (`--node`, `--node-flags`, `--profile`); before any start(). */
+export function setCcmeshLaunch(l: SidecarLaunch): void {
+  launch = l;
+}
+
+/** The node binary and the flags before the launcher for one sidecar (`peer-role` names its profile directory). */
+export function ccmeshNodeArgv(l: SidecarLaunch, label: string): { node: string; flags: string[] } {
+  const flags = [...l.nodeFlags];
+  if (l.profileDir !== undefined) flags.push('--cpu-prof', '--cpu-prof-dir', join(resolve(l.profileDir), label));
+  return { node: l.node ?? process.execPath, flags };
+}
+
 /** Lays out a pod's TLS directory (docs/design.md §5 file names) for one workload identity. */
 function writeTlsDir(dir: string, pki: TestPki, id: WorkloadFiles): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -68,21 +85,29 @@ function ccmeshAdapter(name: string, extra: readonly string[]): PeerAdapter {
     name,
     availability(): Promise<PeerAvailability> {
       if (!existsSync(CCMESH_BIN)) return Promise.resolve({ ok: false, reason: `${CCMESH_NOT_BUILT}: no ${CCMESH_BIN}` });
-      const help = spawnSync(process.execPath, [CCMESH_BIN, 'proxy', '--help'], { stdio: 'ignore', timeout: 10_000 });
-      if (help.status !== 0) return Promise.resolve({ ok: false, reason: CCMESH_NOT_BUILT });
-      const v = spawnSync(process.execPath, [CCMESH_BIN, 'version'], { encoding: 'utf8', timeout: 10_000 });
-      return Promise.resolve({ ok: true, version: v.stdout.trim() || 'unknown' });
+      const node = launch.node ?? process.execPath;
+      const help = spawnSync(node, [CCMESH_BIN, 'proxy', '--help'], { stdio: 'ignore', timeout: 10_000 });
+      if (help.status !== 0) return Promise.resolve({ ok: false, reason: `${CCMESH_NOT_BUILT} (or ${node} cannot run it)` });
+      const v = spawnSync(node, [CCMESH_BIN, 'version'], { encoding: 'utf8', timeout: 10_000 });
+      const nv = spawnSync(node, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+      const flags = launch.nodeFlags.length > 0 ? ` ${launch.nodeFlags.join(' ')}` : '';
+      return Promise.resolve({ ok: true, version: `${v.stdout.trim() || 'unknown'} (node ${nv.stdout.trim()}${flags})` });
     },
     start(ports, pki, cpuSet) {
+      const pair = ++started;
       const side = (role: 'ingress' | 'egress') => (runDir: string) => {
         const tlsDir = join(runDir, `${role}-tls`);
         writeTlsDir(tlsDir, pki, role === 'ingress' ? pki.workloadB : pki.workloadA);
-        const args = role === 'ingress' ? ccmeshIngressArgs(ports, tlsDir, extra) : ccmeshEgressArgs(ports, tlsDir, pki.workloadB.dnsName, extra);
-        const proc = startProcess(`${name} ${role}`, process.execPath, [CCMESH_BIN, ...args], join(runDir, `${role}.log`), cpuSet);
+        // Profiled: a short drain, so the process exits (and writes its profile) soon after SIGTERM.
+        const ex = launch.profileDir !== undefined ? [...extra, '--drain', '2s'] : extra;
+        const args = role === 'ingress' ? ccmeshIngressArgs(ports, tlsDir, ex) : ccmeshEgressArgs(ports, tlsDir, pki.workloadB.dnsName, ex);
+        const { node, flags } = ccmeshNodeArgv(launch, `${String(pair).padStart(2, '0')}-${name}-${role}`);
+        const proc = startProcess(`${name} ${role}`, node, [...flags, CCMESH_BIN, ...args], join(runDir, `${role}.log`), cpuSet);
         const admin = role === 'ingress' ? ports.adminIngress : ports.adminEgress;
         return { proc, ready: waitForHttp200(admin, '/ready', 10_000, proc) };
       };
-      return startSidecarPair(name, ports, side('ingress'), side('egress'));
+      // A profile is written when the process exits: give the drain time to finish instead of SIGKILL after 3 s.
+      return startSidecarPair(name, ports, side('ingress'), side('egress'), launch.profileDir !== undefined ? 12_000 : undefined);
     },
   };
 }

@@ -13,15 +13,18 @@ export interface SideLauncher {
   (runDir: string): { proc: ManagedProcess; ready: Promise<void> };
 }
 
-/** Starts ingress then egress in a fresh run directory; on any failure stops what started and rethrows. */
-export async function startSidecarPair(name: string, ports: PeerPorts, ingress: SideLauncher, egress: SideLauncher): Promise<RunningPeer> {
+/**
+ * Starts ingress then egress in a fresh run directory; on any failure stops what started and rethrows. `stopGraceMs`:
+ * how long stop() waits after SIGTERM before SIGKILL (the process's own default otherwise).
+ */
+export async function startSidecarPair(name: string, ports: PeerPorts, ingress: SideLauncher, egress: SideLauncher, stopGraceMs?: number): Promise<RunningPeer> {
   const runDir = mkdtempSync(join(tmpdir(), `ccmesh-bench-${name}-`));
   const procs: ManagedProcess[] = [];
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    await Promise.all(procs.map((p) => p.stop()));
+    await Promise.all(procs.map((p) => p.stop(stopGraceMs)));
     rmSync(runDir, { recursive: true, force: true });
   };
   try {

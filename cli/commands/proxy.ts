@@ -7,13 +7,10 @@
  */
 import cluster from 'node:cluster';
 import type { EvidenceIssuer } from '../../attestation/issuers/evidence.js';
-import { createIssuer } from '../../attestation/issuers/select.js';
-import { SimulatedSnpIssuer } from '../../attestation/simulated/snp-issuer.js';
 import { systemClock } from '../../lib/clock.js';
 import { createRegistry } from '../../lib/metrics.js';
 import { createLogger } from '../../lib/log.js';
-import { PinnedClient } from '../../lib/protocol/client.js';
-import { MeshApi } from '../../lib/protocol/services.js';
+import type { MeshClient } from '../../proxy/credentials/renewal.js';
 import { EXIT } from '../../lib/exit-codes.js';
 import type { Logger } from '../../lib/log.js';
 import { PROXY_FLAGS, PROXY_USAGE, readProxyConfig, type RenewalTeeConfig } from '../../proxy/config.js';
@@ -24,6 +21,18 @@ import { readCommandFlags, wantsHelp } from '../flags.js';
 import type { CliIo } from '../io.js';
 import { buildCaptureHooks, readCaptureConfig } from './proxy-capture.js';
 import { forbidDumpsOrWarn } from '../../lib/process/dumpable.js';
+
+/**
+ * The mesh-API client, imported on first use: gRPC, protobuf and the service definitions are about 130 modules and
+ * several MB of heap that a sidecar without `--coordinator` never needs, and one with it needs first at its first
+ * renewal or trust-bundle poll (docs/proxy.md, "Memory").
+ */
+function coordinatorConnector(address: string): () => Promise<MeshClient> {
+  return async () => {
+    const [{ PinnedClient }, { MeshApi }] = await Promise.all([import('../../lib/protocol/client.js'), import('../../lib/protocol/services.js')]);
+    return PinnedClient.connect(address, MeshApi);
+  };
+}
 
 /** Runs the sidecar until the process is signalled. */
 export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -70,7 +79,7 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
       clock: systemClock,
       logger,
       registry,
-      ...(address ? { connectCoordinator: () => PinnedClient.connect(address, MeshApi) } : {}),
+      ...(address ? { connectCoordinator: coordinatorConnector(address) } : {}),
       ...(renewalIssuer ? { renewalIssuer } : {}),
       ...(capture ? { hooks: buildCaptureHooks(capture, new ProcessExecutor(), logger) } : {}),
       // SECURITY: every worker (replacements too) must start from the root the primary pinned.
@@ -88,7 +97,7 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
   const running = await startProxy(cfg, {
     clock: systemClock,
     logger,
-    ...(address ? { connectCoordinator: () => PinnedClient.connect(address, MeshApi) } : {}),
+    ...(address ? { connectCoordinator: coordinatorConnector(address) } : {}),
     ...(renewalIssuer ? { renewalIssuer } : {}),
     ...(capture ? { hooks: buildCaptureHooks(capture, new ProcessExecutor(), logger) } : {}),
   });
@@ -97,9 +106,15 @@ export async function proxyCommand(argv: readonly string[], io: CliIo): Promise<
   return EXIT.ok;
 }
 
-/** The renewal evidence issuer of `--tee`, built like the initializer's (on first use: most renewals need none). */
+/**
+ * The renewal evidence issuer of `--tee`, built like the initializer's (on first use: most renewals need none). The
+ * attestation code (X.509 and ASN.1 libraries, the native FFI of the TEE devices) is imported then, not at start.
+ */
 function renewalIssuerFactory(tee: RenewalTeeConfig, logger: Logger): () => Promise<EvidenceIssuer> {
-  return () => createIssuer(tee.kind, {}, { logger, simulated: () => SimulatedSnpIssuer.load(tee.simDir!, tee.hostData ? { hostData: tee.hostData } : {}) });
+  return async () => {
+    const [{ createIssuer }, { SimulatedSnpIssuer }] = await Promise.all([import('../../attestation/issuers/select.js'), import('../../attestation/simulated/snp-issuer.js')]);
+    return createIssuer(tee.kind, {}, { logger, simulated: () => SimulatedSnpIssuer.load(tee.simDir!, tee.hostData ? { hostData: tee.hostData } : {}) });
+  };
 }
 
 /** Resolves on SIGINT/SIGTERM (`signal`), and in a cluster worker also when the primary went away. */

@@ -24,7 +24,7 @@ import { FRESH_EVIDENCE_REQUIRED, type MeshApiMethods, type MeshCertResponse, ty
 import type { CredentialRefusal, ProxyMetrics } from '../metrics.js';
 import { type CredentialFiles, type CredentialGeneration, refusalOf } from './generation.js';
 import { stepBackProblem } from './trust-refresh.js';
-import { readLeafPolicyHash } from '../../contract/policy-hash-extension.js';
+import { readLeafPolicyHash } from '../../contract/policy-hash.js';
 import { type Backoff, backoffDelayMs, type CredentialScheduler, type ScheduledJob } from './scheduler.js';
 import type { CredentialStore } from './store.js';
 import { writeTlsFiles } from '../../contract/tls-dir.js';

@@ -154,13 +154,18 @@ export function dialUpstream(
     port: target.port,
     servername: target.servername,
     secureContext: rt.store.current.contexts.client,
-    session: target.session,
     checkServerIdentity: ctx.check,
     allowHalfOpen: true,
     highWaterMark: HIGH_WATER_MARK,
     ...(alpn === undefined ? {} : { ALPNProtocols: alpn }),
   };
   const up: TLSSocket = tlsConnect(opts);
+  // The session to resume is set here, once, and not as `session` in the options: tls.connect hands that to the
+  // handle twice (in the TLSSocket's init and again in connect), and each time OpenSSL decodes the whole session with
+  // the server's certificate chain — the largest JavaScript-side cost of a new upstream connection in the profiles
+  // (docs/proxy.md, "Where the CPU goes"). The handshake starts on the TCP connect, always later than this line.
+  // (`setSession` is TLSSocket's own method, used by tls.connect; @types/node does not list it.)
+  if (target.session !== undefined) (up as TLSSocket & { setSession(session: Buffer): void }).setSession(target.session);
   up.on('error', ignoreSocketError);
   rt.tracker.add(up);
   let settled = false;
