@@ -149,6 +149,8 @@ export interface ProxyMetrics {
   readonly httpSeconds: Histogram<'direction' | 'port'>;
   readonly tunnelFallbacks: Counter<'reason'>;
   readonly tunnelCloses: Counter<'direction' | 'reason'>;
+  /** App probe checks run, by the pinned probe's container and kind and {@link APP_PROBE_RESULTS} (admin/app-probe.ts). */
+  readonly appProbes: Counter<'container' | 'kind' | 'result'>;
 }
 
 /** What {@link createProxyMetrics} needs besides the registry; every field has a default for tests. */
@@ -204,6 +206,7 @@ export function createProxyMetrics(registry: Registry, options: ProxyMetricsOpti
     tunnelRefusals: new Counter({ name: 'ccmesh_proxy_tunnel_stream_refusals_total', help: 'Tunnel streams the inbound side refused, by reason', labelNames: ['reason'], registers }),
     tunnelFallbacks: new Counter({ name: 'ccmesh_proxy_tunnel_fallbacks_total', help: 'Outbound connections carried over per-connection mTLS although the tunnel is on, by reason', labelNames: ['reason'], registers }),
     tunnelCloses: new Counter({ name: 'ccmesh_proxy_tunnel_connection_closes_total', help: 'Pooled tunnel connections retired or closed, by reason (rotated, untrusted, expired, drain-timeout)', labelNames: ['direction', 'reason'], registers }),
+    appProbes: new Counter({ name: 'ccmesh_proxy_app_probe_total', help: 'Rewritten app probes run against the app on loopback, by the pinned probe (container, kind) and result (ok, status, unreachable, timeout)', labelNames: ['container', 'kind', 'result'], registers }),
     guardState: new Gauge({ name: 'ccmesh_proxy_guard_state', help: 'The inbound guard state as the sidecar knows it: 1 for the current state, 0 for the others', labelNames: ['state'], registers, aggregator: 'max' }),
   };
 }

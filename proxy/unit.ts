@@ -144,7 +144,7 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   };
 
   try {
-    if (!rt.worker) admin = await stage('admin server', () => startAdminServer(cfg.adminHost, cfg.adminPort, { notReadyReason }, rt.metricsSource ?? registry, cfg.appProbes));
+    if (!rt.worker) admin = await stage('admin server', () => startAdminServer(cfg.adminHost, cfg.adminPort, { notReadyReason }, rt.metricsSource ?? registry, cfg.appProbes, undefined, metrics.appProbes));
     const options: DataPathOptions = { idleTimeoutMs: cfg.idleTimeoutMs, handshakeTimeoutMs: cfg.handshakeTimeoutMs, maxConnections: cfg.maxConnections, tunnel: cfg.tunnel };
     tunnel = cfg.tunnel.enabled ? new TunnelServer(cfg.tunnel, cfg.idleTimeoutMs, { store, metrics, tracker, logger, clock: rt.clock }) : undefined;
     const data = { store, metrics, tracker, logger, clock: rt.clock, admission, tunnel };

@@ -1,9 +1,10 @@
 /**
- * The chart's `values.schema.json`, rendered from {@link VALUES_SPEC}: the one description of every value drives the
- * CLI's parser and Helm's schema check, and the chart test asserts the file equals this rendering byte for byte.
- * Cross-value rules (VALUE_RULES, the pins) are not JSON Schema; the chart's `ccmesh.validate` helper `fail`s on them.
+ * The chart's `values.schema.json`, rendered from {@link VALUES_SPEC}: Helm validates the merged values with it, and
+ * `ccmesh install --values` validates with the same schema through a JSON Schema validator (values-check.ts); the
+ * chart test asserts the file equals this rendering byte for byte. Cross-value rules (VALUE_RULES, the pins) are not
+ * JSON Schema; the CLI checks them after the schema, and the chart's `ccmesh.validate` helper `fail`s on them.
  */
-import { VALUES_SPEC, type ValueSpec } from './values.js';
+import { VALUES_SPEC, type ValueSpec } from './values-spec.js';
 
 type Json = Record<string, unknown>;
 
@@ -37,8 +38,15 @@ export function valueSchema(spec: ValueSpec): Json {
   }
 }
 
+/** The JSON Schema dialect of the chart's schema: draft-07, the newest one every Helm release reads (older Helm 3 validators stop at draft-07). */
+export const VALUES_SCHEMA_DIALECT = 'http://json-schema.org/draft-07/schema#';
+
+/** The whole `values.schema.json` document. */
+export function valuesJsonSchema(): Json {
+  return { $schema: VALUES_SCHEMA_DIALECT, title: 'ccmesh chart values', ...valueSchema(VALUES_SPEC) };
+}
+
 /** The whole `values.schema.json` text (two-space JSON and a final newline). */
 export function renderValuesSchema(): string {
-  const root = valueSchema(VALUES_SPEC);
-  return `${JSON.stringify({ $schema: 'http://json-schema.org/draft-07/schema#', title: 'ccmesh chart values', ...root }, null, 2)}\n`;
+  return `${JSON.stringify(valuesJsonSchema(), null, 2)}\n`;
 }

@@ -13,7 +13,7 @@ import { syncCaBundle, type Backoff } from './ca-bundle.js';
 import type { KubeClient } from './kube-client.js';
 import type { InjectorMetrics } from './metrics.js';
 import { checkCredentials, startWebhookServer, type WebhookServerConfig } from './server.js';
-import { caFromSecret, createSelfManagedCredentials, createServingCa, credentialsFromSecret, dueForRenewal, issueServingLeaf, loadTlsDir, SELF_MANAGED_LIFETIME_MS, SERVING_LEAF_LIFETIME_MS, serviceDnsNames, TLS_DIR_FILES, type SelfManagedCa, type ServingCredentials } from './serving-cert.js';
+import { caFromSecret, certNotAfterMs, createSelfManagedCredentials, createServingCa, credentialsFromSecret, dueForRenewal, issueServingLeaf, loadTlsDir, SELF_MANAGED_LIFETIME_MS, SERVING_LEAF_LIFETIME_MS, serviceDnsNames, TLS_DIR_FILES, type SelfManagedCa, type ServingCredentials } from './serving-cert.js';
 
 /** Plain settings of the injector, parsed at the edge. */
 export interface InjectorConfig {
@@ -133,6 +133,11 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
       `the serving CA must be put into the caBundle of mutatingwebhookconfiguration ${config.webhookConfiguration}, but no Kubernetes API is configured (not in a cluster and no --kube-api)`,
     );
   }
+  const serve = (next: ServingCredentials): void => {
+    creds = next;
+    metrics.servingCertExpiry.set(Math.floor(certNotAfterMs(next.certPem) / 1000));
+  };
+  serve(creds);
   let ready = false;
   metrics.ready.set(0);
   const server = await startWebhookServer(config.server, creds, { logger, metrics, ready: () => ready, review: (body) => reviewAdmission(body, config.inject) });
@@ -172,6 +177,7 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
       reloading = true;
       renew().catch((err: unknown) => {
         // Retried at the next check; the current leaf is still valid (renewal starts at 2/3 of its life).
+        metrics.servingCertRenewals.labels('error').inc();
         logger.error('serving certificate renewal failed; retrying', { error: describeError(err) });
       }).finally(() => {
         reloading = false;
@@ -193,8 +199,9 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
       const leaf = await issueServingLeaf(pending.ca, names, rt.clock, rot.leafLifetimeMs, pending.bundle);
       server.setCredentials(leaf);
       ca = pending.ca;
-      creds = leaf;
+      serve(leaf);
       pending = undefined;
+      metrics.servingCaRotations.inc();
       logger.info('serving CA rotated', { configuration: config.webhookConfiguration });
       return;
     }
@@ -208,7 +215,8 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
     if (!dueForRenewal(creds.certPem, now)) return;
     const leaf = await issueServingLeaf(ca, names, rt.clock, rot.leafLifetimeMs, creds.caPem);
     server.setCredentials(leaf);
-    creds = leaf;
+    serve(leaf);
+    metrics.servingCertRenewals.labels('ok').inc();
     logger.info('serving certificate renewed', { configuration: config.webhookConfiguration });
   }
 
@@ -232,7 +240,7 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
       return;
     }
     server.setCredentials(next);
-    creds = next;
+    serve(next);
     logger.info('serving credentials reloaded', { dir });
   }
 

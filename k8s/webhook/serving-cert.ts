@@ -123,6 +123,11 @@ export async function issueServingLeaf(ca: SelfManagedCa, names: readonly string
   return { keyPem, certPem, caPem, fingerprint: fingerprintOf(keyPem, certPem, caPem) };
 }
 
+/** notAfter of the certificate (the first in `pem`), in milliseconds since the epoch. */
+export function certNotAfterMs(pem: string): number {
+  return Date.parse(new X509Certificate(pem).validTo);
+}
+
 /** True once the certificate (the first in `pem`) is past {@link RENEW_FRACTION} of its life. */
 export function dueForRenewal(pem: string, nowMs: number): boolean {
   const c = new X509Certificate(pem);

@@ -11,7 +11,8 @@ import { Registry } from 'prom-client';
 import { ConfigError } from '../../lib/errors.js';
 import { parseAppProbe, renderAppProbe, type AppProbe } from '../../lib/mesh-config/app-probe.js';
 import { parseProxyFlags } from '../test/support.js';
-import { APP_PROBE_ANSWERS } from './app-probe.js';
+import { createProxyMetrics } from '../metrics.js';
+import { APP_PROBE_ANSWERS, APP_PROBE_RESULTS } from './app-probe.js';
 import { startAdminServer, type RunningAdmin } from './server.js';
 
 interface Seen {
@@ -163,6 +164,33 @@ void t.test('attack: a flood of calls opens one connection to the app per probe 
   t.equal(a.seen.length, 1, 'one GET');
   a.answer(200);
   t.equal((await get(adm.port, '/app-health/web/liveness')).status, 200, 'the next call runs a fresh check');
+});
+
+void t.test('ccmesh_proxy_app_probe_total: each check counted by the pinned container, kind and result; a request adds no series', { timeout: 20_000 }, async (t) => {
+  const a = await app(t);
+  const down = await closedPort();
+  const registry = new Registry();
+  const metrics = createProxyMetrics(registry);
+  const probes: AppProbe[] = [httpProbe('web', 'liveness', a.port), { container: 'db', kind: 'startup', check: { type: 'tcp', port: down }, timeoutSeconds: 1 }];
+  const adm = await startAdminServer('127.0.0.1', 0, { notReadyReason: () => undefined }, registry, probes, undefined, metrics.appProbes);
+  t.teardown(() => adm.close());
+  const count = async (container: string, kind: string, result: string): Promise<number | undefined> =>
+    (await metrics.appProbes.get()).values.find((v) => v.labels.container === container && v.labels.kind === kind && v.labels.result === result)?.value;
+  t.equal(await count('web', 'liveness', 'ok'), 0, 'every series of a configured probe exists from startup');
+  await get(adm.port, '/app-health/web/liveness');
+  a.answer(500);
+  await get(adm.port, '/app-health/web/liveness');
+  await get(adm.port, '/app-health/web/liveness');
+  await get(adm.port, '/app-health/db/startup');
+  t.same([await count('web', 'liveness', 'ok'), await count('web', 'liveness', 'status'), await count('web', 'liveness', 'unreachable'), await count('db', 'startup', 'unreachable')], [1, 2, 0, 1]);
+  a.answer('hang');
+  await Promise.all(Array.from({ length: 10 }, () => get(adm.port, '/app-health/web/liveness')));
+  t.equal(await count('web', 'liveness', 'timeout'), 1, 'ten concurrent calls shared one check: counted once');
+  // The host names containers and kinds of its own: 404, and no series for them.
+  for (const path of ['/app-health/evil/liveness', '/app-health/web/readiness', `/app-health/web/liveness/${'x'.repeat(50)}`]) t.equal((await get(adm.port, path)).status, 404);
+  const series = (await metrics.appProbes.get()).values.map((v) => `${v.labels.container}/${v.labels.kind}/${v.labels.result}`);
+  t.same(series.sort(), probes.flatMap((p) => APP_PROBE_RESULTS.map((r) => `${p.container}/${p.kind}/${r}`)).sort(), 'only the configured probes\' series');
+  t.match((await get(adm.port, '/metrics')).body, /ccmesh_proxy_app_probe_total\{container="web",kind="liveness",result="status"\} 2/, 'scraped on the admin port');
 });
 
 void t.test('--app-probe: parsed strictly, rendered in one order, never on the sidecar\'s own ports', (t) => {

@@ -25,6 +25,17 @@ export const APP_PROBE_ANSWERS = Object.freeze({
   timeout: { ok: false, body: 'app probe failed: timeout' },
 } as const satisfies Record<string, ProbeAnswer>);
 
+/** The `result` label of `ccmesh_proxy_app_probe_total`: which answer a check gave (a closed set, like the answers). */
+export type AppProbeResult = keyof typeof APP_PROBE_ANSWERS;
+
+/** Every {@link AppProbeResult}, so each series of a configured probe exists (at 0) from startup. */
+export const APP_PROBE_RESULTS: readonly AppProbeResult[] = Object.keys(APP_PROBE_ANSWERS) as AppProbeResult[];
+
+/** Counts app probe checks; `container` and `kind` are always a pinned probe's, never from the request. */
+export interface AppProbeCounter {
+  labels(container: string, kind: string, result: AppProbeResult): { inc(n?: number): void };
+}
+
 /** Runs `p` once. `host` is for tests only; the sidecar always probes {@link APP_PROBE_HOST}. */
 export function runAppProbe(p: AppProbe, host: string = APP_PROBE_HOST): Promise<ProbeAnswer> {
   return new Promise<ProbeAnswer>((resolve) => {
@@ -64,14 +75,26 @@ export function runAppProbe(p: AppProbe, host: string = APP_PROBE_HOST): Promise
 
 /**
  * The admin handlers of `probes`, by admin path: each runs its probe, sharing one check in flight among concurrent
- * calls.
+ * calls. `counter` counts each check run (not each kubelet call that shared it) by the probe's pinned container and
+ * kind and its result; the children are bound here, from the configuration, so a request can't add a series.
  */
-export function appProbeHandlers(probes: readonly AppProbe[], host: string = APP_PROBE_HOST): Record<string, () => Promise<ProbeAnswer>> {
+export function appProbeHandlers(probes: readonly AppProbe[], host: string = APP_PROBE_HOST, counter?: AppProbeCounter): Record<string, () => Promise<ProbeAnswer>> {
   const handlers: Record<string, () => Promise<ProbeAnswer>> = {};
   for (const probe of probes) {
+    const byAnswer = new Map<ProbeAnswer, { inc(n?: number): void }>();
+    if (counter !== undefined) {
+      for (const r of APP_PROBE_RESULTS) {
+        const child = counter.labels(probe.container, probe.kind, r);
+        child.inc(0);
+        byAnswer.set(APP_PROBE_ANSWERS[r], child);
+      }
+    }
     let inFlight: Promise<ProbeAnswer> | undefined;
     const handler = (): Promise<ProbeAnswer> => {
-      inFlight ??= runAppProbe(probe, host).finally(() => {
+      inFlight ??= runAppProbe(probe, host).then((answer) => {
+        byAnswer.get(answer)?.inc();
+        return answer;
+      }).finally(() => {
         inFlight = undefined;
       });
       return inFlight;

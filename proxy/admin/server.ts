@@ -7,7 +7,7 @@ import { CcmeshError, ErrorCode } from '../../lib/errors.js';
 import { type MetricsSource, type RunningAdminHttp, startAdminHttp } from '../../lib/http/admin-server.js';
 import type { AppProbe } from '../../lib/mesh-config/app-probe.js';
 import { SIDECAR_ADMIN_PATHS } from '../../lib/mesh-ports.js';
-import { appProbeHandlers } from './app-probe.js';
+import { appProbeHandlers, type AppProbeCounter } from './app-probe.js';
 
 export type { MetricsSource };
 
@@ -19,13 +19,16 @@ export interface Readiness {
 /** A running admin server. */
 export type RunningAdmin = RunningAdminHttp;
 
-/** Starts the admin server on host:port; `appProbes` are run against the app on loopback (`appProbeHost`: tests only). */
-export function startAdminServer(host: string, port: number, readiness: Readiness, registry: MetricsSource, appProbes: readonly AppProbe[] = [], appProbeHost?: string): Promise<RunningAdmin> {
+/**
+ * Starts the admin server on host:port; `appProbes` are run against the app on loopback and counted on
+ * `appProbeCounter` (`appProbeHost`: tests only).
+ */
+export function startAdminServer(host: string, port: number, readiness: Readiness, registry: MetricsSource, appProbes: readonly AppProbe[] = [], appProbeHost?: string, appProbeCounter?: AppProbeCounter): Promise<RunningAdmin> {
   return startAdminHttp(
     host,
     port,
     {
-      ...appProbeHandlers(appProbes, appProbeHost),
+      ...appProbeHandlers(appProbes, appProbeHost, appProbeCounter),
       [SIDECAR_ADMIN_PATHS.live]: () => ({ ok: true, body: 'alive' }),
       [SIDECAR_ADMIN_PATHS.ready]: () => {
         const reason = readiness.notReadyReason();

@@ -24,7 +24,7 @@ import { testConfig, testLogger } from '../../proxy/test/support.js';
 import { ALERTS_FILE, DASHBOARD_FILE, dashboardQueries, documentedFamilies, mentionedMetrics, METRICS_DOC, promqlQueries, readDoc } from './docs.js';
 import { exposedFamilies, expectedFamilies, sampleProblems } from './exposed.js';
 import {
-  ALL_FAMILIES, allowedValue, COLLATERAL_FAMILIES, COORDINATOR_FAMILIES, familyOf, FORBIDDEN_LABEL, IDENTITY_LABELS, INJECTOR_FAMILIES, LABEL_ALLOW_LIST, PEER, PORT, PROCESS_FAMILIES, PROXY_FAMILIES, RUNTIME,
+  ALL_FAMILIES, allowedValue, COLLATERAL_FAMILIES, CONTAINER, COORDINATOR_FAMILIES, familyOf, FORBIDDEN_LABEL, IDENTITY_LABELS, INJECTOR_FAMILIES, LABEL_ALLOW_LIST, PEER, PORT, PROCESS_FAMILIES, PROXY_FAMILIES, RUNTIME,
 } from './golden-families.js';
 
 void t.test('the Coordinator and the sidecar expose exactly the golden families', async (t) => {
@@ -88,7 +88,7 @@ void t.test('cardinality: label names are allow-listed, none names a peer, value
       }
       t.ok(LABEL_ALLOW_LIST.includes(label), `${name}: label "${label}" is on the allow-list`);
       t.notOk(FORBIDDEN_LABEL.test(label), `${name}: label "${label}" does not name a peer`);
-      if (values === PORT || values === RUNTIME || values === PEER) continue;
+      if (values === PORT || values === RUNTIME || values === PEER || values === CONTAINER) continue;
       t.ok(values.length > 0 && values.length <= 32, `${name}{${label}}: ${values.length} values, a closed set of at most 32`);
       t.equal(new Set(values).size, values.length, `${name}{${label}}: no value listed twice`);
     }
@@ -101,6 +101,9 @@ void t.test('cardinality: label names are allow-listed, none names a peer, value
   // The peer rule admits workload ids and `unknown`, nothing that looks like an address or a free-form string.
   for (const good of ['unknown', 'demo/frontend', 'apps/v1/Deployment/shop/web', 'client.ns.svc']) t.ok(allowedValue(PEER, good), `peer value "${good}" is allowed`);
   for (const bad of ['', '10.0.0.1:5555', 'spiffe://ccmesh.local/web', 'a b', '/web', 'x'.repeat(254)]) t.notOk(allowedValue(PEER, bad), `peer value ${JSON.stringify(bad.slice(0, 20))} is not`);
+  // The container rule admits DNS labels (container names) only.
+  t.ok(allowedValue(CONTAINER, 'web-1'), 'container value "web-1" is allowed');
+  for (const bad of ['', 'Web', '../web', 'web/liveness', 'x'.repeat(64)]) t.notOk(allowedValue(CONTAINER, bad), `container value ${JSON.stringify(bad.slice(0, 20))} is not`);
 });
 
 void t.test('docs/metrics.md documents every golden family; the docs and alert rules name only golden families', async (t) => {

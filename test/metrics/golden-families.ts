@@ -6,8 +6,8 @@
  * docs/metrics.md, which the same test reads) is changed with it.
  *
  * Label values must stay bounded: a label is either a closed list written out here, a route port number from the
- * sidecar's configuration or `other` ({@link PORT}), a name the Node.js runtime chooses from its own small set
- * ({@link RUNTIME}), or — the one exception to "nothing derived from a peer" — the `peer` label ({@link PEER}), whose
+ * sidecar's configuration or `other` ({@link PORT}), a container of the sidecar's pod from its configuration
+ * ({@link CONTAINER}), a name the Node.js runtime chooses from its own small set ({@link RUNTIME}), or — the one exception to "nothing derived from a peer" — the `peer` label ({@link PEER}), whose
  * values are workload ids of verified mesh leaves, capped per process (proxy/transport/peer-label.ts). No other
  * address, SAN or workload of a peer may become a label: see {@link LABEL_ALLOW_LIST}, {@link IDENTITY_LABELS} and
  * {@link FORBIDDEN_LABEL}.
@@ -25,9 +25,14 @@ export const PORT = 'port-number';
 export const PEER = 'peer-workload';
 /** A label whose value Node.js or V8 chooses (resource types, heap spaces, GC kinds, its own version). */
 export const RUNTIME = 'runtime-defined';
+/**
+ * A container name of the sidecar's own pod, from its pinned `--app-probe` configuration (a DNS label; one probe per
+ * container and kind): bounded by the pod spec the injector read, never taken from a request.
+ */
+export const CONTAINER = 'pod-container';
 
 /** What values a label may take. */
-export type LabelValues = readonly string[] | typeof PORT | typeof PEER | typeof RUNTIME;
+export type LabelValues = readonly string[] | typeof PORT | typeof PEER | typeof RUNTIME | typeof CONTAINER;
 
 /** One metric family: its Prometheus type and its own labels (the `component` default label comes on top). */
 export interface GoldenFamily {
@@ -51,6 +56,8 @@ export const LABEL_ALLOW_LIST: readonly string[] = [
   'op',
   // the sidecar's L7 requests by status class (1xx … 5xx, cancelled)
   'code_class',
+  // the sidecar's app probes: a container of its own pod, from its pinned --app-probe configuration
+  'container',
   // prom-client's default (process) metrics
   'type', 'space', 'version', 'major', 'minor', 'patch',
 ];
@@ -106,6 +113,7 @@ export const PROXY_FAMILIES: GoldenFamilies = {
   ccmesh_proxy_http_request_duration_seconds: { type: 'histogram', labels: { direction: DIRECTION, port: PORT } },
   ccmesh_proxy_tunnel_fallbacks_total: { type: 'counter', labels: { reason: ['peer-without-tunnel', 'pool-full'] } },
   ccmesh_proxy_tunnel_connection_closes_total: { type: 'counter', labels: { direction: DIRECTION, reason: ['rotated', 'untrusted', 'expired', 'drain-timeout'] } },
+  ccmesh_proxy_app_probe_total: { type: 'counter', labels: { container: CONTAINER, kind: ['startup', 'liveness', 'readiness'], result: ['ok', 'status', 'unreachable', 'timeout'] } },
 };
 
 /** The Coordinator (`ccmesh coordinator`), component="coordinator". */
@@ -150,6 +158,9 @@ export const INJECTOR_FAMILIES: GoldenFamilies = {
   ccmesh_injector_request_duration_seconds: { type: 'histogram', labels: {} },
   ccmesh_injector_ca_bundle_patches_total: { type: 'counter', labels: { result: ['ok', 'unchanged', 'error'] } },
   ccmesh_injector_ready: { type: 'gauge', labels: {} },
+  ccmesh_injector_serving_cert_renewals_total: { type: 'counter', labels: { result: ['ok', 'error'] } },
+  ccmesh_injector_serving_ca_rotations_total: { type: 'counter', labels: {} },
+  ccmesh_injector_serving_cert_expiry_timestamp_seconds: { type: 'gauge', labels: {} },
 };
 
 /** prom-client's default metrics on Node 20 / Linux, as every long-running ccmesh process registers them (prefix `ccmesh_`). */
@@ -202,9 +213,10 @@ export function familyOf(sample: string): string | undefined {
 
 /**
  * Whether `value` is allowed for a label whose rule is `rule` (ports: 1-65535 or `other`; peers: `unknown` or a SPIFFE
- * path of at most 253 characters; runtime names: short words).
+ * path of at most 253 characters; runtime names: short words; containers: DNS labels).
  */
 export function allowedValue(rule: LabelValues, value: string): boolean {
+  if (rule === CONTAINER) return /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value);
   if (rule === PORT) return value === 'other' || (/^[1-9]\d{0,4}$/.test(value) && Number(value) <= 65535);
   if (rule === PEER) return value === 'unknown' || (value.length <= 253 && /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(value));
   if (rule === RUNTIME) return /^[\w.-]{1,64}$/.test(value);

@@ -56,7 +56,8 @@ void t.test('--print with default values prints YAML, and warns on stderr that p
 });
 
 const BAD: readonly { name: string; text: string; stderr: RegExp }[] = [
-  { name: 'unknown key', text: 'coordinator:\n  replica: 2\n', stderr: /coordinator\.replica: got "2", expected no such key/ },
+  { name: 'unknown key', text: 'coordinator:\n  replica: 2\n', stderr: /coordinator\.replica: got "2", expected no such key \("coordinator" has replicas, .*\); did you mean coordinator\.replicas\?/ },
+  { name: 'a type the chart schema refuses', text: 'injector:\n  timeoutSeconds: "10"\n', stderr: /injector\.timeoutSeconds: got "10 \(a string\)", expected an integer from 1 to 30/ },
   { name: 'etcd without endpoints', text: 'coordinator:\n  store:\n    type: etcd\n', stderr: /coordinator\.store\.etcdEndpoints: got "\[\]".*needs coordinator\.store\.etcdEndpoints/ },
   { name: 'replicas on the file store', text: 'coordinator:\n  replicas: 3\n', stderr: /coordinator\.replicas: got "3".*file store lives on one pod's volume/ },
   { name: 'malformed YAML', text: 'coordinator: [\n', stderr: /not valid YAML/ },
