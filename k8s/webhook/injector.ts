@@ -94,7 +94,7 @@ async function sharedCredentials(config: InjectorConfig, rt: InjectorRuntime, ro
   for (let lostRaces = 0; lostRaces < 5;) {
     const existing = await rt.kube.getSecret(config.namespace, name);
     if (existing !== undefined) {
-      const view = parseSharedCaSecret(existing.data, existing.resourceVersion, where);
+      const view = parseSharedCaSecret(existing, where);
       if (view === undefined) {
         rt.logger.warn('the shared serving CA secret holds no ca.key: the serving certificate is not renewed before it expires', { secret: where });
         return { creds: credentialsFromSecret(existing.data, where), view };
@@ -156,7 +156,7 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
     await syncCaBundle(config.webhookConfiguration, caPem, { client: rt.kube!, logger, metrics, ...(rt.signal ? { signal: rt.signal } : {}), ...(rt.backoff ? { backoff: rt.backoff } : {}) });
   };
   const shared: SharedCaRotation | undefined = sharedView === undefined ? undefined : createSharedCaRotation(
-    { namespace: config.namespace, secret: config.caSecret!, names, caLifetimeMs: rot.caLifetimeMs, leafLifetimeMs: rot.leafLifetimeMs, propagationMs: rot.propagationMs, labels: CA_SECRET_LABELS },
+    { namespace: config.namespace, secret: config.caSecret!, names, caLifetimeMs: rot.caLifetimeMs, leafLifetimeMs: rot.leafLifetimeMs, propagationMs: rot.propagationMs },
     {
       kube: rt.kube!, clock: rt.clock, logger, publish,
       serve: (leaf) => {
@@ -188,8 +188,17 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
     }, config.reloadIntervalMs);
   }
 
+  let renewingLeaf = false;
   if (config.tlsDir === undefined && (ca !== undefined || shared !== undefined)) {
     timer = setInterval(() => {
+      if (shared !== undefined && !renewingLeaf) {
+        renewingLeaf = true;
+        shared.renewLeaf().catch((err: unknown) => {
+          logger.error('serving certificate renewal failed; retrying', { error: describeError(err) });
+        }).finally(() => {
+          renewingLeaf = false;
+        });
+      }
       if (reloading) return;
       reloading = true;
       (shared !== undefined ? shared.check() : renew()).catch((err: unknown) => {

@@ -47,10 +47,11 @@ export interface WebhookEntry {
   readonly caBundle: string | undefined;
 }
 
-/** A Secret's string data and the resourceVersion it was read at. */
+/** A Secret's string data, the resourceVersion it was read at, and its metadata as read (kept on a replace). */
 export interface VersionedSecret {
   readonly data: Record<string, string>;
   readonly resourceVersion: string | undefined;
+  readonly metadata: { readonly [key: string]: JsonValue };
 }
 
 /** An API error with the HTTP status, so callers can decide whether to retry. */
@@ -168,6 +169,7 @@ export class KubeClient {
     return {
       data: Object.fromEntries(Object.entries(data).filter((e): e is [string, string] => typeof e[1] === 'string').map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])),
       resourceVersion: typeof meta.resourceVersion === 'string' ? meta.resourceVersion : undefined,
+      metadata: meta,
     };
   }
 
@@ -193,14 +195,16 @@ export class KubeClient {
   }
 
   /**
-   * Replaces the data of Secret `namespace/name` (PUT) if it is still at `resourceVersion`; `false` when it is not
-   * (HTTP 409 Conflict: another replica wrote it since it was read), so the caller re-reads and adopts that write.
+   * Replaces the data of Secret `namespace/name` (PUT, keeping the metadata read: labels, annotations) if it is still
+   * at the resourceVersion `read` was read at; `false` when it is not (HTTP 409 Conflict: another replica wrote it
+   * since), so the caller re-reads and adopts that write.
    */
-  async replaceSecret(namespace: string, name: string, data: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>, resourceVersion: string): Promise<boolean> {
+  async replaceSecret(namespace: string, name: string, data: Readonly<Record<string, string>>, read: VersionedSecret & { readonly resourceVersion: string }): Promise<boolean> {
+    const { resourceVersion } = read;
     const body = {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name, namespace, labels, resourceVersion },
+      metadata: { ...read.metadata, name, namespace, resourceVersion },
       type: 'kubernetes.io/tls',
       data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])),
     };

@@ -16,18 +16,20 @@ const WHERE = 'secret ccmesh-system/ccmesh-injector-ca';
 
 /** Four CAs made a day apart, each valid for 30 days: old → prev → cur → next. */
 const [old, prev, cur, next] = await Promise.all([0, 1, 2, 3].map((d) => createServingCa(new FixedClock(T0 + d * DAY), 30 * DAY)));
+const secret = (data: Record<string, string>) => ({ data, resourceVersion: '7', metadata: { name: 'ccmesh-injector-ca', resourceVersion: '7' } });
 const fp = (pem: string): string => new X509Certificate(pem).fingerprint256;
 const fps = (bundle: string): string[] => [...bundle.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => fp(m[0]));
 
 void t.test('parseSharedCaSecret: a usable Secret, and each kind of garbage refused naming the key', async (t) => {
   const leaf = await createSelfManagedCredentials(['ccmesh-injector.ccmesh-system.svc'], new FixedClock(T0), 30 * DAY);
   const good = { [TLS_DIR_FILES.cert]: leaf.certPem, [TLS_DIR_FILES.key]: leaf.keyPem, [TLS_DIR_FILES.ca]: cur!.certPem, [TLS_DIR_FILES.caKey]: cur!.keyPem };
-  const v = parseSharedCaSecret({ ...good, [SHARED_CA_FILES.nextCa]: next!.certPem, [SHARED_CA_FILES.nextCaKey]: next!.keyPem, [SHARED_CA_FILES.previousCa]: prev!.certPem }, '7', WHERE);
+  const v = parseSharedCaSecret(secret({ ...good, [SHARED_CA_FILES.nextCa]: next!.certPem, [SHARED_CA_FILES.nextCaKey]: next!.keyPem, [SHARED_CA_FILES.previousCa]: prev!.certPem }), WHERE);
   t.equal(v?.resourceVersion, '7');
   t.equal(v?.current.certPem, cur!.certPem);
   t.equal(v?.next?.certPem, next!.certPem);
   t.equal(v?.previous, prev!.certPem);
-  t.equal(parseSharedCaSecret({ ...good, [TLS_DIR_FILES.caKey]: undefined! }, '7', WHERE), undefined, 'no ca.key: a legacy Secret, not rotated');
+  t.same(v?.metadata, { name: 'ccmesh-injector-ca', resourceVersion: '7' }, 'the metadata, written back on a replace');
+  t.equal(parseSharedCaSecret(secret({ ...good, [TLS_DIR_FILES.caKey]: undefined! }), WHERE), undefined, 'no ca.key: a legacy Secret, not rotated');
   const cases: [string, Record<string, string>, RegExp][] = [
     ['ca.crt not a certificate', { ...good, [TLS_DIR_FILES.ca]: 'garbage' }, /ca\.crt is not a certificate/],
     ['ca.crt a leaf, not a CA', { ...good, [TLS_DIR_FILES.ca]: leaf.certPem, [TLS_DIR_FILES.caKey]: leaf.keyPem }, /ca\.crt is not a CA certificate/],
@@ -39,8 +41,8 @@ void t.test('parseSharedCaSecret: a usable Secret, and each kind of garbage refu
     ['previous-ca.crt garbage', { ...good, [SHARED_CA_FILES.previousCa]: 'garbage' }, /previous-ca\.crt:/],
   ];
   for (const [name, data, re] of cases) {
-    t.throws(() => parseSharedCaSecret(data, '7', WHERE), { code: 'CCMESH_ERR_INPUT_MALFORMED', message: re }, name);
-    t.throws(() => parseSharedCaSecret(data, '7', WHERE), { message: /secret ccmesh-system\/ccmesh-injector-ca/ }, `${name}: names the Secret`);
+    t.throws(() => parseSharedCaSecret(secret(data), WHERE), { code: 'CCMESH_ERR_INPUT_MALFORMED', message: re }, name);
+    t.throws(() => parseSharedCaSecret(secret(data), WHERE), { message: /secret ccmesh-system\/ccmesh-injector-ca/ }, `${name}: names the Secret`);
   }
 });
 
@@ -67,6 +69,6 @@ void t.test('mergeCaBundle: canonical and idempotent; garbage in the published b
   const b = mergeCaBundle(`junk\n${next!.certPem}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n${cur!.certPem}`, [prev!.certPem, cur!.certPem], undefined, now);
   t.equal(a, b, 'same CAs, same bytes, whatever the order and noise published');
   t.equal(mergeCaBundle(a, [prev!.certPem], undefined, now), a, 'merging again changes nothing');
-  t.equal(fps(a).length, 3);
-  t.notMatch(b, /junk|AAAA/);
+  t.equal(fps(a).length, 3, 'three CAs, one copy each');
+  t.notMatch(b, /junk|AAAA/, 'no text that is not a certificate');
 });

@@ -19,7 +19,7 @@ import { CcmeshError, ErrorCode, describeError } from '../../lib/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/log.js';
 import type { CaBundleMerge } from './ca-bundle.js';
-import type { KubeClient } from './kube-client.js';
+import type { KubeClient, VersionedSecret } from './kube-client.js';
 import { createServingCa, dueForRenewal, issueServingLeaf, TLS_DIR_FILES, type SelfManagedCa, type ServingCredentials } from './serving-cert.js';
 
 /** Keys of the shared CA Secret besides {@link TLS_DIR_FILES}: the staged next CA and the retired one still trusted. */
@@ -36,6 +36,8 @@ export interface SharedCaView {
   readonly previous: string | undefined;
   /** The Secret's data as read, rewritten on stage and promotion. */
   readonly data: Readonly<Record<string, string>>;
+  /** Its metadata as read, written back unchanged. */
+  readonly metadata: VersionedSecret['metadata'];
 }
 
 function caPair(data: Readonly<Record<string, string>>, certKey: string, keyKey: string): SelfManagedCa {
@@ -63,7 +65,8 @@ function caPair(data: Readonly<Record<string, string>>, certKey: string, keyKey:
  * Parses the shared CA Secret; undefined for one without `ca.key` (made by an earlier ccmesh: never rotated).
  * Throws INPUT_MALFORMED naming the Secret and the key when a CA, key or previous CA is unusable.
  */
-export function parseSharedCaSecret(data: Readonly<Record<string, string>>, resourceVersion: string | undefined, where: string): SharedCaView | undefined {
+export function parseSharedCaSecret(secret: VersionedSecret, where: string): SharedCaView | undefined {
+  const { data, resourceVersion, metadata } = secret;
   if (data[TLS_DIR_FILES.caKey] === undefined) return undefined;
   try {
     if (data[TLS_DIR_FILES.ca] === undefined) throw new Error(`${TLS_DIR_FILES.caKey} without ${TLS_DIR_FILES.ca}`);
@@ -78,7 +81,7 @@ export function parseSharedCaSecret(data: Readonly<Record<string, string>>, reso
         throw new Error(`${SHARED_CA_FILES.previousCa}: ${describeError(err)}`);
       }
     }
-    return { resourceVersion, current, next, previous, data };
+    return { resourceVersion, current, next, previous, data, metadata };
   } catch (err) {
     throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `the webhook serving CA in ${where} is unusable: ${describeError(err)}`, { cause: err });
   }
@@ -125,7 +128,6 @@ export interface SharedCaConfig {
   readonly caLifetimeMs: number;
   readonly leafLifetimeMs: number;
   readonly propagationMs: number;
-  readonly labels: Readonly<Record<string, string>>;
 }
 
 /** What the rotation acts through. */
@@ -139,9 +141,14 @@ export interface SharedCaRuntime {
   serve(creds: ServingCredentials): void;
 }
 
-/** One replica's part in the shared CA's rotation; `check` runs every rotation check interval. */
+/**
+ * One replica's part in the shared CA's rotation, run every rotation check interval: `check` reads the Secret and
+ * acts on it; `renewLeaf` needs no API call and runs on its own, so a slow or unreachable API server, which holds up
+ * `check`, never lets the served leaf expire.
+ */
 export interface SharedCaRotation {
   check(): Promise<void>;
+  renewLeaf(): Promise<void>;
   /** The bundle merge for the current view (startup publishes it). */
   merge(): CaBundleMerge;
 }
@@ -178,7 +185,7 @@ export function createSharedCaRotation(config: SharedCaConfig, rt: SharedCaRunti
       return undefined;
     }
     try {
-      const parsed = parseSharedCaSecret(got.data, got.resourceVersion, where);
+      const parsed = parseSharedCaSecret(got, where);
       if (parsed === undefined) log.error('the shared serving CA secret lost its ca.key; keeping the current credentials', { secret: where });
       return parsed;
     } catch (err) {
@@ -189,28 +196,37 @@ export function createSharedCaRotation(config: SharedCaConfig, rt: SharedCaRunti
   }
 
   /** A PUT of `data` at the view's resourceVersion; on a conflict (another replica wrote first) the re-read view. */
-  async function write(data: Record<string, string>, what: string): Promise<SharedCaView | undefined> {
-    if (view.resourceVersion === undefined || !(await rt.kube.replaceSecret(config.namespace, config.secret, data, config.labels, view.resourceVersion))) {
-      log.info(`another replica wrote the shared serving CA secret first; adopting its ${what}`, { secret: where });
+  async function write(data: Record<string, string>, step: 'staged' | 'promoted'): Promise<SharedCaView | undefined> {
+    const { resourceVersion } = view;
+    if (resourceVersion === undefined || !(await rt.kube.replaceSecret(config.namespace, config.secret, data, { ...view, resourceVersion }))) {
+      log.info('another replica wrote the shared serving CA secret first; adopting its write', { secret: where, step });
       return read();
     }
-    log.info(`shared serving CA secret: ${what} written`, { secret: where });
+    log.info('shared serving CA secret written', { secret: where, step });
     return read();
   }
 
+  /** The CA of the leaf served or being issued: a renewal started meanwhile issues from it, not from the old one. */
+  let target: SelfManagedCa = serving;
+  let generation = 0;
+  /** Issues a leaf of `ca` and serves it, unless a switch started later finished first (then that one stands). */
   async function switchTo(ca: SelfManagedCa): Promise<void> {
+    target = ca;
+    const gen = ++generation;
     const leaf = await issueServingLeaf(ca, config.names, rt.clock, config.leafLifetimeMs);
+    if (gen !== generation) return;
     rt.serve(leaf);
     serving = ca;
     creds = leaf;
   }
 
+  async function renewLeaf(): Promise<void> {
+    if (!dueForRenewal(creds.certPem, rt.clock.nowMs())) return;
+    await switchTo(target);
+    log.info('serving certificate renewed', { secret: where });
+  }
+
   async function check(): Promise<void> {
-    // The leaf first: its renewal needs no API call, so a slow or unreachable API server never lets it expire.
-    if (dueForRenewal(creds.certPem, rt.clock.nowMs())) {
-      await switchTo(serving);
-      log.info('serving certificate renewed', { secret: where });
-    }
     const fresh = await read();
     if (fresh !== undefined) {
       view = fresh;
@@ -220,18 +236,17 @@ export function createSharedCaRotation(config: SharedCaConfig, rt: SharedCaRunti
         const data: Record<string, string> = { ...view.data, [SHARED_CA_FILES.nextCa]: next.certPem, [SHARED_CA_FILES.nextCaKey]: next.keyPem };
         // The previous CA leaves with this rotation: every replica has served the current one since the last.
         delete data[SHARED_CA_FILES.previousCa];
-        view = (await write(data, 'staged next CA')) ?? view;
+        view = (await write(data, 'staged')) ?? view;
       }
       // Before any switch: the caBundle holds every CA of the view (the merge never drops one a replica serves).
       await rt.publish(merge());
       const want = view.next ?? view.current;
-      if (want.certPem === serving.certPem) {
+      if (want.certPem === serving.certPem || want.certPem === target.certPem) {
         pending = undefined;
       } else {
         if (pending?.ca.certPem !== want.certPem) pending = { ca: want, publishedAtMs: rt.clock.nowMs() };
         if (rt.clock.nowMs() >= pending.publishedAtMs + config.propagationMs) {
           await switchTo(want);
-          pending = undefined;
           log.info('serving CA rotated: serving a leaf of the shared secret\'s new CA', { secret: where });
         }
       }
@@ -247,10 +262,10 @@ export function createSharedCaRotation(config: SharedCaConfig, rt: SharedCaRunti
         };
         delete data[SHARED_CA_FILES.nextCa];
         delete data[SHARED_CA_FILES.nextCaKey];
-        view = (await write(data, 'promoted next CA')) ?? view;
+        view = (await write(data, 'promoted')) ?? view;
       }
     }
   }
 
-  return { check, merge };
+  return { check, renewLeaf, merge };
 }

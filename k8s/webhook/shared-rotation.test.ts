@@ -33,10 +33,14 @@ const SVC = `ccmesh-injector.${NS}.svc`;
 const REVIEW = readFileSync(join(repoRoot, 'k8s', 'webhook', 'testdata', 'admission', 'pod-from-replicaset.json'), 'utf8');
 /** How far behind the published caBundle the "API server" trusts. */
 const API_LAG_MS = 500;
-// Whole seconds matter: X.509 validity has a resolution of one second. A CA is staged 8 s after it was made.
-const ROTATION: RotationConfig = { caLifetimeMs: 12_000, leafLifetimeMs: 6_000, checkIntervalMs: 150, propagationMs: 1_500 };
+// Whole seconds matter: X.509 validity has a resolution of one second. A CA is staged ~11.4 s after it was made,
+// ~6 s before it expires: room for a loaded machine.
+const ROTATION: RotationConfig = { caLifetimeMs: 18_000, leafLifetimeMs: 9_000, checkIntervalMs: 150, propagationMs: 1_500 };
 /** Each replica's clock against the machine's: skew a few times the API lag (well within the backdating of notBefore). */
 const SKEWS_MS = [0, 300, -300];
+
+// The rotation runs in real time (TLS checks validity against the machine's clock): ~35 s for this file.
+t.setTimeout(180_000);
 
 /** One AdmissionReview trusting only `ca`: what went wrong, or the leaf it was served (DER). */
 function review(port: number, ca: string): Promise<{ error?: string; leaf?: Buffer }> {
@@ -73,15 +77,19 @@ async function cluster(t: Pick<typeof tap, 'teardown'>): Promise<Cluster> {
   t.teardown(() => rmSync(sa, { recursive: true, force: true }));
   writeFileSync(join(sa, 'token'), 'tok');
   writeFileSync(join(sa, 'ca.crt'), api.caPem);
-  const kube = new KubeClient(await serviceAccountConfig(api.url, sa));
-  t.teardown(() => kube.close());
+  const saConfig = await serviceAccountConfig(api.url, sa);
   const lines: string[] = [];
-  const logger = createLogger({ component: 'injector', level: 'info', sink: (l) => lines.push(l) });
+  let started = 0;
   return {
     api,
     lines,
     async start(skewMs) {
       const clock: Clock = { nowMs: () => Date.now() + skewMs };
+      const replica = started++;
+      const logger = createLogger({ component: 'injector', level: 'info', sink: (l) => lines.push(`replica ${replica}: ${l}`) });
+      // Each replica its own client (connection pool), as each pod has.
+      const kube = new KubeClient(saConfig);
+      t.teardown(() => kube.close());
       const inj = await startInjector({
         server: { host: '127.0.0.1', port: 0, path: '/inject', maxBodyBytes: 1 << 20, requestTimeoutMs: 5_000 },
         inject: {}, service: 'ccmesh-injector', namespace: NS, webhookConfiguration: NAME, reloadIntervalMs: 1_000, tlsDir: undefined,
@@ -116,7 +124,9 @@ async function converged(c: Cluster, replicas: readonly RunningInjector[]): Prom
 void t.test('three replicas with skewed clocks rotate the shared CA twice while reviews keep arriving; none fails', async (t) => {
   const c = await cluster(t);
   const replicas = await Promise.all(SKEWS_MS.map((s) => c.start(s)));
+  // What the API server held when: stamped as each patch is stored, however busy the load loop below is.
   const history: { at: number; bundle: string }[] = [{ at: Date.now(), bundle: c.bundle() }];
+  c.api.onConfigPatched = () => history.push({ at: Date.now(), bundle: c.bundle() });
   const published = new Set<string>();
   const stagedCas = new Set<string>();
   const currentCas = new Set<string>();
@@ -127,11 +137,9 @@ void t.test('three replicas with skewed clocks rotate the shared CA twice while 
   const t0 = Date.now();
   const inflight: Promise<void>[] = [];
   const events: Promise<void>[] = [];
-  while (Date.now() - t0 < 20_000) {
+  while (Date.now() - t0 < 25_000) {
     const now = Date.now();
-    const current = c.bundle();
-    if (current !== history.at(-1)!.bundle) history.push({ at: now, bundle: current });
-    for (const f of certsOf(current)) published.add(f);
+    for (const f of certsOf(c.bundle())) published.add(f);
     const s = c.secret();
     if (s['next-ca.crt'] !== undefined) {
       stagedCas.add(new X509Certificate(s['next-ca.crt']).fingerprint256);
@@ -163,12 +171,17 @@ void t.test('three replicas with skewed clocks rotate the shared CA twice while 
     inflight.push(review(target.port, trusted).then((r) => {
       if (r.error !== undefined) failures.push(`port ${target.port} at ${Date.now() - t0} ms: ${r.error}`);
     }));
-    await sleep(10);
+    await sleep(25);
   }
   await Promise.all([...inflight, ...events]);
+  // A rotation may still be finishing: let it (every replica on the Secret's CA, nothing staged), then take stock.
+  const done = await converged(c, replicas);
+  currentCas.add(new X509Certificate(c.secret()['ca.crt']!).fingerprint256);
+  for (const f of certsOf(c.bundle())) published.add(f);
   t.comment(`${sent} reviews, ${failures.length} failed, ${stagedCas.size} CAs staged, ${currentCas.size} current, ${published.size} published, ${history.length} caBundles`);
-  t.ok(sent > 200, `${sent} reviews`);
+  t.ok(sent > 150, `${sent} reviews`);
   t.same(failures.slice(0, 5), [], 'no review failed: never a leaf of a CA the lagging caBundle lacks, never an expired one');
+  if (failures.length > 0) t.comment(c.lines.filter((l) => !l.includes('"level":"debug"')).join('\n'));
   t.ok(stagedCas.size >= 2, `${stagedCas.size} rotations staged`);
   t.ok([...stagedCas].every((f) => currentCas.has(f)), 'every staged CA was promoted to ca.crt');
   t.equal(currentCas.size, stagedCas.size + 1, 'each rotation made exactly one new CA');
@@ -177,17 +190,19 @@ void t.test('three replicas with skewed clocks rotate the shared CA twice while 
   t.ok(restarted, 'a replica was restarted mid-rotation');
   t.equal(garbage, 'done');
   t.ok(c.lines.some((l) => l.includes('the shared serving CA secret is unusable; keeping the current credentials') && l.includes('ca.crt is not a certificate')), 'the garbage edit was refused and logged, naming the key');
-  t.ok(await converged(c, replicas), 'every replica, the restarted one too, ends on the Secret\'s CA');
+  t.ok(done, 'every replica, the restarted one too, ends on the Secret\'s CA');
 });
 
 void t.test('replicas racing to stage one rotation: exactly one new CA, the others adopt it', async (t) => {
   const c = await cluster(t);
   // A Secret whose CA is already past 2/3 of its life: every replica's first check wants to stage a rotation.
-  const made = await createSelfManagedCredentials(serviceDnsNames('ccmesh-injector', NS), new FixedClock(Date.now() - 8_000), ROTATION.caLifetimeMs, ROTATION.caLifetimeMs);
+  const made = await createSelfManagedCredentials(serviceDnsNames('ccmesh-injector', NS), new FixedClock(Date.now() - 13_000), ROTATION.caLifetimeMs, ROTATION.caLifetimeMs);
   c.api.secrets.set(`${NS}/${SECRET}`, {
-    apiVersion: 'v1', kind: 'Secret', metadata: { name: SECRET, namespace: NS, resourceVersion: '100' }, type: 'kubernetes.io/tls',
+    apiVersion: 'v1', kind: 'Secret', metadata: { name: SECRET, namespace: NS, resourceVersion: '100', labels: { team: 'platform' }, annotations: { 'example.com/backup': 'daily' } }, type: 'kubernetes.io/tls',
     data: Object.fromEntries(Object.entries({ 'tls.crt': made.certPem, 'tls.key': made.keyPem, 'ca.crt': made.caPem!, 'ca.key': made.ca.keyPem }).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
   });
+  // Every replica's startup read, then every replica's first check, sees the same resourceVersion.
+  c.api.secretReadGroups.push(SKEWS_MS.length, SKEWS_MS.length);
   const replicas = await Promise.all(SKEWS_MS.map((s) => c.start(s)));
   const staged = new Set<string>();
   for (let i = 0; i < 100 && staged.size === 0; i++) {
@@ -198,11 +213,13 @@ void t.test('replicas racing to stage one rotation: exactly one new CA, the othe
   t.ok(await converged(c, replicas), 'every replica ends on the new CA');
   const puts = c.api.requests.filter((q) => q.method === 'PUT');
   const stagings = puts.filter((q) => q.status === 200 && (JSON.parse(q.body) as { data: Record<string, string> }).data['next-ca.crt'] !== undefined);
-  const conflicts = puts.filter((q) => q.status === 409);
-  t.comment(`${puts.length} PUTs, ${stagings.length} staged, ${conflicts.length} conflicts`);
+  const lostStagings = puts.filter((q) => q.status === 409 && (JSON.parse(q.body) as { data: Record<string, string> }).data['next-ca.crt'] !== undefined);
+  t.comment(`${puts.length} PUTs, ${stagings.length} staged, ${lostStagings.length} stagings lost with 409`);
   t.equal(stagings.length, 1, 'one staging write succeeded');
-  t.ok(conflicts.length >= 1, 'another replica raced and got 409 Conflict');
+  t.equal(lostStagings.length, SKEWS_MS.length - 1, 'every other replica raced to stage and got 409 Conflict');
   const finalCa = new X509Certificate(c.secret()['ca.crt']!).fingerprint256;
   t.same([...staged], [finalCa], 'the one staged CA is the one promoted');
+  const meta = c.api.secrets.get(`${NS}/${SECRET}`)!.metadata as { labels?: unknown; annotations?: unknown };
+  t.same([meta.labels, meta.annotations], [{ team: 'platform' }, { 'example.com/backup': 'daily' }], 'the rotation\'s writes keep the Secret\'s labels and annotations');
   t.same(certsOf(c.bundle()).filter((f) => f !== finalCa && f !== new X509Certificate(made.caPem!).fingerprint256), [], 'the caBundle holds the old and the new CA only');
 });

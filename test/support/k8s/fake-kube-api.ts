@@ -3,7 +3,8 @@
  * one MutatingWebhookConfiguration, answers GET and JSON-Patch PATCH on it the way the API server does (Status
  * objects for errors, 422 when a `test` operation fails, 415 for a wrong patch content type), checks the bearer
  * token, records every request, and can be scripted to fail the next requests with given statuses. Secrets: GET,
- * POST (409 when one exists) and PUT (409 Conflict when the body's metadata.resourceVersion is not the stored one).
+ * POST (409 when one exists) and PUT (409 Conflict when the body's metadata.resourceVersion is not the stored one);
+ * Secret reads can be held back and answered in groups, so clients race on one resourceVersion.
  */
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -35,6 +36,8 @@ export class FakeKubeApi {
   /** Statuses to fail the next requests with, in order (before any other check). */
   readonly failNext: number[] = [];
   token: string;
+  /** Called as a PATCH of the configuration is stored (tests timestamp what the API server then holds). */
+  onConfigPatched: (() => void) | undefined;
   /** The stored configuration; undefined = not found. */
   config: { [key: string]: JsonValue } | undefined;
   readonly caPem: string;
@@ -56,14 +59,35 @@ export class FakeKubeApi {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const [code, body] = holder.self!.#answer(req.method ?? '', req.url ?? '', req.headers.authorization, req.headers['content-type'], Buffer.concat(chunks).toString('utf8'));
-        res.writeHead(code, { 'content-type': 'application/json' });
-        res.end(body);
+        const answer = (): void => {
+          const [code, body] = holder.self!.#answer(req.method ?? '', req.url ?? '', req.headers.authorization, req.headers['content-type'], Buffer.concat(chunks).toString('utf8'));
+          res.writeHead(code, { 'content-type': 'application/json' });
+          res.end(body);
+        };
+        holder.self!.#hold(req.method === 'GET' && /\/secrets\/[^/]+$/.test(req.url ?? ''), answer);
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     holder.self = new FakeKubeApi(server, creds.caPem!, token, config);
     return holder.self;
+  }
+
+  /**
+   * Sizes of groups of Secret reads to hold back: the first `n` GETs of a Secret are answered only once `n` have
+   * arrived, all from the same state (then the next group) — so that many clients read one resourceVersion, as
+   * replicas racing each other do.
+   */
+  readonly secretReadGroups: number[] = [];
+  #held: (() => void)[] = [];
+
+  #hold(isSecretRead: boolean, answer: () => void): void {
+    if (!isSecretRead || this.secretReadGroups.length === 0) return answer();
+    this.#held.push(answer);
+    if (this.#held.length < this.secretReadGroups[0]!) return;
+    this.secretReadGroups.shift();
+    const release = this.#held;
+    this.#held = [];
+    for (const a of release) a();
   }
 
   /** `https://127.0.0.1:<port>`. */
@@ -116,6 +140,7 @@ export class FakeKubeApi {
     const meta = (next as { metadata: { [key: string]: JsonValue } }).metadata;
     meta.resourceVersion = String(++this.#rv);
     this.config = next as { [key: string]: JsonValue };
+    this.onConfigPatched?.();
     return [200, JSON.stringify(this.config)];
   }
 
