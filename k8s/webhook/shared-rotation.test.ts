@@ -33,13 +33,13 @@ const SVC = `ccmesh-injector.${NS}.svc`;
 const REVIEW = readFileSync(join(repoRoot, 'k8s', 'webhook', 'testdata', 'admission', 'pod-from-replicaset.json'), 'utf8');
 /** How far behind the published caBundle the "API server" trusts. */
 const API_LAG_MS = 500;
-// Whole seconds matter: X.509 validity has a resolution of one second. A CA is staged ~11.4 s after it was made,
-// ~6 s before it expires: room for a loaded machine.
-const ROTATION: RotationConfig = { caLifetimeMs: 18_000, leafLifetimeMs: 9_000, checkIntervalMs: 150, propagationMs: 1_500 };
+// Whole seconds matter: X.509 validity has a resolution of one second. A CA is staged ~15 s after it was made, ~8 s
+// before it expires, and a leaf renewed ~3 s before it expires: room for a loaded machine, whose timers lag by seconds.
+const ROTATION: RotationConfig = { caLifetimeMs: 24_000, leafLifetimeMs: 12_000, checkIntervalMs: 150, propagationMs: 2_000 };
 /** Each replica's clock against the machine's: skew a few times the API lag (well within the backdating of notBefore). */
 const SKEWS_MS = [0, 300, -300];
 
-// The rotation runs in real time (TLS checks validity against the machine's clock): ~35 s for this file.
+// The rotation runs in real time (TLS checks validity against the machine's clock): ~45 s for this file.
 t.setTimeout(180_000);
 
 /** One AdmissionReview trusting only `ca`: what went wrong, or the leaf it was served (DER). */
@@ -137,7 +137,7 @@ void t.test('three replicas with skewed clocks rotate the shared CA twice while 
   const t0 = Date.now();
   const inflight: Promise<void>[] = [];
   const events: Promise<void>[] = [];
-  while (Date.now() - t0 < 25_000) {
+  while (Date.now() - t0 < 33_000) {
     const now = Date.now();
     for (const f of certsOf(c.bundle())) published.add(f);
     const s = c.secret();
@@ -171,7 +171,7 @@ void t.test('three replicas with skewed clocks rotate the shared CA twice while 
     inflight.push(review(target.port, trusted).then((r) => {
       if (r.error !== undefined) failures.push(`port ${target.port} at ${Date.now() - t0} ms: ${r.error}`);
     }));
-    await sleep(25);
+    await sleep(40);
   }
   await Promise.all([...inflight, ...events]);
   // A rotation may still be finishing: let it (every replica on the Secret's CA, nothing staged), then take stock.
@@ -196,7 +196,7 @@ void t.test('three replicas with skewed clocks rotate the shared CA twice while 
 void t.test('replicas racing to stage one rotation: exactly one new CA, the others adopt it', async (t) => {
   const c = await cluster(t);
   // A Secret whose CA is already past 2/3 of its life: every replica's first check wants to stage a rotation.
-  const made = await createSelfManagedCredentials(serviceDnsNames('ccmesh-injector', NS), new FixedClock(Date.now() - 13_000), ROTATION.caLifetimeMs, ROTATION.caLifetimeMs);
+  const made = await createSelfManagedCredentials(serviceDnsNames('ccmesh-injector', NS), new FixedClock(Date.now() - 17_000), ROTATION.caLifetimeMs, ROTATION.caLifetimeMs);
   c.api.secrets.set(`${NS}/${SECRET}`, {
     apiVersion: 'v1', kind: 'Secret', metadata: { name: SECRET, namespace: NS, resourceVersion: '100', labels: { team: 'platform' }, annotations: { 'example.com/backup': 'daily' } }, type: 'kubernetes.io/tls',
     data: Object.fromEntries(Object.entries({ 'tls.crt': made.certPem, 'tls.key': made.keyPem, 'ca.crt': made.caPem!, 'ca.key': made.ca.keyPem }).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
