@@ -108,7 +108,7 @@ void t.test('injector RBAC is one rule: get and patch on its own webhook configu
   t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ccmesh-injector' });
   // The shared CA Secret: get by name, create (RBAC can't name what doesn't exist yet) — in its own namespace only.
   t.same(find(objs, 'Role', 'ccmesh-injector').rules, [
-    { apiGroups: [''], resources: ['secrets'], resourceNames: ['ccmesh-injector-ca'], verbs: ['get'] },
+    { apiGroups: [''], resources: ['secrets'], resourceNames: ['ccmesh-injector-ca'], verbs: ['get', 'update'] },
     { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
   ]);
   t.equal(at(find(objs, 'Role', 'ccmesh-injector'), 'metadata', 'namespace'), 'ccmesh-system');

@@ -269,6 +269,27 @@ void t.test('YAML outside actions parses, and its literal fields equal install -
   }
 });
 
+/**
+ * The literal comparison above finds every chart verb printed, not every printed verb in the chart: a permission the
+ * CLI grants and the chart forgets (the injector's `update` on its CA Secret, say) needs this check the other way.
+ */
+void t.test('every Role and ClusterRole of the chart grants exactly the verbs of install --print, rule by rule', async (t) => {
+  const printed = buildInstall({ values: parseInstallValues({}, 't'), namespace: 'ccmesh-system', version: VERSION });
+  const plain = plainHelpers(readDefines(helpers));
+  let checked = 0;
+  for (const f of templateFiles) {
+    for (const doc of parseAllDocuments(stripActions(inlineIncludes(read(`templates/${f}`), plain)))) {
+      const obj = doc.toJS() as Record<string, unknown> | null;
+      if (obj === null || (obj.kind !== 'Role' && obj.kind !== 'ClusterRole')) continue;
+      const twin = printed.find((p) => p.kind === obj.kind && atPath(p, ['metadata', 'name']) === atPath(obj, ['metadata', 'name']));
+      const verbs = (o: unknown): unknown => ((atPath(o, ['rules']) ?? []) as { verbs?: unknown }[]).map((r) => r.verbs);
+      t.same(verbs(obj), verbs(twin), `${f} ${String(obj.kind)}: verbs of each rule`);
+      checked++;
+    }
+  }
+  t.equal(checked, 2, "the injector's ClusterRole and Role");
+});
+
 void t.test('the injector gets the pin args only when pinned, quoted, right after --coordinator', async (t) => {
   const injector = read('templates/injector.yaml');
   const block = [

@@ -4,8 +4,8 @@
  * MutatingWebhookConfiguration. Every object is validated against the Kubernetes schema as it is built.
  *
  * With a shared certificate — `injector.tlsSecret` (supplied, `--tls-dir`, re-read on rotation) or, by default,
- * `injector.caSecret` (self-managed, `--ca-secret`: the first replica makes it, the others read it) — every replica
- * serves one certificate, so `injector.replicas` run behind a PodDisruptionBudget and update one at a time without a
+ * `injector.caSecret` (self-managed, `--ca-secret`: the first replica makes it, the others read it, and they rotate its
+ * CA together) — every replica serves leaves of one CA, so `injector.replicas` run behind a PodDisruptionBudget and update one at a time without a
  * gap. With neither: one replica, recreated on update — each injector then generates its own in-memory CA and
  * patches the caBundle, so two running replicas would overwrite each other's CA.
  */
@@ -60,14 +60,15 @@ export function buildInjector(values: InstallValues, namespace: string, version:
     subjects: [{ kind: 'ServiceAccount', name, namespace }],
   });
 
-  // The shared CA Secret: read it by name; create it (RBAC can't limit create to a name, so: Secrets of this namespace,
-  // which holds only ccmesh's). Nothing else — no list, watch, update or delete.
+  // The shared CA Secret: read and replace it by name (replace: the replicas rotate its CA, each write at the
+  // resourceVersion read); create it (RBAC can't limit create to a name, so: Secrets of this namespace, which holds
+  // only ccmesh's). Nothing else — no list, watch, patch or delete.
   const secretRbac = caSecret
     ? [
       new Role({
         metadata: { name, namespace, labels },
         rules: [
-          { apiGroups: [''], resources: ['secrets'], resourceNames: [inj.caSecret], verbs: ['get'] },
+          { apiGroups: [''], resources: ['secrets'], resourceNames: [inj.caSecret], verbs: ['get', 'update'] },
           { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
         ],
       }),

@@ -127,7 +127,7 @@ export const VALUES_SPEC: ValueSpec = {
       fields: {
         replicas: { type: 'integer', doc: 'Injector replicas; more than 1 needs a shared certificate (`tlsSecret` or `caSecret`).', minimum: 1, maximum: 7 },
         tlsSecret: { type: 'string', doc: 'Secret with `tls.crt`, `tls.key` and `ca.crt` for the webhook (e.g. a cert-manager Certificate for the injector Service), mounted and passed as `--tls-dir` (re-read on rotation; the injector puts `ca.crt` into the caBundle). Empty: `caSecret`.', ...SUBDOMAIN_OR_EMPTY },
-        caSecret: { type: 'string', doc: 'Without `tlsSecret`: the Secret in the install namespace where the injectors keep the CA and certificate they make (`--ca-secret`; the first creates it, the others read it; RBAC: get on it, create on Secrets). Empty: each start makes an in-memory CA (one replica, Recreate).', ...SUBDOMAIN_OR_EMPTY },
+        caSecret: { type: 'string', doc: 'Without `tlsSecret`: the Secret in the install namespace where the injectors keep the CA and certificate they make (`--ca-secret`; the first creates it, the others read it, and they rotate its CA together; RBAC: get and update on it, create on Secrets). Empty: each start makes an in-memory CA (one replica, Recreate).', ...SUBDOMAIN_OR_EMPTY },
         proxyMemoryLimit: { type: 'string', doc: 'Memory limit of every injected proxy sidecar (at least its 128Mi request, e.g. 256Mi); empty: none (see docs/kubernetes.md, "Resources"). A pod\'s `ccmesh.dev/proxy-memory-limit` overrides it.', ...MEMORY_OR_EMPTY },
         podDisruptionBudget: {
           type: 'object',

@@ -149,3 +149,24 @@ void t.test('an API server whose certificate does not chain to the service-accou
   setTimeout(() => ac.abort(new Error('stopped')), 50);
   await t.rejects(syncCaBundle(NAME, CA, { client, logger, signal: ac.signal, backoff: FAST }), /stopped/, 'retrying stops on abort');
 });
+
+void t.test('a merge is compare-and-swap: a bundle another replica wrote between our read and our patch is merged, not overwritten', async (t) => {
+  const { api, client, logger, metrics } = await setup(t);
+  const OURS = '-----BEGIN CERTIFICATE-----\nMIIBours\n-----END CERTIFICATE-----\n';
+  const THEIRS = '-----BEGIN CERTIFICATE-----\nMIIBtheirs\n-----END CERTIFICATE-----\n';
+  const hooks = () => api.config!.webhooks as { clientConfig: { caBundle?: string } }[];
+  for (const h of hooks()) h.clientConfig.caBundle = CA_B64;
+  let reads = 0;
+  const merge = (published: string | undefined): string => {
+    reads++;
+    // Another replica patches the configuration right after our GET, before our PATCH.
+    if (reads === 1) for (const h of hooks()) h.clientConfig.caBundle = Buffer.from(THEIRS + CA).toString('base64');
+    const kept = (published ?? '').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/g) ?? [];
+    return [...new Set([OURS, ...kept])].join('');
+  };
+  t.equal(await syncCaBundle(NAME, merge, { client, logger, metrics, backoff: FAST }), 'patched');
+  const patches = api.requests.filter((q) => q.method === 'PATCH');
+  t.same(patches.map((q) => q.status), [422, 200], 'the first patch failed its test of the bundle read, the retry succeeded');
+  t.same(JSON.parse(patches[0]!.body)[1], { op: 'test', path: '/webhooks/0/clientConfig/caBundle', value: CA_B64 });
+  t.same(hooks().map((h) => Buffer.from(h.clientConfig.caBundle!, 'base64').toString()), [OURS + THEIRS + CA, OURS + THEIRS + CA], 'both replicas\' CAs are published');
+});

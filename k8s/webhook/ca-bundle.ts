@@ -32,11 +32,18 @@ export interface CaBundleRuntime {
 export type CaBundleSync = 'patched' | 'unchanged';
 
 /**
- * Sets the caBundle of every webhook in configuration `name` to `caPem`; resolves once the API server holds it.
- * Rejects with a {@link KubeApiError} that is not retryable (e.g. 403), or with the abort reason.
+ * How the bundle to publish follows from what is published (PEM of every webhook's caBundle, concatenated;
+ * undefined when none has one): the shared CA Secret's replicas merge, so a replica never drops a CA another added.
  */
-export async function syncCaBundle(name: string, caPem: string, rt: CaBundleRuntime): Promise<CaBundleSync> {
-  const bundle = Buffer.from(caPem).toString('base64');
+export type CaBundleMerge = (publishedPem: string | undefined) => string;
+
+/**
+ * Sets the caBundle of every webhook in configuration `name` to `caPem` — or, given a {@link CaBundleMerge}, to
+ * what it makes of the bundles just read, patched only if none changed since (a `test` of each: compare-and-swap,
+ * retried on 422); resolves once the API server holds it. Rejects with a {@link KubeApiError} that is not
+ * retryable (e.g. 403), or with the abort reason.
+ */
+export async function syncCaBundle(name: string, caPem: string | CaBundleMerge, rt: CaBundleRuntime): Promise<CaBundleSync> {
   const backoff = rt.backoff ?? DEFAULT_BACKOFF;
   let delay = backoff.initialMs;
   for (let attempt = 1; ; attempt++) {
@@ -44,12 +51,16 @@ export async function syncCaBundle(name: string, caPem: string, rt: CaBundleRunt
     try {
       const hooks = await rt.client.getWebhooks(name);
       if (hooks.length === 0) throw new KubeApiError(`mutatingwebhookconfiguration ${name} has no webhooks yet`, 404);
+      const published = hooks.some((h) => h.caBundle !== undefined) ? hooks.map((h) => Buffer.from(h.caBundle ?? '', 'base64').toString('utf8')).join('') : undefined;
+      const bundle = Buffer.from(typeof caPem === 'string' ? caPem : caPem(published)).toString('base64');
       if (hooks.every((h) => h.caBundle === bundle)) {
         rt.metrics?.caBundlePatches.labels('unchanged').inc();
-        rt.logger.info('webhook caBundle already current', { configuration: name, webhooks: hooks.length });
+        // A merging caller re-checks every minute: that is no news.
+        if (typeof caPem === 'string') rt.logger.info('webhook caBundle already current', { configuration: name, webhooks: hooks.length });
+        else rt.logger.debug('webhook caBundle already current', { configuration: name, webhooks: hooks.length });
         return 'unchanged';
       }
-      await rt.client.patchCaBundle(name, hooks, bundle);
+      await rt.client.patchCaBundle(name, hooks, bundle, typeof caPem !== 'string');
       rt.metrics?.caBundlePatches.labels('ok').inc();
       rt.logger.info('webhook caBundle patched', { configuration: name, webhooks: hooks.length, attempt });
       return 'patched';

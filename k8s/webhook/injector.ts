@@ -9,11 +9,12 @@ import { CcmeshError, ErrorCode, describeError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { inject, type InjectOptions } from '../inject/inject.js';
 import { reviewAdmission } from './admission.js';
-import { syncCaBundle, type Backoff } from './ca-bundle.js';
+import { syncCaBundle, type Backoff, type CaBundleMerge } from './ca-bundle.js';
 import type { KubeClient } from './kube-client.js';
 import type { InjectorMetrics } from './metrics.js';
 import { checkCredentials, startWebhookServer, type WebhookServerConfig } from './server.js';
-import { caFromSecret, certNotAfterMs, createSelfManagedCredentials, createServingCa, credentialsFromSecret, dueForRenewal, issueServingLeaf, loadTlsDir, SELF_MANAGED_LIFETIME_MS, SERVING_LEAF_LIFETIME_MS, serviceDnsNames, TLS_DIR_FILES, type SelfManagedCa, type ServingCredentials } from './serving-cert.js';
+import { createSharedCaRotation, parseSharedCaSecret, type SharedCaRotation, type SharedCaView } from './shared-ca.js';
+import { certNotAfterMs, createSelfManagedCredentials, createServingCa, credentialsFromSecret, dueForRenewal, issueServingLeaf, loadTlsDir, SELF_MANAGED_LIFETIME_MS, SERVING_LEAF_LIFETIME_MS, serviceDnsNames, TLS_DIR_FILES, type SelfManagedCa, type ServingCredentials } from './serving-cert.js';
 
 /** Plain settings of the injector, parsed at the edge. */
 export interface InjectorConfig {
@@ -28,9 +29,9 @@ export interface InjectorConfig {
   /** Directory with tls.crt, tls.key and optionally ca.crt; undefined = self-managed certificate. */
   readonly tlsDir: string | undefined;
   /**
-   * Self-managed, shared: the CA and serving certificate live in this Secret of `namespace`, made by whichever replica
-   * starts first and read by every other, so all replicas serve one certificate and publish one CA. Undefined (and no
-   * `tlsDir`): a per-process in-memory CA.
+   * Self-managed, shared: the CA (and a serving certificate) live in this Secret of `namespace`, made by whichever
+   * replica starts first and read by every other, so all replicas serve leaves of one CA; they rotate it together
+   * through the Secret (shared-ca.ts). Undefined (and no `tlsDir`): a per-process in-memory CA.
    */
   readonly caSecret?: string;
   /** How often `tlsDir` is checked for changes. */
@@ -63,7 +64,7 @@ export interface InjectorRuntime {
   readonly metrics: InjectorMetrics;
   readonly clock: Clock;
   /** The API client; undefined when no API is configured (then a CA to publish is a configuration error). */
-  readonly kube: Pick<KubeClient, 'getWebhooks' | 'patchCaBundle' | 'getSecret' | 'createSecret'> | undefined;
+  readonly kube: Pick<KubeClient, 'getWebhooks' | 'patchCaBundle' | 'getSecret' | 'createSecret' | 'replaceSecret'> | undefined;
   readonly signal?: AbortSignal;
   readonly backoff?: Backoff;
 }
@@ -82,27 +83,34 @@ const CA_SECRET_LABELS = Object.freeze({ 'app.kubernetes.io/name': 'ccmesh', 'ap
 
 /**
  * The credentials of the shared CA Secret: read it; when it does not exist, make a CA and leaf and create it — and
- * when another replica created it first (409), read theirs. Every replica ends up serving the same certificate, and
- * with the CA's key (`ca.key`) renews its leaf from the same CA.
+ * when another replica created it first (409), read theirs. Every replica ends up on the same CA, and with the CA's
+ * key (`ca.key`) renews its leaf from it and takes part in its rotation (shared-ca.ts). A stored leaf past 2/3 of its
+ * life (the Secret's leaf is rewritten only when a CA is promoted) is replaced at once by one of the current CA.
  */
-async function sharedCredentials(config: InjectorConfig, rt: InjectorRuntime, rot: RotationConfig): Promise<{ creds: ServingCredentials; ca: SelfManagedCa | undefined }> {
+async function sharedCredentials(config: InjectorConfig, rt: InjectorRuntime, rot: RotationConfig, names: readonly string[]): Promise<{ creds: ServingCredentials; view: SharedCaView | undefined }> {
   const name = config.caSecret!;
   const where = `secret ${config.namespace}/${name}`;
   if (rt.kube === undefined) throw new CcmeshError(ErrorCode.USAGE, `the shared serving CA lives in ${where}, but no Kubernetes API is configured (not in a cluster and no --kube-api)`);
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let lostRaces = 0; lostRaces < 5;) {
     const existing = await rt.kube.getSecret(config.namespace, name);
     if (existing !== undefined) {
-      const ca = caFromSecret(existing, where);
-      if (ca === undefined) rt.logger.warn('the shared serving CA secret holds no ca.key: the serving certificate is not renewed before it expires', { secret: where });
-      return { creds: credentialsFromSecret(existing, where), ca };
+      const view = parseSharedCaSecret(existing, where);
+      if (view === undefined) {
+        rt.logger.warn('the shared serving CA secret holds no ca.key: the serving certificate is not renewed before it expires', { secret: where });
+        return { creds: credentialsFromSecret(existing.data, where), view };
+      }
+      const stored = credentialsFromSecret(existing.data, where);
+      const creds = dueForRenewal(stored.certPem, rt.clock.nowMs()) ? await issueServingLeaf(view.current, names, rt.clock, rot.leafLifetimeMs) : stored;
+      return { creds, view };
     }
-    const made = await createSelfManagedCredentials(serviceDnsNames(config.service, config.namespace), rt.clock, rot.caLifetimeMs, rot.leafLifetimeMs);
+    const made = await createSelfManagedCredentials(names, rt.clock, rot.caLifetimeMs, rot.leafLifetimeMs);
     const data = { [TLS_DIR_FILES.cert]: made.certPem, [TLS_DIR_FILES.key]: made.keyPem, [TLS_DIR_FILES.ca]: made.caPem!, [TLS_DIR_FILES.caKey]: made.ca.keyPem };
     if (await rt.kube.createSecret(config.namespace, name, data, CA_SECRET_LABELS)) {
       rt.logger.info('created the shared serving CA secret', { secret: where });
-      return { creds: made, ca: made.ca };
+      continue; // read back for its resourceVersion, the precondition of a rotation's write
     }
     // Another replica created it between our read and our create: use theirs.
+    lostRaces++;
   }
   throw new CcmeshError(ErrorCode.K8S_API, `${where}: neither readable nor creatable after 5 attempts (created and deleted concurrently?)`);
 }
@@ -115,13 +123,15 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
   inject({ kind: 'ConfigMap' }, config.inject);
   const rot: RotationConfig = { ...DEFAULT_ROTATION, ...config.rotation };
   const names = serviceDnsNames(config.service, config.namespace);
-  // The CA that renews the serving leaf: self-managed modes only (undefined with --tls-dir, or a legacy shared Secret).
+  // The in-memory CA that renews the serving leaf (self-managed, unshared only).
   let ca: SelfManagedCa | undefined;
+  // The shared CA Secret as this replica started with it (undefined for a legacy Secret without ca.key: not rotated).
+  let sharedView: SharedCaView | undefined;
   let creds: ServingCredentials;
   if (config.tlsDir !== undefined) {
     creds = await loadTlsDir(config.tlsDir);
   } else if (config.caSecret !== undefined) {
-    ({ creds, ca } = await sharedCredentials(config, rt, rot));
+    ({ creds, view: sharedView } = await sharedCredentials(config, rt, rot, names));
   } else {
     const made = await createSelfManagedCredentials(names, rt.clock, rot.caLifetimeMs, rot.leafLifetimeMs);
     ca = made.ca;
@@ -143,14 +153,28 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
   const server = await startWebhookServer(config.server, creds, { logger, metrics, ready: () => ready, review: (body) => reviewAdmission(body, config.inject) });
   logger.info('webhook listening', { port: server.port, path: config.server.path, credentials: config.tlsDir ?? (config.caSecret !== undefined ? `secret ${config.caSecret}` : 'self-managed') });
 
-  const publish = async (caPem: string | undefined): Promise<void> => {
+  const publish = async (caPem: string | CaBundleMerge | undefined): Promise<void> => {
     if (caPem === undefined) {
       logger.info('no ca.crt supplied: the caBundle is left to whoever issued the certificate', { configuration: config.webhookConfiguration });
       return;
     }
     await syncCaBundle(config.webhookConfiguration, caPem, { client: rt.kube!, logger, metrics, ...(rt.signal ? { signal: rt.signal } : {}), ...(rt.backoff ? { backoff: rt.backoff } : {}) });
   };
-  const readyPromise = publish(creds.caPem).then(() => {
+  const shared: SharedCaRotation | undefined = sharedView === undefined ? undefined : createSharedCaRotation(
+    { namespace: config.namespace, secret: config.caSecret!, names, caLifetimeMs: rot.caLifetimeMs, leafLifetimeMs: rot.leafLifetimeMs, propagationMs: rot.propagationMs },
+    {
+      kube: rt.kube!, clock: rt.clock, logger, publish,
+      serve: (leaf) => {
+        server.setCredentials(leaf);
+        serve(leaf);
+      },
+      renewed: () => metrics.servingCertRenewals.labels('ok').inc(),
+      rotated: () => metrics.servingCaRotations.inc(),
+    },
+    { view: sharedView, creds },
+  );
+  // Shared: merged into what is published (other replicas' CAs stay); otherwise this replica's CA alone.
+  const readyPromise = publish(shared !== undefined ? shared.merge() : creds.caPem).then(() => {
     ready = true;
     metrics.ready.set(1);
     logger.info('injector ready');
@@ -171,14 +195,24 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
     }, config.reloadIntervalMs);
   }
 
-  if (config.tlsDir === undefined && ca !== undefined) {
+  let renewingLeaf = false;
+  if (config.tlsDir === undefined && (ca !== undefined || shared !== undefined)) {
     timer = setInterval(() => {
+      if (shared !== undefined && !renewingLeaf) {
+        renewingLeaf = true;
+        shared.renewLeaf().catch((err: unknown) => {
+          metrics.servingCertRenewals.labels('error').inc();
+          logger.error('serving certificate renewal failed; retrying', { error: describeError(err) });
+        }).finally(() => {
+          renewingLeaf = false;
+        });
+      }
       if (reloading) return;
       reloading = true;
-      renew().catch((err: unknown) => {
+      (shared !== undefined ? shared.check() : renew()).catch((err: unknown) => {
         // Retried at the next check; the current leaf is still valid (renewal starts at 2/3 of its life).
-        metrics.servingCertRenewals.labels('error').inc();
-        logger.error('serving certificate renewal failed; retrying', { error: describeError(err) });
+        if (shared === undefined) metrics.servingCertRenewals.labels('error').inc();
+        logger.error(shared !== undefined ? 'shared serving CA rotation check failed; retrying' : 'serving certificate renewal failed; retrying', { error: describeError(err) });
       }).finally(() => {
         reloading = false;
       });
@@ -189,7 +223,7 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
    * Self-managed rotation. The leaf is renewed from the CA at 2/3 of its life (no caBundle change: same CA). The
    * in-memory CA is rotated at 2/3 of its life with an overlap: the caBundle becomes new CA + current CA *before* a
    * leaf of the new CA is served, so the API server trusts every certificate any replica serves meanwhile; the old
-   * CA leaves the bundle at the next rotation. The shared Secret's CA is not rotated (docs/kubernetes.md).
+   * CA leaves the bundle at the next rotation. The shared Secret's CA rotates across replicas in shared-ca.ts.
    */
   let pending: { readonly ca: SelfManagedCa; readonly bundle: string; readonly servableAtMs: number } | undefined;
   async function renew(): Promise<void> {
@@ -205,7 +239,7 @@ export async function startInjector(config: InjectorConfig, rt: InjectorRuntime)
       logger.info('serving CA rotated', { configuration: config.webhookConfiguration });
       return;
     }
-    if (pending === undefined && config.caSecret === undefined && dueForRenewal(ca.certPem, now)) {
+    if (pending === undefined && dueForRenewal(ca.certPem, now)) {
       const next = await createServingCa(rt.clock, rot.caLifetimeMs);
       const bundle = next.certPem + ca.certPem;
       await publish(bundle);

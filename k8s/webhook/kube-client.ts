@@ -1,6 +1,7 @@
 /**
  * The few Kubernetes API calls the injector makes, over undici with the pod's service-account credentials: read
- * a MutatingWebhookConfiguration and set its webhooks' `clientConfig.caBundle` with a JSON Patch. Nothing else.
+ * a MutatingWebhookConfiguration and set its webhooks' `clientConfig.caBundle` with a JSON Patch; read, create and
+ * replace (only at the resourceVersion read: optimistic concurrency) the shared CA Secret. Nothing else.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -46,6 +47,13 @@ export interface WebhookEntry {
   readonly caBundle: string | undefined;
 }
 
+/** A Secret's string data, the resourceVersion it was read at, and its metadata as read (kept on a replace). */
+export interface VersionedSecret {
+  readonly data: Record<string, string>;
+  readonly resourceVersion: string | undefined;
+  readonly metadata: { readonly [key: string]: JsonValue };
+}
+
 /** An API error with the HTTP status, so callers can decide whether to retry. */
 export class KubeApiError extends CcmeshError {
   override readonly name = 'KubeApiError';
@@ -74,7 +82,7 @@ export class KubeClient {
     this.#agent = new Agent({ connect: { ca: config.caPem }, connections: 2 });
   }
 
-  async #call(method: 'GET' | 'PATCH' | 'POST', path: string, what: string, body?: { type: string; data: unknown }): Promise<JsonValue> {
+  async #call(method: 'GET' | 'PATCH' | 'POST' | 'PUT', path: string, what: string, body?: { type: string; data: unknown }): Promise<JsonValue> {
     let token: string;
     try {
       token = (await readFile(this.#config.tokenFile, 'utf8')).trim();
@@ -127,11 +135,14 @@ export class KubeClient {
   /**
    * Sets `webhooks[i].clientConfig.caBundle` for every webhook in `expected` (the list just read). Each index is
    * guarded by a `test` of its name, so a configuration reordered meanwhile fails (HTTP 422) instead of getting
-   * the bundle on the wrong entry.
+   * the bundle on the wrong entry. With `compareBundles`, each caBundle that was read is `test`ed too: a bundle
+   * changed by another writer since the read fails the patch (422) instead of being overwritten (a merge computed
+   * from the read must not drop what the other writer just added).
    */
-  async patchCaBundle(name: string, expected: readonly WebhookEntry[], caBundleBase64: string): Promise<void> {
+  async patchCaBundle(name: string, expected: readonly WebhookEntry[], caBundleBase64: string, compareBundles = false): Promise<void> {
     const ops = expected.flatMap((h, i) => [
       { op: 'test', path: `/webhooks/${i}/name`, value: h.name },
+      ...(compareBundles && h.caBundle !== undefined ? [{ op: 'test', path: `/webhooks/${i}/clientConfig/caBundle`, value: h.caBundle }] : []),
       { op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: caBundleBase64 },
     ]);
     await this.#call('PATCH', `${WEBHOOK_CONFIGS}/${encodeURIComponent(name)}`, `patching the caBundle of mutatingwebhookconfiguration ${name}`, {
@@ -140,8 +151,11 @@ export class KubeClient {
     });
   }
 
-  /** The string data of Secret `namespace/name` (values base64-decoded), or undefined when it does not exist. */
-  async getSecret(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+  /**
+   * The string data of Secret `namespace/name` (values base64-decoded) and its resourceVersion (for
+   * {@link replaceSecret}), or undefined when it does not exist.
+   */
+  async getSecret(namespace: string, name: string): Promise<VersionedSecret | undefined> {
     const what = `reading secret ${namespace}/${name}`;
     let obj: JsonValue;
     try {
@@ -151,7 +165,12 @@ export class KubeClient {
       throw err;
     }
     const data = isJsonObject(obj) && isJsonObject(obj.data) ? obj.data : {};
-    return Object.fromEntries(Object.entries(data).filter((e): e is [string, string] => typeof e[1] === 'string').map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+    const meta = isJsonObject(obj) && isJsonObject(obj.metadata) ? obj.metadata : {};
+    return {
+      data: Object.fromEntries(Object.entries(data).filter((e): e is [string, string] => typeof e[1] === 'string').map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])),
+      resourceVersion: typeof meta.resourceVersion === 'string' ? meta.resourceVersion : undefined,
+      metadata: meta,
+    };
   }
 
   /**
@@ -168,6 +187,29 @@ export class KubeClient {
     };
     try {
       await this.#call('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`, `creating secret ${namespace}/${name}`, { type: 'application/json', data: body });
+      return true;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 409) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Replaces the data of Secret `namespace/name` (PUT, keeping the metadata read: labels, annotations) if it is still
+   * at the resourceVersion `read` was read at; `false` when it is not (HTTP 409 Conflict: another replica wrote it
+   * since), so the caller re-reads and adopts that write.
+   */
+  async replaceSecret(namespace: string, name: string, data: Readonly<Record<string, string>>, read: VersionedSecret & { readonly resourceVersion: string }): Promise<boolean> {
+    const { resourceVersion } = read;
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { ...read.metadata, name, namespace, resourceVersion },
+      type: 'kubernetes.io/tls',
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])),
+    };
+    try {
+      await this.#call('PUT', `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`, `replacing secret ${namespace}/${name}`, { type: 'application/json', data: body });
       return true;
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 409) return false;

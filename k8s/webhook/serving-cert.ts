@@ -147,22 +147,6 @@ function pemBody(pem: string): Buffer {
   return Buffer.from(pem.replace(/-----(BEGIN|END) [A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
 }
 
-/**
- * The CA key of a shared Secret (`ca.key`), when present and the key of the Secret's (first) `ca.crt`: with it each
- * replica renews its own serving leaf. A Secret made before `ca.key` was stored has none: its leaf is not renewed.
- */
-export function caFromSecret(data: Readonly<Record<string, string>>, where: string): SelfManagedCa | undefined {
-  const keyPem = data[TLS_DIR_FILES.caKey];
-  const certPem = data[TLS_DIR_FILES.ca];
-  if (keyPem === undefined || certPem === undefined) return undefined;
-  try {
-    if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem))) throw new Error(`${TLS_DIR_FILES.caKey} is not the key of ${TLS_DIR_FILES.ca}`);
-  } catch (err) {
-    throw new CcmeshError(ErrorCode.INPUT_MALFORMED, `the webhook serving CA in ${where} is unusable: ${describeError(err)}`, { cause: err });
-  }
-  return { certPem, keyPem };
-}
-
 /** File names inside `--tls-dir` (the keys of a `kubernetes.io/tls` Secret, plus cert-manager's `ca.crt`). */
 export const TLS_DIR_FILES = Object.freeze({ cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt', /** Shared CA Secret only: the CA's key, for leaf renewal. */ caKey: 'ca.key' });
 

@@ -39,6 +39,8 @@ void t.test('ccmesh check against a fake API server and a real Coordinator', asy
     coordinatorReady: number;
     caBundlePem: string | undefined;
     servingCertPem: string;
+    /** The CA and key of a shared self-managed Secret (ca.crt, ca.key); undefined: a Secret without them. */
+    sharedCa?: { certPem: string; keyPem: string };
     injectorAvailable: number;
     pods: Pod[];
   }
@@ -83,7 +85,10 @@ void t.test('ccmesh check against a fake API server and a real Coordinator', asy
       if (world.caBundlePem !== undefined) o.webhooks[0]!.clientConfig.caBundle = b64(world.caBundlePem);
       return { status: 200, body: o };
     }
-    if (path === secret) return { status: 200, body: { kind: 'Secret', type: 'kubernetes.io/tls', data: { 'tls.crt': b64(world.servingCertPem), 'tls.key': b64(webhookCreds.keyPem) } } };
+    if (path === secret) {
+      const shared = world.sharedCa === undefined ? {} : { 'ca.crt': b64(world.sharedCa.certPem), 'ca.key': b64(world.sharedCa.keyPem) };
+      return { status: 200, body: { kind: 'Secret', type: 'kubernetes.io/tls', data: { 'tls.crt': b64(world.servingCertPem), 'tls.key': b64(webhookCreds.keyPem), ...shared } } };
+    }
     if (path === '/api/v1/pods?limit=500') {
       return {
         status: 200,
@@ -321,6 +326,21 @@ void t.test('ccmesh check against a fake API server and a real Coordinator', asy
     const r = await check(...base);
     t.equal(r.code, 3);
     t.equal(r.lines[7], `✖ injector serving certificate (secret ${NS}/${DEFAULT_VALUES.injector.caSecret}) expires ${iso(new X509Certificate(soon.certPem).validTo)} (in 1.0d, under 7.0d) — renew it (a self-managed one: delete the Secret and restart the injector)`);
+  });
+
+  await t.test('a shared self-managed CA Secret is judged by its CA: an aged stored leaf is no alarm, an expiring CA is', async (t) => {
+    world = fresh();
+    // The replicas renew their leaves in memory; the tls.crt stored at the last promotion has aged out.
+    world.servingCertPem = (await shortLived(1)).certPem;
+    const made = await createSelfManagedCredentials([`${INSTALL_NAMES.injector}.${NS}.svc`], systemClock, 300 * DAY, 1 * DAY);
+    world.sharedCa = made.ca;
+    const ok = await check(...base);
+    t.equal(ok.lines[7], `✔ injector serving CA (secret ${NS}/${DEFAULT_VALUES.injector.caSecret}, self-managed) expires ${iso(new X509Certificate(made.ca.certPem).validTo)}`);
+    t.equal(ok.code, 0);
+    world.sharedCa = (await createSelfManagedCredentials([`${INSTALL_NAMES.injector}.${NS}.svc`], systemClock, 2 * DAY, 1 * DAY)).ca;
+    const bad = await check(...base);
+    t.equal(bad.code, 3);
+    t.match(bad.lines[7], /^✖ injector serving CA \(secret .*, self-managed\) expires .* \(in 2\.0d, under 7\.0d\) — the injectors rotate it at 2\/3 of its life: .*logs deployment\/ccmesh-injector/);
   });
 
   await t.test('no available injector replica', async (t) => {

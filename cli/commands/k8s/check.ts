@@ -283,13 +283,26 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
       const sec = `${namespace}/${servingSecret}`;
       try {
         const o = await kube.getObject(`/api/v1/namespaces/${namespace}/secrets/${encodeURIComponent(servingSecret)}`, `reading secret ${sec}`);
-        const crt = obj(o.data)[TLS_DIR_FILES.cert];
-        if (typeof crt !== 'string') throw new Error(`it has no ${TLS_DIR_FILES.cert}`);
-        const leaf = parsePemBundle(Buffer.from(crt, 'base64').toString('utf8'))[0]!;
-        const until = Date.parse(leaf.validTo);
+        const data = obj(o.data);
+        // A self-managed shared Secret (it holds the CA key): the injectors renew their leaves from its CA in memory and
+        // rotate the CA through the Secret, so the tls.crt stored there ages out routinely; its ca.crt is what must
+        // stay valid. Otherwise (cert-manager, a Secret without the key) the stored tls.crt is the one served.
+        const sharedCa = typeof data[TLS_DIR_FILES.caKey] === 'string' && typeof data[TLS_DIR_FILES.ca] === 'string';
+        const key = sharedCa ? TLS_DIR_FILES.ca : TLS_DIR_FILES.cert;
+        const crt = data[key];
+        if (typeof crt !== 'string') throw new Error(`it has no ${key}`);
+        const cert = parsePemBundle(Buffer.from(crt, 'base64').toString('utf8'))[0]!;
+        const until = Date.parse(cert.validTo);
+        const what = sharedCa ? `injector serving CA (secret ${sec}, self-managed)` : `injector serving certificate (secret ${sec})`;
         emit(until - now > minMs
-          ? { status: 'pass', what: `injector serving certificate (secret ${sec}) expires ${date(until)}` }
-          : { status: 'fail', what: `injector serving certificate (secret ${sec}) expires ${date(until)} (${until <= now ? 'expired' : `in ${days(until - now)}`}, under ${days(minMs)})`, hint: 'renew it (a self-managed one: delete the Secret and restart the injector)' });
+          ? { status: 'pass', what: `${what} expires ${date(until)}` }
+          : {
+            status: 'fail',
+            what: `${what} expires ${date(until)} (${until <= now ? 'expired' : `in ${days(until - now)}`}, under ${days(minMs)})`,
+            hint: sharedCa
+              ? `the injectors rotate it at 2/3 of its life: see "kubectl -n ${namespace} logs deployment/${INSTALL_NAMES.injector}" for rotation errors (RBAC update on the Secret), or delete the Secret and restart the injector`
+              : 'renew it (a self-managed one: delete the Secret and restart the injector)',
+          });
       } catch (err) {
         emit({ status: 'fail', what: `injector serving certificate (secret ${sec}): ${describeError(err)}`, hint: err instanceof KubeApiError && err.status === 404 ? 'the injector creates it when it starts: check its logs' : apiHint(err) });
       }
