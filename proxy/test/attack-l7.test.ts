@@ -5,20 +5,9 @@
  * ambiguous framing, and ccmesh-internal fields never reach the app.
  */
 import t from 'tap';
-import { connect as h2Connect, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
-import { connect as tlsConnect } from 'node:tls';
-import { TUNNEL_ALPN } from '../tunnel/protocol.js';
+import type { ClientHttp2Session, OutgoingHttpHeaders } from 'node:http2';
 import { metric, startL7Rig } from './l7-rig.js';
-
-async function rawTunnel(port: number, files: { key: string; chain: string }, ca: string): Promise<ClientHttp2Session> {
-  const tls = tlsConnect({ host: '127.0.0.1', port, key: files.key, cert: files.chain, ca, allowPartialTrustChain: true, checkServerIdentity: () => undefined, ALPNProtocols: [TUNNEL_ALPN] });
-  tls.on('error', () => undefined);
-  await new Promise((r) => tls.once('secureConnect', r));
-  if (tls.alpnProtocol !== TUNNEL_ALPN) throw new Error('no tunnel');
-  const session = h2Connect('http://x', { createConnection: () => tls });
-  session.on('error', () => undefined);
-  return session;
-}
+import { rawTunnel } from './tunnel-client.js';
 
 /** The answer to one request (status 0: reset before a head; -1: no answer within 10 s, the stream is then reset). */
 function send(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<{ status: number; body: string }> {
@@ -42,7 +31,7 @@ function send(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: 
 
 void t.test('attack: hand-made L7 requests over a pooled connection', async (t) => {
   const rig = await startL7Rig(t);
-  const session = await rawTunnel(rig.in('web'), rig.files.web, rig.mesh.bundle());
+  const session = await rawTunnel(rig.mesh, rig.in('web'), rig.files.web);
   t.teardown(() => session.destroy());
   const req = (port: number, extra: OutgoingHttpHeaders = {}): OutgoingHttpHeaders => ({ ':method': 'GET', ':scheme': 'http', ':authority': `127.0.0.1:${port}`, ':path': '/headers', ...extra });
   const ok = await send(session, req(rig.in('web'), { 'ccmesh-identity': 'spiffe://x/admin', 'x-ccmesh-port': '1', host: 'evil.example:22' }));

@@ -23,7 +23,6 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { connect as h2Connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { systemClock } from '../../lib/clock.js';
@@ -34,35 +33,9 @@ import { streamBufferedBytes } from '../tunnel/stream-splice.js';
 import { startProxy } from '../unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { TestApp, testConfig, testLogger } from './support.js';
+import { connectStream, rawTunnel } from './tunnel-client.js';
 
 const tunnelOn: ProxyConfig['tunnel'] = { ...PROXY_DEFAULTS.tunnel, enabled: true };
-
-async function rawTunnel(mesh: TestMesh, port: number, files: { key: string; chain: string }): Promise<ClientHttp2Session> {
-  const tls = tlsConnect({ host: '127.0.0.1', port, key: files.key, cert: files.chain, ca: mesh.bundle(), allowPartialTrustChain: true, checkServerIdentity: () => undefined, ALPNProtocols: [TUNNEL_ALPN] });
-  tls.on('error', () => undefined);
-  await new Promise((r) => tls.once('secureConnect', r));
-  if (tls.alpnProtocol !== TUNNEL_ALPN) throw new Error(`the listener did not negotiate the tunnel (ALPN ${String(tls.alpnProtocol)})`);
-  const session = h2Connect('http://x', { createConnection: () => tls });
-  session.on('error', () => undefined);
-  return session;
-}
-
-/** A CONNECT stream and its response status (0 when it died first, -1 when no answer came within `timeoutMs`). */
-function connectStream(session: ClientHttp2Session, authority: string, timeoutMs = 10_000): Promise<{ status: number; stream: ClientHttp2Stream }> {
-  const stream = session.request({ ':method': 'CONNECT', ':authority': authority });
-  stream.on('error', () => undefined);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve({ status: -1, stream }), timeoutMs);
-    stream.once('response', (h) => {
-      clearTimeout(timer);
-      resolve({ status: Number(h[':status']), stream });
-    });
-    stream.once('close', () => {
-      clearTimeout(timer);
-      resolve({ status: 0, stream });
-    });
-  });
-}
 
 void t.test('a mesh peer can not use the transparent listener to reach this pod\'s own egress listener (its identity)', async (t) => {
   const mesh = await TestMesh.create();

@@ -188,9 +188,4 @@ export async function startL7Rig(t: { teardown(fn: () => unknown): void }, opts:
 }
 
 /** Sum of a metric's values whose labels include `labels`. */
-export async function metric(p: RunningProxy, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = p.registry.getSingleMetric(name);
-  if (!m) throw new Error(`no metric ${name}`);
-  const { values } = await m.get();
-  return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
-}
+export { metricSum as metric } from './tunnel-client.js';

@@ -19,6 +19,7 @@ import { streamBufferedBytes } from '../tunnel/stream-splice.js';
 import { startProxy, type RunningProxy } from '../unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { readAll, TestApp, testConfig, testLogger } from './support.js';
+import { metricSum, tunnelTls } from './tunnel-client.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -105,13 +106,7 @@ async function startRig(t: { teardown(fn: () => unknown): void }, opts: { ingres
   return { mesh, ingress, egress, hash, echo, denied, ctl, dirs, out: (n) => egress.ports.get(n)!, in: (n) => ingress.ports.get(n)! };
 }
 
-/** Sum of a metric's values whose labels include `labels`. */
-async function metric(p: RunningProxy, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = p.registry.getSingleMetric(name);
-  if (!m) throw new Error(`no metric ${name}`);
-  const { values } = await m.get();
-  return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
-}
+const metric = metricSum;
 
 /** {@link metric} once it equals `want`, or its value after 5 s (stream counters move when both ends have closed). */
 async function settled(p: RunningProxy, name: string, labels: Record<string, string>, want: number): Promise<number> {
@@ -310,9 +305,7 @@ void t.test('a slow reader: bounded buffers, and its neighbours keep flowing', a
 
 /** A raw tunnel client: mTLS to `port` with `files`' leaf, offering the tunnel ALPN. */
 async function rawTunnel(mesh: TestMesh, port: number, files: { key: string; chain: string }): Promise<{ tls: TLSSocket; session: ClientHttp2Session }> {
-  const tls = tlsConnect({ host: '127.0.0.1', port, key: files.key, cert: files.chain, ca: mesh.bundle(), allowPartialTrustChain: true, checkServerIdentity: () => undefined, ALPNProtocols: [TUNNEL_ALPN] });
-  tls.on('error', () => undefined);
-  await new Promise((r) => tls.once('secureConnect', r));
+  const tls = await tunnelTls(mesh, port, files);
   const session = h2Connect('http://x', { createConnection: () => tls });
   session.on('error', () => undefined);
   return { tls, session };
