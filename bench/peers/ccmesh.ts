@@ -27,11 +27,18 @@ export const CCMESH_NOT_BUILT = 'not available yet (proxy not built)';
 /** Benchmark servers listen on loopback only, and no pod-level ready file is written outside the run directory. */
 const LOOPBACK_ONLY = ['--listen-host', '127.0.0.1', '--admin-host', '127.0.0.1', '--ready-file', 'none'];
 
-/** argv (after `ccmesh`) of the ingress sidecar: app ports `h1` and `h2`, mTLS listeners on the ingress ports. */
-export function ccmeshIngressArgs(ports: PeerPorts, tlsDir: string, extra: readonly string[] = []): string[] {
+/** How the sidecars carry the app's bytes: L4 (opaque), or L7 (`http`: requests parsed and sent over the tunnel). */
+export type CcmeshLayer = 'l4' | 'l7';
+
+/**
+ * argv (after `ccmesh`) of the ingress sidecar: app ports `h1` and `h2`, mTLS listeners on the ingress ports; at L7
+ * `h1` is `mtls+http` (the app speaks HTTP/1.1) and `h2` `mtls+h2c`.
+ */
+export function ccmeshIngressArgs(ports: PeerPorts, tlsDir: string, extra: readonly string[] = [], layer: CcmeshLayer = 'l4'): string[] {
+  const [m1, m2] = layer === 'l7' ? ['mtls+http', 'mtls+h2c'] : ['mtls', 'mtls'];
   return [
     'proxy', ...extra, '--no-iptables', '--tls-dir', tlsDir,
-    '--ingress', `h1#${ports.upstreamH1}#mtls##h2#${ports.upstreamH2}#mtls`,
+    '--ingress', `h1#${ports.upstreamH1}#${m1}##h2#${ports.upstreamH2}#${m2}`,
     '--inbound-port-map', `${ports.upstreamH1}=${ports.ingressH1},${ports.upstreamH2}=${ports.ingressH2}`,
     '--admin-port', String(ports.adminIngress),
     ...LOOPBACK_ONLY,
@@ -42,10 +49,11 @@ export function ccmeshIngressArgs(ports: PeerPorts, tlsDir: string, extra: reado
  * argv (after `ccmesh`) of the egress sidecar: plaintext loopback listeners → mTLS to the ingress listeners, whose
  * leaf must carry `serverSan` (the remotes are IP addresses, from which no identity can be derived).
  */
-export function ccmeshEgressArgs(ports: PeerPorts, tlsDir: string, serverSan: string, extra: readonly string[] = []): string[] {
+export function ccmeshEgressArgs(ports: PeerPorts, tlsDir: string, serverSan: string, extra: readonly string[] = [], layer: CcmeshLayer = 'l4'): string[] {
+  const l7 = layer === 'l7' ? '#http' : '';
   return [
     'proxy', ...extra, '--no-iptables', '--tls-dir', tlsDir,
-    '--egress', `h1#127.0.0.1:${ports.egressH1}#127.0.0.1:${ports.ingressH1}#${serverSan}##h2#127.0.0.1:${ports.egressH2}#127.0.0.1:${ports.ingressH2}#${serverSan}`,
+    '--egress', `h1#127.0.0.1:${ports.egressH1}#127.0.0.1:${ports.ingressH1}#${serverSan}${l7}##h2#127.0.0.1:${ports.egressH2}#127.0.0.1:${ports.ingressH2}#${serverSan}${l7}`,
     '--admin-port', String(ports.adminEgress),
     ...LOOPBACK_ONLY,
   ];
@@ -78,9 +86,10 @@ function writeTlsDir(dir: string, pki: TestPki, id: WorkloadFiles): void {
 
 /**
  * A ccmesh adapter: `ccmesh` runs the pooled tunnel between the two sidecars (`--tunnel on`), `ccmesh-per-conn` the same
- * sidecars with `--tunnel off` (one mTLS connection per app connection, the path of a peer without the tunnel).
+ * sidecars with `--tunnel off` (one mTLS connection per app connection, the path of a peer without the tunnel),
+ * `ccmesh-l7` the tunnel with both ports in L7 HTTP mode.
  */
-function ccmeshAdapter(name: string, extra: readonly string[]): PeerAdapter {
+function ccmeshAdapter(name: string, extra: readonly string[], layer: CcmeshLayer = 'l4'): PeerAdapter {
   return {
     name,
     availability(): Promise<PeerAvailability> {
@@ -100,7 +109,7 @@ function ccmeshAdapter(name: string, extra: readonly string[]): PeerAdapter {
         writeTlsDir(tlsDir, pki, role === 'ingress' ? pki.workloadB : pki.workloadA);
         // Profiled: a short drain, so the process exits (and writes its profile) soon after SIGTERM.
         const ex = launch.profileDir !== undefined ? [...extra, '--drain', '2s'] : extra;
-        const args = role === 'ingress' ? ccmeshIngressArgs(ports, tlsDir, ex) : ccmeshEgressArgs(ports, tlsDir, pki.workloadB.dnsName, ex);
+        const args = role === 'ingress' ? ccmeshIngressArgs(ports, tlsDir, ex, layer) : ccmeshEgressArgs(ports, tlsDir, pki.workloadB.dnsName, ex, layer);
         const { node, flags } = ccmeshNodeArgv(launch, `${String(pair).padStart(2, '0')}-${name}-${role}`);
         const proc = startProcess(`${name} ${role}`, node, [...flags, CCMESH_BIN, ...args], join(runDir, `${role}.log`), cpuSet);
         const admin = role === 'ingress' ? ports.adminIngress : ports.adminEgress;
@@ -117,3 +126,6 @@ export const ccmeshPeer: PeerAdapter = ccmeshAdapter('ccmesh', ['--tunnel', 'on'
 
 /** ccmesh sidecars with `--tunnel off`: per-connection mTLS. */
 export const ccmeshPerConnPeer: PeerAdapter = ccmeshAdapter('ccmesh-per-conn', ['--tunnel', 'off']);
+
+/** ccmesh sidecars with the pooled tunnel and both ports in L7 HTTP mode (requests multiplexed as HTTP/2 requests). */
+export const ccmeshL7Peer: PeerAdapter = ccmeshAdapter('ccmesh-l7', ['--tunnel', 'on'], 'l7');
