@@ -9,7 +9,8 @@
  */
 import { connect as h2Connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { PassThrough, pipeline } from 'node:stream';
+import { connect as netConnect } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { Pool } from 'undici';
 import type { AppProtocol } from '../../lib/mesh-config/ingress.js';
 import { ignoreSocketError } from '../transport/listen.js';
@@ -62,9 +63,12 @@ export class AppClients {
     }
     const ac = new AbortController();
     let cls: HttpCodeClass = 'cancelled';
+    // The app's answer was read to its end (or the request failed): nothing is left to abort. Aborting a finished
+    // request would cost a DOMException (with its stack) per request and could cut the pooled app connection.
+    let settled = false;
     stream.once('close', () => {
       // The peer cancelled (or the stream ended): an unfinished app request is aborted with it.
-      ac.abort();
+      if (!settled) ac.abort();
       const clean = stream.rstCode === undefined || stream.rstCode === h2.NGHTTP2_NO_ERROR;
       finish(clean ? cls : 'cancelled');
     });
@@ -80,10 +84,19 @@ export class AppClients {
       stream.respond(out, { waitForTrailers: true });
       stream.once('wantTrailers', () => stream.sendTrailers(endToEndTrailers(res.trailers as IncomingHttpHeaders)));
       cls = statusClass(res.statusCode);
-      pipeline(res.body, stream, (err) => {
-        if (err) cls = 'cancelled';
+      // pipe, not pipeline: pipeline makes an AbortController per call and aborts it (a DOMException) at every end.
+      res.body.once('end', () => {
+        settled = true;
       });
+      res.body.once('error', () => {
+        // The app's connection broke mid-body: the peer sees a reset, never a complete-looking answer.
+        settled = true;
+        cls = 'cancelled';
+        if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+      });
+      res.body.pipe(stream);
     }, () => {
+      settled = true;
       if (stream.destroyed || stream.closed) return;
       cls = '5xx';
       respondError(stream, 502);
@@ -93,7 +106,9 @@ export class AppClients {
   #session(port: number): ClientHttp2Session {
     const live = this.#sessions.get(port);
     if (live !== undefined && !live.closed && !live.destroyed) return live;
-    const s = h2Connect(`http://127.0.0.1:${port}`);
+    // TCP_NODELAY as on every other app connection: node:http2's own connect leaves Nagle on, which holds small frames
+    // back until the app's delayed ACK (tens of ms per exchange under concurrency).
+    const s = h2Connect(`http://127.0.0.1:${port}`, { createConnection: () => netConnect({ host: '127.0.0.1', port, noDelay: true }) });
     s.on('error', ignoreSocketError);
     s.once('close', () => {
       if (this.#sessions.get(port) === s) this.#sessions.delete(port);

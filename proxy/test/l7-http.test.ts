@@ -79,6 +79,11 @@ void t.test('HTTP/1.1: keep-alive, Connection: close from the app and its client
   t.equal(await metric(rig.egress, 'ccmesh_proxy_http_requests_total', { direction: 'outbound', code_class: '2xx' }), 6, 'outbound requests counted by status class');
   t.equal(await metric(rig.ingress, 'ccmesh_proxy_http_requests_total', { direction: 'inbound', code_class: '2xx', port: String(rig.in('web')) }) + await metric(rig.ingress, 'ccmesh_proxy_http_requests_total', { direction: 'inbound', code_class: '2xx' }) > 0, true);
   t.ok(await metric(rig.ingress, 'ccmesh_proxy_http_request_duration_seconds', {}) > 0, 'the latency histogram observed them');
+  // The ingress keeps its connection to the app: 20 more requests, one after another, open no new one (the app's
+  // Connection: close above is the one reason it had to reconnect).
+  const before = rig.log.connections;
+  for (let i = 0; i < 20; i++) t.equal((await get(port, '/', { agent })).status, 200);
+  t.equal(rig.log.connections, before, `the app accepted no new connection for 20 requests (${before} before)`);
 });
 
 void t.test('hop-by-hop and ccmesh-internal fields never reach the app; Host does', async (t) => {

@@ -28,6 +28,8 @@ export interface AppLog {
   /** Responses whose client went away before they finished. */
   cut: number;
   requests: number;
+  /** TCP connections the app accepted (the ingress keeps its app connections alive across requests). */
+  connections: number;
 }
 
 /**
@@ -36,7 +38,7 @@ export interface AppLog {
  * sends one block and then nothing; `/die` sends one block and resets.
  */
 function h1App(log: AppLog): H1Server {
-  return createH1Server((req: IncomingMessage, res: ServerResponse) => {
+  const server = createH1Server((req: IncomingMessage, res: ServerResponse) => {
     log.requests++;
     const url = new URL(req.url ?? '/', 'http://x');
     log.headers.set(url.pathname, req.headers);
@@ -94,6 +96,8 @@ function h1App(log: AppLog): H1Server {
       }
     });
   });
+  server.on('connection', () => log.connections++);
+  return server;
 }
 
 const bytes = { serialize: (b: Buffer): Buffer => b, deserialize: (b: Buffer): Buffer => b };
@@ -148,7 +152,7 @@ export async function startL7Rig(t: { teardown(fn: () => unknown): void }, opts:
   const mesh = await TestMesh.create();
   const web = await mesh.leaf(['web', 'web.default.svc']);
   const dirs = { web: writeTlsDir(web.files), api: writeTlsDir((await mesh.leaf(['api'])).files) };
-  const log: AppLog = { headers: new Map(), aborted: 0, cut: 0, requests: 0 };
+  const log: AppLog = { headers: new Map(), aborted: 0, cut: 0, requests: 0, connections: 0 };
   const h1 = h1App(log);
   // Upgrade: echo: the app switches protocols and echoes every byte from then on (a stand-in for WebSocket).
   h1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
