@@ -8,7 +8,7 @@ import type { ProxyBenchData } from './run.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
 import { type ProxySummary, summarise } from './stats.js';
 
-const COLOURS: Readonly<Record<string, string>> = { direct: '#7f7f7f', haproxy: '#1f77b4', nginx: '#2ca02c', 'ccmesh-per-conn': '#ff9896', ccmesh: '#d62728' };
+const COLOURS: Readonly<Record<string, string>> = { direct: '#7f7f7f', haproxy: '#1f77b4', nginx: '#2ca02c', 'ccmesh-per-conn': '#ff9896', ccmesh: '#d62728', 'ccmesh-l7': '#9467bd' };
 const EXTRA = ['#9467bd', '#8c564b', '#e377c2', '#17becf'];
 const PANEL_W = 190;
 const PANEL_H = 170;
