@@ -21,7 +21,7 @@ import type { TunnelLease, TunnelPool } from '../tunnel/pool.js';
 import { hasControlOrSpace, tunnelAuthority } from '../tunnel/protocol.js';
 import { ignoreSocketError } from '../transport/listen.js';
 import { endToEnd, endToEndTrailers, framingProblem, statusClass } from './headers.js';
-import { relayH2, respondError } from './to-app.js';
+import { relayH2, respondError, sendTrailersSafely } from './to-app.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -128,7 +128,7 @@ export class HttpEgress {
       lease.track(h);
       h.on('error', ignoreSocketError);
       if (!noBody) {
-        h.once('wantTrailers', () => h.sendTrailers(endToEndTrailers(req.trailers)));
+        h.once('wantTrailers', () => sendTrailersSafely(h, endToEndTrailers(req.trailers)));
         req.pipe(h);
       } else {
         req.resume();

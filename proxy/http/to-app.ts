@@ -77,8 +77,16 @@ export class AppClients {
         return;
       }
       const out: OutgoingHttpHeaders = { ...endToEnd(res.headers as IncomingHttpHeaders), ':status': res.statusCode };
-      stream.respond(out, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers(endToEndTrailers(res.trailers as IncomingHttpHeaders)));
+      // SECURITY (availability): an HTTP/1.1 answer HTTP/2 cannot carry (a single-value field twice, e.g. two
+      // Content-Type) makes respond() throw; uncaught in this callback it would be an unhandled rejection, which ends
+      // the sidecar process. That one request gets 502 instead.
+      if (!respondSafely(stream, out)) {
+        res.body.destroy();
+        cls = '5xx';
+        respondError(stream, 502);
+        return;
+      }
+      stream.once('wantTrailers', () => sendTrailersSafely(stream, endToEndTrailers(res.trailers as IncomingHttpHeaders)));
       cls = statusClass(res.statusCode);
       pipeline(res.body, stream, (err) => {
         if (err) cls = 'cancelled';
@@ -136,7 +144,7 @@ export function relayH2(down: ServerHttp2Stream, up: ClientHttp2Stream, noBody: 
     reqTrailers = endToEndTrailers(t);
   });
   if (!noBody) {
-    up.once('wantTrailers', () => up.sendTrailers(reqTrailers));
+    up.once('wantTrailers', () => sendTrailersSafely(up, reqTrailers));
     down.pipe(up);
   }
   up.once('response', (headers: IncomingHttpHeaders, flags: number) => {
@@ -150,7 +158,7 @@ export function relayH2(down: ServerHttp2Stream, up: ClientHttp2Stream, noBody: 
       return;
     }
     down.respond(out, { waitForTrailers: true });
-    down.once('wantTrailers', () => down.sendTrailers(resTrailers));
+    down.once('wantTrailers', () => sendTrailersSafely(down, resTrailers));
     up.pipe(down);
   });
   up.on('trailers', (t: IncomingHttpHeaders) => {
@@ -174,6 +182,28 @@ export function relayH2(down: ServerHttp2Stream, up: ClientHttp2Stream, noBody: 
     const clean = down.rstCode === undefined || down.rstCode === h2.NGHTTP2_NO_ERROR;
     finish(clean ? cls : 'cancelled');
   });
+}
+
+/** `stream.respond(head, waitForTrailers)`; false (nothing sent) when node:http2 refuses the head. */
+function respondSafely(stream: ServerHttp2Stream, head: OutgoingHttpHeaders): boolean {
+  try {
+    stream.respond(head, { waitForTrailers: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sends trailers that came from the other hop; trailers node:http2 refuses (a single-value field twice) reset the
+ * stream instead of throwing out of the 'wantTrailers' listener (an uncaught exception ends the process).
+ */
+export function sendTrailersSafely(stream: ServerHttp2Stream | ClientHttp2Stream, trailers: OutgoingHttpHeaders): void {
+  try {
+    stream.sendTrailers(trailers);
+  } catch {
+    if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+  }
 }
 
 /** Answers `status` with no body, unless a head was sent already (then the stream is reset). */

@@ -804,6 +804,14 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     tests: ['proxy/test/attack-l7.test.ts'],
   },
   {
+    id: 'proxy-l7-answer-h2-refused',
+    defence: 'An app answer HTTP/2 cannot carry (a single-value field twice) is a 502 for that request; respond() throwing never becomes an unhandled rejection that ends the sidecar.',
+    file: 'proxy/http/to-app.ts',
+    find: '      if (!respondSafely(stream, out)) {',
+    replace: "      stream.respond(out, { waitForTrailers: true });\n      if (stream.headersSent === false) {",
+    tests: ['proxy/test/attack-l7-answers.test.ts'],
+  },
+  {
     id: 'proxy-l7-internal-headers',
     defence: 'Fields naming ccmesh internals (ccmesh-*, x-ccmesh-*) never cross the sidecar in either direction.',
     file: 'proxy/http/headers.ts',
