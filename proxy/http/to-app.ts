@@ -149,7 +149,15 @@ export function relayH2(down: ServerHttp2Stream, up: ClientHttp2Stream, noBody: 
   }
   up.once('response', (headers: IncomingHttpHeaders, flags: number) => {
     if (down.destroyed) return;
-    const status = Number(headers[':status']);
+    const status = finalStatus(headers);
+    // SECURITY (availability): a head node:http2 would refuse to send (a status outside 200–599: nghttp2 passes any
+    // three digits) is a 502, never a throw out of this listener (an uncaught exception ends the process).
+    if (status === undefined) {
+      if (!up.destroyed) up.close(h2.NGHTTP2_PROTOCOL_ERROR);
+      respondError(down, 502);
+      finish('5xx');
+      return;
+    }
     cls = statusClass(status);
     const out: OutgoingHttpHeaders = { ...endToEnd(headers), ':status': status };
     // A trailers-only answer (gRPC errors: grpc-status in the head, END_STREAM) stays one HEADERS frame.
@@ -182,6 +190,15 @@ export function relayH2(down: ServerHttp2Stream, up: ClientHttp2Stream, noBody: 
     const clean = down.rstCode === undefined || down.rstCode === h2.NGHTTP2_NO_ERROR;
     finish(clean ? cls : 'cancelled');
   });
+}
+
+/**
+ * The status of a final answer's head from the other hop when both HTTP/1.1 and HTTP/2 can send it on (200–599), else
+ * undefined. nghttp2 accepts any three digits but 101 (000, 099 and 999 among them) and node:http2 hands them on.
+ */
+export function finalStatus(headers: IncomingHttpHeaders): number | undefined {
+  const status = Number(headers[':status']);
+  return Number.isInteger(status) && status >= 200 && status <= 599 ? status : undefined;
 }
 
 /** `stream.respond(head, waitForTrailers)`; false (nothing sent) when node:http2 refuses the head. */

@@ -812,6 +812,22 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     tests: ['proxy/test/attack-l7-answers.test.ts'],
   },
   {
+    id: 'proxy-l7-peer-status-h1',
+    defence: "A peer's L7 answer with a status HTTP cannot send (000, 099, 700: nghttp2 passes any three digits) is a 502 to the HTTP/1.1 app; writeHead never throws out of the 'response' listener (which would end the sidecar).",
+    file: 'proxy/http/from-app.ts',
+    find: '        const status = finalStatus(headers);',
+    replace: "        const status = Number(headers[':status']);",
+    tests: ['proxy/test/attack-l7-peer-answers.test.ts'],
+  },
+  {
+    id: 'proxy-l7-peer-status-h2',
+    defence: "An L7 answer with a status HTTP/2 cannot send (outside 200–599) is a 502 on the h2 relay (h2c apps and clients); respond never throws out of the 'response' listener.",
+    file: 'proxy/http/to-app.ts',
+    find: '    const status = finalStatus(headers);',
+    replace: "    const status = Number(headers[':status']);",
+    tests: ['proxy/test/attack-l7-peer-answers.test.ts'],
+  },
+  {
     id: 'proxy-l7-internal-headers',
     defence: 'Fields naming ccmesh internals (ccmesh-*, x-ccmesh-*) never cross the sidecar in either direction.',
     file: 'proxy/http/headers.ts',
