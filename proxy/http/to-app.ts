@@ -23,12 +23,19 @@ export interface AppRequest {
   readonly method: string;
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
+  /**
+   * The verified identity (SAN text) of the peer that sent it. SECURITY: HTTP/1.1 app connections are kept per peer
+   * identity, never shared: through an app that does not read some bodies, a request smuggled in a body would
+   * otherwise be answered to another peer's request on the same keep-alive connection (response-queue poisoning).
+   */
+  readonly peer: string;
 }
 
 /** The app-side clients of one process, one per app port and protocol, made on first use. */
 export class AppClients {
   readonly #idleTimeoutMs: number;
-  readonly #pools = new Map<number, Pool>();
+  /** HTTP/1.1 pools by app port and peer identity (see {@link AppRequest.peer}). */
+  readonly #pools = new Map<string, Pool>();
   readonly #sessions = new Map<number, ClientHttp2Session>();
 
   constructor(idleTimeoutMs: number) {
@@ -55,10 +62,12 @@ export class AppClients {
   }
 
   #h1(stream: ServerHttp2Stream, req: AppRequest, finish: (cls: HttpCodeClass) => void): void {
-    let pool = this.#pools.get(req.appPort);
+    // SECURITY: one pool per (app port, peer identity): a peer's requests never share an app connection with another's.
+    const key = `${req.appPort}\0${req.peer}`;
+    let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = new Pool(`http://127.0.0.1:${req.appPort}`, { headersTimeout: this.#idleTimeoutMs, bodyTimeout: this.#idleTimeoutMs, connections: 256 });
-      this.#pools.set(req.appPort, pool);
+      this.#pools.set(key, pool);
     }
     const ac = new AbortController();
     let cls: HttpCodeClass = 'cancelled';

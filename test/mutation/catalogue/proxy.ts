@@ -828,6 +828,14 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     tests: ['proxy/test/attack-l7-peer-answers.test.ts'],
   },
   {
+    id: 'proxy-l7-app-pool-per-peer',
+    defence: "HTTP/1.1 app connections of the L7 path are kept per peer identity: a request smuggled through an app that does not read a body is never answered to another peer's request (response-queue poisoning).",
+    file: 'proxy/http/to-app.ts',
+    find: '    const key = `${req.appPort}\\0${req.peer}`;',
+    replace: '    const key = `${req.appPort}`;',
+    tests: ['proxy/test/attack-l7-shared-pool.test.ts'],
+  },
+  {
     id: 'proxy-l7-internal-headers',
     defence: 'Fields naming ccmesh internals (ccmesh-*, x-ccmesh-*) never cross the sidecar in either direction.',
     file: 'proxy/http/headers.ts',
