@@ -21,7 +21,7 @@ import type { TunnelLease, TunnelPool } from '../tunnel/pool.js';
 import { hasControlOrSpace, tunnelAuthority } from '../tunnel/protocol.js';
 import { ignoreSocketError } from '../transport/listen.js';
 import { endToEnd, endToEndTrailers, framingProblem, statusClass } from './headers.js';
-import { relayH2, respondError } from './to-app.js';
+import { finalStatus, relayH2, respondError, sendTrailersSafely } from './to-app.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -128,7 +128,7 @@ export class HttpEgress {
       lease.track(h);
       h.on('error', ignoreSocketError);
       if (!noBody) {
-        h.once('wantTrailers', () => h.sendTrailers(endToEndTrailers(req.trailers)));
+        h.once('wantTrailers', () => sendTrailersSafely(h, endToEndTrailers(req.trailers)));
         req.pipe(h);
       } else {
         req.resume();
@@ -139,7 +139,13 @@ export class HttpEgress {
       });
       h.once('response', (headers: IncomingHttpHeaders) => {
         if (res.destroyed) return;
-        const status = Number(headers[':status']);
+        const status = finalStatus(headers);
+        // SECURITY (availability): the peer's head is relayed only with a status HTTP can send (nghttp2 passes any three
+        // digits, 000 among them; writeHead would throw out of this listener and end the process).
+        if (status === undefined) {
+          h.close(h2.NGHTTP2_PROTOCOL_ERROR);
+          return answer(502);
+        }
         cls = statusClass(status);
         res.writeHead(status, flatten(endToEnd(headers)));
         h.pipe(res, { end: false });

@@ -24,12 +24,19 @@ export interface AppRequest {
   readonly method: string;
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
+  /**
+   * The verified identity (SAN text) of the peer that sent it. SECURITY: HTTP/1.1 app connections are kept per peer
+   * identity, never shared: through an app that does not read some bodies, a request smuggled in a body would
+   * otherwise be answered to another peer's request on the same keep-alive connection (response-queue poisoning).
+   */
+  readonly peer: string;
 }
 
 /** The app-side clients of one process, one per app port and protocol, made on first use. */
 export class AppClients {
   readonly #idleTimeoutMs: number;
-  readonly #pools = new Map<number, Pool>();
+  /** HTTP/1.1 pools by app port and peer identity (see {@link AppRequest.peer}). */
+  readonly #pools = new Map<string, Pool>();
   readonly #sessions = new Map<number, ClientHttp2Session>();
 
   constructor(idleTimeoutMs: number) {
@@ -56,10 +63,12 @@ export class AppClients {
   }
 
   #h1(stream: ServerHttp2Stream, req: AppRequest, finish: (cls: HttpCodeClass) => void): void {
-    let pool = this.#pools.get(req.appPort);
+    // SECURITY: one pool per (app port, peer identity): a peer's requests never share an app connection with another's.
+    const key = `${req.appPort}\0${req.peer}`;
+    let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = new Pool(`http://127.0.0.1:${req.appPort}`, { headersTimeout: this.#idleTimeoutMs, bodyTimeout: this.#idleTimeoutMs, connections: 256 });
-      this.#pools.set(req.appPort, pool);
+      this.#pools.set(key, pool);
     }
     const ac = new AbortController();
     let cls: HttpCodeClass = 'cancelled';
@@ -81,8 +90,16 @@ export class AppClients {
         return;
       }
       const out: OutgoingHttpHeaders = { ...endToEnd(res.headers as IncomingHttpHeaders), ':status': res.statusCode };
-      stream.respond(out, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers(endToEndTrailers(res.trailers as IncomingHttpHeaders)));
+      // SECURITY (availability): an HTTP/1.1 answer HTTP/2 cannot carry (a single-value field twice, e.g. two
+      // Content-Type) makes respond() throw; uncaught in this callback it would be an unhandled rejection, which ends
+      // the sidecar process. That one request gets 502 instead.
+      if (!respondSafely(stream, out)) {
+        res.body.destroy();
+        cls = '5xx';
+        respondError(stream, 502);
+        return;
+      }
+      stream.once('wantTrailers', () => sendTrailersSafely(stream, endToEndTrailers(res.trailers as IncomingHttpHeaders)));
       cls = statusClass(res.statusCode);
       // pipe, not pipeline: pipeline makes an AbortController per call and aborts it (a DOMException) at every end.
       res.body.once('end', () => {
@@ -151,12 +168,20 @@ export function relayH2(down: ServerHttp2Stream, up: ClientHttp2Stream, noBody: 
     reqTrailers = endToEndTrailers(t);
   });
   if (!noBody) {
-    up.once('wantTrailers', () => up.sendTrailers(reqTrailers));
+    up.once('wantTrailers', () => sendTrailersSafely(up, reqTrailers));
     down.pipe(up);
   }
   up.once('response', (headers: IncomingHttpHeaders, flags: number) => {
     if (down.destroyed) return;
-    const status = Number(headers[':status']);
+    const status = finalStatus(headers);
+    // SECURITY (availability): a head node:http2 would refuse to send (a status outside 200–599: nghttp2 passes any
+    // three digits) is a 502, never a throw out of this listener (an uncaught exception ends the process).
+    if (status === undefined) {
+      if (!up.destroyed) up.close(h2.NGHTTP2_PROTOCOL_ERROR);
+      respondError(down, 502);
+      finish('5xx');
+      return;
+    }
     cls = statusClass(status);
     const out: OutgoingHttpHeaders = { ...endToEnd(headers), ':status': status };
     // A trailers-only answer (gRPC errors: grpc-status in the head, END_STREAM) stays one HEADERS frame.
@@ -165,7 +190,7 @@ export function relayH2(down: ServerHttp2Stream, up: ClientHttp2Stream, noBody: 
       return;
     }
     down.respond(out, { waitForTrailers: true });
-    down.once('wantTrailers', () => down.sendTrailers(resTrailers));
+    down.once('wantTrailers', () => sendTrailersSafely(down, resTrailers));
     up.pipe(down);
   });
   up.on('trailers', (t: IncomingHttpHeaders) => {
@@ -189,6 +214,37 @@ export function relayH2(down: ServerHttp2Stream, up: ClientHttp2Stream, noBody: 
     const clean = down.rstCode === undefined || down.rstCode === h2.NGHTTP2_NO_ERROR;
     finish(clean ? cls : 'cancelled');
   });
+}
+
+/**
+ * The status of a final answer's head from the other hop when both HTTP/1.1 and HTTP/2 can send it on (200–599), else
+ * undefined. nghttp2 accepts any three digits but 101 (000, 099 and 999 among them) and node:http2 hands them on.
+ */
+export function finalStatus(headers: IncomingHttpHeaders): number | undefined {
+  const status = Number(headers[':status']);
+  return Number.isInteger(status) && status >= 200 && status <= 599 ? status : undefined;
+}
+
+/** `stream.respond(head, waitForTrailers)`; false (nothing sent) when node:http2 refuses the head. */
+function respondSafely(stream: ServerHttp2Stream, head: OutgoingHttpHeaders): boolean {
+  try {
+    stream.respond(head, { waitForTrailers: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sends trailers that came from the other hop; trailers node:http2 refuses (a single-value field twice) reset the
+ * stream instead of throwing out of the 'wantTrailers' listener (an uncaught exception ends the process).
+ */
+export function sendTrailersSafely(stream: ServerHttp2Stream | ClientHttp2Stream, trailers: OutgoingHttpHeaders): void {
+  try {
+    stream.sendTrailers(trailers);
+  } catch {
+    if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+  }
 }
 
 /** Answers `status` with no body, unless a head was sent already (then the stream is reset). */

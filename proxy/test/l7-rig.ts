@@ -34,7 +34,7 @@ export interface AppLog {
 
 /**
  * The HTTP/1.1 app: `/headers` answers the request's headers as JSON; `/hash` the SHA-256 and length of the body;
- * `/big?blocks=N` streams N blocks with the hash in a trailer; `/close` answers with `Connection: close`; `/slow`
+ * `/big?blocks=N` streams N blocks with the hash in a trailer; `/close` answers with `Connection: close`; `/dup` answers two `Content-Type` fields; `/slow`
  * sends one block and then nothing; `/die` sends one block and resets.
  */
 function h1App(log: AppLog): H1Server {
@@ -61,6 +61,11 @@ function h1App(log: AppLog): H1Server {
           return;
         case '/hash':
           res.end(`${h.digest('hex')} ${n}`);
+          return;
+        case '/dup':
+          // Two values of a field HTTP/2 allows once (an app's sloppy answer, or one a request's fields steered).
+          res.setHeader('content-type', ['text/plain', 'text/html']);
+          res.end('dup');
           return;
         case '/close':
           res.writeHead(200, { connection: 'close' });

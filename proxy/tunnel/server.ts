@@ -248,7 +248,7 @@ export class TunnelServer {
     }
     const httpMetrics = http;
     const peer = metrics.peer(st.peerLabel);
-    this.#apps.forward(stream, { appPort: route.appPort, protocol: route.protocol, method: request.method, path: request.path, headers }, (cls) => {
+    this.#apps.forward(stream, { appPort: route.appPort, protocol: route.protocol, method: request.method, path: request.path, headers, peer: sans }, (cls) => {
       target.slots.release();
       httpMetrics.end(cls, startedAt);
       peer.result[cls === 'cancelled' ? 'error' : cls === '5xx' ? 'upstream-error' : 'ok'].inc();
