@@ -10,13 +10,18 @@ import { connect, type AddressInfo } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { systemClock } from '../../lib/clock.js';
 import { parseEgressSpec } from '../../lib/mesh-config/egress.js';
+import { PROXY_DEFAULTS } from '../config.js';
 import { startProxy } from '../unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { readAll, testConfig, testLogger } from './support.js';
 
 const EGRESS_IP = '127.0.0.9';
 
-void t.test('the second egress connection resumes the first one\'s TLS session', async (t) => {
+for (const tunnel of [false, true]) {
+  // Tunnel on (the default): the first connection offers the tunnel, this server declines it and the connection
+  // becomes per-connection mTLS; its session must be kept all the same, or every peer without the tunnel would pay a
+  // second full handshake.
+  void t.test(`the second egress connection resumes the first one's TLS session (tunnel ${tunnel ? 'on, declined by the peer' : 'off'})`, async (t) => {
   const mesh = await TestMesh.create();
   const db = await mesh.leaf(['db', 'db.shop.svc', 'localhost'], { workload: 'db' });
   const web = await mesh.leaf(['web', 'web.shop.svc'], { workload: 'web' });
@@ -35,7 +40,7 @@ void t.test('the second egress connection resumes the first one\'s TLS session',
 
   const parsed = parseEgressSpec(`db#${EGRESS_IP}:1#127.0.0.1:${port}#db.shop.svc`, '--egress');
   t.same(parsed.issues, [], 'the spec parses');
-  const client = await startProxy(testConfig({ tlsDir: dir, egress: parsed.entries.map((e) => ({ ...e, listen: { host: EGRESS_IP, port: 0 } })) }), { clock: systemClock, logger: testLogger });
+  const client = await startProxy(testConfig({ tlsDir: dir, tunnel: { ...PROXY_DEFAULTS.tunnel, enabled: tunnel }, egress: parsed.entries.map((e) => ({ ...e, listen: { host: EGRESS_IP, port: 0 } })) }), { clock: systemClock, logger: testLogger });
   t.teardown(async () => {
     await client.drain();
     server.close();
@@ -51,3 +56,4 @@ void t.test('the second egress connection resumes the first one\'s TLS session',
   t.equal(await via(), 'ok', 'second connection: answered');
   t.same(reused, [false, true], 'the server resumed the session on the second connection');
 });
+}

@@ -232,7 +232,16 @@ export class TunnelPool {
     d.connecting = true;
     const generation = this.#rt.store.generationNumber;
     // SECURITY: no session resumption on pooled connections; every one is a full handshake, verified by ctx.check.
-    const dialTarget: UpstreamTarget = { ...target, session: undefined, onSession: () => undefined };
+    // A connection the peer answered without the tunnel becomes per-connection mTLS: the sessions it is then handed
+    // (a verified full handshake's, as on the per-connection path) are kept for that path's next connections.
+    let perConnection = false;
+    const dialTarget: UpstreamTarget = {
+      ...target,
+      session: undefined,
+      onSession: (session) => {
+        if (perConnection) target.onSession(session);
+      },
+    };
     dialUpstream(ctx, dialTarget, [TUNNEL_ALPN], (reason) => {
       d.connecting = false;
       // Each waiting app connection fails as it would have on its own handshake.
@@ -245,6 +254,7 @@ export class TunnelPool {
       const requests = d.requests.splice(0);
       // SECURITY: only a handshake that selected the tunnel ALPN carries HTTP/2; anything else is per-connection mTLS.
       if (tls.alpnProtocol !== TUNNEL_ALPN) {
+        perConnection = true;
         d.noTunnelUntilMs = Date.now() + NO_TUNNEL_RETRY_MS;
         // An L7 request already parsed can't become per-connection bytes: it is answered 502 by its caller.
         for (const cb of requests) cb(undefined);

@@ -644,6 +644,14 @@ export const PROXY_MUTATIONS: readonly SecurityMutation[] = [
     tests: ['proxy/test/attack-operator-tunnel.test.ts'],
   },
   {
+    id: 'proxy-tunnel-no-resumption',
+    defence: 'A pooled tunnel connection is always a full, verified handshake: it never resumes a session, though the per-connection path holds one for the same server.',
+    file: 'proxy/tunnel/pool.ts',
+    find: '      session: undefined,\n      onSession: (session) => {',
+    replace: '      onSession: (session) => {',
+    tests: ['proxy/test/tunnel-no-resumption.test.ts'],
+  },
+  {
     id: 'proxy-server-identity-operator',
     defence: 'An egress connection never accepts an operator certificate as the server, even for "any mesh identity".',
     file: SERVER_IDENTITY,
