@@ -11,11 +11,18 @@ import { connect as h2Connect, constants as h2, type ClientHttp2Session, type Cl
 import type { OutgoingHttpHeaders } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { Pool } from 'undici';
+import type * as Undici from 'undici';
+import type { Pool } from 'undici';
 import type { AppProtocol } from '../../lib/mesh-config/ingress.js';
 import { ignoreSocketError } from '../transport/listen.js';
 import { endToEnd, endToEndTrailers, statusClass } from './headers.js';
 import type { HttpCodeClass } from '../metrics.js';
+
+/**
+ * undici, loaded on the first L7 request to an HTTP/1.1 app: it adds ~15 MB to a sidecar's RSS, and most sidecars
+ * have no `+http` port (docs/proxy.md, "Sidecar cost").
+ */
+let undici: typeof Undici | undefined;
 
 /** One checked L7 request: where it goes and what it asks. */
 export interface AppRequest {
@@ -63,11 +70,22 @@ export class AppClients {
   }
 
   #h1(stream: ServerHttp2Stream, req: AppRequest, finish: (cls: HttpCodeClass) => void): void {
+    if (undici === undefined) {
+      import('undici').then((m) => {
+        undici ??= m;
+        if (stream.destroyed || stream.closed) return finish('cancelled');
+        this.#h1(stream, req, finish);
+      }, () => {
+        respondError(stream, 502);
+        finish('5xx');
+      });
+      return;
+    }
     // SECURITY: one pool per (app port, peer identity): a peer's requests never share an app connection with another's.
     const key = `${req.appPort}\0${req.peer}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
-      pool = new Pool(`http://127.0.0.1:${req.appPort}`, { headersTimeout: this.#idleTimeoutMs, bodyTimeout: this.#idleTimeoutMs, connections: 256 });
+      pool = new undici.Pool(`http://127.0.0.1:${req.appPort}`, { headersTimeout: this.#idleTimeoutMs, bodyTimeout: this.#idleTimeoutMs, connections: 256 });
       this.#pools.set(key, pool);
     }
     const ac = new AbortController();
