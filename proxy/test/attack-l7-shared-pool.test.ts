@@ -7,37 +7,19 @@
  * connections are never shared between peer identities.
  */
 import t from 'tap';
-import { connect as h2Connect, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Session, OutgoingHttpHeaders } from 'node:http2';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { rmSync } from 'node:fs';
 import { systemClock } from '../../lib/clock.js';
 import { PROXY_DEFAULTS } from '../config.js';
-import { TUNNEL_ALPN } from '../tunnel/protocol.js';
 import { startProxy } from '../unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { testConfig, testLogger } from './support.js';
+import { h2Request, rawTunnel } from './tunnel-client.js';
 
-async function rawTunnel(port: number, files: { key: string; chain: string }, ca: string): Promise<ClientHttp2Session> {
-  const tls = tlsConnect({ host: '127.0.0.1', port, key: files.key, cert: files.chain, ca, allowPartialTrustChain: true, checkServerIdentity: () => undefined, ALPNProtocols: [TUNNEL_ALPN] });
-  tls.on('error', () => undefined);
-  await new Promise((r) => tls.once('secureConnect', r));
-  if (tls.alpnProtocol !== TUNNEL_ALPN) throw new Error('no tunnel');
-  const session = h2Connect('http://x', { createConnection: () => tls });
-  session.on('error', () => undefined);
-  return session;
-}
-
-function send(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<string> {
-  return new Promise((resolve) => {
-    const r = session.request(headers, { endStream: body === undefined });
-    let text = '';
-    r.setEncoding('utf8');
-    r.on('error', () => undefined);
-    r.on('data', (d: string) => (text += d));
-    r.on('close', () => resolve(text));
-    if (body !== undefined) r.end(body);
-  });
+/** The body of the answer to one request (empty when the stream was reset). */
+async function send(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<string> {
+  return (await h2Request(session, headers, body)).body;
 }
 
 /**
@@ -88,8 +70,8 @@ void t.test('attack: a peer smuggling through a CL.0 app never poisons another p
     inbound: [{ name: 'web', appPort: (app.server.address() as AddressInfo).port, listenPort: 0, mode: { kind: 'mtls', allow: [], protocol: 'http' } }],
   }), { clock: systemClock, logger: testLogger });
   const port = ingress.ports.get('web')!;
-  const attacker = await rawTunnel(port, web.files, mesh.bundle());
-  const victim = await rawTunnel(port, db.files, mesh.bundle());
+  const attacker = await rawTunnel(mesh, port, web.files);
+  const victim = await rawTunnel(mesh, port, db.files);
   t.teardown(async () => {
     attacker.destroy();
     victim.destroy();

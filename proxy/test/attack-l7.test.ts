@@ -5,29 +5,11 @@
  * ambiguous framing, and ccmesh-internal fields never reach the app.
  */
 import t from 'tap';
-import type { ClientHttp2Session, OutgoingHttpHeaders } from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http2';
 import { metric, startL7Rig } from './l7-rig.js';
-import { rawTunnel } from './tunnel-client.js';
+import { h2Request, rawTunnel } from './tunnel-client.js';
 
-/** The answer to one request (status 0: reset before a head; -1: no answer within 10 s, the stream is then reset). */
-function send(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve) => {
-    const r = session.request(headers, { endStream: body === undefined });
-    const timer = setTimeout(() => {
-      resolve({ status: -1, body: '' });
-      r.close();
-    }, 10_000);
-    r.once('close', () => clearTimeout(timer));
-    let text = '';
-    let status = 0;
-    r.setEncoding('utf8');
-    r.on('error', () => undefined);
-    r.on('response', (h) => (status = Number(h[':status'])));
-    r.on('data', (d: string) => (text += d));
-    r.on('close', () => resolve({ status, body: text }));
-    if (body !== undefined) r.end(body);
-  });
-}
+const send = h2Request;
 
 void t.test('attack: hand-made L7 requests over a pooled connection', async (t) => {
   const rig = await startL7Rig(t);

@@ -2,7 +2,7 @@
  * A raw client of a sidecar's pooled tunnel (used by tests only): the attacker's or a peer's view of ALPN
  * ccmesh-tunnel/1 without a sidecar of its own, and a counter reader for an in-process sidecar.
  */
-import { connect as h2Connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import { connect as h2Connect, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { TUNNEL_ALPN } from '../tunnel/protocol.js';
 import type { RunningProxy } from '../unit.js';
@@ -48,4 +48,27 @@ export async function metricSum(p: RunningProxy, name: string, labels: Record<st
   if (!m) throw new Error(`no metric ${name}`);
   const { values } = await m.get();
   return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
+}
+
+/**
+ * The answer to one hand-made HTTP/2 request on a tunnel session: status 0 when the stream was reset before a head,
+ * -1 when no answer came within 10 s (the stream is then closed).
+ */
+export function h2Request(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const r = session.request(headers, { endStream: body === undefined });
+    const timer = setTimeout(() => {
+      resolve({ status: -1, body: '' });
+      r.close();
+    }, 10_000);
+    r.once('close', () => clearTimeout(timer));
+    let text = '';
+    let status = 0;
+    r.setEncoding('utf8');
+    r.on('error', () => undefined);
+    r.on('response', (h) => (status = Number(h[':status'])));
+    r.on('data', (d: string) => (text += d));
+    r.on('close', () => resolve({ status, body: text }));
+    if (body !== undefined) r.end(body);
+  });
 }
