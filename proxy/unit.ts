@@ -9,6 +9,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { EvidenceIssuer } from '../attestation/issuers/evidence.js';
 import type { Clock } from '../lib/clock.js';
+import { installLeanAsyncBind } from '../lib/process/async-bind.js';
 import { CcmeshError, ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { createRegistry, type Registry } from '../lib/metrics.js';
@@ -92,6 +93,8 @@ export async function startProxy(cfg: ProxyConfig, rt: ProxyRuntime): Promise<Ru
   if (!cfg.noIptables && !cfg.transparent && !rt.workersStage) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'transparent mode needs the transparent listener settings; none were configured');
   if (cfg.coordinator && !rt.connectCoordinator) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'a Coordinator is configured but no mesh-API client factory was supplied');
   if (cfg.renewalTee && !rt.renewalIssuer) throw new CcmeshError(ErrorCode.PROXY_STARTUP_FAILED, 'a renewal evidence issuer (--tee) is configured but no issuer factory was supplied');
+  // Node 20's AsyncResource.bind costs every tunnel stream and L7 request two deprecate() wrappers (lib/process/async-bind.ts).
+  installLeanAsyncBind();
   const timers = rt.timers ?? systemTimers;
   const registry = rt.registry ?? createRegistry({ processMetrics: true, defaultLabels: { component: 'proxy' } });
   const admission = new HandshakeAdmission({ maxHandshakes: cfg.maxHandshakes, maxUnauthenticatedPerSource: cfg.maxUnauthenticatedPerSource });

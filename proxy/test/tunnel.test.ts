@@ -11,7 +11,9 @@ import { rmSync } from 'node:fs';
 import { connect as h2Connect, constants as h2c, createServer as createH2Server, type ClientHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { AsyncResource } from 'node:async_hooks';
 import { systemClock } from '../../lib/clock.js';
+import { leanAsyncBindActive } from '../../lib/process/async-bind.js';
 import { PROXY_DEFAULTS, type ProxyConfig, type TunnelConfig } from '../config.js';
 import { HIGH_WATER_MARK } from '../transport/options.js';
 import { MAX_STREAM_WINDOW, TUNNEL_ALPN } from '../tunnel/protocol.js';
@@ -20,6 +22,9 @@ import { startProxy, type RunningProxy } from '../unit.js';
 import { TestMesh, writeTlsDir } from './pki.js';
 import { readAll, TestApp, testConfig, testLogger } from './support.js';
 import { metricSum, tunnelTls } from './tunnel-client.js';
+
+/** Read before any sidecar starts in this process: does the runtime's own AsyncResource.bind carry the costly accessor? */
+const runtimeBindHasAccessor = Object.getOwnPropertyDescriptor(new AsyncResource('probe').bind(() => undefined), 'asyncResource') !== undefined;
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -160,6 +165,7 @@ async function echoOnce(port: number, text: string): Promise<string> {
 
 void t.test('bulk both ways and half-close both ways over one pooled connection', async (t) => {
   const rig = await startRig(t);
+  t.equal(leanAsyncBindActive(), runtimeBindHasAccessor, 'the sidecar replaced a runtime AsyncResource.bind that carries the deprecated accessor (one per tunnel stream)');
   // Client → app, the client half-closes first; the app answers after our FIN.
   const block = randomBytes(1024 * 1024);
   const expected = createHash('sha256');
