@@ -12,7 +12,6 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type * as Undici from 'undici';
-import type { Pool } from 'undici';
 import type { AppProtocol } from '../../lib/mesh-config/ingress.js';
 import { ignoreSocketError } from '../transport/listen.js';
 import { endToEnd, endToEndTrailers, statusClass } from './headers.js';
@@ -43,7 +42,7 @@ export interface AppRequest {
 export class AppClients {
   readonly #idleTimeoutMs: number;
   /** HTTP/1.1 pools by app port and peer identity (see {@link AppRequest.peer}). */
-  readonly #pools = new Map<string, Pool>();
+  readonly #pools = new Map<string, Undici.Pool>();
   readonly #sessions = new Map<number, ClientHttp2Session>();
 
   constructor(idleTimeoutMs: number) {
