@@ -7,6 +7,7 @@
  * Written against the proxy's expected CLI before the proxy exists; availability() reports it as not built until
  * `ccmesh proxy --help` succeeds. If the flags change, only the two argv builders below need to follow.
  */
+import { SIDECAR_NODE_FLAGS } from '../../contract/sidecar-node-flags.js';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -70,7 +71,8 @@ export function setCcmeshLaunch(l: SidecarLaunch): void {
 
 /** The node binary and the flags before the launcher for one sidecar (`peer-role` names its profile directory). */
 export function ccmeshNodeArgv(l: SidecarLaunch, label: string): { node: string; flags: string[] } {
-  const flags = [...l.nodeFlags];
+  // As deployed: the injected container's NODE_OPTIONS (contract/sidecar-node-flags.ts), then --node-flags.
+  const flags = [...SIDECAR_NODE_FLAGS, ...l.nodeFlags];
   if (l.profileDir !== undefined) flags.push('--cpu-prof', '--cpu-prof-dir', join(resolve(l.profileDir), label));
   return { node: l.node ?? process.execPath, flags };
 }

@@ -3,6 +3,7 @@
  * (agent.js), each at its {@link Place}. Output is kept (bounded) and shown only when something fails; every child
  * is tracked so that shutdown — normal, on failure or on Ctrl-C — stops all of them.
  */
+import { SIDECAR_NODE_FLAGS } from '../../../contract/sidecar-node-flags.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AgentOp } from './agent.js';
@@ -47,7 +48,8 @@ export class Children {
 
   /** Starts `ccmesh <args>` at `place`. */
   ccmesh(name: string, place: Place, args: readonly string[]): Child {
-    return this.#spawn(name, place, process.execPath, [MAIN, ...args]);
+    // Sidecars run with the flags the injected container gets (contract/sidecar-node-flags.ts).
+    return this.#spawn(name, place, process.execPath, [...(args[0] === 'proxy' ? SIDECAR_NODE_FLAGS : []), MAIN, ...args]);
   }
 
   /** Starts the agent with `op` at `place`. */
