@@ -106,21 +106,10 @@ if (reason !== undefined && process.env.CI) {
       const res = await topo.exec(r).run(NODE, [BIN, ...args]);
       return { code: res.code, out: res.stdout + res.stderr };
     };
-    // One client process per namespace, started on first use; every attempt opens a socket of its own in it (the
-    // one-shot `node netns-client.js JSON` per attempt spent most of its time starting node, ~50 times a run).
-    const clients = new Map<Role, Proc>();
-    let attempts = 0;
     const attempt = async (from: Role, host: string, port: number, text: string, tls?: Tls, timeoutMs = 1500): Promise<Attempt> => {
-      const running = clients.get(from);
-      const client = running?.running ? running : topo.spawn(from, `client-${from}`, NODE, [CLIENT_JS, '--serve']);
-      clients.set(from, client);
-      const id = ++attempts;
-      client.child.stdin!.write(JSON.stringify({ id, host, port, text, timeoutMs, ...(tls ? { tls } : {}) }) + '\n');
-      const answer = (): Record<string, unknown> | undefined => client.events.find((e) => e.id === id);
-      if (!(await client.until(() => answer() !== undefined || !client.running, timeoutMs + 15_000)) || answer() === undefined) {
-        throw new Error(`client in ${from} gave no answer to attempt ${id} (running: ${client.running}): ${client.log}`);
-      }
-      return answer() as unknown as Attempt;
+      const r = await topo.exec(from).run(NODE, [CLIENT_JS, JSON.stringify({ host, port, text, timeoutMs, ...(tls ? { tls } : {}) })]);
+      if (r.code !== 0) throw new Error(`client in ${from} failed (${r.code}): ${r.stderr}`);
+      return JSON.parse(r.stdout) as Attempt;
     };
     const dir = (r: Role, ...rest: string[]): string => join(work, r, ...rest);
     for (const r of ['a', 'b', 'c', 'd', 'e', 'atk'] as const) mkdirSync(dir(r), { recursive: true });
