@@ -50,16 +50,21 @@ export function leanAsyncBindActive(): boolean {
   return (AsyncResource.prototype.bind as unknown as Record<symbol, unknown>)[LEAN] === true;
 }
 
+/** Whether the process's current `AsyncResource.prototype.bind` defines the deprecated `asyncResource` accessor. */
+export function bindDefinesDeprecatedAccessor(): boolean {
+  const probe = new AsyncResource('ccmesh.bind-probe', { requireManualDestroy: true });
+  const sample = probe.bind(() => undefined) as unknown as object;
+  probe.emitDestroy();
+  return Object.getOwnPropertyDescriptor(sample, 'asyncResource') !== undefined;
+}
+
 /**
  * Replaces `AsyncResource.prototype.bind` with the lean one when the runtime's own defines the deprecated
  * `asyncResource` accessor. Returns whether the lean one is active afterwards. Idempotent.
  */
 export function installLeanAsyncBind(): boolean {
   if (leanAsyncBindActive()) return true;
-  const probe = new AsyncResource('ccmesh.bind-probe', { requireManualDestroy: true });
-  const sample = probe.bind(() => undefined) as unknown as object;
-  probe.emitDestroy();
-  if (Object.getOwnPropertyDescriptor(sample, 'asyncResource') === undefined) return false;
+  if (!bindDefinesDeprecatedAccessor()) return false;
   Object.defineProperty(AsyncResource.prototype, 'bind', { value: leanBind, configurable: true, enumerable: false, writable: true });
   return true;
 }

@@ -11,9 +11,8 @@ import { rmSync } from 'node:fs';
 import { connect as h2Connect, constants as h2c, createServer as createH2Server, type ClientHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import { AsyncResource } from 'node:async_hooks';
 import { systemClock } from '../../lib/clock.js';
-import { leanAsyncBindActive } from '../../lib/process/async-bind.js';
+import { bindDefinesDeprecatedAccessor, leanAsyncBindActive } from '../../lib/process/async-bind.js';
 import { PROXY_DEFAULTS, type ProxyConfig, type TunnelConfig } from '../config.js';
 import { HIGH_WATER_MARK } from '../transport/options.js';
 import { MAX_STREAM_WINDOW, TUNNEL_ALPN } from '../tunnel/protocol.js';
@@ -24,7 +23,7 @@ import { readAll, TestApp, testConfig, testLogger } from './support.js';
 import { metricSum, tunnelTls } from './tunnel-client.js';
 
 /** Read before any sidecar starts in this process: does the runtime's own AsyncResource.bind carry the costly accessor? */
-const runtimeBindHasAccessor = Object.getOwnPropertyDescriptor(new AsyncResource('probe').bind(() => undefined), 'asyncResource') !== undefined;
+const runtimeBindHasAccessor = bindDefinesDeprecatedAccessor();
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
