@@ -69,10 +69,14 @@ export function setCcmeshLaunch(l: SidecarLaunch): void {
   launch = l;
 }
 
+/** The node/V8 flags of every ccmesh sidecar: as deployed (the injected container's NODE_OPTIONS), then --node-flags. */
+function sidecarFlags(l: SidecarLaunch): string[] {
+  return [...SIDECAR_NODE_FLAGS, ...l.nodeFlags];
+}
+
 /** The node binary and the flags before the launcher for one sidecar (`peer-role` names its profile directory). */
 export function ccmeshNodeArgv(l: SidecarLaunch, label: string): { node: string; flags: string[] } {
-  // As deployed: the injected container's NODE_OPTIONS (contract/sidecar-node-flags.ts), then --node-flags.
-  const flags = [...SIDECAR_NODE_FLAGS, ...l.nodeFlags];
+  const flags = sidecarFlags(l);
   if (l.profileDir !== undefined) flags.push('--cpu-prof', '--cpu-prof-dir', join(resolve(l.profileDir), label));
   return { node: l.node ?? process.execPath, flags };
 }
@@ -101,8 +105,8 @@ function ccmeshAdapter(name: string, extra: readonly string[], layer: CcmeshLaye
       if (help.status !== 0) return Promise.resolve({ ok: false, reason: `${CCMESH_NOT_BUILT} (or ${node} cannot run it)` });
       const v = spawnSync(node, [CCMESH_BIN, 'version'], { encoding: 'utf8', timeout: 10_000 });
       const nv = spawnSync(node, ['--version'], { encoding: 'utf8', timeout: 10_000 });
-      const flags = launch.nodeFlags.length > 0 ? ` ${launch.nodeFlags.join(' ')}` : '';
-      return Promise.resolve({ ok: true, version: `${v.stdout.trim() || 'unknown'} (node ${nv.stdout.trim()}${flags})` });
+      // The report names every flag the sidecars run with, the deployed ones included.
+      return Promise.resolve({ ok: true, version: `${v.stdout.trim() || 'unknown'} (node ${[nv.stdout.trim(), ...sidecarFlags(launch)].join(' ')})` });
     },
     start(ports, pki, cpuSet) {
       const pair = ++started;
