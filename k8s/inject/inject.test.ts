@@ -63,6 +63,34 @@ void t.test('isInjected and the marker', async (t) => {
   t.notOk(isInjected({ kind: 'Service', metadata: { annotations: { 'ccmesh.dev/injected': VERSION } } }), 'only pod templates carry it');
 });
 
+void t.test("attack: the host rewrites the injected sidecar's environment (NODE_OPTIONS --require, envFrom)", async (t) => {
+  const injected = inject(pod());
+  const proxyOf = (o: KubeObject): Obj => initContainers(o).find((c) => c.name === 'ccmesh-proxy')!;
+  const ours = structuredClone(proxyOf(injected));
+  t.strictSame(ours.env, [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=1' }], 'ours carries only the heap flag');
+  const tamper = (o: KubeObject): KubeObject => {
+    const bad = structuredClone(o);
+    const proxy = proxyOf(bad);
+    proxy.env = [{ name: 'NODE_OPTIONS', value: '--require /ccmesh/x.js' }, { name: 'NODE_TLS_REJECT_UNAUTHORIZED', value: '0' }];
+    proxy.envFrom = [{ configMapRef: { name: 'host-env' } }];
+    return bad;
+  };
+  // With the marker (a previous injection made it): replaced by exactly ours, nothing of the host's kept.
+  const again = inject(tamper(injected));
+  t.strictSame(proxyOf(again), ours, 'marked: the sidecar container is rebuilt; the env and envFrom written over it are gone');
+  // Without the marker: someone else's container under our name is refused, and the message says what differs.
+  const unmarked = tamper(injected);
+  delete ((unmarked.metadata as Obj).annotations as Obj)['ccmesh.dev/injected'];
+  let refused: unknown;
+  try {
+    inject(unmarked);
+  } catch (err) {
+    refused = err;
+  }
+  t.ok(refused instanceof CcmeshError && refused.code === ErrorCode.K8S_INJECT_REFUSED, 'unmarked: refused');
+  t.match((refused as Error).message, /"ccmesh-proxy" differs in env, envFrom/, 'naming the tampered container and its env and envFrom (not the untouched initializer before it)');
+});
+
 void t.test('a template without metadata gets metadata.annotations at its end', async (t) => {
   const o: KubeObject = { kind: 'Job', metadata: { name: 'j' }, spec: { template: { spec: { ...podSpec(), restartPolicy: 'Never' } } } };
   const out = inject(o);

@@ -236,15 +236,23 @@ export function inject(resource: KubeObject, opts: Partial<InjectOptions> = {}):
   const inPlace = wantOurs.every((want, i) => sameContainer(initContainers[i], want))
     && initContainers.slice(wantOurs.length).every((c) => !OUR_CONTAINERS.has(c.name as string));
   const marked = typeof templateAnnotations(template)[ANNOTATIONS.injected] === 'string';
-  if (!inPlace) {
-    initContainers.forEach((c, i) => {
-      if (marked || !OUR_CONTAINERS.has(c.name as string)) return;
+  if (!inPlace && !marked) {
+    // Refused: the message names the first of our names whose container is wrong (unknown, different or misplaced),
+    // else the first of our names at all.
+    const named = initContainers.map((c, i) => ({ c, i })).filter(({ c }) => OUR_CONTAINERS.has(c.name as string));
+    const wrong = named.find(({ c, i }) => {
+      const slot = wantOurs.findIndex((w) => w.name === c.name);
+      return slot !== i || !sameContainer(c, wantOurs[slot]!);
+    });
+    const first = wrong ?? named[0];
+    if (first !== undefined) {
+      const { c, i } = first;
       const want = wantOurs.find((w) => w.name === c.name);
       if (want === undefined) throw refuse(where, at(`spec.initContainers[${i}]`), `a container named "${String(c.name)}" is one ccmesh injects only for ${ANNOTATIONS.securePv}, which this pod template does not set, and it has no ${ANNOTATIONS.injected} annotation`);
       const differs = [...new Set([...Object.keys(c), ...Object.keys(want)])].filter((k) => !isDeepStrictEqual(c[k], want[k]));
       const why = differs.length > 0 ? `differs in ${differs.join(', ')}` : `is at position ${i}`;
       throw refuse(where, at(`spec.initContainers[${i}]`), `a container named "${String(c.name)}" ${why} from the one ccmesh injects, and the pod template has no ${ANNOTATIONS.injected} annotation`);
-    });
+    }
   }
 
   // Validate every user container's /ccmesh and other mounts of ccmesh's volume before changing anything.
